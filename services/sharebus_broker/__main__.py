@@ -1,0 +1,40 @@
+"""``python -m sharebus_broker fetch|run``: resolve the jars, or run a broker until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from sharebus_broker.jars import JarResolutionError, resolve_jars
+from sharebus_broker.launcher import BrokerStartError, KafkaBroker
+from sharebus_broker.settings import BrokerSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sharebus_broker")
+    parser.add_argument("command", choices=["fetch", "run"])
+    args = parser.parse_args(argv)
+    settings = BrokerSettings()
+    try:
+        if args.command == "fetch":
+            print(resolve_jars(settings))
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        with KafkaBroker(settings) as broker:
+            print(f"sharebus: broker ready on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+            while not stop.wait(1.0):
+                if not broker.is_running():
+                    print(f"sharebus: the broker died; see {broker.log_path}", file=sys.stderr)
+                    return 1
+    except (BrokerStartError, JarResolutionError) as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

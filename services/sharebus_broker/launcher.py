@@ -1,0 +1,213 @@
+"""Formats and starts one combined broker+controller in KRaft mode, and waits until it answers."""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka.admin import AdminClient
+
+from sharebus_broker.jars import resolve_jars
+from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
+
+_PR_SET_PDEATHSIG = 1
+
+
+class BrokerStartError(RuntimeError):
+    """The broker did not come up; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _die_with_parent() -> None:
+    # The broker must not outlive the process that started it (a killed test run or `make run`).
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+class KafkaBroker:
+    """One local Kafka broker. Use as a context manager, or call ``start``/``stop``."""
+
+    def __init__(self, settings: BrokerSettings) -> None:
+        self.settings = settings
+        self.port = settings.port or free_port(settings.host)
+        self.controller_port = settings.controller_port or free_port(settings.host)
+        self.data_dir = settings.data_dir
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-broker.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    def _write_config(self) -> Path:
+        host = self.settings.host
+        config = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            # A static voter set; Kafka 4 refuses `format --standalone` together with this, so we
+            # format without it.
+            "controller.quorum.voters": f"1@{host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir / "logs"),
+            "num.partitions": str(self.settings.default_partitions),
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "10",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # One broker, no one to wait for: let consumer groups form at once.
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.check.interval.ms": "60000",
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        return path
+
+    def _java(self, libs: Path, *args: str) -> list[str]:
+        return [
+            "java",
+            f"-Xmx{self.settings.heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+            *args,
+        ]
+
+    def _format_if_needed(self, libs: Path, config: Path) -> None:
+        if (self.data_dir / "logs" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerStartError(
+                f"formatting Kafka storage in {self.data_dir} failed:\n{(result.stdout + result.stderr)[-3000:]}"
+            )
+
+    def start(self) -> KafkaBroker:
+        if port_in_use(self.settings.host, self.port):
+            raise BrokerStartError(
+                f"port {self.port} on {self.settings.host} is already in use: is another broker running? "
+                "Stop it, or choose another port with SHAREBUS_BROKER_PORT."
+            )
+        libs = resolve_jars(self.settings)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        self._format_if_needed(libs, config)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed after spawn
+        try:
+            self._process = subprocess.Popen(
+                self._java(libs, "kafka.Kafka", str(config)),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no Python state touched
+            )
+        finally:
+            log.close()
+        print(f"sharebus: Kafka {self.settings.kafka_version} starting on {self.bootstrap} (log: {self.log_path})",
+              flush=True)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0, "logger": _quiet_logger()})
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            code = self._process.poll()
+            if code is not None:
+                raise BrokerStartError(
+                    f"the Kafka broker exited with code {code} during start-up. Last lines of {self.log_path}:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            try:
+                metadata = admin.list_topics(timeout=1.0)
+                if metadata.brokers:
+                    return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"; kept for the error
+                last_error = str(exc)
+            time.sleep(0.2)
+        self.stop()
+        raise BrokerStartError(
+            f"the Kafka broker did not answer a metadata request on {self.bootstrap} within "
+            f"{self.settings.start_timeout_s:.0f}s ({last_error}). Last lines of {self.log_path}:\n{_tail(self.log_path)}"
+        )
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """Stops the broker abruptly, as a crash would (for fault tests)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> KafkaBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _quiet_logger() -> object:
+    import logging
+
+    logger = logging.getLogger("sharebus.broker.probe")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+
+__all__ = ["BrokerStartError", "KafkaBroker", "free_port", "port_in_use"]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
+
+
+def user_cache_dir() -> Path:
+    """Downloads (Maven repository, resolved jars) live under the user's cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sharebus"
+
+
+class BrokerSettings(BaseSettings):
+    """How the local broker is resolved and started. Env prefix ``SHAREBUS_BROKER_``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHAREBUS_BROKER_", frozen=True, extra="ignore")
+
+    # 4.1.x is the current line; 3.9.1 also works (set SHAREBUS_BROKER_KAFKA_VERSION=3.9.1).
+    kafka_version: str = "4.1.1"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=0, le=65535, description="0 picks a free port")
+    controller_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    data_dir: Path = REPO_ROOT / "var" / "kafka"
+    cache_dir: Path = Field(default_factory=user_cache_dir)
+    heap: str = "1g"
+    start_timeout_s: float = 60.0
+    default_partitions: int = 3

@@ -1,0 +1,1 @@
+"""The small shared core of sharebus: settings, catalogue models, topic names, wire format, headers."""

@@ -1,0 +1,40 @@
+"""The one naming scheme for every topic of the bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def class_slug(code: str) -> str:
+    """A data class code (``301001001/000001``) as a topic-safe token (``301001001.000001``)."""
+    return code.replace("/", ".")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    namespace: str = "sharebus"
+
+    def source(self, class_code: str) -> str:
+        """Where the provider publishes records of one data class."""
+        return f"{self.namespace}.src.{class_slug(class_code)}"
+
+    def delivery(self, system_code: str) -> str:
+        """Where one consumer system receives everything it is entitled to."""
+        return f"{self.namespace}.dlv.{system_code}"
+
+    @property
+    def schemas(self) -> str:
+        """The schema registry's log (compacted)."""
+        return f"{self.namespace}._schemas"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.namespace}.dlq"
+
+    @property
+    def router_app_id(self) -> str:
+        return f"{self.namespace}-router"
+
+    def value_subject(self, class_code: str) -> str:
+        """Registry subject of a class's schema (Confluent TopicNameStrategy on its source topic)."""
+        return f"{self.source(class_code)}-value"

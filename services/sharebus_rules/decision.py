@@ -1,0 +1,35 @@
+"""The outcome of one (record, subscriber) decision: deliver these fields, or deny with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DenyReason(StrEnum):
+    """A closed set; each value is a Prometheus label and an audit field, so it never grows per record."""
+
+    NO_GRANT = "no_grant"
+    GRANT_EXPIRED = "grant_expired"
+    GRANT_REVOKED = "grant_revoked"
+    CLASS_NOT_SHARED = "class_not_shared"
+    CONSUMER_NOT_SUBSCRIBED = "consumer_not_subscribed"
+    # Periodic classes are held and released per period; until that release path exists, their
+    # records are counted and denied rather than forwarded record by record as if real-time.
+    PERIODIC_RELEASE_PENDING = "periodic_release_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    consumer: str
+    # None means every field of the schema; a projection comes with grants.
+    fields: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    consumer: str
+    reason: DenyReason
+
+
+Decision = Deliver | Deny

@@ -1,0 +1,17 @@
+"""The Python SDK: departments publish with ``Publisher``; systems receive with ``Subscriber``."""
+
+from sharebus_sdk.errors import DeliveryDecodeError, NotProvider, PublishFailed, SharebusError
+from sharebus_sdk.publisher import Publisher, PublisherSettings
+from sharebus_sdk.subscriber import Delivery, Subscriber, SubscriberSettings
+
+__all__ = [
+    "Delivery",
+    "DeliveryDecodeError",
+    "NotProvider",
+    "PublishFailed",
+    "Publisher",
+    "PublisherSettings",
+    "SharebusError",
+    "Subscriber",
+    "SubscriberSettings",
+]

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+
+class SharebusError(Exception):
+    """Base of the errors the SDK raises on purpose."""
+
+
+class NotProvider(SharebusError):
+    """A department tried to publish a class it does not provide."""
+
+
+class PublishFailed(SharebusError):
+    """The broker did not acknowledge one or more records; they must be published again."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__(f"{len(failures)} record(s) were not acknowledged by Kafka: {failures[:3]}")
+
+
+class DeliveryDecodeError(SharebusError):
+    """A record on a delivery topic could not be decoded; its position is in the message."""

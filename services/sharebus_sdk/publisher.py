@@ -1,0 +1,137 @@
+"""Publisher: validates records against their class's schema and writes them in the Confluent wire format."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from pydantic import Field
+
+from sharebus_core import headers as h
+from sharebus_core.catalogue import Catalogue, UnknownDataClass, load_catalogue
+from sharebus_core.settings import BusSettings, shared_config
+from sharebus_core.topics import TopicNames
+from sharebus_sdk.errors import NotProvider, PublishFailed
+
+
+class PublisherSettings(BusSettings):
+    model_config = shared_config("SHAREBUS_PUBLISHER_")
+
+    linger_ms: int = Field(default=5, ge=0)
+    compression: str = "lz4"
+
+
+class Publisher:
+    """Publishes records of the data classes one department provides.
+
+    ``publish`` validates first and raises ``RecordInvalid`` naming the field; nothing is sent for
+    an invalid record. Sends are asynchronous: ``flush`` waits for the broker's acknowledgements and
+    raises ``PublishFailed`` if any record was not acknowledged.
+    """
+
+    def __init__(
+        self,
+        department: str,
+        settings: PublisherSettings | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self.settings = settings or PublisherSettings()
+        self.catalogue = catalogue or load_catalogue(self.settings.catalogue_dir)
+        if department not in self.catalogue.departments:
+            raise NotProvider(f"unknown department {department!r}: it is not in the catalogue")
+        self.department = department
+        self.topics = TopicNames(self.settings.namespace)
+        self._registry = SchemaRegistryClient({"url": self.settings.registry_url})
+        self._serializers: dict[str, AvroSerializer] = {}
+        self._failures: list[str] = []
+        self._producer = Producer({
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            # Idempotence with acks=all: a retried send never duplicates or reorders a record.
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self.settings.linger_ms,
+            "compression.type": self.settings.compression,
+        })
+
+    def _serializer(self, class_code: str) -> AvroSerializer:
+        serializer = self._serializers.get(class_code)
+        if serializer is None:
+            # The catalogue registers schemas; a publisher only looks its schema up, so a department
+            # cannot change a class's schema by publishing.
+            serializer = AvroSerializer(
+                self._registry,
+                self.catalogue.schema(class_code).text,
+                conf={"auto.register.schemas": False},
+            )
+            self._serializers[class_code] = serializer
+        return serializer
+
+    def publish(self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None) -> str:
+        """Validates and sends one record; returns its record id."""
+        entry = self.catalogue.data_class(class_code)
+        if entry.provider != self.department:
+            raise NotProvider(
+                f"department {self.department} does not provide data class {class_code} "
+                f"({entry.name}); its provider is {entry.provider}"
+            )
+        schema = self.catalogue.schema(class_code)
+        schema.validate(record)
+        topic = self.topics.source(class_code)
+        value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
+        record_id = uuid.uuid4().hex
+        headers = [
+            (h.DATA_CLASS, class_code.encode()),
+            (h.PROVIDER, self.department.encode()),
+            (h.TRACE_ID, (trace_id or uuid.uuid4().hex).encode()),
+            (h.RECORD_ID, record_id.encode()),
+            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
+        ]
+        key = str(record[entry.key_field]).encode()
+        self._produce(topic, key, value, headers)
+        return record_id
+
+    def _produce(self, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports to make room, then retry.
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failures.append(f"{msg.topic()} key={msg.key()!r}: {err.str()}")
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        failures, self._failures = self._failures, []
+        if remaining:
+            failures.append(f"{remaining} record(s) still unacknowledged after {timeout_s}s")
+        if failures:
+            raise PublishFailed(failures)
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._producer.flush(10)
+
+
+__all__ = ["Publisher", "PublisherSettings", "UnknownDataClass"]

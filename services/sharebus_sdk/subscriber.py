@@ -1,0 +1,155 @@
+"""Subscriber: reads one system's delivery topic and yields decoded records with their metadata."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from pydantic import Field
+
+from sharebus_core import headers as h
+from sharebus_core.settings import BusSettings, shared_config
+from sharebus_core.topics import TopicNames
+from sharebus_sdk.errors import DeliveryDecodeError
+
+
+class SubscriberSettings(BusSettings):
+    model_config = shared_config("SHAREBUS_SUBSCRIBER_")
+
+    group_id: str | None = Field(default=None, description="defaults to <namespace>.sub.<system>")
+    from_beginning: bool = True
+    # Record ids remembered to drop redeliveries (the router is at-least-once).
+    dedupe_window: int = Field(default=100_000, ge=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    data_class: str
+    provider: str
+    consumer: str
+    trace_id: str | None
+    record_id: str | None
+    mode: str | None
+    published_ns: int | None
+    key: str | None
+    value: dict[str, Any]
+    topic: str
+    partition: int
+    offset: int
+
+
+class Subscriber:
+    """Iterating yields each delivered record once, in order per partition.
+
+    A record's offset is stored only when the caller asks for the next one, so a crash while
+    handling a record redelivers it (at-least-once); redeliveries with a record id already seen
+    in the dedupe window are dropped and counted in ``duplicates``.
+    """
+
+    def __init__(self, system: str, settings: SubscriberSettings | None = None) -> None:
+        self.settings = settings or SubscriberSettings()
+        self.system = system
+        self.topic = TopicNames(self.settings.namespace).delivery(system)
+        self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.settings.registry_url}))
+        self._consumer = Consumer({
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "group.id": self.settings.group_id or f"{self.settings.namespace}.sub.{system}",
+            "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
+            "enable.auto.offset.store": False,
+            "enable.auto.commit": True,
+        })
+        self._consumer.subscribe([self.topic])
+        self._pending: Message | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.duplicates = 0
+
+    def _store_pending(self) -> None:
+        if self._pending is not None:
+            msg, self._pending = self._pending, None
+            self._consumer.store_offsets(offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)])
+
+    def poll(self, timeout_s: float = 1.0) -> Delivery | None:
+        """The next new record, or None when none arrived within the timeout."""
+        self._store_pending()
+        msg = self._consumer.poll(timeout_s)
+        if msg is None:
+            return None
+        if msg.error() is not None:
+            raise KafkaException(msg.error())
+        self._pending = msg
+        delivery = self._decode(msg)
+        if delivery.record_id is not None and self.settings.dedupe_window:
+            if delivery.record_id in self._seen:
+                self.duplicates += 1
+                return self.poll(0)
+            self._seen[delivery.record_id] = None
+            if len(self._seen) > self.settings.dedupe_window:
+                self._seen.popitem(last=False)
+        return delivery
+
+    def _decode(self, msg: Message) -> Delivery:
+        meta = h.header_map(msg.headers())
+        try:
+            value = self._deserializer(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+        except Exception as exc:
+            raise DeliveryDecodeError(
+                f"cannot decode the record at {msg.topic()}[{msg.partition()}]@{msg.offset()}: {exc}"
+            ) from exc
+        published = h.text(meta, h.PUBLISHED_NS)
+        key = msg.key()
+        return Delivery(
+            data_class=h.text(meta, h.DATA_CLASS) or "",
+            provider=h.text(meta, h.PROVIDER) or "",
+            consumer=h.text(meta, h.CONSUMER) or self.system,
+            trace_id=h.text(meta, h.TRACE_ID),
+            record_id=h.text(meta, h.RECORD_ID),
+            mode=h.text(meta, h.MODE),
+            published_ns=int(published) if published else None,
+            key=key.decode("utf-8", "replace") if key is not None else None,
+            value=value,
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+        )
+
+    def __iter__(self) -> Iterator[Delivery]:
+        while True:
+            delivery = self.poll(1.0)
+            if delivery is not None:
+                yield delivery
+
+    def records(self, idle_timeout_s: float = 5.0) -> Iterator[Delivery]:
+        """Yields records until none has arrived for ``idle_timeout_s``."""
+        while True:
+            delivery = self.poll(idle_timeout_s)
+            if delivery is None:
+                return
+            yield delivery
+
+    def commit(self) -> None:
+        """Stores the last handed-out record and commits synchronously."""
+        self._store_pending()
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != -168:  # _NO_OFFSET: nothing to commit yet
+                raise
+
+    def close(self) -> None:
+        self._store_pending()
+        self._consumer.close()
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
