@@ -38,8 +38,11 @@ def resolve_jars(settings: BrokerSettings) -> Path:
             raise JarResolutionError("Maven ('mvn') is not on PATH; it is needed to fetch the Kafka jars")
         shutil.rmtree(target, ignore_errors=True)
         command = [
-            "mvn", "-B", "-q",
-            "-f", str(DEPLOY_DIR / "pom.xml"),
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(DEPLOY_DIR / "pom.xml"),
             "dependency:copy-dependencies",
             f"-Dkafka.version={settings.kafka_version}",
             f"-DoutputDirectory={target}",

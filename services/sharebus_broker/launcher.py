@@ -114,7 +114,9 @@ class KafkaBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise BrokerStartError(
@@ -135,20 +137,24 @@ class KafkaBroker:
         try:
             self._process = subprocess.Popen(
                 self._java(libs, "kafka.Kafka", str(config)),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no Python state touched
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()
-        print(f"sharebus: Kafka {self.settings.kafka_version} starting on {self.bootstrap} (log: {self.log_path})",
-              flush=True)
+        print(
+            f"sharebus: Kafka {self.settings.kafka_version} starting on {self.bootstrap} (log: {self.log_path})",
+            flush=True,
+        )
         self._wait_ready()
         return self
 
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.settings.start_timeout_s
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0, "logger": _quiet_logger()})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             code = self._process.poll()
@@ -167,7 +173,8 @@ class KafkaBroker:
         self.stop()
         raise BrokerStartError(
             f"the Kafka broker did not answer a metadata request on {self.bootstrap} within "
-            f"{self.settings.start_timeout_s:.0f}s ({last_error}). Last lines of {self.log_path}:\n{_tail(self.log_path)}"
+            f"{self.settings.start_timeout_s:.0f}s ({last_error}). "
+            f"Last lines of {self.log_path}:\n{_tail(self.log_path)}"
         )
 
     def is_running(self) -> bool:
@@ -198,16 +205,6 @@ class KafkaBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _quiet_logger() -> object:
-    import logging
-
-    logger = logging.getLogger("sharebus.broker.probe")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
-
 
 
 __all__ = ["BrokerStartError", "KafkaBroker", "free_port", "port_in_use"]

@@ -17,12 +17,15 @@ MODE = "sharebus-mode"
 HeaderList = list[tuple[str, bytes]]
 
 
-def header_map(headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes] | None) -> dict[str, bytes]:
+RawHeaders = Iterable[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
+
+
+def header_map(headers: RawHeaders) -> dict[str, bytes]:
     """Normalises the header shapes of confluent-kafka (list of tuples) and faust (mapping)."""
     if headers is None:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return {key: value for key, value in items if value is not None}
+    return {key: value.encode() if isinstance(value, str) else value for key, value in items if value is not None}
 
 
 def text(headers: Mapping[str, bytes], name: str) -> str | None:

@@ -51,14 +51,16 @@ class Publisher:
         self._registry = SchemaRegistryClient({"url": self.settings.registry_url})
         self._serializers: dict[str, AvroSerializer] = {}
         self._failures: list[str] = []
-        self._producer = Producer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            # Idempotence with acks=all: a retried send never duplicates or reorders a record.
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": self.settings.linger_ms,
-            "compression.type": self.settings.compression,
-        })
+        self._producer = Producer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                # Idempotence with acks=all: a retried send never duplicates or reorders a record.
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": self.settings.linger_ms,
+                "compression.type": self.settings.compression,
+            }
+        )
 
     def _serializer(self, class_code: str) -> AvroSerializer:
         serializer = self._serializers.get(class_code)
@@ -86,7 +88,7 @@ class Publisher:
         topic = self.topics.source(class_code)
         value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
         record_id = uuid.uuid4().hex
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, class_code.encode()),
             (h.PROVIDER, self.department.encode()),
             (h.TRACE_ID, (trace_id or uuid.uuid4().hex).encode()),
@@ -97,7 +99,9 @@ class Publisher:
         self._produce(topic, key, value, headers)
         return record_id
 
-    def _produce(self, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+    def _produce(
+        self, topic: str, key: bytes, value: bytes | None, headers: list[tuple[str, str | bytes | None]]
+    ) -> None:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)

@@ -45,6 +45,13 @@ class Delivery:
     offset: int
 
 
+def _position(msg: Message) -> tuple[str, int, int]:
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    if topic is None or partition is None or offset is None:
+        raise DeliveryDecodeError("a consumed message has no topic, partition or offset")
+    return topic, partition, offset
+
+
 class Subscriber:
     """Iterating yields each delivered record once, in order per partition.
 
@@ -58,13 +65,15 @@ class Subscriber:
         self.system = system
         self.topic = TopicNames(self.settings.namespace).delivery(system)
         self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.settings.registry_url}))
-        self._consumer = Consumer({
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "group.id": self.settings.group_id or f"{self.settings.namespace}.sub.{system}",
-            "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
-            "enable.auto.offset.store": False,
-            "enable.auto.commit": True,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "group.id": self.settings.group_id or f"{self.settings.namespace}.sub.{system}",
+                "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
+                "enable.auto.offset.store": False,
+                "enable.auto.commit": True,
+            }
+        )
         self._consumer.subscribe([self.topic])
         self._pending: Message | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -72,8 +81,9 @@ class Subscriber:
 
     def _store_pending(self) -> None:
         if self._pending is not None:
-            msg, self._pending = self._pending, None
-            self._consumer.store_offsets(offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)])
+            topic, partition, offset = _position(self._pending)
+            self._pending = None
+            self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset + 1)])
 
     def poll(self, timeout_s: float = 1.0) -> Delivery | None:
         """The next new record, or None when none arrived within the timeout."""
@@ -95,13 +105,14 @@ class Subscriber:
         return delivery
 
     def _decode(self, msg: Message) -> Delivery:
+        topic, partition, offset = _position(msg)
         meta = h.header_map(msg.headers())
         try:
-            value = self._deserializer(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
+            value = self._deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
         except Exception as exc:
-            raise DeliveryDecodeError(
-                f"cannot decode the record at {msg.topic()}[{msg.partition()}]@{msg.offset()}: {exc}"
-            ) from exc
+            raise DeliveryDecodeError(f"cannot decode the record at {topic}[{partition}]@{offset}: {exc}") from exc
+        if not isinstance(value, dict):
+            raise DeliveryDecodeError(f"the record at {topic}[{partition}]@{offset} is not an Avro record")
         published = h.text(meta, h.PUBLISHED_NS)
         key = msg.key()
         return Delivery(
@@ -114,9 +125,9 @@ class Subscriber:
             published_ns=int(published) if published else None,
             key=key.decode("utf-8", "replace") if key is not None else None,
             value=value,
-            topic=msg.topic(),
-            partition=msg.partition(),
-            offset=msg.offset(),
+            topic=topic,
+            partition=partition,
+            offset=offset,
         )
 
     def __iter__(self) -> Iterator[Delivery]:

@@ -29,7 +29,10 @@ class ServiceProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         try:
             self.process = subprocess.Popen(
-                [sys.executable, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         finally:

@@ -110,8 +110,11 @@ class _Checker:
             seen.add(dept.code)
             for j, system in enumerate(dept.systems):
                 if system.code in department_of_system:
-                    self._add(f"{entry}.systems[{j}] ({system.code})", "code",
-                              f"duplicate system code {system.code!r} (also in {department_of_system[system.code]})")
+                    self._add(
+                        f"{entry}.systems[{j}] ({system.code})",
+                        "code",
+                        f"duplicate system code {system.code!r} (also in {department_of_system[system.code]})",
+                    )
                     continue
                 department_of_system[system.code] = dept.code
         return department_of_system
@@ -130,11 +133,17 @@ class _Checker:
             if owner is None:
                 self._add(entry, "system", f"unknown system {data_class.system!r}")
             elif owner != data_class.provider:
-                self._add(entry, "system", f"system {data_class.system!r} belongs to {owner}, not to the "
-                                           f"provider {data_class.provider}")
+                self._add(
+                    entry,
+                    "system",
+                    f"system {data_class.system!r} belongs to {owner}, not to the provider {data_class.provider}",
+                )
             if data_class.schema_path in schema_users:
-                self._add(entry, "schema", f"schema file {data_class.schema_path!r} is already used by "
-                                           f"{schema_users[data_class.schema_path]}")
+                self._add(
+                    entry,
+                    "schema",
+                    f"schema file {data_class.schema_path!r} is already used by {schema_users[data_class.schema_path]}",
+                )
             schema_users.setdefault(data_class.schema_path, data_class.code)
             schema = self._load_schema(entry, data_class)
             if schema is not None:
@@ -175,8 +184,11 @@ class _Checker:
             if data_class is None:
                 self._add(entry, "data_class", f"unknown data class {sub.data_class!r}")
             if owner is not None and data_class is not None and owner == data_class.provider:
-                self._add(entry, "system", f"{sub.system} belongs to the provider {owner}; a department does "
-                                           "not subscribe to its own data")
+                self._add(
+                    entry,
+                    "system",
+                    f"{sub.system} belongs to the provider {owner}; a department does not subscribe to its own data",
+                )
             if (sub.system, sub.data_class) in seen:
                 self._add(entry, "", "duplicate subscription")
             seen.add((sub.system, sub.data_class))

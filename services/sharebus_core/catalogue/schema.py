@@ -40,7 +40,12 @@ class AvroSchema:
             # there as well as in fastavro, which encodes and decodes on the hot path.
             avro.schema.parse(text)
             parsed = fastavro.parse_schema(document)
-        except (avro.errors.AvroException, fastavro.schema.SchemaParseException, ValueError, TypeError) as exc:
+        except (
+            avro.errors.AvroException,
+            fastavro.schema.SchemaParseException,
+            ValueError,
+            TypeError,
+        ) as exc:
             raise SchemaParseError(str(exc)) from exc
         compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         fields = document["fields"]

@@ -1,0 +1,69 @@
+"""Creates the topics the catalogue implies; existing topics are left as they are."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.topics import TopicNames
+
+log = logging.getLogger(__name__)
+_HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def catalogue_topics(
+    catalogue: Catalogue,
+    topics: TopicNames,
+    delivery_partitions: int,
+    delivery_retention_hours: int,
+    dead_letter_retention_hours: int,
+) -> list[TopicSpec]:
+    specs = []
+    for code, entry in catalogue.data_classes.items():
+        config = {"retention.ms": str(entry.retention_hours * _HOUR_MS)} if entry.retention_hours else {}
+        specs.append(TopicSpec(topics.source(code), entry.partitions, config))
+    for system in catalogue.systems:
+        specs.append(
+            TopicSpec(
+                topics.delivery(system),
+                delivery_partitions,
+                {"retention.ms": str(delivery_retention_hours * _HOUR_MS)},
+            )
+        )
+    specs.append(TopicSpec(topics.dead_letter, 3, {"retention.ms": str(dead_letter_retention_hours * _HOUR_MS)}))
+    return specs
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+    """Creates missing topics; returns the names it created."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(s.name, num_partitions=s.partitions, replication_factor=-1, config=s.config) for s in missing],
+        operation_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    log.info("created %d topic(s)", len(created))
+    return created

@@ -1,0 +1,1 @@
+"""The router: a Faust app that applies the sharing rules to every record of every source topic."""

@@ -1,0 +1,52 @@
+"""``python -m sharebus_router``: provision topics and schemas from the catalogue, then run the worker."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import faust
+
+from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.topics import TopicNames
+from sharebus_provision import ProvisionError, catalogue_topics, ensure_topics, register_catalogue_schemas
+from sharebus_router.app import build_app
+from sharebus_router.settings import RouterSettings
+
+
+def main() -> int:  # noqa: RET503 - the worker never returns; it exits the process
+    settings = RouterSettings()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    try:
+        catalogue = load_catalogue(settings.catalogue_dir)
+    except CatalogueError as exc:
+        print(f"sharebus-router: {exc}", file=sys.stderr)
+        return 2
+    topics = TopicNames(settings.namespace)
+    try:
+        ensure_topics(
+            settings.bootstrap_servers,
+            catalogue_topics(
+                catalogue,
+                topics,
+                settings.delivery_partitions,
+                settings.delivery_retention_hours,
+                settings.dead_letter_retention_hours,
+            ),
+        )
+        register_catalogue_schemas(catalogue, topics, settings.registry_url)
+    except ProvisionError as exc:
+        print(f"sharebus-router: {exc}", file=sys.stderr)
+        return 3
+    app = build_app(settings, catalogue)
+    print(
+        f"sharebus-router: routing {len(catalogue.data_classes)} data classes; metrics on "
+        f"http://{settings.web_host}:{settings.web_port}/metrics",
+        flush=True,
+    )
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Faust wiring: one agent over every source topic, calling the Kafka-free RecordHandler.
+
+Processing guarantee: at-least-once, with a stable record id in the headers so that delivery is
+idempotent for subscribers (the SDK's Subscriber drops ids it has seen).
+
+- Faust's ``exactly_once`` mode keeps one transactional producer per assigned source partition;
+  at city scale (3,170 classes x partitions) that is thousands of producers per worker.
+- The order, per record: forward to every entitled delivery topic (enqueued on the shared
+  producer) -> the event is acked when the handler returns -> at commit time Faust first awaits
+  ``producer.flush()`` and only then commits the acked offsets (faust/transport/consumer.py,
+  ``_commit_offsets``). A crash before the commit re-reads records whose deliveries may already
+  be written: duplicates, never loss.
+- A send that Kafka finally rejects ends the process at once (before the flush that precedes the
+  next commit can finish), so offsets never move past a record that was not delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, cast
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import Request, Response, View
+from prometheus_client import REGISTRY
+
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.headers import HeaderList
+from sharebus_core.topics import TopicNames
+from sharebus_router.handler import RecordHandler
+from sharebus_router.metrics import RouterMetrics
+from sharebus_router.routes import build_routes
+from sharebus_router.schema_cache import SchemaCache
+from sharebus_router.settings import RouterSettings
+
+log = logging.getLogger("sharebus.router")
+EXIT_DELIVERY_FAILED = 70
+
+
+def _on_send_done(future: asyncio.Future[Any]) -> None:
+    if future.cancelled() or future.exception() is None:
+        return
+    log.critical("Kafka rejected a delivery (%s); exiting so uncommitted records are routed again", future.exception())
+    logging.shutdown()
+    os._exit(EXIT_DELIVERY_FAILED)
+
+
+def build_app(settings: RouterSettings, catalogue: Catalogue) -> faust.App:
+    topics = TopicNames(settings.namespace)
+    app = faust.App(
+        topics.router_app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        producer_linger_ms=settings.producer_linger_ms,
+        broker_commit_interval=settings.commit_interval_s,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        consumer_auto_offset_reset="earliest",
+        topic_replication_factor=1,
+        store="memory://",
+        datadir=str(settings.data_dir / settings.namespace),
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+    )
+    metrics = RouterMetrics(REGISTRY)
+    setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
+    schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s)
+    routes = build_routes(catalogue, topics, metrics)
+
+    async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        future = await app.producer.send(topic, key, value, None, None, headers)
+        cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
+
+    handler = RecordHandler(routes, schemas, metrics, topics.dead_letter, send)
+    source = app.topic(
+        *routes,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+
+    @app.agent(source, name="route")
+    async def route(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            message = event.message
+            headers = list(message.headers.items()) if isinstance(message.headers, dict) else message.headers
+            await handler.handle(
+                message.topic, message.partition, message.offset, message.key, message.value, headers or []
+            )
+            yield None
+
+    @app.page("/healthz")
+    async def healthz(view: View, request: Request) -> Response:
+        return view.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(view: View, request: Request) -> Response:
+        assigned = app.consumer.assignment()
+        ready = bool(assigned) and not app.rebalancing
+        return view.json({"ready": ready, "assigned_partitions": len(assigned)}, status=200 if ready else 503)
+
+    def close_schema_cache(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> Awaitable[None]:
+        return schemas.close()
+
+    # mode's signal stubs reject any concrete receiver signature; this one is what mode calls.
+    app.on_before_shutdown.connect(close_schema_cache)  # type: ignore[arg-type]
+
+    return app

@@ -1,0 +1,130 @@
+"""The per-record path: check the bytes, decode against the writer schema, forward or deny, count.
+
+Kafka-free: the caller passes a ``send`` coroutine, so the same code runs under Faust and in
+unit tests.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import fastavro
+
+from sharebus_core import headers as h
+from sharebus_core.headers import HeaderList
+from sharebus_core.wire import WireFormatError, unframe
+from sharebus_router.dead_letters import BadRecord, DeadLetterReason, dead_letter_headers
+from sharebus_router.metrics import RouterMetrics
+from sharebus_router.routes import ClassRoute
+from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
+
+Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
+
+
+def decode(writer: WriterSchema, body: memoryview) -> dict[str, Any]:
+    """Decodes a body fully, so that a truncated or padded record is caught here, not downstream."""
+    stream = io.BytesIO(body)
+    try:
+        record = cast(dict[str, Any], fastavro.schemaless_reader(stream, writer.parsed, None))
+    except Exception as exc:
+        raise BadRecord(
+            DeadLetterReason.SCHEMA_INVALID, f"cannot decode with schema {writer.schema_id}: {exc}"
+        ) from exc
+    if stream.tell() != len(body):
+        raise BadRecord(
+            DeadLetterReason.SCHEMA_INVALID,
+            f"{len(body) - stream.tell()} trailing byte(s) after a record of schema {writer.schema_id}",
+        )
+    return record
+
+
+class RecordHandler:
+    def __init__(
+        self,
+        routes: dict[str, ClassRoute],
+        schemas: SchemaCache,
+        metrics: RouterMetrics,
+        dead_letter_topic: str,
+        send: Send,
+    ) -> None:
+        self.routes = routes
+        self.schemas = schemas
+        self.metrics = metrics
+        self.dead_letter_topic = dead_letter_topic
+        self.send = send
+
+    async def _writer(self, value: bytes | None, route: ClassRoute) -> WriterSchema:
+        try:
+            schema_id, body = unframe(value)
+        except WireFormatError as exc:
+            raise BadRecord(DeadLetterReason.NOT_WIRE_FORMAT, str(exc)) from exc
+        writer = self.schemas.cached(schema_id)
+        if writer is None:
+            try:
+                writer = await self.schemas.get(schema_id)
+            except UnknownSchemaId as exc:
+                raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
+        if not (writer.subjects & route.subjects):
+            raise BadRecord(
+                DeadLetterReason.SCHEMA_MISMATCH,
+                f"schema id {schema_id} is registered for {sorted(writer.subjects)}, not for data class "
+                f"{route.data_class}",
+            )
+        decode(writer, body)
+        return writer
+
+    async def handle(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: HeaderList,
+    ) -> None:
+        route = self.routes.get(topic)
+        if route is None:
+            await self._dead_letter(
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                headers,
+                "",
+                BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}"),
+            )
+            return
+        try:
+            await self._writer(value, route)
+        except BadRecord as bad:
+            await self._dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
+            return
+        route.received.inc()
+        for target in route.targets:
+            await self.send(target.topic, key, value, [*headers, *target.extra_headers])
+            target.calls.inc()
+            target.records.inc()
+        for denied in route.denial_counters:
+            denied.inc()
+        published = h.header_map(headers).get(h.PUBLISHED_NS)
+        if published is not None and route.targets:
+            route.latency.observe(max(0.0, (time.time_ns() - int(published)) / 1e9))
+
+    async def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: HeaderList,
+        data_class: str,
+        bad: BadRecord,
+    ) -> None:
+        dl_headers = dead_letter_headers(headers, bad.reason, bad.detail, topic, partition, offset, data_class)
+        await self.send(self.dead_letter_topic, key, value, dl_headers)
+        self.metrics.dead_letter(data_class or "unknown", bad.reason)

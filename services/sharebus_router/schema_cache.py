@@ -1,0 +1,75 @@
+"""Writer schemas by id, fetched from the registry once and parsed once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import httpx
+
+log = logging.getLogger(__name__)
+
+_NEGATIVE_TTL_S = 30.0
+
+
+class UnknownSchemaId(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSchema:
+    schema_id: int
+    parsed: Any
+    subjects: frozenset[str]
+
+
+class SchemaCache:
+    """A registry outage is not the record's fault: lookups retry until the registry answers,
+    which holds the stream back instead of dead-lettering good records."""
+
+    def __init__(self, registry_url: str, timeout_s: float) -> None:
+        self._client = httpx.AsyncClient(base_url=registry_url.rstrip("/"), timeout=timeout_s)
+        self._schemas: dict[int, WriterSchema] = {}
+        self._unknown: dict[int, float] = {}
+
+    def cached(self, schema_id: int) -> WriterSchema | None:
+        return self._schemas.get(schema_id)
+
+    async def get(self, schema_id: int) -> WriterSchema:
+        found = self._schemas.get(schema_id)
+        if found is not None:
+            return found
+        unknown_until = self._unknown.get(schema_id)
+        if unknown_until is not None and unknown_until > time.monotonic():
+            raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
+        schema = await self._fetch(schema_id)
+        self._schemas[schema_id] = schema
+        return schema
+
+    async def _fetch(self, schema_id: int) -> WriterSchema:
+        delay = 0.2
+        while True:
+            try:
+                schema_resp = await self._client.get(f"/schemas/ids/{schema_id}")
+                if schema_resp.status_code == 404:
+                    self._unknown[schema_id] = time.monotonic() + _NEGATIVE_TTL_S
+                    raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
+                schema_resp.raise_for_status()
+                versions_resp = await self._client.get(f"/schemas/ids/{schema_id}/versions")
+                versions_resp.raise_for_status()
+                break
+            except httpx.HTTPError as exc:
+                log.warning("schema registry unavailable (%s); retrying schema id %d in %.1fs", exc, schema_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        parsed = fastavro.parse_schema(json.loads(schema_resp.json()["schema"]))
+        subjects = frozenset(v["subject"] for v in versions_resp.json())
+        return WriterSchema(schema_id, parsed, subjects)
+
+    async def close(self) -> None:
+        await self._client.aclose()

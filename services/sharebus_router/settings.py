@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
+
+
+class RouterSettings(BusSettings):
+    """Env prefix ``SHAREBUS_ROUTER_`` (plus the shared ``SHAREBUS_BOOTSTRAP`` etc.)."""
+
+    model_config = shared_config("SHAREBUS_ROUTER_")
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535, description="/metrics, /healthz and /readyz")
+    log_level: str = "info"
+    data_dir: Path = REPO_ROOT / "var" / "router"
+    # Offsets are committed at most this often, always after the producer has flushed.
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    producer_linger_ms: int = Field(default=5, ge=0)
+    stream_buffer_maxsize: int = Field(default=4096, ge=1)
+    delivery_partitions: int = Field(default=3, ge=1)
+    delivery_retention_hours: int = Field(default=7 * 24, ge=1)
+    dead_letter_retention_hours: int = Field(default=30 * 24, ge=1)
+    registry_timeout_s: float = Field(default=5.0, gt=0)
