@@ -37,6 +37,15 @@ class SchemaCache:
         self._schemas: dict[int, WriterSchema] = {}
         self._unknown: dict[int, float] = {}
 
+    def remember(self, schema_id: int, schema_text: str, subject: str) -> None:
+        """Preloads a schema the caller registered itself, so the first record needs no lookup."""
+        known = self._schemas.get(schema_id)
+        if known is not None:
+            self._schemas[schema_id] = WriterSchema(schema_id, known.parsed, known.subjects | {subject})
+            return
+        parsed = fastavro.parse_schema(json.loads(schema_text))
+        self._schemas[schema_id] = WriterSchema(schema_id, parsed, frozenset({subject}))
+
     def cached(self, schema_id: int) -> WriterSchema | None:
         return self._schemas.get(schema_id)
 

@@ -1,0 +1,41 @@
+# The one entry point for set-up, running and checks. README and .ci/run call these targets.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+
+.PHONY: run test setup lint typecheck unit integration e2e bench clean
+
+## run: start the whole bus locally with demo departments until Ctrl-C
+run: setup
+	$(VENV)/bin/sharebus run --demo
+
+## test: every check: lint, types, unit, integration (real Kafka), e2e
+test: setup lint typecheck
+	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/integration tests/e2e -q
+
+setup:
+	@scripts/bootstrap.sh
+
+lint: setup
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/ruff format --check services tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest tests/unit -q
+
+integration: setup
+	$(PY) -m pytest tests/integration -q
+
+e2e: setup
+	$(PY) -m pytest tests/e2e -q
+
+## bench: throughput and latency against bare Faust and raw confluent-kafka (not part of test)
+bench: setup
+	$(PY) -m bench.forward
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

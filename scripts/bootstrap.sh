@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: virtualenv, pinned Python packages, Kafka jars.
+# Re-running reuses what is there: packages are reinstalled only when pyproject.toml or
+# constraints.txt change, and jars are resolved only when missing from the user's cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "sharebus: '$1' is required but not on PATH ($2)" >&2; exit 1; }; }
+need python3 "Python >= 3.11"
+need java "Java 17 runs the Kafka broker"
+need mvn "Maven resolves the Kafka jars from Maven Central"
+python3 - <<'PY' || { echo "sharebus: Python >= 3.11 is required" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+VENV=.venv
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "sharebus: creating $VENV"
+  python3 -m venv "$VENV"
+fi
+stamp="$VENV/.sharebus-installed"
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "sharebus: installing Python packages (pinned by constraints.txt)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+# Kafka jars from Maven Central into ~/.cache/sharebus (no-op when already there).
+"$VENV/bin/python" -m sharebus_broker fetch >/dev/null
