@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -40,6 +41,9 @@ def _die_with_parent() -> None:
     # The broker must not outlive the process that started it (a killed test run or `make run`).
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # Its own process group: a terminal's Ctrl-C goes to the starter, which stops the broker last,
+    # after the clients that still need it.
+    os.setpgrp()
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -69,7 +69,9 @@ class CompatibilityResult:
 
 def reader_problems(reader: Any, writer: Any) -> list[str]:
     """Why ``reader`` cannot read data written with ``writer`` (empty when it can)."""
-    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
+    # avro's checker has no annotations; its result is used through known attributes only.
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(reader, writer)
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
     kinds = ", ".join(sorted({kind.name.upper() for kind in result.incompatibilities})) or "INCOMPATIBLE"

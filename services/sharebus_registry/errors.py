@@ -113,6 +113,12 @@ class InvalidCompatibilityLevel(Unprocessable):
         )
 
 
+class UnprocessableEntity(Unprocessable):
+    """The request body is JSON, but not of the expected shape."""
+
+    error_code = 422
+
+
 class BadRequest(RegistryError):
     """The request itself is malformed (not JSON, wrong shape); Confluent answers 400 for these."""
 

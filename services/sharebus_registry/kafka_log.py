@@ -12,10 +12,10 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from sharebus_registry.errors import StoreTimeout, StoreUnavailable
 from sharebus_registry.records import MalformedRecord, Record, decode, encode
@@ -29,9 +29,7 @@ _RETRY_S = 0.5
 
 
 class KafkaSchemaLog:
-    def __init__(
-        self, bootstrap_servers: str, topic: str, state: RegistryState, write_timeout_s: float = 30.0
-    ) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, state: RegistryState, write_timeout_s: float = 30.0) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._state = state
@@ -39,8 +37,8 @@ class KafkaSchemaLog:
         self._position = 0
         self._progress = threading.Condition()
         self._stopping = threading.Event()
-        self._consumer: Any = None
-        self._producer: Any = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
         self._thread: threading.Thread | None = None
 
     # --- start-up -----------------------------------------------------------------------------
@@ -49,11 +47,17 @@ class KafkaSchemaLog:
         """Creates the topic if missing and returns once everything already in it is applied.
 
         Returns the number of offsets replayed. Raises ``StoreUnavailable`` when the broker does not
-        allow that within ``timeout_s``, or when ``close`` is called meanwhile.
+        allow that within ``timeout_s``, or when ``abort`` is called meanwhile.
         """
-        deadline = time.monotonic() + timeout_s
+        try:
+            return self._open(time.monotonic() + timeout_s)
+        except KafkaException as exc:
+            # Misconfiguration (a malformed bootstrap list...) surfaces here, from the client constructors.
+            raise StoreUnavailable(f"cannot use the Kafka cluster at {self.bootstrap_servers}: {exc}") from exc
+
+    def _open(self, deadline: float) -> int:
         self._ensure_topic(deadline)
-        self._consumer = Consumer(
+        consumer = self._consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap_servers,
                 # librdkafka insists on a group id; with assign() and no commits it is never used.
@@ -65,8 +69,8 @@ class KafkaSchemaLog:
                 "logger": _kafka_log,
             }
         )
-        self._consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
-        end = self._end_offset(deadline)
+        consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+        end = self._end_offset(consumer, deadline)
         self._producer = Producer(
             {
                 "bootstrap.servers": self.bootstrap_servers,
@@ -76,27 +80,29 @@ class KafkaSchemaLog:
                 "logger": _kafka_log,
             }
         )
-        self._thread = threading.Thread(target=self._read, name="schemas-log-reader", daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(consumer,), name="schemas-log-reader", daemon=True)
         self._thread.start()
         if not self._wait_position(end, deadline):
             raise StoreUnavailable(
-                f"could not read topic {self.topic} up to offset {end} within {timeout_s:.0f}s "
-                f"(reached {self._position})"
+                f"could not read topic {self.topic} up to offset {end} in time (reached {self._position})"
             )
         return end
 
     def _ensure_topic(self, deadline: float) -> None:
         # Always ask to create rather than look it up first: a metadata request for a missing topic
         # may auto-create it with the broker's defaults, which are not compacted.
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "logger": _kafka_log})
-        new_topic = NewTopic(
-            self.topic, num_partitions=1, replication_factor=-1, config={"cleanup.policy": "compact"}
-        )
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers}, logger=_kafka_log)
+        new_topic = NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={"cleanup.policy": "compact"})
         last_error = "no answer"
         while not self._stopping.is_set() and time.monotonic() < deadline:
             future = admin.create_topics([new_topic], request_timeout=5.0)[self.topic]
+            # Waiting in small steps keeps a stop signal during start-up prompt.
+            while not future.done() and not self._stopping.wait(_POLL_S):
+                pass
+            if not future.done():
+                break
             try:
-                future.result(timeout=10.0)
+                future.result()
             except KafkaException as exc:
                 error = exc.args[0]
                 if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
@@ -108,13 +114,11 @@ class KafkaSchemaLog:
             self._stopping.wait(_RETRY_S)
         raise StoreUnavailable(f"could not create or find topic {self.topic} on {self.bootstrap_servers}: {last_error}")
 
-    def _end_offset(self, deadline: float) -> int:
+    def _end_offset(self, consumer: Consumer, deadline: float) -> int:
         last_error = "no answer"
         while not self._stopping.is_set() and time.monotonic() < deadline:
             try:
-                _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, 0), timeout=5.0, cached=False
-                )
+                _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=5.0, cached=False)
                 return int(high)
             except KafkaException as exc:
                 # A topic created a moment ago may not have a leader yet.
@@ -124,8 +128,7 @@ class KafkaSchemaLog:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _read(self) -> None:
-        consumer = self._consumer
+    def _read(self, consumer: Consumer) -> None:
         try:
             while not self._stopping.is_set():
                 try:
@@ -135,17 +138,19 @@ class KafkaSchemaLog:
                     continue
                 if message is None:
                     continue
-                error = message.error()
+                error, offset = message.error(), message.offset()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
+                    if error.code() == KafkaError._PARTITION_EOF and offset is not None:
                         # The end of the log may sit past offsets compaction removed, or past
                         # transaction markers: only the EOF event says we have read up to it.
-                        self._advance(message.offset())
+                        self._advance(offset)
                     else:
                         log.warning("reading %s: %s", self.topic, error)
                     continue
-                self._apply(message.key(), message.value(), message.offset())
-                self._advance(message.offset() + 1)
+                if offset is None:
+                    continue
+                self._apply(message.key(), message.value(), offset)
+                self._advance(offset + 1)
         finally:
             consumer.close()
 
@@ -171,10 +176,13 @@ class KafkaSchemaLog:
 
     def _wait_position(self, position: int, deadline: float) -> bool:
         with self._progress:
-            return self._progress.wait_for(
-                lambda: self._position >= position or self._stopping.is_set(),
-                timeout=max(0.0, deadline - time.monotonic()),
-            ) and self._position >= position
+            return (
+                self._progress.wait_for(
+                    lambda: self._position >= position or self._stopping.is_set(),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+                and self._position >= position
+            )
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -186,8 +194,9 @@ class KafkaSchemaLog:
         deadline = time.monotonic() + self._write_timeout_s
         delivered: list[tuple[KafkaError | None, int]] = []
 
-        def on_delivery(error: KafkaError | None, message: Any) -> None:
-            delivered.append((error, -1 if error is not None else int(message.offset())))
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            offset = message.offset()
+            delivered.append((error, -1 if error is not None or offset is None else offset))
 
         try:
             for record in records:
@@ -196,6 +205,8 @@ class KafkaSchemaLog:
         except (BufferError, KafkaException) as exc:
             raise StoreUnavailable(f"Error in the backend data store: could not write to {self.topic}: {exc}") from exc
         if self._producer.flush(self._write_timeout_s) > 0:
+            # Drop what was not sent yet so a write answered as failed does not land later.
+            self._producer.purge(in_queue=True, in_flight=False)
             raise StoreTimeout(f"Operation timed out: the write to {self.topic} was not acknowledged")
         errors = [str(error) for error, _ in delivered if error is not None]
         if errors:

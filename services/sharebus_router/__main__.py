@@ -38,6 +38,7 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
     except ProvisionError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)
         return 3
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings, catalogue)
     print(
         f"sharebus-router: routing {len(catalogue.data_classes)} data classes; metrics on "

@@ -60,6 +60,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue) -> faust.App:
         producer_linger_ms=settings.producer_linger_ms,
         broker_commit_interval=settings.commit_interval_s,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         topic_replication_factor=1,
         store="memory://",

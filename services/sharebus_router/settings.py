@@ -23,4 +23,8 @@ class RouterSettings(BusSettings):
     delivery_partitions: int = Field(default=3, ge=1)
     delivery_retention_hours: int = Field(default=7 * 24, ge=1)
     dead_letter_retention_hours: int = Field(default=30 * 24, ge=1)
+    # A crashed worker holds its partitions until its session expires; keep that short so a
+    # replacement (or a restart) takes over in seconds rather than a minute.
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
     registry_timeout_s: float = Field(default=5.0, gt=0)

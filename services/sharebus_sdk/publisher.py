@@ -41,6 +41,7 @@ class Publisher:
         department: str,
         settings: PublisherSettings | None = None,
         catalogue: Catalogue | None = None,
+        client_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings or PublisherSettings()
         self.catalogue = catalogue or load_catalogue(self.settings.catalogue_dir)
@@ -59,6 +60,7 @@ class Publisher:
                 "acks": "all",
                 "linger.ms": self.settings.linger_ms,
                 "compression.type": self.settings.compression,
+                **(client_config or {}),
             }
         )
 

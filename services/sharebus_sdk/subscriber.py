@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -60,7 +60,9 @@ class Subscriber:
     in the dedupe window are dropped and counted in ``duplicates``.
     """
 
-    def __init__(self, system: str, settings: SubscriberSettings | None = None) -> None:
+    def __init__(
+        self, system: str, settings: SubscriberSettings | None = None, client_config: Mapping[str, Any] | None = None
+    ) -> None:
         self.settings = settings or SubscriberSettings()
         self.system = system
         self.topic = TopicNames(self.settings.namespace).delivery(system)
@@ -72,6 +74,7 @@ class Subscriber:
                 "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
                 "enable.auto.offset.store": False,
                 "enable.auto.commit": True,
+                **(client_config or {}),
             }
         )
         self._consumer.subscribe([self.topic])

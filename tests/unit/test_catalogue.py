@@ -26,8 +26,13 @@ def test_demo_catalogue_is_realistic_and_mixed() -> None:
     assert share_types == set(ShareType)
     assert modes == set(UpdateMode)
     names = " ".join(d.name for d in catalogue.departments.values())
-    for bureau in ("Market Regulation", "Public Security", "Human Resources", "Planning and Natural Resources",
-                   "Development and Reform"):
+    for bureau in (
+        "Market Regulation",
+        "Public Security",
+        "Human Resources",
+        "Planning and Natural Resources",
+        "Development and Reform",
+    ):
         assert bureau in names
     first = catalogue.data_class("301001001/000001")
     assert first.provider == "AMR"
@@ -67,9 +72,9 @@ def test_schema_that_does_not_parse_is_named(write_catalogue: Callable[[Mutator]
         raw["data_classes"][0]["schema"] = "avro/broken.avsc"
 
     directory = write_catalogue(mutate)
-    (directory / "avro" / "broken.avsc").write_text(json.dumps(
-        {"type": "record", "name": "B", "fields": [{"name": "x", "type": "strng"}]}
-    ))
+    (directory / "avro" / "broken.avsc").write_text(
+        json.dumps({"type": "record", "name": "B", "fields": [{"name": "x", "type": "strng"}]})
+    )
     message = _problem(directory)
     assert "data_classes[0] (301001001/000001), field 'schema': schema" in message
     assert "broken.avsc does not parse" in message

@@ -19,10 +19,17 @@ def schema() -> AvroSchema:
 
 def good() -> dict[str, Any]:
     return {
-        "uscc": "91310110666007217T", "enterprise_name": "重庆示例科技有限公司", "enterprise_type": "有限责任公司",
-        "legal_rep_name": "张三", "legal_rep_id_number": "11010519491231002X", "registered_capital": 100.0,
-        "establishment_date": dt.date(2020, 1, 2), "registered_address": "重庆市渝中区", "business_scope": "软件",
-        "registration_authority": "重庆市渝中区市场监督管理局", "status": "active",
+        "uscc": "91310110666007217T",
+        "enterprise_name": "重庆示例科技有限公司",
+        "enterprise_type": "有限责任公司",
+        "legal_rep_name": "张三",
+        "legal_rep_id_number": "11010519491231002X",
+        "registered_capital": 100.0,
+        "establishment_date": dt.date(2020, 1, 2),
+        "registered_address": "重庆市渝中区",
+        "business_scope": "软件",
+        "registration_authority": "重庆市渝中区市场监督管理局",
+        "status": "active",
         "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     }
 

@@ -42,8 +42,9 @@ class Harness:
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
             self.sent.append((topic, key, value, headers))
 
-        self.handler = RecordHandler(build_routes(catalogue, TOPICS, self.metrics), self.schemas, self.metrics,
-                                     TOPICS.dead_letter, send)
+        self.handler = RecordHandler(
+            build_routes(catalogue, TOPICS, self.metrics), self.schemas, self.metrics, TOPICS.dead_letter, send
+        )
 
     def encode(self, code: str, record: dict[str, Any], schema_id: int | None = None) -> bytes:
         buffer = io.BytesIO()
@@ -66,10 +67,17 @@ def harness() -> Harness:
 
 def enterprise() -> dict[str, Any]:
     return {
-        "uscc": "91310110666007217T", "enterprise_name": "重庆示例科技有限公司", "enterprise_type": "有限责任公司",
-        "legal_rep_name": "张三", "legal_rep_id_number": "11010519491231002X", "registered_capital": 100.0,
-        "establishment_date": dt.date(2020, 1, 2), "registered_address": "重庆市渝中区", "business_scope": "软件",
-        "registration_authority": "重庆市渝中区市场监督管理局", "status": "active",
+        "uscc": "91310110666007217T",
+        "enterprise_name": "重庆示例科技有限公司",
+        "enterprise_type": "有限责任公司",
+        "legal_rep_name": "张三",
+        "legal_rep_id_number": "11010519491231002X",
+        "registered_capital": 100.0,
+        "establishment_date": dt.date(2020, 1, 2),
+        "registered_address": "重庆市渝中区",
+        "business_scope": "软件",
+        "registration_authority": "重庆市渝中区市场监督管理局",
+        "status": "active",
         "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     }
 
@@ -79,7 +87,7 @@ def test_unconditional_record_goes_to_every_subscriber_with_headers(harness: Har
     harness.handle(ENTERPRISE, value)
     subscribers = [s.system for s in harness.catalogue.subscriptions_of(ENTERPRISE)]
     assert [topic for topic, *_ in harness.sent] == [TOPICS.delivery(s) for s in subscribers]
-    for (topic, key, sent_value, headers), system in zip(harness.sent, subscribers, strict=True):
+    for (_topic, key, sent_value, headers), system in zip(harness.sent, subscribers, strict=True):
         assert key == b"k"
         assert sent_value == value
         meta = h.header_map(headers)
@@ -117,7 +125,7 @@ def test_bad_bytes_go_to_the_dead_letter_topic(harness: Harness, value: bytes | 
         # A negative answer is cached, so this id is known-unknown without a registry round trip.
         harness.schemas._unknown[99_999] = float("inf")
     harness.handle(ENTERPRISE, value, offset=41)
-    [(topic, key, sent_value, headers)] = harness.sent
+    [(topic, _key, sent_value, headers)] = harness.sent
     meta = h.header_map(headers)
     assert topic == TOPICS.dead_letter
     assert sent_value == value
@@ -125,8 +133,12 @@ def test_bad_bytes_go_to_the_dead_letter_topic(harness: Harness, value: bytes | 
     assert meta[DLQ_SOURCE_TOPIC] == TOPICS.source(ENTERPRISE).encode()
     assert meta[DLQ_SOURCE_OFFSET] == b"41"
     assert harness.value("sharebus_dead_letters_total", {"data_class": ENTERPRISE, "reason": reason}) == 1
-    assert harness.value("sharebus_records_received_total",
-                         {"provider": "AMR", "data_class": ENTERPRISE, "mode": "realtime"}) == 0
+    assert (
+        harness.value(
+            "sharebus_records_received_total", {"provider": "AMR", "data_class": ENTERPRISE, "mode": "realtime"}
+        )
+        == 0
+    )
 
 
 def test_record_of_another_class_schema_is_a_mismatch(harness: Harness) -> None:

@@ -1,0 +1,64 @@
+"""``sharebus``: run the bus, and inspect the catalogue."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
+from sharebus_core.settings import BusSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sharebus", description="A streaming data-exchange bus")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run broker, registry and router locally (Ctrl-C stops)")
+    run.add_argument(
+        "--demo",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run demo departments publishing and subscribing (default: on)",
+    )
+    catalogue = commands.add_parser("catalogue", help="check and browse the catalogue")
+    sub = catalogue.add_subparsers(dest="action", required=True)
+    sub.add_parser("check", help="load and validate the catalogue")
+    sub.add_parser("classes", help="list data classes")
+    sub.add_parser("departments", help="list departments and their systems")
+    show = sub.add_parser("show", help="show one data class")
+    show.add_argument("code")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = BusSettings()
+    try:
+        if args.command == "run":
+            from sharebus_cli.run import run_bus
+
+            return run_bus(demo=args.demo)
+        from sharebus_cli import catalogue_cmd
+
+        catalogue = load_catalogue(settings.catalogue_dir)
+        if args.action == "check":
+            print(
+                f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
+                f"{len(catalogue.data_classes)} data classes, {len(catalogue.subscriptions)} subscriptions"
+            )
+        elif args.action == "classes":
+            print(catalogue_cmd.list_classes(catalogue))
+        elif args.action == "departments":
+            print(catalogue_cmd.list_departments(catalogue))
+        else:
+            print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
+    except CatalogueError as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 2
+    except UnknownDataClass as exc:
+        print(f"sharebus: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

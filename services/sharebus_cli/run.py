@@ -1,0 +1,167 @@
+"""``sharebus run``: the whole bus on this machine (broker, registry, router) plus demo departments."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+
+from pydantic import Field
+
+from sharebus_broker import BrokerSettings, KafkaBroker
+from sharebus_broker.launcher import port_in_use
+from sharebus_cli.children import Child, ChildFailed
+from sharebus_cli.status import scrape_totals, status_line
+from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
+from sharebus_core.topics import TopicNames
+from sharebus_demo.workload import DemoWorkload
+from sharebus_sdk import PublisherSettings, SubscriberSettings
+
+
+class RunSettings(BusSettings):
+    """Env prefix ``SHAREBUS_RUN_``."""
+
+    model_config = shared_config("SHAREBUS_RUN_")
+
+    registry_port: int = 8081
+    router_port: int = 6066
+    demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
+    status_interval_s: float = 1.0
+
+
+class Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop
+
+
+def _describe(
+    catalogue: Catalogue,
+    topics: TopicNames,
+    broker: KafkaBroker,
+    registry_url: str,
+    metrics_url: str,
+    demo: DemoWorkload | None,
+) -> str:
+    lines = [
+        "",
+        "sharebus is running",
+        f"  broker     {broker.bootstrap}   (Kafka {broker.settings.kafka_version}, KRaft; log {broker.log_path})",
+        f"  registry   {registry_url}   (schemas in topic {topics.schemas})",
+        f"  router     {metrics_url}   (also /healthz, /readyz)",
+        f"  topics     {topics.source('<class>')} x{len(catalogue.data_classes)}, "
+        f"{topics.delivery('<system>')} x{len(catalogue.systems)}, {topics.dead_letter}",
+        f"  logs       {REPO_ROOT / 'var' / 'logs'}",
+    ]
+    if demo is not None:
+        lines.append(
+            f"  demo       {len(catalogue.departments)} departments publish ~{demo.rate:.0f} records/s; "
+            f"{len(demo.receivers)} systems receive ({', '.join(demo.receivers[:6])}, ...)"
+        )
+    lines += ["Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+def run_bus(demo: bool) -> int:
+    settings = RunSettings()
+    catalogue = load_catalogue(settings.catalogue_dir)
+    topics = TopicNames(settings.namespace)
+    for name, port in (("registry", settings.registry_port), ("router", settings.router_port)):
+        if port_in_use("127.0.0.1", port):
+            print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
+            return 1
+    signal.signal(signal.SIGTERM, _raise_stop)
+    logs = REPO_ROOT / "var" / "logs"
+    with ExitStack() as stack:
+        try:
+            broker = KafkaBroker(BrokerSettings()).start()
+            stack.callback(broker.stop)
+            registry_url = f"http://127.0.0.1:{settings.registry_port}"
+            metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
+            env = {
+                "SHAREBUS_BOOTSTRAP": broker.bootstrap,
+                "SHAREBUS_NAMESPACE": settings.namespace,
+                "SHAREBUS_REGISTRY_URL": registry_url,
+                "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
+                "SHAREBUS_REGISTRY_PORT": str(settings.registry_port),
+                "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
+            }
+            registry = Child("registry", "sharebus_registry", env, logs / "registry.log").start()
+            stack.callback(registry.stop)
+            registry.wait_http(f"{registry_url}/", timeout_s=60)
+            print(f"sharebus: registry ready on {registry_url}", flush=True)
+            router = Child("router", "sharebus_router", env, logs / "router.log").start()
+            stack.callback(router.stop)
+            router.wait_http(f"http://127.0.0.1:{settings.router_port}/readyz", timeout_s=120)
+            print("sharebus: router ready", flush=True)
+            workload = None
+            if demo:
+                _log_demo_clients_to(logs / "demo.log")
+                common = BusSettings(
+                    bootstrap_servers=broker.bootstrap,
+                    namespace=settings.namespace,
+                    registry_url=registry_url,
+                    catalogue_dir=settings.catalogue_dir,
+                ).model_dump()
+                workload = DemoWorkload(
+                    catalogue,
+                    PublisherSettings.model_validate(common),
+                    SubscriberSettings.model_validate(common),
+                    settings.demo_rate,
+                )
+                workload.start()
+                stack.callback(workload.close)
+            print(_describe(catalogue, topics, broker, registry_url, metrics_url, workload), flush=True)
+            _watch([registry, router], broker, metrics_url, workload, settings.status_interval_s)
+        except (KeyboardInterrupt, Stop):
+            print("\nsharebus: stopping (demo, router, registry, broker)...", flush=True)
+        except ChildFailed as exc:
+            print(f"\nsharebus: {exc}", file=sys.stderr)
+            return 1
+    print("sharebus: stopped; no processes left behind.")
+    return 0
+
+
+def _log_demo_clients_to(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
+    for name in ("sharebus.demo.clients", "sharebus_demo"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _watch(
+    children: list[Child], broker: KafkaBroker, metrics_url: str, workload: DemoWorkload | None, interval_s: float
+) -> None:
+    tty = sys.stdout.isatty()
+    ticks = 0
+    while True:
+        for child in children:
+            if not child.alive():
+                raise ChildFailed(
+                    f"the {child.name} stopped unexpectedly. Last lines of {child.log_path}:\n{child.tail()}"
+                )
+        if not broker.is_running():
+            raise ChildFailed(f"the Kafka broker stopped unexpectedly; see {broker.log_path}")
+        counts = workload.counts if workload is not None else None
+        line = status_line(
+            scrape_totals(metrics_url),
+            counts.published if counts else 0,
+            counts.junk if counts else 0,
+            sum(counts.received.values()) if counts else 0,
+        )
+        if tty:
+            print(f"\r{time.strftime('%H:%M:%S')} {line}", end="", flush=True)
+        elif ticks % 5 == 0:
+            print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+        ticks += 1
+        time.sleep(interval_s)

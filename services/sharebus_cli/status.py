@@ -1,0 +1,39 @@
+"""The live line of counts: the router's counters (scraped) next to the demo's own."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+_WANTED = (
+    "sharebus_records_received_total",
+    "sharebus_records_total",
+    "sharebus_denials_total",
+    "sharebus_dead_letters_total",
+)
+
+
+def scrape_totals(metrics_url: str) -> dict[str, float]:
+    """Sums each sharebus counter over its labels; empty when the router does not answer."""
+    try:
+        text = httpx.get(metrics_url, timeout=1.0).text
+    except httpx.HTTPError:
+        return {}
+    totals: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in _WANTED:
+                totals[sample.name] += sample.value
+    return dict(totals)
+
+
+def status_line(totals: dict[str, float], published: int, junk: int, received: int) -> str:
+    return (
+        f"published {published:>7} | junk {junk:>4} | routed {int(totals.get('sharebus_records_received_total', 0)):>7}"
+        f" | delivered {int(totals.get('sharebus_records_total', 0)):>7}"
+        f" | denied {int(totals.get('sharebus_denials_total', 0)):>6}"
+        f" | dead letters {int(totals.get('sharebus_dead_letters_total', 0)):>4}"
+        f" | subscribers received {received:>7}"
+    )

@@ -1,0 +1,1 @@
+"""Demo departments for ``sharebus run --demo``: realistic records, publishers and subscribers."""

@@ -1,0 +1,110 @@
+"""The demo workload: departments publish their classes; subscribed systems receive what they may."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from confluent_kafka import Producer
+
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.topics import TopicNames
+from sharebus_demo.fake import RecordFaker
+from sharebus_rules import plan_routes
+from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+
+log = logging.getLogger(__name__)
+# librdkafka's own log lines (connection retries while the bus stops) go here, not to the console.
+client_log = logging.getLogger("sharebus.demo.clients")
+# One record in this many is garbage from "a careless department", to show the dead-letter path.
+JUNK_EVERY = 250
+
+
+@dataclass
+class DemoCounts:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    published: int = 0
+    refused: int = 0
+    junk: int = 0
+    received: Counter[str] = field(default_factory=Counter)
+
+    def add_received(self, system: str) -> None:
+        with self.lock:
+            self.received[system] += 1
+
+
+class DemoWorkload:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        publisher_settings: PublisherSettings,
+        subscriber_settings: SubscriberSettings,
+        rate_per_s: float,
+    ) -> None:
+        self.catalogue = catalogue
+        self.publisher_settings = publisher_settings
+        self.subscriber_settings = subscriber_settings
+        self.rate = rate_per_s
+        self.topics = TopicNames(publisher_settings.namespace)
+        self.counts = DemoCounts()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.receivers = sorted(
+            {d.consumer for code in catalogue.data_classes for d in plan_routes(catalogue, code).deliveries}
+        )
+
+    def start(self) -> None:
+        for system in self.receivers:
+            self.threads.append(
+                threading.Thread(target=self._receive, args=(system,), name=f"sub-{system}", daemon=True)
+            )
+        self.threads.append(threading.Thread(target=self._publish, name="publishers", daemon=True))
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+
+    def _publish(self) -> None:
+        faker = RecordFaker(seed=7)
+        publishers = {
+            dept: Publisher(dept, self.publisher_settings, self.catalogue, {"logger": client_log})
+            for dept in {c.provider for c in self.catalogue.data_classes.values()}
+        }
+        junk = Producer({"bootstrap.servers": self.publisher_settings.bootstrap_servers, "logger": client_log})
+        classes = list(self.catalogue.data_classes.values())
+        # Real-time classes send often; periodic ones trickle, as their providers would between releases.
+        weights = [6 if c.mode.value == "realtime" else 1 for c in classes]
+        interval = 1.0 / self.rate
+        next_at = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                entry = faker.rng.choices(classes, weights)[0]
+                if faker.serial % JUNK_EVERY == JUNK_EVERY - 1:
+                    junk.produce(self.topics.source(entry.code), value=b'{"not": "avro"}', key=b"junk")
+                    junk.poll(0)
+                    self.counts.junk += 1
+                    faker.serial += 1
+                else:
+                    publishers[entry.provider].publish(entry.code, faker.record(self.catalogue.schema(entry.code)))
+                    self.counts.published += 1
+                next_at += interval
+                self.stop.wait(max(0.0, next_at - time.monotonic()))
+        except Exception:
+            log.exception("the demo publisher stopped")
+            raise
+        finally:
+            for publisher in publishers.values():
+                publisher.flush(10)
+            junk.flush(10)
+
+    def _receive(self, system: str) -> None:
+        with Subscriber(system, self.subscriber_settings, {"logger": client_log}) as subscriber:
+            while not self.stop.is_set():
+                if subscriber.poll(0.5) is not None:
+                    self.counts.add_received(system)

@@ -1,0 +1,29 @@
+"""A fresh registry (own namespace, so own ``_schemas`` topic) for every test, on the session broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from tests.support.names import unique
+from tests.support.registry import RegistryProcess, start_registry
+
+
+@pytest.fixture
+def namespace() -> str:
+    return unique("t")
+
+
+@pytest.fixture
+def registry(kafka_bootstrap: str, namespace: str, tmp_path: Path) -> Iterator[RegistryProcess]:
+    with start_registry(kafka_bootstrap, namespace, tmp_path) as process:
+        yield process
+
+
+@pytest.fixture
+def client(registry: RegistryProcess) -> Iterator[SchemaRegistryClient]:
+    with SchemaRegistryClient({"url": registry.url}) as sr_client:
+        yield sr_client
