@@ -1,0 +1,58 @@
+"""Fixtures for tests on the real broker: one registry for the session, one router per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.settings import BusSettings
+from sharebus_core.topics import TopicNames
+from tests.support.names import unique
+from tests.support.registry import RegistryProcess, start_registry
+from tests.support.router import RouterProcess, start_router
+
+FIXTURE_CATALOGUE = Path(__file__).resolve().parents[1] / "fixtures" / "catalogue"
+
+
+@pytest.fixture(scope="session")
+def shared_registry(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    """Subjects are named after namespaced topics, so tests can share one registry."""
+    with start_registry(kafka_bootstrap, unique("reg"), tmp_path_factory.mktemp("registry")) as registry:
+        yield registry
+
+
+@dataclass
+class Bus:
+    bootstrap: str
+    namespace: str
+    registry_url: str
+    catalogue: Catalogue
+    router: RouterProcess
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.namespace)
+
+    @property
+    def settings(self) -> BusSettings:
+        return BusSettings(
+            bootstrap_servers=self.bootstrap,
+            namespace=self.namespace,
+            registry_url=self.registry_url,
+            catalogue_dir=FIXTURE_CATALOGUE,
+        )
+
+
+@pytest.fixture
+def bus(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[Bus]:
+    """A running router over the fixture catalogue, in a namespace of its own."""
+    namespace = unique("t")
+    router = start_router(kafka_bootstrap, namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path)
+    try:
+        yield Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+    finally:
+        router.stop()

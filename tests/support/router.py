@@ -1,0 +1,51 @@
+"""Runs the router (``python -m sharebus_router``) as a subprocess for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sharebus_broker.launcher import free_port
+from tests.support.processes import ServiceProcess
+
+
+@dataclass
+class RouterProcess:
+    service: ServiceProcess
+    base_url: str
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.base_url}/metrics"
+
+    def stop(self) -> int | None:
+        return self.service.stop()
+
+
+def start_router(
+    bootstrap: str, namespace: str, registry_url: str, catalogue_dir: Path, work_dir: Path, timeout_s: float = 90.0
+) -> RouterProcess:
+    """Starts a router for ``namespace`` and returns once it has its partitions (``/readyz``)."""
+    port = free_port()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    service = ServiceProcess(
+        name=f"router {namespace}",
+        args=["-m", "sharebus_router"],
+        env={
+            "SHAREBUS_BOOTSTRAP": bootstrap,
+            "SHAREBUS_NAMESPACE": namespace,
+            "SHAREBUS_REGISTRY_URL": registry_url,
+            "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
+            "SHAREBUS_ROUTER_WEB_PORT": str(port),
+            "SHAREBUS_ROUTER_DATA_DIR": str(work_dir / "router-data"),
+            "PYTHONUNBUFFERED": "1",
+        },
+        log_path=work_dir / f"router-{namespace}.log",
+    ).start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        service.wait_http(f"{base_url}/readyz", timeout_s)
+    except BaseException:
+        service.stop()
+        raise
+    return RouterProcess(service, base_url)
