@@ -28,6 +28,7 @@ class RunSettings(BusSettings):
 
     model_config = shared_config("SHAREBUS_RUN_")
 
+    log_dir: Path = REPO_ROOT / "var" / "logs"
     registry_port: int = 8081
     router_port: int = 6066
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
@@ -43,6 +44,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _describe(
+    log_dir: Path,
     catalogue: Catalogue,
     topics: TopicNames,
     broker: KafkaBroker,
@@ -58,7 +60,7 @@ def _describe(
         f"  router     {metrics_url}   (also /healthz, /readyz)",
         f"  topics     {topics.source('<class>')} x{len(catalogue.data_classes)}, "
         f"{topics.delivery('<system>')} x{len(catalogue.systems)}, {topics.dead_letter}",
-        f"  logs       {REPO_ROOT / 'var' / 'logs'}",
+        f"  logs       {log_dir}",
     ]
     if demo is not None:
         lines.append(
@@ -78,7 +80,7 @@ def run_bus(demo: bool) -> int:
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
             return 1
     signal.signal(signal.SIGTERM, _raise_stop)
-    logs = REPO_ROOT / "var" / "logs"
+    logs = settings.log_dir
     with ExitStack() as stack:
         try:
             broker = KafkaBroker(BrokerSettings()).start()
@@ -118,7 +120,9 @@ def run_bus(demo: bool) -> int:
                 )
                 workload.start()
                 stack.callback(workload.close)
-            print(_describe(catalogue, topics, broker, registry_url, metrics_url, workload), flush=True)
+            print(
+                _describe(settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload), flush=True
+            )
             _watch([registry, router], broker, metrics_url, workload, settings.status_interval_s)
         except (KeyboardInterrupt, Stop):
             print("\nsharebus: stopping (demo, router, registry, broker)...", flush=True)

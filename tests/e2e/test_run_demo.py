@@ -1,0 +1,103 @@
+"""``sharebus run --demo`` as a user runs it: everything starts, records cross, Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from sharebus_broker.launcher import free_port, port_in_use
+from tests.support.kafka import metric
+
+STATUS = re.compile(
+    r"published\s+(?P<published>\d+) \| junk\s+(?P<junk>\d+) \| routed\s+(?P<routed>\d+) \| "
+    r"delivered\s+(?P<delivered>\d+) \| denied\s+(?P<denied>\d+) \| dead letters\s+(?P<dead>\d+) \| "
+    r"subscribers received\s+(?P<received>\d+)"
+)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+def _last_status(output: str) -> dict[str, int] | None:
+    matches = list(STATUS.finditer(output))
+    return {k: int(v) for k, v in matches[-1].groupdict().items()} if matches else None
+
+
+def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("broker", "controller", "registry", "router")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
+    env |= {
+        "SHAREBUS_BROKER_PORT": str(ports["broker"]),
+        "SHAREBUS_BROKER_CONTROLLER_PORT": str(ports["controller"]),
+        "SHAREBUS_BROKER_DATA_DIR": str(tmp_path / "kafka"),
+        "SHAREBUS_RUN_REGISTRY_PORT": str(ports["registry"]),
+        "SHAREBUS_RUN_ROUTER_PORT": str(ports["router"]),
+        "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
+        "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
+        "SHAREBUS_RUN_DEMO_RATE": "60",
+        "SHAREBUS_ROUTER_DATA_DIR": str(tmp_path / "router"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    out_path = tmp_path / "run.out"
+    with open(out_path, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sharebus_cli.main", "run", "--demo"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 150
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            status = _last_status(out_path.read_text(errors="replace"))
+            if status and status["received"] >= 150 and status["dead"] >= 1:
+                break
+            time.sleep(0.5)
+        output = out_path.read_text(errors="replace")
+        assert process.poll() is None, f"sharebus run exited early:\n{output[-3000:]}"
+        assert status is not None, f"no status line:\n{output[-3000:]}"
+        assert status["received"] >= 150, output[-3000:]
+        assert status["dead"] >= 1, output[-3000:]
+        assert status["published"] > 0
+        assert status["routed"] > 0
+        assert status["denied"] > 0
+
+        # It says where everything is.
+        assert f"127.0.0.1:{ports['broker']}" in output
+        assert f"http://127.0.0.1:{ports['registry']}" in output
+        metrics_url = f"http://127.0.0.1:{ports['router']}/metrics"
+        assert metrics_url in output
+        assert "sharebus.src.<class> x32" in output
+        assert httpx.get(f"http://127.0.0.1:{ports['registry']}/subjects", timeout=5).json()
+        assert metric(metrics_url, "sharebus_records_total", data_class="301001001/000001") > 0
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=90)
+
+    output = out_path.read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert "stopped; no processes left behind" in output
+    for name, port in ports.items():
+        assert not port_in_use("127.0.0.1", port), f"{name} port {port} still open"
+    assert _processes_mentioning(str(tmp_path)) == []
