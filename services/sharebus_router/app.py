@@ -48,29 +48,33 @@ def _on_send_done(future: asyncio.Future[Any]) -> None:
     os._exit(EXIT_DELIVERY_FAILED)
 
 
+def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
+    """The router's Faust settings; bench/ runs its bare-Faust baseline with the same ones."""
+    return {
+        "broker": [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "processing_guarantee": "at_least_once",
+        "producer_acks": -1,
+        "producer_linger_ms": settings.producer_linger_ms,
+        "broker_commit_interval": settings.commit_interval_s,
+        "stream_buffer_maxsize": settings.stream_buffer_maxsize,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "consumer_auto_offset_reset": "earliest",
+        "topic_replication_factor": 1,
+        "store": "memory://",
+        "datadir": str(settings.data_dir / settings.namespace),
+        "web_enabled": True,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+    }
+
+
 def build_app(settings: RouterSettings, catalogue: Catalogue) -> faust.App:
     topics = TopicNames(settings.namespace)
-    app = faust.App(
-        topics.router_app_id,
-        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
-        key_serializer="raw",
-        value_serializer="raw",
-        processing_guarantee="at_least_once",
-        producer_acks=-1,
-        producer_linger_ms=settings.producer_linger_ms,
-        broker_commit_interval=settings.commit_interval_s,
-        stream_buffer_maxsize=settings.stream_buffer_maxsize,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        topic_replication_factor=1,
-        store="memory://",
-        datadir=str(settings.data_dir / settings.namespace),
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-    )
+    app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
     schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s)

@@ -1,0 +1,268 @@
+"""Benchmark: records/s and publish->deliver latency of sharebus against bare Faust and raw confluent-kafka.
+
+Run with ``make bench`` (or ``python -m bench.forward --records 100000``). One broker, the same records
+for all three, each forwarder measured alone so they do not share the two cores:
+
+- raw:      confluent-kafka consume -> produce (the broker's and client's ceiling)
+- faust:    a bare Faust agent with the router's app settings and send path (Faust's ceiling)
+- sharebus: the real router: wire-format check, schema lookup, Avro decode, rules, headers, counters
+
+Throughput: N records are preloaded, then the forwarder drains them; the rate comes from the producer
+timestamps of the output. Latency: a publisher sends at a steady rate, then flat out, while a sink
+measures publish->deliver for each record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from bench.measure import LatencySink, output_rate, percentile, publish, wait_for_count
+from sharebus_broker import BrokerSettings, KafkaBroker
+from sharebus_broker.launcher import free_port
+from sharebus_cli.children import Child
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.topics import TopicNames
+from sharebus_demo.fake import RecordFaker
+from sharebus_provision import TopicSpec, ensure_topics, register_catalogue_schemas
+
+BENCH_DIR = Path(__file__).resolve().parent
+CLASS = "301001001/000001"
+CONSUMER = "tax-levy"
+
+
+@dataclass
+class Result:
+    name: str
+    records: int
+    throughput_rps: float
+    steady_p50_ms: float
+    steady_p99_ms: float
+    flat_p50_ms: float
+    flat_p99_ms: float
+
+
+def encode_records(registry_url: str, subject_topic: str, schema_text: str, n: int) -> list[tuple[bytes, bytes]]:
+    faker = RecordFaker(seed=42)
+    catalogue = load_catalogue(BENCH_DIR / "catalogue")
+    schema = catalogue.schema(CLASS)
+    serializer = AvroSerializer(
+        SchemaRegistryClient({"url": registry_url}), schema_text, conf={"auto.register.schemas": False}
+    )
+    ctx = SerializationContext(subject_topic, MessageField.VALUE)
+    payloads = []
+    for _ in range(n):
+        record = faker.record(schema)
+        payloads.append((record["uscc"].encode(), serializer(record, ctx)))
+    return payloads
+
+
+def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    for i, (key, value) in enumerate(payloads):
+        headers = [
+            ("sharebus-class", CLASS.encode()),
+            ("sharebus-provider", b"AMR"),
+            ("sharebus-record-id", f"pre-{i}".encode()),
+            ("sharebus-published-ns", b"0"),
+        ]
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+
+
+def measure(
+    name: str,
+    child: Child,
+    bootstrap: str,
+    source: str,
+    sink: str,
+    payloads: list[tuple[bytes, bytes]],
+    args: argparse.Namespace,
+) -> Result:
+    n = len(payloads)
+    child.start()
+    try:
+        got = wait_for_count(bootstrap, sink, n, timeout_s=600, alive=child.alive)
+        if got < n or not child.alive():
+            raise SystemExit(f"{name}: only {got}/{n} records came out. Log {child.log_path}:\n{child.tail()}")
+        rate = output_rate(bootstrap, sink, n)
+        latencies = {}
+        for phase, total, pace in (
+            ("steady", int(args.steady_rate * args.steady_seconds), args.steady_rate),
+            ("flat", args.flat_records, None),
+        ):
+            sink_reader = LatencySink(bootstrap, sink, f"{name}-{phase}").start()
+            publish(bootstrap, source, payloads, total, f"{name}-{phase}", pace)
+            sink_reader.wait(total, timeout_s=300)
+            latencies[phase] = sink_reader.latencies_ms
+            if len(sink_reader.latencies_ms) < total:
+                raise SystemExit(f"{name}/{phase}: {len(sink_reader.latencies_ms)}/{total} records measured")
+    finally:
+        child.stop()
+    return Result(
+        name,
+        n,
+        rate,
+        percentile(latencies["steady"], 0.5),
+        percentile(latencies["steady"], 0.99),
+        percentile(latencies["flat"], 0.5),
+        percentile(latencies["flat"], 0.99),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.forward")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--steady-rate", type=float, default=1000.0)
+    parser.add_argument("--steady-seconds", type=float, default=10.0)
+    parser.add_argument("--flat-records", type=int, default=20_000)
+    parser.add_argument("--only", default="raw,faust,sharebus")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = TopicNames(ns)
+    catalogue = load_catalogue(BENCH_DIR / "catalogue")
+    python_env = {"PYTHONUNBUFFERED": "1"}
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("SHAREBUS_BOOTSTRAP")
+        if not bootstrap:
+            broker = KafkaBroker(BrokerSettings(port=0, controller_port=0, data_dir=work / "kafka")).start()
+            stack.callback(broker.stop)
+            bootstrap = broker.bootstrap
+        registry_port = free_port()
+        registry_url = f"http://127.0.0.1:{registry_port}"
+        env = {
+            "SHAREBUS_BOOTSTRAP": bootstrap,
+            "SHAREBUS_NAMESPACE": ns,
+            "SHAREBUS_REGISTRY_URL": registry_url,
+            "SHAREBUS_REGISTRY_PORT": str(registry_port),
+            **python_env,
+        }
+        registry = Child("registry", "sharebus_registry", env, work / "registry.log").start()
+        stack.callback(registry.stop)
+        registry.wait_http(f"{registry_url}/", timeout_s=60)
+        specs = [
+            TopicSpec(topics.source(CLASS), 3),
+            TopicSpec(topics.delivery(CONSUMER), 3),
+            TopicSpec(topics.delivery("amr-reg"), 3),
+            TopicSpec(topics.dead_letter, 3),
+        ]
+        specs += [TopicSpec(f"{ns}.{name}.{end}", 3) for name in ("raw", "faust") for end in ("in", "out")]
+        ensure_topics(bootstrap, specs)
+        register_catalogue_schemas(catalogue, topics, registry_url)
+        print(f"bench: encoding {args.records} records", flush=True)
+        payloads = encode_records(registry_url, topics.source(CLASS), catalogue.schema(CLASS).text, args.records)
+        size = sum(len(v) for _, v in payloads) / len(payloads)
+        results = []
+        forwarders = {
+            "raw": (
+                Child(
+                    "raw",
+                    "bench.raw_passthrough",
+                    {**env, "BENCH_SOURCE": f"{ns}.raw.in", "BENCH_SINK": f"{ns}.raw.out", "BENCH_APP_ID": f"{ns}-raw"},
+                    work / "raw.log",
+                ),
+                f"{ns}.raw.in",
+                f"{ns}.raw.out",
+            ),
+            "faust": (
+                Child(
+                    "faust",
+                    "bench.bare_faust",
+                    {
+                        **env,
+                        "BENCH_SOURCE": f"{ns}.faust.in",
+                        "BENCH_SINK": f"{ns}.faust.out",
+                        "BENCH_APP_ID": f"{ns}-bare",
+                        "SHAREBUS_ROUTER_DATA_DIR": str(work / "faust"),
+                        "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
+                    },
+                    work / "faust.log",
+                ),
+                f"{ns}.faust.in",
+                f"{ns}.faust.out",
+            ),
+            "sharebus": (
+                Child(
+                    "sharebus",
+                    "sharebus_router",
+                    {
+                        **env,
+                        "SHAREBUS_CATALOGUE_DIR": str(BENCH_DIR / "catalogue"),
+                        "SHAREBUS_ROUTER_LOG_LEVEL": "warning",
+                        "SHAREBUS_ROUTER_DATA_DIR": str(work / "router"),
+                        "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
+                    },
+                    work / "router.log",
+                ),
+                topics.source(CLASS),
+                topics.delivery(CONSUMER),
+            ),
+        }
+        for name in args.only.split(","):
+            child, source, sink = forwarders[name]
+            print(f"bench: preloading {args.records} records into {source}", flush=True)
+            preload(bootstrap, source, payloads)
+            print(f"bench: measuring {name}", flush=True)
+            results.append(measure(name, child, bootstrap, source, sink, payloads, args))
+            print(f"bench: {asdict(results[-1])}", flush=True)
+    report(results, size, args)
+    return 0
+
+
+def report(results: list[Result], size: float, args: argparse.Namespace) -> None:
+    by_name = {r.name: r for r in results}
+    print(
+        f"\nsharebus forward benchmark: {results[0].records} records of ~{size:.0f} bytes, one broker, "
+        f"steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f}s, flat-out burst {args.flat_records}"
+    )
+    print(
+        f"{'forwarder':<10} {'records/s':>10} {'steady p50':>11} {'steady p99':>11} {'flat p50':>10} {'flat p99':>10}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<10} {r.throughput_rps:>10.0f} {r.steady_p50_ms:>9.1f}ms {r.steady_p99_ms:>9.1f}ms "
+            f"{r.flat_p50_ms:>8.0f}ms {r.flat_p99_ms:>8.0f}ms"
+        )
+    ratios = {}
+    if "sharebus" in by_name:
+        for base in ("faust", "raw"):
+            if base in by_name:
+                ratio = by_name["sharebus"].throughput_rps / by_name[base].throughput_rps
+                ratios[f"sharebus/{base}"] = ratio
+                print(
+                    f"throughput sharebus/{base}: {ratio:.2f}   steady p99 sharebus/{base}: "
+                    f"{by_name['sharebus'].steady_p99_ms / by_name[base].steady_p99_ms:.2f}"
+                )
+    out = BENCH_DIR / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"forward-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(
+        json.dumps(
+            {"results": [asdict(r) for r in results], "ratios": ratios, "record_bytes": size, "args": vars(args)},
+            indent=2,
+        )
+    )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Measuring tools for the benchmark: output throughput from timestamps, and publish->deliver latency."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from sharebus_core import headers as h
+
+PHASE = "bench-phase"
+
+
+def high_watermarks(bootstrap: str, topic: str) -> list[TopicPartition]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+            for p in sorted(partitions)
+        ]
+    finally:
+        consumer.close()
+
+
+def count(bootstrap: str, topic: str) -> int:
+    return sum(tp.offset for tp in high_watermarks(bootstrap, topic))
+
+
+def wait_for_count(
+    bootstrap: str, topic: str, expected: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> int:
+    deadline = time.monotonic() + timeout_s
+    seen = count(bootstrap, topic)
+    while seen < expected and time.monotonic() < deadline and alive():
+        time.sleep(0.5)
+        seen = count(bootstrap, topic)
+    return seen
+
+
+def output_rate(bootstrap: str, topic: str, expected: int) -> float:
+    """Records/s from the producer timestamps of the first ``expected`` output records."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-rate-{time.time_ns()}", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, tp.partition, 0) for tp in high_watermarks(bootstrap, topic)])
+    stamps: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(stamps) < expected and time.monotonic() < deadline:
+        for msg in consumer.consume(5000, 0.5):
+            if msg.error() is None:
+                stamps.append(msg.timestamp()[1])
+    consumer.close()
+    span_s = (max(stamps) - min(stamps)) / 1000.0
+    return len(stamps) / span_s if span_s > 0 else float("inf")
+
+
+@dataclass
+class LatencySink:
+    """Receives one phase's records from an output topic and keeps publish->deliver latencies."""
+
+    bootstrap: str
+    topic: str
+    phase: str
+    latencies_ms: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> LatencySink:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"bench-sink-{time.time_ns()}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 10,
+            }
+        )
+        # Assigned at the current ends, so nothing of earlier phases is counted.
+        consumer.assign(high_watermarks(self.bootstrap, self.topic))
+        phase = self.phase.encode()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                first = consumer.poll(0.05)
+                if first is None:
+                    continue
+                for msg in [first, *consumer.consume(999, 0)]:
+                    received = time.time_ns()
+                    meta = h.header_map(msg.headers())
+                    if msg.error() is None and meta.get(PHASE) == phase:
+                        self.latencies_ms.append((received - int(meta[h.PUBLISHED_NS])) / 1e6)
+            consumer.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, expected: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.latencies_ms) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def publish(
+    bootstrap: str, topic: str, payloads: Sequence[tuple[bytes, bytes]], total: int, phase: str, rate: float | None
+) -> None:
+    """Sends ``total`` records (cycling the payloads), paced at ``rate``/s or flat out when None."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True})
+    interval = 1.0 / rate if rate else 0.0
+    next_at = time.monotonic()
+    for i in range(total):
+        key, value = payloads[i % len(payloads)]
+        headers = [
+            (h.DATA_CLASS, b"301001001/000001"),
+            (h.PROVIDER, b"AMR"),
+            (h.RECORD_ID, f"{phase}-{i}".encode()),
+            (PHASE, phase.encode()),
+            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
+        ]
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        if interval:
+            next_at += interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    producer.flush(60)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
