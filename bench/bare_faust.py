@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncIterator
 
 import faust
 
-from sharebus_router.app import faust_app_settings
+from sharebus_router.app import faust_app_settings, make_worker
 from sharebus_router.settings import RouterSettings
 
 
@@ -27,8 +26,8 @@ def main() -> None:
             yield None
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    make_worker(app, "warning").execute_from_commandline()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -73,7 +73,7 @@ def encode_records(registry_url: str, subject_topic: str, schema_text: str, n: i
 def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
     for i, (key, value) in enumerate(payloads):
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("sharebus-class", CLASS.encode()),
             ("sharebus-provider", b"AMR"),
             ("sharebus-record-id", f"pre-{i}".encode()),

@@ -81,6 +81,9 @@ class LatencySink:
         )
         # Assigned at the current ends, so nothing of earlier phases is counted.
         consumer.assign(high_watermarks(self.bootstrap, self.topic))
+        # Connect and open the fetch session before the phase starts, or its first records would
+        # carry the sink's start-up time as latency.
+        consumer.poll(1.0)
         phase = self.phase.encode()
 
         def run() -> None:
@@ -113,11 +116,14 @@ def publish(
 ) -> None:
     """Sends ``total`` records (cycling the payloads), paced at ``rate``/s or flat out when None."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True})
+    # The idempotent producer fetches its producer id first; do that before the clock starts.
+    producer.list_topics(topic, timeout=10)
+    producer.poll(0.5)
     interval = 1.0 / rate if rate else 0.0
     next_at = time.monotonic()
     for i in range(total):
         key, value = payloads[i % len(payloads)]
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, b"301001001/000001"),
             (h.PROVIDER, b"AMR"),
             (h.RECORD_ID, f"{phase}-{i}".encode()),

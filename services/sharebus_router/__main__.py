@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
-import faust
-
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.topics import TopicNames
 from sharebus_provision import ProvisionError, catalogue_topics, ensure_topics, register_catalogue_schemas
-from sharebus_router.app import build_app
+from sharebus_router.app import build_app, make_worker
 from sharebus_router.settings import RouterSettings
 
 
@@ -45,7 +43,7 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
         f"http://{settings.web_host}:{settings.web_port}/metrics",
         flush=True,
     )
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = make_worker(app, settings.log_level)
     worker.execute_from_commandline()
 
 

@@ -48,6 +48,18 @@ def _on_send_done(future: asyncio.Future[Any]) -> None:
     os._exit(EXIT_DELIVERY_FAILED)
 
 
+def make_worker(app: faust.App, log_level: str) -> faust.Worker:
+    """A worker without faust's terminal spinner.
+
+    At log levels of WARN and above the spinner lowers the root logger to DEBUG so that it can spin
+    on every record, which makes aiokafka and faust build a debug log record per event (~7% of the
+    router's CPU when profiled). A service writing to a log file has no use for it.
+    """
+    worker = faust.Worker(app, loglevel=log_level, quiet=True)
+    worker.spinner = None
+    return worker
+
+
 def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
     """The router's Faust settings; bench/ runs its bare-Faust baseline with the same ones."""
     return {
