@@ -37,6 +37,18 @@ def port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (url-safe base64 of a UUID).
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with '-': the storage tool's argument
+    parser would take such an id for an option and refuse to format.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _die_with_parent() -> None:
     # The broker must not outlive the process that started it (a killed test run or `make run`).
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -115,9 +127,9 @@ class KafkaBroker:
     def _format_if_needed(self, libs: Path, config: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
             capture_output=True,
             text=True,
             check=False,
