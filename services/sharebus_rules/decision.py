@@ -22,14 +22,17 @@ class DenyReason(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Deliver:
     consumer: str
-    # None means every field of the schema; a projection comes with grants.
-    fields: frozenset[str] | None = None
+    # The delivered fields in schema order; None means every field, unmasked (the bytes pass as published).
+    fields: tuple[str, ...] | None = None
+    masked: frozenset[str] = frozenset()
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Deny:
     consumer: str
     reason: DenyReason
+    grant_id: str | None = None
 
 
 Decision = Deliver | Deny

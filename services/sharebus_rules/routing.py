@@ -1,30 +1,76 @@
-"""Who receives a data class's records: one pure decision per (data class, subscription)."""
+"""Who receives a data class's records: one pure decision per (data class, subscriber, grant, time)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sharebus_core.catalogue import Catalogue, DataClass, ShareType, Subscription, UpdateMode
+from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription, UpdateMode
+from sharebus_core.grants import Grant, GrantState
 from sharebus_rules.decision import Decision, Deliver, Deny, DenyReason
 
+_STATE_DENIALS = {
+    GrantState.REVOKED: DenyReason.GRANT_REVOKED,
+    GrantState.EXPIRED: DenyReason.GRANT_EXPIRED,
+    GrantState.APPLIED: DenyReason.NO_GRANT,
+    GrantState.REJECTED: DenyReason.NO_GRANT,
+}
 
-def decide(entry: DataClass, subscription: Subscription) -> Decision:
-    """The sharing decision for one subscriber of one class.
 
-    Conditional classes need an approved grant; no grant can exist yet, so they are denied with
-    ``no_grant``. The result does not depend on the record's content, which is why the router can
-    compute it once per class and reuse it for every record.
+def select_grant(grants: Sequence[Grant], now: dt.datetime) -> Grant | None:
+    """The grant that governs a (consumer, class) pair: the latest active one, else the latest of any state
+    (so that a revoked or expired grant gives its own reason)."""
+    if not grants:
+        return None
+    active = [g for g in grants if g.is_active(now)]
+    pool = active or list(grants)
+    return max(pool, key=lambda g: (g.decided_at or g.applied_at, g.applied_at))
+
+
+def _deliver(
+    consumer: str, schema: AvroSchema, fields: Sequence[str], masked: Sequence[str], grant_id: str | None
+) -> Deliver:
+    ordered = tuple(f for f in schema.field_names if f in fields)
+    if ordered == schema.field_names and not masked:
+        return Deliver(consumer, None, frozenset(), grant_id)
+    return Deliver(consumer, ordered, frozenset(masked), grant_id)
+
+
+def decide(
+    entry: DataClass, schema: AvroSchema, subscription: Subscription | None, grant: Grant | None, now: dt.datetime
+) -> Decision:
+    """The sharing decision for one subscriber of one class at ``now``.
+
+    The result does not depend on a record's content, which is why the router computes it once per
+    (class, consumer) and recomputes it only when a grant changes or expires.
     """
-    consumer = subscription.system
-    if subscription.data_class != entry.code:
-        return Deny(consumer, DenyReason.CONSUMER_NOT_SUBSCRIBED)
+    consumer = subscription.system if subscription is not None else grant.consumer if grant is not None else ""
+    grant_id = grant.grant_id if grant is not None else None
+    if subscription is not None and subscription.data_class != entry.code:
+        return Deny(consumer, DenyReason.CONSUMER_NOT_SUBSCRIBED, grant_id)
     if entry.share_type is ShareType.NONE:
-        return Deny(consumer, DenyReason.CLASS_NOT_SHARED)
-    if entry.share_type is ShareType.CONDITIONAL:
+        return Deny(consumer, DenyReason.CLASS_NOT_SHARED, grant_id)
+    state = grant.effective_state(now) if grant is not None else None
+    if entry.share_type is ShareType.UNCONDITIONAL:
+        if state in (GrantState.REVOKED, GrantState.EXPIRED):
+            return Deny(consumer, _STATE_DENIALS[state], grant_id)
+        if grant is not None and state is GrantState.APPROVED:
+            decision: Decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
+        elif subscription is not None:
+            open_fields = [f for f in schema.field_names if f not in entry.sensitive_fields]
+            decision = _deliver(consumer, schema, open_fields, (), grant_id)
+        else:
+            return Deny(consumer, DenyReason.CONSUMER_NOT_SUBSCRIBED, grant_id)
+    elif grant is None or state is None:
         return Deny(consumer, DenyReason.NO_GRANT)
+    elif state is not GrantState.APPROVED:
+        return Deny(consumer, _STATE_DENIALS[state], grant_id)
+    else:
+        decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
     if entry.update.mode is UpdateMode.PERIODIC:
-        return Deny(consumer, DenyReason.PERIODIC_RELEASE_PENDING)
-    return Deliver(consumer)
+        return Deny(consumer, DenyReason.PERIODIC_RELEASE_PENDING, grant_id)
+    return decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +80,36 @@ class RoutePlan:
     data_class: DataClass
     deliveries: tuple[Deliver, ...]
     denials: tuple[Deny, ...]
+    # When the plan must be made again because a grant it relies on expires.
+    valid_until: dt.datetime | None = None
 
 
-def plan_routes(catalogue: Catalogue, class_code: str) -> RoutePlan:
+def plan_routes(
+    catalogue: Catalogue,
+    class_code: str,
+    grants: Mapping[str, Sequence[Grant]] | None = None,
+    now: dt.datetime | None = None,
+) -> RoutePlan:
+    """Decisions for every subscriber of a class and every consumer holding a grant on it.
+
+    ``grants`` maps consumer system -> that consumer's grants on this class.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    grants = grants or {}
     entry = catalogue.data_class(class_code)
-    decisions = [decide(entry, sub) for sub in catalogue.subscriptions_of(class_code)]
+    schema = catalogue.schema(class_code)
+    subscriptions = {s.system: s for s in catalogue.subscriptions_of(class_code)}
+    consumers = list(subscriptions) + sorted(c for c in grants if c not in subscriptions)
+    decisions = []
+    expiries = []
+    for consumer in consumers:
+        grant = select_grant(grants.get(consumer, ()), now)
+        decisions.append(decide(entry, schema, subscriptions.get(consumer), grant, now))
+        if grant is not None and grant.valid_until is not None and grant.is_active(now):
+            expiries.append(grant.valid_until)
     return RoutePlan(
         data_class=entry,
         deliveries=tuple(d for d in decisions if isinstance(d, Deliver)),
         denials=tuple(d for d in decisions if isinstance(d, Deny)),
+        valid_until=min(expiries) if expiries else None,
     )

@@ -1,17 +1,29 @@
-"""The routing decision as a pure function of (catalogue entry, subscription)."""
+"""The sharing decision as a pure function of (catalogue entry, subscription, grant, time)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
 from sharebus_core.catalogue import Catalogue, DataClass, ShareType, Subscription, UpdateMode, load_catalogue
+from sharebus_core.grants import Grant, GrantState
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
-from sharebus_rules import Deliver, Deny, DenyReason, decide, plan_routes
+from sharebus_rules import Deliver, Deny, DenyReason, decide, plan_routes, select_grant
+from tests.unit.fixtures import FIXTURE_CATALOGUE
+
+NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+PENALTY = "301001002/000001"
 
 
 @pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
+def demo() -> Catalogue:
     return load_catalogue(DEFAULT_CATALOGUE_DIR)
+
+
+@pytest.fixture(scope="module")
+def small() -> Catalogue:
+    return load_catalogue(FIXTURE_CATALOGUE)
 
 
 def _first(catalogue: Catalogue, share: ShareType, mode: UpdateMode) -> DataClass:
@@ -22,38 +34,110 @@ def _sub(entry: DataClass, system: str = "some-system") -> Subscription:
     return Subscription(system=system, data_class=entry.code)
 
 
-def test_unconditional_realtime_is_delivered_whole(catalogue: Catalogue) -> None:
-    entry = _first(catalogue, ShareType.UNCONDITIONAL, UpdateMode.REALTIME)
-    assert decide(entry, _sub(entry)) == Deliver("some-system", None)
+def grant(state: GrantState = GrantState.APPROVED, **overrides: object) -> Grant:
+    values: dict[str, object] = {
+        "grant_id": "g1",
+        "data_class": PENALTY,
+        "provider": "AMR",
+        "consumer": "tax-levy",
+        "consumer_department": "TAX",
+        "requester": "Li",
+        "purpose": "p",
+        "scenario": "s",
+        "fields": ("uscc", "person_id_number"),
+        "masked_fields": ("person_id_number",),
+        "state": state,
+        "applied_at": NOW - dt.timedelta(days=3),
+        "decided_at": NOW - dt.timedelta(days=2),
+        "valid_until": NOW + dt.timedelta(days=30),
+    }
+    values.update(overrides)
+    return Grant.model_validate(values)
 
 
-def test_conditional_without_grant_is_denied(catalogue: Catalogue) -> None:
-    entry = _first(catalogue, ShareType.CONDITIONAL, UpdateMode.REALTIME)
-    assert decide(entry, _sub(entry)) == Deny("some-system", DenyReason.NO_GRANT)
+def decide_penalty(small: Catalogue, g: Grant | None, now: dt.datetime = NOW) -> object:
+    entry = small.data_class(PENALTY)
+    return decide(entry, small.schema(PENALTY), _sub(entry, "tax-levy"), g, now)
 
 
-def test_not_shared_is_denied_whatever_the_mode(catalogue: Catalogue) -> None:
-    for entry in catalogue.data_classes.values():
+def test_unconditional_without_sensitive_fields_passes_whole(demo: Catalogue) -> None:
+    entry = next(
+        c
+        for c in demo.data_classes.values()
+        if c.share_type is ShareType.UNCONDITIONAL and c.mode is UpdateMode.REALTIME and not c.sensitive_fields
+    )
+    assert decide(entry, demo.schema(entry.code), _sub(entry), None, NOW) == Deliver("some-system")
+
+
+def test_unconditional_leaves_out_sensitive_fields(demo: Catalogue) -> None:
+    entry = demo.data_class("301001001/000001")
+    decision = decide(entry, demo.schema(entry.code), _sub(entry), None, NOW)
+    assert isinstance(decision, Deliver)
+    assert decision.fields is not None
+    assert "legal_rep_id_number" not in decision.fields
+    assert "uscc" in decision.fields
+
+
+def test_conditional_without_grant_is_denied(small: Catalogue) -> None:
+    assert decide_penalty(small, None) == Deny("tax-levy", DenyReason.NO_GRANT)
+
+
+def test_conditional_with_approved_grant_delivers_granted_fields_masked(small: Catalogue) -> None:
+    assert decide_penalty(small, grant()) == Deliver(
+        "tax-levy", ("uscc", "person_id_number"), frozenset({"person_id_number"}), "g1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("g", "now", "reason"),
+    [
+        (grant(GrantState.REVOKED), NOW, DenyReason.GRANT_REVOKED),
+        (grant(), NOW + dt.timedelta(days=30), DenyReason.GRANT_EXPIRED),
+        (grant(GrantState.APPLIED, decided_at=None), NOW, DenyReason.NO_GRANT),
+        (grant(GrantState.REJECTED), NOW, DenyReason.NO_GRANT),
+    ],
+)
+def test_grant_states_that_deny(small: Catalogue, g: Grant, now: dt.datetime, reason: DenyReason) -> None:
+    assert decide_penalty(small, g, now) == Deny("tax-levy", reason, "g1")
+
+
+def test_not_shared_is_denied_even_with_a_grant(demo: Catalogue) -> None:
+    for entry in demo.data_classes.values():
         if entry.share_type is ShareType.NONE:
-            assert decide(entry, _sub(entry)) == Deny("some-system", DenyReason.CLASS_NOT_SHARED)
+            decision = decide(entry, demo.schema(entry.code), _sub(entry), grant(data_class=entry.code), NOW)
+            assert decision == Deny("some-system", DenyReason.CLASS_NOT_SHARED, "g1")
 
 
-def test_periodic_unconditional_is_held_back(catalogue: Catalogue) -> None:
-    entry = _first(catalogue, ShareType.UNCONDITIONAL, UpdateMode.PERIODIC)
-    assert decide(entry, _sub(entry)) == Deny("some-system", DenyReason.PERIODIC_RELEASE_PENDING)
+def test_periodic_is_held_back(demo: Catalogue) -> None:
+    entry = _first(demo, ShareType.UNCONDITIONAL, UpdateMode.PERIODIC)
+    decision = decide(entry, demo.schema(entry.code), _sub(entry), None, NOW)
+    assert decision == Deny("some-system", DenyReason.PERIODIC_RELEASE_PENDING)
 
 
-def test_subscription_to_another_class_is_not_a_subscription(catalogue: Catalogue) -> None:
-    entry = _first(catalogue, ShareType.UNCONDITIONAL, UpdateMode.REALTIME)
-    other = next(c for c in catalogue.data_classes.values() if c.code != entry.code)
-    assert decide(entry, _sub(other)) == Deny("some-system", DenyReason.CONSUMER_NOT_SUBSCRIBED)
+def test_subscription_to_another_class_is_not_a_subscription(demo: Catalogue) -> None:
+    entry = _first(demo, ShareType.UNCONDITIONAL, UpdateMode.REALTIME)
+    other = next(c for c in demo.data_classes.values() if c.code != entry.code)
+    decision = decide(entry, demo.schema(entry.code), _sub(other), None, NOW)
+    assert decision == Deny("some-system", DenyReason.CONSUMER_NOT_SUBSCRIBED)
 
 
-def test_route_plan_covers_every_subscriber_once(catalogue: Catalogue) -> None:
-    for code in catalogue.data_classes:
-        plan = plan_routes(catalogue, code)
+def test_select_grant_prefers_the_active_one() -> None:
+    old = grant(GrantState.REVOKED, grant_id="old", decided_at=NOW - dt.timedelta(days=1))
+    active = grant(grant_id="new", decided_at=NOW - dt.timedelta(days=5))
+    assert select_grant([old, active], NOW) == active
+    assert select_grant([old], NOW) == old
+    assert select_grant([], NOW) is None
+
+
+def test_route_plan_covers_subscribers_and_grant_holders(small: Catalogue) -> None:
+    plan = plan_routes(small, PENALTY, {"tax-levy": [grant()], "hrss-si": [grant(consumer="hrss-si")]}, NOW)
+    assert [d.consumer for d in plan.deliveries] == ["tax-levy", "hrss-si"]
+    assert plan.valid_until == NOW + dt.timedelta(days=30)
+    assert plan_routes(small, PENALTY, {}, NOW).denials == (Deny("tax-levy", DenyReason.NO_GRANT),)
+
+
+def test_demo_route_plans_cover_every_subscriber_once(demo: Catalogue) -> None:
+    for code in demo.data_classes:
+        plan = plan_routes(demo, code, {}, NOW)
         consumers = [d.consumer for d in plan.deliveries] + [d.consumer for d in plan.denials]
-        assert sorted(consumers) == sorted(s.system for s in catalogue.subscriptions_of(code))
-    enterprise = plan_routes(catalogue, "301001001/000001")
-    assert {d.consumer for d in enterprise.deliveries} >= {"tax-levy", "psb-case"}
-    assert enterprise.denials == ()
+        assert sorted(consumers) == sorted(s.system for s in demo.subscriptions_of(code))

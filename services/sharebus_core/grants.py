@@ -1,0 +1,53 @@
+"""A grant lets one consumer system receive one data class, for a purpose, with chosen fields, until it expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+class GrantState(StrEnum):
+    APPLIED = "applied"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+    # Never stored: an approved grant past its expiry is *seen* as expired (see effective_state).
+    EXPIRED = "expired"
+
+
+class Grant(BaseModel):
+    """One grant, as the latest event on the grants topic describes it (keyed by ``grant_id``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grant_id: Text
+    data_class: Text
+    provider: Text
+    consumer: Text
+    consumer_department: Text
+    requester: Text
+    purpose: Text
+    scenario: Text
+    fields: tuple[Text, ...] = Field(min_length=1)
+    masked_fields: tuple[Text, ...] = ()
+    state: GrantState
+    applied_at: dt.datetime
+    valid_until: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+    decided_by: Text | None = None
+    reason: Text | None = None
+    # Set when the bus granted it by itself: unconditional classes are granted on request.
+    automatic: bool = False
+
+    def effective_state(self, now: dt.datetime) -> GrantState:
+        if self.state is GrantState.APPROVED and self.valid_until is not None and self.valid_until <= now:
+            return GrantState.EXPIRED
+        return self.state
+
+    def is_active(self, now: dt.datetime) -> bool:
+        return self.effective_state(now) is GrantState.APPROVED

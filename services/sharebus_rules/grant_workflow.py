@@ -1,0 +1,178 @@
+"""The conditional-share workflow as pure functions: applied -> approved | rejected; approved -> revoked | expired.
+
+Every function takes the acting department and refuses, with ``GrantRefused``, what that department
+may not do. Nothing here touches Kafka: the caller publishes the returned grant as the next event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sharebus_core.catalogue import Catalogue, ShareType
+from sharebus_core.grants import Grant, GrantState
+
+DEFAULT_ANSWER_DEADLINE_WORKING_DAYS = 10
+
+
+class GrantRefused(ValueError):
+    """The action is not allowed; the message says why, in terms the acting department can act on."""
+
+
+def _check_fields(catalogue: Catalogue, class_code: str, fields: Sequence[str], masked: Sequence[str]) -> None:
+    known = catalogue.schema(class_code).field_names
+    unknown = [f for f in (*fields, *masked) if f not in known]
+    if unknown:
+        raise GrantRefused(
+            f"{', '.join(sorted(set(unknown)))} not field(s) of {class_code}; fields: {', '.join(known)}"
+        )
+    outside = [f for f in masked if f not in fields]
+    if outside:
+        raise GrantRefused(f"masked field(s) {', '.join(outside)} must also be requested fields")
+
+
+def apply(
+    catalogue: Catalogue,
+    *,
+    grant_id: str,
+    acting_department: str,
+    requester: str,
+    consumer: str,
+    data_class: str,
+    purpose: str,
+    scenario: str,
+    fields: Sequence[str] = (),
+    masked_fields: Sequence[str] = (),
+    valid_until: dt.datetime | None = None,
+    now: dt.datetime,
+) -> Grant:
+    """An application by the consumer's department. Unconditional classes are granted at once (without
+    their sensitive fields); classes that are not shared are refused with their legal basis."""
+    entry = catalogue.data_class(data_class)
+    consumer_department = catalogue.department_of_system.get(consumer)
+    if consumer_department is None:
+        raise GrantRefused(f"unknown system {consumer!r}")
+    if consumer_department != acting_department:
+        raise GrantRefused(f"{acting_department} cannot apply for {consumer}: it belongs to {consumer_department}")
+    if consumer_department == entry.provider:
+        raise GrantRefused(f"{consumer} belongs to the provider {entry.provider}; it needs no grant for its own data")
+    if not purpose.strip() or not scenario.strip():
+        raise GrantRefused("an application must state its purpose and its usage scenario")
+    schema_fields = catalogue.schema(data_class).field_names
+    open_fields = tuple(f for f in schema_fields if f not in entry.sensitive_fields)
+    requested = tuple(fields) or (open_fields if entry.share_type is ShareType.UNCONDITIONAL else schema_fields)
+    _check_fields(catalogue, data_class, requested, masked_fields)
+    applied = Grant(
+        grant_id=grant_id,
+        data_class=data_class,
+        provider=entry.provider,
+        consumer=consumer,
+        consumer_department=consumer_department,
+        requester=requester,
+        purpose=purpose,
+        scenario=scenario,
+        fields=requested,
+        masked_fields=tuple(masked_fields),
+        state=GrantState.APPLIED,
+        applied_at=now,
+        valid_until=valid_until,
+    )
+    decided = {"decided_at": now, "decided_by": entry.provider, "automatic": True}
+    if entry.share_type is ShareType.NONE:
+        return applied.model_copy(
+            update={
+                **decided,
+                "state": GrantState.REJECTED,
+                "reason": f"{data_class} is not shared: {entry.legal_basis}",
+            }
+        )
+    if entry.share_type is ShareType.UNCONDITIONAL:
+        sensitive = [f for f in requested if f in entry.sensitive_fields]
+        granted = tuple(f for f in requested if f not in entry.sensitive_fields)
+        reason = f"unconditional share; sensitive fields not included: {', '.join(sensitive)}" if sensitive else None
+        if not granted:
+            return applied.model_copy(update={**decided, "state": GrantState.REJECTED, "reason": reason})
+        return applied.model_copy(
+            update={
+                **decided,
+                "state": GrantState.APPROVED,
+                "reason": reason,
+                "fields": granted,
+                "masked_fields": tuple(f for f in masked_fields if f in granted),
+            }
+        )
+    return applied
+
+
+def _provider_decides(grant: Grant, acting_department: str, action: str) -> None:
+    if acting_department != grant.provider:
+        raise GrantRefused(
+            f"only the provider {grant.provider} may {action} grant {grant.grant_id}; {acting_department} cannot"
+        )
+
+
+def approve(
+    grant: Grant,
+    *,
+    acting_department: str,
+    now: dt.datetime,
+    valid_until: dt.datetime | None = None,
+    reason: str | None = None,
+) -> Grant:
+    _provider_decides(grant, acting_department, "approve")
+    if grant.state is not GrantState.APPLIED:
+        raise GrantRefused(f"grant {grant.grant_id} is {grant.state.value}; only an application can be approved")
+    until = valid_until or grant.valid_until
+    if until is not None and until <= now:
+        raise GrantRefused("the validity window must end in the future")
+    return grant.model_copy(
+        update={
+            "state": GrantState.APPROVED,
+            "decided_at": now,
+            "decided_by": acting_department,
+            "valid_until": until,
+            "reason": reason,
+        }
+    )
+
+
+def reject(grant: Grant, *, acting_department: str, now: dt.datetime, reason: str) -> Grant:
+    _provider_decides(grant, acting_department, "reject")
+    if grant.state is not GrantState.APPLIED:
+        raise GrantRefused(f"grant {grant.grant_id} is {grant.state.value}; only an application can be rejected")
+    if not reason.strip():
+        raise GrantRefused("a rejection must give its reason")
+    return grant.model_copy(
+        update={"state": GrantState.REJECTED, "decided_at": now, "decided_by": acting_department, "reason": reason}
+    )
+
+
+def revoke(grant: Grant, *, acting_department: str, now: dt.datetime, reason: str) -> Grant:
+    _provider_decides(grant, acting_department, "revoke")
+    if grant.effective_state(now) is not GrantState.APPROVED:
+        raise GrantRefused(
+            f"grant {grant.grant_id} is {grant.effective_state(now).value}; only an active grant can be revoked"
+        )
+    if not reason.strip():
+        raise GrantRefused("a revocation must give its reason")
+    return grant.model_copy(
+        update={"state": GrantState.REVOKED, "decided_at": now, "decided_by": acting_department, "reason": reason}
+    )
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+    """``start`` plus ``days`` working days (Monday to Friday; public holidays are not modelled)."""
+    current = start
+    remaining = days
+    while remaining > 0:
+        current += dt.timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current
+
+
+def is_overdue(
+    grant: Grant, now: dt.datetime, deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
+) -> bool:
+    """An application the provider has not answered within the deadline."""
+    return grant.state is GrantState.APPLIED and now > add_working_days(grant.applied_at, deadline_working_days)
