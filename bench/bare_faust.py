@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import faust
 
@@ -18,12 +17,11 @@ def main() -> None:
     topic = app.topic(source, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     @app.agent(topic, name="forward")
-    async def forward(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def forward(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
             # The same primitive the router uses: enqueue on the shared producer, flushed before commit.
             await app.producer.send(sink, message.key, message.value, None, None, list(message.headers))
-            yield None
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     make_worker(app, "warning").execute_from_commandline()

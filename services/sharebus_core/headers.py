@@ -13,6 +13,7 @@ RECORD_ID = "sharebus-record-id"
 PUBLISHED_NS = "sharebus-published-ns"
 CONSUMER = "sharebus-consumer"
 MODE = "sharebus-mode"
+GRANT_ID = "sharebus-grant-id"
 
 HeaderList = list[tuple[str, bytes]]
 

@@ -32,8 +32,17 @@ class TopicNames:
         return f"{self.namespace}.dlq"
 
     @property
+    def grants(self) -> str:
+        """Grant events, keyed by grant id (compacted)."""
+        return f"{self.namespace}.grants"
+
+    @property
     def router_app_id(self) -> str:
         return f"{self.namespace}-router"
+
+    def projection_subject(self, consumer: str, class_code: str) -> str:
+        """Registry subject of the schema a consumer receives a class in (its granted fields)."""
+        return f"{self.delivery(consumer)}.{class_slug(class_code)}-value"
 
     def value_subject(self, class_code: str) -> str:
         """Registry subject of a class's schema (Confluent TopicNameStrategy on its source topic)."""

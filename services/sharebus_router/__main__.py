@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.grant_log import ensure_grant_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision import ProvisionError, catalogue_topics, ensure_topics, register_catalogue_schemas
 from sharebus_router.app import build_app, make_worker
@@ -32,12 +33,13 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
                 settings.dead_letter_retention_hours,
             ),
         )
-        register_catalogue_schemas(catalogue, topics, settings.registry_url)
+        ensure_grant_topic(settings.bootstrap_servers, topics.grants)
+        schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url)
     except ProvisionError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)
         return 3
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, catalogue)
+    app = build_app(settings, catalogue, schema_ids)
     print(
         f"sharebus-router: routing {len(catalogue.data_classes)} data classes; metrics on "
         f"http://{settings.web_host}:{settings.web_port}/metrics",

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import fastavro
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
-from sharebus_core.wire import WireFormatError, unframe
+from sharebus_core.wire import WireFormatError, frame, unframe
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, dead_letter_headers
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.routes import ClassRoute
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
+from sharebus_rules.projection import project
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
@@ -41,10 +42,16 @@ def decode(writer: WriterSchema, body: memoryview) -> dict[str, Any]:
     return record
 
 
+def encode(parsed: Any, record: dict[str, Any]) -> bytes:
+    stream = io.BytesIO()
+    fastavro.schemaless_writer(stream, parsed, record)
+    return stream.getvalue()
+
+
 class RecordHandler:
     def __init__(
         self,
-        routes: dict[str, ClassRoute],
+        routes: Mapping[str, ClassRoute],
         schemas: SchemaCache,
         metrics: RouterMetrics,
         dead_letter_topic: str,
@@ -56,7 +63,7 @@ class RecordHandler:
         self.dead_letter_topic = dead_letter_topic
         self.send = send
 
-    async def _writer(self, value: bytes | None, route: ClassRoute) -> WriterSchema:
+    async def _decode(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
         try:
             schema_id, body = unframe(value)
         except WireFormatError as exc:
@@ -67,52 +74,54 @@ class RecordHandler:
                 writer = await self.schemas.get(schema_id)
             except UnknownSchemaId as exc:
                 raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
-        if not (writer.subjects & route.subjects):
+        if route.subject not in writer.subjects:
             raise BadRecord(
                 DeadLetterReason.SCHEMA_MISMATCH,
                 f"schema id {schema_id} is registered for {sorted(writer.subjects)}, not for data class "
                 f"{route.data_class}",
             )
-        decode(writer, body)
-        return writer
+        return decode(writer, body)
 
     async def handle(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: HeaderList,
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: HeaderList
     ) -> None:
         route = self.routes.get(topic)
         if route is None:
-            await self._dead_letter(
-                topic,
-                partition,
-                offset,
-                key,
-                value,
-                headers,
-                "",
-                BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}"),
-            )
+            bad = BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}")
+            await self._dead_letter(topic, partition, offset, key, value, headers, "", bad)
             return
         try:
-            await self._writer(value, route)
+            # Every record is decoded, also when it passes unchanged: a record that does not fit its
+            # schema must reach the dead-letter topic, not a subscriber.
+            record = await self._decode(value, route)
         except BadRecord as bad:
             await self._dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
             return
         route.received.inc()
+        now_s: float | None = None
         for target in route.targets:
-            await self.send(target.topic, key, value, [*headers, *target.extra_headers])
+            if target.expires_at is not None:
+                now_s = now_s or time.time()
+                if now_s >= target.expires_at:
+                    # The route is rebuilt within a second; until then the expiry is enforced here.
+                    target.expired.inc()
+                    continue
+            projection = target.projection
+            if projection is None:
+                delivered = value
+            else:
+                visible = project(record, projection.fields, projection.masked)
+                delivered = frame(projection.schema_id, encode(projection.parsed, visible))
+            await self.send(target.topic, key, delivered, [*headers, *target.extra_headers])
             target.calls.inc()
             target.records.inc()
         for denied in route.denial_counters:
             denied.inc()
-        published = h.header_map(headers).get(h.PUBLISHED_NS)
-        if published is not None and route.targets:
-            route.latency.observe(max(0.0, (time.time_ns() - int(published)) / 1e9))
+        if route.targets:
+            for name, raw in headers:
+                if name == h.PUBLISHED_NS and raw:
+                    route.latency.observe(max(0.0, (time.time_ns() - int(raw)) / 1e9))
+                    break
 
     async def _dead_letter(
         self,

@@ -1,23 +1,47 @@
-"""Per source topic, everything the hot path needs, computed once from the catalogue and the rules."""
+"""Per source topic, everything the hot path needs, computed from the catalogue, the grants and the rules.
+
+A route is rebuilt when a grant of its class changes or expires, never per record.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
 from sharebus_router.metrics import RouterMetrics
-from sharebus_rules import plan_routes
+from sharebus_router.schema_cache import SchemaCache
+from sharebus_rules import Deliver, plan_routes
+from sharebus_rules.decision import DenyReason
+from sharebus_rules.projection import derive_schema
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    fields: tuple[str, ...]
+    masked: frozenset[str]
+    schema_id: int
+    parsed: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    consumer: str
     topic: str
     extra_headers: tuple[tuple[str, bytes], ...]
+    # None: the consumer may see every field unmasked, so the published bytes pass unchanged.
+    projection: Projection | None
+    # Epoch seconds when the grant this delivery relies on expires; checked per record.
+    expires_at: float | None
     calls: Any
     records: Any
+    expired: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,36 +49,76 @@ class ClassRoute:
     data_class: str
     provider: str
     mode: str
-    subjects: frozenset[str]
+    subject: str
     targets: tuple[Target, ...]
     denial_counters: tuple[Any, ...]
     received: Any
     latency: Any
+    valid_until: dt.datetime | None
+
+    @property
+    def needs_record(self) -> bool:
+        return any(t.projection is not None for t in self.targets)
 
 
-def build_routes(catalogue: Catalogue, topics: TopicNames, metrics: RouterMetrics) -> dict[str, ClassRoute]:
-    routes: dict[str, ClassRoute] = {}
-    for code, entry in catalogue.data_classes.items():
-        plan = plan_routes(catalogue, code)
+class RouteBuilder:
+    def __init__(self, catalogue: Catalogue, topics: TopicNames, metrics: RouterMetrics, schemas: SchemaCache) -> None:
+        self.catalogue = catalogue
+        self.topics = topics
+        self.metrics = metrics
+        self.schemas = schemas
+        self._projections: dict[tuple[str, str, tuple[str, ...], frozenset[str]], Projection] = {}
+
+    async def _projection(self, class_code: str, decision: Deliver) -> Projection | None:
+        if decision.fields is None:
+            return None
+        key = (class_code, decision.consumer, decision.fields, decision.masked)
+        found = self._projections.get(key)
+        if found is None:
+            document = json.loads(self.catalogue.schema(class_code).text)
+            derived = json.dumps(derive_schema(document, decision.fields, decision.masked), ensure_ascii=False)
+            subject = self.topics.projection_subject(decision.consumer, class_code)
+            schema_id, parsed = await self.schemas.register(subject, derived)
+            found = self._projections[key] = Projection(decision.fields, decision.masked, schema_id, parsed)
+        return found
+
+    async def build(self, class_code: str, grants: Mapping[str, Sequence[Grant]], now: dt.datetime) -> ClassRoute:
+        entry = self.catalogue.data_class(class_code)
+        plan = plan_routes(self.catalogue, class_code, grants, now)
         mode = entry.mode.value
-        targets = tuple(
-            Target(
-                topic=topics.delivery(d.consumer),
-                extra_headers=((h.CONSUMER, d.consumer.encode()), (h.MODE, mode.encode())),
-                calls=metrics.calls.labels(entry.provider, d.consumer, code, mode),
-                records=metrics.records.labels(entry.provider, d.consumer, code, mode),
+        labels = (entry.provider, class_code, mode)
+        targets = []
+        for d in plan.deliveries:
+            grant = next((g for g in grants.get(d.consumer, ()) if g.grant_id == d.grant_id), None)
+            expires = grant.valid_until.timestamp() if grant is not None and grant.valid_until else None
+            extra = [(h.CONSUMER, d.consumer.encode()), (h.MODE, mode.encode())]
+            if d.grant_id is not None:
+                extra.append((h.GRANT_ID, d.grant_id.encode()))
+            targets.append(
+                Target(
+                    consumer=d.consumer,
+                    topic=self.topics.delivery(d.consumer),
+                    extra_headers=tuple(extra),
+                    projection=await self._projection(class_code, d),
+                    expires_at=expires,
+                    calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, mode),
+                    records=self.metrics.records.labels(entry.provider, d.consumer, class_code, mode),
+                    expired=self.metrics.denials.labels(
+                        entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
+                    ),
+                )
             )
-            for d in plan.deliveries
-        )
-        denials = tuple(metrics.denials.labels(entry.provider, d.consumer, code, d.reason.value) for d in plan.denials)
-        routes[topics.source(code)] = ClassRoute(
-            data_class=code,
+        return ClassRoute(
+            data_class=class_code,
             provider=entry.provider,
             mode=mode,
-            subjects=frozenset({topics.value_subject(code)}),
-            targets=targets,
-            denial_counters=denials,
-            received=metrics.received.labels(entry.provider, code, mode),
-            latency=metrics.latency.labels(mode),
+            subject=self.topics.value_subject(class_code),
+            targets=tuple(targets),
+            denial_counters=tuple(
+                self.metrics.denials.labels(entry.provider, d.consumer, class_code, d.reason.value)
+                for d in plan.denials
+            ),
+            received=self.metrics.received.labels(*labels),
+            latency=self.metrics.latency.labels(mode),
+            valid_until=plan.valid_until,
         )
-    return routes

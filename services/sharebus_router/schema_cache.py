@@ -46,6 +46,28 @@ class SchemaCache:
         parsed = fastavro.parse_schema(json.loads(schema_text))
         self._schemas[schema_id] = WriterSchema(schema_id, parsed, frozenset({subject}))
 
+    async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
+        """Registers a projection schema; returns its id and parsed form.
+
+        A consumer's projection changes whenever its grant's fields do, so its subject takes any
+        schema (compatibility NONE): the subscriber decodes each record by its own schema id.
+        """
+        delay = 0.2
+        while True:
+            try:
+                config = await self._client.put(f"/config/{subject}", json={"compatibility": "NONE"})
+                config.raise_for_status()
+                response = await self._client.post(f"/subjects/{subject}/versions", json={"schema": schema_text})
+                response.raise_for_status()
+                break
+            except httpx.TransportError as exc:
+                log.warning("schema registry unavailable (%s); retrying registration of %s", exc, subject)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        schema_id = int(response.json()["id"])
+        self.remember(schema_id, schema_text, subject)
+        return schema_id, self._schemas[schema_id].parsed
+
     def cached(self, schema_id: int) -> WriterSchema | None:
         return self._schemas.get(schema_id)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-from typing import Any
+import time
+from typing import Any, cast
 
 import fastavro
 import pytest
@@ -13,18 +14,37 @@ from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.grants import Grant, GrantState
 from sharebus_core.headers import HeaderList
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
 from sharebus_core.topics import TopicNames
-from sharebus_core.wire import frame
+from sharebus_core.wire import frame, unframe
 from sharebus_router.dead_letters import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_TOPIC
 from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
-from sharebus_router.routes import build_routes
+from sharebus_router.route_table import RouteTable
+from sharebus_router.routes import RouteBuilder
 from sharebus_router.schema_cache import SchemaCache
+from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 ENTERPRISE = "301001001/000001"
+PENALTY = "301001002/000001"
 TOPICS = TopicNames("unit")
+
+
+class OfflineSchemas(SchemaCache):
+    """A registry stand-in for unit tests: projections get ids locally, nothing reaches the network."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9", timeout_s=0.1)
+        self.next_id = 1000
+
+    async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
+        self.next_id += 1
+        self.remember(self.next_id, schema_text, subject)
+        writer = self.cached(self.next_id)
+        assert writer is not None
+        return self.next_id, writer.parsed
 
 
 class Harness:
@@ -32,24 +52,34 @@ class Harness:
         self.catalogue = catalogue
         self.registry = CollectorRegistry()
         self.metrics = RouterMetrics(self.registry)
-        # Nothing listens here: a lookup that reached the network would be a test bug.
-        self.schemas = SchemaCache("http://127.0.0.1:9", timeout_s=0.1)
+        self.schemas = OfflineSchemas()
         self.sent: list[tuple[str, bytes | None, bytes | None, HeaderList]] = []
-        for number, code in enumerate(catalogue.data_classes, start=1):
-            self.schemas.remember(number, catalogue.schema(code).text, TOPICS.value_subject(code))
         self.ids = {code: n for n, code in enumerate(catalogue.data_classes, start=1)}
+        for code, number in self.ids.items():
+            self.schemas.remember(number, catalogue.schema(code).text, TOPICS.value_subject(code))
 
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
             self.sent.append((topic, key, value, headers))
 
-        self.handler = RecordHandler(
-            build_routes(catalogue, TOPICS, self.metrics), self.schemas, self.metrics, TOPICS.dead_letter, send
-        )
+        self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
+        asyncio.run(self.table.build_all())
+        self.handler = RecordHandler(self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send)
+
+    def grant(self, grant: Grant) -> None:
+        self.table.on_grant(grant)
+        asyncio.run(self.table.rebuild(grant.data_class))
 
     def encode(self, code: str, record: dict[str, Any], schema_id: int | None = None) -> bytes:
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, self.catalogue.schema(code).parsed, record)
         return frame(schema_id or self.ids[code], buffer.getvalue())
+
+    def decode(self, value: bytes) -> dict[str, Any]:
+        schema_id, body = unframe(value)
+        writer = self.schemas.cached(schema_id)
+        assert writer is not None
+        result = cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None))
+        return result
 
     def handle(self, code: str, value: bytes | None, offset: int = 0) -> None:
         headers = [(h.DATA_CLASS, code.encode()), (h.RECORD_ID, b"r1")]
@@ -62,11 +92,72 @@ class Harness:
 
 @pytest.fixture
 def harness() -> Harness:
+    return Harness(load_catalogue(FIXTURE_CATALOGUE))
+
+
+@pytest.fixture
+def demo_harness() -> Harness:
     return Harness(load_catalogue(DEFAULT_CATALOGUE_DIR))
 
 
-def enterprise() -> dict[str, Any]:
+def enterprise(seq: int = 1) -> dict[str, Any]:
     return {
+        "uscc": "91310110666007217T",
+        "name": "重庆示例科技有限公司",
+        "legal_rep_name": "张三",
+        "registered_capital": 100.0,
+        "established": dt.date(2020, 1, 2),
+        "seq": seq,
+        "note": None,
+    }
+
+
+def penalty() -> dict[str, Any]:
+    return {"uscc": "91310110666007217T", "person_id_number": "11010519491231002X", "amount": 500.0, "seq": 1}
+
+
+def penalty_grant(**overrides: object) -> Grant:
+    now = dt.datetime.now(dt.UTC)
+    values: dict[str, Any] = {
+        "grant_id": "g-1",
+        "data_class": PENALTY,
+        "provider": "AMR",
+        "consumer": "tax-levy",
+        "consumer_department": "TAX",
+        "requester": "Li",
+        "purpose": "tax credit",
+        "scenario": "rating",
+        "fields": ("uscc", "person_id_number", "amount"),
+        "masked_fields": ("person_id_number",),
+        "state": GrantState.APPROVED,
+        "applied_at": now,
+        "decided_at": now,
+        "valid_until": now + dt.timedelta(days=1),
+    }
+    values.update(overrides)
+    return Grant.model_validate(values)
+
+
+def test_unconditional_record_goes_to_every_subscriber_with_headers(harness: Harness) -> None:
+    value = harness.encode(ENTERPRISE, enterprise())
+    harness.handle(ENTERPRISE, value)
+    subscribers = [s.system for s in harness.catalogue.subscriptions_of(ENTERPRISE)]
+    assert [topic for topic, *_ in harness.sent] == [TOPICS.delivery(s) for s in subscribers]
+    for (_topic, key, sent_value, headers), system in zip(harness.sent, subscribers, strict=True):
+        assert key == b"k"
+        assert sent_value == value  # nothing sensitive: the published bytes pass unchanged
+        meta = h.header_map(headers)
+        assert meta[h.CONSUMER] == system.encode()
+        assert meta[h.MODE] == b"realtime"
+        assert meta[h.RECORD_ID] == b"r1"
+        labels = {"provider": "AMR", "consumer": system, "data_class": ENTERPRISE, "mode": "realtime"}
+        assert harness.value("sharebus_calls_total", labels) == 1
+        assert harness.value("sharebus_records_total", labels) == 1
+
+
+def test_unconditional_share_leaves_out_sensitive_fields(demo_harness: Harness) -> None:
+    code = "301001001/000001"
+    record = {
         "uscc": "91310110666007217T",
         "enterprise_name": "重庆示例科技有限公司",
         "enterprise_type": "有限责任公司",
@@ -80,35 +171,49 @@ def enterprise() -> dict[str, Any]:
         "status": "active",
         "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     }
+    demo_harness.handle(code, demo_harness.encode(code, record))
+    assert demo_harness.sent
+    for _topic, _key, sent_value, _headers in demo_harness.sent:
+        assert sent_value is not None
+        delivered = demo_harness.decode(sent_value)
+        assert "legal_rep_id_number" not in delivered
+        assert delivered["uscc"] == record["uscc"]
+        assert delivered["legal_rep_name"] == "张三"
 
 
-def test_unconditional_record_goes_to_every_subscriber_with_headers(harness: Harness) -> None:
-    value = harness.encode(ENTERPRISE, enterprise())
-    harness.handle(ENTERPRISE, value)
-    subscribers = [s.system for s in harness.catalogue.subscriptions_of(ENTERPRISE)]
-    assert [topic for topic, *_ in harness.sent] == [TOPICS.delivery(s) for s in subscribers]
-    for (_topic, key, sent_value, headers), system in zip(harness.sent, subscribers, strict=True):
-        assert key == b"k"
-        assert sent_value == value
-        meta = h.header_map(headers)
-        assert meta[h.CONSUMER] == system.encode()
-        assert meta[h.MODE] == b"realtime"
-        assert meta[h.RECORD_ID] == b"r1"
-        labels = {"provider": "AMR", "consumer": system, "data_class": ENTERPRISE, "mode": "realtime"}
-        assert harness.value("sharebus_calls_total", labels) == 1
-        assert harness.value("sharebus_records_total", labels) == 1
-
-
-def test_conditional_class_is_denied_and_counted(harness: Harness) -> None:
-    code = "101001001/000001"
-    entry = harness.catalogue.data_class(code)
-    schema = harness.catalogue.schema(code)
-    record = {name: _sample(t) for name, t in schema.field_types.items()}
-    harness.handle(code, harness.encode(code, record))
+def test_conditional_class_without_grant_is_denied_and_counted(harness: Harness) -> None:
+    harness.handle(PENALTY, harness.encode(PENALTY, penalty()))
     assert harness.sent == []
-    for sub in harness.catalogue.subscriptions_of(code):
-        labels = {"provider": entry.provider, "consumer": sub.system, "data_class": code, "reason": "no_grant"}
-        assert harness.value("sharebus_denials_total", labels) == 1
+    labels = {"provider": "AMR", "consumer": "tax-levy", "data_class": PENALTY, "reason": "no_grant"}
+    assert harness.value("sharebus_denials_total", labels) == 1
+
+
+def test_approved_grant_delivers_granted_fields_masked(harness: Harness) -> None:
+    harness.grant(penalty_grant(fields=("uscc", "person_id_number"), masked_fields=("person_id_number",)))
+    harness.handle(PENALTY, harness.encode(PENALTY, penalty()))
+    [(topic, _key, sent_value, headers)] = harness.sent
+    assert topic == TOPICS.delivery("tax-levy")
+    assert sent_value is not None
+    assert harness.decode(sent_value) == {"uscc": "91310110666007217T", "person_id_number": "110105********002X"}
+    assert h.header_map(headers)[h.GRANT_ID] == b"g-1"
+
+
+def test_revoked_grant_stops_delivery(harness: Harness) -> None:
+    harness.grant(penalty_grant())
+    harness.grant(penalty_grant(state=GrantState.REVOKED, reason="done"))
+    harness.handle(PENALTY, harness.encode(PENALTY, penalty()))
+    assert harness.sent == []
+    labels = {"provider": "AMR", "consumer": "tax-levy", "data_class": PENALTY, "reason": "grant_revoked"}
+    assert harness.value("sharebus_denials_total", labels) == 1
+
+
+def test_expiry_is_enforced_per_record_before_the_route_is_rebuilt(harness: Harness) -> None:
+    harness.grant(penalty_grant(valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2)))
+    time.sleep(0.3)
+    harness.handle(PENALTY, harness.encode(PENALTY, penalty()))
+    assert harness.sent == []
+    labels = {"provider": "AMR", "consumer": "tax-levy", "data_class": PENALTY, "reason": "grant_expired"}
+    assert harness.value("sharebus_denials_total", labels) == 1
 
 
 @pytest.mark.parametrize(
@@ -133,19 +238,12 @@ def test_bad_bytes_go_to_the_dead_letter_topic(harness: Harness, value: bytes | 
     assert meta[DLQ_SOURCE_TOPIC] == TOPICS.source(ENTERPRISE).encode()
     assert meta[DLQ_SOURCE_OFFSET] == b"41"
     assert harness.value("sharebus_dead_letters_total", {"data_class": ENTERPRISE, "reason": reason}) == 1
-    assert (
-        harness.value(
-            "sharebus_records_received_total", {"provider": "AMR", "data_class": ENTERPRISE, "mode": "realtime"}
-        )
-        == 0
-    )
+    received = {"provider": "AMR", "data_class": ENTERPRISE, "mode": "realtime"}
+    assert harness.value("sharebus_records_received_total", received) == 0
 
 
 def test_record_of_another_class_schema_is_a_mismatch(harness: Harness) -> None:
-    other = "301001002/000001"
-    schema = harness.catalogue.schema(other)
-    value = harness.encode(other, {name: _sample(t) for name, t in schema.field_types.items()})
-    harness.handle(ENTERPRISE, value)
+    harness.handle(ENTERPRISE, harness.encode(PENALTY, penalty()))
     [(topic, _, _, headers)] = harness.sent
     assert topic == TOPICS.dead_letter
     assert h.header_map(headers)[DLQ_REASON] == b"schema_mismatch"
@@ -156,15 +254,3 @@ def test_trailing_bytes_are_schema_invalid(harness: Harness) -> None:
     harness.handle(ENTERPRISE, value)
     [(_, _, _, headers)] = harness.sent
     assert h.header_map(headers)[DLQ_REASON] == b"schema_invalid"
-
-
-def _sample(avro_type: Any) -> Any:
-    if isinstance(avro_type, list):
-        return None if "null" in avro_type else _sample(avro_type[0])
-    if isinstance(avro_type, dict):
-        if avro_type.get("logicalType") == "date":
-            return dt.date(2024, 5, 6)
-        if avro_type.get("logicalType", "").startswith("timestamp"):
-            return dt.datetime(2024, 5, 6, tzinfo=dt.UTC)
-        return _sample(avro_type["type"])
-    return {"string": "x", "int": 1, "long": 2, "double": 1.5, "float": 1.5, "boolean": True}[avro_type]

@@ -1,0 +1,129 @@
+"""Reads the current grant from the log, applies one pure workflow step, and appends the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.grant_log import read_grants, write_grant
+from sharebus_core.grants import Grant, GrantState
+from sharebus_rules import grant_workflow as workflow
+from sharebus_rules.grant_workflow import GrantRefused
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class GrantNotFound(LookupError):
+    pass
+
+
+class GrantService:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        bootstrap: str,
+        topic: str,
+        clock: Clock = utc_now,
+        answer_deadline_working_days: int = workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
+    ) -> None:
+        self.catalogue = catalogue
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.clock = clock
+        self.deadline = answer_deadline_working_days
+
+    def _check_department(self, department: str) -> None:
+        if department not in self.catalogue.departments:
+            raise GrantRefused(f"unknown department {department!r}")
+
+    def _visible(self, grant: Grant, department: str) -> bool:
+        return department in (grant.provider, grant.consumer_department)
+
+    def _get(self, grant_id: str, department: str) -> Grant:
+        self._check_department(department)
+        grant = read_grants(self.bootstrap, self.topic).get(grant_id)
+        # A grant another department cannot see is reported as missing, so its existence does not leak.
+        if grant is None or not self._visible(grant, department):
+            raise GrantNotFound(f"no grant {grant_id!r} visible to {department}")
+        return grant
+
+    def apply(
+        self,
+        *,
+        department: str,
+        requester: str,
+        consumer: str,
+        data_class: str,
+        purpose: str,
+        scenario: str,
+        fields: Sequence[str] = (),
+        masked_fields: Sequence[str] = (),
+        valid_until: dt.datetime | None = None,
+    ) -> Grant:
+        self._check_department(department)
+        grant = workflow.apply(
+            self.catalogue,
+            grant_id=f"g-{uuid.uuid4().hex[:12]}",
+            acting_department=department,
+            requester=requester,
+            consumer=consumer,
+            data_class=data_class,
+            purpose=purpose,
+            scenario=scenario,
+            fields=fields,
+            masked_fields=masked_fields,
+            valid_until=valid_until,
+            now=self.clock(),
+        )
+        write_grant(self.bootstrap, self.topic, grant)
+        return grant
+
+    def approve(
+        self, grant_id: str, *, department: str, valid_until: dt.datetime | None = None, reason: str | None = None
+    ) -> Grant:
+        grant = workflow.approve(
+            self._get(grant_id, department),
+            acting_department=department,
+            now=self.clock(),
+            valid_until=valid_until,
+            reason=reason,
+        )
+        write_grant(self.bootstrap, self.topic, grant)
+        return grant
+
+    def reject(self, grant_id: str, *, department: str, reason: str) -> Grant:
+        grant = workflow.reject(
+            self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
+        )
+        write_grant(self.bootstrap, self.topic, grant)
+        return grant
+
+    def revoke(self, grant_id: str, *, department: str, reason: str) -> Grant:
+        grant = workflow.revoke(
+            self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
+        )
+        write_grant(self.bootstrap, self.topic, grant)
+        return grant
+
+    def show(self, grant_id: str, *, department: str) -> Grant:
+        return self._get(grant_id, department)
+
+    def list(self, *, department: str, state: GrantState | None = None, overdue_only: bool = False) -> list[Grant]:
+        """The grants a department provides or consumes, newest first; states as seen now."""
+        self._check_department(department)
+        now = self.clock()
+        grants = [g for g in read_grants(self.bootstrap, self.topic).values() if self._visible(g, department)]
+        if state is not None:
+            grants = [g for g in grants if g.effective_state(now) is state]
+        if overdue_only:
+            grants = [g for g in grants if self.is_overdue(g)]
+        return sorted(grants, key=lambda g: g.applied_at, reverse=True)
+
+    def is_overdue(self, grant: Grant) -> bool:
+        return workflow.is_overdue(grant, self.clock(), self.deadline)

@@ -1,0 +1,84 @@
+"""The router's live view: grants as the log says now, and the routes that follow from them.
+
+Grant events arrive from a follower thread (``on_grant``, called in the event loop). A changed
+grant marks its class dirty; ``maintain`` rebuilds dirty classes and those whose grants expire,
+so approvals, revocations and expiries take effect within about a second, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.grants import Grant
+from sharebus_core.topics import TopicNames
+from sharebus_router.routes import ClassRoute, RouteBuilder
+
+log = logging.getLogger(__name__)
+_MAINTAIN_INTERVAL_S = 0.5
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RouteTable:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        topics: TopicNames,
+        builder: RouteBuilder,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.catalogue = catalogue
+        self.topics = topics
+        self.builder = builder
+        self.clock = clock
+        # Read by the record handler on every record; only this class writes it, in the event loop.
+        self.routes: dict[str, ClassRoute] = {}
+        self.ready = asyncio.Event()
+        self._grants: dict[str, Grant] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+
+    def on_grant(self, grant: Grant) -> None:
+        self._grants[grant.grant_id] = grant
+        if grant.data_class in self.catalogue.data_classes:
+            self._dirty.add(grant.data_class)
+            self._wake.set()
+        else:
+            log.warning("grant %s names unknown data class %s; ignored", grant.grant_id, grant.data_class)
+
+    def grants_of(self, class_code: str) -> dict[str, list[Grant]]:
+        by_consumer: dict[str, list[Grant]] = defaultdict(list)
+        for grant in self._grants.values():
+            if grant.data_class == class_code:
+                by_consumer[grant.consumer].append(grant)
+        return dict(by_consumer)
+
+    async def rebuild(self, class_code: str) -> None:
+        route = await self.builder.build(class_code, self.grants_of(class_code), self.clock())
+        self.routes[self.topics.source(class_code)] = route
+
+    async def build_all(self) -> None:
+        self._dirty.clear()
+        for code in self.catalogue.data_classes:
+            await self.rebuild(code)
+        self.ready.set()
+
+    async def maintain(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _MAINTAIN_INTERVAL_S)
+            self._wake.clear()
+            now = self.clock()
+            due = {r.data_class for r in self.routes.values() if r.valid_until is not None and r.valid_until <= now}
+            dirty, self._dirty = self._dirty | due, set()
+            for code in sorted(dirty):
+                await self.rebuild(code)
+                log.info("routes of %s rebuilt (grant change or expiry)", code)
