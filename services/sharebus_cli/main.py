@@ -1,12 +1,15 @@
-"""``sharebus``: run the bus, and inspect the catalogue."""
+"""``sharebus``: run the bus, inspect the catalogue, and run the grant workflow."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from sharebus_cli import grant_cmd
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings
+from sharebus_grants import GrantNotFound
+from sharebus_rules.grant_workflow import GrantRefused
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("departments", help="list departments and their systems")
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
+    grant_cmd.add_parser(commands)
     return parser
 
 
@@ -40,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         from sharebus_cli import catalogue_cmd
 
         catalogue = load_catalogue(settings.catalogue_dir)
-        if args.action == "check":
+        if args.command == "grant":
+            print(grant_cmd.run(args, settings, catalogue))
+        elif args.action == "check":
             print(
                 f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
                 f"{len(catalogue.data_classes)} data classes, {len(catalogue.subscriptions)} subscriptions"
@@ -57,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownDataClass as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 2
+    except GrantRefused as exc:
+        print(f"sharebus: refused: {exc}", file=sys.stderr)
+        return 3
+    except GrantNotFound as exc:
+        print(f"sharebus: {exc.args[0]}", file=sys.stderr)
+        return 4
     return 0
 
 

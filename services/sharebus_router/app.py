@@ -151,7 +151,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     async def readyz(view: View, request: Request) -> Response:
         assigned = app.consumer.assignment()
         ready = bool(assigned) and not app.rebalancing and table.ready.is_set()
-        body = {"ready": ready, "assigned_partitions": len(assigned), "routes_built": table.ready.is_set()}
+        body = {
+            "ready": ready,
+            "assigned_partitions": len(assigned),
+            "routes_built": table.ready.is_set(),
+            "grant_events": table.grant_events,
+            "grant_events_routed": table.grant_events_routed,
+        }
         return view.json(body, status=200 if ready else 503)
 
     def close(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> Awaitable[None]:

@@ -45,8 +45,13 @@ class RouteTable:
         self._grants: dict[str, Grant] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        # Grant events received, and how many of them the current routes reflect (shown on /readyz,
+        # so a caller can tell when its change is in force).
+        self.grant_events = 0
+        self.grant_events_routed = 0
 
     def on_grant(self, grant: Grant) -> None:
+        self.grant_events += 1
         self._grants[grant.grant_id] = grant
         if grant.data_class in self.catalogue.data_classes:
             self._dirty.add(grant.data_class)
@@ -66,9 +71,11 @@ class RouteTable:
         self.routes[self.topics.source(class_code)] = route
 
     async def build_all(self) -> None:
+        seen = self.grant_events
         self._dirty.clear()
         for code in self.catalogue.data_classes:
             await self.rebuild(code)
+        self.grant_events_routed = seen
         self.ready.set()
 
     async def maintain(self) -> None:
@@ -76,9 +83,11 @@ class RouteTable:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _MAINTAIN_INTERVAL_S)
             self._wake.clear()
+            seen = self.grant_events
             now = self.clock()
             due = {r.data_class for r in self.routes.values() if r.valid_until is not None and r.valid_until <= now}
             dirty, self._dirty = self._dirty | due, set()
             for code in sorted(dirty):
                 await self.rebuild(code)
                 log.info("routes of %s rebuilt (grant change or expiry)", code)
+            self.grant_events_routed = seen

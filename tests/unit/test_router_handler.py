@@ -78,8 +78,7 @@ class Harness:
         schema_id, body = unframe(value)
         writer = self.schemas.cached(schema_id)
         assert writer is not None
-        result = cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None))
-        return result
+        return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None))
 
     def handle(self, code: str, value: bytes | None, offset: int = 0) -> None:
         headers = [(h.DATA_CLASS, code.encode()), (h.RECORD_ID, b"r1")]

@@ -1,0 +1,216 @@
+"""Grants take effect on a running router within seconds, with no restart, and only the granted fields flow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from sharebus_cli.main import main as cli
+from sharebus_core.grants import GrantState
+from sharebus_grants import GrantService
+from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
+from tests.support.kafka import end_offsets, eventually, metric
+
+PENALTY = "301001002/000001"  # conditional, provider AMR, subscribed by tax-levy
+INSPECTION = "301001003/000001"  # not shared
+
+
+def penalty(seq: int) -> dict[str, Any]:
+    return {
+        "uscc": f"91500000MA{seq:07d}X",
+        "person_id_number": "11010519491231002X",
+        "amount": 100.0 + seq,
+        "seq": seq,
+    }
+
+
+def service(bus: Bus) -> GrantService:
+    return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+
+
+def wait_routed(bus: Bus, events: int) -> None:
+    """Waits until the router's routes reflect ``events`` grant events (its /readyz says so)."""
+
+    def routed() -> int:
+        return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+
+    assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
+
+
+def publish(bus: Bus, seqs: range) -> None:
+    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
+        for seq in seqs:
+            pub.publish(PENALTY, penalty(seq))
+
+
+def denials(bus: Bus, reason: str, expected: int) -> float:
+    labels = {"consumer": "tax-levy", "data_class": PENALTY, "reason": reason}
+    return eventually(
+        lambda: metric(bus.router.metrics_url, "sharebus_denials_total", **labels), lambda v: v >= expected
+    )
+
+
+def received(bus: Bus, expected: int) -> list[dict[str, Any]]:
+    settings = SubscriberSettings.model_validate(bus.settings.model_dump())
+    values = []
+    with Subscriber("tax-levy", settings) as subscriber:
+        for delivery in subscriber.records(idle_timeout_s=10):
+            assert delivery.data_class == PENALTY
+            values.append(delivery.value)
+            if len(values) == expected:
+                break
+    return values
+
+
+def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
+    grants = service(bus)
+    delivery_topic = bus.topics.delivery("tax-levy")
+
+    publish(bus, range(0, 3))
+    assert denials(bus, "no_grant", 3) == 3
+
+    grant = grants.apply(
+        department="TAX",
+        requester="officer Li",
+        consumer="tax-levy",
+        data_class=PENALTY,
+        purpose="tax credit rating",
+        scenario="annual rating",
+        fields=["uscc", "person_id_number", "seq"],
+        masked_fields=["person_id_number"],
+    )
+    assert grant.state is GrantState.APPLIED
+    wait_routed(bus, 1)
+    publish(bus, range(3, 6))
+    assert denials(bus, "no_grant", 6) == 6  # an application alone entitles nothing
+    assert end_offsets(bus.bootstrap, delivery_topic) == 0
+
+    grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    wait_routed(bus, 2)
+    publish(bus, range(6, 10))
+    values = received(bus, 4)
+    assert sorted(v["seq"] for v in values) == [6, 7, 8, 9]
+    for value in values:
+        # Only the granted fields, masked where granted masked; "amount" was not granted.
+        assert value == {
+            "uscc": penalty(value["seq"])["uscc"],
+            "person_id_number": "110105********002X",
+            "seq": value["seq"],
+        }
+
+    grants.revoke(grant.grant_id, department="AMR", reason="rating finished")
+    wait_routed(bus, 3)
+    publish(bus, range(10, 13))
+    assert denials(bus, "grant_revoked", 3) == 3
+    assert end_offsets(bus.bootstrap, delivery_topic) == 4
+
+
+def test_expired_grant_stops_delivery(bus: Bus) -> None:
+    grants = service(bus)
+    grant = grants.apply(
+        department="TAX",
+        requester="Li",
+        consumer="tax-levy",
+        data_class=PENALTY,
+        purpose="audit",
+        scenario="spot check",
+        fields=["uscc", "seq"],
+    )
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+    grants.approve(grant.grant_id, department="AMR", valid_until=expiry)
+    wait_routed(bus, 2)
+    publish(bus, range(0, 2))
+    assert sorted(v["seq"] for v in received(bus, 2)) == [0, 1]
+
+    eventually(lambda: dt.datetime.now(dt.UTC), lambda now: now > expiry + dt.timedelta(seconds=0.5), timeout_s=10)
+    publish(bus, range(2, 4))
+    assert denials(bus, "grant_expired", 2) == 2
+    assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == 2
+
+
+def test_not_shared_class_is_refused_with_its_legal_basis_and_never_delivers(bus: Bus) -> None:
+    grant = service(bus).apply(
+        department="PSB",
+        requester="Wang",
+        consumer="psb-case",
+        data_class=INSPECTION,
+        purpose="case",
+        scenario="investigation",
+    )
+    assert grant.state is GrantState.REJECTED
+    assert "个人信息保护法" in (grant.reason or "")
+    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
+        pub.publish(INSPECTION, {"uscc": "91500000MA0000001X", "note": "n", "seq": 1})
+    labels = {"consumer": "psb-case", "data_class": INSPECTION, "reason": "class_not_shared"}
+    assert eventually(lambda: metric(bus.router.metrics_url, "sharebus_denials_total", **labels), lambda v: v >= 1) == 1
+    assert end_offsets(bus.bootstrap, bus.topics.delivery("psb-case")) == 0
+
+
+def test_cli_acts_as_one_department_only(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in (
+        ("SHAREBUS_BOOTSTRAP", bus.bootstrap),
+        ("SHAREBUS_NAMESPACE", bus.namespace),
+        ("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE)),
+    ):
+        monkeypatch.setenv(name, value)
+    assert (
+        cli(
+            [
+                "grant",
+                "apply",
+                "--as",
+                "TAX",
+                "--consumer",
+                "tax-levy",
+                "--class",
+                PENALTY,
+                "--purpose",
+                "credit",
+                "--scenario",
+                "rating",
+                "--fields",
+                "uscc,seq",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    grant_id = json.loads(capsys.readouterr().out)["grant_id"]
+
+    assert (
+        cli(
+            [
+                "grant",
+                "apply",
+                "--as",
+                "PSB",
+                "--consumer",
+                "tax-levy",
+                "--class",
+                PENALTY,
+                "--purpose",
+                "x",
+                "--scenario",
+                "y",
+            ]
+        )
+        == 3
+    )
+    assert "PSB cannot apply for tax-levy" in capsys.readouterr().err
+    assert cli(["grant", "approve", grant_id, "--as", "TAX"]) == 3
+    assert "only the provider AMR may approve" in capsys.readouterr().err
+    assert cli(["grant", "show", grant_id, "--as", "PSB"]) == 4  # not visible: neither provider nor consumer
+    assert f"no grant '{grant_id}' visible to PSB" in capsys.readouterr().err
+    assert cli(["grant", "reject", grant_id, "--as", "AMR", "--reason", " "]) == 3
+    assert "must give its reason" in capsys.readouterr().err
+    assert cli(["grant", "approve", grant_id, "--as", "AMR", "--valid-days", "30"]) == 0
+    assert "approved" in capsys.readouterr().out
+    assert cli(["grant", "list", "--as", "TAX", "--state", "approved"]) == 0
+    assert grant_id in capsys.readouterr().out
