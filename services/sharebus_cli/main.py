@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import grant_cmd
+from sharebus_cli import dlq_cmd, grant_cmd
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_grants import GrantNotFound
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
     grant_cmd.add_parser(commands)
+    dlq_cmd.add_parser(commands)
     return parser
 
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         from sharebus_cli import catalogue_cmd
 
         catalogue = load_catalogue(settings.catalogue_dir)
+        if args.command == "dlq":
+            print(dlq_cmd.run(args, settings))
+            return 0
         if args.command == "grant":
             print(grant_cmd.run(args, settings, catalogue))
         elif args.action == "check":

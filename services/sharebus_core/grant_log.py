@@ -13,6 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from pydantic import ValidationError
 
 from sharebus_core.grants import Grant
+from sharebus_core.topic_reader import TopicReadError, read_topic
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +68,17 @@ def _consumer(bootstrap: str) -> Consumer:
 def read_grants(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, Grant]:
     """Every grant's latest state, read from the start of the log to its current end."""
     ensure_grant_topic(bootstrap, topic)
-    consumer = _consumer(bootstrap)
     grants: dict[str, Grant] = {}
     try:
-        remaining = {p for p, end in _assign_from_start(consumer, topic).items() if end > 0}
-        while remaining:
-            msg = consumer.poll(timeout_s)
-            if msg is None:
-                raise GrantLogError(f"reading {topic} timed out with partitions {sorted(remaining)} unread")
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    remaining.discard(msg.partition() or 0)
-                    continue
-                raise GrantLogError(f"reading {topic}: {error.str()}")
-            grant = _decode(msg.value())
-            key = (msg.key() or b"").decode()
-            if grant is None:
-                grants.pop(key, None)
-            else:
-                grants[grant.grant_id] = grant
-    finally:
-        consumer.close()
+        messages = read_topic(bootstrap, topic, timeout_s)
+    except TopicReadError as exc:
+        raise GrantLogError(str(exc)) from exc
+    for msg in messages:
+        grant = _decode(msg.value())
+        if grant is None:
+            grants.pop((msg.key() or b"").decode(), None)
+        else:
+            grants[grant.grant_id] = grant
     return grants
 
 

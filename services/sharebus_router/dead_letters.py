@@ -23,6 +23,8 @@ class DeadLetterReason(StrEnum):
     SCHEMA_MISMATCH = "schema_mismatch"
     SCHEMA_INVALID = "schema_invalid"
     UNKNOWN_DATA_CLASS = "unknown_data_class"
+    # Labelled (``sharebus-class``) as another catalogue class than the topic it was published to.
+    CLASS_MISMATCH = "class_mismatch"
 
 
 class BadRecord(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, cast
 
 import fastavro
@@ -56,12 +56,31 @@ class RecordHandler:
         metrics: RouterMetrics,
         dead_letter_topic: str,
         send: Send,
+        known_classes: Collection[str],
     ) -> None:
+        self.known_classes = known_classes
         self.routes = routes
         self.schemas = schemas
         self.metrics = metrics
         self.dead_letter_topic = dead_letter_topic
         self.send = send
+
+    def _check_label(self, headers: HeaderList, route: ClassRoute) -> None:
+        """A record labelled with another class than its topic's was published to the wrong place."""
+        for name, raw in headers:
+            if name == h.DATA_CLASS:
+                claimed = raw.decode("utf-8", "replace")
+                if claimed == route.data_class:
+                    return
+                if claimed not in self.known_classes:
+                    raise BadRecord(
+                        DeadLetterReason.UNKNOWN_DATA_CLASS,
+                        f"the record is labelled {claimed!r}, which is not in the catalogue",
+                    )
+                raise BadRecord(
+                    DeadLetterReason.CLASS_MISMATCH,
+                    f"the record is labelled {claimed} but was published to {route.data_class}'s topic",
+                )
 
     async def _decode(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
         try:
@@ -74,6 +93,9 @@ class RecordHandler:
                 writer = await self.schemas.get(schema_id)
             except UnknownSchemaId as exc:
                 raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
+        if route.subject not in writer.subjects:
+            # Only on this error path: the id may have been registered for this class since it was cached.
+            writer = await self.schemas.refresh(schema_id)
         if route.subject not in writer.subjects:
             raise BadRecord(
                 DeadLetterReason.SCHEMA_MISMATCH,
@@ -91,6 +113,7 @@ class RecordHandler:
             await self._dead_letter(topic, partition, offset, key, value, headers, "", bad)
             return
         try:
+            self._check_label(headers, route)
             # Every record is decoded, also when it passes unchanged: a record that does not fit its
             # schema must reach the dead-letter topic, not a subscriber.
             record = await self._decode(value, route)

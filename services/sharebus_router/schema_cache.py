@@ -82,6 +82,12 @@ class SchemaCache:
         self._schemas[schema_id] = schema
         return schema
 
+    async def refresh(self, schema_id: int) -> WriterSchema:
+        """Fetches an id again: a schema can be registered under more subjects after it was cached."""
+        schema = await self._fetch(schema_id)
+        self._schemas[schema_id] = schema
+        return schema
+
     async def _fetch(self, schema_id: int) -> WriterSchema:
         delay = 0.2
         while True:

@@ -24,7 +24,7 @@ from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
-from sharebus_router.schema_cache import SchemaCache
+from sharebus_router.schema_cache import SchemaCache, WriterSchema
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 ENTERPRISE = "301001001/000001"
@@ -38,6 +38,11 @@ class OfflineSchemas(SchemaCache):
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:9", timeout_s=0.1)
         self.next_id = 1000
+
+    async def refresh(self, schema_id: int) -> WriterSchema:
+        writer = self.cached(schema_id)
+        assert writer is not None
+        return writer
 
     async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
         self.next_id += 1
@@ -63,7 +68,9 @@ class Harness:
 
         self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
         asyncio.run(self.table.build_all())
-        self.handler = RecordHandler(self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send)
+        self.handler = RecordHandler(
+            self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send, catalogue.data_classes
+        )
 
     def grant(self, grant: Grant) -> None:
         self.table.on_grant(grant)
@@ -80,8 +87,8 @@ class Harness:
         assert writer is not None
         return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None))
 
-    def handle(self, code: str, value: bytes | None, offset: int = 0) -> None:
-        headers = [(h.DATA_CLASS, code.encode()), (h.RECORD_ID, b"r1")]
+    def handle(self, code: str, value: bytes | None, offset: int = 0, label: str | None = None) -> None:
+        headers = [(h.DATA_CLASS, (label or code).encode()), (h.RECORD_ID, b"r1")]
         asyncio.run(self.handler.handle(TOPICS.source(code), 0, offset, b"k", value, headers))
 
     def value(self, name: str, labels: dict[str, str]) -> float:
@@ -253,3 +260,11 @@ def test_trailing_bytes_are_schema_invalid(harness: Harness) -> None:
     harness.handle(ENTERPRISE, value)
     [(_, _, _, headers)] = harness.sent
     assert h.header_map(headers)[DLQ_REASON] == b"schema_invalid"
+
+
+@pytest.mark.parametrize(("label", "reason"), [("999999999/000001", "unknown_data_class"), (PENALTY, "class_mismatch")])
+def test_a_record_labelled_with_another_class_is_dead_lettered(harness: Harness, label: str, reason: str) -> None:
+    harness.handle(ENTERPRISE, harness.encode(ENTERPRISE, enterprise()), label=label)
+    [(topic, _, _, headers)] = harness.sent
+    assert topic == TOPICS.dead_letter
+    assert h.header_map(headers)[DLQ_REASON] == reason.encode()

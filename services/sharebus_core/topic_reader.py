@@ -1,0 +1,50 @@
+"""Reads a whole topic, every partition from the beginning up to its end as of the call."""
+
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+
+class TopicReadError(RuntimeError):
+    pass
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Message]:
+    """Every record of ``topic`` in partition order, then offset order. No consumer group is joined."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    messages: list[Message] = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise TopicReadError(f"topic {topic} does not exist")
+        partitions = sorted(metadata.partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        remaining = {p for p in partitions if ends[p] > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while remaining:
+            msg = consumer.poll(timeout_s)
+            if msg is None:
+                raise TopicReadError(f"reading {topic} timed out; partitions {sorted(remaining)} unread")
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(msg.partition() or 0)
+                    continue
+                raise TopicReadError(f"reading {topic}: {error.str()}")
+            messages.append(msg)
+            offset = msg.offset() or 0
+            if offset + 1 >= ends[msg.partition() or 0]:
+                remaining.discard(msg.partition() or 0)
+    finally:
+        consumer.close()
+    messages.sort(key=lambda m: (m.partition() or 0, m.offset() or 0))
+    return messages

@@ -1,0 +1,1 @@
+"""Operations tools over the bus's topics: the dead-letter queue and the audit trail."""
