@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import dlq_cmd, grant_cmd
+from sharebus_cli import audit_cmd, dlq_cmd, grant_cmd
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_grants import GrantNotFound
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("code")
     grant_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
+    audit_cmd.add_parser(commands)
     return parser
 
 
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from sharebus_cli import catalogue_cmd
 
         catalogue = load_catalogue(settings.catalogue_dir)
+        if args.command == "audit":
+            text, code = audit_cmd.run(args, settings)
+            print(text)
+            return code
         if args.command == "dlq":
             print(dlq_cmd.run(args, settings))
             return 0

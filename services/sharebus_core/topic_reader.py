@@ -11,10 +11,16 @@ class TopicReadError(RuntimeError):
     pass
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Message]:
-    """Every record of ``topic`` in partition order, then offset order. No consumer group is joined."""
+def read_topic(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, isolation: str = "read_uncommitted"
+) -> list[Message]:
+    """Every record of ``topic`` in partition order, then offset order. No consumer group is joined.
+
+    With ``isolation="read_committed"`` only committed transactional records are returned.
+    """
     consumer = Consumer(
         {
+            "isolation.level": isolation,
             "bootstrap.servers": bootstrap,
             "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
@@ -28,6 +34,8 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Mess
             raise TopicReadError(f"topic {topic} does not exist")
         partitions = sorted(metadata.partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        # Transaction markers take offsets but are never delivered, so the partition's end is only
+        # known when the consumer reports it (end-of-partition); a record at end-1 may not exist.
         remaining = {p for p in partitions if ends[p] > 0}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         while remaining:
@@ -41,9 +49,6 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Mess
                     continue
                 raise TopicReadError(f"reading {topic}: {error.str()}")
             messages.append(msg)
-            offset = msg.offset() or 0
-            if offset + 1 >= ends[msg.partition() or 0]:
-                remaining.discard(msg.partition() or 0)
     finally:
         consumer.close()
     messages.sort(key=lambda m: (m.partition() or 0, m.offset() or 0))

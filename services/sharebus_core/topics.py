@@ -37,6 +37,20 @@ class TopicNames:
         return f"{self.namespace}.grants"
 
     @property
+    def audit_facts(self) -> str:
+        """The router's decisions per record, before the auditor chains them."""
+        return f"{self.namespace}.audit.facts"
+
+    @property
+    def audit(self) -> str:
+        """The hash-chained audit trail: one event per delivery or denial."""
+        return f"{self.namespace}.audit"
+
+    @property
+    def auditor_app_id(self) -> str:
+        return f"{self.namespace}-auditor"
+
+    @property
     def router_app_id(self) -> str:
         return f"{self.namespace}-router"
 

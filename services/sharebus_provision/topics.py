@@ -23,6 +23,19 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+# Facts partition p becomes audit partition p, so both topics always have this many partitions.
+AUDIT_PARTITIONS = 3
+
+
+def audit_topics(topics: TopicNames, retention_hours: int = -1) -> list[TopicSpec]:
+    """The router's decision facts and the chained audit trail (kept forever by default: it is evidence)."""
+    retention = str(retention_hours * _HOUR_MS) if retention_hours > 0 else "-1"
+    return [
+        TopicSpec(topics.audit_facts, AUDIT_PARTITIONS),
+        TopicSpec(topics.audit, AUDIT_PARTITIONS, {"retention.ms": retention}),
+    ]
+
+
 def catalogue_topics(
     catalogue: Catalogue,
     topics: TopicNames,
@@ -43,7 +56,7 @@ def catalogue_topics(
             )
         )
     specs.append(TopicSpec(topics.dead_letter, 3, {"retention.ms": str(dead_letter_retention_hours * _HOUR_MS)}))
-    return specs
+    return specs + audit_topics(topics)
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0) -> list[str]:

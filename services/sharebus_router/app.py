@@ -103,7 +103,9 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         future = await app.producer.send(topic, key, value, None, None, headers)
         cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
 
-    handler = RecordHandler(table.routes, schemas, metrics, topics.dead_letter, send, catalogue.data_classes)
+    handler = RecordHandler(
+        table.routes, schemas, metrics, topics.dead_letter, send, catalogue.data_classes, topics.audit_facts
+    )
     source = app.topic(
         *(topics.source(code) for code in catalogue.data_classes),
         key_type=bytes,

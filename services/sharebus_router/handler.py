@@ -16,6 +16,7 @@ import fastavro
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
 from sharebus_core.wire import WireFormatError, frame, unframe
+from sharebus_router import audit_facts
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, dead_letter_headers
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.routes import ClassRoute
@@ -57,7 +58,9 @@ class RecordHandler:
         dead_letter_topic: str,
         send: Send,
         known_classes: Collection[str],
+        audit_topic: str,
     ) -> None:
+        self.audit_topic = audit_topic
         self.known_classes = known_classes
         self.routes = routes
         self.schemas = schemas
@@ -121,6 +124,7 @@ class RecordHandler:
             await self._dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
             return
         route.received.inc()
+        decisions: list[dict[str, Any]] = []
         now_s: float | None = None
         for target in route.targets:
             if target.expires_at is not None:
@@ -128,6 +132,7 @@ class RecordHandler:
                 if now_s >= target.expires_at:
                     # The route is rebuilt within a second; until then the expiry is enforced here.
                     target.expired.inc()
+                    decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
                     continue
             projection = target.projection
             if projection is None:
@@ -138,8 +143,16 @@ class RecordHandler:
             await self.send(target.topic, key, delivered, [*headers, *target.extra_headers])
             target.calls.inc()
             target.records.inc()
-        for denied in route.denial_counters:
-            denied.inc()
+            decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, delivered))
+        for denial in route.denials:
+            denial.counter.inc()
+            decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
+        if decisions:
+            # Keyed by source partition, so one partition's facts stay in order for the auditor's chain.
+            fact = audit_facts.build_fact(
+                route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
+            )
+            await self.send(self.audit_topic, f"{topic}:{partition}".encode(), fact, [])
         if route.targets:
             for name, raw in headers:
                 if name == h.PUBLISHED_NS and raw:

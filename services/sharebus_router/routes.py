@@ -33,6 +33,7 @@ class Projection:
 @dataclass(frozen=True, slots=True)
 class Target:
     consumer: str
+    grant_id: str | None
     topic: str
     extra_headers: tuple[tuple[str, bytes], ...]
     # None: the consumer may see every field unmasked, so the published bytes pass unchanged.
@@ -45,13 +46,21 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Denial:
+    consumer: str
+    reason: str
+    grant_id: str | None
+    counter: Any
+
+
+@dataclass(frozen=True, slots=True)
 class ClassRoute:
     data_class: str
     provider: str
     mode: str
     subject: str
     targets: tuple[Target, ...]
-    denial_counters: tuple[Any, ...]
+    denials: tuple[Denial, ...]
     received: Any
     latency: Any
     valid_until: dt.datetime | None
@@ -97,6 +106,7 @@ class RouteBuilder:
             targets.append(
                 Target(
                     consumer=d.consumer,
+                    grant_id=d.grant_id,
                     topic=self.topics.delivery(d.consumer),
                     extra_headers=tuple(extra),
                     projection=await self._projection(class_code, d),
@@ -114,8 +124,13 @@ class RouteBuilder:
             mode=mode,
             subject=self.topics.value_subject(class_code),
             targets=tuple(targets),
-            denial_counters=tuple(
-                self.metrics.denials.labels(entry.provider, d.consumer, class_code, d.reason.value)
+            denials=tuple(
+                Denial(
+                    d.consumer,
+                    d.reason.value,
+                    d.grant_id,
+                    self.metrics.denials.labels(entry.provider, d.consumer, class_code, d.reason.value),
+                )
                 for d in plan.denials
             ),
             received=self.metrics.received.labels(*labels),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import io
+import json
 import time
 from typing import Any, cast
 
@@ -63,13 +65,25 @@ class Harness:
         for code, number in self.ids.items():
             self.schemas.remember(number, catalogue.schema(code).text, TOPICS.value_subject(code))
 
+        self.facts: list[dict[str, Any]] = []
+
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
-            self.sent.append((topic, key, value, headers))
+            if topic == TOPICS.audit_facts:
+                assert value is not None
+                self.facts.append(json.loads(value))
+            else:
+                self.sent.append((topic, key, value, headers))
 
         self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
         asyncio.run(self.table.build_all())
         self.handler = RecordHandler(
-            self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send, catalogue.data_classes
+            self.table.routes,
+            self.schemas,
+            self.metrics,
+            TOPICS.dead_letter,
+            send,
+            catalogue.data_classes,
+            TOPICS.audit_facts,
         )
 
     def grant(self, grant: Grant) -> None:
@@ -268,3 +282,29 @@ def test_a_record_labelled_with_another_class_is_dead_lettered(harness: Harness,
     [(topic, _, _, headers)] = harness.sent
     assert topic == TOPICS.dead_letter
     assert h.header_map(headers)[DLQ_REASON] == reason.encode()
+
+
+def test_every_decision_of_a_record_is_one_audit_fact(harness: Harness) -> None:
+    harness.grant(penalty_grant(consumer="hrss-si", consumer_department="HRSS", grant_id="g-2"))
+    value = harness.encode(PENALTY, penalty())
+    harness.handle(PENALTY, value, offset=9)
+    [fact] = harness.facts
+    assert fact["data_class"] == PENALTY
+    assert fact["provider"] == "AMR"
+    assert fact["key"] == "k"
+    assert fact["record_id"] == "r1"
+    assert fact["source"] == {"topic": TOPICS.source(PENALTY), "partition": 0, "offset": 9}
+    by_consumer = {d["consumer"]: d for d in fact["decisions"]}
+    assert by_consumer["tax-levy"] == {
+        "consumer": "tax-levy",
+        "grant_id": None,
+        "decision": "deny",
+        "reason": "no_grant",
+        "payload_sha256": None,
+    }
+    delivered = by_consumer["hrss-si"]
+    assert delivered["decision"] == "deliver"
+    assert delivered["grant_id"] == "g-2"
+    [(_, _, sent_value, _)] = harness.sent
+    assert sent_value is not None
+    assert delivered["payload_sha256"] == hashlib.sha256(sent_value).hexdigest()

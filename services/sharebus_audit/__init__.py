@@ -1,0 +1,1 @@
+"""The audit trail: every delivery and denial, hash-chained per partition so tampering shows."""

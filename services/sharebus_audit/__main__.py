@@ -1,0 +1,36 @@
+"""``python -m sharebus_audit``: run the auditor until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from prometheus_client import start_http_server
+
+from sharebus_audit.auditor import Auditor
+from sharebus_audit.settings import AuditorSettings
+from sharebus_core.topics import TopicNames
+from sharebus_provision import audit_topics, ensure_topics
+
+
+def main() -> int:
+    settings = AuditorSettings()
+    logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    topics = TopicNames(settings.namespace)
+    ensure_topics(settings.bootstrap_servers, audit_topics(topics, settings.retention_hours))
+    start_http_server(settings.metrics_port, settings.metrics_host)
+    auditor = Auditor(settings)
+    signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: auditor.stop.set())
+    print(
+        f"sharebus-auditor: chaining {topics.audit_facts} into {topics.audit}; metrics on "
+        f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
+        flush=True,
+    )
+    auditor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
