@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -45,22 +46,7 @@ def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
     until = parse_time(args.until, now) if args.until else None
     receipts = who_received(settings.bootstrap_servers, topic, args.data_class, since, until)
     if args.json:
-        return json.dumps(
-            [
-                r.__dict__
-                if hasattr(r, "__dict__")
-                else {
-                    "consumer": r.consumer,
-                    "grant_id": r.grant_id,
-                    "records": r.records,
-                    "first": r.first,
-                    "last": r.last,
-                }
-                for r in receipts
-            ],
-            ensure_ascii=False,
-            indent=2,
-        ), 0
+        return json.dumps([dataclasses.asdict(r) for r in receipts], ensure_ascii=False, indent=2), 0
     if not receipts:
         return f"nobody received {args.data_class} since {since.isoformat(timespec='seconds')}", 0
     lines = [f"{'consumer':<16} {'grant':<16} {'records':>8}  first .. last"]
