@@ -31,6 +31,7 @@ class RunSettings(BusSettings):
     log_dir: Path = REPO_ROOT / "var" / "logs"
     registry_port: int = 8081
     router_port: int = 6066
+    auditor_port: int = 6067
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -58,8 +59,10 @@ def _describe(
         f"  broker     {broker.bootstrap}   (Kafka {broker.settings.kafka_version}, KRaft; log {broker.log_path})",
         f"  registry   {registry_url}   (schemas in topic {topics.schemas})",
         f"  router     {metrics_url}   (also /healthz, /readyz)",
+        f"  auditor    chains {topics.audit_facts} into {topics.audit} (sharebus audit verify)",
         f"  topics     {topics.source('<class>')} x{len(catalogue.data_classes)}, "
-        f"{topics.delivery('<system>')} x{len(catalogue.systems)}, {topics.dead_letter}",
+        f"{topics.delivery('<system>')} x{len(catalogue.systems)}, {topics.dead_letter}, {topics.grants}, "
+        f"{topics.audit}",
         f"  logs       {log_dir}",
     ]
     if demo is not None:
@@ -75,7 +78,8 @@ def run_bus(demo: bool) -> int:
     settings = RunSettings()
     catalogue = load_catalogue(settings.catalogue_dir)
     topics = TopicNames(settings.namespace)
-    for name, port in (("registry", settings.registry_port), ("router", settings.router_port)):
+    ports = (("registry", settings.registry_port), ("router", settings.router_port), ("auditor", settings.auditor_port))
+    for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
             return 1
@@ -94,6 +98,7 @@ def run_bus(demo: bool) -> int:
                 "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
                 "SHAREBUS_REGISTRY_PORT": str(settings.registry_port),
                 "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
+                "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
             }
             registry = Child("registry", "sharebus_registry", env, logs / "registry.log").start()
             stack.callback(registry.stop)
@@ -103,6 +108,9 @@ def run_bus(demo: bool) -> int:
             stack.callback(router.stop)
             router.wait_http(f"http://127.0.0.1:{settings.router_port}/readyz", timeout_s=120)
             print("sharebus: router ready", flush=True)
+            auditor = Child("auditor", "sharebus_audit", env, logs / "auditor.log").start()
+            stack.callback(auditor.stop)
+            auditor.wait_http(f"http://127.0.0.1:{settings.auditor_port}/metrics", timeout_s=60)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
@@ -118,14 +126,16 @@ def run_bus(demo: bool) -> int:
                     SubscriberSettings.model_validate(common),
                     settings.demo_rate,
                 )
+                for share in workload.grant_conditional_shares():
+                    print(f"sharebus: demo grant approved: {share}", flush=True)
                 workload.start()
                 stack.callback(workload.close)
             print(
                 _describe(settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload), flush=True
             )
-            _watch([registry, router], broker, metrics_url, workload, settings.status_interval_s)
+            _watch([registry, router, auditor], broker, metrics_url, workload, settings.status_interval_s)
         except (KeyboardInterrupt, Stop):
-            print("\nsharebus: stopping (demo, router, registry, broker)...", flush=True)
+            print("\nsharebus: stopping (demo, auditor, router, registry, broker)...", flush=True)
         except ChildFailed as exc:
             print(f"\nsharebus: {exc}", file=sys.stderr)
             return 1

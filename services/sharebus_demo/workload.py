@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -10,10 +11,11 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
-from sharebus_core.catalogue import Catalogue
+from sharebus_core.catalogue import Catalogue, ShareType, UpdateMode
+from sharebus_core.grant_log import read_grants
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
-from sharebus_rules import plan_routes
+from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,36 @@ class DemoWorkload:
         self.counts = DemoCounts()
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.receivers = sorted(
-            {d.consumer for code in catalogue.data_classes for d in plan_routes(catalogue, code).deliveries}
-        )
+        # Every subscribing system listens, also those that wait for a grant: they show denials at work.
+        self.receivers = sorted({s.system for s in catalogue.subscriptions})
+
+    def grant_conditional_shares(self) -> list[str]:
+        """Each conditional real-time class's first subscriber applies; the provider approves it, with the
+        sensitive fields masked. Pairs that already hold a grant (a restarted demo) are left alone."""
+        service = GrantService(self.catalogue, self.publisher_settings.bootstrap_servers, self.topics.grants)
+        held = {(g.consumer, g.data_class) for g in read_grants(service.bootstrap, service.topic).values()}
+        approved = []
+        for code, entry in self.catalogue.data_classes.items():
+            subscribers = self.catalogue.subscriptions_of(code)
+            if entry.share_type is not ShareType.CONDITIONAL or entry.mode is not UpdateMode.REALTIME:
+                continue
+            if not subscribers or (subscribers[0].system, code) in held:
+                continue
+            consumer = subscribers[0].system
+            grant = service.apply(
+                department=self.catalogue.department_of_system[consumer],
+                requester="demo officer",
+                consumer=consumer,
+                data_class=code,
+                purpose=subscribers[0].purpose or "demo",
+                scenario="sharebus demo",
+                masked_fields=entry.sensitive_fields,
+            )
+            service.approve(
+                grant.grant_id, department=entry.provider, valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+            )
+            approved.append(f"{consumer} <- {code}")
+        return approved
 
     def start(self) -> None:
         for system in self.receivers:

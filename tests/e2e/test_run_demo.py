@@ -42,7 +42,7 @@ def _last_status(output: str) -> dict[str, int] | None:
 
 
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("broker", "controller", "registry", "router")}
+    ports = {name: free_port() for name in ("broker", "controller", "registry", "router", "auditor")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
     env |= {
         "SHAREBUS_BROKER_PORT": str(ports["broker"]),
@@ -50,6 +50,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_BROKER_DATA_DIR": str(tmp_path / "kafka"),
         "SHAREBUS_RUN_REGISTRY_PORT": str(ports["registry"]),
         "SHAREBUS_RUN_ROUTER_PORT": str(ports["router"]),
+        "SHAREBUS_RUN_AUDITOR_PORT": str(ports["auditor"]),
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
         "SHAREBUS_RUN_DEMO_RATE": "60",
@@ -90,6 +91,24 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert "sharebus.src.<class> x32" in output
         assert httpx.get(f"http://127.0.0.1:{ports['registry']}/subjects", timeout=5).json()
         assert metric(metrics_url, "sharebus_records_total", data_class="301001001/000001") > 0
+        # The demo approved grants on conditional classes, so records flow under them.
+        assert "demo grant approved" in output
+        granted = metric(metrics_url, "sharebus_records_total") - metric(
+            metrics_url, "sharebus_records_total", data_class="301001001/000001"
+        )
+        assert granted > 0
+        # The audit trail of the running demo verifies.
+        cli_env = {**env, "SHAREBUS_BOOTSTRAP": f"127.0.0.1:{ports['broker']}"}
+        verified = subprocess.run(
+            [sys.executable, "-m", "sharebus_cli.main", "audit", "verify"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "audit chain intact" in verified.stdout
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
