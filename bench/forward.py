@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from bench.measure import LatencySink, output_rate, percentile, publish, wait_for_count
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
+from sharebus_broker.settings import user_cache_dir
 from sharebus_cli.children import Child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topics import TopicNames
@@ -128,6 +130,49 @@ def measure(
     )
 
 
+Forwarder = tuple[Child, str, str]
+
+
+def forwarder(
+    name: str, module: str, env: dict[str, str], work: Path, source: str, sink: str, extra: dict[str, str]
+) -> Forwarder:
+    child_env = {**env, "BENCH_SOURCE": source, "BENCH_SINK": sink, **extra}
+    return Child(name, module, child_env, work / f"{name}.log"), source, sink
+
+
+def router_forwarder(
+    name: str, env: dict[str, str], work: Path, topics: TopicNames, extra: dict[str, str]
+) -> Forwarder:
+    return forwarder(
+        name,
+        "sharebus_router",
+        env,
+        work,
+        topics.source(CLASS),
+        topics.delivery(CONSUMER),
+        {
+            "SHAREBUS_CATALOGUE_DIR": str(BENCH_DIR / "catalogue"),
+            "SHAREBUS_ROUTER_LOG_LEVEL": "warning",
+            "SHAREBUS_ROUTER_DATA_DIR": str(work / name),
+            "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
+            **extra,
+        },
+    )
+
+
+def foundation_checkout(ref: str) -> Path:
+    """A worktree of ``ref`` under the user's cache, reused across runs; returns its services directory."""
+    repo = BENCH_DIR.parent
+    sha = subprocess.run(["git", "rev-parse", ref], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    path = user_cache_dir() / "bench-worktrees" / sha[:12]
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), sha], cwd=repo, check=True, capture_output=True
+        )
+    return path / "services"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forward")
     parser.add_argument("--records", type=int, default=100_000)
@@ -135,6 +180,11 @@ def main() -> int:
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--flat-records", type=int, default=20_000)
     parser.add_argument("--only", default="raw,faust,sharebus")
+    parser.add_argument(
+        "--foundation",
+        metavar="GIT_REF",
+        help="also measure the router at this commit (e.g. the foundation's), in the same run",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))
     ns = f"bench-{uuid.uuid4().hex[:8]}"
@@ -173,51 +223,44 @@ def main() -> int:
         size = sum(len(v) for _, v in payloads) / len(payloads)
         results = []
         forwarders = {
-            "raw": (
-                Child(
-                    "raw",
-                    "bench.raw_passthrough",
-                    {**env, "BENCH_SOURCE": f"{ns}.raw.in", "BENCH_SINK": f"{ns}.raw.out", "BENCH_APP_ID": f"{ns}-raw"},
-                    work / "raw.log",
-                ),
+            "raw": forwarder(
+                "raw",
+                "bench.raw_passthrough",
+                env,
+                work,
                 f"{ns}.raw.in",
                 f"{ns}.raw.out",
+                {"BENCH_APP_ID": f"{ns}-raw"},
             ),
-            "faust": (
-                Child(
-                    "faust",
-                    "bench.bare_faust",
-                    {
-                        **env,
-                        "BENCH_SOURCE": f"{ns}.faust.in",
-                        "BENCH_SINK": f"{ns}.faust.out",
-                        "BENCH_APP_ID": f"{ns}-bare",
-                        "SHAREBUS_ROUTER_DATA_DIR": str(work / "faust"),
-                        "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
-                    },
-                    work / "faust.log",
-                ),
+            "faust": forwarder(
+                "faust",
+                "bench.bare_faust",
+                env,
+                work,
                 f"{ns}.faust.in",
                 f"{ns}.faust.out",
+                {
+                    "BENCH_APP_ID": f"{ns}-bare",
+                    "SHAREBUS_ROUTER_DATA_DIR": str(work / "faust"),
+                    "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
+                },
             ),
-            "sharebus": (
-                Child(
-                    "sharebus",
-                    "sharebus_router",
-                    {
-                        **env,
-                        "SHAREBUS_CATALOGUE_DIR": str(BENCH_DIR / "catalogue"),
-                        "SHAREBUS_ROUTER_LOG_LEVEL": "warning",
-                        "SHAREBUS_ROUTER_DATA_DIR": str(work / "router"),
-                        "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
-                    },
-                    work / "router.log",
-                ),
-                topics.source(CLASS),
-                topics.delivery(CONSUMER),
-            ),
+            "sharebus": router_forwarder("sharebus", env, work, topics, {}),
         }
-        for name in args.only.split(","):
+        if args.foundation:
+            # The same router at an earlier commit, in a namespace of its own (so its own consumer group).
+            services = foundation_checkout(args.foundation)
+            f_topics = TopicNames(f"{ns}-f")
+            ensure_topics(bootstrap, [TopicSpec(f_topics.source(CLASS), 3), TopicSpec(f_topics.delivery(CONSUMER), 3)])
+            forwarders["foundation"] = router_forwarder(
+                "foundation",
+                {**env, "SHAREBUS_NAMESPACE": f_topics.namespace},
+                work,
+                f_topics,
+                {"PYTHONPATH": str(services)},
+            )
+        names = args.only.split(",") + (["foundation"] if args.foundation else [])
+        for name in names:
             child, source, sink = forwarders[name]
             print(f"bench: preloading {args.records} records into {source}", flush=True)
             preload(bootstrap, source, payloads)
@@ -243,15 +286,15 @@ def report(results: list[Result], size: float, args: argparse.Namespace) -> None
             f"{r.flat_p50_ms:>8.0f}ms {r.flat_p99_ms:>8.0f}ms"
         )
     ratios = {}
-    if "sharebus" in by_name:
-        for base in ("faust", "raw"):
-            if base in by_name:
-                ratio = by_name["sharebus"].throughput_rps / by_name[base].throughput_rps
-                ratios[f"sharebus/{base}"] = ratio
-                print(
-                    f"throughput sharebus/{base}: {ratio:.2f}   steady p99 sharebus/{base}: "
-                    f"{by_name['sharebus'].steady_p99_ms / by_name[base].steady_p99_ms:.2f}"
-                )
+    pairs = [("sharebus", "faust"), ("sharebus", "raw"), ("sharebus", "foundation"), ("foundation", "faust")]
+    for name, base in pairs:
+        if name in by_name and base in by_name:
+            ratio = by_name[name].throughput_rps / by_name[base].throughput_rps
+            ratios[f"{name}/{base}"] = ratio
+            print(
+                f"throughput {name}/{base}: {ratio:.2f}   steady p99 {name}/{base}: "
+                f"{by_name[name].steady_p99_ms / by_name[base].steady_p99_ms:.2f}"
+            )
     out = BENCH_DIR / "results"
     out.mkdir(exist_ok=True)
     path = out / f"forward-{time.strftime('%Y%m%d-%H%M%S')}.json"
