@@ -10,7 +10,7 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
-from sharebus_grants import GrantService
+from sharebus_grants import GrantService, GrantsSettings
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,7 +68,13 @@ def _describe(grant: Grant, service: GrantService) -> str:
 
 
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> str:
-    service = GrantService(catalogue, settings.bootstrap_servers, TopicNames(settings.namespace).grants)
+    deadline = GrantsSettings().answer_deadline_working_days
+    service = GrantService(
+        catalogue,
+        settings.bootstrap_servers,
+        TopicNames(settings.namespace).grants,
+        answer_deadline_working_days=deadline,
+    )
     department = args.department
     if args.action == "list":
         state = GrantState(args.state) if args.state else None

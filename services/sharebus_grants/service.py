@@ -6,9 +6,12 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 
+from pydantic import Field
+
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.grant_log import read_grants, write_grant
 from sharebus_core.grants import Grant, GrantState
+from sharebus_core.settings import BusSettings, shared_config
 from sharebus_rules import grant_workflow as workflow
 from sharebus_rules.grant_workflow import GrantRefused
 
@@ -21,6 +24,15 @@ def utc_now() -> dt.datetime:
 
 class GrantNotFound(LookupError):
     pass
+
+
+class GrantsSettings(BusSettings):
+    """Env prefix ``SHAREBUS_GRANTS_``."""
+
+    model_config = shared_config("SHAREBUS_GRANTS_")
+
+    # The national measures give providers 10 working days to answer (some provinces: 5).
+    answer_deadline_working_days: int = Field(default=workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS, ge=1)
 
 
 class GrantService:

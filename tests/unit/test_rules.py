@@ -141,3 +141,25 @@ def test_demo_route_plans_cover_every_subscriber_once(demo: Catalogue) -> None:
         plan = plan_routes(demo, code, {}, NOW)
         consumers = [d.consumer for d in plan.deliveries] + [d.consumer for d in plan.denials]
         assert sorted(consumers) == sorted(s.system for s in demo.subscriptions_of(code))
+
+
+def test_unconditional_granted_on_request_reaches_a_consumer_without_a_catalogue_subscription(
+    small: Catalogue,
+) -> None:
+    code = "301001001/000001"
+    automatic = grant(
+        data_class=code,
+        consumer="hrss-si",
+        consumer_department="HRSS",
+        fields=("uscc", "name"),
+        masked_fields=(),
+        automatic=True,
+        valid_until=None,
+    )
+    decision = decide(small.data_class(code), small.schema(code), None, automatic, NOW)
+    assert decision == Deliver("hrss-si", ("uscc", "name"), frozenset(), "g1")
+    plan = plan_routes(small, code, {"hrss-si": [automatic]}, NOW)
+    assert "hrss-si" in [d.consumer for d in plan.deliveries]
+    assert decide(small.data_class(code), small.schema(code), None, None, NOW) == Deny(
+        "", DenyReason.CONSUMER_NOT_SUBSCRIBED
+    )
