@@ -8,6 +8,7 @@ records only) whenever a partition is assigned, so memory is only a cache of the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -27,10 +28,14 @@ EVENTS = Counter("sharebus_audit_events", "Audit events chained and committed", 
 MALFORMED = Counter("sharebus_audit_malformed_facts", "Decision facts that could not be read (skipped, logged)")
 
 
-def audit_events(fact: dict[str, Any], partition: int) -> list[dict[str, Any]]:
-    """One unsealed audit event per decision in a fact."""
-    common = {k: v for k, v in fact.items() if k != "decisions"}
-    return [{**common, **decision, "partition": partition} for decision in fact["decisions"]]
+def audit_events(batch: dict[str, Any], partition: int) -> list[dict[str, Any]]:
+    """One unsealed audit event per decision, for every record fact in a batch from the router."""
+    events: list[dict[str, Any]] = []
+    for fact in batch["records"]:
+        common = {k: v for k, v in fact.items() if k != "decisions"}
+        common["time"] = dt.datetime.fromtimestamp(fact["time"], dt.UTC).isoformat(timespec="milliseconds")
+        events.extend({**common, **decision, "partition": partition} for decision in fact["decisions"])
+    return events
 
 
 def last_hashes(bootstrap: str, topic: str) -> dict[int, str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import faust
@@ -32,6 +32,7 @@ from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
 from sharebus_core.topics import TopicNames
+from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.route_table import RouteTable
@@ -103,9 +104,9 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         future = await app.producer.send(topic, key, value, None, None, headers)
         cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
 
-    handler = RecordHandler(
-        table.routes, schemas, metrics, topics.dead_letter, send, catalogue.data_classes, topics.audit_facts
-    )
+    handler = RecordHandler(table.routes, schemas, metrics, topics.dead_letter, send, catalogue.data_classes)
+    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records)
+    acks: list[Callable[[Any], Awaitable[Any]]] = []
     source = app.topic(
         *(topics.source(code) for code in catalogue.data_classes),
         key_type=bytes,
@@ -138,12 +139,24 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         # Records wait in the stream's buffer until every grant has been read: routing earlier could
         # deny a record that an existing grant entitles.
         await table.ready.wait()
-        async for event in stream.events():
+        # Manual acks: a record is acked only once its audit fact has been sent (see AuditBuffer).
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT's interface omits noack; Stream has it
+        acks.append(manual.ack)
+        async for event in manual.events():
             message = event.message
             headers = list(message.headers.items()) if isinstance(message.headers, dict) else message.headers
-            await handler.handle(
+            fact = await handler.handle(
                 message.topic, message.partition, message.offset, message.key, message.value, headers or []
             )
+            if audit.add(fact, event):
+                await audit.flush(manual.ack)
+
+    async def flush_audit() -> None:
+        # A quiet stream still gets its facts out, and its offsets acked, within this interval.
+        if acks:
+            await audit.flush(acks[0])
+
+    app.timer(settings.audit_flush_interval_s)(flush_audit)
 
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:

@@ -1,18 +1,23 @@
-"""What the router tells the auditor about one record: every decision made for it.
+"""What the router tells the auditor: every decision made for each record.
 
-One fact per record (not per decision) keeps the router's extra sends to one per record; the
-auditor expands it into one chained audit event per decision.
+Facts are buffered and sent as one message per source partition and batch (``AuditBuffer``); the
+records' offsets are acknowledged only after their facts are sent, and Faust commits only
+acknowledged offsets after flushing the producer, so no record is committed without its audit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
+
+Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
 
 def payload_digest(payload: bytes | None) -> str | None:
@@ -31,7 +36,7 @@ def decision(
     }
 
 
-def build_fact(
+def record_fact(
     provider: str,
     data_class: str,
     mode: str,
@@ -41,10 +46,10 @@ def build_fact(
     key: bytes | None,
     headers: HeaderList,
     decisions: list[dict[str, Any]],
-) -> bytes:
+) -> dict[str, Any]:
     meta = {name: raw for name, raw in headers if name in (h.TRACE_ID, h.RECORD_ID)}
-    fact = {
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+    return {
+        "time": time.time(),
         "provider": provider,
         "data_class": data_class,
         "mode": mode,
@@ -54,4 +59,41 @@ def build_fact(
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "decisions": decisions,
     }
-    return json.dumps(fact, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_batch(facts: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """One message per source partition, keyed ``topic:partition`` so its facts stay in order."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for fact in facts:
+        groups[f"{fact['source']['topic']}:{fact['source']['partition']}"].append(fact)
+    return [
+        (key.encode(), json.dumps({"records": records}, ensure_ascii=False, separators=(",", ":")).encode())
+        for key, records in groups.items()
+    ]
+
+
+class AuditBuffer:
+    """Holds facts and the events they belong to until the facts are sent; then the events are acked."""
+
+    def __init__(self, topic: str, send: Send, max_records: int = 200) -> None:
+        self.topic = topic
+        self.send = send
+        self.max_records = max_records
+        self._facts: list[dict[str, Any]] = []
+        self._events: list[Any] = []
+
+    def add(self, fact: dict[str, Any] | None, event: Any) -> bool:
+        """Returns True when the buffer is full and should be flushed."""
+        if fact is not None:
+            self._facts.append(fact)
+        self._events.append(event)
+        return len(self._events) >= self.max_records
+
+    async def flush(self, ack: Callable[[Any], Awaitable[Any]]) -> None:
+        # Swapped out before the first await, so records arriving meanwhile start a new batch.
+        facts, events = self._facts, self._events
+        self._facts, self._events = [], []
+        for key, value in encode_batch(facts):
+            await self.send(self.topic, key, value, [])
+        for event in events:
+            await ack(event)

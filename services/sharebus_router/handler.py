@@ -58,9 +58,7 @@ class RecordHandler:
         dead_letter_topic: str,
         send: Send,
         known_classes: Collection[str],
-        audit_topic: str,
     ) -> None:
-        self.audit_topic = audit_topic
         self.known_classes = known_classes
         self.routes = routes
         self.schemas = schemas
@@ -109,12 +107,13 @@ class RecordHandler:
 
     async def handle(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: HeaderList
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """Routes one record; returns the fact of its decisions for the audit (None for a dead letter)."""
         route = self.routes.get(topic)
         if route is None:
             bad = BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}")
             await self._dead_letter(topic, partition, offset, key, value, headers, "", bad)
-            return
+            return None
         try:
             self._check_label(headers, route)
             # Every record is decoded, also when it passes unchanged: a record that does not fit its
@@ -122,7 +121,7 @@ class RecordHandler:
             record = await self._decode(value, route)
         except BadRecord as bad:
             await self._dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
-            return
+            return None
         route.received.inc()
         decisions: list[dict[str, Any]] = []
         now_s: float | None = None
@@ -147,17 +146,16 @@ class RecordHandler:
         for denial in route.denials:
             denial.counter.inc()
             decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
-        if decisions:
-            # Keyed by source partition, so one partition's facts stay in order for the auditor's chain.
-            fact = audit_facts.build_fact(
-                route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
-            )
-            await self.send(self.audit_topic, f"{topic}:{partition}".encode(), fact, [])
         if route.targets:
             for name, raw in headers:
                 if name == h.PUBLISHED_NS and raw:
                     route.latency.observe(max(0.0, (time.time_ns() - int(raw)) / 1e9))
                     break
+        if not decisions:
+            return None
+        return audit_facts.record_fact(
+            route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
+        )
 
     async def _dead_letter(
         self,

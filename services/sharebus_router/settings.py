@@ -27,4 +27,7 @@ class RouterSettings(BusSettings):
     # replacement (or a restart) takes over in seconds rather than a minute.
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    # Audit facts go out per batch: at most this many records, or after this interval.
+    audit_batch_records: int = Field(default=200, ge=1)
+    audit_flush_interval_s: float = Field(default=0.05, gt=0)
     registry_timeout_s: float = Field(default=5.0, gt=0)

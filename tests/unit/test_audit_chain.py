@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sharebus_audit.chain import GENESIS, event_hash, seal, verify_partition
@@ -61,3 +63,34 @@ def test_reordering_is_found() -> None:
 def test_a_foreign_record_is_found() -> None:
     events: list[dict[str, Any] | None] = [*chain(2), None]
     assert walk(events) == "partition 0, offset 2: the record is not an audit event (not JSON, or empty)"
+
+
+def test_router_batches_expand_into_one_event_per_decision() -> None:
+    from sharebus_audit.auditor import audit_events
+    from sharebus_router.audit_facts import decision, encode_batch, record_fact
+
+    facts = [
+        record_fact(
+            "AMR",
+            "c1",
+            "realtime",
+            "t",
+            p,
+            o,
+            b"k",
+            [],
+            [decision("a", None, True, None, b"x"), decision("b", "g", False, "no_grant")],
+        )
+        for p, o in ((0, 1), (1, 5), (0, 2))
+    ]
+    batches = dict(encode_batch(facts))
+    assert sorted(batches) == [b"t:0", b"t:1"]
+    events = audit_events(json.loads(batches[b"t:0"]), partition=2)
+    assert [(e["source"]["offset"], e["consumer"], e["decision"]) for e in events] == [
+        (1, "a", "deliver"),
+        (1, "b", "deny"),
+        (2, "a", "deliver"),
+        (2, "b", "deny"),
+    ]
+    assert all(e["partition"] == 2 and e["time"].endswith("+00:00") for e in events)
+    assert events[0]["payload_sha256"] == hashlib.sha256(b"x").hexdigest()

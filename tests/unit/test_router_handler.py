@@ -21,6 +21,7 @@ from sharebus_core.headers import HeaderList
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
 from sharebus_core.topics import TopicNames
 from sharebus_core.wire import frame, unframe
+from sharebus_router.audit_facts import encode_batch
 from sharebus_router.dead_letters import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_TOPIC
 from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
@@ -68,22 +69,12 @@ class Harness:
         self.facts: list[dict[str, Any]] = []
 
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
-            if topic == TOPICS.audit_facts:
-                assert value is not None
-                self.facts.append(json.loads(value))
-            else:
-                self.sent.append((topic, key, value, headers))
+            self.sent.append((topic, key, value, headers))
 
         self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
         asyncio.run(self.table.build_all())
         self.handler = RecordHandler(
-            self.table.routes,
-            self.schemas,
-            self.metrics,
-            TOPICS.dead_letter,
-            send,
-            catalogue.data_classes,
-            TOPICS.audit_facts,
+            self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send, catalogue.data_classes
         )
 
     def grant(self, grant: Grant) -> None:
@@ -103,7 +94,11 @@ class Harness:
 
     def handle(self, code: str, value: bytes | None, offset: int = 0, label: str | None = None) -> None:
         headers = [(h.DATA_CLASS, (label or code).encode()), (h.RECORD_ID, b"r1")]
-        asyncio.run(self.handler.handle(TOPICS.source(code), 0, offset, b"k", value, headers))
+        fact = asyncio.run(self.handler.handle(TOPICS.source(code), 0, offset, b"k", value, headers))
+        if fact is not None:
+            # Through the wire encoding the auditor reads.
+            [(_, encoded)] = encode_batch([fact])
+            self.facts.extend(json.loads(encoded)["records"])
 
     def value(self, name: str, labels: dict[str, str]) -> float:
         result = self.registry.get_sample_value(name, labels)
