@@ -31,7 +31,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bench.measure import LatencySink, output_rate, percentile, publish, wait_for_count
+from bench.measure import LatencySink, high_watermarks, output_rate, percentile, publish, wait_for_count
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_broker.settings import user_cache_dir
@@ -100,12 +100,15 @@ def measure(
     args: argparse.Namespace,
 ) -> Result:
     n = len(payloads)
+    # Earlier rounds left records in the sink; this round's output starts at the current ends.
+    start = high_watermarks(bootstrap, sink)
+    before = sum(tp.offset for tp in start)
     child.start()
     try:
-        got = wait_for_count(bootstrap, sink, n, timeout_s=600, alive=child.alive)
+        got = wait_for_count(bootstrap, sink, before + n, timeout_s=600, alive=child.alive) - before
         if got < n or not child.alive():
             raise SystemExit(f"{name}: only {got}/{n} records came out. Log {child.log_path}:\n{child.tail()}")
-        rate = output_rate(bootstrap, sink, n)
+        rate = output_rate(bootstrap, start, n)
         latencies = {}
         for phase, total, pace in (
             ("steady", int(args.steady_rate * args.steady_seconds), args.steady_rate),
@@ -180,6 +183,7 @@ def main() -> int:
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--flat-records", type=int, default=20_000)
     parser.add_argument("--only", default="raw,faust,sharebus")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the median run is reported")
     parser.add_argument(
         "--foundation",
         metavar="GIT_REF",
@@ -260,18 +264,27 @@ def main() -> int:
                 {"PYTHONPATH": str(services)},
             )
         names = args.only.split(",") + (["foundation"] if args.foundation else [])
-        for name in names:
-            child, source, sink = forwarders[name]
-            print(f"bench: preloading {args.records} records into {source}", flush=True)
-            preload(bootstrap, source, payloads)
-            print(f"bench: measuring {name}", flush=True)
-            results.append(measure(name, child, bootstrap, source, sink, payloads, args))
-            print(f"bench: {asdict(results[-1])}", flush=True)
-    report(results, size, args)
+        runs: dict[str, list[Result]] = {name: [] for name in names}
+        # Interleaved rounds: a slow spell of the machine hits every forwarder, not just one.
+        for round_no in range(1, args.rounds + 1):
+            for name in names:
+                child, source, sink = forwarders[name]
+                print(f"bench: round {round_no}: preloading {args.records} records into {source}", flush=True)
+                preload(bootstrap, source, payloads)
+                print(f"bench: round {round_no}: measuring {name}", flush=True)
+                runs[name].append(measure(name, child, bootstrap, source, sink, payloads, args))
+                print(f"bench: {asdict(runs[name][-1])}", flush=True)
+        results = [median_run(runs[name]) for name in names]
+    report(results, size, args, runs)
     return 0
 
 
-def report(results: list[Result], size: float, args: argparse.Namespace) -> None:
+def median_run(runs: list[Result]) -> Result:
+    """The run with the median throughput (its latencies come with it)."""
+    return sorted(runs, key=lambda r: r.throughput_rps)[len(runs) // 2]
+
+
+def report(results: list[Result], size: float, args: argparse.Namespace, runs: dict[str, list[Result]]) -> None:
     by_name = {r.name: r for r in results}
     print(
         f"\nsharebus forward benchmark: {results[0].records} records of ~{size:.0f} bytes, one broker, "
@@ -285,6 +298,8 @@ def report(results: list[Result], size: float, args: argparse.Namespace) -> None
             f"{r.name:<10} {r.throughput_rps:>10.0f} {r.steady_p50_ms:>9.1f}ms {r.steady_p99_ms:>9.1f}ms "
             f"{r.flat_p50_ms:>8.0f}ms {r.flat_p99_ms:>8.0f}ms"
         )
+    for name, rs in runs.items():
+        print(f"  {name}: records/s per round {', '.join(f'{r.throughput_rps:.0f}' for r in rs)}")
     ratios = {}
     pairs = [("sharebus", "faust"), ("sharebus", "raw"), ("sharebus", "foundation"), ("foundation", "faust")]
     for name, base in pairs:
@@ -300,7 +315,13 @@ def report(results: list[Result], size: float, args: argparse.Namespace) -> None
     path = out / f"forward-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(
         json.dumps(
-            {"results": [asdict(r) for r in results], "ratios": ratios, "record_bytes": size, "args": vars(args)},
+            {
+                "results": [asdict(r) for r in results],
+                "runs": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
+                "ratios": ratios,
+                "record_bytes": size,
+                "args": vars(args),
+            },
             indent=2,
         )
     )

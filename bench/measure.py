@@ -42,12 +42,12 @@ def wait_for_count(
     return seen
 
 
-def output_rate(bootstrap: str, topic: str, expected: int) -> float:
-    """Records/s from the producer timestamps of the first ``expected`` output records."""
+def output_rate(bootstrap: str, start: list[TopicPartition], expected: int) -> float:
+    """Records/s from the producer timestamps of the ``expected`` output records after ``start``."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"bench-rate-{time.time_ns()}", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(topic, tp.partition, 0) for tp in high_watermarks(bootstrap, topic)])
+    consumer.assign(start)
     stamps: list[int] = []
     deadline = time.monotonic() + 120
     while len(stamps) < expected and time.monotonic() < deadline:
