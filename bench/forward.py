@@ -31,7 +31,15 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bench.measure import LatencySink, high_watermarks, output_rate, percentile, publish, wait_for_count
+from bench.measure import (
+    LatencySink,
+    high_watermarks,
+    output_rate,
+    percentile,
+    produce,
+    publish,
+    wait_for_count,
+)
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_broker.settings import user_cache_dir
@@ -81,12 +89,7 @@ def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> 
             ("sharebus-record-id", f"pre-{i}".encode()),
             ("sharebus-published-ns", b"0"),
         ]
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce(producer, topic, key, value, headers)
     producer.flush(120)
 
 

@@ -130,12 +130,7 @@ def publish(
             (PHASE, phase.encode()),
             (h.PUBLISHED_NS, str(time.time_ns()).encode()),
         ]
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce(producer, topic, key, value, headers)
         producer.poll(0)
         if interval:
             next_at += interval
@@ -143,6 +138,19 @@ def publish(
             if delay > 0:
                 time.sleep(delay)
     producer.flush(60)
+
+
+def produce(
+    producer: Producer, topic: str, key: bytes, value: bytes, headers: list[tuple[str, str | bytes | None]]
+) -> None:
+    """Produces, waiting for room when the local queue is full (flat-out phases fill it)."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, headers=headers)
+        except BufferError:
+            producer.poll(0.05)
+        else:
+            return
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import ctypes
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -17,8 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
-
-_PR_SET_PDEATHSIG = 1
+from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
 class BrokerStartError(RuntimeError):
@@ -47,22 +43,6 @@ def new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-def _die_with_parent() -> None:
-    # The broker must not outlive the process that started it (a killed test run or `make run`).
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    # Its own process group: a terminal's Ctrl-C goes to the starter, which stops the broker last,
-    # after the clients that still need it.
-    os.setpgrp()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log written)"
 
 
 class KafkaBroker:
@@ -156,7 +136,7 @@ class KafkaBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -177,7 +157,7 @@ class KafkaBroker:
             if code is not None:
                 raise BrokerStartError(
                     f"the Kafka broker exited with code {code} during start-up. Last lines of {self.log_path}:\n"
-                    f"{_tail(self.log_path)}"
+                    f"{log_tail(self.log_path)}"
                 )
             try:
                 metadata = admin.list_topics(timeout=1.0)
@@ -190,7 +170,7 @@ class KafkaBroker:
         raise BrokerStartError(
             f"the Kafka broker did not answer a metadata request on {self.bootstrap} within "
             f"{self.settings.start_timeout_s:.0f}s ({last_error}). "
-            f"Last lines of {self.log_path}:\n{_tail(self.log_path)}"
+            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     def is_running(self) -> bool:
@@ -198,14 +178,7 @@ class KafkaBroker:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout_s)
 
     def kill(self) -> None:
         """Stops the broker abruptly, as a crash would (for fault tests)."""

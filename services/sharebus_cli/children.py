@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,14 +11,7 @@ from pathlib import Path
 
 import httpx
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    # Own process group: the terminal's Ctrl-C reaches only the supervisor, which then stops the
-    # children in order (router before registry before broker).
-    os.setpgrp()
+from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
 class ChildFailed(RuntimeError):
@@ -44,7 +35,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         return self
 
@@ -52,10 +43,7 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def wait_http(self, url: str, timeout_s: float) -> None:
         self.wait_until(lambda: httpx.get(url, timeout=1.0).status_code == 200, timeout_s, f"answering {url}")
@@ -75,11 +63,4 @@ class Child:
 
     def stop(self, timeout_s: float = 20.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout_s)
