@@ -35,7 +35,7 @@ e2e: setup
 
 ## bench: throughput and latency against bare Faust and raw confluent-kafka (not part of test)
 bench: setup
-	$(PY) -m bench.forward
+	$(PY) -m bench.forward --rounds 3 --records 60000
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
