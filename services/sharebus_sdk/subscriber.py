@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -89,23 +90,35 @@ class Subscriber:
             self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset + 1)])
 
     def poll(self, timeout_s: float = 1.0) -> Delivery | None:
-        """The next new record, or None when none arrived within the timeout."""
-        self._store_pending()
-        msg = self._consumer.poll(timeout_s)
-        if msg is None:
-            return None
-        if msg.error() is not None:
-            raise KafkaException(msg.error())
-        self._pending = msg
-        delivery = self._decode(msg)
-        if delivery.record_id is not None and self.settings.dedupe_window:
-            if delivery.record_id in self._seen:
+        """The next new record, or None when none arrived within the timeout.
+
+        Redeliveries are skipped without shortening the wait: a run of duplicates does not look like
+        an idle feed.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._store_pending()
+            msg = self._consumer.poll(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                return None
+            if msg.error() is not None:
+                raise KafkaException(msg.error())
+            self._pending = msg
+            delivery = self._decode(msg)
+            if self._is_repeat(delivery):
                 self.duplicates += 1
-                return self.poll(0)
-            self._seen[delivery.record_id] = None
-            if len(self._seen) > self.settings.dedupe_window:
-                self._seen.popitem(last=False)
-        return delivery
+                continue
+            return delivery
+
+    def _is_repeat(self, delivery: Delivery) -> bool:
+        if delivery.record_id is None or not self.settings.dedupe_window:
+            return False
+        if delivery.record_id in self._seen:
+            return True
+        self._seen[delivery.record_id] = None
+        if len(self._seen) > self.settings.dedupe_window:
+            self._seen.popitem(last=False)
+        return False
 
     def _decode(self, msg: Message) -> Delivery:
         topic, partition, offset = _position(msg)
