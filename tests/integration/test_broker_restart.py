@@ -1,0 +1,66 @@
+"""A broker restart under a running bus: the router and registry reconnect, nothing published is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sharebus_broker import BrokerSettings, KafkaBroker
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.settings import BusSettings
+from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from tests.integration.conftest import FIXTURE_CATALOGUE
+from tests.support.names import unique
+from tests.support.registry import start_registry
+from tests.support.router import start_router
+
+ENTERPRISE = "301001001/000001"
+
+
+def publish(settings: BusSettings, seqs: range) -> None:
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    with Publisher("AMR", PublisherSettings.model_validate(settings.model_dump()), catalogue) as pub:
+        for i in seqs:
+            pub.publish(
+                ENTERPRISE,
+                {
+                    "uscc": f"U{i}",
+                    "name": "n",
+                    "legal_rep_name": "l",
+                    "registered_capital": 1.0,
+                    "established": dt.date(2020, 1, 1),
+                    "seq": i,
+                    "note": None,
+                },
+            )
+
+
+def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
+    broker = KafkaBroker(BrokerSettings(port=0, controller_port=0, data_dir=tmp_path / "kafka", heap="512m")).start()
+    namespace = unique("t")
+    registry = start_registry(broker.bootstrap, namespace, tmp_path)
+    router = start_router(broker.bootstrap, namespace, registry.url, FIXTURE_CATALOGUE, tmp_path)
+    settings = BusSettings(
+        bootstrap_servers=broker.bootstrap,
+        namespace=namespace,
+        registry_url=registry.url,
+        catalogue_dir=FIXTURE_CATALOGUE,
+    )
+    try:
+        publish(settings, range(0, 100))
+        broker.stop()
+        broker.start()  # same data directory, same ports
+        publish(settings, range(100, 200))
+        seen: set[int] = set()
+        with Subscriber("tax-levy", SubscriberSettings.model_validate(settings.model_dump())) as subscriber:
+            for delivery in subscriber.records(idle_timeout_s=60):
+                seen.add(delivery.value["seq"])
+                if len(seen) == 200:
+                    break
+        assert seen == set(range(200))
+        assert router.service.process is not None
+        assert router.service.process.poll() is None, router.service.log_tail()
+    finally:
+        router.stop()
+        registry.stop()
+        broker.stop()
