@@ -33,6 +33,7 @@ from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
+from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.route_table import RouteTable
@@ -98,6 +99,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))
     table = RouteTable(catalogue, topics, RouteBuilder(catalogue, topics, metrics, schemas))
+    REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
     follower: list[GrantFollower] = []
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:

@@ -59,6 +59,9 @@ class RouteTable:
         else:
             log.warning("grant %s names unknown data class %s; ignored", grant.grant_id, grant.data_class)
 
+    def grants(self) -> list[Grant]:
+        return list(self._grants.values())
+
     def grants_of(self, class_code: str) -> dict[str, list[Grant]]:
         by_consumer: dict[str, list[Grant]] = defaultdict(list)
         for grant in self._grants.values():

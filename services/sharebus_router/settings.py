@@ -30,4 +30,6 @@ class RouterSettings(BusSettings):
     # Audit facts go out per batch: at most this many records, or after this interval.
     audit_batch_records: int = Field(default=200, ge=1)
     audit_flush_interval_s: float = Field(default=0.05, gt=0)
+    # For the overdue-applications gauge; the same default as the grant workflow's.
+    answer_deadline_working_days: int = Field(default=10, ge=1)
     registry_timeout_s: float = Field(default=5.0, gt=0)

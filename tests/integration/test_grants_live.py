@@ -92,6 +92,7 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
 
     grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     wait_routed(bus, 2)
+    assert metric(bus.router.metrics_url, "sharebus_grants", state="approved") == 1
     publish(bus, range(6, 10))
     values = received(bus, 4)
     assert sorted(v["seq"] for v in values) == [6, 7, 8, 9]
@@ -105,6 +106,8 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
 
     grants.revoke(grant.grant_id, department="AMR", reason="rating finished")
     wait_routed(bus, 3)
+    assert metric(bus.router.metrics_url, "sharebus_grants", state="revoked") == 1
+    assert metric(bus.router.metrics_url, "sharebus_grants", state="approved") == 0
     publish(bus, range(10, 13))
     assert denials(bus, "grant_revoked", 3) == 3
     assert end_offsets(bus.bootstrap, delivery_topic) == 4

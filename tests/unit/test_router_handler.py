@@ -303,3 +303,23 @@ def test_every_decision_of_a_record_is_one_audit_fact(harness: Harness) -> None:
     [(_, _, sent_value, _)] = harness.sent
     assert sent_value is not None
     assert delivered["payload_sha256"] == hashlib.sha256(sent_value).hexdigest()
+
+
+def test_grant_gauges_count_states_and_overdue_applications(harness: Harness) -> None:
+    from sharebus_router.grant_metrics import GrantCollector
+
+    now = dt.datetime.now(dt.UTC)
+    harness.table.on_grant(penalty_grant(grant_id="active"))
+    harness.table.on_grant(penalty_grant(grant_id="old", valid_until=now - dt.timedelta(days=1)))
+    harness.table.on_grant(
+        penalty_grant(
+            grant_id="late", state=GrantState.APPLIED, decided_at=None, applied_at=now - dt.timedelta(days=30)
+        )
+    )
+    registry = CollectorRegistry()
+    registry.register(GrantCollector(harness.table.grants, lambda: now, 10))
+    assert registry.get_sample_value("sharebus_grants", {"state": "approved"}) == 1
+    assert registry.get_sample_value("sharebus_grants", {"state": "expired"}) == 1
+    assert registry.get_sample_value("sharebus_grants", {"state": "applied"}) == 1
+    assert registry.get_sample_value("sharebus_grants", {"state": "revoked"}) == 0
+    assert registry.get_sample_value("sharebus_grant_applications_overdue", {"provider": "AMR"}) == 1

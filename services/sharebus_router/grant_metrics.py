@@ -1,0 +1,42 @@
+"""Gauges over the router's live grant view, computed when Prometheus scrapes (nothing per record)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sharebus_core.grants import Grant, GrantState
+from sharebus_rules.grant_workflow import is_overdue
+
+
+class GrantCollector(Collector):
+    def __init__(
+        self, grants: Callable[[], Iterable[Grant]], clock: Callable[[], dt.datetime], deadline_working_days: int
+    ) -> None:
+        self.grants = grants
+        self.clock = clock
+        self.deadline = deadline_working_days
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.clock()
+        grants = list(self.grants())
+        states = Counter(g.effective_state(now).value for g in grants)
+        by_state = GaugeMetricFamily(
+            "sharebus_grants", "Grants by state, as the router sees them now", labels=["state"]
+        )
+        for state in GrantState:
+            by_state.add_metric([state.value], states.get(state.value, 0))
+        yield by_state
+        overdue = Counter(g.provider for g in grants if is_overdue(g, now, self.deadline))
+        late = GaugeMetricFamily(
+            "sharebus_grant_applications_overdue",
+            "Applications the provider has not answered within the deadline (working days)",
+            labels=["provider"],
+        )
+        for provider, count in sorted(overdue.items()):
+            late.add_metric([provider], count)
+        yield late
