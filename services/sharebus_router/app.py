@@ -6,10 +6,12 @@ idempotent for subscribers (the SDK's Subscriber drops ids it has seen).
 - Faust's ``exactly_once`` mode keeps one transactional producer per assigned source partition;
   at city scale (3,170 classes x partitions) that is thousands of producers per worker.
 - The order, per record: forward to every entitled delivery topic (enqueued on the shared
-  producer) -> the event is acked when the handler returns -> at commit time Faust first awaits
-  ``producer.flush()`` and only then commits the acked offsets (faust/transport/consumer.py,
-  ``_commit_offsets``). A crash before the commit re-reads records whose deliveries may already
-  be written: duplicates, never loss.
+  producer) -> its audit fact joins a batch -> the batch's facts are sent -> only then are the
+  batch's events acked (the stream is ``noack``) -> at commit time Faust first awaits
+  ``producer.flush()`` and only then commits acked offsets (faust/transport/consumer.py,
+  ``_commit_offsets``). So no offset is committed before its deliveries and its audit are in
+  Kafka. A crash before the commit re-reads records whose deliveries may already be written:
+  duplicates, never loss (tests/integration/test_router_crash.py).
 - A send that Kafka finally rejects ends the process at once (before the flush that precedes the
   next commit can finish), so offsets never move past a record that was not delivered.
 """
