@@ -22,6 +22,7 @@ from tests.support.auditor import start_auditor
 from tests.support.kafka import eventually
 from tests.support.names import unique
 from tests.support.processes import ServiceProcess
+from tests.support.records import publish_enterprises
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"
@@ -46,21 +47,8 @@ def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
 
 
 def publish(bus: Bus, first_seq: int, enterprises: int, penalties: int = 0, inspections: int = 0) -> None:
+    publish_enterprises(bus.settings, range(first_seq, first_seq + enterprises))
     with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
-        for i in range(first_seq, first_seq + enterprises):
-            pub.publish(
-                ENTERPRISE,
-                {
-                    "uscc": f"U{i}",
-                    "name": "n",
-                    "legal_rep_name": "l",
-                    "registered_capital": 1.0,
-                    "established": dt.date(2020, 1, 1),
-                    "seq": i,
-                    "note": None,
-                },
-                trace_id=f"trace-{i}",
-            )
         for i in range(penalties):
             pub.publish(PENALTY, {"uscc": f"P{i}", "person_id_number": "11010519491231002X", "amount": 1.0, "seq": i})
         for i in range(inspections):

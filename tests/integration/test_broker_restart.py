@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from sharebus_broker import BrokerSettings, KafkaBroker
-from sharebus_core.catalogue import load_catalogue
 from sharebus_core.settings import BusSettings
-from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from sharebus_sdk import Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.names import unique
+from tests.support.records import publish_enterprises
 from tests.support.registry import start_registry
 from tests.support.router import start_router
-
-ENTERPRISE = "301001001/000001"
-
-
-def publish(settings: BusSettings, seqs: range) -> None:
-    catalogue = load_catalogue(FIXTURE_CATALOGUE)
-    with Publisher("AMR", PublisherSettings.model_validate(settings.model_dump()), catalogue) as pub:
-        for i in seqs:
-            pub.publish(
-                ENTERPRISE,
-                {
-                    "uscc": f"U{i}",
-                    "name": "n",
-                    "legal_rep_name": "l",
-                    "registered_capital": 1.0,
-                    "established": dt.date(2020, 1, 1),
-                    "seq": i,
-                    "note": None,
-                },
-            )
 
 
 def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
@@ -47,10 +26,10 @@ def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
         catalogue_dir=FIXTURE_CATALOGUE,
     )
     try:
-        publish(settings, range(0, 100))
+        publish_enterprises(settings, range(0, 100))
         broker.stop()
         broker.start()  # same data directory, same ports
-        publish(settings, range(100, 200))
+        publish_enterprises(settings, range(100, 200))
         seen: set[int] = set()
         with Subscriber("tax-levy", SubscriberSettings.model_validate(settings.model_dump())) as subscriber:
             for delivery in subscriber.records(idle_timeout_s=60):

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from sharebus_sdk import Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.records import publish_enterprises
 from tests.support.registry import RegistryProcess
 from tests.support.router import start_router
 
-ENTERPRISE = "301001001/000001"
 COUNT = 3000
 
 
 def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProcess, tmp_path: Path) -> None:
-    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
-        for i in range(COUNT):
-            pub.publish(
-                ENTERPRISE,
-                {
-                    "uscc": f"U{i}",
-                    "name": "n",
-                    "legal_rep_name": "l",
-                    "registered_capital": 1.0,
-                    "established": dt.date(2020, 1, 1),
-                    "seq": i,
-                    "note": None,
-                },
-            )
+    publish_enterprises(bus.settings, range(COUNT))
     routed = eventually(
         lambda: metric(bus.router.metrics_url, "sharebus_records_received_total"), lambda v: v >= COUNT // 4
     )

@@ -1,0 +1,34 @@
+"""Records of the fixture catalogue (tests/fixtures/catalogue), and publishing them as its provider."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.settings import BusSettings
+from sharebus_sdk import Publisher, PublisherSettings
+
+ENTERPRISE = "301001001/000001"
+
+
+def enterprise(seq: int) -> dict[str, Any]:
+    """An enterprise registration record; ``seq`` identifies it in assertions."""
+    return {
+        "uscc": f"U{seq}",
+        "name": "n",
+        "legal_rep_name": "l",
+        "registered_capital": 1.0,
+        "established": dt.date(2020, 1, 1),
+        "seq": seq,
+        "note": None,
+    }
+
+
+def publish_enterprises(settings: BusSettings, seqs: Iterable[int]) -> None:
+    """Publishes as AMR, the provider, through the SDK; trace ids are ``trace-<seq>``."""
+    catalogue = load_catalogue(settings.catalogue_dir)
+    with Publisher("AMR", PublisherSettings.model_validate(settings.model_dump()), catalogue) as pub:
+        for seq in seqs:
+            pub.publish(ENTERPRISE, enterprise(seq), trace_id=f"trace-{seq}")
