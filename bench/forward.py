@@ -43,7 +43,7 @@ from bench.measure import (
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_broker.settings import user_cache_dir
-from sharebus_cli.children import Child
+from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -213,9 +213,8 @@ def main() -> int:
             "SHAREBUS_REGISTRY_PORT": str(registry_port),
             **python_env,
         }
-        registry = Child("registry", "sharebus_registry", env, work / "registry.log").start()
+        registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
         stack.callback(registry.stop)
-        registry.wait_http(f"{registry_url}/", timeout_s=60)
         specs = [
             TopicSpec(topics.source(CLASS), 3),
             TopicSpec(topics.delivery(CONSUMER), 3),

@@ -61,6 +61,27 @@ class Child:
             time.sleep(0.25)
         raise ChildFailed(f"{self.name} was not {what} within {timeout_s:.0f}s. See {self.log_path}:\n{self.tail()}")
 
-    def stop(self, timeout_s: float = 20.0) -> None:
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM (then SIGKILL after ``timeout_s``); returns the exit code. Safe to call twice."""
         process, self.process = self.process, None
-        stop_process(process, timeout_s)
+        return stop_process(process, timeout_s)
+
+    def kill(self) -> None:
+        """Ends the child abruptly, as a crash would (fault tests)."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def start_child(
+    name: str, module: str, env: Mapping[str, str], log_path: Path, ready_url: str, timeout_s: float
+) -> Child:
+    """Starts ``python -m module`` and returns once ``ready_url`` answers 200; stops it if it never does."""
+    child = Child(name, module, env, log_path).start()
+    try:
+        child.wait_http(ready_url, timeout_s)
+    except BaseException:
+        child.stop()
+        raise
+    return child

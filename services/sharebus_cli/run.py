@@ -14,7 +14,7 @@ from pydantic import Field
 
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import port_in_use
-from sharebus_cli.children import Child, ChildFailed
+from sharebus_cli.children import Child, ChildFailed, start_child
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
@@ -100,17 +100,16 @@ def run_bus(demo: bool) -> int:
                 "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
                 "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
             }
-            registry = Child("registry", "sharebus_registry", env, logs / "registry.log").start()
+            registry = start_child("registry", "sharebus_registry", env, logs / "registry.log", f"{registry_url}/", 60)
             stack.callback(registry.stop)
-            registry.wait_http(f"{registry_url}/", timeout_s=60)
             print(f"sharebus: registry ready on {registry_url}", flush=True)
-            router = Child("router", "sharebus_router", env, logs / "router.log").start()
+            router_ready = f"http://127.0.0.1:{settings.router_port}/readyz"
+            router = start_child("router", "sharebus_router", env, logs / "router.log", router_ready, 120)
             stack.callback(router.stop)
-            router.wait_http(f"http://127.0.0.1:{settings.router_port}/readyz", timeout_s=120)
             print("sharebus: router ready", flush=True)
-            auditor = Child("auditor", "sharebus_audit", env, logs / "auditor.log").start()
+            auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
+            auditor = start_child("auditor", "sharebus_audit", env, logs / "auditor.log", auditor_ready, 60)
             stack.callback(auditor.stop)
-            auditor.wait_http(f"http://127.0.0.1:{settings.auditor_port}/metrics", timeout_s=60)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")

@@ -19,16 +19,18 @@ def die_with_parent() -> None:
     os.setpgrp()
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float) -> int | None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``; returns its exit code."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    return process.returncode
 
 
 def log_tail(path: Path, lines: int = 40) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from sharebus_cli.children import Child
 from sharebus_cli.main import main as cli
 from sharebus_core.topic_reader import read_topic
 from sharebus_ops.audit import verify, who_received
@@ -21,7 +22,6 @@ from tests.integration.conftest import Bus
 from tests.support.auditor import start_auditor
 from tests.support.kafka import eventually
 from tests.support.names import unique
-from tests.support.processes import ServiceProcess
 from tests.support.records import publish_enterprises
 
 ENTERPRISE = "301001001/000001"
@@ -30,7 +30,7 @@ INSPECTION = "301001003/000001"
 
 
 @pytest.fixture
-def auditor(bus: Bus, tmp_path: Path) -> Iterator[ServiceProcess]:
+def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
     service = start_auditor(bus.bootstrap, bus.namespace, tmp_path)
     yield service
     service.stop()
@@ -71,7 +71,7 @@ def copy_with(bus: Bus, change: Callable[[int, list[bytes]], list[bytes]]) -> st
 
 
 def test_every_decision_is_audited_chained_and_verifiable(
-    bus: Bus, auditor: ServiceProcess, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    bus: Bus, auditor: Child, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     publish(bus, 0, enterprises=20, penalties=5, inspections=3)
     # 20 enterprise records to two subscribers, 5 penalties denied to one, 3 inspections denied to one.
@@ -110,7 +110,7 @@ def test_every_decision_is_audited_chained_and_verifiable(
 
 
 def test_altering_removing_or_reordering_one_event_is_detected(
-    bus: Bus, auditor: ServiceProcess, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    bus: Bus, auditor: Child, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     publish(bus, 0, enterprises=30)
     audit_events(bus, 60)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_core.settings import BusSettings
-from sharebus_sdk import Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.names import unique
 from tests.support.records import publish_enterprises
 from tests.support.registry import start_registry
 from tests.support.router import start_router
+from tests.support.subscribe import collect
 
 
 def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
@@ -30,15 +30,9 @@ def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
         broker.stop()
         broker.start()  # same data directory, same ports
         publish_enterprises(settings, range(100, 200))
-        seen: set[int] = set()
-        with Subscriber("tax-levy", SubscriberSettings.model_validate(settings.model_dump())) as subscriber:
-            for delivery in subscriber.records(idle_timeout_s=60):
-                seen.add(delivery.value["seq"])
-                if len(seen) == 200:
-                    break
-        assert seen == set(range(200))
-        assert router.service.process is not None
-        assert router.service.process.poll() is None, router.service.log_tail()
+        received = collect(settings, "tax-levy", 200, idle_timeout_s=60)
+        assert {v["seq"] for v in received.values} == set(range(200))
+        assert router.service.alive(), router.service.tail()
     finally:
         router.stop()
         registry.stop()

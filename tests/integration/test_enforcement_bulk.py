@@ -19,9 +19,10 @@ from sharebus_core import headers as h
 from sharebus_core.wire import frame
 from sharebus_grants import GrantService
 from sharebus_ops.dlq import list_dead_letters, replay
-from sharebus_sdk import Subscriber, SubscriberSettings
+from sharebus_sdk import Delivery
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"
@@ -102,16 +103,10 @@ class Workload:
         return ENTERPRISE, good, PENALTY
 
 
-def receive_all(bus: Bus, system: str, expected: int) -> list[Any]:
-    settings = SubscriberSettings.model_validate(bus.settings.model_dump())
-    deliveries = []
-    with Subscriber(system, settings) as subscriber:
-        for delivery in subscriber.records(idle_timeout_s=20):
-            deliveries.append(delivery)
-            if len(deliveries) == expected:
-                break
-        assert subscriber.duplicates == 0
-    return deliveries
+def receive_all(bus: Bus, system: str, expected: int) -> list[Delivery]:
+    received = collect(bus.settings, system, expected)
+    assert received.duplicates == 0
+    return received.deliveries
 
 
 def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> None:

@@ -11,9 +11,10 @@ from confluent_kafka import Producer
 from sharebus_core import headers as h
 from sharebus_core.records import RecordInvalid
 from sharebus_router.dead_letters import DLQ_DATA_CLASS, DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_TOPIC
-from sharebus_sdk import NotProvider, Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from sharebus_sdk import Delivery, NotProvider, Publisher, PublisherSettings
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
+from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"  # conditional: no grant can exist yet
@@ -38,15 +39,8 @@ def publisher(bus: Bus, department: str = "AMR") -> Publisher:
     return Publisher(department, PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue)
 
 
-def receive(bus: Bus, system: str, expected: int) -> list[Any]:
-    settings = SubscriberSettings.model_validate(bus.settings.model_dump())
-    received = []
-    with Subscriber(system, settings) as subscriber:
-        for delivery in subscriber.records(idle_timeout_s=15):
-            received.append(delivery)
-            if len(received) == expected:
-                break
-    return received
+def receive(bus: Bus, system: str, expected: int) -> list[Delivery]:
+    return collect(bus.settings, system, expected, idle_timeout_s=15).deliveries
 
 
 def test_records_arrive_decoded_and_complete_at_each_subscriber_and_nowhere_else(bus: Bus) -> None:

@@ -12,9 +12,10 @@ import pytest
 from sharebus_cli.main import main as cli
 from sharebus_core.grants import GrantState
 from sharebus_grants import GrantService
-from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
+from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.subscribe import collect
 
 PENALTY = "301001002/000001"  # conditional, provider AMR, subscribed by tax-levy
 INSPECTION = "301001003/000001"  # not shared
@@ -56,15 +57,9 @@ def denials(bus: Bus, reason: str, expected: int) -> float:
 
 
 def received(bus: Bus, expected: int) -> list[dict[str, Any]]:
-    settings = SubscriberSettings.model_validate(bus.settings.model_dump())
-    values = []
-    with Subscriber("tax-levy", settings) as subscriber:
-        for delivery in subscriber.records(idle_timeout_s=10):
-            assert delivery.data_class == PENALTY
-            values.append(delivery.value)
-            if len(values) == expected:
-                break
-    return values
+    deliveries = collect(bus.settings, "tax-levy", expected, idle_timeout_s=10).deliveries
+    assert all(d.data_class == PENALTY for d in deliveries)
+    return [d.value for d in deliveries]
 
 
 def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:

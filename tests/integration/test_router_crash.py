@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sharebus_sdk import Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.kafka import end_offsets, eventually, metric
 from tests.support.records import publish_enterprises
 from tests.support.registry import RegistryProcess
 from tests.support.router import start_router
+from tests.support.subscribe import collect
 
 COUNT = 3000
 
@@ -26,15 +26,9 @@ def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProces
         bus.bootstrap, bus.namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path / "replacement"
     )
     try:
-        settings = SubscriberSettings.model_validate(bus.settings.model_dump())
-        seen: set[int] = set()
-        with Subscriber("tax-levy", settings) as subscriber:
-            for delivery in subscriber.records(idle_timeout_s=60):
-                seen.add(delivery.value["seq"])
-                if len(seen) == COUNT:
-                    break
-            duplicates = subscriber.duplicates
-        assert seen == set(range(COUNT))
+        received = collect(bus.settings, "tax-levy", COUNT, idle_timeout_s=60)
+        duplicates = received.duplicates
+        assert sorted(v["seq"] for v in received.values) == list(range(COUNT))
         written = end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy"))
         # Records routed but not committed before the kill are routed again: repeats, never gaps,
         # and the subscriber hands each record out once.

@@ -5,26 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from sharebus_broker.launcher import free_port
-from tests.support.processes import ServiceProcess
+from sharebus_cli.children import Child, start_child
 
 
-def start_auditor(bootstrap: str, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> ServiceProcess:
+def start_auditor(bootstrap: str, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> Child:
     port = free_port()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    service = ServiceProcess(
-        name=f"auditor {namespace}",
-        args=["-m", "sharebus_audit"],
-        env={
-            "SHAREBUS_BOOTSTRAP": bootstrap,
-            "SHAREBUS_NAMESPACE": namespace,
-            "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
-        },
-        log_path=work_dir / f"auditor-{namespace}.log",
-    ).start()
-    try:
-        service.wait_http(f"http://127.0.0.1:{port}/metrics", timeout_s)
-    except BaseException:
-        service.stop()
-        raise
-    return service
+    env = {
+        "SHAREBUS_BOOTSTRAP": bootstrap,
+        "SHAREBUS_NAMESPACE": namespace,
+        "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return start_child(
+        f"auditor {namespace}",
+        "sharebus_audit",
+        env,
+        work_dir / f"auditor-{namespace}.log",
+        f"http://127.0.0.1:{port}/metrics",
+        timeout_s,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sharebus_broker.launcher import free_port
-from tests.support.processes import ServiceProcess
+from sharebus_cli.children import Child, start_child
 
 _counter = itertools.count(1)
 
@@ -25,7 +25,7 @@ _counter = itertools.count(1)
 class RegistryProcess:
     """A running registry: ``url`` is its base URL; ``stop()`` ends it with SIGTERM."""
 
-    def __init__(self, service: ServiceProcess, url: str) -> None:
+    def __init__(self, service: Child, url: str) -> None:
         self.service = service
         self.url = url
 
@@ -34,7 +34,7 @@ class RegistryProcess:
         return self.service.log_path
 
     def log_tail(self, lines: int = 60) -> str:
-        return self.service.log_tail(lines)
+        return self.service.tail(lines)
 
     def stop(self) -> int | None:
         """Stops the process (SIGTERM) and returns its exit code; safe to call twice."""
@@ -53,26 +53,17 @@ def start_registry(bootstrap: str, namespace: str, log_dir: Path, timeout_s: flo
     """Starts a registry on a free port for ``namespace`` (topic ``<namespace>._schemas``) and waits until ready.
 
     Its output goes to ``log_dir/registry-<namespace>-<n>.log``; a failure to start raises
-    ``ServiceFailed`` with the tail of that log.
+    ``ChildFailed`` with the tail of that log.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    service = ServiceProcess(
-        name=f"registry {namespace}",
-        args=["-m", "sharebus_registry"],
-        env={
-            "SHAREBUS_BOOTSTRAP": bootstrap,
-            "SHAREBUS_NAMESPACE": namespace,
-            "SHAREBUS_REGISTRY_HOST": "127.0.0.1",
-            "SHAREBUS_REGISTRY_PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
-        },
-        log_path=log_dir / f"registry-{namespace}-{next(_counter)}.log",
-    ).start()
-    try:
-        service.wait_http(f"{url}/", timeout_s)
-    except BaseException:
-        service.stop()
-        raise
+    env = {
+        "SHAREBUS_BOOTSTRAP": bootstrap,
+        "SHAREBUS_NAMESPACE": namespace,
+        "SHAREBUS_REGISTRY_HOST": "127.0.0.1",
+        "SHAREBUS_REGISTRY_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = log_dir / f"registry-{namespace}-{next(_counter)}.log"
+    service = start_child(f"registry {namespace}", "sharebus_registry", env, log_path, f"{url}/", timeout_s)
     return RegistryProcess(service, url)

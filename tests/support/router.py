@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sharebus_broker.launcher import free_port
-from tests.support.processes import ServiceProcess
+from sharebus_cli.children import Child, start_child
 
 
 @dataclass
 class RouterProcess:
-    service: ServiceProcess
+    service: Child
     base_url: str
 
     @property
@@ -27,25 +27,22 @@ def start_router(
 ) -> RouterProcess:
     """Starts a router for ``namespace`` and returns once it has its partitions (``/readyz``)."""
     port = free_port()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    service = ServiceProcess(
-        name=f"router {namespace}",
-        args=["-m", "sharebus_router"],
-        env={
-            "SHAREBUS_BOOTSTRAP": bootstrap,
-            "SHAREBUS_NAMESPACE": namespace,
-            "SHAREBUS_REGISTRY_URL": registry_url,
-            "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
-            "SHAREBUS_ROUTER_WEB_PORT": str(port),
-            "SHAREBUS_ROUTER_DATA_DIR": str(work_dir / "router-data"),
-            "PYTHONUNBUFFERED": "1",
-        },
-        log_path=work_dir / f"router-{namespace}.log",
-    ).start()
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        service.wait_http(f"{base_url}/readyz", timeout_s)
-    except BaseException:
-        service.stop()
-        raise
+    env = {
+        "SHAREBUS_BOOTSTRAP": bootstrap,
+        "SHAREBUS_NAMESPACE": namespace,
+        "SHAREBUS_REGISTRY_URL": registry_url,
+        "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
+        "SHAREBUS_ROUTER_WEB_PORT": str(port),
+        "SHAREBUS_ROUTER_DATA_DIR": str(work_dir / "router-data"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    service = start_child(
+        f"router {namespace}",
+        "sharebus_router",
+        env,
+        work_dir / f"router-{namespace}.log",
+        f"{base_url}/readyz",
+        timeout_s,
+    )
     return RouterProcess(service, base_url)
