@@ -134,8 +134,6 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.task(follow_grants)
 
-    app.task(follow_grants)
-
     # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
     # value an agent yields, which cost ~3% of the router's time when profiled.
     @app.agent(source, name="route")
