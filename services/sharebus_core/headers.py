@@ -14,6 +14,22 @@ PUBLISHED_NS = "sharebus-published-ns"
 CONSUMER = "sharebus-consumer"
 MODE = "sharebus-mode"
 GRANT_ID = "sharebus-grant-id"
+# Where a held (periodic) record was published: its source topic, partition and offset.
+ORIGIN = "sharebus-origin"
+# Periodic batches: every record of a batch carries the batch id, its window, the record count
+# and its index; a final marker record (no value) carries BATCH_END so that a subscriber knows
+# the batch is over even when the batch spans partitions or is empty.
+BATCH_ID = "sharebus-batch-id"
+BATCH_START = "sharebus-batch-period-start"
+BATCH_END_TIME = "sharebus-batch-period-end"
+BATCH_COUNT = "sharebus-batch-count"
+BATCH_SEQ = "sharebus-batch-seq"
+BATCH_END = "sharebus-batch-end"
+# A record replayed from history for one new subscriber: the backfill request's id.
+BACKFILL = "sharebus-backfill"
+# Release markers on the held topic.
+MARKER = "sharebus-marker"
+MARKER_WINDOW = "sharebus-marker-window"
 
 HeaderList = list[tuple[str, bytes]]
 

@@ -53,3 +53,79 @@ def read_topic(
         consumer.close()
     messages.sort(key=lambda m: (m.partition() or 0, m.offset() or 0))
     return messages
+
+
+def _plain_consumer(bootstrap: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+
+
+def read_range(
+    bootstrap: str, topic: str, partition: int, start: int, end: int, timeout_s: float = 30.0
+) -> list[Message]:
+    """Records of one partition with offsets in [start, end). Offsets below the log start (removed by
+    retention) are simply absent."""
+    if end <= start:
+        return []
+    consumer = _plain_consumer(bootstrap)
+    messages: list[Message] = []
+    try:
+        consumer.assign([TopicPartition(topic, partition, start)])
+        while True:
+            msg = consumer.poll(timeout_s)
+            if msg is None:
+                raise TopicReadError(f"reading {topic}[{partition}] {start}..{end} timed out")
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    break
+                raise TopicReadError(f"reading {topic}[{partition}]: {error.str()}")
+            offset = msg.offset() or 0
+            if offset >= end:
+                break
+            messages.append(msg)
+            if offset == end - 1:
+                break
+    finally:
+        consumer.close()
+    return messages
+
+
+def last_record_times(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> dict[str, float]:
+    """Per topic, the Kafka timestamp (epoch seconds) of its newest record; topics without records are absent."""
+    consumer = _plain_consumer(bootstrap)
+    found: dict[str, float] = {}
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        wanted = []
+        for topic in topics:
+            if topic not in metadata:
+                continue
+            for p in metadata[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high > low:
+                    wanted.append(TopicPartition(topic, p, high - 1))
+        if not wanted:
+            return found
+        consumer.assign(wanted)
+        remaining = {(tp.topic, tp.partition) for tp in wanted}
+        while remaining:
+            msg = consumer.poll(timeout_s)
+            if msg is None:
+                raise TopicReadError(f"reading the newest records timed out; {len(remaining)} partition(s) unread")
+            topic, partition = msg.topic() or "", msg.partition() or 0
+            remaining.discard((topic, partition))
+            if msg.error() is not None:
+                continue
+            _kind, stamp_ms = msg.timestamp()
+            if stamp_ms > 0:
+                found[topic] = max(found.get(topic, 0.0), stamp_ms / 1000)
+    finally:
+        consumer.close()
+    return found

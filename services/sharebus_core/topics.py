@@ -47,6 +47,21 @@ class TopicNames:
         return f"{self.namespace}.audit"
 
     @property
+    def held(self) -> str:
+        """Records of periodic classes waiting for their release, keyed by class code, with release markers."""
+        return f"{self.namespace}.held"
+
+    @property
+    def backfill(self) -> str:
+        """Backfill requests and their outcomes, keyed by request id."""
+        return f"{self.namespace}.backfill"
+
+    @property
+    def handover(self) -> str:
+        """Per (consumer, class, basis): the source offsets where live delivery began (compacted)."""
+        return f"{self.namespace}.handover"
+
+    @property
     def auditor_app_id(self) -> str:
         return f"{self.namespace}-auditor"
 

@@ -1,7 +1,14 @@
 """Makes the broker and the registry match the catalogue: topics exist, schemas are registered."""
 
 from sharebus_provision.schemas import ProvisionError, register_catalogue_schemas
-from sharebus_provision.topics import AUDIT_PARTITIONS, TopicSpec, audit_topics, catalogue_topics, ensure_topics
+from sharebus_provision.topics import (
+    AUDIT_PARTITIONS,
+    TopicSpec,
+    audit_topics,
+    catalogue_topics,
+    ensure_topics,
+    router_topics,
+)
 
 __all__ = [
     "AUDIT_PARTITIONS",
@@ -11,4 +18,5 @@ __all__ = [
     "catalogue_topics",
     "ensure_topics",
     "register_catalogue_schemas",
+    "router_topics",
 ]

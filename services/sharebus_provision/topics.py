@@ -36,6 +36,16 @@ def audit_topics(topics: TopicNames, retention_hours: int = -1) -> list[TopicSpe
     ]
 
 
+def router_topics(topics: TopicNames, held_partitions: int, held_retention_hours: int) -> list[TopicSpec]:
+    """The router's own topics: held periodic records, backfill requests and the hand-over ledger."""
+    return [
+        TopicSpec(topics.held, held_partitions, {"retention.ms": str(held_retention_hours * _HOUR_MS)}),
+        # One partition each: one worker serves backfills in request order; every router reads the ledger.
+        TopicSpec(topics.backfill, 1, {"retention.ms": str(30 * 24 * _HOUR_MS)}),
+        TopicSpec(topics.handover, 1, {"cleanup.policy": "compact"}),
+    ]
+
+
 def catalogue_topics(
     catalogue: Catalogue,
     topics: TopicNames,

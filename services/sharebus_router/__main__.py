@@ -8,7 +8,13 @@ import sys
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.grant_log import ensure_grant_topic
 from sharebus_core.topics import TopicNames
-from sharebus_provision import ProvisionError, catalogue_topics, ensure_topics, register_catalogue_schemas
+from sharebus_provision import (
+    ProvisionError,
+    catalogue_topics,
+    ensure_topics,
+    register_catalogue_schemas,
+    router_topics,
+)
 from sharebus_router.app import build_app, make_worker
 from sharebus_router.settings import RouterSettings
 
@@ -31,7 +37,8 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
                 settings.delivery_partitions,
                 settings.delivery_retention_hours,
                 settings.dead_letter_retention_hours,
-            ),
+            )
+            + router_topics(topics, settings.held_partitions, settings.held_retention_hours),
         )
         ensure_grant_topic(settings.bootstrap_servers, topics.grants)
         schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url)

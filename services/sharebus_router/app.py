@@ -19,6 +19,7 @@ idempotent for subscribers (the SDK's Subscriber drops ids it has seen).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,18 +31,24 @@ from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.clock import Clock
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
+from sharebus_core.topic_reader import last_record_times
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
+from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
+from sharebus_router.holding import install_holding
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.release import BatchReleaser
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_router.settings import RouterSettings
+from sharebus_rules.freshness import FreshnessPolicy
 
 log = logging.getLogger("sharebus.router")
 EXIT_DELIVERY_FAILED = 70
@@ -100,15 +107,45 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s)
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))
-    table = RouteTable(catalogue, topics, RouteBuilder(catalogue, topics, metrics, schemas))
+    clock = Clock(settings.clock_skew_file)
+    table = RouteTable(catalogue, topics, RouteBuilder(catalogue, topics, metrics, schemas), clock.now)
     REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
+    policy = FreshnessPolicy(
+        dt.timedelta(seconds=settings.freshness_grace_s), dt.timedelta(seconds=settings.realtime_max_silence_s)
+    )
+    freshness = FreshnessTracker(catalogue, clock.time, policy)
+    REGISTRY.register(freshness)
     follower: list[GrantFollower] = []
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
         future = await app.producer.send(topic, key, value, None, None, headers)
         cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
 
-    handler = RecordHandler(table.routes, schemas, metrics, topics.dead_letter, send, catalogue.data_classes)
+    handler = RecordHandler(
+        table.routes,
+        schemas,
+        metrics,
+        topics.dead_letter,
+        send,
+        catalogue.data_classes,
+        held_topic=topics.held,
+        clock=clock.time,
+        last_seen=freshness.last,
+    )
+    releaser = BatchReleaser(
+        table.routes, topics.source, handler, send, topics.audit_facts, metrics, freshness, clock.time
+    )
+    install_holding(
+        app,
+        catalogue,
+        topics.held,
+        settings.held_partitions,
+        settings.bootstrap_servers,
+        table,
+        releaser,
+        clock.now,
+        clock.refresh,
+    )
     audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records)
     acks: list[Callable[[Any], Awaitable[Any]]] = []
     source = app.topic(
@@ -128,6 +165,9 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
         follower.append(GrantFollower(settings.bootstrap_servers, topics.grants, on_grant).start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
+        sources = {topics.source(code): code for code in catalogue.data_classes}
+        newest = await loop.run_in_executor(None, last_record_times, settings.bootstrap_servers, list(sources))
+        freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
         await table.build_all()
         log.info("routes built for %d data classes; routing", len(table.routes))
         await table.maintain()

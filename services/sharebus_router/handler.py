@@ -7,6 +7,7 @@ unit tests.
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, cast
@@ -19,7 +20,7 @@ from sharebus_core.wire import WireFormatError, frame, unframe
 from sharebus_router import audit_facts
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, dead_letter_headers
 from sharebus_router.metrics import RouterMetrics
-from sharebus_router.routes import ClassRoute
+from sharebus_router.routes import ClassRoute, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
 from sharebus_rules.projection import project
 
@@ -49,6 +50,20 @@ def encode(parsed: Any, record: dict[str, Any]) -> bytes:
     return stream.getvalue()
 
 
+def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -> HeaderList:
+    """Where a held record came from (its key too: on the held topic the key is the class code)."""
+    origin = {"topic": topic, "partition": partition, "offset": offset, "key": key.hex() if key is not None else None}
+    return [(h.ORIGIN, json.dumps(origin, separators=(",", ":")).encode())]
+
+
+def render(target: Target, record: dict[str, Any], value: bytes | None) -> bytes | None:
+    """What ``target`` receives of a record: the published bytes, or its projection in the consumer's schema."""
+    projection = target.projection
+    if projection is None:
+        return value
+    return frame(projection.schema_id, encode(projection.parsed, project(record, projection.fields, projection.masked)))
+
+
 class RecordHandler:
     def __init__(
         self,
@@ -58,8 +73,15 @@ class RecordHandler:
         dead_letter_topic: str,
         send: Send,
         known_classes: Collection[str],
+        held_topic: str = "",
+        clock: Callable[[], float] = time.time,
+        last_seen: dict[str, float] | None = None,
     ) -> None:
         self.known_classes = known_classes
+        self.held_topic = held_topic
+        self.clock = clock
+        # class code -> router-clock time of its latest valid record (the freshness gauges read it).
+        self.last_seen: dict[str, float] = last_seen if last_seen is not None else {}
         self.routes = routes
         self.schemas = schemas
         self.metrics = metrics
@@ -83,7 +105,7 @@ class RecordHandler:
                     f"the record is labelled {claimed} but was published to {route.data_class}'s topic",
                 )
 
-    async def _decode(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
+    async def decode_value(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
         try:
             schema_id, body = unframe(value)
         except WireFormatError as exc:
@@ -112,33 +134,34 @@ class RecordHandler:
         route = self.routes.get(topic)
         if route is None:
             bad = BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}")
-            await self._dead_letter(topic, partition, offset, key, value, headers, "", bad)
+            await self.dead_letter(topic, partition, offset, key, value, headers, "", bad)
             return None
         try:
             self._check_label(headers, route)
             # Every record is decoded, also when it passes unchanged: a record that does not fit its
             # schema must reach the dead-letter topic, not a subscriber.
-            record = await self._decode(value, route)
+            record = await self.decode_value(value, route)
         except BadRecord as bad:
-            await self._dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
+            await self.dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
             return None
         route.received.inc()
+        now_s = self.last_seen[route.data_class] = self.clock()
+        # Where live delivery stands in this partition; a new subscriber's backfill ends here.
+        route.next_offsets[partition] = offset + 1
+        if route.held:
+            # Periodic: held until its window is released (sharebus_router.holding). Keyed by class so
+            # that a class's records stay in order in one partition, between its release markers.
+            origin = origin_headers(topic, partition, offset, key)
+            await self.send(self.held_topic, route.data_class.encode(), value, [*headers, *origin])
+            return None
         decisions: list[dict[str, Any]] = []
-        now_s: float | None = None
         for target in route.targets:
-            if target.expires_at is not None:
-                now_s = now_s or time.time()
-                if now_s >= target.expires_at:
-                    # The route is rebuilt within a second; until then the expiry is enforced here.
-                    target.expired.inc()
-                    decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
-                    continue
-            projection = target.projection
-            if projection is None:
-                delivered = value
-            else:
-                visible = project(record, projection.fields, projection.masked)
-                delivered = frame(projection.schema_id, encode(projection.parsed, visible))
+            if target.expires_at is not None and now_s >= target.expires_at:
+                # The route is rebuilt within a second; until then the expiry is enforced here.
+                target.expired.inc()
+                decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
+                continue
+            delivered = render(target, record, value)
             await self.send(target.topic, key, delivered, [*headers, *target.extra_headers])
             target.calls.inc()
             target.records.inc()
@@ -157,7 +180,7 @@ class RecordHandler:
             route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
         )
 
-    async def _dead_letter(
+    async def dead_letter(
         self,
         topic: str,
         partition: int,

@@ -11,13 +11,16 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class RouterMetrics:
-    """Calls and records per provider x consumer x data class x mode; denials, dead letters, latency.
+    """Calls and records per provider x consumer x data class x share type x mode; denials, dead letters,
+    latency, released batches and backfills.
 
-    For real-time shares one call is one record delivered to one consumer.
+    For real-time shares one call is one record delivered to one consumer; for periodic shares one
+    call is one batch delivered to one consumer (its records count in ``sharebus_records_total``).
+    Backfilled records are counted only in ``sharebus_backfill_records_total``.
     """
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        share = ["provider", "consumer", "data_class", "mode"]
+        share = ["provider", "consumer", "data_class", "share_type", "mode"]
         self.calls = Counter("sharebus_calls", "Deliveries (calls) to a consumer", share, registry=registry)
         self.records = Counter("sharebus_records", "Records delivered to a consumer", share, registry=registry)
         self.denials = Counter(
@@ -43,6 +46,18 @@ class RouterMetrics:
             "From the publisher's send to the router's forward",
             ["mode"],
             buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batches = Counter(
+            "sharebus_batches_released",
+            "Periodic windows released; outcome 'empty' when the provider sent nothing in the window",
+            ["provider", "data_class", "outcome"],
+            registry=registry,
+        )
+        self.backfill_records = Counter(
+            "sharebus_backfill_records",
+            "Records replayed from retained history to a new subscriber",
+            ["provider", "consumer", "data_class"],
             registry=registry,
         )
         self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -44,6 +45,8 @@ class RouteTable:
         self.ready = asyncio.Event()
         self._grants: dict[str, Grant] = {}
         self._dirty: set[str] = set()
+        # class code -> partition -> next source offset to route.
+        self.positions: dict[str, dict[int, int]] = {}
         self._wake = asyncio.Event()
         # Grant events received, and how many of them the current routes reflect (shown on /readyz,
         # so a caller can tell when its change is in force).
@@ -71,7 +74,9 @@ class RouteTable:
 
     async def rebuild(self, class_code: str) -> None:
         route = await self.builder.build(class_code, self.grants_of(class_code), self.clock())
-        self.routes[self.topics.source(class_code)] = route
+        # The handler's positions outlive any one route of the class.
+        positions = self.positions.setdefault(class_code, {})
+        self.routes[self.topics.source(class_code)] = dataclasses.replace(route, next_offsets=positions)
 
     async def build_all(self) -> None:
         seen = self.grant_events

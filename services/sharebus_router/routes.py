@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sharebus_core import headers as h
-from sharebus_core.catalogue import Catalogue
+from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
 from sharebus_router.metrics import RouterMetrics
@@ -64,6 +64,10 @@ class ClassRoute:
     received: Any
     latency: Any
     valid_until: dt.datetime | None
+    # Periodic classes: records are held for release instead of forwarded.
+    held: bool = False
+    # partition -> the next source offset the handler will route (updated per record).
+    next_offsets: dict[int, int] = field(default_factory=dict)
 
     @property
     def needs_record(self) -> bool:
@@ -95,6 +99,7 @@ class RouteBuilder:
         entry = self.catalogue.data_class(class_code)
         plan = plan_routes(self.catalogue, class_code, grants, now)
         mode = entry.mode.value
+        share_type = entry.share_type.value
         labels = (entry.provider, class_code, mode)
         targets = []
         for d in plan.deliveries:
@@ -111,8 +116,8 @@ class RouteBuilder:
                     extra_headers=tuple(extra),
                     projection=await self._projection(class_code, d),
                     expires_at=expires,
-                    calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, mode),
-                    records=self.metrics.records.labels(entry.provider, d.consumer, class_code, mode),
+                    calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
+                    records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),
                     expired=self.metrics.denials.labels(
                         entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
                     ),
@@ -136,4 +141,5 @@ class RouteBuilder:
             received=self.metrics.received.labels(*labels),
             latency=self.metrics.latency.labels(mode),
             valid_until=plan.valid_until,
+            held=entry.mode is UpdateMode.PERIODIC,
         )

@@ -33,3 +33,14 @@ class RouterSettings(BusSettings):
     # For the overdue-applications gauge; the same default as the grant workflow's.
     answer_deadline_working_days: int = Field(default=10, ge=1)
     registry_timeout_s: float = Field(default=5.0, gt=0)
+    # Periodic classes: records wait on the held topic until their window is released; it must keep
+    # them for longer than the longest window (monthly).
+    held_partitions: int = Field(default=8, ge=1)
+    held_retention_hours: int = Field(default=40 * 24, ge=1)
+    # Freshness: a periodic class is overdue when older than its period plus this grace; a real-time
+    # class when silent for longer than realtime_max_silence_s.
+    freshness_grace_s: float = Field(default=3600.0, ge=0)
+    realtime_max_silence_s: float = Field(default=24 * 3600.0, gt=0)
+    # Tests and release drills: a file holding a number of seconds added to the router's clock
+    # (re-read every second). Unset in production.
+    clock_skew_file: Path | None = None

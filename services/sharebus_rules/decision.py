@@ -14,9 +14,6 @@ class DenyReason(StrEnum):
     GRANT_REVOKED = "grant_revoked"
     CLASS_NOT_SHARED = "class_not_shared"
     CONSUMER_NOT_SUBSCRIBED = "consumer_not_subscribed"
-    # Periodic classes are held and released per period; until that release path exists, their
-    # records are counted and denied rather than forwarded record by record as if real-time.
-    PERIODIC_RELEASE_PENDING = "periodic_release_pending"
 
 
 @dataclass(frozen=True, slots=True)

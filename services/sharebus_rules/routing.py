@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription, UpdateMode
+from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription
 from sharebus_core.grants import Grant, GrantState
 from sharebus_rules.decision import Decision, Deliver, Deny, DenyReason
 
@@ -68,8 +68,6 @@ def decide(
         return Deny(consumer, _STATE_DENIALS[state], grant_id)
     else:
         decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
-    if entry.update.mode is UpdateMode.PERIODIC:
-        return Deny(consumer, DenyReason.PERIODIC_RELEASE_PENDING, grant_id)
     return decision
 
 

@@ -79,7 +79,13 @@ def test_counters_show_exactly_what_was_delivered(bus: Bus) -> None:
     )
     assert received == COUNT
     for system in ("tax-levy", "psb-case"):
-        labels = {"provider": "AMR", "consumer": system, "data_class": ENTERPRISE, "mode": "realtime"}
+        labels = {
+            "provider": "AMR",
+            "consumer": system,
+            "data_class": ENTERPRISE,
+            "share_type": "unconditional",
+            "mode": "realtime",
+        }
         assert metric(url, "sharebus_records_total", **labels) == COUNT
         assert metric(url, "sharebus_calls_total", **labels) == COUNT
     assert metric(url, "sharebus_records_total", consumer="hrss-si") == 0
@@ -99,7 +105,6 @@ def test_counters_show_exactly_what_was_delivered(bus: Bus) -> None:
             "no_grant",
         ),
         (INSPECTION, {"uscc": "91500000MA0000001X", "note": "internal"}, "psb-case", "class_not_shared"),
-        (LICENCE_STATS, {"district_code": "500103", "issued": 3}, "hrss-si", "periodic_release_pending"),
     ],
 )
 def test_record_of_a_class_not_forwarded_arrives_nowhere_and_is_denied(

@@ -165,7 +165,13 @@ def test_unconditional_record_goes_to_every_subscriber_with_headers(harness: Har
         assert meta[h.CONSUMER] == system.encode()
         assert meta[h.MODE] == b"realtime"
         assert meta[h.RECORD_ID] == b"r1"
-        labels = {"provider": "AMR", "consumer": system, "data_class": ENTERPRISE, "mode": "realtime"}
+        labels = {
+            "provider": "AMR",
+            "consumer": system,
+            "data_class": ENTERPRISE,
+            "share_type": "unconditional",
+            "mode": "realtime",
+        }
         assert harness.value("sharebus_calls_total", labels) == 1
         assert harness.value("sharebus_records_total", labels) == 1
 

@@ -108,10 +108,13 @@ def test_not_shared_is_denied_even_with_a_grant(demo: Catalogue) -> None:
             assert decision == Deny("some-system", DenyReason.CLASS_NOT_SHARED, "g1")
 
 
-def test_periodic_is_held_back(demo: Catalogue) -> None:
+def test_periodic_classes_follow_the_same_rules_as_realtime_ones(demo: Catalogue) -> None:
+    # Holding and releasing is the router's job; who may see which fields does not depend on the mode.
     entry = _first(demo, ShareType.UNCONDITIONAL, UpdateMode.PERIODIC)
     decision = decide(entry, demo.schema(entry.code), _sub(entry), None, NOW)
-    assert decision == Deny("some-system", DenyReason.PERIODIC_RELEASE_PENDING)
+    assert isinstance(decision, Deliver)
+    open_fields = tuple(f for f in demo.schema(entry.code).field_names if f not in entry.sensitive_fields)
+    assert decision.fields in (None, open_fields)
 
 
 def test_subscription_to_another_class_is_not_a_subscription(demo: Catalogue) -> None:

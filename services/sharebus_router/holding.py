@@ -1,0 +1,136 @@
+"""Faust wiring of periodic classes: the ``hold`` agent over the held topic and the marker timer.
+
+- The route agent appends each valid record of a periodic class to the held topic, keyed by class.
+- Every second the timer appends a release marker for each class whose window has ended (and an
+  open marker for a class without state). Markers are idempotent: the agent ignores one whose
+  window is not the open one, so several workers, or a repeated tick, never release twice.
+- The ``hold`` agent keeps each class's state in the ``periods`` table (changelog-backed, so it
+  survives restarts) and, at a release marker, reads the window's records back from the held
+  topic and hands them to the BatchReleaser.
+
+Order at a release: the batch's deliveries and audit facts are sent -> the table's new state is
+written (its changelog record) -> the marker is acked -> Faust flushes the producer, then commits.
+A crash before the commit replays the marker: if the new state reached the changelog the marker
+is stale and ignored; otherwise the same batch (same batch id) is sent again, which the SDK's
+Subscriber drops as a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import faust
+
+from sharebus_core import headers as h
+from sharebus_core.catalogue import Catalogue, UpdateMode
+from sharebus_core.topic_reader import read_range
+from sharebus_router.periodic import HoldState, MarkerKind, due_marker, on_open, on_record, on_release
+from sharebus_router.release import BatchReleaser, held_records
+from sharebus_router.route_table import RouteTable
+from sharebus_rules.periods import Window
+
+log = logging.getLogger(__name__)
+MARKER_INTERVAL_S = 1.0
+
+
+def _window(raw: bytes) -> Window:
+    data = json.loads(raw)
+    return Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
+
+
+def _marker_headers(kind: MarkerKind, window: Window) -> list[tuple[str, bytes]]:
+    payload = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+    return [(h.MARKER, kind.value.encode()), (h.MARKER_WINDOW, json.dumps(payload).encode())]
+
+
+def install_holding(
+    app: faust.App,
+    catalogue: Catalogue,
+    held_topic_name: str,
+    held_partitions: int,
+    bootstrap: str,
+    table: RouteTable,
+    releaser: BatchReleaser,
+    now: Callable[[], dt.datetime],
+    refresh_clock: Callable[[], None],
+) -> None:
+    policies = {code: e.update for code, e in catalogue.data_classes.items() if e.mode is UpdateMode.PERIODIC}
+    periods = app.Table(
+        "periods",
+        default=None,
+        partitions=held_partitions,
+        key_type=str,
+        key_serializer="json",
+        value_serializer="json",
+    )
+    held = app.topic(
+        held_topic_name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=held_partitions,
+    )
+
+    def state_of(code: str) -> HoldState | None:
+        raw = periods.get(code)
+        return HoldState.from_json(raw) if raw is not None else None
+
+    async def release(code: str, since: int, upto: int, partition: int) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, read_range, bootstrap, held_topic_name, partition, since, upto)
+
+    @app.agent(held, name="hold")
+    async def hold(stream: faust.StreamT[bytes]) -> None:
+        await table.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            code = (message.key or b"").decode()
+            policy = policies.get(code)
+            if policy is None:
+                log.warning("held record of %r, which is not a periodic class; skipped", code)
+                continue
+            meta = h.header_map(message.headers)
+            state = state_of(code)
+            kind = meta.get(h.MARKER)
+            if kind is None:
+                changed = on_record(state, message.offset, policy, now())
+                if changed is not None:
+                    periods[code] = changed.to_json()
+            elif kind == MarkerKind.OPEN.value.encode():
+                changed = on_open(state, _window(meta[h.MARKER_WINDOW]), message.offset)
+                if changed is not None:
+                    periods[code] = changed.to_json()
+            else:
+                window = _window(meta[h.MARKER_WINDOW])
+                due = on_release(state, window.window_id, message.offset, policy, now())
+                if due is None:
+                    continue
+                messages = await release(code, due.since, due.upto, message.partition)
+                await releaser.release(code, due.window, held_records(messages, code))
+                periods[code] = due.after.to_json()
+
+    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
+    sent: dict[tuple[str, str], str] = {}
+
+    async def emit_markers() -> None:
+        refresh_clock()
+        if not table.ready.is_set():
+            return
+        at = now()
+        for code, policy in policies.items():
+            due = due_marker(state_of(code), policy, at)
+            if due is None:
+                continue
+            kind, window = due
+            if sent.get((code, kind.value)) == window.window_id:
+                continue
+            sent[(code, kind.value)] = window.window_id
+            await held.send(key=code.encode(), value=b"", headers=_marker_headers(kind, window))
+
+    app.timer(MARKER_INTERVAL_S)(emit_markers)

@@ -1,0 +1,93 @@
+"""The hold-and-release state machine of periodic classes, without Kafka or Faust.
+
+Records of a periodic class are appended to the held topic (keyed by class code, so one class's
+records share a partition and keep their order), and the router's timer appends a *release
+marker* when a window has ended. A window's batch is exactly the class's records between the
+previous marker and this one. Membership therefore follows the log, not a clock: a restarted or
+replaying router cuts the same batches from the same log.
+
+The durable state per class (a Faust table backed by its changelog topic) is small: the open
+window and the held offset where it began. The records stay in the held topic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sharebus_core.catalogue.models import UpdatePolicy
+from sharebus_rules.periods import Window, next_window, window_containing
+
+
+class MarkerKind(StrEnum):
+    # Starts the first window of a class that has no state yet (so empty windows are released too).
+    OPEN = "open"
+    # The window named by the marker has ended: release the records before the marker.
+    RELEASE = "release"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldState:
+    window: Window
+    # The first held offset that belongs to the open window.
+    since: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.window.start.isoformat(), "end": self.window.end.isoformat(), "since": self.since}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HoldState:
+        window = Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
+        return cls(window, int(data["since"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Release the window's batch: held offsets [since, upto) of the class; then continue with ``after``."""
+
+    window: Window
+    since: int
+    upto: int
+    after: HoldState
+
+
+def on_record(state: HoldState | None, offset: int, policy: UpdatePolicy, now: dt.datetime) -> HoldState | None:
+    """The new state when a held record arrives, or None when the state does not change (the usual case)."""
+    if state is not None:
+        return None
+    return HoldState(window_containing(policy, now), offset)
+
+
+def on_open(state: HoldState | None, window: Window, offset: int) -> HoldState | None:
+    if state is not None:
+        return None
+    return HoldState(window, offset + 1)
+
+
+def on_release(
+    state: HoldState | None, window_id: str, offset: int, policy: UpdatePolicy, now: dt.datetime
+) -> Release | None:
+    """None when the marker is stale: its window was released already (a replayed or repeated marker)."""
+    if state is None or state.window.window_id != window_id:
+        return None
+    following = next_window(policy, state.window)
+    if following.end <= now:
+        # The router was away for more than a window; what it held goes out in this batch, and
+        # holding resumes in the window of now rather than releasing a run of empty batches.
+        following = window_containing(policy, now)
+    return Release(state.window, state.since, offset, HoldState(following, offset + 1))
+
+
+def due_marker(state: HoldState | None, policy: UpdatePolicy, now: dt.datetime) -> tuple[MarkerKind, Window] | None:
+    """What the timer should append for a class now, if anything."""
+    if state is None:
+        return MarkerKind.OPEN, window_containing(policy, now)
+    if state.window.end <= now:
+        return MarkerKind.RELEASE, state.window
+    return None
+
+
+def batch_id(class_code: str, window: Window) -> str:
+    return f"{class_code}@{window.start.isoformat()}"

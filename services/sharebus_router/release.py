@@ -1,0 +1,178 @@
+"""Releasing a periodic window: its held records go to each entitled subscriber as one batch.
+
+The rules are those of the route at release time, exactly as for real-time records (fields,
+masking, expiry, denials). Every record of a batch carries the batch id, the window, the count
+and its index; after the records each subscriber gets one end marker (no value), so that it can
+tell it holds the whole batch, even an empty one and even when the batch spans partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Message
+
+from sharebus_core import headers as h
+from sharebus_core.headers import HeaderList
+from sharebus_router import audit_facts
+from sharebus_router.dead_letters import BadRecord
+from sharebus_router.freshness import FreshnessTracker
+from sharebus_router.handler import RecordHandler, render
+from sharebus_router.metrics import RouterMetrics
+from sharebus_router.periodic import batch_id
+from sharebus_router.routes import ClassRoute
+from sharebus_rules.periods import Window
+
+log = logging.getLogger(__name__)
+Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRecord:
+    key: bytes | None
+    value: bytes | None
+    headers: HeaderList
+    origin_topic: str
+    origin_partition: int
+    origin_offset: int
+
+
+def held_records(messages: Iterable[Message], class_code: str) -> list[HeldRecord]:
+    """The class's records among held messages, markers dropped, each published record once.
+
+    A router that crashed before committing may have held a record twice; the record id says so.
+    """
+    records = []
+    seen: set[bytes] = set()
+    wanted = class_code.encode()
+    for msg in messages:
+        if msg.key() != wanted or msg.error() is not None:
+            continue
+        raw = msg.headers() or []
+        items = raw.items() if isinstance(raw, dict) else raw
+        headers: HeaderList = [(k, v.encode() if isinstance(v, str) else v) for k, v in items if v is not None]
+        meta = dict(headers)
+        if h.MARKER in meta or h.ORIGIN not in meta:
+            continue
+        record_id = meta.get(h.RECORD_ID)
+        if record_id is not None:
+            if record_id in seen:
+                continue
+            seen.add(record_id)
+        origin = json.loads(meta[h.ORIGIN])
+        key = bytes.fromhex(origin["key"]) if origin["key"] is not None else None
+        kept = [(k, v) for k, v in headers if k != h.ORIGIN]
+        records.append(HeldRecord(key, msg.value(), kept, origin["topic"], origin["partition"], origin["offset"]))
+    return records
+
+
+def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
+    return [
+        (h.BATCH_ID, batch.encode()),
+        (h.BATCH_START, window.start.isoformat().encode()),
+        (h.BATCH_END_TIME, window.end.isoformat().encode()),
+        (h.BATCH_COUNT, str(count).encode()),
+    ]
+
+
+class BatchReleaser:
+    def __init__(
+        self,
+        routes: Mapping[str, ClassRoute],
+        source_topic: Callable[[str], str],
+        handler: RecordHandler,
+        send: Send,
+        audit_topic: str,
+        metrics: RouterMetrics,
+        freshness: FreshnessTracker,
+        clock: Callable[[], float],
+    ) -> None:
+        self.routes = routes
+        self.source_topic = source_topic
+        self.handler = handler
+        self.send = send
+        self.audit_topic = audit_topic
+        self.metrics = metrics
+        self.freshness = freshness
+        self.clock = clock
+
+    async def _decoded(self, route: ClassRoute, held: list[HeldRecord]) -> list[tuple[HeldRecord, dict[str, Any]]]:
+        decoded = []
+        for record in held:
+            try:
+                decoded.append((record, await self.handler.decode_value(record.value, route)))
+            except BadRecord as bad:
+                # It was valid when held; its schema can only have been deleted since. Nothing is lost:
+                # the record goes to the dead-letter topic with its origin.
+                log.warning("a held record of %s no longer decodes: %s", route.data_class, bad.detail)
+                await self.handler.dead_letter(
+                    record.origin_topic,
+                    record.origin_partition,
+                    record.origin_offset,
+                    record.key,
+                    record.value,
+                    record.headers,
+                    route.data_class,
+                    bad,
+                )
+        return decoded
+
+    async def release(self, class_code: str, window: Window, held: list[HeldRecord]) -> int:
+        """Sends the window's batch to every entitled subscriber; returns the number of records in it."""
+        route = self.routes[self.source_topic(class_code)]
+        records = await self._decoded(route, held)
+        batch = batch_id(class_code, window)
+        common = batch_headers(batch, window, len(records))
+        decisions: list[list[dict[str, Any]]] = [[] for _ in records]
+        now_s = self.clock()
+        for target in route.targets:
+            if target.expires_at is not None and now_s >= target.expires_at:
+                target.expired.inc(len(records))
+                for made in decisions:
+                    made.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
+                continue
+            for seq, (record, value) in enumerate(records):
+                delivered = render(target, value, record.value)
+                headers = [*record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
+                await self.send(target.topic, record.key, delivered, headers)
+                decisions[seq].append(audit_facts.decision(target.consumer, target.grant_id, True, None, delivered))
+            # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
+            end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
+            await self.send(target.topic, batch.encode(), None, end)
+            target.calls.inc()
+            target.records.inc(len(records))
+        for denial in route.denials:
+            denial.counter.inc(len(records))
+            for made in decisions:
+                made.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
+        await self._audit(route, records, decisions)
+        outcome = "delivered" if records else "empty"
+        self.metrics.batches.labels(route.provider, class_code, outcome).inc()
+        self.freshness.window_delivered[class_code] = bool(records)
+        log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), len(route.targets))
+        return len(records)
+
+    async def _audit(
+        self, route: ClassRoute, records: list[tuple[HeldRecord, dict[str, Any]]], decisions: list[list[dict[str, Any]]]
+    ) -> None:
+        facts = [
+            audit_facts.record_fact(
+                route.provider,
+                route.data_class,
+                route.mode,
+                record.origin_topic,
+                record.origin_partition,
+                record.origin_offset,
+                record.key,
+                record.headers,
+                made,
+            )
+            for (record, _value), made in zip(records, decisions, strict=True)
+            if made
+        ]
+        for key, value in audit_facts.encode_batch(facts):
+            await self.send(self.audit_topic, key, value, [])
