@@ -64,9 +64,8 @@ def install_holding(
         "periods",
         default=None,
         partitions=held_partitions,
-        key_type=str,
-        key_serializer="json",
-        value_serializer="json",
+        # JSON, not the app's raw default: the state is a small document per class.
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
     )
     held = app.topic(
         held_topic_name,

@@ -18,6 +18,7 @@ from pydantic import Field
 from sharebus_core import headers as h
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
+from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.errors import DeliveryDecodeError
 
 
@@ -44,21 +45,64 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+    # Set on records of a periodic batch (the Subscriber hands those out inside a Batch).
+    batch: BatchInfo | None = None
+    # Set on records replayed from history for this subscriber: the backfill request's id.
+    backfill: str | None = None
 
 
-def _position(msg: Message) -> tuple[str, int, int]:
+Position = tuple[str, int, int]
+
+
+def _position(msg: Message) -> Position:
     topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
     if topic is None or partition is None or offset is None:
         raise DeliveryDecodeError("a consumed message has no topic, partition or offset")
     return topic, partition, offset
 
 
-class Subscriber:
-    """Iterating yields each delivered record once, in order per partition.
+class _OffsetBook:
+    """Which offsets may be committed: never past a message the caller has not finished with.
 
-    A record's offset is stored only when the caller asks for the next one, so a crash while
-    handling a record redelivers it (at-least-once); redeliveries with a record id already seen
-    in the dedupe window are dropped and counted in ``duplicates``.
+    A message is open from the moment it is consumed until the caller asks for the next item after
+    receiving it (or it is skipped). Records of an incomplete batch stay open until the whole batch
+    has been handed out, so a crash mid-batch receives the batch again.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int], set[int]] = {}
+        self._next: dict[tuple[str, int], int] = {}
+        self._stored: dict[tuple[str, int], int] = {}
+
+    def consumed(self, position: Position) -> None:
+        topic, partition, offset = position
+        self._open.setdefault((topic, partition), set()).add(offset)
+        tp = (topic, partition)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def done(self, positions: list[Position]) -> None:
+        for topic, partition, offset in positions:
+            self._open.get((topic, partition), set()).discard(offset)
+
+    def to_store(self) -> list[TopicPartition]:
+        changes = []
+        for tp, next_offset in self._next.items():
+            open_offsets = self._open.get(tp)
+            position = min(open_offsets) if open_offsets else next_offset
+            if self._stored.get(tp) != position:
+                self._stored[tp] = position
+                changes.append(TopicPartition(tp[0], tp[1], position))
+        return changes
+
+
+class Subscriber:
+    """Iterating yields each delivered record once, in order per partition, and each periodic batch
+    once, whole.
+
+    ``poll`` returns a ``Delivery`` (a real-time or backfilled record), a ``Batch`` (every record of
+    one released window), or None. An item's offsets are stored only when the caller asks for the
+    next one, so a crash while handling it redelivers it (at-least-once); redeliveries with a record
+    id already seen in the dedupe window are dropped and counted in ``duplicates``.
     """
 
     def __init__(
@@ -79,21 +123,24 @@ class Subscriber:
             }
         )
         self._consumer.subscribe([self.topic])
-        self._pending: Message | None = None
+        self._book = _OffsetBook()
+        self._handed: list[Position] = []
+        self._batches = BatchAssembler()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
 
     def _store_pending(self) -> None:
-        if self._pending is not None:
-            topic, partition, offset = _position(self._pending)
-            self._pending = None
-            self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset + 1)])
+        self._book.done(self._handed)
+        self._handed = []
+        changes = self._book.to_store()
+        if changes:
+            self._consumer.store_offsets(offsets=changes)
 
-    def poll(self, timeout_s: float = 1.0) -> Delivery | None:
-        """The next new record, or None when none arrived within the timeout.
+    def poll(self, timeout_s: float = 1.0) -> Delivery | Batch | None:
+        """The next new record or whole batch, or None when none arrived within the timeout.
 
-        Redeliveries are skipped without shortening the wait: a run of duplicates does not look like
-        an idle feed.
+        Redeliveries and parts of batches are taken in without shortening the wait: a run of
+        duplicates does not look like an idle feed.
         """
         deadline = time.monotonic() + timeout_s
         while True:
@@ -103,12 +150,44 @@ class Subscriber:
                 return None
             if msg.error() is not None:
                 raise KafkaException(msg.error())
-            self._pending = msg
-            delivery = self._decode(msg)
+            position = _position(msg)
+            self._book.consumed(position)
+            meta = h.header_map(msg.headers())
+            info = BatchInfo.from_headers(meta)
+            if info is not None:
+                batch = self._take_batch_part(msg, meta, info, position)
+                if batch is not None:
+                    return batch
+                continue
+            delivery = self._decode(msg, meta)
             if self._is_repeat(delivery):
                 self.duplicates += 1
+                self._book.done([position])
                 continue
+            self._handed = [position]
             return delivery
+
+    def _take_batch_part(
+        self, msg: Message, meta: Mapping[str, bytes], info: BatchInfo, position: Position
+    ) -> Batch | None:
+        if self._batches.is_completed(info.batch_id):
+            self.duplicates += info.seq is not None
+            self._book.done([position])
+            return None
+        record = self._decode(msg, meta, info) if info.seq is not None else None
+        whole = self._batches.add(
+            info,
+            position,
+            record,
+            h.text(meta, h.DATA_CLASS) or "",
+            h.text(meta, h.PROVIDER) or "",
+            h.text(meta, h.CONSUMER) or self.system,
+        )
+        if whole is None:
+            return None
+        batch, positions = whole
+        self._handed = positions
+        return batch
 
     def _is_repeat(self, delivery: Delivery) -> bool:
         if delivery.record_id is None or not self.settings.dedupe_window:
@@ -120,9 +199,8 @@ class Subscriber:
             self._seen.popitem(last=False)
         return False
 
-    def _decode(self, msg: Message) -> Delivery:
+    def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
         topic, partition, offset = _position(msg)
-        meta = h.header_map(msg.headers())
         try:
             value = self._deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
         except Exception as exc:
@@ -144,16 +222,18 @@ class Subscriber:
             topic=topic,
             partition=partition,
             offset=offset,
+            batch=batch,
+            backfill=h.text(meta, h.BACKFILL),
         )
 
-    def __iter__(self) -> Iterator[Delivery]:
+    def __iter__(self) -> Iterator[Delivery | Batch]:
         while True:
             delivery = self.poll(1.0)
             if delivery is not None:
                 yield delivery
 
-    def records(self, idle_timeout_s: float = 5.0) -> Iterator[Delivery]:
-        """Yields records until none has arrived for ``idle_timeout_s``."""
+    def records(self, idle_timeout_s: float = 5.0) -> Iterator[Delivery | Batch]:
+        """Yields records and whole batches until nothing has arrived for ``idle_timeout_s``."""
         while True:
             delivery = self.poll(idle_timeout_s)
             if delivery is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,3 +58,51 @@ def bus(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) 
         yield Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
     finally:
         router.stop()
+
+
+def router_with_clock(
+    bootstrap: str, namespace: str, registry: RegistryProcess, skew_file: Path, work_dir: Path
+) -> RouterProcess:
+    return start_router(
+        bootstrap,
+        namespace,
+        registry.url,
+        FIXTURE_CATALOGUE,
+        work_dir,
+        extra_env={"SHAREBUS_ROUTER_CLOCK_SKEW_FILE": str(skew_file)},
+    )
+
+
+@dataclass
+class ClockedBus:
+    bus: Bus
+    registry: RegistryProcess
+    skew_file: Path
+    work_dir: Path
+
+    def move_clock_past(self, instant: dt.datetime) -> None:
+        """Sets the router's clock two seconds past ``instant`` (the clock only ever moves forward here)."""
+        self.skew_file.write_text(str(instant.timestamp() + 2 - time.time()))
+
+    def restart_router(self, name: str, kill: bool = False) -> None:
+        if kill:
+            self.bus.router.service.kill()  # SIGKILL: no flush, no commit, no goodbye to the group
+        else:
+            self.bus.router.stop()
+        self.bus.router = router_with_clock(
+            self.bus.bootstrap, self.bus.namespace, self.registry, self.skew_file, self.work_dir / name
+        )
+
+
+@pytest.fixture
+def clocked(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[ClockedBus]:
+    """A router over the fixture catalogue whose clock the test moves through its skew file."""
+    skew_file = tmp_path / "clock-skew"
+    skew_file.write_text("0")
+    namespace = unique("t")
+    router = router_with_clock(kafka_bootstrap, namespace, shared_registry, skew_file, tmp_path / "first")
+    bus = Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+    try:
+        yield ClockedBus(bus, shared_registry, skew_file, tmp_path)
+    finally:
+        bus.router.stop()

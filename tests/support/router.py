@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,13 @@ class RouterProcess:
 
 
 def start_router(
-    bootstrap: str, namespace: str, registry_url: str, catalogue_dir: Path, work_dir: Path, timeout_s: float = 90.0
+    bootstrap: str,
+    namespace: str,
+    registry_url: str,
+    catalogue_dir: Path,
+    work_dir: Path,
+    timeout_s: float = 90.0,
+    extra_env: Mapping[str, str] | None = None,
 ) -> RouterProcess:
     """Starts a router for ``namespace`` and returns once it has its partitions (``/readyz``)."""
     port = free_port()
@@ -36,6 +43,7 @@ def start_router(
         "SHAREBUS_ROUTER_WEB_PORT": str(port),
         "SHAREBUS_ROUTER_DATA_DIR": str(work_dir / "router-data"),
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     service = start_child(
         f"router {namespace}",

@@ -1,0 +1,78 @@
+"""Freshness on the real broker: the gauges and the overdue flag follow providers publishing or going silent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from sharebus_cli.main import main as cli
+from sharebus_sdk import Publisher, PublisherSettings
+from tests.integration.conftest import FIXTURE_CATALOGUE, Bus, ClockedBus
+from tests.support.kafka import eventually, metric
+
+STATS = "301001004/000001"  # daily: allowed age one day plus the grace (1 h by default)
+ENTERPRISE = "301001001/000001"  # real-time: allowed silence 24 h by default
+
+
+def publish_stats(bus: Bus, seq: int) -> None:
+    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
+        pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+
+
+def gauge(bus: Bus, name: str, code: str) -> float:
+    return metric(bus.router.metrics_url, name, data_class=code, provider="AMR")
+
+
+def test_freshness_gauges_and_overdue_flag_follow_the_provider(clocked: ClockedBus) -> None:
+    bus = clocked.bus
+    # Never seen since the router started: young, not overdue, no last-record time.
+    assert gauge(bus, "sharebus_freshness_overdue", STATS) == 0
+    assert gauge(bus, "sharebus_freshness_age_seconds", STATS) < 120
+    assert gauge(bus, "sharebus_freshness_last_record_timestamp_seconds", STATS) == 0
+
+    publish_stats(bus, 1)
+    stamp = eventually(lambda: gauge(bus, "sharebus_freshness_last_record_timestamp_seconds", STATS), lambda v: v > 0)
+    assert abs(stamp - dt.datetime.now(dt.UTC).timestamp()) < 60
+    assert gauge(bus, "sharebus_freshness_overdue", STATS) == 0
+
+    # The provider goes silent for a day and an hour and a minute more than it may.
+    clocked.move_clock_past(dt.datetime.now(dt.UTC) + dt.timedelta(days=1, hours=1, minutes=1))
+    assert eventually(lambda: gauge(bus, "sharebus_freshness_overdue", STATS), lambda v: v == 1) == 1
+    assert gauge(bus, "sharebus_freshness_age_seconds", STATS) > 25 * 3600
+    # A real-time class nobody published is overdue after 24 h of silence too.
+    assert gauge(bus, "sharebus_freshness_overdue", ENTERPRISE) == 1
+
+    publish_stats(bus, 2)
+    assert eventually(lambda: gauge(bus, "sharebus_freshness_overdue", STATS), lambda v: v == 0) == 0
+    assert gauge(bus, "sharebus_freshness_age_seconds", STATS) < 60
+    assert gauge(bus, "sharebus_freshness_overdue", ENTERPRISE) == 1
+
+
+def test_freshness_report_lists_each_providers_classes_and_marks_overdue_ones(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in (
+        ("SHAREBUS_BOOTSTRAP", bus.bootstrap),
+        ("SHAREBUS_NAMESPACE", bus.namespace),
+        ("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE)),
+    ):
+        monkeypatch.setenv(name, value)
+    publish_stats(bus, 1)
+    capsys.readouterr()
+    assert cli(["freshness", "--provider", "AMR", "--json"]) == 0
+    report = {item["data_class"]: item for item in json.loads(capsys.readouterr().out)}
+    assert set(report) == {c for c, e in bus.catalogue.data_classes.items() if e.provider == "AMR"}
+    assert report[STATS]["overdue"] is False
+    assert report[STATS]["last_record"] is not None
+    assert report[STATS]["age_seconds"] < 120
+    # Nothing of the real-time class was ever published: overdue, no last record.
+    assert report[ENTERPRISE]["overdue"] is True
+    assert report[ENTERPRISE]["last_record"] is None
+
+    assert cli(["freshness", "--overdue"]) == 0
+    table = capsys.readouterr().out
+    assert ENTERPRISE in table
+    assert STATS not in table
+    assert "OVERDUE" in table
