@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import audit_cmd, dlq_cmd, freshness_cmd, grant_cmd
+from sharebus_cli import audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_grants import GrantNotFound
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     dlq_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
     freshness_cmd.add_parser(commands)
+    backfill_cmd.add_parser(commands)
     return parser
 
 
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dlq":
             print(dlq_cmd.run(args, settings))
             return 0
-        if args.command == "freshness":
-            text, code = freshness_cmd.run(args, settings, catalogue)
+        if args.command in ("freshness", "backfill"):
+            run = freshness_cmd.run if args.command == "freshness" else backfill_cmd.run
+            text, code = run(args, settings, catalogue)
             print(text)
             return code
         if args.command == "grant":

@@ -7,12 +7,13 @@ import logging
 import threading
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from pydantic import ValidationError
 
 from sharebus_core.grants import Grant
+from sharebus_core.produce import ProduceFailed, produce_confirmed
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
 log = logging.getLogger(__name__)
@@ -85,18 +86,10 @@ def read_grants(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str
 def write_grant(bootstrap: str, topic: str, grant: Grant) -> None:
     """Appends a grant's new state and returns once Kafka has acknowledged it."""
     ensure_grant_topic(bootstrap, topic)
-    errors: list[str] = []
-
-    def on_delivery(err: KafkaError | None, _msg: object) -> None:
-        if err is not None:
-            errors.append(err.str())
-
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
-    producer.produce(
-        topic, key=grant.grant_id.encode(), value=grant.model_dump_json().encode(), on_delivery=on_delivery
-    )
-    if producer.flush(30) or errors:
-        raise GrantLogError(f"writing grant {grant.grant_id} to {topic} failed: {errors or 'not acknowledged'}")
+    try:
+        produce_confirmed(bootstrap, topic, grant.grant_id.encode(), grant.model_dump_json().encode())
+    except ProduceFailed as exc:
+        raise GrantLogError(str(exc)) from exc
 
 
 class GrantFollower:

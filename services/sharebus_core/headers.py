@@ -45,6 +45,14 @@ def header_map(headers: RawHeaders) -> dict[str, bytes]:
     return {key: value.encode() if isinstance(value, str) else value for key, value in items if value is not None}
 
 
+def header_list(headers: RawHeaders) -> HeaderList:
+    """The headers in order, as (name, bytes) pairs; valueless headers dropped."""
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(key, value.encode() if isinstance(value, str) else value) for key, value in items if value is not None]
+
+
 def text(headers: Mapping[str, bytes], name: str) -> str | None:
     value = headers.get(name)
     return value.decode("utf-8", "replace") if value is not None else None

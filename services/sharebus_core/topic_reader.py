@@ -62,8 +62,43 @@ def _plain_consumer(bootstrap: str) -> Consumer:
             "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            # An offset below the log start (removed by retention) reads from the log start.
+            "auto.offset.reset": "earliest",
         }
     )
+
+
+class RangeReader:
+    """Reads one partition's offsets [start, end) in chunks, so that a long history never sits in memory."""
+
+    def __init__(self, bootstrap: str, topic: str, partition: int, start: int, end: int) -> None:
+        self.topic, self.partition, self.end = topic, partition, end
+        self._consumer = _plain_consumer(bootstrap)
+        self._consumer.assign([TopicPartition(topic, partition, start)])
+        self.done = end <= start
+
+    def next_chunk(self, max_records: int = 2000, timeout_s: float = 30.0) -> list[Message]:
+        chunk: list[Message] = []
+        while not self.done and len(chunk) < max_records:
+            msg = self._consumer.poll(timeout_s)
+            if msg is None:
+                raise TopicReadError(f"reading {self.topic}[{self.partition}] up to {self.end} timed out")
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self.done = True
+                    break
+                raise TopicReadError(f"reading {self.topic}[{self.partition}]: {error.str()}")
+            offset = msg.offset() or 0
+            if offset >= self.end:
+                self.done = True
+                break
+            chunk.append(msg)
+            self.done = offset >= self.end - 1
+        return chunk
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def read_range(
@@ -71,29 +106,13 @@ def read_range(
 ) -> list[Message]:
     """Records of one partition with offsets in [start, end). Offsets below the log start (removed by
     retention) are simply absent."""
-    if end <= start:
-        return []
-    consumer = _plain_consumer(bootstrap)
+    reader = RangeReader(bootstrap, topic, partition, start, end)
     messages: list[Message] = []
     try:
-        consumer.assign([TopicPartition(topic, partition, start)])
-        while True:
-            msg = consumer.poll(timeout_s)
-            if msg is None:
-                raise TopicReadError(f"reading {topic}[{partition}] {start}..{end} timed out")
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    break
-                raise TopicReadError(f"reading {topic}[{partition}]: {error.str()}")
-            offset = msg.offset() or 0
-            if offset >= end:
-                break
-            messages.append(msg)
-            if offset == end - 1:
-                break
+        while not reader.done:
+            messages += reader.next_chunk(10_000, timeout_s)
     finally:
-        consumer.close()
+        reader.close()
     return messages
 
 

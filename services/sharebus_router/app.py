@@ -30,17 +30,21 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
+from sharebus_core.backfill_log import BackfillState, decode_event, latest_events
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.clock import Clock
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
-from sharebus_core.topic_reader import last_record_times
+from sharebus_core.offsets import committed_offsets
+from sharebus_core.topic_reader import last_record_times, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
+from sharebus_router.backfill import Backfiller
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
+from sharebus_router.handover import Handover
 from sharebus_router.holding import install_holding
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.release import BatchReleaser
@@ -108,7 +112,17 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))
     clock = Clock(settings.clock_skew_file)
-    table = RouteTable(catalogue, topics, RouteBuilder(catalogue, topics, metrics, schemas), clock.now)
+
+    async def committed(source_topics: list[str]) -> dict[tuple[str, int], int]:
+        loop = asyncio.get_running_loop()
+        bootstrap, group = settings.bootstrap_servers, topics.router_app_id
+        return await loop.run_in_executor(None, committed_offsets, bootstrap, group, source_topics)
+
+    async def on_handover(entry: Handover) -> None:
+        await send(topics.handover, entry.key.encode(), entry.to_json(), [])
+
+    builder = RouteBuilder(catalogue, topics, metrics, schemas)
+    table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
     REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
     policy = FreshnessPolicy(
         dt.timedelta(seconds=settings.freshness_grace_s), dt.timedelta(seconds=settings.realtime_max_silence_s)
@@ -135,7 +149,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     releaser = BatchReleaser(
         table.routes, topics.source, handler, send, topics.audit_facts, metrics, freshness, clock.time
     )
-    install_holding(
+    hold_state = install_holding(
         app,
         catalogue,
         topics.held,
@@ -165,6 +179,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
         follower.append(GrantFollower(settings.bootstrap_servers, topics.grants, on_grant).start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
+        table.ledger.load(await loop.run_in_executor(None, read_topic, settings.bootstrap_servers, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}
         newest = await loop.run_in_executor(None, last_record_times, settings.bootstrap_servers, list(sources))
         freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
@@ -199,6 +214,27 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             await audit.flush(acks[0])
 
     app.timer(settings.audit_flush_interval_s)(flush_audit)
+
+    backfiller = Backfiller(table, topics, handler, send, metrics, settings.bootstrap_servers, hold_state)
+    requests = app.topic(
+        topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+    @app.agent(requests, name="backfill")
+    async def backfill(stream: faust.StreamT[bytes]) -> None:
+        await table.ready.wait()
+        loop = asyncio.get_running_loop()
+        async for value in stream:
+            request = decode_event(value)
+            if request is None or request.state is not BackfillState.REQUESTED:
+                continue
+            # A request replayed after a crash may have been served already; its outcome is in the log.
+            latest = await loop.run_in_executor(None, latest_events, settings.bootstrap_servers, topics.backfill)
+            current = latest.get(request.request_id)
+            if current is not None and current.state is not BackfillState.REQUESTED:
+                continue
+            outcome = await backfiller.serve(request)
+            await send(topics.backfill, request.request_id.encode(), outcome.model_dump_json().encode(), [])
 
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:

@@ -136,6 +136,9 @@ class RecordHandler:
             bad = BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}")
             await self.dead_letter(topic, partition, offset, key, value, headers, "", bad)
             return None
+        # Where live delivery stands in this partition, set before any await: a target installed while
+        # this record is in flight is not applied to it, and its hand-over point lies past it.
+        route.next_offsets[partition] = offset + 1
         try:
             self._check_label(headers, route)
             # Every record is decoded, also when it passes unchanged: a record that does not fit its
@@ -146,8 +149,6 @@ class RecordHandler:
             return None
         route.received.inc()
         now_s = self.last_seen[route.data_class] = self.clock()
-        # Where live delivery stands in this partition; a new subscriber's backfill ends here.
-        route.next_offsets[partition] = offset + 1
         if route.held:
             # Periodic: held until its window is released (sharebus_router.holding). Keyed by class so
             # that a class's records stay in order in one partition, between its release markers.

@@ -58,7 +58,8 @@ def install_holding(
     releaser: BatchReleaser,
     now: Callable[[], dt.datetime],
     refresh_clock: Callable[[], None],
-) -> None:
+) -> Callable[[str], HoldState | None]:
+    """Declares the table, agent and timer; returns a reader of a class's hold state (for backfills)."""
     policies = {code: e.update for code, e in catalogue.data_classes.items() if e.mode is UpdateMode.PERIODIC}
     periods = app.Table(
         "periods",
@@ -98,11 +99,11 @@ def install_holding(
             state = state_of(code)
             kind = meta.get(h.MARKER)
             if kind is None:
-                changed = on_record(state, message.offset, policy, now())
+                changed = on_record(state, message.partition, message.offset, policy, now())
                 if changed is not None:
                     periods[code] = changed.to_json()
             elif kind == MarkerKind.OPEN.value.encode():
-                changed = on_open(state, _window(meta[h.MARKER_WINDOW]), message.offset)
+                changed = on_open(state, _window(meta[h.MARKER_WINDOW]), message.partition, message.offset)
                 if changed is not None:
                     periods[code] = changed.to_json()
             else:
@@ -133,3 +134,4 @@ def install_holding(
             await held.send(key=code.encode(), value=b"", headers=_marker_headers(kind, window))
 
     app.timer(MARKER_INTERVAL_S)(emit_markers)
+    return state_of

@@ -31,16 +31,18 @@ class MarkerKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class HoldState:
     window: Window
-    # The first held offset that belongs to the open window.
+    # The held partition of the class, and the first offset in it that belongs to the open window.
+    partition: int
     since: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": self.window.start.isoformat(), "end": self.window.end.isoformat(), "since": self.since}
+        start, end = self.window.start.isoformat(), self.window.end.isoformat()
+        return {"start": start, "end": end, "partition": self.partition, "since": self.since}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HoldState:
         window = Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
-        return cls(window, int(data["since"]))
+        return cls(window, int(data["partition"]), int(data["since"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +55,19 @@ class Release:
     after: HoldState
 
 
-def on_record(state: HoldState | None, offset: int, policy: UpdatePolicy, now: dt.datetime) -> HoldState | None:
+def on_record(
+    state: HoldState | None, partition: int, offset: int, policy: UpdatePolicy, now: dt.datetime
+) -> HoldState | None:
     """The new state when a held record arrives, or None when the state does not change (the usual case)."""
     if state is not None:
         return None
-    return HoldState(window_containing(policy, now), offset)
+    return HoldState(window_containing(policy, now), partition, offset)
 
 
-def on_open(state: HoldState | None, window: Window, offset: int) -> HoldState | None:
+def on_open(state: HoldState | None, window: Window, partition: int, offset: int) -> HoldState | None:
     if state is not None:
         return None
-    return HoldState(window, offset + 1)
+    return HoldState(window, partition, offset + 1)
 
 
 def on_release(
@@ -77,7 +81,7 @@ def on_release(
         # The router was away for more than a window; what it held goes out in this batch, and
         # holding resumes in the window of now rather than releasing a run of empty batches.
         following = window_containing(policy, now)
-    return Release(state.window, state.since, offset, HoldState(following, offset + 1))
+    return Release(state.window, state.since, offset, HoldState(following, state.partition, offset + 1))
 
 
 def due_marker(state: HoldState | None, policy: UpdatePolicy, now: dt.datetime) -> tuple[MarkerKind, Window] | None:

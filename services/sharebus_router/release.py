@@ -52,9 +52,7 @@ def held_records(messages: Iterable[Message], class_code: str) -> list[HeldRecor
     for msg in messages:
         if msg.key() != wanted or msg.error() is not None:
             continue
-        raw = msg.headers() or []
-        items = raw.items() if isinstance(raw, dict) else raw
-        headers: HeaderList = [(k, v.encode() if isinstance(v, str) else v) for k, v in items if v is not None]
+        headers = h.header_list(msg.headers())
         meta = dict(headers)
         if h.MARKER in meta or h.ORIGIN not in meta:
             continue

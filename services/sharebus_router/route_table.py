@@ -13,11 +13,12 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
+from sharebus_router.handover import Handover, HandoverLedger, handover_key
 from sharebus_router.routes import ClassRoute, RouteBuilder
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,17 @@ class RouteTable:
         topics: TopicNames,
         builder: RouteBuilder,
         clock: Callable[[], dt.datetime] = utc_now,
+        committed: Callable[[list[str]], Awaitable[dict[tuple[str, int], int]]] | None = None,
+        on_handover: Callable[[Handover], Awaitable[None]] | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.topics = topics
         self.builder = builder
         self.clock = clock
+        # The router group's committed offsets per source partition (None in unit tests: nothing committed).
+        self.committed = committed
+        self._on_handover = on_handover
+        self.ledger = HandoverLedger()
         # Read by the record handler on every record; only this class writes it, in the event loop.
         self.routes: dict[str, ClassRoute] = {}
         self.ready = asyncio.Event()
@@ -62,6 +69,10 @@ class RouteTable:
         else:
             log.warning("grant %s names unknown data class %s; ignored", grant.grant_id, grant.data_class)
 
+    async def on_handover(self, entry: Handover) -> None:
+        if self._on_handover is not None:
+            await self._on_handover(entry)
+
     def grants(self) -> list[Grant]:
         return list(self._grants.values())
 
@@ -73,18 +84,43 @@ class RouteTable:
         return dict(by_consumer)
 
     async def rebuild(self, class_code: str) -> None:
-        route = await self.builder.build(class_code, self.grants_of(class_code), self.clock())
-        # The handler's positions outlive any one route of the class.
-        positions = self.positions.setdefault(class_code, {})
-        self.routes[self.topics.source(class_code)] = dataclasses.replace(route, next_offsets=positions)
+        await self._install([await self.builder.build(class_code, self.grants_of(class_code), self.clock())])
 
     async def build_all(self) -> None:
         seen = self.grant_events
         self._dirty.clear()
-        for code in self.catalogue.data_classes:
-            await self.rebuild(code)
+        now = self.clock()
+        await self._install([await self.builder.build(c, self.grants_of(c), now) for c in self.catalogue.data_classes])
         self.grant_events_routed = seen
         self.ready.set()
+
+    async def _install(self, built: list[ClassRoute]) -> None:
+        """Installs routes; a target never live before gets its hand-over point in the same step."""
+        fresh = [
+            (route, target)
+            for route in built
+            if not route.held  # periodic classes hand over at a window boundary (see backfill.py)
+            for target in route.targets
+            if handover_key(target.consumer, route.data_class, target.grant_id) not in self.ledger
+        ]
+        committed: dict[tuple[str, int], int] = {}
+        if fresh and self.committed is not None:
+            committed = await self.committed(sorted({self.topics.source(r.data_class) for r, _ in fresh}))
+        # No await from here until every route is installed: the hand-over points are the handler's
+        # positions at the instant the new targets become visible to it.
+        for route in built:
+            # The handler's positions outlive any one route of the class.
+            positions = self.positions.setdefault(route.data_class, {})
+            self.routes[self.topics.source(route.data_class)] = dataclasses.replace(route, next_offsets=positions)
+        entries = []
+        for route, target in fresh:
+            topic = self.topics.source(route.data_class)
+            positions = self.positions[route.data_class]
+            partitions = {p for t, p in committed if t == topic} | set(positions)
+            live_from = {p: max(committed.get((topic, p), 0), positions.get(p, 0)) for p in sorted(partitions)}
+            entries.append(self.ledger.record(target.consumer, route.data_class, target.grant_id, topic, live_from))
+        for entry in entries:
+            await self.on_handover(entry)
 
     async def maintain(self) -> None:
         while True:

@@ -1,0 +1,194 @@
+"""Backfill on the real broker: a new subscriber gets the retained history once, then live records, no gap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from sharebus_core import headers as h
+from sharebus_core.backfill_log import BackfillState, wait_outcome
+from sharebus_grants import GrantService
+from sharebus_ops.backfill import request_backfill
+from sharebus_rules.grant_workflow import GrantRefused
+from sharebus_rules.periods import window_containing
+from sharebus_sdk import Publisher, PublisherSettings
+from tests.integration.conftest import Bus, ClockedBus
+from tests.support.kafka import end_offsets, eventually, metric, read_all
+from tests.support.records import ENTERPRISE, enterprise, publish_enterprises
+from tests.support.subscribe import collect
+
+PENALTY = "301001002/000001"  # conditional, real-time, person_id_number sensitive
+STATS = "301001004/000001"  # periodic (daily), unconditional
+
+
+def grants(bus: Bus) -> GrantService:
+    return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+
+
+def wait_routed(bus: Bus, events: int) -> None:
+    def routed() -> int:
+        return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+
+    assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
+
+
+def backfill(bus: Bus, department: str, system: str, data_class: str) -> int:
+    request = request_backfill(bus.catalogue, bus.bootstrap, bus.topics, department, system, data_class)
+    outcome = wait_outcome(bus.bootstrap, bus.topics.backfill, request.request_id, timeout_s=60)
+    assert outcome is not None
+    assert outcome.state is BackfillState.DONE, outcome.reason
+    assert outcome.records is not None
+    return outcome.records
+
+
+class Stream:
+    """Publishes enterprise records one after another in a thread until stopped."""
+
+    def __init__(self, bus: Bus, first: int) -> None:
+        self.bus, self.next = bus, first
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        settings = PublisherSettings.model_validate(self.bus.settings.model_dump())
+        with Publisher("AMR", settings, self.bus.catalogue) as pub:
+            while not self._stop.is_set():
+                pub.publish(ENTERPRISE, enterprise(self.next))
+                self.next += 1
+                time.sleep(0.002)
+
+    def __enter__(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus) -> None:
+    """hrss-si starts receiving enterprise records (unconditional: granted on request) while they keep coming."""
+    publish_enterprises(bus.settings, range(300))
+    with Stream(bus, 300) as stream:
+        grant = grants(bus).apply(
+            department="HRSS",
+            requester="clerk Zhao",
+            consumer="hrss-si",
+            data_class=ENTERPRISE,
+            purpose="employer registration checks",
+            scenario="social insurance enrolment",
+            fields=["uscc", "name", "seq"],
+        )
+        wait_routed(bus, 1)
+        replayed = backfill(bus, "HRSS", "hrss-si", ENTERPRISE)
+        time.sleep(0.5)  # live records keep flowing after the hand-over
+    total = stream.next
+    assert grant.state.value == "approved"
+    assert replayed >= 300
+
+    received = collect(bus.settings, "hrss-si", total, idle_timeout_s=20)
+    seqs = [d.value["seq"] for d in received.deliveries]
+    assert sorted(seqs) == list(range(total))  # no gap
+    assert received.duplicates == 0
+    assert end_offsets(bus.bootstrap, bus.topics.delivery("hrss-si")) == total  # no record sent twice
+    history = [d for d in received.deliveries if d.backfill is not None]
+    live = [d for d in received.deliveries if d.backfill is None]
+    assert len(history) == replayed
+    assert live, "live records after the hand-over"
+    # The grant's fields as of now, for history and live alike.
+    assert all(set(d.value) == {"uscc", "name", "seq"} for d in received.deliveries)
+    url = bus.router.metrics_url
+    assert metric(url, "sharebus_backfill_records_total", consumer="hrss-si", data_class=ENTERPRISE) == replayed
+    assert metric(url, "sharebus_records_total", consumer="hrss-si", data_class=ENTERPRISE) == len(live)
+
+
+def penalty(seq: int) -> dict[str, Any]:
+    return {"uscc": f"91500000MA{seq:07d}X", "person_id_number": "11010519491231002X", "amount": 1.0, "seq": seq}
+
+
+def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: Bus) -> None:
+    settings = PublisherSettings.model_validate(bus.settings.model_dump())
+    with Publisher("AMR", settings, bus.catalogue) as pub:
+        for seq in range(20):
+            pub.publish(PENALTY, penalty(seq))
+    with pytest.raises(GrantRefused, match="not entitled"):
+        request_backfill(bus.catalogue, bus.bootstrap, bus.topics, "TAX", "tax-levy", PENALTY)
+    with pytest.raises(GrantRefused, match="has no system"):
+        request_backfill(bus.catalogue, bus.bootstrap, bus.topics, "PSB", "tax-levy", PENALTY)
+
+    service = grants(bus)
+    grant = service.apply(
+        department="TAX",
+        requester="officer Li",
+        consumer="tax-levy",
+        data_class=PENALTY,
+        purpose="tax credit rating",
+        scenario="annual rating",
+        fields=["uscc", "person_id_number", "seq"],
+        masked_fields=["person_id_number"],
+    )
+    service.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+    wait_routed(bus, 2)
+    assert backfill(bus, "TAX", "tax-levy", PENALTY) == 20
+    with Publisher("AMR", settings, bus.catalogue) as pub:
+        for seq in range(20, 25):
+            pub.publish(PENALTY, penalty(seq))
+
+    received = collect(bus.settings, "tax-levy", 25, idle_timeout_s=15).deliveries
+    assert sorted(d.value["seq"] for d in received) == list(range(25))
+    assert sorted(d.value["seq"] for d in received if d.backfill is not None) == list(range(20))
+    for delivery in received:
+        assert set(delivery.value) == {"uscc", "person_id_number", "seq"}
+        assert delivery.value["person_id_number"] == "110105********002X"
+    backfilled = [
+        m
+        for m in read_all(bus.bootstrap, bus.topics.delivery("tax-levy"), 25)
+        if h.BACKFILL in h.header_map(m.headers())
+    ]
+    assert all(h.header_map(m.headers())[h.GRANT_ID] == grant.grant_id.encode() for m in backfilled)
+
+
+def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_its_batch(clocked: ClockedBus) -> None:
+    bus = clocked.bus
+    daily = window_containing(bus.catalogue.data_class(STATS).update, dt.datetime.now(dt.UTC))
+    settings = PublisherSettings.model_validate(bus.settings.model_dump())
+    with Publisher("AMR", settings, bus.catalogue) as pub:
+        for seq in range(10):
+            pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+    assert (
+        eventually(
+            lambda: metric(bus.router.metrics_url, "sharebus_records_received_total", data_class=STATS),
+            lambda v: v >= 10,
+        )
+        == 10
+    )
+    clocked.move_clock_past(daily.end)
+    released = eventually(
+        lambda: metric(bus.router.metrics_url, "sharebus_batches_released_total", data_class=STATS), lambda v: v >= 1
+    )
+    assert released == 1
+    # The open window already holds two records when tax-levy is granted the class.
+    with Publisher("AMR", settings, bus.catalogue) as pub:
+        for seq in range(10, 12):
+            pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+    grants(bus).apply(
+        department="TAX",
+        requester="officer Li",
+        consumer="tax-levy",
+        data_class=STATS,
+        purpose="licence statistics",
+        scenario="district tax planning",
+        fields=["district_code", "issued", "seq"],
+    )
+    wait_routed(bus, 1)
+    assert backfill(bus, "TAX", "tax-levy", STATS) == 10
+    clocked.move_clock_past(daily.end + dt.timedelta(days=1))
+    received = collect(bus.settings, "tax-levy", 10, expected_batches=1, idle_timeout_s=20)
+    assert sorted(d.value["seq"] for d in received.deliveries) == list(range(10))
+    assert all(d.backfill is not None for d in received.deliveries)
+    assert [sorted(r.value["seq"] for r in b.records) for b in received.batches] == [[10, 11]]
