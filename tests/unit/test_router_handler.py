@@ -2,107 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
-import io
-import json
 import time
-from typing import Any, cast
+from typing import Any
 
-import fastavro
 import pytest
 from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
-from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant, GrantState
-from sharebus_core.headers import HeaderList
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
-from sharebus_core.topics import TopicNames
-from sharebus_core.wire import frame, unframe
-from sharebus_router.audit_facts import encode_batch
+from sharebus_core.wire import frame
 from sharebus_router.dead_letters import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_TOPIC
-from sharebus_router.handler import RecordHandler
-from sharebus_router.metrics import RouterMetrics
-from sharebus_router.route_table import RouteTable
-from sharebus_router.routes import RouteBuilder
-from sharebus_router.schema_cache import SchemaCache, WriterSchema
 from tests.unit.fixtures import FIXTURE_CATALOGUE
+from tests.unit.router_harness import TOPICS, Harness
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"
-TOPICS = TopicNames("unit")
-
-
-class OfflineSchemas(SchemaCache):
-    """A registry stand-in for unit tests: projections get ids locally, nothing reaches the network."""
-
-    def __init__(self) -> None:
-        super().__init__("http://127.0.0.1:9", timeout_s=0.1)
-        self.next_id = 1000
-
-    async def refresh(self, schema_id: int) -> WriterSchema:
-        writer = self.cached(schema_id)
-        assert writer is not None
-        return writer
-
-    async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
-        self.next_id += 1
-        self.remember(self.next_id, schema_text, subject)
-        writer = self.cached(self.next_id)
-        assert writer is not None
-        return self.next_id, writer.parsed
-
-
-class Harness:
-    def __init__(self, catalogue: Catalogue) -> None:
-        self.catalogue = catalogue
-        self.registry = CollectorRegistry()
-        self.metrics = RouterMetrics(self.registry)
-        self.schemas = OfflineSchemas()
-        self.sent: list[tuple[str, bytes | None, bytes | None, HeaderList]] = []
-        self.ids = {code: n for n, code in enumerate(catalogue.data_classes, start=1)}
-        for code, number in self.ids.items():
-            self.schemas.remember(number, catalogue.schema(code).text, TOPICS.value_subject(code))
-
-        self.facts: list[dict[str, Any]] = []
-
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
-            self.sent.append((topic, key, value, headers))
-
-        self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
-        asyncio.run(self.table.build_all())
-        self.handler = RecordHandler(
-            self.table.routes, self.schemas, self.metrics, TOPICS.dead_letter, send, catalogue.data_classes
-        )
-
-    def grant(self, grant: Grant) -> None:
-        self.table.on_grant(grant)
-        asyncio.run(self.table.rebuild(grant.data_class))
-
-    def encode(self, code: str, record: dict[str, Any], schema_id: int | None = None) -> bytes:
-        buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, self.catalogue.schema(code).parsed, record)
-        return frame(schema_id or self.ids[code], buffer.getvalue())
-
-    def decode(self, value: bytes) -> dict[str, Any]:
-        schema_id, body = unframe(value)
-        writer = self.schemas.cached(schema_id)
-        assert writer is not None
-        return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None))
-
-    def handle(self, code: str, value: bytes | None, offset: int = 0, label: str | None = None) -> None:
-        headers = [(h.DATA_CLASS, (label or code).encode()), (h.RECORD_ID, b"r1")]
-        fact = asyncio.run(self.handler.handle(TOPICS.source(code), 0, offset, b"k", value, headers))
-        if fact is not None:
-            # Through the wire encoding the auditor reads.
-            [(_, encoded)] = encode_batch([fact])
-            self.facts.extend(json.loads(encoded)["records"])
-
-    def value(self, name: str, labels: dict[str, str]) -> float:
-        result = self.registry.get_sample_value(name, labels)
-        return result or 0.0
 
 
 @pytest.fixture
