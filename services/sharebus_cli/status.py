@@ -12,6 +12,7 @@ _WANTED = (
     "sharebus_records_total",
     "sharebus_denials_total",
     "sharebus_dead_letters_total",
+    "sharebus_batches_released_total",
 )
 
 
@@ -26,6 +27,8 @@ def scrape_totals(metrics_url: str) -> dict[str, float]:
         for sample in family.samples:
             if sample.name in _WANTED:
                 totals[sample.name] += sample.value
+            if sample.name == "sharebus_records_received_total" and sample.labels.get("mode") == "periodic":
+                totals["held"] += sample.value
     return dict(totals)
 
 
@@ -36,4 +39,6 @@ def status_line(totals: dict[str, float], published: int, junk: int, received: i
         f" | denied {int(totals.get('sharebus_denials_total', 0)):>6}"
         f" | dead letters {int(totals.get('sharebus_dead_letters_total', 0)):>4}"
         f" | subscribers received {received:>7}"
+        f" | periodic held {int(totals.get('held', 0)):>6}"
+        f" | batches released {int(totals.get('sharebus_batches_released_total', 0)):>4}"
     )
