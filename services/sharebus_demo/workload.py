@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
-from sharebus_core.catalogue import Catalogue, ShareType, UpdateMode
+from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.grant_log import read_grants
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -58,14 +58,15 @@ class DemoWorkload:
         self.receivers = sorted({s.system for s in catalogue.subscriptions})
 
     def grant_conditional_shares(self) -> list[str]:
-        """Each conditional real-time class's first subscriber applies; the provider approves it, with the
-        sensitive fields masked. Pairs that already hold a grant (a restarted demo) are left alone."""
+        """Each conditional class's first subscriber applies; the provider approves it, with the
+        sensitive fields masked (periodic classes then reach it in their batches). Pairs that already
+        hold a grant (a restarted demo) are left alone."""
         service = GrantService(self.catalogue, self.publisher_settings.bootstrap_servers, self.topics.grants)
         held = {(g.consumer, g.data_class) for g in read_grants(service.bootstrap, service.topic).values()}
         approved = []
         for code, entry in self.catalogue.data_classes.items():
             subscribers = self.catalogue.subscriptions_of(code)
-            if entry.share_type is not ShareType.CONDITIONAL or entry.mode is not UpdateMode.REALTIME:
+            if entry.share_type is not ShareType.CONDITIONAL:
                 continue
             if not subscribers or (subscribers[0].system, code) in held:
                 continue
