@@ -22,8 +22,8 @@ class CatalogueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         systems = GaugeMetricFamily(
             "sharebus_catalogue_system_info",
-            "A system of the catalogue and its department",
-            labels=["system", "department"],
+            "A system of the catalogue (as the consumer label of the router's counters) and its department",
+            labels=["consumer", "department"],
         )
         for system, department in sorted(self.catalogue.department_of_system.items()):
             systems.add_metric([system, department], 1)
