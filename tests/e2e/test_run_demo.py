@@ -42,7 +42,9 @@ def _last_status(output: str) -> dict[str, int] | None:
 
 
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus")}
+    ports = {
+        name: free_port() for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus")
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
     env |= {
         "SHAREBUS_BROKER_PORT": str(ports["broker"]),
