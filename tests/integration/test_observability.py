@@ -18,6 +18,7 @@ import pytest
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.prometheus import PrometheusServer, start_prometheus
+from sharebus_cli.stats_cmd import from_prometheus
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR, BusSettings
 from sharebus_core.topics import TopicNames
@@ -170,3 +171,14 @@ def test_targets_rules_and_label_bounds_on_the_scraped_bus(scraped_bus: Promethe
         for label, values in allowed.items():
             value = sample["metric"].get(label)
             assert value is None or value in values, sample["metric"]
+
+
+def test_stats_reads_the_assessment_figures_from_prometheus(scraped_bus: PrometheusServer) -> None:
+    def department_row() -> dict[str, float]:
+        return dict(from_prometheus(scraped_bus.url, "10m").get(DEPARTMENT, {}))
+
+    # BDB provides a class many subscribe to, and its systems receive AMR's and TRANS's classes and are
+    # denied periodic ones: every figure but overdue periods moves in the demo.
+    row = eventually(department_row, lambda r: all(r.get(c, 0) > 0 for c in ("provided", "consumed", "calls")), 60)
+    assert all(row.get(c, 0) > 0 for c in ("provided", "consumed", "calls")), row
+    assert row.get("denials", 0) > 0, row
