@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: virtualenv, pinned Python packages, Kafka jars.
+# Idempotent set-up for a fresh machine: virtualenv, pinned Python packages, Kafka jars, Prometheus.
 # Re-running reuses what is there: packages are reinstalled only when pyproject.toml or
 # constraints.txt change, and jars are resolved only when missing from the user's cache.
 set -euo pipefail
@@ -30,3 +30,6 @@ fi
 
 # Kafka jars from Maven Central into ~/.cache/sharebus (no-op when already there).
 "$VENV/bin/python" -m sharebus_broker fetch >/dev/null
+
+# Prometheus and promtool (Debian's package) for the observability tests and `make run`.
+scripts/ensure-prometheus.sh

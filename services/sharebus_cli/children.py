@@ -30,7 +30,7 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                self.command(),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -38,6 +38,9 @@ class Child:
                 preexec_fn=die_with_parent,
             )
         return self
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module]
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

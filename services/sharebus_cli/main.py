@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd
+from sharebus_cli import audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd, stats_cmd
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_grants import GrantNotFound
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_cmd.add_parser(commands)
     freshness_cmd.add_parser(commands)
     backfill_cmd.add_parser(commands)
+    stats_cmd.add_parser(commands)
     return parser
 
 
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             text, code = audit_cmd.run(args, settings)
             print(text)
             return code
+        if args.command == "stats":
+            print(stats_cmd.run(args, catalogue))
+            return 0
         if args.command == "dlq":
             print(dlq_cmd.run(args, settings))
             return 0
@@ -82,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
+    except stats_cmd.StatsUnavailable as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 6
     except GrantNotFound as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4

@@ -15,6 +15,8 @@ from pydantic import Field
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import port_in_use
 from sharebus_cli.children import Child, ChildFailed, start_child
+from sharebus_cli.observe import start_observability
+from sharebus_cli.prometheus import find_prometheus
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
@@ -32,6 +34,9 @@ class RunSettings(BusSettings):
     registry_port: int = 8081
     router_port: int = 6066
     auditor_port: int = 6067
+    monitor_port: int = 6068
+    prometheus_port: int = 9090
+    prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -52,6 +57,7 @@ def _describe(
     registry_url: str,
     metrics_url: str,
     demo: DemoWorkload | None,
+    observability: list[str],
 ) -> str:
     lines = [
         "",
@@ -63,6 +69,7 @@ def _describe(
         f"  topics     {topics.source('<class>')} x{len(catalogue.data_classes)}, "
         f"{topics.delivery('<system>')} x{len(catalogue.systems)}, {topics.dead_letter}, {topics.grants}, "
         f"{topics.audit}",
+        *observability,
         f"  logs       {log_dir}",
     ]
     if demo is not None:
@@ -78,7 +85,10 @@ def run_bus(demo: bool) -> int:
     settings = RunSettings()
     catalogue = load_catalogue(settings.catalogue_dir)
     topics = TopicNames(settings.namespace)
-    ports = (("registry", settings.registry_port), ("router", settings.router_port), ("auditor", settings.auditor_port))
+    ports = [("registry", settings.registry_port), ("router", settings.router_port), ("auditor", settings.auditor_port)]
+    ports.append(("monitor", settings.monitor_port))
+    if find_prometheus() is not None:
+        ports.append(("prometheus", settings.prometheus_port))
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -110,6 +120,14 @@ def run_bus(demo: bool) -> int:
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
             auditor = start_child("auditor", "sharebus_audit", env, logs / "auditor.log", auditor_ready, 60)
             stack.callback(auditor.stop)
+            job_ports = {
+                "sharebus-router": settings.router_port,
+                "sharebus-auditor": settings.auditor_port,
+                "sharebus-monitor": settings.monitor_port,
+            }
+            watched, observability = start_observability(
+                stack, env, logs, job_ports, settings.prometheus_port, settings.prometheus_dir
+            )
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
@@ -130,11 +148,14 @@ def run_bus(demo: bool) -> int:
                 workload.start()
                 stack.callback(workload.close)
             print(
-                _describe(settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload), flush=True
+                _describe(
+                    settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload, observability
+                ),
+                flush=True,
             )
-            _watch([registry, router, auditor], broker, metrics_url, workload, settings.status_interval_s)
+            _watch([registry, router, auditor, *watched], broker, metrics_url, workload, settings.status_interval_s)
         except (KeyboardInterrupt, Stop):
-            print("\nsharebus: stopping (demo, auditor, router, registry, broker)...", flush=True)
+            print("\nsharebus: stopping (demo, prometheus, monitor, auditor, router, registry, broker)...", flush=True)
         except ChildFailed as exc:
             print(f"\nsharebus: {exc}", file=sys.stderr)
             return 1

@@ -123,6 +123,12 @@ class RouteBuilder:
                     ),
                 )
             )
+        # Series exist from the start (at 0), so rates and alerts work before the first batch or backfill.
+        for d in plan.deliveries:
+            self.metrics.backfill_records.labels(entry.provider, d.consumer, class_code)
+        if entry.mode is UpdateMode.PERIODIC:
+            for outcome in ("delivered", "empty"):
+                self.metrics.batches.labels(entry.provider, class_code, outcome)
         return ClassRoute(
             data_class=class_code,
             provider=entry.provider,

@@ -42,7 +42,9 @@ def _last_status(output: str) -> dict[str, int] | None:
 
 
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("broker", "controller", "registry", "router", "auditor")}
+    ports = {
+        name: free_port() for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus")
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
     env |= {
         "SHAREBUS_BROKER_PORT": str(ports["broker"]),
@@ -51,6 +53,9 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_REGISTRY_PORT": str(ports["registry"]),
         "SHAREBUS_RUN_ROUTER_PORT": str(ports["router"]),
         "SHAREBUS_RUN_AUDITOR_PORT": str(ports["auditor"]),
+        "SHAREBUS_RUN_MONITOR_PORT": str(ports["monitor"]),
+        "SHAREBUS_RUN_PROMETHEUS_PORT": str(ports["prometheus"]),
+        "SHAREBUS_RUN_PROMETHEUS_DIR": str(tmp_path / "prometheus"),
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
         "SHAREBUS_RUN_DEMO_RATE": "60",
@@ -89,6 +94,10 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         metrics_url = f"http://127.0.0.1:{ports['router']}/metrics"
         assert metrics_url in output
         assert "sharebus.src.<class> x32" in output
+        # The monitor and Prometheus (installed by set-up) run too, and say where.
+        assert f"http://127.0.0.1:{ports['monitor']}/metrics" in output
+        assert f"http://127.0.0.1:{ports['prometheus']}" in output
+        assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{ports['registry']}/subjects", timeout=5).json()
         assert metric(metrics_url, "sharebus_records_total", data_class="301001001/000001") > 0
         # The demo approved grants on conditional classes, so records flow under them.

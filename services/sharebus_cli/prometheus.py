@@ -1,0 +1,106 @@
+"""Runs a real Prometheus (Debian's package) on the project's deploy/prometheus config, rewritten only for ports.
+
+``sharebus run`` uses it so that a user can query the demo, and the observability integration test uses
+it to evaluate every dashboard query. The system's own Prometheus service is never involved: this
+instance has its own config copy, port and data directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sharebus_cli.children import Child, ChildFailed
+from sharebus_core.settings import REPO_ROOT
+
+PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
+CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+INSTALL_HINT = "scripts/ensure-prometheus.sh installs it (Debian package 'prometheus')"
+
+
+def find_prometheus() -> str | None:
+    return shutil.which("prometheus")
+
+
+def rewrite_config(text: str, ports: Mapping[str, int], scrape_interval: str | None = None) -> str:
+    """The config with each job in ``ports`` scraping that port on the same host. Other jobs are left alone."""
+    config: dict[str, Any] = yaml.safe_load(text)
+    unknown = set(ports) - {job["job_name"] for job in config["scrape_configs"]}
+    if unknown:
+        raise ValueError(f"no such scrape job in {CONFIG.name}: {sorted(unknown)}")
+    for job in config["scrape_configs"]:
+        port = ports.get(job["job_name"])
+        if port is None:
+            continue
+        for static in job["static_configs"]:
+            static["targets"] = [f"{target.rsplit(':', 1)[0]}:{port}" for target in static["targets"]]
+    if scrape_interval is not None:
+        config["global"]["scrape_interval"] = scrape_interval
+        config["global"]["evaluation_interval"] = scrape_interval
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+class PrometheusServer(Child):
+    """``prometheus`` with the rewritten config and the rule files beside it, in ``work_dir``."""
+
+    def __init__(
+        self,
+        binary: str,
+        work_dir: Path,
+        port: int,
+        ports: Mapping[str, int],
+        scrape_interval: str | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        super().__init__("prometheus", binary, {}, log_path or work_dir / "prometheus.log")
+        self.binary = binary
+        self.work_dir = work_dir
+        self.port = port
+        self.ports = dict(ports)
+        self.scrape_interval = scrape_interval
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            f"--config.file={self.work_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.work_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=7d",
+        ]
+
+    def start(self) -> PrometheusServer:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        config = rewrite_config(CONFIG.read_text(), self.ports, self.scrape_interval)
+        (self.work_dir / "prometheus.yml").write_text(config)
+        # Rule files are named relative to the config, so they sit beside the copy, unchanged.
+        for rule_file in yaml.safe_load(config).get("rule_files", []):
+            shutil.copyfile(PROMETHEUS_DIR / rule_file, self.work_dir / rule_file)
+        super().start()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> PrometheusServer:
+        self.wait_http(f"{self.url}/-/ready", timeout_s)
+        return self
+
+
+def start_prometheus(
+    work_dir: Path, port: int, ports: Mapping[str, int], scrape_interval: str | None = None
+) -> PrometheusServer:
+    """Starts Prometheus and returns once it is ready; raises ``ChildFailed`` when it is not installed."""
+    binary = find_prometheus()
+    if binary is None:
+        raise ChildFailed(f"prometheus is not installed; {INSTALL_HINT}")
+    server = PrometheusServer(binary, work_dir, port, ports, scrape_interval).start()
+    try:
+        return server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise

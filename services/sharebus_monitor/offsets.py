@@ -1,0 +1,77 @@
+"""Reads committed offsets and watermarks from Kafka with one AdminClient, batched per request kind."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported by name
+
+from sharebus_monitor.lag import Partition
+
+log = logging.getLogger(__name__)
+
+
+class OffsetsUnavailable(RuntimeError):
+    pass
+
+
+class OffsetReader:
+    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.timeout_s = timeout_s
+
+    def partitions(self, topics: Iterable[str]) -> list[Partition]:
+        """Partitions of those of ``topics`` that exist."""
+        wanted = set(topics)
+        try:
+            metadata = self.admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            raise OffsetsUnavailable(f"cannot list topics: {exc}") from exc
+        return [(name, p) for name, topic in metadata.topics.items() if name in wanted for p in topic.partitions]
+
+    def topics(self) -> list[str]:
+        try:
+            return list(self.admin.list_topics(timeout=self.timeout_s).topics)
+        except KafkaException as exc:
+            raise OffsetsUnavailable(f"cannot list topics: {exc}") from exc
+
+    def groups(self) -> list[str]:
+        try:
+            listed = self.admin.list_consumer_groups(request_timeout=self.timeout_s).result()
+        except KafkaException as exc:
+            raise OffsetsUnavailable(f"cannot list consumer groups: {exc}") from exc
+        return sorted(g.group_id for g in listed.valid)
+
+    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
+        """Committed offsets of each group (-1 where none); a group that vanished meanwhile is left out."""
+        # The API takes one group per request; the requests still run concurrently.
+        futures = {
+            group: self.admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s
+            )[group]
+            for group in groups
+        }
+        found: dict[str, dict[Partition, int]] = {}
+        for group, future in futures.items():
+            try:
+                result = future.result()
+            except KafkaException as exc:
+                log.warning("no offsets for group %s: %s", group, exc)
+                continue
+            found[group] = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+        return found
+
+    def watermarks(self, partitions: Iterable[Partition], latest: bool) -> dict[Partition, int]:
+        # The library's OffsetSpec constructors carry no annotations.
+        spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        request = {TopicPartition(topic, p): spec for topic, p in partitions}
+        if not request:
+            return {}
+        try:
+            futures = self.admin.list_offsets(request, request_timeout=self.timeout_s)
+            return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+        except KafkaException as exc:
+            raise OffsetsUnavailable(f"cannot read watermarks: {exc}") from exc

@@ -1,0 +1,93 @@
+"""Lag arithmetic and the growing judgement, without Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import cast
+
+from sharebus_core.topics import TopicNames
+from sharebus_monitor.collector import LagSampler
+from sharebus_monitor.lag import GrowthTracker, Partition, lag_by_topic
+from sharebus_monitor.offsets import OffsetReader
+
+
+def test_lag_sums_partitions_per_topic_against_committed_offsets() -> None:
+    latest = {("a", 0): 10, ("a", 1): 7, ("b", 0): 3}
+    committed = {("a", 0): 4, ("a", 1): 7, ("b", 0): 1}
+    assert lag_by_topic(committed, {}, latest) == {"a": 6, "b": 2}
+
+
+def test_partition_without_a_commit_counts_from_its_earliest_offset() -> None:
+    latest = {("a", 0): 10, ("a", 1): 8}
+    earliest = {("a", 0): 0, ("a", 1): 5}
+    # -1001 is Kafka's "no committed offset"; partition 1 is absent altogether.
+    assert lag_by_topic({("a", 0): -1001}, earliest, latest) == {"a": 10 + 3}
+
+
+def test_committed_past_the_end_never_gives_negative_lag() -> None:
+    assert lag_by_topic({("a", 0): 12}, {}, {("a", 0): 10}) == {"a": 0}
+
+
+def test_lag_that_only_rises_over_a_full_window_is_growing() -> None:
+    tracker = GrowthTracker(window_s=60)
+    key = ("g", "t")
+    verdicts = [tracker.observe(key, float(t), lag) for t, lag in [(0, 5), (20, 9), (40, 9), (60, 14)]]
+    assert verdicts == [False, False, False, True]
+
+
+def test_lag_that_drains_back_within_the_window_is_not_growing() -> None:
+    tracker = GrowthTracker(window_s=60)
+    key = ("g", "t")
+    for t, lag in [(0, 5), (20, 3), (40, 9)]:
+        tracker.observe(key, float(t), lag)
+    assert tracker.observe(key, 60.0, 12) is False
+    # Once the dip falls out of the window, the baseline is the sample at the window's start.
+    assert tracker.observe(key, 85.0, 15) is True
+
+
+def test_steady_lag_is_not_growing_and_gone_keys_are_forgotten() -> None:
+    tracker = GrowthTracker(window_s=10)
+    for t in range(0, 30, 5):
+        assert tracker.observe(("g", "t"), float(t), 4) is False
+    tracker.forget_all_but(set())
+    # A fresh history: no full window yet, so no verdict of growth.
+    assert tracker.observe(("g", "t"), 30.0, 100) is False
+
+
+class FakeOffsets:
+    """Stands in for OffsetReader: the groups, commits and watermarks a broker would report."""
+
+    def __init__(self) -> None:
+        self.listed = ["ns-router", "ns.sub.tax-levy", "other.sub.x", "probe-1"]
+        self.commits = {
+            "ns-router": {("ns.src.a", 0): 5},
+            "ns.sub.tax-levy": {("ns.dlv.tax-levy", 0): 2, ("ns.grants", 0): 1},
+        }
+        self.ends = {("ns.src.a", 0): 9, ("ns.src.a", 1): 4, ("ns.src.b", 0): 0, ("ns.dlv.tax-levy", 0): 3}
+        self.starts = {("ns.src.a", 1): 1}
+
+    def groups(self) -> list[str]:
+        return self.listed
+
+    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
+        return {g: self.commits.get(g, {}) for g in groups}
+
+    def partitions(self, topics: Iterable[str]) -> list[Partition]:
+        wanted = set(topics)
+        return [p for p in self.ends if p[0] in wanted]
+
+    def watermarks(self, partitions: Iterable[Partition], latest: bool) -> dict[Partition, int]:
+        source = self.ends if latest else self.starts
+        return {p: source.get(p, 0) for p in partitions}
+
+
+def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_delivery_topics() -> None:
+    reader = FakeOffsets()
+    sampler = LagSampler(cast(OffsetReader, reader), TopicNames("ns"), ["ns.src.a", "ns.src.b"], GrowthTracker(60))
+    samples = {(s.group, s.topic): s.records for s in sampler.sample(now=0.0)}
+    # Router: partition 0 committed at 5 of 9; partition 1 never committed, 3 retained records (1..4).
+    assert samples == {
+        ("ns-router", "ns.src.a"): 4 + 3,
+        ("ns-router", "ns.src.b"): 0,
+        ("ns.sub.tax-levy", "ns.dlv.tax-levy"): 1,
+    }
