@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import audit_cmd, dlq_cmd, grant_cmd
-from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
+from sharebus_cli import apikey_cmd, audit_cmd, dlq_cmd, grant_cmd
+from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
+from sharebus_gateway.keys import KeyNotFound
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     grant_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
+    apikey_cmd.add_parser(commands)
     return parser
 
 
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dlq":
             print(dlq_cmd.run(args, settings))
             return 0
-        if args.command == "grant":
+        if args.command == "apikey":
+            print(apikey_cmd.run(args, settings, catalogue))
+        elif args.command == "grant":
             print(grant_cmd.run(args, settings, catalogue))
         elif args.action == "check":
             print(
@@ -75,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
+    except (UnknownSystem, KeyNotFound) as exc:
+        print(f"sharebus: {exc.args[0]}", file=sys.stderr)
+        return 4
     except GrantNotFound as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4
