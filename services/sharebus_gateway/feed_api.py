@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
@@ -76,12 +77,13 @@ def slow_client_message(gw: Gateway) -> dict[str, Any]:
     }
 
 
-class SSEFeed:
+class SSEFeed(Response):
     """An ASGI response that writes events as they come, each write bounded by the stall timeout."""
 
     media_type = "text/event-stream"
 
     def __init__(self, gw: Gateway, session: FeedSession) -> None:
+        super().__init__(media_type=self.media_type)
         self.gw = gw
         self.session = session
 
@@ -127,6 +129,7 @@ class SSEFeed:
     async def _stream(self, send: Send, disconnected: asyncio.Event) -> None:
         gw, session = self.gw, self.session
         await self._write(send, b": sharebus feed\n\n")
+        last_write = time.monotonic()
         while not disconnected.is_set():
             event = await session.next(min(1.0, gw.settings.feed_keepalive_s))
             if session.stalled.is_set():
@@ -135,16 +138,20 @@ class SSEFeed:
                 await self._write(send, f"event: error\ndata: {body}\n\n".encode(), more=False)
                 return
             if event is None:
-                await self._write(send, b": keep-alive\n\n")
+                if time.monotonic() - last_write >= gw.settings.feed_keepalive_s:
+                    await self._write(send, b": keep-alive\n\n")
+                    last_write = time.monotonic()
                 continue
             await self._write(send, sse_frame(event))
+            last_write = time.monotonic()
             gw.metrics.feed_events.labels("sse").inc()
 
 
 @router.get(
     "/v1/systems/{system}/feed",
     summary="Your system's deliveries as Server-Sent Events (granted fields only)",
-    response_class=JSONResponse,
+    response_class=StreamingResponse,
+    response_model=None,
     responses={
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},

@@ -56,7 +56,7 @@ def hash_token(token: str) -> str:
 
 def key_id_of(token: str) -> str | None:
     """The key id part of a well-formed token, or None."""
-    parts = token.split("_")
+    parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1]
