@@ -28,10 +28,10 @@ def penalty(seq: int) -> dict[str, Any]:
     }
 
 
-def enterprise_json(seq: int) -> dict[str, Any]:
+def enterprise_json(seq: int, name: str = "n") -> dict[str, Any]:
     return {
         "uscc": f"U{seq}",
-        "name": "n",
+        "name": name,
         "legal_rep_name": "l",
         "registered_capital": 1.0,
         "established": "2020-01-01",
@@ -138,8 +138,10 @@ def test_a_client_that_stops_reading_is_disconnected_and_memory_stays_bounded(ga
         f"Authorization: Bearer {gb.tokens['tax-levy']}\r\nAccept: text/event-stream\r\n\r\n"
     )
     sock.sendall(request.encode())
-    for start in range(0, 3000, 1000):
-        publish(gb, ENTERPRISE, [enterprise_json(seq) for seq in range(start, start + 1000)])
+    # ~9 MB of events: more than the kernel's socket buffers (4 MB at most here) can absorb.
+    long_name = "n" * 3000
+    for start in range(0, 3000, 500):
+        publish(gb, ENTERPRISE, [enterprise_json(seq, long_name) for seq in range(start, start + 500)])
     metrics_url = f"{gb.gateway.base_url}/metrics"
     disconnects = eventually(
         lambda: metric(metrics_url, "sharebus_gateway_feed_disconnects_total", reason="slow_client"),
