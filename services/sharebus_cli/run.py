@@ -20,6 +20,7 @@ from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
+from sharebus_gateway.keys import KeyStore
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 
 
@@ -32,6 +33,7 @@ class RunSettings(BusSettings):
     registry_port: int = 8081
     router_port: int = 6066
     auditor_port: int = 6067
+    gateway_port: int = 8080
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -78,7 +80,12 @@ def run_bus(demo: bool) -> int:
     settings = RunSettings()
     catalogue = load_catalogue(settings.catalogue_dir)
     topics = TopicNames(settings.namespace)
-    ports = (("registry", settings.registry_port), ("router", settings.router_port), ("auditor", settings.auditor_port))
+    ports = (
+        ("registry", settings.registry_port),
+        ("router", settings.router_port),
+        ("auditor", settings.auditor_port),
+        ("gateway", settings.gateway_port),
+    )
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -110,6 +117,8 @@ def run_bus(demo: bool) -> int:
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
             auditor = start_child("auditor", "sharebus_audit", env, logs / "auditor.log", auditor_ready, 60)
             stack.callback(auditor.stop)
+            gateway = _start_gateway(settings, catalogue, env, broker.bootstrap)
+            stack.callback(gateway.stop)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
@@ -132,7 +141,7 @@ def run_bus(demo: bool) -> int:
             print(
                 _describe(settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload), flush=True
             )
-            _watch([registry, router, auditor], broker, metrics_url, workload, settings.status_interval_s)
+            _watch([registry, router, auditor, gateway], broker, metrics_url, workload, settings.status_interval_s)
         except (KeyboardInterrupt, Stop):
             print("\nsharebus: stopping (demo, auditor, router, registry, broker)...", flush=True)
         except ChildFailed as exc:
@@ -140,6 +149,20 @@ def run_bus(demo: bool) -> int:
             return 1
     print("sharebus: stopped; no processes left behind.")
     return 0
+
+
+def _start_gateway(settings: RunSettings, catalogue: Catalogue, env: dict[str, str], bootstrap: str) -> Child:
+    """Starts the HTTP gateway and prints its URL and a fresh demo API key per system."""
+    url = f"http://127.0.0.1:{settings.gateway_port}"
+    gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
+    gateway = start_child(
+        "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
+    )
+    keys = KeyStore(catalogue, bootstrap, TopicNames(settings.namespace).api_keys)
+    lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
+    lines += [f"  {system:<16} {keys.issue(system).token.get_secret_value()}" for system in catalogue.systems]
+    print("\n".join(lines), flush=True)
+    return gateway
 
 
 def _log_demo_clients_to(path: Path) -> None:
