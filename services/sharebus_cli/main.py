@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd, stats_cmd
-from sharebus_core.catalogue import CatalogueError, UnknownDataClass, load_catalogue
+from sharebus_cli import apikey_cmd, audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd, stats_cmd
+from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
+from sharebus_gateway.keys import KeyNotFound
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
 
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     freshness_cmd.add_parser(commands)
     backfill_cmd.add_parser(commands)
     stats_cmd.add_parser(commands)
+    apikey_cmd.add_parser(commands)
     return parser
 
 
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             text, code = run(args, settings, catalogue)
             print(text)
             return code
-        if args.command == "grant":
+        if args.command == "apikey":
+            print(apikey_cmd.run(args, settings, catalogue))
+        elif args.command == "grant":
             print(grant_cmd.run(args, settings, catalogue))
         elif args.action == "check":
             print(
@@ -89,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except stats_cmd.StatsUnavailable as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
+    except (UnknownSystem, KeyNotFound) as exc:
+        print(f"sharebus: {exc.args[0]}", file=sys.stderr)
+        return 4
     except GrantNotFound as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4

@@ -22,6 +22,7 @@ from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
+from sharebus_gateway.keys import KeyStore
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 
 
@@ -37,6 +38,7 @@ class RunSettings(BusSettings):
     monitor_port: int = 6068
     prometheus_port: int = 9090
     prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
+    gateway_port: int = 8080
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -89,6 +91,7 @@ def run_bus(demo: bool) -> int:
     ports.append(("monitor", settings.monitor_port))
     if find_prometheus() is not None:
         ports.append(("prometheus", settings.prometheus_port))
+    ports.append(("gateway", settings.gateway_port))
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -128,6 +131,8 @@ def run_bus(demo: bool) -> int:
             watched, observability = start_observability(
                 stack, env, logs, job_ports, settings.prometheus_port, settings.prometheus_dir
             )
+            gateway = _start_gateway(settings, catalogue, env, broker.bootstrap)
+            stack.callback(gateway.stop)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
@@ -153,14 +158,37 @@ def run_bus(demo: bool) -> int:
                 ),
                 flush=True,
             )
-            _watch([registry, router, auditor, *watched], broker, metrics_url, workload, settings.status_interval_s)
+            _watch(
+                [registry, router, auditor, gateway, *watched],
+                broker,
+                metrics_url,
+                workload,
+                settings.status_interval_s,
+            )
         except (KeyboardInterrupt, Stop):
-            print("\nsharebus: stopping (demo, prometheus, monitor, auditor, router, registry, broker)...", flush=True)
+            print(
+                "\nsharebus: stopping (demo, gateway, prometheus, monitor, auditor, router, registry, broker)...",
+                flush=True,
+            )
         except ChildFailed as exc:
             print(f"\nsharebus: {exc}", file=sys.stderr)
             return 1
     print("sharebus: stopped; no processes left behind.")
     return 0
+
+
+def _start_gateway(settings: RunSettings, catalogue: Catalogue, env: dict[str, str], bootstrap: str) -> Child:
+    """Starts the HTTP gateway and prints its URL and a fresh demo API key per system."""
+    url = f"http://127.0.0.1:{settings.gateway_port}"
+    gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
+    gateway = start_child(
+        "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
+    )
+    keys = KeyStore(catalogue, bootstrap, TopicNames(settings.namespace).api_keys)
+    lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
+    lines += [f"  {system:<16} {keys.issue(system).token.get_secret_value()}" for system in catalogue.systems]
+    print("\n".join(lines), flush=True)
+    return gateway
 
 
 def _log_demo_clients_to(path: Path) -> None:

@@ -37,6 +37,11 @@ class TopicNames:
         return f"{self.namespace}.grants"
 
     @property
+    def api_keys(self) -> str:
+        """Gateway API keys (hashes only), keyed by key id (compacted)."""
+        return f"{self.namespace}.apikeys"
+
+    @property
     def audit_facts(self) -> str:
         """The router's decisions per record, before the auditor chains them."""
         return f"{self.namespace}.audit.facts"

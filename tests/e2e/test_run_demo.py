@@ -43,7 +43,8 @@ def _last_status(output: str) -> dict[str, int] | None:
 
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {
-        name: free_port() for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus")
+        name: free_port()
+        for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus", "gateway")
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
     env |= {
@@ -56,6 +57,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_MONITOR_PORT": str(ports["monitor"]),
         "SHAREBUS_RUN_PROMETHEUS_PORT": str(ports["prometheus"]),
         "SHAREBUS_RUN_PROMETHEUS_DIR": str(tmp_path / "prometheus"),
+        "SHAREBUS_RUN_GATEWAY_PORT": str(ports["gateway"]),
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
         "SHAREBUS_RUN_DEMO_RATE": "60",
@@ -99,6 +101,13 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['prometheus']}" in output
         assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{ports['registry']}/subjects", timeout=5).json()
+        # The gateway is up, and the demo key printed for a system works.
+        gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+        assert f"gateway on {gateway_url}" in output
+        demo_key = re.search(r"^  tax-levy +(sbk_\S+)$", output, re.MULTILINE)
+        assert demo_key is not None, output[-3000:]
+        auth = {"Authorization": f"Bearer {demo_key.group(1)}"}
+        assert httpx.get(f"{gateway_url}/v1/catalogue/departments", headers=auth, timeout=5).status_code == 200
         assert metric(metrics_url, "sharebus_records_total", data_class="301001001/000001") > 0
         # The demo approved grants on conditional classes, so records flow under them.
         assert "demo grant approved" in output

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
+from tests.support.gateway import GatewayProcess, issue_key, start_gateway
+from tests.support.kafka import eventually
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess, start_registry
 from tests.support.router import RouterProcess, start_router
@@ -106,3 +109,51 @@ def clocked(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Pa
         yield ClockedBus(bus, shared_registry, skew_file, tmp_path)
     finally:
         bus.router.stop()
+
+
+@dataclass
+class GatewayBus:
+    """A bus with a running gateway, and one API key per fixture system."""
+
+    bus: Bus
+    gateway: GatewayProcess
+    tokens: dict[str, str]
+
+    def client(self, system: str | None = None) -> httpx.Client:
+        return self.gateway.client(self.tokens[system] if system else None)
+
+    def wait_for_key(self, token: str) -> None:
+        """Keys reach the gateway through its follower: wait until this one authenticates."""
+        with self.gateway.client(token) as client:
+            status = eventually(
+                lambda: client.get("/v1/catalogue/share-types").status_code, lambda code: code == 200, 20
+            )
+        assert status == 200
+
+
+@pytest.fixture
+def gateway_bus(bus: Bus, tmp_path: Path) -> Iterator[GatewayBus]:
+    gateway = start_gateway(
+        bus.bootstrap,
+        bus.namespace,
+        bus.registry_url,
+        FIXTURE_CATALOGUE,
+        tmp_path,
+        # Small, so the slow-client test fills a connection's queue quickly.
+        extra_env={
+            "SHAREBUS_GATEWAY_FEED_QUEUE_SIZE": "16",
+            "SHAREBUS_GATEWAY_FEED_STALL_TIMEOUT_S": "2",
+            "SHAREBUS_GATEWAY_FEED_KEEPALIVE_S": "1",
+        },
+    )
+    try:
+        tokens = {
+            system: issue_key(bus.catalogue, bus.bootstrap, bus.topics.api_keys, system)
+            for system in bus.catalogue.systems
+        }
+        gb = GatewayBus(bus, gateway, tokens)
+        for token in tokens.values():
+            gb.wait_for_key(token)
+        yield gb
+    finally:
+        gateway.stop()

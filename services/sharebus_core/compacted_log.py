@@ -1,0 +1,113 @@
+"""Compacted topics whose log is the source of truth (grants, API keys): create, append, follow.
+
+Every reader rebuilds its view from the log, so a change written by any process (the CLI, the
+gateway) reaches every follower without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Self
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from sharebus_core.produce import ProduceFailed, produce_confirmed
+
+log = logging.getLogger(__name__)
+
+
+class CompactedLogError(RuntimeError):
+    pass
+
+
+def ensure_compacted_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic in admin.list_topics(timeout=10).topics:
+        return
+    # One partition: every reader needs every entry, and the order of an entry's events is its history.
+    spec = NewTopic(topic, num_partitions=1, replication_factor=-1, config={"cleanup.policy": "compact"})
+    try:
+        admin.create_topics([spec])[topic].result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
+def append(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    """Appends one entry and returns once Kafka has acknowledged it."""
+    ensure_compacted_topic(bootstrap, topic)
+    try:
+        produce_confirmed(bootstrap, topic, key.encode(), value)
+    except ProduceFailed as exc:
+        raise CompactedLogError(str(exc)) from exc
+
+
+def _assign_from_start(consumer: Consumer, topic: str) -> dict[int, int]:
+    """Assigns every partition from the beginning; returns partition -> end offset at this moment."""
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    return ends
+
+
+class LogFollower:
+    """Follows a compacted topic in a thread and calls ``on_record(key, value)`` for every entry, in log order.
+
+    ``caught_up`` is set once the log has been read up to its end as of start-up, so a service can
+    refuse to be ready before it knows every entry.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, on_record: Callable[[bytes | None, bytes | None], None], name: str
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.on_record = on_record
+        self.caught_up = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        ensure_compacted_topic(self.bootstrap, self.topic)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        # No group: a reader of the whole log, never a member sharing partitions.
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"sharebus-log-reader-{self._thread.name}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+        try:
+            remaining = {p for p, end in _assign_from_start(consumer, self.topic).items() if end > 0}
+            if not remaining:
+                self.caught_up.set()
+            while not self._stop.is_set():
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        remaining.discard(msg.partition() or 0)
+                        if not remaining:
+                            self.caught_up.set()
+                    else:
+                        log.warning("%s follower: %s", self.topic, error.str())
+                    continue
+                self.on_record(msg.key(), msg.value())
+        finally:
+            consumer.close()

@@ -1,0 +1,1 @@
+"""The HTTP gateway: publish, real-time feeds, batches, catalogue and grants for systems that do not speak Kafka."""

@@ -1,0 +1,30 @@
+"""``python -m sharebus_gateway``: serve the HTTP gateway (uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_gateway.app import create_app
+from sharebus_gateway.settings import GatewaySettings
+
+
+def main() -> int:
+    settings = GatewaySettings()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    try:
+        catalogue = load_catalogue(settings.catalogue_dir)
+    except CatalogueError as exc:
+        print(f"sharebus-gateway: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, catalogue)
+    print(f"sharebus-gateway: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, ws="websockets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The gateway app: routers, health, metrics, and the followers that keep keys and grants live."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.compacted_log import LogFollower, ensure_compacted_topic
+from sharebus_core.grant_log import GrantFollower
+from sharebus_core.grants import Grant
+from sharebus_core.topics import TopicNames
+from sharebus_gateway import batches_api, catalogue_api, feed_api, grants_api, publish
+from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.keys import KeyView
+from sharebus_gateway.metrics import GatewayMetrics
+from sharebus_gateway.settings import GatewaySettings
+from sharebus_gateway.state import Gateway, PublisherPool
+from sharebus_grants import GrantService, GrantsSettings
+from sharebus_provision import audit_topics, ensure_topics
+
+log = logging.getLogger("sharebus.gateway")
+
+DESCRIPTION = """\
+The HTTP front door to the sharebus: publish records, follow your system's deliveries (SSE or
+WebSocket), fetch periodic batches, browse the catalogue and run the grant workflow. Every path goes
+through the same catalogue, registry, rules, audit and counters as the Python SDK.
+
+Authenticate with `Authorization: Bearer <key>`; keys are issued per system with
+`sharebus apikey issue --system <system>`.
+"""
+
+
+def _broker_reachable(bootstrap: str) -> bool:
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+    except KafkaException:
+        return False
+    return True
+
+
+def _route_label(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    # Only route templates, never raw paths: the label set stays bounded whatever clients send.
+    return path if isinstance(path, str) else "unmatched"
+
+
+def build_gateway(settings: GatewaySettings, catalogue: Catalogue, registry: CollectorRegistry) -> Gateway:
+    topics = TopicNames(settings.namespace)
+    grants = GrantService(
+        catalogue,
+        settings.bootstrap_servers,
+        topics.grants,
+        answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
+    )
+
+    def on_grant(_grant: Grant) -> None:
+        # The view itself lives in the log (GrantService reads it); following it tells readiness.
+        return None
+
+    follower: LogFollower = GrantFollower(settings.bootstrap_servers, topics.grants, on_grant)
+    return Gateway(
+        settings=settings,
+        catalogue=catalogue,
+        topics=topics,
+        keys=KeyView(settings.bootstrap_servers, topics.api_keys),
+        grant_follower=follower,
+        grants=grants,
+        audit=AuditWriter(settings.bootstrap_servers, topics.audit_facts),
+        metrics=GatewayMetrics(registry),
+        publishers=PublisherPool(settings, catalogue),
+    )
+
+
+def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    catalogue = catalogue or load_catalogue(settings.catalogue_dir)
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = build_gateway(settings, catalogue, registry)
+        bootstrap = settings.bootstrap_servers
+        # The facts topic is the router's too: created with the same spec, whoever starts first.
+        await run_in_threadpool(ensure_topics, bootstrap, audit_topics(gw.topics))
+        await run_in_threadpool(ensure_compacted_topic, bootstrap, gw.topics.api_keys)
+        gw.keys.follower.start()
+        gw.grant_follower.start()
+        app.state.gateway = gw
+        try:
+            yield
+        finally:
+            gw.keys.follower.stop()
+            gw.grant_follower.stop()
+            gw.publishers.close()
+            gw.audit.close()
+
+    app = FastAPI(title="sharebus gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    for module in (publish, feed_api, batches_api, catalogue_api, grants_api):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_label(request)
+        metrics: GatewayMetrics = request.app.state.gateway.metrics
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged in full here; the client learns nothing of the internals.
+        log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Broker reachable, catalogue loaded, grant and key views caught up",
+        responses={503: {"description": "not ready; the body says what is missing"}},
+    )
+    def readyz(request: Request) -> JSONResponse:
+        gw: Gateway = request.app.state.gateway
+        checks: dict[str, Any] = {
+            "broker": _broker_reachable(settings.bootstrap_servers),
+            "catalogue": len(gw.catalogue.data_classes) > 0,
+            "grants_caught_up": gw.grant_follower.caught_up.is_set(),
+            "api_keys_caught_up": gw.keys.follower.caught_up.is_set(),
+        }
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

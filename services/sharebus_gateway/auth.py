@@ -1,0 +1,81 @@
+"""Bearer API keys, and the 403 path: every refusal is counted and audited before it is answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from sharebus_gateway.audit import forbidden_fact
+from sharebus_gateway.state import Gateway, gateway
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `sharebus apikey issue --system SYS`")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    system: str
+    department: str
+    key_id: str
+
+
+def unauthenticated(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(connection: HTTPConnection, token: str | None) -> Caller:
+    if not token:
+        raise unauthenticated("an API key is required: Authorization: Bearer <key>")
+    key = gateway(connection).keys.authenticate(token)
+    if key is None:
+        raise unauthenticated("the API key is not valid, or has been revoked")
+    return Caller(key.system, key.department, key.key_id)
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+    return authenticate(request, credentials.credentials if credentials is not None else None)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def forbid(
+    gw: Gateway,
+    who: Caller,
+    connection: HTTPConnection,
+    *,
+    action: str,
+    reason: str,
+    detail: str,
+    data_class: str | None = None,
+    provider: str | None = None,
+    grant_id: str | None = None,
+) -> HTTPException:
+    """Audits a refusal and returns the 403 to raise. Blocks until the audit fact is in Kafka.
+
+    ``detail`` must only name what the caller may see: its own system, its department, and what it sent.
+    """
+    gw.metrics.forbidden.labels(action).inc()
+    gw.audit.write(
+        forbidden_fact(
+            action=action,
+            system=who.system,
+            department=who.department,
+            key_id=who.key_id,
+            method=connection.scope.get("method", "WEBSOCKET"),
+            path=connection.url.path,
+            reason=reason,
+            data_class=data_class,
+            provider=provider,
+            grant_id=grant_id,
+        )
+    )
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail)

@@ -1,0 +1,208 @@
+"""The grant workflow over HTTP, with the CLI's rules (``GrantService`` and ``sharebus_rules.grant_workflow``).
+
+The caller acts for its department. A grant it can neither provide nor consume is 404, as in the CLI,
+so its existence does not leak; deciding on a visible grant of another department's class is 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from sharebus_core.catalogue import UnknownDataClass
+from sharebus_core.grant_log import GrantLogError
+from sharebus_core.grants import Grant, GrantState
+from sharebus_gateway.auth import Caller, CallerDep, forbid
+from sharebus_gateway.publish import normalise_class_code
+from sharebus_gateway.state import Gateway, gateway
+from sharebus_grants import GrantNotFound
+from sharebus_rules.grant_workflow import GrantRefused
+
+router = APIRouter(prefix="/v1/grants", tags=["grants"])
+
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+FieldName = Annotated[str, Field(min_length=1, max_length=200)]
+ValidDays = Annotated[float | None, Field(gt=0, le=36_500, description="validity window from now, in days")]
+
+
+class Application(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    consumer: Annotated[str, Field(min_length=1, max_length=64, description="a system of your department")]
+    data_class: Annotated[str, Field(min_length=1, max_length=64)]
+    purpose: Text
+    scenario: Text
+    fields: list[FieldName] = Field(default_factory=list, max_length=500)
+    masked_fields: list[FieldName] = Field(default_factory=list, max_length=500)
+    valid_days: ValidDays = None
+    requester: Annotated[str | None, Field(max_length=200)] = None
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    valid_days: ValidDays = None
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text
+
+
+class GrantView(BaseModel):
+    grant: dict[str, Any]
+    effective_state: GrantState
+    overdue: bool
+
+
+GwDep = Annotated[Gateway, Depends(gateway)]
+
+
+def _view(gw: Gateway, grant: Grant) -> GrantView:
+    return GrantView(
+        grant=grant.model_dump(mode="json"),
+        effective_state=grant.effective_state(gw.grants.clock()),
+        overdue=gw.grants.is_overdue(grant),
+    )
+
+
+def _until(days: float | None) -> dt.datetime | None:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
+
+
+def _unavailable(exc: GrantLogError) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the grants log cannot be read now: {exc}")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Apply for a data class for one of your department's systems",
+    responses={403: {"description": "the consumer is not your department's"}, 422: {"description": "refused"}},
+)
+def apply(body: Application, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+    code = normalise_class_code(body.data_class)
+    owner = gw.catalogue.department_of_system.get(body.consumer)
+    if owner is not None and owner != who.department:
+        raise forbid(
+            gw,
+            who,
+            request,
+            action="grant.apply",
+            reason="not_own_department",
+            detail=f"{who.department} may only apply for its own systems",
+            data_class=code,
+        )
+    try:
+        grant = gw.grants.apply(
+            department=who.department,
+            requester=body.requester or who.system,
+            consumer=body.consumer,
+            data_class=code,
+            purpose=body.purpose,
+            scenario=body.scenario,
+            fields=body.fields,
+            masked_fields=body.masked_fields,
+            valid_until=_until(body.valid_days),
+        )
+    except (GrantRefused, UnknownDataClass) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"refused: {exc.args[0]}") from exc
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return _view(gw, grant)
+
+
+@router.get("", summary="Grants your department provides or consumes, newest first")
+def list_grants(
+    who: CallerDep,
+    gw: GwDep,
+    state: GrantState | None = None,
+    overdue: Annotated[bool, Query(description="only applications past their answer deadline")] = False,
+) -> list[GrantView]:
+    try:
+        grants = gw.grants.list(department=who.department, state=state, overdue_only=overdue)
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return [_view(gw, g) for g in grants]
+
+
+def _visible(gw: Gateway, who: Caller, grant_id: str) -> Grant:
+    try:
+        return gw.grants.show(grant_id, department=who.department)
+    except GrantNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant visible to your department") from exc
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+
+
+@router.get("/{grant_id}", summary="One grant", responses={404: {"description": "not visible to you"}})
+def show(grant_id: str, who: CallerDep, gw: GwDep) -> GrantView:
+    return _view(gw, _visible(gw, who, grant_id))
+
+
+def _decide(gw: Gateway, who: Caller, request: Request, grant_id: str, action: str) -> Grant:
+    """The grant, if the caller's department provides its class; 404 if invisible, 403 (audited) if not the provider."""
+    grant = _visible(gw, who, grant_id)
+    if grant.provider != who.department:
+        raise forbid(
+            gw,
+            who,
+            request,
+            action=f"grant.{action}",
+            reason="not_provider",
+            detail=f"only the provider of the data class may {action} grant {grant_id}",
+            data_class=grant.data_class,
+            provider=grant.provider,
+            grant_id=grant_id,
+        )
+    return grant
+
+
+_DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "your department does not provide the grant's class"},
+    404: {"description": "not visible to you"},
+    409: {"description": "the grant is not in a state that allows it, or the request is incomplete"},
+}
+
+
+@router.post("/{grant_id}/approve", summary="Approve an application", responses=_DECIDE_RESPONSES)
+def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+    _decide(gw, who, request, grant_id, "approve")
+    try:
+        grant = gw.grants.approve(
+            grant_id, department=who.department, valid_until=_until(body.valid_days), reason=body.reason
+        )
+    except GrantRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return _view(gw, grant)
+
+
+@router.post("/{grant_id}/reject", summary="Reject an application (a reason is required)", responses=_DECIDE_RESPONSES)
+def reject(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+    _decide(gw, who, request, grant_id, "reject")
+    try:
+        grant = gw.grants.reject(grant_id, department=who.department, reason=body.reason)
+    except GrantRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return _view(gw, grant)
+
+
+@router.post("/{grant_id}/revoke", summary="Revoke an active grant (a reason is required)", responses=_DECIDE_RESPONSES)
+def revoke(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+    _decide(gw, who, request, grant_id, "revoke")
+    try:
+        grant = gw.grants.revoke(grant_id, department=who.department, reason=body.reason)
+    except GrantRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return _view(gw, grant)

@@ -1,0 +1,115 @@
+"""``POST /v1/classes/{class}/records``: one record or a batch, validated whole, then published with the SDK.
+
+The SDK ``Publisher`` does the producing, so records sent over HTTP carry the same headers, record ids
+and registry schema lookups as records published from Python.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import SerializationError
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel
+
+from sharebus_core.catalogue import DataClass
+from sharebus_gateway.auth import CallerDep, forbid
+from sharebus_gateway.json_avro import validate_batch
+from sharebus_gateway.state import Gateway, gateway
+from sharebus_sdk import PublishFailed
+
+router = APIRouter(tags=["publish"])
+
+
+class Published(BaseModel):
+    data_class: str
+    accepted: int
+    record_ids: list[str]
+
+
+def normalise_class_code(code: str) -> str:
+    """Accepts ``301001001/000001`` and the topic-safe ``301001001.000001``."""
+    head, dot, tail = code.partition(".")
+    return f"{head}/{tail}" if dot and "/" not in code else code
+
+
+def known_class(gw: Gateway, code: str) -> DataClass:
+    entry = gw.catalogue.data_classes.get(normalise_class_code(code))
+    if entry is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such data class in the catalogue")
+    return entry
+
+
+RecordsBody = Annotated[
+    list[dict[str, Any]] | dict[str, Any],
+    Body(description="one record (a JSON object), or a batch (an array of objects); dates as ISO 8601 strings"),
+]
+
+
+@router.post(
+    "/v1/classes/{class_code:path}/records",
+    response_model=Published,
+    summary="Publish records of a data class your department provides",
+    responses={
+        403: {"description": "your department does not provide this class"},
+        404: {"description": "no such class"},
+        413: {"description": "too many records in one request"},
+        422: {"description": "invalid records: each problem names the record index and the field"},
+        503: {"description": "Kafka did not acknowledge the records"},
+    },
+)
+def publish(
+    class_code: str,
+    body: RecordsBody,
+    who: CallerDep,
+    request: Request,
+    gw: Annotated[Gateway, Depends(gateway)],
+    x_trace_id: Annotated[str | None, Header(max_length=128)] = None,
+) -> Published:
+    entry = known_class(gw, class_code)
+    if entry.provider != who.department:
+        raise forbid(
+            gw,
+            who,
+            request,
+            action="publish",
+            reason="not_provider",
+            detail=f"{who.department} does not provide data class {entry.code}",
+            data_class=entry.code,
+            provider=entry.provider,
+        )
+    records: list[Any] = body if isinstance(body, list) else [body]
+    if not records:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the batch has no records")
+    if len(records) > gw.settings.max_batch_records:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {gw.settings.max_batch_records} records per request"
+        )
+    converted, problems = validate_batch(records, gw.catalogue.schema(entry.code))
+    if problems:
+        gw.metrics.rejected.labels(entry.code).inc(len(records))
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {
+                "message": f"{len(problems)} of {len(records)} record(s) are invalid; none was published",
+                "errors": [p.as_json() for p in problems],
+            },
+        )
+    publisher, lock = gw.publishers.get(who.department)
+    with lock:
+        try:
+            record_ids = [publisher.publish(entry.code, record, trace_id=x_trace_id) for record in converted]
+        except (SerializationError, SchemaRegistryError, KafkaException) as exc:
+            # In practice the first record's schema lookup, before anything is produced.
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot publish now: {exc}") from exc
+        try:
+            publisher.flush(gw.settings.publish_timeout_s)
+        except PublishFailed as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"Kafka did not acknowledge {len(exc.failures)} record(s); publish the batch again",
+            ) from exc
+    gw.metrics.published.labels(entry.code).inc(len(record_ids))
+    return Published(data_class=entry.code, accepted=len(record_ids), record_ids=record_ids)

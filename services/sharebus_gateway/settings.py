@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from sharebus_core.settings import BusSettings, shared_config
+
+
+class GatewaySettings(BusSettings):
+    """Env prefix ``SHAREBUS_GATEWAY_`` (plus the shared ``SHAREBUS_BOOTSTRAP`` etc.)."""
+
+    model_config = shared_config("SHAREBUS_GATEWAY_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "info"
+    # A batch is validated whole before anything is produced, so its size bounds the request's memory.
+    max_batch_records: int = Field(default=1000, ge=1)
+    # Per feed connection: events read from Kafka but not yet written to the client. A client that lets
+    # this fill up is disconnected, so a slow reader never grows the gateway's memory.
+    feed_queue_size: int = Field(default=256, ge=1)
+    # A client that takes no event for this long while its queue is full (or whose socket takes this
+    # long to accept one) is disconnected. Connections beyond the maximum are refused with 503.
+    feed_stall_timeout_s: float = Field(default=10.0, gt=0)
+    feed_max_connections: int = Field(default=200, ge=1)
+    # SSE comment lines keep idle connections (and proxies) from timing out.
+    feed_keepalive_s: float = Field(default=15.0, gt=0)
+    feed_poll_records: int = Field(default=100, ge=1)
+    publish_timeout_s: float = Field(default=30.0, gt=0)
