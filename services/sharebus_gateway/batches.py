@@ -1,8 +1,8 @@
 """Periodic batches delivered to a system, read back from its delivery topic.
 
-Depends on the batch release being built on main: the router marks each record of a periodic
-release with ``sharebus-batch-id``, ``-period-start``, ``-period-end``, ``-count`` and ``-seq``
-(0-based), and ends the batch with a marker record (header ``sharebus-batch-end: 1``, no value).
+The router marks each record of a periodic release with ``sharebus-batch-id``, ``-period-start``,
+``-period-end``, ``-count`` and ``-seq`` (0-based), and ends the batch with a marker record (header
+``sharebus-batch-end: 1``, no value); see ``sharebus_router.release``.
 At-least-once delivery may repeat a record; a batch keeps the first record of each ``seq``.
 """
 
@@ -20,12 +20,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from sharebus_core import headers as h
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
-BATCH_ID = "sharebus-batch-id"
-BATCH_PERIOD_START = "sharebus-batch-period-start"
-BATCH_PERIOD_END = "sharebus-batch-period-end"
-BATCH_COUNT = "sharebus-batch-count"
-BATCH_SEQ = "sharebus-batch-seq"
-BATCH_END = "sharebus-batch-end"
+BATCH_ID = h.BATCH_ID
+BATCH_PERIOD_START = h.BATCH_START
+BATCH_PERIOD_END = h.BATCH_END_TIME
+BATCH_COUNT = h.BATCH_COUNT
+BATCH_SEQ = h.BATCH_SEQ
+BATCH_END = h.BATCH_END
 
 
 class BatchUnavailable(RuntimeError):

@@ -28,7 +28,7 @@ async def _batches(gw: Gateway, system: str) -> dict[str, Batch]:
 
 @router.get(
     "/v1/systems/{system}/batches",
-    summary="Periodic batches delivered to your system (depends on the batch release)",
+    summary="Periodic batches delivered to your system",
     responses={403: {"description": "not your system"}},
 )
 async def list_batches(

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from sharebus_core.catalogue.models import UpdatePolicy
+from sharebus_core.topics import class_slug
 from sharebus_rules.periods import Window, next_window, window_containing
 
 
@@ -94,4 +95,5 @@ def due_marker(state: HoldState | None, policy: UpdatePolicy, now: dt.datetime) 
 
 
 def batch_id(class_code: str, window: Window) -> str:
-    return f"{class_code}@{window.start.isoformat()}"
+    """``301001004.000001@2026-11-22T02:00:00+08:00``: readable, and safe in a URL path (no ``/``)."""
+    return f"{class_slug(class_code)}@{window.start.isoformat()}"

@@ -70,4 +70,4 @@ def test_after_a_long_absence_holding_resumes_in_the_window_of_now() -> None:
 def test_state_survives_its_json_form_and_batch_ids_name_class_and_window() -> None:
     state = HoldState(WINDOW, 4, 9)
     assert HoldState.from_json(state.to_json()) == state
-    assert batch_id("301001004/000001", WINDOW) == f"301001004/000001@{WINDOW.start.isoformat()}"
+    assert batch_id("301001004/000001", WINDOW) == f"301001004.000001@{WINDOW.start.isoformat()}"
