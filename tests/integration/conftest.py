@@ -14,6 +14,7 @@ import pytest
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
+from sharebus_rules.periods import Window, window_containing
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
 from tests.support.kafka import eventually
 from tests.support.names import unique
@@ -83,6 +84,14 @@ class ClockedBus:
     skew_file: Path
     work_dir: Path
 
+    def now(self) -> dt.datetime:
+        """The router's clock."""
+        return dt.datetime.fromtimestamp(time.time() + float(self.skew_file.read_text()), dt.UTC)
+
+    def window(self, class_code: str) -> Window:
+        """The window of a periodic class that is open on the router's clock."""
+        return window_containing(self.bus.catalogue.data_class(class_code).update, self.now())
+
     def move_clock_past(self, instant: dt.datetime) -> None:
         """Sets the router's clock two seconds past ``instant`` (the clock only ever moves forward here)."""
         self.skew_file.write_text(str(instant.timestamp() + 2 - time.time()))
@@ -101,7 +110,10 @@ class ClockedBus:
 def clocked(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[ClockedBus]:
     """A router over the fixture catalogue whose clock the test moves through its skew file."""
     skew_file = tmp_path / "clock-skew"
-    skew_file.write_text("0")
+    # The router starts at five past the next hour, so that no window (all begin on the hour in the
+    # fixture catalogue) ends by itself while a test is publishing into it.
+    now = time.time()
+    skew_file.write_text(str((now // 3600 + 1) * 3600 + 300 - now))
     namespace = unique("t")
     router = router_with_clock(kafka_bootstrap, namespace, shared_registry, skew_file, tmp_path / "first")
     bus = Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)

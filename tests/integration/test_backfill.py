@@ -15,7 +15,6 @@ from sharebus_core.backfill_log import BackfillState, wait_outcome
 from sharebus_grants import GrantService
 from sharebus_ops.backfill import request_backfill
 from sharebus_rules.grant_workflow import GrantRefused
-from sharebus_rules.periods import window_containing
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
@@ -155,7 +154,7 @@ def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: B
 
 def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_its_batch(clocked: ClockedBus) -> None:
     bus = clocked.bus
-    daily = window_containing(bus.catalogue.data_class(STATS).update, dt.datetime.now(dt.UTC))
+    daily = clocked.window(STATS)
     settings = PublisherSettings.model_validate(bus.settings.model_dump())
     with Publisher("AMR", settings, bus.catalogue) as pub:
         for seq in range(10):

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from sharebus_rules.periods import window_containing
 from tests.integration.conftest import FIXTURE_CATALOGUE, ClockedBus
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
 from tests.support.kafka import eventually, metric
@@ -40,7 +39,7 @@ def client(gateway: GatewayProcess, clocked: ClockedBus, system: str) -> httpx.C
 
 def test_a_released_batch_is_listed_and_fetched_whole_over_http(clocked: ClockedBus, gateway: GatewayProcess) -> None:
     bus = clocked.bus
-    daily = window_containing(bus.catalogue.data_class(STATS).update, dt.datetime.now(dt.UTC))
+    daily = clocked.window(STATS)
     records = [{"district_code": "500103", "issued": seq, "seq": seq} for seq in range(5)]
     amr = client(gateway, clocked, "amr-reg")
     response = amr.post(f"/v1/classes/{STATS}/records", json=records)

@@ -12,7 +12,6 @@ import httpx
 
 from sharebus_core import headers as h
 from sharebus_grants import GrantService
-from sharebus_rules.periods import Window, window_containing
 from sharebus_sdk import Batch, Publisher, PublisherSettings
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
@@ -20,10 +19,6 @@ from tests.support.subscribe import collect
 
 STATS = "301001004/000001"  # daily at 02:00 Asia/Shanghai, unconditional; hrss-si subscribes
 ROSTER = "301001005/000001"  # hourly, conditional, inspector_id_number sensitive; tax-levy subscribes
-
-
-def window_now(bus: Bus, code: str) -> Window:
-    return window_containing(bus.catalogue.data_class(code).update, dt.datetime.now(dt.UTC))
 
 
 def stats(seq: int) -> dict[str, Any]:
@@ -86,7 +81,7 @@ def approve_roster_grant(bus: Bus) -> None:
 def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked: ClockedBus) -> None:
     bus = clocked.bus
     approve_roster_grant(bus)
-    hourly, daily = window_now(bus, ROSTER), window_now(bus, STATS)
+    hourly, daily = clocked.window(ROSTER), clocked.window(STATS)
     publish(bus, ROSTER, [roster(seq) for seq in range(7)])
     publish(bus, STATS, [stats(seq) for seq in range(4)])
     assert held(bus, 11) == 11
@@ -135,7 +130,7 @@ def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked:
 
 def test_a_restart_mid_window_loses_nothing_and_releases_nothing_twice(clocked: ClockedBus) -> None:
     bus = clocked.bus
-    daily = window_now(bus, STATS)
+    daily = clocked.window(STATS)
     publish(bus, STATS, [stats(seq) for seq in range(50)])
     assert held(bus, 50) >= 50
     clocked.restart_router("second", kill=True)  # mid-window
@@ -161,7 +156,7 @@ def test_a_restart_mid_window_loses_nothing_and_releases_nothing_twice(clocked: 
 
 def test_batches_are_whole_units_in_the_sdk(clocked: ClockedBus) -> None:
     bus = clocked.bus
-    daily = window_now(bus, STATS)
+    daily = clocked.window(STATS)
     publish(bus, STATS, [stats(seq) for seq in range(30)])
     assert held(bus, 30) >= 30
     clocked.move_clock_past(daily.end)
