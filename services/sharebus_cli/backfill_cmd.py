@@ -43,9 +43,12 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     if args.wait > 0:
         event = wait_outcome(bootstrap, topics.backfill, event.request_id, args.wait) or event
     text = event.model_dump_json() if args.json else _line(event)
-    # 0 once done (or only requested, when not waiting); 3 when the router refused; 6 when the wait ran out.
+    # 0 once done (or only requested, when not waiting); 3 when the router refused; 5 when it failed;
+    # 6 when the wait ran out.
     if event.state is BackfillState.REFUSED:
         return text, 3
+    if event.state is BackfillState.FAILED:
+        return text, 5
     if args.wait > 0 and event.state is BackfillState.REQUESTED:
         return text, 6
     return text, 0

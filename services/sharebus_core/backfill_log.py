@@ -20,6 +20,8 @@ class BackfillState(StrEnum):
     REQUESTED = "requested"
     DONE = "done"
     REFUSED = "refused"
+    # The router could not finish it (Kafka or the registry failed); ask again.
+    FAILED = "failed"
 
 
 class BackfillEvent(BaseModel):

@@ -101,21 +101,6 @@ class RangeReader:
         self._consumer.close()
 
 
-def read_range(
-    bootstrap: str, topic: str, partition: int, start: int, end: int, timeout_s: float = 30.0
-) -> list[Message]:
-    """Records of one partition with offsets in [start, end). Offsets below the log start (removed by
-    retention) are simply absent."""
-    reader = RangeReader(bootstrap, topic, partition, start, end)
-    messages: list[Message] = []
-    try:
-        while not reader.done:
-            messages += reader.next_chunk(10_000, timeout_s)
-    finally:
-        reader.close()
-    return messages
-
-
 def last_record_times(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> dict[str, float]:
     """Per topic, the Kafka timestamp (epoch seconds) of its newest record; topics without records are absent."""
     consumer = _plain_consumer(bootstrap)

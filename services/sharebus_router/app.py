@@ -37,10 +37,10 @@ from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
 from sharebus_core.offsets import committed_offsets
-from sharebus_core.topic_reader import last_record_times, read_topic
+from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
-from sharebus_router.backfill import Backfiller
+from sharebus_router.backfill import Backfiller, failed
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
@@ -181,9 +181,19 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         await loop.run_in_executor(None, follower[0].caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, settings.bootstrap_servers, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}
-        newest = await loop.run_in_executor(None, last_record_times, settings.bootstrap_servers, list(sources))
-        freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
-        await table.build_all()
+        try:
+            newest = await loop.run_in_executor(None, last_record_times, settings.bootstrap_servers, list(sources))
+            freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
+        except TopicReadError:
+            # Freshness then counts from this start; routing must not wait for it.
+            log.exception("could not read the newest record of each source topic; freshness starts unseeded")
+        while True:
+            try:
+                await table.build_all()
+                break
+            except Exception:
+                log.exception("building the routes failed (registry or Kafka unavailable?); retrying in 2 s")
+                await asyncio.sleep(2)
         log.info("routes built for %d data classes; routing", len(table.routes))
         await table.maintain()
 
@@ -215,7 +225,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.timer(settings.audit_flush_interval_s)(flush_audit)
 
-    backfiller = Backfiller(table, topics, handler, send, metrics, settings.bootstrap_servers, hold_state)
+    table.hold_state = hold_state
+    backfiller = Backfiller(table, topics, handler, send, metrics, settings.bootstrap_servers)
     requests = app.topic(
         topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -233,7 +244,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             current = latest.get(request.request_id)
             if current is not None and current.state is not BackfillState.REQUESTED:
                 continue
-            outcome = await backfiller.serve(request)
+            try:
+                outcome = await backfiller.serve(request)
+                # "done" is written only once every replayed record is acknowledged.
+                await app.producer.flush()
+            except Exception as exc:
+                log.exception("backfill %s failed", request.request_id)
+                outcome = failed(request, f"{type(exc).__name__}: {exc}")
             await send(topics.backfill, request.request_id.encode(), outcome.model_dump_json().encode(), [])
 
     @app.page("/healthz")

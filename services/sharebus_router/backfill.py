@@ -31,7 +31,6 @@ from sharebus_router.dead_letters import BadRecord
 from sharebus_router.handler import RecordHandler, render
 from sharebus_router.handover import handover_key
 from sharebus_router.metrics import RouterMetrics
-from sharebus_router.periodic import HoldState
 from sharebus_router.release import HeldRecord, held_records
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
@@ -47,6 +46,10 @@ def _outcome(request: BackfillEvent, state: BackfillState, records: int | None, 
     )
 
 
+def failed(request: BackfillEvent, reason: str) -> BackfillEvent:
+    return _outcome(request, BackfillState.FAILED, None, reason)
+
+
 class Backfiller:
     def __init__(
         self,
@@ -56,7 +59,6 @@ class Backfiller:
         send: Send,
         metrics: RouterMetrics,
         bootstrap: str,
-        hold_state: Callable[[str], HoldState | None],
     ) -> None:
         self.table = table
         self.topics = topics
@@ -64,15 +66,13 @@ class Backfiller:
         self.send = send
         self.metrics = metrics
         self.bootstrap = bootstrap
-        self.hold_state = hold_state
 
     def _ranges(self, route: ClassRoute, target: Target) -> list[tuple[str, int, int, int]] | str:
-        """(topic, partition, start, end) to replay, or why there is nothing to replay from."""
-        if route.held:
-            state = self.hold_state(route.data_class)
-            if state is None:
-                return []  # nothing was ever held: no history
-            return [(self.topics.held, state.partition, 0, state.since)]
+        """(topic, partition, start, end) to replay, or why there is nothing to replay from.
+
+        Real-time: the source offsets below the hand-over point. Periodic: the held records of the
+        windows released before the subscriber's first window (the point is on the held topic).
+        """
         entry = self.table.ledger.get(handover_key(target.consumer, route.data_class, target.grant_id))
         if entry is None:
             return "the subscription has no hand-over point yet; try again in a few seconds"

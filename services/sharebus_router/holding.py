@@ -8,11 +8,13 @@
   survives restarts) and, at a release marker, reads the window's records back from the held
   topic and hands them to the BatchReleaser.
 
-Order at a release: the batch's deliveries and audit facts are sent -> the table's new state is
-written (its changelog record) -> the marker is acked -> Faust flushes the producer, then commits.
-A crash before the commit replays the marker: if the new state reached the changelog the marker
-is stale and ignored; otherwise the same batch (same batch id) is sent again, which the SDK's
-Subscriber drops as a repeat.
+Order at a release: the batch's deliveries and audit facts are sent -> the producer is flushed
+(every one acknowledged) -> the table's new state is written (its changelog record) -> the marker
+is acked -> Faust flushes the producer again, then commits. A crash before the commit replays the
+marker: if the new state reached the changelog the batch had reached Kafka before it, and the
+marker is stale and ignored; otherwise the same batch (same batch id) is sent again, which the
+SDK's Subscriber drops as a repeat. A release that fails (Kafka or registry unavailable) leaves
+the state alone and is retried.
 """
 
 from __future__ import annotations
@@ -22,15 +24,14 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import faust
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UpdateMode
-from sharebus_core.topic_reader import read_range
+from sharebus_core.topic_reader import RangeReader
 from sharebus_router.periodic import HoldState, MarkerKind, due_marker, on_open, on_record, on_release
-from sharebus_router.release import BatchReleaser, held_records
+from sharebus_router.release import BatchReleaser, HeldRecord, held_records
 from sharebus_router.route_table import RouteTable
 from sharebus_rules.periods import Window
 
@@ -81,9 +82,22 @@ def install_holding(
         raw = periods.get(code)
         return HoldState.from_json(raw) if raw is not None else None
 
-    async def release(code: str, since: int, upto: int, partition: int) -> list[Any]:
+    async def window_records(code: str, since: int, upto: int, partition: int) -> list[HeldRecord]:
+        """The class's records of the window, read in chunks so that other classes' records never pile up."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, read_range, bootstrap, held_topic_name, partition, since, upto)
+        reader = RangeReader(bootstrap, held_topic_name, partition, since, upto)
+        records: list[HeldRecord] = []
+        seen: set[bytes] = set()
+        try:
+            while not reader.done:
+                chunk = await loop.run_in_executor(None, reader.next_chunk, 5000)
+                records += held_records(chunk, code, seen)
+        finally:
+            reader.close()
+        return records
+
+    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
+    sent: dict[tuple[str, str], str] = {}
 
     @app.agent(held, name="hold")
     async def hold(stream: faust.StreamT[bytes]) -> None:
@@ -111,12 +125,19 @@ def install_holding(
                 due = on_release(state, window.window_id, message.offset, policy, now())
                 if due is None:
                     continue
-                messages = await release(code, due.since, due.upto, message.partition)
-                await releaser.release(code, due.window, held_records(messages, code))
+                try:
+                    records = await window_records(code, due.since, due.upto, message.partition)
+                    await releaser.release(code, due.window, records)
+                    # Every delivery of the batch is acknowledged before the new state is written: a state
+                    # that says "released" must never outlive a batch that did not reach Kafka.
+                    await app.producer.flush()
+                except Exception:
+                    # The state still names the ended window, so forgetting the marker makes the timer
+                    # append another one: the release is retried (from the same records) in a second.
+                    log.exception("releasing %s's window %s failed; retrying", code, due.window.window_id)
+                    sent.pop((code, MarkerKind.RELEASE.value), None)
+                    continue
                 periods[code] = due.after.to_json()
-
-    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
-    sent: dict[tuple[str, str], str] = {}
 
     async def emit_markers() -> None:
         refresh_clock()

@@ -79,8 +79,9 @@ def on_release(
         return None
     following = next_window(policy, state.window)
     if following.end <= now:
-        # The router was away for more than a window; what it held goes out in this batch, and
-        # holding resumes in the window of now rather than releasing a run of empty batches.
+        # The router was away for more than a window: this batch has what was held before its marker
+        # (records published while the router was away may follow the marker and go out with a later
+        # window), and holding resumes in the window of now rather than releasing a run of empty batches.
         following = window_containing(policy, now)
     return Release(state.window, state.since, offset, HoldState(following, state.partition, offset + 1))
 

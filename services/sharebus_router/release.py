@@ -41,13 +41,14 @@ class HeldRecord:
     origin_offset: int
 
 
-def held_records(messages: Iterable[Message], class_code: str) -> list[HeldRecord]:
+def held_records(messages: Iterable[Message], class_code: str, seen: set[bytes] | None = None) -> list[HeldRecord]:
     """The class's records among held messages, markers dropped, each published record once.
 
     A router that crashed before committing may have held a record twice; the record id says so.
+    ``seen`` carries the ids across chunks of one window.
     """
     records = []
-    seen: set[bytes] = set()
+    seen = set() if seen is None else seen
     wanted = class_code.encode()
     for msg in messages:
         if msg.key() != wanted or msg.error() is not None:

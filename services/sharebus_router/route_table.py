@@ -19,7 +19,8 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
 from sharebus_router.handover import Handover, HandoverLedger, handover_key
-from sharebus_router.routes import ClassRoute, RouteBuilder
+from sharebus_router.periodic import HoldState
+from sharebus_router.routes import ClassRoute, RouteBuilder, Target
 
 log = logging.getLogger(__name__)
 _MAINTAIN_INTERVAL_S = 0.5
@@ -47,6 +48,8 @@ class RouteTable:
         self.committed = committed
         self._on_handover = on_handover
         self.ledger = HandoverLedger()
+        # Periodic classes' hold state (set once the holding is wired; see holding.py).
+        self.hold_state: Callable[[str], HoldState | None] | None = None
         # Read by the record handler on every record; only this class writes it, in the event loop.
         self.routes: dict[str, ClassRoute] = {}
         self.ready = asyncio.Event()
@@ -99,28 +102,35 @@ class RouteTable:
         fresh = [
             (route, target)
             for route in built
-            if not route.held  # periodic classes hand over at a window boundary (see backfill.py)
             for target in route.targets
             if handover_key(target.consumer, route.data_class, target.grant_id) not in self.ledger
         ]
         committed: dict[tuple[str, int], int] = {}
-        if fresh and self.committed is not None:
-            committed = await self.committed(sorted({self.topics.source(r.data_class) for r, _ in fresh}))
+        live_topics = sorted({self.topics.source(r.data_class) for r, _ in fresh if not r.held})
+        if live_topics and self.committed is not None:
+            committed = await self.committed(live_topics)
         # No await from here until every route is installed: the hand-over points are the handler's
         # positions at the instant the new targets become visible to it.
         for route in built:
             # The handler's positions outlive any one route of the class.
             positions = self.positions.setdefault(route.data_class, {})
             self.routes[self.topics.source(route.data_class)] = dataclasses.replace(route, next_offsets=positions)
-        entries = []
-        for route, target in fresh:
-            topic = self.topics.source(route.data_class)
-            positions = self.positions[route.data_class]
-            partitions = {p for t, p in committed if t == topic} | set(positions)
-            live_from = {p: max(committed.get((topic, p), 0), positions.get(p, 0)) for p in sorted(partitions)}
-            entries.append(self.ledger.record(target.consumer, route.data_class, target.grant_id, topic, live_from))
+        entries = [self._hand_over(route, target, committed) for route, target in fresh]
         for entry in entries:
             await self.on_handover(entry)
+
+    def _hand_over(self, route: ClassRoute, target: Target, committed: dict[tuple[str, int], int]) -> Handover:
+        if route.held:
+            # Periodic: the open window reaches the new subscriber in its batch; its history is what was
+            # held before that window began.
+            state = self.hold_state(route.data_class) if self.hold_state is not None else None
+            live_from = {state.partition: state.since} if state is not None else {}
+            return self.ledger.record(target.consumer, route.data_class, target.grant_id, self.topics.held, live_from)
+        topic = self.topics.source(route.data_class)
+        positions = self.positions[route.data_class]
+        partitions = {p for t, p in committed if t == topic} | set(positions)
+        live_from = {p: max(committed.get((topic, p), 0), positions.get(p, 0)) for p in sorted(partitions)}
+        return self.ledger.record(target.consumer, route.data_class, target.grant_id, topic, live_from)
 
     async def maintain(self) -> None:
         while True:
@@ -132,6 +142,13 @@ class RouteTable:
             due = {r.data_class for r in self.routes.values() if r.valid_until is not None and r.valid_until <= now}
             dirty, self._dirty = self._dirty | due, set()
             for code in sorted(dirty):
-                await self.rebuild(code)
+                try:
+                    await self.rebuild(code)
+                except Exception:
+                    # The old route stays in force; the class is retried on the next pass.
+                    log.exception("rebuilding the routes of %s failed; retrying", code)
+                    self._dirty.add(code)
+                    continue
                 log.info("routes of %s rebuilt (grant change or expiry)", code)
-            self.grant_events_routed = seen
+            if not self._dirty:
+                self.grant_events_routed = seen

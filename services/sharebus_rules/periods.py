@@ -93,10 +93,9 @@ def window_containing(policy: UpdatePolicy, at: dt.datetime) -> Window:
 
 
 def next_window(policy: UpdatePolicy, window: Window) -> Window:
-    period = _period(policy)
-    zone = ZoneInfo(policy.timezone)
-    start = window.end.astimezone(zone).replace(tzinfo=None)
-    return Window(_local(start, zone), _local(_next_boundary(period, start), zone))
+    """The window that begins where ``window`` ends, computed from the instant, so that a window read
+    back with a fixed UTC offset still agrees with ``window_containing`` after a DST change."""
+    return window_containing(policy, window.end)
 
 
 def nominal_length(policy: UpdatePolicy) -> dt.timedelta:

@@ -85,3 +85,16 @@ def test_nominal_lengths() -> None:
     assert nominal_length(policy(Period.HOURLY)) == dt.timedelta(hours=1)
     assert nominal_length(policy(Period.MONTHLY)) == dt.timedelta(days=31)
     assert Window(local(2026, 1, 1), local(2026, 1, 2)).window_id == "2026-01-01T00:00:00+08:00"
+
+
+def test_after_spring_forward_windows_keep_agreeing_with_window_containing() -> None:
+    # 2025-03-30 02:30 does not exist in Berlin. A window read back with a fixed UTC offset must still
+    # be followed by the same window that window_containing gives for that instant.
+    daily = policy(Period.DAILY, dt.time(2, 30), "Europe/Berlin")
+    window = window_containing(daily, dt.datetime(2025, 3, 29, 12, tzinfo=dt.UTC))
+    fixed = Window(
+        dt.datetime.fromisoformat(window.start.isoformat()), dt.datetime.fromisoformat(window.end.isoformat())
+    )
+    following = next_window(daily, fixed)
+    assert following == window_containing(daily, fixed.end)
+    assert following.end == window_containing(daily, dt.datetime(2025, 3, 31, 12, tzinfo=dt.UTC)).start

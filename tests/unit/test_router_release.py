@@ -14,6 +14,7 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.handover import handover_key
+from sharebus_router.periodic import HoldState
 from sharebus_router.release import BatchReleaser, HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
@@ -173,3 +174,12 @@ def test_a_target_going_live_records_its_hand_over_at_the_handlers_position(harn
     late = harness.table.ledger.get(handover_key("hrss-si", ENTERPRISE, "g-e"))
     assert late is not None
     assert late.live_from == {0: 5}  # offsets 0-4 were routed before hrss-si's grant: its history
+
+
+def test_a_periodic_target_hands_over_where_the_open_window_began(harness: Harness) -> None:
+    window = window_containing(harness.catalogue.data_class(ROSTER).update, dt.datetime.now(dt.UTC))
+    harness.table.hold_state = lambda code: HoldState(window, 3, 42) if code == ROSTER else None
+    harness.grant(roster_grant())
+    entry = harness.table.ledger.get(handover_key("tax-levy", ROSTER, "g-r"))
+    assert entry is not None
+    assert (entry.topic, entry.live_from) == (TOPICS.held, {3: 42})
