@@ -31,7 +31,7 @@ from sharebus_router.dead_letters import BadRecord
 from sharebus_router.handler import RecordHandler, render
 from sharebus_router.handover import handover_key
 from sharebus_router.metrics import RouterMetrics
-from sharebus_router.release import HeldRecord, held_records
+from sharebus_router.release import HeldRecord, held_records, record_fact
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
 
@@ -140,18 +140,7 @@ class Backfiller:
                     )
                     sent += 1
                     decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
-                    fact = audit_facts.record_fact(
-                        route.provider,
-                        route.data_class,
-                        route.mode,
-                        record.origin_topic,
-                        record.origin_partition,
-                        record.origin_offset,
-                        record.key,
-                        record.headers,
-                        [decision],
-                    )
-                    facts.append({**fact, "backfill": request.request_id})
+                    facts.append({**record_fact(route, record, [decision]), "backfill": request.request_id})
                 for key, payload in audit_facts.encode_batch(facts):
                     await self.send(self.topics.audit_facts, key, payload, [])
         finally:

@@ -110,13 +110,16 @@ def install_holding(
                 log.warning("held record of %r, which is not a periodic class; skipped", code)
                 continue
             meta = h.header_map(message.headers)
-            state = state_of(code)
             kind = meta.get(h.MARKER)
             if kind is None:
-                changed = on_record(state, message.partition, message.offset, policy, now())
-                if changed is not None:
-                    periods[code] = changed.to_json()
-            elif kind == MarkerKind.OPEN.value.encode():
+                # Per held record only a presence check: the state is parsed for markers alone.
+                if periods.get(code) is None:
+                    opened = on_record(None, message.partition, message.offset, policy, now())
+                    if opened is not None:
+                        periods[code] = opened.to_json()
+                continue
+            state = state_of(code)
+            if kind == MarkerKind.OPEN.value.encode():
                 changed = on_open(state, _window(meta[h.MARKER_WINDOW]), message.partition, message.offset)
                 if changed is not None:
                     periods[code] = changed.to_json()

@@ -69,6 +69,21 @@ def held_records(messages: Iterable[Message], class_code: str, seen: set[bytes] 
     return records
 
 
+def record_fact(route: ClassRoute, record: HeldRecord, decisions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audit fact of a record replayed from the log, under its origin in the source topic."""
+    return audit_facts.record_fact(
+        route.provider,
+        route.data_class,
+        route.mode,
+        record.origin_topic,
+        record.origin_partition,
+        record.origin_offset,
+        record.key,
+        record.headers,
+        decisions,
+    )
+
+
 def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
     return [
         (h.BATCH_ID, batch.encode()),
@@ -159,19 +174,7 @@ class BatchReleaser:
         self, route: ClassRoute, records: list[tuple[HeldRecord, dict[str, Any]]], decisions: list[list[dict[str, Any]]]
     ) -> None:
         facts = [
-            audit_facts.record_fact(
-                route.provider,
-                route.data_class,
-                route.mode,
-                record.origin_topic,
-                record.origin_partition,
-                record.origin_offset,
-                record.key,
-                record.headers,
-                made,
-            )
-            for (record, _value), made in zip(records, decisions, strict=True)
-            if made
+            record_fact(route, record, made) for (record, _value), made in zip(records, decisions, strict=True) if made
         ]
         for key, value in audit_facts.encode_batch(facts):
             await self.send(self.audit_topic, key, value, [])

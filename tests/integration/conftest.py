@@ -43,6 +43,12 @@ class Bus:
     def topics(self) -> TopicNames:
         return TopicNames(self.namespace)
 
+    def use_in_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Points the CLI (which reads its settings from the environment) at this bus."""
+        monkeypatch.setenv("SHAREBUS_BOOTSTRAP", self.bootstrap)
+        monkeypatch.setenv("SHAREBUS_NAMESPACE", self.namespace)
+        monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
+
     @property
     def settings(self) -> BusSettings:
         return BusSettings(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from typing import Any
 
-import httpx
 import pytest
 
 from sharebus_core import headers as h
@@ -18,22 +16,22 @@ from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
-from tests.support.records import ENTERPRISE, enterprise, publish_enterprises
+from tests.support.records import (
+    ENTERPRISE,
+    PENALTY,
+    STATS,
+    enterprise,
+    penalty,
+    publish_enterprises,
+    publish_records,
+    stats,
+)
+from tests.support.router import wait_routed
 from tests.support.subscribe import collect
-
-PENALTY = "301001002/000001"  # conditional, real-time, person_id_number sensitive
-STATS = "301001004/000001"  # periodic (daily), unconditional
 
 
 def grants(bus: Bus) -> GrantService:
     return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
-
-
-def wait_routed(bus: Bus, events: int) -> None:
-    def routed() -> int:
-        return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
-
-    assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
 
 
 def backfill(bus: Bus, department: str, system: str, data_class: str) -> int:
@@ -83,7 +81,7 @@ def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus)
             scenario="social insurance enrolment",
             fields=["uscc", "name", "seq"],
         )
-        wait_routed(bus, 1)
+        wait_routed(bus.router, 1)
         replayed = backfill(bus, "HRSS", "hrss-si", ENTERPRISE)
         time.sleep(0.5)  # live records keep flowing after the hand-over
     total = stream.next
@@ -106,15 +104,8 @@ def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus)
     assert metric(url, "sharebus_records_total", consumer="hrss-si", data_class=ENTERPRISE) == len(live)
 
 
-def penalty(seq: int) -> dict[str, Any]:
-    return {"uscc": f"91500000MA{seq:07d}X", "person_id_number": "11010519491231002X", "amount": 1.0, "seq": seq}
-
-
 def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: Bus) -> None:
-    settings = PublisherSettings.model_validate(bus.settings.model_dump())
-    with Publisher("AMR", settings, bus.catalogue) as pub:
-        for seq in range(20):
-            pub.publish(PENALTY, penalty(seq))
+    publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(20)))
     with pytest.raises(GrantRefused, match="not entitled"):
         request_backfill(bus.catalogue, bus.bootstrap, bus.topics, "TAX", "tax-levy", PENALTY)
     with pytest.raises(GrantRefused, match="has no system"):
@@ -132,11 +123,9 @@ def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: B
         masked_fields=["person_id_number"],
     )
     service.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
-    wait_routed(bus, 2)
+    wait_routed(bus.router, 2)
     assert backfill(bus, "TAX", "tax-levy", PENALTY) == 20
-    with Publisher("AMR", settings, bus.catalogue) as pub:
-        for seq in range(20, 25):
-            pub.publish(PENALTY, penalty(seq))
+    publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(20, 25)))
 
     received = collect(bus.settings, "tax-levy", 25, idle_timeout_s=15).deliveries
     assert sorted(d.value["seq"] for d in received) == list(range(25))
@@ -155,10 +144,7 @@ def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: B
 def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_its_batch(clocked: ClockedBus) -> None:
     bus = clocked.bus
     daily = clocked.window(STATS)
-    settings = PublisherSettings.model_validate(bus.settings.model_dump())
-    with Publisher("AMR", settings, bus.catalogue) as pub:
-        for seq in range(10):
-            pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+    publish_records(bus.settings, STATS, (stats(seq) for seq in range(10)))
     assert (
         eventually(
             lambda: metric(bus.router.metrics_url, "sharebus_records_received_total", data_class=STATS),
@@ -172,9 +158,7 @@ def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_i
     )
     assert released == 1
     # The open window already holds two records when tax-levy is granted the class.
-    with Publisher("AMR", settings, bus.catalogue) as pub:
-        for seq in range(10, 12):
-            pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+    publish_records(bus.settings, STATS, (stats(seq) for seq in range(10, 12)))
     grants(bus).apply(
         department="TAX",
         requester="officer Li",
@@ -184,7 +168,7 @@ def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_i
         scenario="district tax planning",
         fields=["district_code", "issued", "seq"],
     )
-    wait_routed(bus, 1)
+    wait_routed(bus.router, 1)
     assert backfill(bus, "TAX", "tax-levy", STATS) == 10
     clocked.move_clock_past(daily.end + dt.timedelta(days=1))
     received = collect(bus.settings, "tax-levy", 10, expected_batches=1, idle_timeout_s=20)

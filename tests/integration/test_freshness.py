@@ -8,17 +8,15 @@ import json
 import pytest
 
 from sharebus_cli.main import main as cli
-from sharebus_sdk import Publisher, PublisherSettings
-from tests.integration.conftest import FIXTURE_CATALOGUE, Bus, ClockedBus
+from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import eventually, metric
+from tests.support.records import STATS, publish_records, stats  # STATS: daily, allowed a day + 1 h
 
-STATS = "301001004/000001"  # daily: allowed age one day plus the grace (1 h by default)
 ENTERPRISE = "301001001/000001"  # real-time: allowed silence 24 h by default
 
 
 def publish_stats(bus: Bus, seq: int) -> None:
-    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
-        pub.publish(STATS, {"district_code": "500103", "issued": seq, "seq": seq})
+    publish_records(bus.settings, STATS, [stats(seq)])
 
 
 def gauge(bus: Bus, name: str, code: str) -> float:
@@ -53,12 +51,7 @@ def test_freshness_gauges_and_overdue_flag_follow_the_provider(clocked: ClockedB
 def test_freshness_report_lists_each_providers_classes_and_marks_overdue_ones(
     bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in (
-        ("SHAREBUS_BOOTSTRAP", bus.bootstrap),
-        ("SHAREBUS_NAMESPACE", bus.namespace),
-        ("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE)),
-    ):
-        monkeypatch.setenv(name, value)
+    bus.use_in_env(monkeypatch)
     publish_stats(bus, 1)
     capsys.readouterr()
     assert cli(["freshness", "--provider", "AMR", "--json"]) == 0

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from sharebus_cli.main import main as cli
 from sharebus_gateway.keys import KeyStore
-from tests.integration.conftest import FIXTURE_CATALOGUE, GatewayBus
+from tests.integration.conftest import GatewayBus
 from tests.support.kafka import end_offsets, eventually, read_all
 from tests.support.records import ENTERPRISE
 
@@ -185,9 +185,7 @@ def test_api_keys_are_issued_listed_and_revoked_with_the_cli(
     gateway_bus: GatewayBus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gb = gateway_bus
-    monkeypatch.setenv("SHAREBUS_BOOTSTRAP", gb.bus.bootstrap)
-    monkeypatch.setenv("SHAREBUS_NAMESPACE", gb.bus.namespace)
-    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
+    gb.bus.use_in_env(monkeypatch)
     assert cli(["apikey", "issue", "--system", "hrss-si", "--json"]) == 0
     issued = json.loads(capsys.readouterr().out)
     assert "key_hash" not in issued

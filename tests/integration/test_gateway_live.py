@@ -14,18 +14,9 @@ from websockets.sync.client import connect
 from tests.integration.conftest import GatewayBus
 from tests.support.gateway import read_sse
 from tests.support.kafka import end_offsets, eventually, metric
-from tests.support.records import ENTERPRISE
+from tests.support.records import ENTERPRISE, penalty
 
 PENALTY = "301001002/000001"  # conditional, provider AMR, subscribed by tax-levy
-
-
-def penalty(seq: int) -> dict[str, Any]:
-    return {
-        "uscc": f"91500000MA{seq:07d}X",
-        "person_id_number": "11010519491231002X",
-        "amount": 100.0 + seq,
-        "seq": seq,
-    }
 
 
 def enterprise_json(seq: int, name: str = "n") -> dict[str, Any]:

@@ -6,47 +6,27 @@ import datetime as dt
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from sharebus_cli.main import main as cli
 from sharebus_core.grants import GrantState
 from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings
-from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
+from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.records import PENALTY, penalty, publish_records
+from tests.support.router import wait_routed
 from tests.support.subscribe import collect
 
-PENALTY = "301001002/000001"  # conditional, provider AMR, subscribed by tax-levy
 INSPECTION = "301001003/000001"  # not shared
-
-
-def penalty(seq: int) -> dict[str, Any]:
-    return {
-        "uscc": f"91500000MA{seq:07d}X",
-        "person_id_number": "11010519491231002X",
-        "amount": 100.0 + seq,
-        "seq": seq,
-    }
 
 
 def service(bus: Bus) -> GrantService:
     return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
 
 
-def wait_routed(bus: Bus, events: int) -> None:
-    """Waits until the router's routes reflect ``events`` grant events (its /readyz says so)."""
-
-    def routed() -> int:
-        return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
-
-    assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
-
-
 def publish(bus: Bus, seqs: range) -> None:
-    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
-        for seq in seqs:
-            pub.publish(PENALTY, penalty(seq))
+    publish_records(bus.settings, PENALTY, (penalty(seq) for seq in seqs))
 
 
 def denials(bus: Bus, reason: str, expected: int) -> float:
@@ -80,13 +60,13 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
         masked_fields=["person_id_number"],
     )
     assert grant.state is GrantState.APPLIED
-    wait_routed(bus, 1)
+    wait_routed(bus.router, 1)
     publish(bus, range(3, 6))
     assert denials(bus, "no_grant", 6) == 6  # an application alone entitles nothing
     assert end_offsets(bus.bootstrap, delivery_topic) == 0
 
     grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
-    wait_routed(bus, 2)
+    wait_routed(bus.router, 2)
     assert metric(bus.router.metrics_url, "sharebus_grants", state="approved") == 1
     publish(bus, range(6, 10))
     values = received(bus, 4)
@@ -100,7 +80,7 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
         }
 
     grants.revoke(grant.grant_id, department="AMR", reason="rating finished")
-    wait_routed(bus, 3)
+    wait_routed(bus.router, 3)
     assert metric(bus.router.metrics_url, "sharebus_grants", state="revoked") == 1
     assert metric(bus.router.metrics_url, "sharebus_grants", state="approved") == 0
     publish(bus, range(10, 13))
@@ -121,7 +101,7 @@ def test_expired_grant_stops_delivery(bus: Bus) -> None:
     )
     expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     grants.approve(grant.grant_id, department="AMR", valid_until=expiry)
-    wait_routed(bus, 2)
+    wait_routed(bus.router, 2)
     publish(bus, range(0, 2))
     assert sorted(v["seq"] for v in received(bus, 2)) == [0, 1]
 
@@ -152,12 +132,7 @@ def test_not_shared_class_is_refused_with_its_legal_basis_and_never_delivers(bus
 def test_cli_acts_as_one_department_only(
     bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in (
-        ("SHAREBUS_BOOTSTRAP", bus.bootstrap),
-        ("SHAREBUS_NAMESPACE", bus.namespace),
-        ("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE)),
-    ):
-        monkeypatch.setenv(name, value)
+    bus.use_in_env(monkeypatch)
     assert (
         cli(
             [

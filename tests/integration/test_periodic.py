@@ -8,21 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
-
 from sharebus_core import headers as h
 from sharebus_grants import GrantService
-from sharebus_sdk import Batch, Publisher, PublisherSettings
+from sharebus_sdk import Batch
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
+from tests.support.records import STATS, publish_records, stats
+from tests.support.router import wait_routed
 from tests.support.subscribe import collect
 
-STATS = "301001004/000001"  # daily at 02:00 Asia/Shanghai, unconditional; hrss-si subscribes
 ROSTER = "301001005/000001"  # hourly, conditional, inspector_id_number sensitive; tax-levy subscribes
-
-
-def stats(seq: int) -> dict[str, Any]:
-    return {"district_code": f"5001{seq % 40:02d}", "issued": seq * 3, "seq": seq}
 
 
 def roster(seq: int) -> dict[str, Any]:
@@ -32,12 +27,6 @@ def roster(seq: int) -> dict[str, Any]:
         "district_code": "500103",
         "seq": seq,
     }
-
-
-def publish(bus: Bus, code: str, records: list[dict[str, Any]]) -> None:
-    with Publisher("AMR", PublisherSettings.model_validate(bus.settings.model_dump()), bus.catalogue) as pub:
-        for record in records:
-            pub.publish(code, record)
 
 
 def held(bus: Bus, expected: int) -> int:
@@ -71,19 +60,15 @@ def approve_roster_grant(bus: Bus) -> None:
         masked_fields=["inspector_id_number"],
     )
     grants.approve(grant.grant_id, department="AMR")
-
-    def routed() -> int:
-        return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
-
-    assert eventually(routed, lambda n: n >= 2, timeout_s=30) >= 2
+    wait_routed(bus.router, 2)
 
 
 def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked: ClockedBus) -> None:
     bus = clocked.bus
     approve_roster_grant(bus)
     hourly, daily = clocked.window(ROSTER), clocked.window(STATS)
-    publish(bus, ROSTER, [roster(seq) for seq in range(7)])
-    publish(bus, STATS, [stats(seq) for seq in range(4)])
+    publish_records(bus.settings, ROSTER, [roster(seq) for seq in range(7)])
+    publish_records(bus.settings, STATS, [stats(seq) for seq in range(4)])
     assert held(bus, 11) == 11
     # Held, not forwarded: nothing reaches a subscriber before its window ends.
     assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == 0
@@ -131,10 +116,10 @@ def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked:
 def test_a_restart_mid_window_loses_nothing_and_releases_nothing_twice(clocked: ClockedBus) -> None:
     bus = clocked.bus
     daily = clocked.window(STATS)
-    publish(bus, STATS, [stats(seq) for seq in range(50)])
+    publish_records(bus.settings, STATS, [stats(seq) for seq in range(50)])
     assert held(bus, 50) >= 50
     clocked.restart_router("second", kill=True)  # mid-window
-    publish(bus, STATS, [stats(seq) for seq in range(50, 80)])
+    publish_records(bus.settings, STATS, [stats(seq) for seq in range(50, 80)])
     assert held(bus, 80) >= 80
 
     clocked.move_clock_past(daily.end)
@@ -157,7 +142,7 @@ def test_a_restart_mid_window_loses_nothing_and_releases_nothing_twice(clocked: 
 def test_batches_are_whole_units_in_the_sdk(clocked: ClockedBus) -> None:
     bus = clocked.bus
     daily = clocked.window(STATS)
-    publish(bus, STATS, [stats(seq) for seq in range(30)])
+    publish_records(bus.settings, STATS, [stats(seq) for seq in range(30)])
     assert held(bus, 30) >= 30
     clocked.move_clock_past(daily.end)
     received = collect(bus.settings, "hrss-si", 0, expected_batches=1)

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
+from tests.support.kafka import eventually
 
 
 @dataclass
@@ -54,3 +57,12 @@ def start_router(
         timeout_s,
     )
     return RouterProcess(service, base_url)
+
+
+def wait_routed(router: RouterProcess, events: int) -> None:
+    """Waits until the router's routes reflect ``events`` grant events (its /readyz says so)."""
+
+    def routed() -> int:
+        return int(httpx.get(f"{router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+
+    assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events

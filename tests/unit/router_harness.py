@@ -62,6 +62,8 @@ class Harness:
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
             self.sent.append((topic, key, value, headers))
 
+        self.send = send
+
         self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
         asyncio.run(self.table.build_all())
         self.handler = RecordHandler(

@@ -58,15 +58,12 @@ def roster_grant() -> Grant:
 
 
 def releaser(harness: Harness) -> BatchReleaser:
-    async def send(topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        harness.sent.append((topic, key, value, headers))
-
     freshness = FreshnessTracker(harness.catalogue, lambda: 0.0, FreshnessPolicy())
     return BatchReleaser(
         harness.table.routes,
         TOPICS.source,
         harness.handler,
-        send,
+        harness.send,
         TOPICS.audit_facts,
         harness.metrics,
         freshness,
