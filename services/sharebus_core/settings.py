@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sharebus_core.kafka import KafkaAccess, SecurityProtocol, read_credentials_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOGUE_DIR = REPO_ROOT / "schemas"
@@ -44,3 +46,46 @@ class BusSettings(BaseSettings):
         default=DEFAULT_CATALOGUE_DIR,
         validation_alias=AliasChoices("catalogue_dir", "SHAREBUS_CATALOGUE_DIR"),
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="SASL_SSL",
+        validation_alias=AliasChoices("kafka_security_protocol", "SHAREBUS_KAFKA_SECURITY_PROTOCOL"),
+        description="SASL_SSL (SCRAM-SHA-512 over TLS); PLAINTEXT only to debug, never by default",
+    )
+    kafka_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("kafka_username", "SHAREBUS_KAFKA_USERNAME")
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("kafka_password", "SHAREBUS_KAFKA_PASSWORD")
+    )
+    kafka_credentials_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("kafka_credentials_file", "SHAREBUS_KAFKA_CREDENTIALS_FILE"),
+        description="JSON with username and password, as `sharebus credentials issue --out` writes it",
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("kafka_ca_file", "SHAREBUS_KAFKA_CA_FILE"),
+        description="the CA certificate that signed the broker's (the broker writes it under its data dir)",
+    )
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """This process's identity on the cluster. A credentials file wins over the separate variables."""
+        username, password = self.kafka_username, self.kafka_password
+        if self.kafka_credentials_file is not None:
+            username, password = read_credentials_file(self.kafka_credentials_file)
+        return KafkaAccess(
+            bootstrap=self.bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            username=username,
+            password=password,
+            ca_file=self.kafka_ca_file,
+        )
+
+    @property
+    def registry_auth(self) -> str | None:
+        """``user:password`` for the schema registry's HTTP Basic auth: the same credential as Kafka."""
+        access = self.kafka
+        if access.username is None or access.password is None:
+            return None
+        return f"{access.username}:{access.password.get_secret_value()}"

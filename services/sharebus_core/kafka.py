@@ -1,0 +1,128 @@
+"""The one way to reach Kafka: who we are (a SCRAM principal over TLS) and the clients built from it.
+
+Every consumer, producer and admin client of the bus is made here, from a ``KafkaAccess``: the
+bootstrap servers, the principal's SCRAM-SHA-512 credential and the CA that signed the broker's
+certificate. Clients verify the broker's certificate; there is no insecure default. Plaintext is an
+opt-in for debugging (``SHAREBUS_KAFKA_SECURITY_PROTOCOL=PLAINTEXT``) and ``sharebus run`` warns
+loudly when it is on.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+SecurityProtocol = Literal["SASL_SSL", "PLAINTEXT"]
+SASL_MECHANISM = "SCRAM-SHA-512"
+
+
+class KafkaAccessError(RuntimeError):
+    """The settings do not name a usable identity (a missing password, an unreadable CA file)."""
+
+
+class KafkaAccess(BaseModel):
+    """How one principal reaches the cluster. Frozen, so it can be shared between threads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap: str
+    security_protocol: SecurityProtocol = "SASL_SSL"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+
+    @property
+    def principal(self) -> str:
+        return f"User:{self.username}" if self.username else "User:ANONYMOUS"
+
+    @property
+    def secured(self) -> bool:
+        return self.security_protocol == "SASL_SSL"
+
+    def as_user(self, username: str, password: SecretStr | str) -> KafkaAccess:
+        """The same cluster, another principal."""
+        secret = password if isinstance(password, SecretStr) else SecretStr(password)
+        return self.model_copy(update={"username": username, "password": secret})
+
+    def check(self) -> None:
+        """Raises ``KafkaAccessError`` naming what is missing; plaintext needs nothing."""
+        if not self.secured:
+            return
+        if not self.username or self.password is None:
+            raise KafkaAccessError(
+                "no Kafka credential: set SHAREBUS_KAFKA_USERNAME and SHAREBUS_KAFKA_PASSWORD "
+                "(or SHAREBUS_KAFKA_CREDENTIALS_FILE)"
+            )
+        if self.ca_file is None or not self.ca_file.is_file():
+            raise KafkaAccessError(
+                f"the CA file that signed the broker's certificate is missing ({self.ca_file}); "
+                "set SHAREBUS_KAFKA_CA_FILE"
+            )
+
+    def client_config(self, **extra: Any) -> dict[str, Any]:
+        """confluent-kafka (librdkafka) settings for this principal, plus ``extra``."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap}
+        if self.secured:
+            self.check()
+            assert self.password is not None
+            config.update(
+                {
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanism": SASL_MECHANISM,
+                    "sasl.username": self.username,
+                    "sasl.password": self.password.get_secret_value(),
+                    "ssl.ca.location": str(self.ca_file),
+                    # Verify the broker's certificate and its name (librdkafka's default, said out loud).
+                    "enable.ssl.certificate.verification": True,
+                    "ssl.endpoint.identification.algorithm": "https",
+                }
+            )
+        config.update(extra)
+        return config
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting only the bus's CA (for aiokafka, under Faust)."""
+        self.check()
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        context.check_hostname = True
+        return context
+
+
+def consumer(access: KafkaAccess, **config: Any) -> Consumer:
+    return Consumer(access.client_config(**config))
+
+
+def producer(access: KafkaAccess, **config: Any) -> Producer:
+    return Producer(access.client_config(**config))
+
+
+def admin(access: KafkaAccess, **config: Any) -> AdminClient:
+    return AdminClient(access.client_config(**config))
+
+
+def read_credentials_file(path: Path) -> tuple[str, SecretStr]:
+    """A credential file as ``sharebus credentials issue`` writes it: JSON with ``username`` and ``password``."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+        return str(data["username"]), SecretStr(str(data["password"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KafkaAccessError(f"cannot read the Kafka credential file {path}: {exc}") from exc
+
+
+__all__ = [
+    "SASL_MECHANISM",
+    "KafkaAccess",
+    "KafkaAccessError",
+    "SecurityProtocol",
+    "admin",
+    "consumer",
+    "producer",
+    "read_credentials_file",
+]
