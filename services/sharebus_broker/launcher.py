@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import secrets
 import socket
 import subprocess
 import time
@@ -10,10 +13,14 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
 
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
+from sharebus_broker.tls import BrokerTls, ensure_broker_tls
+from sharebus_core import kafka
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.principals import ADMIN_USER
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
@@ -54,11 +61,85 @@ class KafkaBroker:
         self.controller_port = settings.controller_port or free_port(settings.host)
         self.data_dir = settings.data_dir
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-broker.log"
+        self.secured = settings.security == "sasl_ssl"
         self._process: subprocess.Popen[bytes] | None = None
+        self._admin_password: SecretStr | None = None
+        self._tls: BrokerTls | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.settings.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def admin_credentials_file(self) -> Path:
+        """The super user's credential (0600): only provisioning and ACL upkeep run with it."""
+        return self.data_dir / "credentials" / f"{ADMIN_USER}.json"
+
+    @property
+    def admin_access(self) -> KafkaAccess:
+        """The cluster's only super user. Nothing but provisioning and ACL upkeep should use it."""
+        if not self.secured:
+            return KafkaAccess(bootstrap=self.bootstrap, security_protocol="PLAINTEXT")
+        password = self._admin_password or self._load_admin_password()
+        return KafkaAccess(bootstrap=self.bootstrap, username=ADMIN_USER, password=password, ca_file=self.ca_file)
+
+    def _load_admin_password(self) -> SecretStr:
+        path = self.admin_credentials_file
+        if path.is_file():
+            self._admin_password = SecretStr(str(json.loads(path.read_text())["password"]))
+        else:
+            self._admin_password = SecretStr(secrets.token_urlsafe(24))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"username": ADMIN_USER, "password": self._admin_password.get_secret_value()}, handle)
+        return self._admin_password
+
+    def _listener_config(self) -> dict[str, str]:
+        host = self.settings.host
+        if not self.secured:
+            return {
+                "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name": "PLAINTEXT",
+            }
+        tls = self._tls = ensure_broker_tls(self.data_dir / "tls", [host])
+        password = self._load_admin_password().get_secret_value()
+        store = {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(tls.keystore),
+            "ssl.keystore.password": tls.keystore_password,
+            "ssl.key.password": tls.keystore_password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_file),
+        }
+        scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+        return {
+            "listeners": f"CLIENTS://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
+            "advertised.listeners": f"CLIENTS://{host}:{self.port}",
+            # Clients: SCRAM-SHA-512 over TLS. The controller listener takes only the broker's own
+            # certificate (mutual TLS), so nothing outside the broker can speak to the quorum.
+            "listener.security.protocol.map": "CLIENTS:SASL_SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name": "CLIENTS",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.clients.scram-sha-512.sasl.jaas.config": (
+                f'{scram_login} username="{ADMIN_USER}" password="{password}";'
+            ),
+            **store,
+            **{f"listener.name.controller.{k}": v for k, v in store.items()},
+            "listener.name.controller.ssl.client.auth": "required",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN_USER};{tls.broker_principal}",
+            # A revoked credential stops working within this time on connections already open.
+            "connections.max.reauth.ms": str(self.settings.max_reauth_ms),
+        }
 
     def _write_config(self) -> Path:
         host = self.settings.host
@@ -68,11 +149,8 @@ class KafkaBroker:
             # A static voter set; Kafka 4 refuses `format --standalone` together with this, so we
             # format without it.
             "controller.quorum.voters": f"1@{host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
+            **self._listener_config(),
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": str(self.settings.default_partitions),
             "offsets.topic.replication.factor": "1",
@@ -87,7 +165,10 @@ class KafkaBroker:
             "log.retention.check.interval.ms": "60000",
         }
         path = self.data_dir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        # 0600: it holds the keystore password and the broker's own SCRAM login.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(f"{k}={v}\n" for k, v in config.items()))
         return path
 
     def _java(self, libs: Path, *args: str) -> list[str]:
@@ -108,8 +189,15 @@ class KafkaBroker:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
         cluster_id = new_cluster_id()
+        scram: list[str] = []
+        if self.secured:
+            # The super user exists from the first start: SCRAM credentials live in the metadata log.
+            password = self._load_admin_password().get_secret_value()
+            scram = ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
         result = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
+            self._java(
+                libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config), *scram
+            ),
             capture_output=True,
             text=True,
             check=False,
@@ -150,7 +238,7 @@ class KafkaBroker:
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.settings.start_timeout_s
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        admin = kafka.admin(self.admin_access, log_level=0)
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             code = self._process.poll()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,3 +32,7 @@ class BrokerSettings(BaseSettings):
     heap: str = "1g"
     start_timeout_s: float = 60.0
     default_partitions: int = 3
+    security: Literal["sasl_ssl", "plaintext"] = Field(
+        default="sasl_ssl", description="plaintext is for debugging only; sharebus run warns loudly when it is on"
+    )
+    max_reauth_ms: int = Field(default=10_000, ge=1000, description="open connections re-authenticate this often")
