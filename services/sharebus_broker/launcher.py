@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
-from sharebus_core import kafka
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import ADMIN_USER
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
@@ -238,7 +237,7 @@ class KafkaBroker:
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.settings.start_timeout_s
-        admin = kafka.admin(self.admin_access, log_level=0)
+        admin = self.admin_access.admin(log_level=0)
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             code = self._process.poll()

@@ -10,6 +10,7 @@ loudly when it is on.
 from __future__ import annotations
 
 import ssl
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,24 +86,40 @@ class KafkaAccess(BaseModel):
         config.update(extra)
         return config
 
+    def consumer(self, **config: Any) -> Consumer:
+        return Consumer(self.client_config(**config))
+
+    def producer(self, **config: Any) -> Producer:
+        return Producer(self.client_config(**config))
+
+    def admin(self, **config: Any) -> AdminClient:
+        return AdminClient(self.client_config(**config))
+
+    def private_group(self, purpose: str) -> str:
+        """A group id of this principal's own (``<user>.<purpose>-<random>``), for readers that never commit.
+
+        librdkafka wants a group id even for ``assign()``; naming it under the principal keeps it
+        inside the groups the principal's ACLs allow.
+        """
+        return f"{self.username or 'anonymous'}.{purpose}-{uuid.uuid4().hex[:8]}"
+
+    def env(self) -> dict[str, str]:
+        """The environment that gives a child process this identity (its settings read these)."""
+        env = {"SHAREBUS_BOOTSTRAP": self.bootstrap, "SHAREBUS_KAFKA_SECURITY_PROTOCOL": self.security_protocol}
+        if self.username is not None:
+            env["SHAREBUS_KAFKA_USERNAME"] = self.username
+        if self.password is not None:
+            env["SHAREBUS_KAFKA_PASSWORD"] = self.password.get_secret_value()
+        if self.ca_file is not None:
+            env["SHAREBUS_KAFKA_CA_FILE"] = str(self.ca_file)
+        return env
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context trusting only the bus's CA (for aiokafka, under Faust)."""
         self.check()
         context = ssl.create_default_context(cafile=str(self.ca_file))
         context.check_hostname = True
         return context
-
-
-def consumer(access: KafkaAccess, **config: Any) -> Consumer:
-    return Consumer(access.client_config(**config))
-
-
-def producer(access: KafkaAccess, **config: Any) -> Producer:
-    return Producer(access.client_config(**config))
-
-
-def admin(access: KafkaAccess, **config: Any) -> AdminClient:
-    return AdminClient(access.client_config(**config))
 
 
 def read_credentials_file(path: Path) -> tuple[str, SecretStr]:
@@ -121,8 +138,5 @@ __all__ = [
     "KafkaAccess",
     "KafkaAccessError",
     "SecurityProtocol",
-    "admin",
-    "consumer",
-    "producer",
     "read_credentials_file",
 ]
