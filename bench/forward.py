@@ -26,7 +26,6 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -45,6 +44,8 @@ from sharebus_broker.launcher import free_port
 from sharebus_broker.settings import user_cache_dir
 from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
 from sharebus_provision import TopicSpec, ensure_topics, register_catalogue_schemas
@@ -80,8 +81,8 @@ def encode_records(registry_url: str, subject_topic: str, schema_text: str, n: i
     return payloads
 
 
-def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+def preload(access: KafkaAccess, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = access.producer({"linger.ms": 20, "acks": "all"})
     for i, (key, value) in enumerate(payloads):
         headers: list[tuple[str, str | bytes | None]] = [
             ("sharebus-class", CLASS.encode()),
@@ -96,7 +97,7 @@ def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> 
 def measure(
     name: str,
     child: Child,
-    bootstrap: str,
+    access: KafkaAccess,
     source: str,
     sink: str,
     payloads: list[tuple[bytes, bytes]],
@@ -104,21 +105,21 @@ def measure(
 ) -> Result:
     n = len(payloads)
     # Earlier rounds left records in the sink; this round's output starts at the current ends.
-    start = high_watermarks(bootstrap, sink)
+    start = high_watermarks(access, sink)
     before = sum(tp.offset for tp in start)
     child.start()
     try:
-        got = wait_for_count(bootstrap, sink, before + n, timeout_s=600, alive=child.alive) - before
+        got = wait_for_count(access, sink, before + n, timeout_s=600, alive=child.alive) - before
         if got < n or not child.alive():
             raise SystemExit(f"{name}: only {got}/{n} records came out. Log {child.log_path}:\n{child.tail()}")
-        rate = output_rate(bootstrap, start, n)
+        rate = output_rate(access, start, n)
         latencies = {}
         for phase, total, pace in (
             ("steady", int(args.steady_rate * args.steady_seconds), args.steady_rate),
             ("flat", args.flat_records, None),
         ):
-            sink_reader = LatencySink(bootstrap, sink, f"{name}-{phase}").start()
-            publish(bootstrap, source, payloads, total, f"{name}-{phase}", pace)
+            sink_reader = LatencySink(access, sink, f"{name}-{phase}").start()
+            publish(access, source, payloads, total, f"{name}-{phase}", pace)
             sink_reader.wait(total, timeout_s=300)
             latencies[phase] = sink_reader.latencies_ms
             if len(sink_reader.latencies_ms) < total:
@@ -199,15 +200,16 @@ def main() -> int:
     catalogue = load_catalogue(BENCH_DIR / "catalogue")
     python_env = {"PYTHONUNBUFFERED": "1"}
     with ExitStack() as stack:
-        bootstrap = os.environ.get("SHAREBUS_BOOTSTRAP")
-        if not bootstrap:
+        if os.environ.get("SHAREBUS_BOOTSTRAP"):
+            access = BusSettings().kafka
+        else:
             broker = KafkaBroker(BrokerSettings(port=0, controller_port=0, data_dir=work / "kafka")).start()
             stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
+            access = broker.admin_access
         registry_port = free_port()
         registry_url = f"http://127.0.0.1:{registry_port}"
         env = {
-            "SHAREBUS_BOOTSTRAP": bootstrap,
+            **access.env(),
             "SHAREBUS_NAMESPACE": ns,
             "SHAREBUS_REGISTRY_URL": registry_url,
             "SHAREBUS_REGISTRY_PORT": str(registry_port),
@@ -222,7 +224,7 @@ def main() -> int:
             TopicSpec(topics.dead_letter, 3),
         ]
         specs += [TopicSpec(f"{ns}.{name}.{end}", 3) for name in ("raw", "faust") for end in ("in", "out")]
-        ensure_topics(bootstrap, specs)
+        ensure_topics(access, specs)
         register_catalogue_schemas(catalogue, topics, registry_url)
         print(f"bench: encoding {args.records} records", flush=True)
         payloads = encode_records(registry_url, topics.source(CLASS), catalogue.schema(CLASS).text, args.records)
@@ -257,7 +259,7 @@ def main() -> int:
             # The same router at an earlier commit, in a namespace of its own (so its own consumer group).
             services = foundation_checkout(args.foundation)
             f_topics = TopicNames(f"{ns}-f")
-            ensure_topics(bootstrap, [TopicSpec(f_topics.source(CLASS), 3), TopicSpec(f_topics.delivery(CONSUMER), 3)])
+            ensure_topics(access, [TopicSpec(f_topics.source(CLASS), 3), TopicSpec(f_topics.delivery(CONSUMER), 3)])
             forwarders["foundation"] = router_forwarder(
                 "foundation",
                 {**env, "SHAREBUS_NAMESPACE": f_topics.namespace},
@@ -272,9 +274,9 @@ def main() -> int:
             for name in names:
                 child, source, sink = forwarders[name]
                 print(f"bench: round {round_no}: preloading {args.records} records into {source}", flush=True)
-                preload(bootstrap, source, payloads)
+                preload(access, source, payloads)
                 print(f"bench: round {round_no}: measuring {name}", flush=True)
-                runs[name].append(measure(name, child, bootstrap, source, sink, payloads, args))
+                runs[name].append(measure(name, child, access, source, sink, payloads, args))
                 print(f"bench: {asdict(runs[name][-1])}", flush=True)
         results = [median_run(runs[name]) for name in names]
     report(results, size, args, runs)

@@ -77,7 +77,7 @@ def main() -> int:
         registry_port, gateway_port = free_port(), free_port()
         registry_url, gateway_url = f"http://127.0.0.1:{registry_port}", f"http://127.0.0.1:{gateway_port}"
         env = {
-            "SHAREBUS_BOOTSTRAP": broker.bootstrap,
+            **broker.admin_access.env(),
             "SHAREBUS_NAMESPACE": ns,
             "SHAREBUS_REGISTRY_URL": registry_url,
             "SHAREBUS_REGISTRY_PORT": str(registry_port),
@@ -87,14 +87,17 @@ def main() -> int:
         }
         registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
         stack.callback(registry.stop)
-        ensure_topics(broker.bootstrap, [TopicSpec(topics.source(CLASS), 3)])
+        ensure_topics(broker.admin_access, [TopicSpec(topics.source(CLASS), 3)])
         register_catalogue_schemas(catalogue, topics, registry_url)
         gateway = start_child("gateway", "sharebus_gateway", env, work / "gateway.log", f"{gateway_url}/readyz", 60)
         stack.callback(gateway.stop)
-        token = KeyStore(catalogue, broker.bootstrap, topics.api_keys).issue("amr-reg").token.get_secret_value()
+        token = KeyStore(catalogue, broker.admin_access, topics.api_keys).issue("amr-reg").token.get_secret_value()
         time.sleep(2)  # the gateway's key follower picks the key up
         settings = PublisherSettings(
-            bootstrap_servers=broker.bootstrap, namespace=ns, registry_url=registry_url, catalogue_dir=catalogue_dir
+            **broker.admin_access.settings_fields(),
+            namespace=ns,
+            registry_url=registry_url,
+            catalogue_dir=catalogue_dir,
         )
         results = {
             "sdk": sdk_rate(settings, records),

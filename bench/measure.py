@@ -8,15 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from sharebus_core import headers as h
+from sharebus_core.kafka import KafkaAccess
 
 PHASE = "bench-phase"
 
 
-def high_watermarks(bootstrap: str, topic: str) -> list[TopicPartition]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe"})
+def high_watermarks(access: KafkaAccess, topic: str) -> list[TopicPartition]:
+    consumer = access.consumer({"group.id": "bench-probe"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return [
@@ -27,26 +28,24 @@ def high_watermarks(bootstrap: str, topic: str) -> list[TopicPartition]:
         consumer.close()
 
 
-def count(bootstrap: str, topic: str) -> int:
-    return sum(tp.offset for tp in high_watermarks(bootstrap, topic))
+def count(access: KafkaAccess, topic: str) -> int:
+    return sum(tp.offset for tp in high_watermarks(access, topic))
 
 
 def wait_for_count(
-    bootstrap: str, topic: str, expected: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
+    access: KafkaAccess, topic: str, expected: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
 ) -> int:
     deadline = time.monotonic() + timeout_s
-    seen = count(bootstrap, topic)
+    seen = count(access, topic)
     while seen < expected and time.monotonic() < deadline and alive():
         time.sleep(0.5)
-        seen = count(bootstrap, topic)
+        seen = count(access, topic)
     return seen
 
 
-def output_rate(bootstrap: str, start: list[TopicPartition], expected: int) -> float:
+def output_rate(access: KafkaAccess, start: list[TopicPartition], expected: int) -> float:
     """Records/s from the producer timestamps of the ``expected`` output records after ``start``."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"bench-rate-{time.time_ns()}", "enable.auto.commit": False}
-    )
+    consumer = access.consumer({"group.id": f"bench-rate-{time.time_ns()}", "enable.auto.commit": False})
     consumer.assign(start)
     stamps: list[int] = []
     deadline = time.monotonic() + 120
@@ -63,7 +62,7 @@ def output_rate(bootstrap: str, start: list[TopicPartition], expected: int) -> f
 class LatencySink:
     """Receives one phase's records from an output topic and keeps publish->deliver latencies."""
 
-    bootstrap: str
+    access: KafkaAccess
     topic: str
     phase: str
     latencies_ms: list[float] = field(default_factory=list)
@@ -71,16 +70,15 @@ class LatencySink:
     _thread: threading.Thread | None = None
 
     def start(self) -> LatencySink:
-        consumer = Consumer(
+        consumer = self.access.consumer(
             {
-                "bootstrap.servers": self.bootstrap,
                 "group.id": f"bench-sink-{time.time_ns()}",
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": 10,
             }
         )
         # Assigned at the current ends, so nothing of earlier phases is counted.
-        consumer.assign(high_watermarks(self.bootstrap, self.topic))
+        consumer.assign(high_watermarks(self.access, self.topic))
         # Connect and open the fetch session before the phase starts, or its first records would
         # carry the sink's start-up time as latency.
         consumer.poll(1.0)
@@ -112,10 +110,10 @@ class LatencySink:
 
 
 def publish(
-    bootstrap: str, topic: str, payloads: Sequence[tuple[bytes, bytes]], total: int, phase: str, rate: float | None
+    access: KafkaAccess, topic: str, payloads: Sequence[tuple[bytes, bytes]], total: int, phase: str, rate: float | None
 ) -> None:
     """Sends ``total`` records (cycling the payloads), paced at ``rate``/s or flat out when None."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True})
+    producer = access.producer({"acks": "all", "linger.ms": 5, "enable.idempotence": True})
     # The idempotent producer fetches its producer id first; do that before the clock starts.
     producer.list_topics(topic, timeout=10)
     producer.poll(0.5)

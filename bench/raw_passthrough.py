@@ -6,11 +6,11 @@ import os
 import signal
 import sys
 
-from confluent_kafka import Consumer, Producer
+from sharebus_core.settings import BusSettings
 
 
 def main() -> int:
-    bootstrap, source, sink = os.environ["SHAREBUS_BOOTSTRAP"], os.environ["BENCH_SOURCE"], os.environ["BENCH_SINK"]
+    access, source, sink = BusSettings().kafka, os.environ["BENCH_SOURCE"], os.environ["BENCH_SINK"]
     stop = False
 
     def on_term(*_: object) -> None:
@@ -18,10 +18,8 @@ def main() -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, on_term)
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": os.environ["BENCH_APP_ID"], "auto.offset.reset": "earliest"}
-    )
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    consumer = access.consumer({"group.id": os.environ["BENCH_APP_ID"], "auto.offset.reset": "earliest"})
+    producer = access.producer({"acks": "all", "linger.ms": 5})
     consumer.subscribe([source])
     while not stop:
         # Wait for one record, then take whatever else is already here: batches without added latency.

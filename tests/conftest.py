@@ -1,7 +1,12 @@
-"""Session-wide fixtures. One real Kafka broker serves the whole test session.
+"""Session-wide fixtures. One real, secured Kafka broker serves the whole test session.
 
-Set ``SHAREBUS_BOOTSTRAP`` to run against an existing cluster instead. When the broker cannot
-start, every test that needs it errors with the broker's log tail: it never skips.
+The broker runs as ``make run`` runs it: SASL_SSL with SCRAM-SHA-512, its own CA, and
+``StandardAuthorizer`` denying by default. ``kafka_admin`` is the super user's access: tests use it
+only to provision and to look; every service under test runs with its own principal.
+
+Set ``SHAREBUS_BOOTSTRAP`` (with ``SHAREBUS_KAFKA_CREDENTIALS_FILE`` or username and password, and
+``SHAREBUS_KAFKA_CA_FILE``, naming a super user) to run against an existing cluster instead. When the
+broker cannot start, every test that needs it errors with the broker's log tail: it never skips.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ from pathlib import Path
 import pytest
 
 from sharebus_broker import BrokerSettings, KafkaBroker
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.settings import BusSettings
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    existing = os.environ.get("SHAREBUS_BOOTSTRAP")
-    if existing:
-        yield existing
+def kafka_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaAccess]:
+    if os.environ.get("SHAREBUS_BOOTSTRAP"):
+        yield BusSettings().kafka
         return
     data_dir: Path = tmp_path_factory.mktemp("kafka") / "data"
     settings = BrokerSettings(port=0, controller_port=0, data_dir=data_dir, heap="768m")
     with KafkaBroker(settings) as broker:
-        yield broker.bootstrap
+        yield broker.admin_access

@@ -18,7 +18,7 @@ def main() -> int:
     settings = AuditorSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     topics = TopicNames(settings.namespace)
-    ensure_topics(settings.bootstrap_servers, audit_topics(topics, settings.retention_hours))
+    ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours))
     start_http_server(settings.metrics_port, settings.metrics_host)
     auditor = Auditor(settings)
     signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())

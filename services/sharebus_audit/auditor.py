@@ -14,11 +14,12 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import Counter
 
 from sharebus_audit.chain import GENESIS, seal
 from sharebus_audit.settings import AuditorSettings
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import read_topic
 from sharebus_core.topics import TopicNames
 
@@ -38,10 +39,10 @@ def audit_events(batch: dict[str, Any], partition: int) -> list[dict[str, Any]]:
     return events
 
 
-def last_hashes(bootstrap: str, topic: str) -> dict[int, str]:
+def last_hashes(access: KafkaAccess, topic: str) -> dict[int, str]:
     """Each partition's chain head, from the committed audit log."""
     heads: dict[int, str] = {}
-    for msg in read_topic(bootstrap, topic, isolation="read_committed"):
+    for msg in read_topic(access, topic, isolation="read_committed"):
         heads[msg.partition() or 0] = json.loads(msg.value() or b"{}").get("hash", GENESIS)
     return heads
 
@@ -52,18 +53,16 @@ class Auditor:
         self.topics = TopicNames(settings.namespace)
         self.heads: dict[int, str] = {}
         self.stop = threading.Event()
-        self.consumer = Consumer(
+        self.consumer = settings.kafka.consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
                 "group.id": self.topics.auditor_app_id,
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
         )
-        self.producer = Producer(
+        self.producer = settings.kafka.producer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
                 # One auditor per namespace: a second one with the same id fences the first.
                 "transactional.id": self.topics.auditor_app_id,
                 "enable.idempotence": True,
@@ -71,7 +70,7 @@ class Auditor:
         )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.heads = last_hashes(self.settings.bootstrap_servers, self.topics.audit)
+        self.heads = last_hashes(self.settings.kafka, self.topics.audit)
         log.info(
             "auditor assigned %s; chain heads recovered from %s", [p.partition for p in partitions], self.topics.audit
         )
@@ -132,4 +131,4 @@ class Auditor:
         for tp in committed:
             tp.offset = tp.offset if tp.offset >= 0 else 0
             self.consumer.seek(tp)
-        self.heads = last_hashes(self.settings.bootstrap_servers, self.topics.audit)
+        self.heads = last_hashes(self.settings.kafka, self.topics.audit)

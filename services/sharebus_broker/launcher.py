@@ -237,7 +237,7 @@ class KafkaBroker:
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.settings.start_timeout_s
-        admin = self.admin_access.admin(log_level=0)
+        admin = self.admin_access.admin({"log_level": 0})
         last_error = "no answer yet"
         while time.monotonic() < deadline:
             code = self._process.poll()

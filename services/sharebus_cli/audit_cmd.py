@@ -39,12 +39,12 @@ def parse_time(text: str, now: dt.datetime) -> dt.datetime:
 def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
     topic = TopicNames(settings.namespace).audit
     if args.action == "verify":
-        result = verify(settings.bootstrap_servers, args.topic or topic)
+        result = verify(settings.kafka, args.topic or topic)
         return str(result), 0 if result.broken is None else 5
     now = dt.datetime.now(dt.UTC)
     since = parse_time(args.since, now)
     until = parse_time(args.until, now) if args.until else None
-    receipts = who_received(settings.bootstrap_servers, topic, args.data_class, since, until)
+    receipts = who_received(settings.kafka, topic, args.data_class, since, until)
     if args.json:
         return json.dumps([dataclasses.asdict(r) for r in receipts], ensure_ascii=False, indent=2), 0
     if not receipts:

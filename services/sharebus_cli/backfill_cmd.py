@@ -33,15 +33,15 @@ def _line(event: BackfillEvent) -> str:
 
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
     topics = TopicNames(settings.namespace)
-    bootstrap = settings.bootstrap_servers
+    access = settings.kafka
     if args.action == "list":
-        events = backfills_of(bootstrap, topics, args.department, catalogue)
+        events = backfills_of(access, topics, args.department, catalogue)
         if args.json:
             return json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2), 0
         return "\n".join(_line(e) for e in events) or "no backfill requests", 0
-    event = request_backfill(catalogue, bootstrap, topics, args.department, args.system, args.data_class)
+    event = request_backfill(catalogue, access, topics, args.department, args.system, args.data_class)
     if args.wait > 0:
-        event = wait_outcome(bootstrap, topics.backfill, event.request_id, args.wait) or event
+        event = wait_outcome(access, topics.backfill, event.request_id, args.wait) or event
     text = event.model_dump_json() if args.json else _line(event)
     # 0 once done (or only requested, when not waiting); 3 when the router refused; 5 when it failed;
     # 6 when the wait ran out.

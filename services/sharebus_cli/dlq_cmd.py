@@ -32,7 +32,7 @@ def _row(d: DeadLetter) -> str:
 
 def run(args: argparse.Namespace, settings: BusSettings) -> str:
     topic = TopicNames(settings.namespace).dead_letter
-    letters = list_dead_letters(settings.bootstrap_servers, topic, args.reason, args.data_class)
+    letters = list_dead_letters(settings.kafka, topic, args.reason, args.data_class)
     if args.action == "list":
         if args.json:
             return json.dumps(
@@ -59,5 +59,5 @@ def run(args: argparse.Namespace, settings: BusSettings) -> str:
     missing = set(args.positions) - {d.position for d in chosen}
     if missing:
         raise SystemExit(f"sharebus dlq replay: no dead letter at {', '.join(sorted(missing))}")
-    count = replay(settings.bootstrap_servers, topic, chosen)
+    count = replay(settings.kafka, topic, chosen)
     return f"re-published {count} dead letter(s) to their source topics"

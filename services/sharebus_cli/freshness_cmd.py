@@ -53,9 +53,7 @@ def _as_json(item: Freshness) -> dict[str, object]:
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
     policy = FreshnessPolicy(dt.timedelta(hours=args.grace_hours), dt.timedelta(hours=args.realtime_silence_hours))
     now = dt.datetime.now(dt.UTC)
-    report = freshness_report(
-        catalogue, settings.bootstrap_servers, TopicNames(settings.namespace), now, policy, args.provider
-    )
+    report = freshness_report(catalogue, settings.kafka, TopicNames(settings.namespace), now, policy, args.provider)
     if args.overdue:
         report = [item for item in report if item.overdue]
     if args.json:

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     deadline = GrantsSettings().answer_deadline_working_days
     service = GrantService(
         catalogue,
-        settings.bootstrap_servers,
+        settings.kafka,
         TopicNames(settings.namespace).grants,
         answer_deadline_working_days=deadline,
     )

@@ -19,6 +19,7 @@ from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
@@ -105,7 +106,7 @@ def run_bus(demo: bool) -> int:
             registry_url = f"http://127.0.0.1:{settings.registry_port}"
             metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
             env = {
-                "SHAREBUS_BOOTSTRAP": broker.bootstrap,
+                **broker.admin_access.env(),
                 "SHAREBUS_NAMESPACE": settings.namespace,
                 "SHAREBUS_REGISTRY_URL": registry_url,
                 "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
@@ -131,13 +132,17 @@ def run_bus(demo: bool) -> int:
             watched, observability = start_observability(
                 stack, env, logs, job_ports, settings.prometheus_port, settings.prometheus_dir
             )
-            gateway = _start_gateway(settings, catalogue, env, broker.bootstrap)
+            gateway = _start_gateway(settings, catalogue, env, broker.admin_access)
             stack.callback(gateway.stop)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
+                admin = broker.admin_access
                 common = BusSettings(
                     bootstrap_servers=broker.bootstrap,
+                    kafka_username=admin.username,
+                    kafka_password=admin.password,
+                    kafka_ca_file=admin.ca_file,
                     namespace=settings.namespace,
                     registry_url=registry_url,
                     catalogue_dir=settings.catalogue_dir,
@@ -177,14 +182,14 @@ def run_bus(demo: bool) -> int:
     return 0
 
 
-def _start_gateway(settings: RunSettings, catalogue: Catalogue, env: dict[str, str], bootstrap: str) -> Child:
+def _start_gateway(settings: RunSettings, catalogue: Catalogue, env: dict[str, str], access: KafkaAccess) -> Child:
     """Starts the HTTP gateway and prints its URL and a fresh demo API key per system."""
     url = f"http://127.0.0.1:{settings.gateway_port}"
     gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
     gateway = start_child(
         "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
     )
-    keys = KeyStore(catalogue, bootstrap, TopicNames(settings.namespace).api_keys)
+    keys = KeyStore(catalogue, access, TopicNames(settings.namespace).api_keys)
     lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
     lines += [f"  {system:<16} {keys.issue(system).token.get_secret_value()}" for system in catalogue.systems]
     print("\n".join(lines), flush=True)

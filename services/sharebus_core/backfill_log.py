@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.produce import produce_confirmed
 from sharebus_core.topic_reader import read_topic
 
@@ -37,8 +38,8 @@ class BackfillEvent(BaseModel):
     reason: str | None = None
 
 
-def write_event(bootstrap: str, topic: str, event: BackfillEvent) -> None:
-    produce_confirmed(bootstrap, topic, event.request_id.encode(), event.model_dump_json().encode())
+def write_event(access: KafkaAccess, topic: str, event: BackfillEvent) -> None:
+    produce_confirmed(access, topic, event.request_id.encode(), event.model_dump_json().encode())
 
 
 def decode_event(value: bytes | None) -> BackfillEvent | None:
@@ -50,21 +51,21 @@ def decode_event(value: bytes | None) -> BackfillEvent | None:
         return None
 
 
-def latest_events(bootstrap: str, topic: str) -> dict[str, BackfillEvent]:
+def latest_events(access: KafkaAccess, topic: str) -> dict[str, BackfillEvent]:
     """Each request's latest event."""
     latest: dict[str, BackfillEvent] = {}
-    for msg in read_topic(bootstrap, topic):
+    for msg in read_topic(access, topic):
         event = decode_event(msg.value())
         if event is not None:
             latest[event.request_id] = event
     return latest
 
 
-def wait_outcome(bootstrap: str, topic: str, request_id: str, timeout_s: float) -> BackfillEvent | None:
+def wait_outcome(access: KafkaAccess, topic: str, request_id: str, timeout_s: float) -> BackfillEvent | None:
     """The request's outcome once the router has written it, or None after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
-        event = latest_events(bootstrap, topic).get(request_id)
+        event = latest_events(access, topic).get(request_id)
         if event is not None and event.state is not BackfillState.REQUESTED:
             return event
         if time.monotonic() >= deadline:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Self
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.produce import ProduceFailed, produce_confirmed
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,8 @@ class CompactedLogError(RuntimeError):
     pass
 
 
-def ensure_compacted_topic(bootstrap: str, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def ensure_compacted_topic(access: KafkaAccess, topic: str) -> None:
+    admin = access.admin()
     if topic in admin.list_topics(timeout=10).topics:
         return
     # One partition: every reader needs every entry, and the order of an entry's events is its history.
@@ -37,11 +37,11 @@ def ensure_compacted_topic(bootstrap: str, topic: str) -> None:
             raise
 
 
-def append(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+def append(access: KafkaAccess, topic: str, key: str, value: bytes) -> None:
     """Appends one entry and returns once Kafka has acknowledged it."""
-    ensure_compacted_topic(bootstrap, topic)
+    ensure_compacted_topic(access, topic)
     try:
-        produce_confirmed(bootstrap, topic, key.encode(), value)
+        produce_confirmed(access, topic, key.encode(), value)
     except ProduceFailed as exc:
         raise CompactedLogError(str(exc)) from exc
 
@@ -62,9 +62,9 @@ class LogFollower:
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, on_record: Callable[[bytes | None, bytes | None], None], name: str
+        self, access: KafkaAccess, topic: str, on_record: Callable[[bytes | None, bytes | None], None], name: str
     ) -> None:
-        self.bootstrap = bootstrap
+        self.access = access
         self.topic = topic
         self.on_record = on_record
         self.caught_up = threading.Event()
@@ -72,7 +72,7 @@ class LogFollower:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> Self:
-        ensure_compacted_topic(self.bootstrap, self.topic)
+        ensure_compacted_topic(self.access, self.topic)
         self._thread.start()
         return self
 
@@ -83,10 +83,9 @@ class LogFollower:
 
     def _run(self) -> None:
         # No group: a reader of the whole log, never a member sharing partitions.
-        consumer = Consumer(
+        consumer = self.access.consumer(
             {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"sharebus-log-reader-{self._thread.name}",
+                "group.id": self.access.private_group(self._thread.name),
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
             }

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from sharebus_core.compacted_log import CompactedLogError, LogFollower, append, ensure_compacted_topic
 from sharebus_core.grants import Grant
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,8 @@ class GrantLogError(RuntimeError):
     pass
 
 
-def ensure_grant_topic(bootstrap: str, topic: str) -> None:
-    ensure_compacted_topic(bootstrap, topic)
+def ensure_grant_topic(access: KafkaAccess, topic: str) -> None:
+    ensure_compacted_topic(access, topic)
 
 
 def _decode(value: bytes | None) -> Grant | None:
@@ -33,12 +34,12 @@ def _decode(value: bytes | None) -> Grant | None:
         return None
 
 
-def read_grants(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, Grant]:
+def read_grants(access: KafkaAccess, topic: str, timeout_s: float = 30.0) -> dict[str, Grant]:
     """Every grant's latest state, read from the start of the log to its current end."""
-    ensure_grant_topic(bootstrap, topic)
+    ensure_grant_topic(access, topic)
     grants: dict[str, Grant] = {}
     try:
-        messages = read_topic(bootstrap, topic, timeout_s)
+        messages = read_topic(access, topic, timeout_s)
     except TopicReadError as exc:
         raise GrantLogError(str(exc)) from exc
     for msg in messages:
@@ -50,10 +51,10 @@ def read_grants(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str
     return grants
 
 
-def write_grant(bootstrap: str, topic: str, grant: Grant) -> None:
+def write_grant(access: KafkaAccess, topic: str, grant: Grant) -> None:
     """Appends a grant's new state and returns once Kafka has acknowledged it."""
     try:
-        append(bootstrap, topic, grant.grant_id, grant.model_dump_json().encode())
+        append(access, topic, grant.grant_id, grant.model_dump_json().encode())
     except CompactedLogError as exc:
         raise GrantLogError(str(exc)) from exc
 
@@ -65,10 +66,10 @@ class GrantFollower(LogFollower):
     refuse to be ready before it knows every grant.
     """
 
-    def __init__(self, bootstrap: str, topic: str, on_grant: Callable[[Grant], None]) -> None:
+    def __init__(self, access: KafkaAccess, topic: str, on_grant: Callable[[Grant], None]) -> None:
         def on_record(_key: bytes | None, value: bytes | None) -> None:
             grant = _decode(value)
             if grant is not None:
                 on_grant(grant)
 
-        super().__init__(bootstrap, topic, on_record, name="grant-follower")
+        super().__init__(access, topic, on_record, name="grant-follower")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ class KafkaAccess(BaseModel):
                 "set SHAREBUS_KAFKA_CA_FILE"
             )
 
-    def client_config(self, **extra: Any) -> dict[str, Any]:
+    def client_config(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """confluent-kafka (librdkafka) settings for this principal, plus ``extra``."""
         config: dict[str, Any] = {"bootstrap.servers": self.bootstrap}
         if self.secured:
@@ -83,17 +84,17 @@ class KafkaAccess(BaseModel):
                     "ssl.endpoint.identification.algorithm": "https",
                 }
             )
-        config.update(extra)
+        config.update(extra or {})
         return config
 
-    def consumer(self, **config: Any) -> Consumer:
-        return Consumer(self.client_config(**config))
+    def consumer(self, config: Mapping[str, Any] | None = None) -> Consumer:
+        return Consumer(self.client_config(config))
 
-    def producer(self, **config: Any) -> Producer:
-        return Producer(self.client_config(**config))
+    def producer(self, config: Mapping[str, Any] | None = None) -> Producer:
+        return Producer(self.client_config(config))
 
-    def admin(self, **config: Any) -> AdminClient:
-        return AdminClient(self.client_config(**config))
+    def admin(self, config: Mapping[str, Any] | None = None) -> AdminClient:
+        return AdminClient(self.client_config(config))
 
     def private_group(self, purpose: str) -> str:
         """A group id of this principal's own (``<user>.<purpose>-<random>``), for readers that never commit.
@@ -113,6 +114,16 @@ class KafkaAccess(BaseModel):
         if self.ca_file is not None:
             env["SHAREBUS_KAFKA_CA_FILE"] = str(self.ca_file)
         return env
+
+    def settings_fields(self) -> dict[str, Any]:
+        """The ``BusSettings`` fields that give a settings object this identity."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "kafka_security_protocol": self.security_protocol,
+            "kafka_username": self.username,
+            "kafka_password": self.password,
+            "kafka_ca_file": self.ca_file,
+        }
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client TLS context trusting only the bus's CA (for aiokafka, under Faust)."""

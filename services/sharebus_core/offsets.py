@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
+
+from sharebus_core.kafka import KafkaAccess
 
 
 class OffsetLookupError(RuntimeError):
@@ -10,10 +12,10 @@ class OffsetLookupError(RuntimeError):
 
 
 def committed_offsets(
-    bootstrap: str, group: str, topics: list[str], timeout_s: float = 10.0
+    access: KafkaAccess, group: str, topics: list[str], timeout_s: float = 10.0
 ) -> dict[tuple[str, int], int]:
     """(topic, partition) -> the group's committed offset, 0 where it has committed nothing yet."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = access.consumer({"group.id": group, "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(timeout=timeout_s).topics
         wanted = [TopicPartition(t, p) for t in topics if t in metadata for p in sorted(metadata[t].partitions)]

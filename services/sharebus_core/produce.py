@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
+
+from sharebus_core.kafka import KafkaAccess
 
 
 class ProduceFailed(RuntimeError):
     pass
 
 
-def produce_confirmed(bootstrap: str, topic: str, key: bytes, value: bytes, timeout_s: float = 30.0) -> None:
+def produce_confirmed(access: KafkaAccess, topic: str, key: bytes, value: bytes, timeout_s: float = 30.0) -> None:
     """Appends one record and returns once Kafka has acknowledged it (acks=all)."""
     errors: list[str] = []
 
@@ -17,7 +19,7 @@ def produce_confirmed(bootstrap: str, topic: str, key: bytes, value: bytes, time
         if err is not None:
             errors.append(err.str())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = access.producer({"acks": "all", "enable.idempotence": True})
     producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
     if producer.flush(timeout_s) or errors:
         raise ProduceFailed(f"writing {key.decode(errors='replace')} to {topic} failed: {errors or 'not acknowledged'}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from sharebus_core.kafka import KafkaAccess
 
 
 class TopicReadError(RuntimeError):
@@ -12,17 +12,16 @@ class TopicReadError(RuntimeError):
 
 
 def read_topic(
-    bootstrap: str, topic: str, timeout_s: float = 30.0, isolation: str = "read_uncommitted"
+    access: KafkaAccess, topic: str, timeout_s: float = 30.0, isolation: str = "read_uncommitted"
 ) -> list[Message]:
     """Every record of ``topic`` in partition order, then offset order. No consumer group is joined.
 
     With ``isolation="read_committed"`` only committed transactional records are returned.
     """
-    consumer = Consumer(
+    consumer = access.consumer(
         {
             "isolation.level": isolation,
-            "bootstrap.servers": bootstrap,
-            "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": access.private_group("reader"),
             "enable.auto.commit": False,
             "enable.partition.eof": True,
         }
@@ -55,11 +54,10 @@ def read_topic(
     return messages
 
 
-def _plain_consumer(bootstrap: str) -> Consumer:
-    return Consumer(
+def _plain_consumer(access: KafkaAccess) -> Consumer:
+    return access.consumer(
         {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"sharebus-reader-{uuid.uuid4().hex[:8]}",
+            "group.id": access.private_group("reader"),
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             # An offset below the log start (removed by retention) reads from the log start.
@@ -71,9 +69,9 @@ def _plain_consumer(bootstrap: str) -> Consumer:
 class RangeReader:
     """Reads one partition's offsets [start, end) in chunks, so that a long history never sits in memory."""
 
-    def __init__(self, bootstrap: str, topic: str, partition: int, start: int, end: int) -> None:
+    def __init__(self, access: KafkaAccess, topic: str, partition: int, start: int, end: int) -> None:
         self.topic, self.partition, self.end = topic, partition, end
-        self._consumer = _plain_consumer(bootstrap)
+        self._consumer = _plain_consumer(access)
         self._consumer.assign([TopicPartition(topic, partition, start)])
         self.done = end <= start
 
@@ -101,9 +99,9 @@ class RangeReader:
         self._consumer.close()
 
 
-def last_record_times(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> dict[str, float]:
+def last_record_times(access: KafkaAccess, topics: list[str], timeout_s: float = 30.0) -> dict[str, float]:
     """Per topic, the Kafka timestamp (epoch seconds) of its newest record; topics without records are absent."""
-    consumer = _plain_consumer(bootstrap)
+    consumer = _plain_consumer(access)
     found: dict[str, float] = {}
     try:
         metadata = consumer.list_topics(timeout=10).topics

@@ -9,8 +9,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from confluent_kafka import Producer
-
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.grant_log import read_grants
 from sharebus_core.topics import TopicNames
@@ -61,8 +59,8 @@ class DemoWorkload:
         """Each conditional class's first subscriber applies; the provider approves it, with the
         sensitive fields masked (periodic classes then reach it in their batches). Pairs that already
         hold a grant (a restarted demo) are left alone."""
-        service = GrantService(self.catalogue, self.publisher_settings.bootstrap_servers, self.topics.grants)
-        held = {(g.consumer, g.data_class) for g in read_grants(service.bootstrap, service.topic).values()}
+        service = GrantService(self.catalogue, self.publisher_settings.kafka, self.topics.grants)
+        held = {(g.consumer, g.data_class) for g in read_grants(service.access, service.topic).values()}
         approved = []
         for code, entry in self.catalogue.data_classes.items():
             subscribers = self.catalogue.subscriptions_of(code)
@@ -106,7 +104,7 @@ class DemoWorkload:
             dept: Publisher(dept, self.publisher_settings, self.catalogue, {"logger": client_log})
             for dept in {c.provider for c in self.catalogue.data_classes.values()}
         }
-        junk = Producer({"bootstrap.servers": self.publisher_settings.bootstrap_servers, "logger": client_log})
+        junk = self.publisher_settings.kafka.producer({"logger": client_log})
         classes = list(self.catalogue.data_classes.values())
         # Real-time classes send often; periodic ones trickle, as their providers would between releases.
         weights = [6 if c.mode.value == "realtime" else 1 for c in classes]

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,6 +18,7 @@ from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.compacted_log import LogFollower, ensure_compacted_topic
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from sharebus_gateway import batches_api, catalogue_api, feed_api, grants_api, publish
 from sharebus_gateway.audit import AuditWriter
@@ -41,9 +41,9 @@ Authenticate with `Authorization: Bearer <key>`; keys are issued per system with
 """
 
 
-def _broker_reachable(bootstrap: str) -> bool:
+def _broker_reachable(access: KafkaAccess) -> bool:
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        access.admin().list_topics(timeout=2)
     except KafkaException:
         return False
     return True
@@ -60,7 +60,7 @@ def build_gateway(settings: GatewaySettings, catalogue: Catalogue, registry: Col
     topics = TopicNames(settings.namespace)
     grants = GrantService(
         catalogue,
-        settings.bootstrap_servers,
+        settings.kafka,
         topics.grants,
         answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
     )
@@ -69,15 +69,15 @@ def build_gateway(settings: GatewaySettings, catalogue: Catalogue, registry: Col
         # The view itself lives in the log (GrantService reads it); following it tells readiness.
         return None
 
-    follower: LogFollower = GrantFollower(settings.bootstrap_servers, topics.grants, on_grant)
+    follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant)
     return Gateway(
         settings=settings,
         catalogue=catalogue,
         topics=topics,
-        keys=KeyView(settings.bootstrap_servers, topics.api_keys),
+        keys=KeyView(settings.kafka, topics.api_keys),
         grant_follower=follower,
         grants=grants,
-        audit=AuditWriter(settings.bootstrap_servers, topics.audit_facts),
+        audit=AuditWriter(settings.kafka, topics.audit_facts),
         metrics=GatewayMetrics(registry),
         publishers=PublisherPool(settings, catalogue),
     )
@@ -91,10 +91,10 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw = build_gateway(settings, catalogue, registry)
-        bootstrap = settings.bootstrap_servers
+        access = settings.kafka
         # The facts topic is the router's too: created with the same spec, whoever starts first.
-        await run_in_threadpool(ensure_topics, bootstrap, audit_topics(gw.topics))
-        await run_in_threadpool(ensure_compacted_topic, bootstrap, gw.topics.api_keys)
+        await run_in_threadpool(ensure_topics, access, audit_topics(gw.topics))
+        await run_in_threadpool(ensure_compacted_topic, access, gw.topics.api_keys)
         gw.keys.follower.start()
         gw.grant_follower.start()
         app.state.gateway = gw
@@ -139,7 +139,7 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
     def readyz(request: Request) -> JSONResponse:
         gw: Gateway = request.app.state.gateway
         checks: dict[str, Any] = {
-            "broker": _broker_reachable(settings.bootstrap_servers),
+            "broker": _broker_reachable(settings.kafka),
             "catalogue": len(gw.catalogue.data_classes) > 0,
             "grants_caught_up": gw.grant_follower.caught_up.is_set(),
             "api_keys_caught_up": gw.keys.follower.caught_up.is_set(),

@@ -13,7 +13,9 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
+
+from sharebus_core.kafka import KafkaAccess
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,9 @@ def forbidden_fact(
 
 
 class AuditWriter:
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
         self.topic = topic
-        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+        self._producer = access.producer({"acks": "all", "enable.idempotence": True})
 
     def write(self, fact: dict[str, Any], timeout_s: float = 10.0) -> None:
         """Sends one fact and waits for Kafka: a 403 is only answered once its audit is written."""

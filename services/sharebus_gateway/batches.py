@@ -18,6 +18,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
 BATCH_ID = h.BATCH_ID
@@ -89,9 +90,9 @@ def collect_batches(messages: list[Message], system: str) -> dict[str, Batch]:
     return batches
 
 
-def read_batches(bootstrap: str, topic: str, system: str) -> dict[str, Batch]:
+def read_batches(access: KafkaAccess, topic: str, system: str) -> dict[str, Batch]:
     try:
-        return collect_batches(read_topic(bootstrap, topic), system)
+        return collect_batches(read_topic(access, topic), system)
     except (TopicReadError, KafkaException) as exc:
         raise BatchUnavailable(f"the deliveries of {system} cannot be read now: {exc}") from exc
 

@@ -21,7 +21,7 @@ router = APIRouter(tags=["batches"])
 
 async def _batches(gw: Gateway, system: str) -> dict[str, Batch]:
     try:
-        return await run_in_threadpool(read_batches, gw.settings.bootstrap_servers, gw.topics.delivery(system), system)
+        return await run_in_threadpool(read_batches, gw.settings.kafka, gw.topics.delivery(system), system)
     except BatchUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
 

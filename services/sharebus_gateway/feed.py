@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -75,11 +74,10 @@ class FeedSource:
         self.system = system
         self.positions: dict[int, int] = {}
         self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.registry_url}))
-        self._consumer = Consumer(
+        self._consumer = settings.kafka.consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
                 # Required by librdkafka, but never joined or committed: positions are the client's.
-                "group.id": f"{settings.namespace}.gateway-feed-{uuid.uuid4().hex[:8]}",
+                "group.id": settings.kafka.private_group("feed"),
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",

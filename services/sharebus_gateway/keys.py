@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from sharebus_core.catalogue import Catalogue, UnknownSystem
 from sharebus_core.compacted_log import LogFollower, append
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
 TOKEN_PREFIX = "sbk"  # noqa: S105 - a public marker of the token format, not a secret
@@ -86,15 +87,15 @@ def _decode(value: bytes | None) -> ApiKey | None:
 class KeyStore:
     """Issues, lists and revokes keys on the log (the CLI); reads are from the log each time."""
 
-    def __init__(self, catalogue: Catalogue, bootstrap: str, topic: str) -> None:
+    def __init__(self, catalogue: Catalogue, access: KafkaAccess, topic: str) -> None:
         self.catalogue = catalogue
-        self.bootstrap = bootstrap
+        self.access = access
         self.topic = topic
 
     def _all(self) -> dict[str, ApiKey]:
         keys: dict[str, ApiKey] = {}
         try:
-            messages = read_topic(self.bootstrap, self.topic)
+            messages = read_topic(self.access, self.topic)
         except TopicReadError:
             return keys
         for msg in messages:
@@ -108,7 +109,7 @@ class KeyStore:
         if department is None:
             raise UnknownSystem(system)
         issued = new_key(system, department, dt.datetime.now(dt.UTC))
-        append(self.bootstrap, self.topic, issued.key.key_id, issued.key.model_dump_json().encode())
+        append(self.access, self.topic, issued.key.key_id, issued.key.model_dump_json().encode())
         return issued
 
     def keys_of(self, system: str) -> list[ApiKey]:
@@ -122,17 +123,17 @@ class KeyStore:
         now = dt.datetime.now(dt.UTC)
         revoked = [k.model_copy(update={"revoked_at": now}) for k in keys]
         for key in revoked:
-            append(self.bootstrap, self.topic, key.key_id, key.model_dump_json().encode())
+            append(self.access, self.topic, key.key_id, key.model_dump_json().encode())
         return revoked
 
 
 class KeyView:
     """The gateway's live view of the keys, kept by following the log."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
         self._keys: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
-        self.follower = LogFollower(bootstrap, topic, self._on_record, name="apikey-follower")
+        self.follower = LogFollower(access, topic, self._on_record, name="apikey-follower")
 
     def _on_record(self, key: bytes | None, value: bytes | None) -> None:
         entry = _decode(value)

@@ -30,7 +30,7 @@ def main() -> int:
     REGISTRY.register(CatalogueCollector(catalogue))
     collector = LagCollector(REGISTRY)
     sampler = LagSampler(
-        OffsetReader(settings.bootstrap_servers, settings.request_timeout_s),
+        OffsetReader(settings.kafka, settings.request_timeout_s),
         topics,
         [topics.source(code) for code in catalogue.data_classes],
         GrowthTracker(settings.growth_window_s),

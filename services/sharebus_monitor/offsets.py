@@ -6,9 +6,9 @@ import logging
 from collections.abc import Iterable
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported by name
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_monitor.lag import Partition
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,8 @@ class OffsetsUnavailable(RuntimeError):
 
 
 class OffsetReader:
-    def __init__(self, bootstrap: str, timeout_s: float) -> None:
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+    def __init__(self, access: KafkaAccess, timeout_s: float) -> None:
+        self.admin = access.admin()
         self.timeout_s = timeout_s
 
     def partitions(self, topics: Iterable[str]) -> list[Partition]:

@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_audit.chain import BrokenLink, verify_partition
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import read_topic
 
 
@@ -22,8 +23,8 @@ def _event(msg: Message) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def _committed(bootstrap: str, topic: str) -> list[Message]:
-    return read_topic(bootstrap, topic, isolation="read_committed")
+def _committed(access: KafkaAccess, topic: str) -> list[Message]:
+    return read_topic(access, topic, isolation="read_committed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +39,10 @@ class Verification:
         return f"audit chain BROKEN at {self.broken} (after checking {self.events} events)"
 
 
-def verify(bootstrap: str, topic: str) -> Verification:
+def verify(access: KafkaAccess, topic: str) -> Verification:
     """Walks every partition from its first event; reports the first broken link found."""
     by_partition: dict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
-    for msg in _committed(bootstrap, topic):
+    for msg in _committed(access, topic):
         by_partition[msg.partition() or 0].append((msg.offset() or 0, _event(msg)))
     checked = 0
     for partition in sorted(by_partition):
@@ -63,11 +64,11 @@ class Receipt:
 
 
 def who_received(
-    bootstrap: str, topic: str, data_class: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+    access: KafkaAccess, topic: str, data_class: str, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[Receipt]:
     """Who received records of ``data_class`` in [since, until), under which grant, how many, when."""
     rows: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-    for msg in _committed(bootstrap, topic):
+    for msg in _committed(access, topic):
         event = _event(msg)
         if event is None or event.get("data_class") != data_class or event.get("decision") != "deliver":
             continue

@@ -10,20 +10,21 @@ from sharebus_core.backfill_log import BackfillEvent, BackfillState, latest_even
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.grant_log import read_grants
 from sharebus_core.grants import Grant
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from sharebus_rules import Deliver, plan_routes
 from sharebus_rules.grant_workflow import GrantRefused
 
 
 def request_backfill(
-    catalogue: Catalogue, bootstrap: str, topics: TopicNames, department: str, system: str, data_class: str
+    catalogue: Catalogue, access: KafkaAccess, topics: TopicNames, department: str, system: str, data_class: str
 ) -> BackfillEvent:
     """Logs a request for ``system``'s backfill of ``data_class``; refuses what the rules would not deliver."""
     if catalogue.department_of_system.get(system) != department:
         raise GrantRefused(f"{department} has no system {system!r}")
     entry = catalogue.data_class(data_class)
     grants: dict[str, list[Grant]] = defaultdict(list)
-    for grant in read_grants(bootstrap, topics.grants).values():
+    for grant in read_grants(access, topics.grants).values():
         if grant.data_class == data_class:
             grants[grant.consumer].append(grant)
     plan = plan_routes(catalogue, data_class, grants, dt.datetime.now(dt.UTC))
@@ -38,14 +39,14 @@ def request_backfill(
         requested_by=department,
         at=dt.datetime.now(dt.UTC),
     )
-    write_event(bootstrap, topics.backfill, event)
+    write_event(access, topics.backfill, event)
     return event
 
 
-def backfills_of(bootstrap: str, topics: TopicNames, department: str, catalogue: Catalogue) -> list[BackfillEvent]:
+def backfills_of(access: KafkaAccess, topics: TopicNames, department: str, catalogue: Catalogue) -> list[BackfillEvent]:
     """The department's requests (its systems' backfills), latest state each."""
     return [
         event
-        for event in latest_events(bootstrap, topics.backfill).values()
+        for event in latest_events(access, topics.backfill).values()
         if catalogue.department_of_system.get(event.consumer) == department
     ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from sharebus_core.headers import header_map
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import read_topic
 from sharebus_router.dead_letters import (
     DLQ_DATA_CLASS,
@@ -69,9 +70,9 @@ def _dead_letter(msg: Message) -> DeadLetter:
 
 
 def list_dead_letters(
-    bootstrap: str, topic: str, reason: str | None = None, data_class: str | None = None
+    access: KafkaAccess, topic: str, reason: str | None = None, data_class: str | None = None
 ) -> list[DeadLetter]:
-    letters = [_dead_letter(m) for m in read_topic(bootstrap, topic)]
+    letters = [_dead_letter(m) for m in read_topic(access, topic)]
     return [
         d
         for d in letters
@@ -79,7 +80,7 @@ def list_dead_letters(
     ]
 
 
-def replay(bootstrap: str, topic: str, letters: Iterable[DeadLetter]) -> int:
+def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter]) -> int:
     """Publishes each letter's original key, value and headers to its source topic again; returns how many.
 
     The copy carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` so it can be traced back.
@@ -90,7 +91,7 @@ def replay(bootstrap: str, topic: str, letters: Iterable[DeadLetter]) -> int:
         if err is not None:
             errors.append(err.str())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = access.producer({"acks": "all", "enable.idempotence": True})
     count = 0
     for letter in letters:
         if not letter.source_topic:

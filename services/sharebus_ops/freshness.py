@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import last_record_times
 from sharebus_core.topics import TopicNames
 from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess
@@ -12,7 +13,7 @@ from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess
 
 def freshness_report(
     catalogue: Catalogue,
-    bootstrap: str,
+    access: KafkaAccess,
     topics: TopicNames,
     now: dt.datetime,
     policy: FreshnessPolicy,
@@ -24,7 +25,7 @@ def freshness_report(
     can be delivered.
     """
     entries = [e for e in catalogue.data_classes.values() if provider is None or e.provider == provider]
-    newest = last_record_times(bootstrap, [topics.source(e.code) for e in entries])
+    newest = last_record_times(access, [topics.source(e.code) for e in entries])
     never = dt.datetime.fromtimestamp(0, dt.UTC)
     report = []
     for entry in sorted(entries, key=lambda e: (e.provider, e.code)):

@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ def catalogue_topics(
     return specs + audit_topics(topics)
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(access: KafkaAccess, specs: list[TopicSpec], timeout_s: float = 30.0) -> list[str]:
     """Creates missing topics; returns the names it created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = access.admin()
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [s for s in specs if s.name not in existing]
     if not missing:

@@ -38,7 +38,7 @@ async def serve(settings: RegistrySettings) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     state = RegistryState()
-    schema_log = KafkaSchemaLog(settings.bootstrap_servers, settings.topic, state)
+    schema_log = KafkaSchemaLog(settings.kafka, settings.topic, state)
     try:
         if not await _open_unless_stopped(schema_log, stop):
             return

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_registry.errors import StoreTimeout, StoreUnavailable
 from sharebus_registry.records import MalformedRecord, Record, decode, encode
 from sharebus_registry.state import RegistryState
@@ -29,8 +28,8 @@ _RETRY_S = 0.5
 
 
 class KafkaSchemaLog:
-    def __init__(self, bootstrap_servers: str, topic: str, state: RegistryState, write_timeout_s: float = 30.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, access: KafkaAccess, topic: str, state: RegistryState, write_timeout_s: float = 30.0) -> None:
+        self.access = access
         self.topic = topic
         self._state = state
         self._write_timeout_s = write_timeout_s
@@ -52,16 +51,15 @@ class KafkaSchemaLog:
         try:
             return self._open(time.monotonic() + timeout_s)
         except KafkaException as exc:
-            # Misconfiguration (a malformed bootstrap list...) surfaces here, from the client constructors.
-            raise StoreUnavailable(f"cannot use the Kafka cluster at {self.bootstrap_servers}: {exc}") from exc
+            # Misconfiguration (a malformed access list...) surfaces here, from the client constructors.
+            raise StoreUnavailable(f"cannot use the Kafka cluster at {self.access}: {exc}") from exc
 
     def _open(self, deadline: float) -> int:
         self._ensure_topic(deadline)
-        consumer = self._consumer = Consumer(
+        consumer = self._consumer = self.access.consumer(
             {
-                "bootstrap.servers": self.bootstrap_servers,
                 # librdkafka insists on a group id; with assign() and no commits it is never used.
-                "group.id": f"sharebus-registry-{uuid.uuid4().hex}",
+                "group.id": self.access.private_group("schemas-reader"),
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
@@ -71,9 +69,8 @@ class KafkaSchemaLog:
         )
         consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
         end = self._end_offset(consumer, deadline)
-        self._producer = Producer(
+        self._producer = self.access.producer(
             {
-                "bootstrap.servers": self.bootstrap_servers,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 0,
@@ -91,7 +88,7 @@ class KafkaSchemaLog:
     def _ensure_topic(self, deadline: float) -> None:
         # Always ask to create rather than look it up first: a metadata request for a missing topic
         # may auto-create it with the broker's defaults, which are not compacted.
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers}, logger=_kafka_log)
+        admin = self.access.admin({"logger": _kafka_log})
         new_topic = NewTopic(self.topic, num_partitions=1, replication_factor=-1, config={"cleanup.policy": "compact"})
         last_error = "no answer"
         while not self._stopping.is_set() and time.monotonic() < deadline:
@@ -112,7 +109,7 @@ class KafkaSchemaLog:
                 log.info("created topic %s (1 partition, compacted)", self.topic)
                 return
             self._stopping.wait(_RETRY_S)
-        raise StoreUnavailable(f"could not create or find topic {self.topic} on {self.bootstrap_servers}: {last_error}")
+        raise StoreUnavailable(f"could not create or find topic {self.topic} on {self.access}: {last_error}")
 
     def _end_offset(self, consumer: Consumer, deadline: float) -> int:
         last_error = "no answer"

@@ -30,7 +30,7 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
     topics = TopicNames(settings.namespace)
     try:
         ensure_topics(
-            settings.bootstrap_servers,
+            settings.kafka,
             catalogue_topics(
                 catalogue,
                 topics,
@@ -40,7 +40,7 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
             )
             + router_topics(topics, settings.held_partitions, settings.held_retention_hours),
         )
-        ensure_grant_topic(settings.bootstrap_servers, topics.grants)
+        ensure_grant_topic(settings.kafka, topics.grants)
         schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url)
     except ProvisionError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)

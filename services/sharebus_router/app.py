@@ -36,6 +36,7 @@ from sharebus_core.clock import Clock
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
+from sharebus_core.kafka import SASL_MECHANISM, KafkaAccess
 from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
@@ -78,10 +79,26 @@ def make_worker(app: faust.App, log_level: str) -> faust.Worker:
     return worker
 
 
+def faust_credentials(access: KafkaAccess) -> dict[str, Any]:
+    """Faust's (aiokafka's) form of the same identity every confluent-kafka client of the bus uses."""
+    if not access.secured:
+        return {}
+    access.check()
+    assert access.password is not None
+    credentials = faust.SASLCredentials(
+        username=access.username,
+        password=access.password.get_secret_value(),
+        ssl_context=access.ssl_context(),
+        mechanism=SASL_MECHANISM,
+    )
+    return {"broker_credentials": credentials}
+
+
 def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
     """The router's Faust settings; bench/ runs its bare-Faust baseline with the same ones."""
     return {
         "broker": [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        **faust_credentials(settings.kafka),
         "key_serializer": "raw",
         "value_serializer": "raw",
         "processing_guarantee": "at_least_once",
@@ -115,8 +132,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     async def committed(source_topics: list[str]) -> dict[tuple[str, int], int]:
         loop = asyncio.get_running_loop()
-        bootstrap, group = settings.bootstrap_servers, topics.router_app_id
-        return await loop.run_in_executor(None, committed_offsets, bootstrap, group, source_topics)
+        access, group = settings.kafka, topics.router_app_id
+        return await loop.run_in_executor(None, committed_offsets, access, group, source_topics)
 
     async def on_handover(entry: Handover) -> None:
         await send(topics.handover, entry.key.encode(), entry.to_json(), [])
@@ -154,7 +171,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         catalogue,
         topics.held,
         settings.held_partitions,
-        settings.bootstrap_servers,
+        settings.kafka,
         table,
         releaser,
         clock.now,
@@ -177,12 +194,12 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         def on_grant(grant: Grant) -> None:
             loop.call_soon_threadsafe(table.on_grant, grant)
 
-        follower.append(GrantFollower(settings.bootstrap_servers, topics.grants, on_grant).start())
+        follower.append(GrantFollower(settings.kafka, topics.grants, on_grant).start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
-        table.ledger.load(await loop.run_in_executor(None, read_topic, settings.bootstrap_servers, topics.handover))
+        table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}
         try:
-            newest = await loop.run_in_executor(None, last_record_times, settings.bootstrap_servers, list(sources))
+            newest = await loop.run_in_executor(None, last_record_times, settings.kafka, list(sources))
             freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
         except TopicReadError:
             # Freshness then counts from this start; routing must not wait for it.
@@ -226,7 +243,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     app.timer(settings.audit_flush_interval_s)(flush_audit)
 
     table.hold_state = hold_state
-    backfiller = Backfiller(table, topics, handler, send, metrics, settings.bootstrap_servers)
+    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka)
     requests = app.topic(
         topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -240,7 +257,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             if request is None or request.state is not BackfillState.REQUESTED:
                 continue
             # A request replayed after a crash may have been served already; its outcome is in the log.
-            latest = await loop.run_in_executor(None, latest_events, settings.bootstrap_servers, topics.backfill)
+            latest = await loop.run_in_executor(None, latest_events, settings.kafka, topics.backfill)
             current = latest.get(request.request_id)
             if current is not None and current.state is not BackfillState.REQUESTED:
                 continue

@@ -24,6 +24,7 @@ from confluent_kafka import Message
 from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.headers import HeaderList
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
 from sharebus_core.topics import TopicNames
 from sharebus_router import audit_facts
@@ -58,14 +59,14 @@ class Backfiller:
         handler: RecordHandler,
         send: Send,
         metrics: RouterMetrics,
-        bootstrap: str,
+        access: KafkaAccess,
     ) -> None:
         self.table = table
         self.topics = topics
         self.handler = handler
         self.send = send
         self.metrics = metrics
-        self.bootstrap = bootstrap
+        self.access = access
 
     def _ranges(self, route: ClassRoute, target: Target) -> list[tuple[str, int, int, int]] | str:
         """(topic, partition, start, end) to replay, or why there is nothing to replay from.
@@ -93,7 +94,7 @@ class Backfiller:
         seen: set[bytes] = set()
         for topic, partition, start, end in ranges:
             sent += await self._replay(
-                request, route, target, RangeReader(self.bootstrap, topic, partition, start, end), seen
+                request, route, target, RangeReader(self.access, topic, partition, start, end), seen
             )
         self.metrics.backfill_records.labels(route.provider, target.consumer, route.data_class).inc(sent)
         log.info("backfill %s: %d record(s) of %s to %s", request.request_id, sent, route.data_class, target.consumer)

@@ -29,6 +29,7 @@ import faust
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UpdateMode
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
 from sharebus_router.periodic import HoldState, MarkerKind, due_marker, on_open, on_record, on_release
 from sharebus_router.release import BatchReleaser, HeldRecord, held_records
@@ -54,7 +55,7 @@ def install_holding(
     catalogue: Catalogue,
     held_topic_name: str,
     held_partitions: int,
-    bootstrap: str,
+    access: KafkaAccess,
     table: RouteTable,
     releaser: BatchReleaser,
     now: Callable[[], dt.datetime],
@@ -85,7 +86,7 @@ def install_holding(
     async def window_records(code: str, since: int, upto: int, partition: int) -> list[HeldRecord]:
         """The class's records of the window, read in chunks so that other classes' records never pile up."""
         loop = asyncio.get_running_loop()
-        reader = RangeReader(bootstrap, held_topic_name, partition, since, upto)
+        reader = RangeReader(access, held_topic_name, partition, since, upto)
         records: list[HeldRecord] = []
         seen: set[bytes] = set()
         try:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -52,9 +52,8 @@ class Publisher:
         self._registry = SchemaRegistryClient({"url": self.settings.registry_url})
         self._serializers: dict[str, AvroSerializer] = {}
         self._failures: list[str] = []
-        self._producer = Producer(
+        self._producer = self.settings.kafka.producer(
             {
-                "bootstrap.servers": self.settings.bootstrap_servers,
                 # Idempotence with acks=all: a retried send never duplicates or reorders a record.
                 "enable.idempotence": True,
                 "acks": "all",

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
 from sharebus_core import headers as h
+from sharebus_core.principals import Principals
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
@@ -25,7 +26,10 @@ from sharebus_sdk.errors import DeliveryDecodeError
 class SubscriberSettings(BusSettings):
     model_config = shared_config("SHAREBUS_SUBSCRIBER_")
 
-    group_id: str | None = Field(default=None, description="defaults to <namespace>.sub.<system>")
+    group_id: str | None = Field(
+        default=None,
+        description="defaults to <namespace>.<system>.sub; a system's groups live under <namespace>.<system>.",
+    )
     from_beginning: bool = True
     # Record ids remembered to drop redeliveries (the router is at-least-once).
     dedupe_window: int = Field(default=100_000, ge=0)
@@ -112,10 +116,10 @@ class Subscriber:
         self.system = system
         self.topic = TopicNames(self.settings.namespace).delivery(system)
         self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.settings.registry_url}))
-        self._consumer = Consumer(
+        group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
+        self._consumer = self.settings.kafka.consumer(
             {
-                "bootstrap.servers": self.settings.bootstrap_servers,
-                "group.id": self.settings.group_id or f"{self.settings.namespace}.sub.{system}",
+                "group.id": self.settings.group_id or f"{group_prefix}sub",
                 "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
                 "enable.auto.offset.store": False,
                 "enable.auto.commit": True,

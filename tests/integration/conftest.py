@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_rules.periods import Window, window_containing
@@ -25,15 +26,15 @@ FIXTURE_CATALOGUE = Path(__file__).resolve().parents[1] / "fixtures" / "catalogu
 
 
 @pytest.fixture(scope="session")
-def shared_registry(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+def shared_registry(kafka_admin: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
     """Subjects are named after namespaced topics, so tests can share one registry."""
-    with start_registry(kafka_bootstrap, unique("reg"), tmp_path_factory.mktemp("registry")) as registry:
+    with start_registry(kafka_admin, unique("reg"), tmp_path_factory.mktemp("registry")) as registry:
         yield registry
 
 
 @dataclass
 class Bus:
-    bootstrap: str
+    access: KafkaAccess
     namespace: str
     registry_url: str
     catalogue: Catalogue
@@ -45,14 +46,15 @@ class Bus:
 
     def use_in_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Points the CLI (which reads its settings from the environment) at this bus."""
-        monkeypatch.setenv("SHAREBUS_BOOTSTRAP", self.bootstrap)
+        for name, value in self.access.env().items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv("SHAREBUS_NAMESPACE", self.namespace)
         monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
 
     @property
     def settings(self) -> BusSettings:
         return BusSettings(
-            bootstrap_servers=self.bootstrap,
+            **self.access.settings_fields(),
             namespace=self.namespace,
             registry_url=self.registry_url,
             catalogue_dir=FIXTURE_CATALOGUE,
@@ -60,21 +62,21 @@ class Bus:
 
 
 @pytest.fixture
-def bus(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[Bus]:
+def bus(kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[Bus]:
     """A running router over the fixture catalogue, in a namespace of its own."""
     namespace = unique("t")
-    router = start_router(kafka_bootstrap, namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path)
+    router = start_router(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path)
     try:
-        yield Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+        yield Bus(kafka_admin, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
     finally:
         router.stop()
 
 
 def router_with_clock(
-    bootstrap: str, namespace: str, registry: RegistryProcess, skew_file: Path, work_dir: Path
+    access: KafkaAccess, namespace: str, registry: RegistryProcess, skew_file: Path, work_dir: Path
 ) -> RouterProcess:
     return start_router(
-        bootstrap,
+        access,
         namespace,
         registry.url,
         FIXTURE_CATALOGUE,
@@ -108,12 +110,12 @@ class ClockedBus:
         else:
             self.bus.router.stop()
         self.bus.router = router_with_clock(
-            self.bus.bootstrap, self.bus.namespace, self.registry, self.skew_file, self.work_dir / name
+            self.bus.access, self.bus.namespace, self.registry, self.skew_file, self.work_dir / name
         )
 
 
 @pytest.fixture
-def clocked(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[ClockedBus]:
+def clocked(kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[ClockedBus]:
     """A router over the fixture catalogue whose clock the test moves through its skew file."""
     skew_file = tmp_path / "clock-skew"
     # The router starts at five past the next hour, so that no window (all begin on the hour in the
@@ -121,8 +123,8 @@ def clocked(kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path: Pa
     now = time.time()
     skew_file.write_text(str((now // 3600 + 1) * 3600 + 300 - now))
     namespace = unique("t")
-    router = router_with_clock(kafka_bootstrap, namespace, shared_registry, skew_file, tmp_path / "first")
-    bus = Bus(kafka_bootstrap, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+    router = router_with_clock(kafka_admin, namespace, shared_registry, skew_file, tmp_path / "first")
+    bus = Bus(kafka_admin, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
     try:
         yield ClockedBus(bus, shared_registry, skew_file, tmp_path)
     finally:
@@ -152,7 +154,7 @@ class GatewayBus:
 @pytest.fixture
 def gateway_bus(bus: Bus, tmp_path: Path) -> Iterator[GatewayBus]:
     gateway = start_gateway(
-        bus.bootstrap,
+        bus.access,
         bus.namespace,
         bus.registry_url,
         FIXTURE_CATALOGUE,
@@ -166,7 +168,7 @@ def gateway_bus(bus: Bus, tmp_path: Path) -> Iterator[GatewayBus]:
     )
     try:
         tokens = {
-            system: issue_key(bus.catalogue, bus.bootstrap, bus.topics.api_keys, system)
+            system: issue_key(bus.catalogue, bus.access, bus.topics.api_keys, system)
             for system in bus.catalogue.systems
         }
         gb = GatewayBus(bus, gateway, tokens)

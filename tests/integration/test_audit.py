@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 
 from sharebus_cli.children import Child
 from sharebus_cli.main import main as cli
@@ -31,7 +30,7 @@ INSPECTION = "301001003/000001"
 
 @pytest.fixture
 def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
-    service = start_auditor(bus.bootstrap, bus.namespace, tmp_path)
+    service = start_auditor(bus.access, bus.namespace, tmp_path)
     yield service
     service.stop()
 
@@ -39,8 +38,7 @@ def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
 def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
         return [
-            json.loads(m.value() or b"")
-            for m in read_topic(bus.bootstrap, bus.topics.audit, isolation="read_committed")
+            json.loads(m.value() or b"") for m in read_topic(bus.access, bus.topics.audit, isolation="read_committed")
         ]
 
     return eventually(read, lambda events: len(events) >= expected, timeout_s=60)
@@ -58,11 +56,11 @@ def publish(bus: Bus, first_seq: int, enterprises: int, penalties: int = 0, insp
 def copy_with(bus: Bus, change: Callable[[int, list[bytes]], list[bytes]]) -> str:
     """Copies the audit topic, partition by partition, letting ``change`` edit one partition's records."""
     target = unique(f"{bus.namespace}.audit-copy")
-    ensure_topics(bus.bootstrap, [TopicSpec(target, AUDIT_PARTITIONS)])
+    ensure_topics(bus.access, [TopicSpec(target, AUDIT_PARTITIONS)])
     by_partition: dict[int, list[bytes]] = defaultdict(list)
-    for msg in read_topic(bus.bootstrap, bus.topics.audit, isolation="read_committed"):
+    for msg in read_topic(bus.access, bus.topics.audit, isolation="read_committed"):
         by_partition[msg.partition() or 0].append(msg.value() or b"")
-    producer = Producer({"bootstrap.servers": bus.bootstrap, "enable.idempotence": True})
+    producer = bus.access.producer({"enable.idempotence": True})
     for partition, values in by_partition.items():
         for value in change(partition, values):
             producer.produce(target, value=value, partition=partition)
@@ -88,20 +86,20 @@ def test_every_decision_is_audited_chained_and_verifiable(
     denied = {(e["consumer"], e["data_class"], e["reason"]) for e in events if e["decision"] == "deny"}
     assert denied == {("tax-levy", PENALTY, "no_grant"), ("psb-case", INSPECTION, "class_not_shared")}
 
-    result = verify(bus.bootstrap, bus.topics.audit)
+    result = verify(bus.access, bus.topics.audit)
     assert result.broken is None
     assert result.events == 48
 
     receipts = {
         r.consumer: r
         for r in who_received(
-            bus.bootstrap, bus.topics.audit, ENTERPRISE, since=dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+            bus.access, bus.topics.audit, ENTERPRISE, since=dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
         )
     }
     assert {c: r.records for c, r in receipts.items()} == {"tax-levy": 20, "psb-case": 20}
     assert receipts["tax-levy"].grant_id is None  # unconditional: no grant needed
 
-    for name, value in (("SHAREBUS_BOOTSTRAP", bus.bootstrap), ("SHAREBUS_NAMESPACE", bus.namespace)):
+    for name, value in (*bus.access.env().items(), ("SHAREBUS_NAMESPACE", bus.namespace)):
         monkeypatch.setenv(name, value)
     assert cli(["audit", "verify"]) == 0
     assert "audit chain intact: 48 events" in capsys.readouterr().out
@@ -114,10 +112,10 @@ def test_altering_removing_or_reordering_one_event_is_detected(
 ) -> None:
     publish(bus, 0, enterprises=30)
     audit_events(bus, 60)
-    assert verify(bus.bootstrap, bus.topics.audit).broken is None
+    assert verify(bus.access, bus.topics.audit).broken is None
     busiest = max(
         range(AUDIT_PARTITIONS),
-        key=lambda p: sum(1 for m in read_topic(bus.bootstrap, bus.topics.audit) if m.partition() == p),
+        key=lambda p: sum(1 for m in read_topic(bus.access, bus.topics.audit) if m.partition() == p),
     )
 
     def altered(partition: int, values: list[bytes]) -> list[bytes]:
@@ -138,29 +136,29 @@ def test_altering_removing_or_reordering_one_event_is_detected(
         (removed, "prev_hash does not match"),
         (reordered, "prev_hash does not match"),
     ):
-        result = verify(bus.bootstrap, copy_with(bus, change))
+        result = verify(bus.access, copy_with(bus, change))
         assert result.broken is not None, change.__name__
         assert result.broken.partition == busiest
         assert result.broken.offset == 3
         assert problem in result.broken.problem
 
-    for name, value in (("SHAREBUS_BOOTSTRAP", bus.bootstrap), ("SHAREBUS_NAMESPACE", bus.namespace)):
+    for name, value in (*bus.access.env().items(), ("SHAREBUS_NAMESPACE", bus.namespace)):
         monkeypatch.setenv(name, value)
     assert cli(["audit", "verify", "--topic", copy_with(bus, removed)]) == 5
     assert "audit chain BROKEN at partition" in capsys.readouterr().out
 
 
 def test_a_restarted_auditor_continues_the_chains_from_the_log(bus: Bus, tmp_path: Path) -> None:
-    first = start_auditor(bus.bootstrap, bus.namespace, tmp_path / "first")
+    first = start_auditor(bus.access, bus.namespace, tmp_path / "first")
     publish(bus, 0, enterprises=10)
     audit_events(bus, 20)
     first.stop()
     publish(bus, 10, enterprises=10)  # decided while no auditor runs: the facts wait in their topic
-    second = start_auditor(bus.bootstrap, bus.namespace, tmp_path / "second")
+    second = start_auditor(bus.access, bus.namespace, tmp_path / "second")
     try:
         assert len(audit_events(bus, 40)) == 40
     finally:
         second.stop()
-    result = verify(bus.bootstrap, bus.topics.audit)
+    result = verify(bus.access, bus.topics.audit)
     assert result.broken is None
     assert result.events == 40

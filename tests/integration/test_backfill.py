@@ -31,12 +31,12 @@ from tests.support.subscribe import collect
 
 
 def grants(bus: Bus) -> GrantService:
-    return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+    return GrantService(bus.catalogue, bus.access, bus.topics.grants)
 
 
 def backfill(bus: Bus, department: str, system: str, data_class: str) -> int:
-    request = request_backfill(bus.catalogue, bus.bootstrap, bus.topics, department, system, data_class)
-    outcome = wait_outcome(bus.bootstrap, bus.topics.backfill, request.request_id, timeout_s=60)
+    request = request_backfill(bus.catalogue, bus.access, bus.topics, department, system, data_class)
+    outcome = wait_outcome(bus.access, bus.topics.backfill, request.request_id, timeout_s=60)
     assert outcome is not None
     assert outcome.state is BackfillState.DONE, outcome.reason
     assert outcome.records is not None
@@ -92,7 +92,7 @@ def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus)
     seqs = [d.value["seq"] for d in received.deliveries]
     assert sorted(seqs) == list(range(total))  # no gap
     assert received.duplicates == 0
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("hrss-si")) == total  # no record sent twice
+    assert end_offsets(bus.access, bus.topics.delivery("hrss-si")) == total  # no record sent twice
     history = [d for d in received.deliveries if d.backfill is not None]
     live = [d for d in received.deliveries if d.backfill is None]
     assert len(history) == replayed
@@ -107,9 +107,9 @@ def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus)
 def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: Bus) -> None:
     publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(20)))
     with pytest.raises(GrantRefused, match="not entitled"):
-        request_backfill(bus.catalogue, bus.bootstrap, bus.topics, "TAX", "tax-levy", PENALTY)
+        request_backfill(bus.catalogue, bus.access, bus.topics, "TAX", "tax-levy", PENALTY)
     with pytest.raises(GrantRefused, match="has no system"):
-        request_backfill(bus.catalogue, bus.bootstrap, bus.topics, "PSB", "tax-levy", PENALTY)
+        request_backfill(bus.catalogue, bus.access, bus.topics, "PSB", "tax-levy", PENALTY)
 
     service = grants(bus)
     grant = service.apply(
@@ -134,9 +134,7 @@ def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: B
         assert set(delivery.value) == {"uscc", "person_id_number", "seq"}
         assert delivery.value["person_id_number"] == "110105********002X"
     backfilled = [
-        m
-        for m in read_all(bus.bootstrap, bus.topics.delivery("tax-levy"), 25)
-        if h.BACKFILL in h.header_map(m.headers())
+        m for m in read_all(bus.access, bus.topics.delivery("tax-levy"), 25) if h.BACKFILL in h.header_map(m.headers())
     ]
     assert all(h.header_map(m.headers())[h.GRANT_ID] == grant.grant_id.encode() for m in backfilled)
 

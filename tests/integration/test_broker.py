@@ -6,8 +6,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
 
 from sharebus_broker import BrokerSettings, BrokerStartError, KafkaBroker
 from sharebus_provision import TopicSpec, ensure_topics
@@ -51,16 +49,14 @@ def test_records_survive_a_restart_on_the_same_data_dir(tmp_path: Path) -> None:
     settings = BrokerSettings(port=0, controller_port=0, data_dir=tmp_path / "data", heap="512m")
     topic = unique("persist")
     with KafkaBroker(settings) as broker:
-        ensure_topics(broker.bootstrap, [TopicSpec(topic, 1)])
-        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        ensure_topics(broker.admin_access, [TopicSpec(topic, 1)])
+        producer = broker.admin_access.producer()
         for i in range(10):
             producer.produce(topic, value=f"v{i}".encode())
         assert producer.flush(10) == 0
     with KafkaBroker(settings) as broker:
-        assert topic in AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10).topics
-        consumer = Consumer(
-            {"bootstrap.servers": broker.bootstrap, "group.id": unique("g"), "auto.offset.reset": "earliest"}
-        )
+        assert topic in broker.admin_access.admin().list_topics(timeout=10).topics
+        consumer = broker.admin_access.consumer({"group.id": unique("g"), "auto.offset.reset": "earliest"})
         consumer.subscribe([topic])
         values: list[bytes] = []
         for _ in range(100):

@@ -17,10 +17,10 @@ from tests.support.subscribe import collect
 def test_the_bus_rides_out_a_broker_restart(tmp_path: Path) -> None:
     broker = KafkaBroker(BrokerSettings(port=0, controller_port=0, data_dir=tmp_path / "kafka", heap="512m")).start()
     namespace = unique("t")
-    registry = start_registry(broker.bootstrap, namespace, tmp_path)
-    router = start_router(broker.bootstrap, namespace, registry.url, FIXTURE_CATALOGUE, tmp_path)
+    registry = start_registry(broker.admin_access, namespace, tmp_path)
+    router = start_router(broker.admin_access, namespace, registry.url, FIXTURE_CATALOGUE, tmp_path)
     settings = BusSettings(
-        bootstrap_servers=broker.bootstrap,
+        **broker.admin_access.settings_fields(),
         namespace=namespace,
         registry_url=registry.url,
         catalogue_dir=FIXTURE_CATALOGUE,

@@ -10,7 +10,6 @@ from collections import Counter
 from typing import Any
 
 import fastavro
-from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -110,7 +109,7 @@ def receive_all(bus: Bus, system: str, expected: int) -> list[Delivery]:
 
 
 def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> None:
-    grants = GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants)
     grant = grants.apply(
         department="TAX",
         requester="Li",
@@ -125,7 +124,7 @@ def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> Non
     eventually(lambda: metric(bus.router.metrics_url, "sharebus_records_total"), lambda v: v >= 0)
 
     workload = Workload(bus)
-    producer = Producer({"bootstrap.servers": bus.bootstrap, "linger.ms": 10})
+    producer = bus.access.producer({"linger.ms": 10})
     for i in range(TOTAL):
         code, value, label = workload.record(i)
         headers: list[tuple[str, str | bytes | None]] = [
@@ -163,11 +162,11 @@ def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> Non
             assert delivery.value["seq"] % 10 < 6
     assert len({d.record_id for d in tax}) == len(tax)
     for system in ("hrss-si", "amr-reg"):
-        assert end_offsets(bus.bootstrap, bus.topics.delivery(system)) == 0
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == len(tax)
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("psb-case")) == len(psb)
+        assert end_offsets(bus.access, bus.topics.delivery(system)) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("tax-levy")) == len(tax)
+    assert end_offsets(bus.access, bus.topics.delivery("psb-case")) == len(psb)
 
-    letters = list_dead_letters(bus.bootstrap, bus.topics.dead_letter)
+    letters = list_dead_letters(bus.access, bus.topics.dead_letter)
     assert Counter(d.reason for d in letters) == workload.expected_dead
     assert all(d.source_topic == bus.topics.source(ENTERPRISE) and d.value is not None for d in letters)
 
@@ -207,7 +206,7 @@ def test_a_dead_letter_is_replayed_after_its_schema_is_registered_for_its_class(
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(evolved), record)
     value = frame(schema_id, body.getvalue())
-    producer = Producer({"bootstrap.servers": bus.bootstrap})
+    producer = bus.access.producer()
     producer.produce(
         bus.topics.source(ENTERPRISE),
         key=b"k77",
@@ -216,13 +215,13 @@ def test_a_dead_letter_is_replayed_after_its_schema_is_registered_for_its_class(
     )
     assert producer.flush(10) == 0
 
-    letters = eventually(lambda: list_dead_letters(bus.bootstrap, bus.topics.dead_letter), lambda ls: len(ls) >= 1)
+    letters = eventually(lambda: list_dead_letters(bus.access, bus.topics.dead_letter), lambda ls: len(ls) >= 1)
     assert [d.reason for d in letters] == ["schema_mismatch"]
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("tax-levy")) == 0
 
     # The fix: register the (compatible) new version under the class's own subject: same schema, same id.
     assert client.register_schema(bus.topics.value_subject(ENTERPRISE), Schema(evolved_text, "AVRO")) == schema_id
-    assert replay(bus.bootstrap, bus.topics.dead_letter, letters) == 1
+    assert replay(bus.access, bus.topics.dead_letter, letters) == 1
 
     [delivery] = receive_all(bus, "tax-levy", 1)
     assert delivery.value == record

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 
 from sharebus_core import headers as h
 from sharebus_core.records import RecordInvalid
@@ -65,8 +64,8 @@ def test_records_arrive_decoded_and_complete_at_each_subscriber_and_nowhere_else
             assert delivery.key == record["uscc"]
 
     # hrss-si subscribes to nothing forwarded; amr-reg is the provider itself.
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("hrss-si")) == 0
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("amr-reg")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("hrss-si")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("amr-reg")) == 0
 
 
 def test_counters_show_exactly_what_was_delivered(bus: Bus) -> None:
@@ -120,19 +119,19 @@ def test_record_of_a_class_not_forwarded_arrives_nowhere_and_is_denied(
     assert metric(url, "sharebus_records_received_total", data_class=class_code) == 5
     assert metric(url, "sharebus_records_total", data_class=class_code) == 0
     for system in bus.catalogue.systems:
-        assert end_offsets(bus.bootstrap, bus.topics.delivery(system)) == 0, system
+        assert end_offsets(bus.access, bus.topics.delivery(system)) == 0, system
 
 
 def test_bad_bytes_go_to_the_dead_letter_topic_with_their_origin(bus: Bus) -> None:
     source = bus.topics.source(ENTERPRISE)
-    producer = Producer({"bootstrap.servers": bus.bootstrap})
+    producer = bus.access.producer()
     producer.produce(source, value=b'{"json": "is not the wire format"}', key=b"k1", partition=0)
     producer.produce(source, value=b"\x00\x00\x01\x86\xa0garbage", key=b"k2", partition=0)  # schema id 100000
     assert producer.flush(10) == 0
     with publisher(bus) as pub:
         pub.publish(ENTERPRISE, enterprise(7))
 
-    letters = read_all(bus.bootstrap, bus.topics.dead_letter, expected=2)
+    letters = read_all(bus.access, bus.topics.dead_letter, expected=2)
     reasons = {}
     for letter in letters:
         meta = h.header_map(letter.headers())
@@ -161,4 +160,4 @@ def test_publisher_refuses_invalid_records_and_other_departments_classes(bus: Bu
             pub.publish(ENTERPRISE, missing)
     with publisher(bus, "TAX") as tax, pytest.raises(NotProvider, match="its provider is AMR"):
         tax.publish(ENTERPRISE, enterprise(3))
-    assert end_offsets(bus.bootstrap, bus.topics.source(ENTERPRISE)) == 0
+    assert end_offsets(bus.access, bus.topics.source(ENTERPRISE)) == 0

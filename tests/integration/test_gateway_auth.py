@@ -21,7 +21,7 @@ PENALTY = "301001002/000001"
 
 
 def forbidden_facts(gb: GatewayBus, expected: int) -> list[dict[str, Any]]:
-    messages = read_all(gb.bus.bootstrap, gb.bus.topics.audit_facts, expected, timeout_s=20)
+    messages = read_all(gb.bus.access, gb.bus.topics.audit_facts, expected, timeout_s=20)
     facts = [fact for m in messages for fact in json.loads(m.value() or b"{}")["records"]]
     return [f for f in facts if f.get("mode") == "gateway"]
 
@@ -59,7 +59,7 @@ def test_no_key_or_an_unknown_key_is_401(gateway_bus: GatewayBus) -> None:
 
 def test_a_revoked_key_is_401_without_a_restart(gateway_bus: GatewayBus) -> None:
     gb = gateway_bus
-    store = KeyStore(gb.bus.catalogue, gb.bus.bootstrap, gb.bus.topics.api_keys)
+    store = KeyStore(gb.bus.catalogue, gb.bus.access, gb.bus.topics.api_keys)
     store.revoke("psb-case")
     with gb.client("psb-case") as psb:
         status = eventually(lambda: psb.get("/v1/catalogue/classes").status_code, lambda code: code == 401, 20)
@@ -73,7 +73,7 @@ def test_publishing_a_class_the_department_does_not_provide_is_403_and_audited(g
     with gb.client("tax-levy") as tax:
         response = tax.post(f"/v1/classes/{ENTERPRISE}/records", json={"uscc": "U1"})
     assert_audited_refusal(gb, response, "publish", "tax-levy")
-    assert end_offsets(gb.bus.bootstrap, gb.bus.topics.source(ENTERPRISE)) == 0
+    assert end_offsets(gb.bus.access, gb.bus.topics.source(ENTERPRISE)) == 0
 
 
 def test_reading_another_systems_feed_is_403_and_audited(gateway_bus: GatewayBus) -> None:
@@ -178,7 +178,7 @@ def test_invalid_records_name_index_and_field_and_nothing_of_the_batch_lands(gat
     assert response.status_code == 422
     errors = response.json()["detail"]["errors"]
     assert [(e["index"], e["field"]) for e in errors] == [(1, "seq"), (2, "established"), (3, "name")]
-    assert end_offsets(gb.bus.bootstrap, gb.bus.topics.source(ENTERPRISE)) == 0
+    assert end_offsets(gb.bus.access, gb.bus.topics.source(ENTERPRISE)) == 0
 
 
 def test_api_keys_are_issued_listed_and_revoked_with_the_cli(

@@ -21,7 +21,7 @@ STATS = "301001004/000001"  # daily, unconditional; hrss-si subscribes
 @pytest.fixture
 def gateway(clocked: ClockedBus, tmp_path: Path) -> Iterator[GatewayProcess]:
     bus = clocked.bus
-    process = start_gateway(bus.bootstrap, bus.namespace, bus.registry_url, FIXTURE_CATALOGUE, tmp_path / "gw")
+    process = start_gateway(bus.access, bus.namespace, bus.registry_url, FIXTURE_CATALOGUE, tmp_path / "gw")
     try:
         yield process
     finally:
@@ -30,7 +30,7 @@ def gateway(clocked: ClockedBus, tmp_path: Path) -> Iterator[GatewayProcess]:
 
 def client(gateway: GatewayProcess, clocked: ClockedBus, system: str) -> httpx.Client:
     bus = clocked.bus
-    token = issue_key(bus.catalogue, bus.bootstrap, bus.topics.api_keys, system)
+    token = issue_key(bus.catalogue, bus.access, bus.topics.api_keys, system)
     http = gateway.client(token)
     # Keys reach the gateway through its follower of the keys topic.
     assert eventually(lambda: http.get("/v1/catalogue/share-types").status_code, lambda c: c == 200, 20) == 200

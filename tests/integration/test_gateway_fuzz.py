@@ -22,6 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
@@ -39,16 +40,16 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzz_target(
-    kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FuzzTarget]:
     """One router and gateway for every operation: a bus per example would take minutes."""
     work = tmp_path_factory.mktemp("fuzz")
     namespace = unique("fz")
-    router = start_router(kafka_bootstrap, namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
-    gateway = start_gateway(kafka_bootstrap, namespace, shared_registry.url, FIXTURE_CATALOGUE, Path(work))
+    router = start_router(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
+    gateway = start_gateway(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, Path(work))
     try:
         catalogue = load_catalogue(FIXTURE_CATALOGUE)
-        token = issue_key(catalogue, kafka_bootstrap, TopicNames(namespace).api_keys, "amr-reg")
+        token = issue_key(catalogue, kafka_admin, TopicNames(namespace).api_keys, "amr-reg")
         with gateway.client(token) as client:
             assert eventually(lambda: client.get("/v1/grants").status_code, lambda s: s == 200, 20) == 200
         yield FuzzTarget(gateway, token)

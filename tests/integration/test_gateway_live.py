@@ -89,7 +89,7 @@ def test_http_publish_reaches_only_the_granted_fields_over_sse_and_websocket(
     assert messages[-1]["id"] == events[-1].id
 
     # psb-case has no grant (and no subscription) for penalties: its feed stays empty.
-    assert end_offsets(gb.bus.bootstrap, gb.bus.topics.delivery("psb-case")) == 0
+    assert end_offsets(gb.bus.access, gb.bus.topics.delivery("psb-case")) == 0
     with gb.client("psb-case") as psb:
         assert read_sse(psb, "/v1/systems/psb-case/feed", 1, timeout_s=3) == []
     assert metric(f"{gb.gateway.base_url}/metrics", "sharebus_gateway_records_published_total", data_class=PENALTY) == 5

@@ -22,7 +22,7 @@ INSPECTION = "301001003/000001"  # not shared
 
 
 def service(bus: Bus) -> GrantService:
-    return GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+    return GrantService(bus.catalogue, bus.access, bus.topics.grants)
 
 
 def publish(bus: Bus, seqs: range) -> None:
@@ -63,7 +63,7 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
     wait_routed(bus.router, 1)
     publish(bus, range(3, 6))
     assert denials(bus, "no_grant", 6) == 6  # an application alone entitles nothing
-    assert end_offsets(bus.bootstrap, delivery_topic) == 0
+    assert end_offsets(bus.access, delivery_topic) == 0
 
     grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     wait_routed(bus.router, 2)
@@ -85,7 +85,7 @@ def test_approve_then_revoke_takes_effect_live(bus: Bus) -> None:
     assert metric(bus.router.metrics_url, "sharebus_grants", state="approved") == 0
     publish(bus, range(10, 13))
     assert denials(bus, "grant_revoked", 3) == 3
-    assert end_offsets(bus.bootstrap, delivery_topic) == 4
+    assert end_offsets(bus.access, delivery_topic) == 4
 
 
 def test_expired_grant_stops_delivery(bus: Bus) -> None:
@@ -108,7 +108,7 @@ def test_expired_grant_stops_delivery(bus: Bus) -> None:
     eventually(lambda: dt.datetime.now(dt.UTC), lambda now: now > expiry + dt.timedelta(seconds=0.5), timeout_s=10)
     publish(bus, range(2, 4))
     assert denials(bus, "grant_expired", 2) == 2
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == 2
+    assert end_offsets(bus.access, bus.topics.delivery("tax-levy")) == 2
 
 
 def test_not_shared_class_is_refused_with_its_legal_basis_and_never_delivers(bus: Bus) -> None:
@@ -126,7 +126,7 @@ def test_not_shared_class_is_refused_with_its_legal_basis_and_never_delivers(bus
         pub.publish(INSPECTION, {"uscc": "91500000MA0000001X", "note": "n", "seq": 1})
     labels = {"consumer": "psb-case", "data_class": INSPECTION, "reason": "class_not_shared"}
     assert eventually(lambda: metric(bus.router.metrics_url, "sharebus_denials_total", **labels), lambda v: v >= 1) == 1
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("psb-case")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("psb-case")) == 0
 
 
 def test_cli_acts_as_one_department_only(

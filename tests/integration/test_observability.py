@@ -20,6 +20,7 @@ from sharebus_broker.launcher import free_port
 from sharebus_cli.prometheus import PrometheusServer, start_prometheus
 from sharebus_cli.stats_cmd import from_prometheus
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR, BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
@@ -48,10 +49,10 @@ def _port(url: str) -> int:
     return port
 
 
-def _apply_late(catalogue: Catalogue, bootstrap: str, namespace: str) -> None:
+def _apply_late(catalogue: Catalogue, access: KafkaAccess, namespace: str) -> None:
     """An application made 30 days ago that the provider never answered: overdue by any deadline."""
     month_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    service = GrantService(catalogue, bootstrap, TopicNames(namespace).grants, clock=lambda: month_ago)
+    service = GrantService(catalogue, access, TopicNames(namespace).grants, clock=lambda: month_ago)
     service.apply(
         department=catalogue.department_of_system[LATE_APPLICANT],
         requester="late officer",
@@ -64,21 +65,21 @@ def _apply_late(catalogue: Catalogue, bootstrap: str, namespace: str) -> None:
 
 @pytest.fixture(scope="module")
 def scraped_bus(
-    kafka_bootstrap: str, shared_registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
     """One bus for this module's tests: starting it takes most of a minute on two cores."""
     namespace = unique("obs")
     tmp_path = tmp_path_factory.mktemp("observability")
     catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
     with ExitStack() as stack:
-        router = start_router(kafka_bootstrap, namespace, shared_registry.url, DEFAULT_CATALOGUE_DIR, tmp_path)
+        router = start_router(kafka_admin, namespace, shared_registry.url, DEFAULT_CATALOGUE_DIR, tmp_path)
         stack.callback(router.stop)
-        auditor = start_auditor(kafka_bootstrap, namespace, tmp_path)
+        auditor = start_auditor(kafka_admin, namespace, tmp_path)
         stack.callback(auditor.stop)
-        monitor, monitor_port = start_monitor(kafka_bootstrap, namespace, DEFAULT_CATALOGUE_DIR, tmp_path)
+        monitor, monitor_port = start_monitor(kafka_admin, namespace, DEFAULT_CATALOGUE_DIR, tmp_path)
         stack.callback(monitor.stop)
         common = BusSettings(
-            bootstrap_servers=kafka_bootstrap,
+            **kafka_admin.settings_fields(),
             namespace=namespace,
             registry_url=shared_registry.url,
             catalogue_dir=DEFAULT_CATALOGUE_DIR,
@@ -87,7 +88,7 @@ def scraped_bus(
             catalogue, PublisherSettings.model_validate(common), SubscriberSettings.model_validate(common), 60.0
         )
         assert workload.grant_conditional_shares()
-        _apply_late(catalogue, kafka_bootstrap, namespace)
+        _apply_late(catalogue, kafka_admin, namespace)
         workload.start()
         stack.callback(workload.close)
         jobs = {

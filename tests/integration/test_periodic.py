@@ -36,8 +36,8 @@ def held(bus: Bus, expected: int) -> int:
     """
 
     def count() -> int:
-        total = end_offsets(bus.bootstrap, bus.topics.held)
-        metas = [h.header_map(m.headers()) for m in read_all(bus.bootstrap, bus.topics.held, total, timeout_s=5)]
+        total = end_offsets(bus.access, bus.topics.held)
+        metas = [h.header_map(m.headers()) for m in read_all(bus.access, bus.topics.held, total, timeout_s=5)]
         return len({meta[h.RECORD_ID] for meta in metas if h.MARKER not in meta})
 
     return eventually(count, lambda n: n >= expected, timeout_s=60)
@@ -45,13 +45,13 @@ def held(bus: Bus, expected: int) -> int:
 
 def end_markers(bus: Bus, system: str) -> list[dict[str, bytes]]:
     topic = bus.topics.delivery(system)
-    messages = read_all(bus.bootstrap, topic, end_offsets(bus.bootstrap, topic), timeout_s=20)
+    messages = read_all(bus.access, topic, end_offsets(bus.access, topic), timeout_s=20)
     metas = [h.header_map(m.headers()) for m in messages]
     return [meta for meta in metas if h.BATCH_END in meta]
 
 
 def approve_roster_grant(bus: Bus) -> None:
-    grants = GrantService(bus.catalogue, bus.bootstrap, bus.topics.grants)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants)
     grant = grants.apply(
         department="TAX",
         requester="officer Li",
@@ -74,8 +74,8 @@ def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked:
     publish_records(bus.settings, STATS, [stats(seq) for seq in range(4)])
     assert held(bus, 11) == 11
     # Held, not forwarded: nothing reaches a subscriber before its window ends.
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy")) == 0
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("hrss-si")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("tax-levy")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("hrss-si")) == 0
 
     clocked.move_clock_past(hourly.end)
     first = collect(bus.settings, "tax-levy", 0, expected_batches=1).batches
@@ -106,7 +106,7 @@ def test_each_window_is_released_once_whole_to_each_entitled_subscriber(clocked:
     assert len(ids) == len(set(ids)) == 1 + empty_hours
     assert len(end_markers(bus, "hrss-si")) == 1
     # Nobody else receives anything; the denied consumers are counted per record.
-    assert end_offsets(bus.bootstrap, bus.topics.delivery("psb-case")) == 0
+    assert end_offsets(bus.access, bus.topics.delivery("psb-case")) == 0
     url = bus.router.metrics_url
     labels = {"data_class": ROSTER, "consumer": "tax-levy", "mode": "periodic", "share_type": "conditional"}
     assert metric(url, "sharebus_calls_total", **labels) == 1 + empty_hours  # a call is one batch

@@ -23,13 +23,13 @@ def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProces
     bus.router.service.kill()  # SIGKILL: no flush, no commit, no goodbye to the group
 
     replacement = start_router(
-        bus.bootstrap, bus.namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path / "replacement"
+        bus.access, bus.namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path / "replacement"
     )
     try:
         received = collect(bus.settings, "tax-levy", COUNT, idle_timeout_s=60)
         duplicates = received.duplicates
         assert sorted(v["seq"] for v in received.values) == list(range(COUNT))
-        written = end_offsets(bus.bootstrap, bus.topics.delivery("tax-levy"))
+        written = end_offsets(bus.access, bus.topics.delivery("tax-levy"))
         # Records routed but not committed before the kill are routed again: repeats, never gaps,
         # and the subscriber hands each record out once.
         assert written >= COUNT

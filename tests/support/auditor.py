@@ -6,12 +6,13 @@ from pathlib import Path
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
+from sharebus_core.kafka import KafkaAccess
 
 
-def start_auditor(bootstrap: str, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> Child:
+def start_auditor(access: KafkaAccess, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> Child:
     port = free_port()
     env = {
-        "SHAREBUS_BOOTSTRAP": bootstrap,
+        **access.env(),
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
         "PYTHONUNBUFFERED": "1",

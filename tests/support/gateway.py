@@ -14,6 +14,7 @@ import httpx
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_gateway.keys import KeyStore
 
 
@@ -31,7 +32,7 @@ class GatewayProcess:
 
 
 def start_gateway(
-    bootstrap: str,
+    access: KafkaAccess,
     namespace: str,
     registry_url: str,
     catalogue_dir: Path,
@@ -43,7 +44,7 @@ def start_gateway(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "SHAREBUS_BOOTSTRAP": bootstrap,
+        **access.env(),
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_REGISTRY_URL": registry_url,
         "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
@@ -63,8 +64,8 @@ def start_gateway(
     return GatewayProcess(service, base_url)
 
 
-def issue_key(catalogue: Catalogue, bootstrap: str, topic: str, system: str) -> str:
-    return KeyStore(catalogue, bootstrap, topic).issue(system).token.get_secret_value()
+def issue_key(catalogue: Catalogue, access: KafkaAccess, topic: str, system: str) -> str:
+    return KeyStore(catalogue, access, topic).issue(system).token.get_secret_value()
 
 
 @dataclass

@@ -7,17 +7,18 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from sharebus_core.kafka import KafkaAccess
 from tests.support.names import unique
 
 T = TypeVar("T")
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
+def end_offsets(access: KafkaAccess, topic: str) -> int:
     """Records in a topic (sum of high-water marks over its partitions)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("probe")})
+    consumer = access.consumer({"group.id": unique("probe")})
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = metadata.topics[topic].partitions
@@ -26,11 +27,10 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
+def read_all(access: KafkaAccess, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
     """Reads a topic from the start until ``expected`` records arrived (or the time is up)."""
-    consumer = Consumer(
+    consumer = access.consumer(
         {
-            "bootstrap.servers": bootstrap,
             "group.id": unique("reader"),
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -6,15 +6,16 @@ from pathlib import Path
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
+from sharebus_core.kafka import KafkaAccess
 
 
 def start_monitor(
-    bootstrap: str, namespace: str, catalogue_dir: Path, work_dir: Path, interval_s: float = 1.0
+    access: KafkaAccess, namespace: str, catalogue_dir: Path, work_dir: Path, interval_s: float = 1.0
 ) -> tuple[Child, int]:
     """Starts a monitor for ``namespace``; returns it and its metrics port once /metrics answers."""
     port = free_port()
     env = {
-        "SHAREBUS_BOOTSTRAP": bootstrap,
+        **access.env(),
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
         "SHAREBUS_MONITOR_METRICS_PORT": str(port),

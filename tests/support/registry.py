@@ -1,8 +1,8 @@
 """Runs the schema registry (``python -m sharebus_registry``) as a subprocess for tests.
 
-Usage, from any test that has the ``kafka_bootstrap`` fixture::
+Usage, from any test that has the ``kafka_admin`` fixture::
 
-    with start_registry(kafka_bootstrap, namespace, tmp_path) as registry:
+    with start_registry(kafka_admin, namespace, tmp_path) as registry:
         client = SchemaRegistryClient({"url": registry.url})
 
 or ``registry = start_registry(...)`` and ``registry.stop()`` when done. ``start_registry`` returns
@@ -18,6 +18,7 @@ from types import TracebackType
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
+from sharebus_core.kafka import KafkaAccess
 
 _counter = itertools.count(1)
 
@@ -49,7 +50,7 @@ class RegistryProcess:
         self.stop()
 
 
-def start_registry(bootstrap: str, namespace: str, log_dir: Path, timeout_s: float = 60.0) -> RegistryProcess:
+def start_registry(access: KafkaAccess, namespace: str, log_dir: Path, timeout_s: float = 60.0) -> RegistryProcess:
     """Starts a registry on a free port for ``namespace`` (topic ``<namespace>._schemas``) and waits until ready.
 
     Its output goes to ``log_dir/registry-<namespace>-<n>.log``; a failure to start raises
@@ -58,7 +59,7 @@ def start_registry(bootstrap: str, namespace: str, log_dir: Path, timeout_s: flo
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
-        "SHAREBUS_BOOTSTRAP": bootstrap,
+        **access.env(),
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_REGISTRY_HOST": "127.0.0.1",
         "SHAREBUS_REGISTRY_PORT": str(port),

@@ -10,6 +10,7 @@ import httpx
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
+from sharebus_core.kafka import KafkaAccess
 from tests.support.kafka import eventually
 
 
@@ -27,7 +28,7 @@ class RouterProcess:
 
 
 def start_router(
-    bootstrap: str,
+    access: KafkaAccess,
     namespace: str,
     registry_url: str,
     catalogue_dir: Path,
@@ -39,7 +40,7 @@ def start_router(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "SHAREBUS_BOOTSTRAP": bootstrap,
+        **access.env(),
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_REGISTRY_URL": registry_url,
         "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),

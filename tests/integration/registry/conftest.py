@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from sharebus_core.kafka import KafkaAccess
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess, start_registry
 
@@ -18,8 +19,8 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def registry(kafka_bootstrap: str, namespace: str, tmp_path: Path) -> Iterator[RegistryProcess]:
-    with start_registry(kafka_bootstrap, namespace, tmp_path) as process:
+def registry(kafka_admin: KafkaAccess, namespace: str, tmp_path: Path) -> Iterator[RegistryProcess]:
+    with start_registry(kafka_admin, namespace, tmp_path) as process:
         yield process
 
 

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from tests.integration.registry.schemas import V1, V2, person
 from tests.support.registry import start_registry
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.broker
 
 
 def test_a_restart_replays_ids_versions_deletes_and_levels(
-    kafka_bootstrap: str, namespace: str, tmp_path: Path
+    kafka_admin: KafkaAccess, namespace: str, tmp_path: Path
 ) -> None:
     with (
-        start_registry(kafka_bootstrap, namespace, tmp_path) as first,
+        start_registry(kafka_admin, namespace, tmp_path) as first,
         SchemaRegistryClient({"url": first.url}) as client,
     ):
         ids = [client.register_schema("people-value", V1), client.register_schema("people-value", V2)]
@@ -33,7 +33,7 @@ def test_a_restart_replays_ids_versions_deletes_and_levels(
         assert first.stop() == 0
 
     with (
-        start_registry(kafka_bootstrap, namespace, tmp_path) as second,
+        start_registry(kafka_admin, namespace, tmp_path) as second,
         SchemaRegistryClient({"url": second.url}) as client,
     ):
         assert ids == [1, 2]
@@ -51,24 +51,24 @@ def test_a_restart_replays_ids_versions_deletes_and_levels(
 
 
 def test_the_log_is_one_compacted_partition_of_confluent_records(
-    kafka_bootstrap: str, namespace: str, tmp_path: Path
+    kafka_admin: KafkaAccess, namespace: str, tmp_path: Path
 ) -> None:
     topic = TopicNames(namespace).schemas
     with (
-        start_registry(kafka_bootstrap, namespace, tmp_path) as registry,
+        start_registry(kafka_admin, namespace, tmp_path) as registry,
         SchemaRegistryClient({"url": registry.url}) as client,
     ):
         client.register_schema("people-value", V1)
         client.set_compatibility("people-value", "FULL")
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = kafka_admin.admin()
     metadata = admin.list_topics(topic, timeout=10)
     assert len(metadata.topics[topic].partitions) == 1
     resource = ConfigResource("topic", topic)
     configs = admin.describe_configs([resource])[resource].result(timeout=10)
     assert configs["cleanup.policy"].value == "compact"
 
-    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "inspect", "enable.auto.commit": False})
+    consumer = kafka_admin.consumer({"group.id": "inspect", "enable.auto.commit": False})
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         messages = consumer.consume(num_messages=2, timeout=10)
