@@ -84,6 +84,15 @@ def _describe(
     return "\n".join(lines)
 
 
+PLAINTEXT_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! sharebus: SHAREBUS_BROKER_SECURITY=plaintext. The broker takes ANY client without a credential,
+!! over unencrypted connections, and no ACL is checked: every department can read every topic and
+!! forge grants. This is for debugging only. Unset SHAREBUS_BROKER_SECURITY to run securely.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
 def run_bus(demo: bool) -> int:
     settings = RunSettings()
     catalogue = load_catalogue(settings.catalogue_dir)
@@ -103,6 +112,8 @@ def run_bus(demo: bool) -> int:
         try:
             broker = KafkaBroker(BrokerSettings()).start()
             stack.callback(broker.stop)
+            if not broker.secured:
+                print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
             registry_url = f"http://127.0.0.1:{settings.registry_port}"
             metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
             env = {

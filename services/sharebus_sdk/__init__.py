@@ -1,15 +1,24 @@
 """The Python SDK: departments publish with ``Publisher``; systems receive with ``Subscriber``."""
 
 from sharebus_sdk.batches import Batch, BatchInfo
-from sharebus_sdk.errors import DeliveryDecodeError, NotProvider, PublishFailed, SharebusError
+from sharebus_sdk.errors import (
+    CredentialError,
+    DeliveryDecodeError,
+    NotAuthorised,
+    NotProvider,
+    PublishFailed,
+    SharebusError,
+)
 from sharebus_sdk.publisher import Publisher, PublisherSettings
 from sharebus_sdk.subscriber import Delivery, Subscriber, SubscriberSettings
 
 __all__ = [
     "Batch",
     "BatchInfo",
+    "CredentialError",
     "Delivery",
     "DeliveryDecodeError",
+    "NotAuthorised",
     "NotProvider",
     "PublishFailed",
     "Publisher",

@@ -19,3 +19,11 @@ class PublishFailed(SharebusError):
 
 class DeliveryDecodeError(SharebusError):
     """A record on a delivery topic could not be decoded; its position is in the message."""
+
+
+class CredentialError(SharebusError):
+    """The system's Kafka credential is missing, or the broker refused it (wrong, revoked or expired)."""
+
+
+class NotAuthorised(SharebusError):
+    """The broker refused an operation the system's ACLs do not allow (a topic or group not its own)."""

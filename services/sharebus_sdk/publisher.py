@@ -19,6 +19,7 @@ from sharebus_core.catalogue import Catalogue, UnknownDataClass, load_catalogue
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.errors import NotProvider, PublishFailed
+from sharebus_sdk.identity import ClientIdentity
 
 
 class PublisherSettings(BusSettings):
@@ -48,19 +49,23 @@ class Publisher:
         if department not in self.catalogue.departments:
             raise NotProvider(f"unknown department {department!r}: it is not in the catalogue")
         self.department = department
+        self.identity = ClientIdentity(self.settings, f"department {department}")
         self.topics = TopicNames(self.settings.namespace)
         self._registry = SchemaRegistryClient({"url": self.settings.registry_url})
         self._serializers: dict[str, AvroSerializer] = {}
         self._failures: list[str] = []
-        self._producer = self.settings.kafka.producer(
-            {
-                # Idempotence with acks=all: a retried send never duplicates or reorders a record.
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": self.settings.linger_ms,
-                "compression.type": self.settings.compression,
-                **(client_config or {}),
-            }
+        self._refusal: Exception | None = None
+        self._producer = self.identity.access.producer(
+            self.identity.client_config(
+                {
+                    # Idempotence with acks=all: a retried send never duplicates or reorders a record.
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": self.settings.linger_ms,
+                    "compression.type": self.settings.compression,
+                    **(client_config or {}),
+                }
+            )
         )
 
     def _serializer(self, class_code: str) -> AvroSerializer:
@@ -84,6 +89,13 @@ class Publisher:
                 f"department {self.department} does not provide data class {class_code} "
                 f"({entry.name}); its provider is {entry.provider}"
             )
+        system = self.identity.system
+        if system is not None and system != entry.system:
+            raise NotProvider(
+                f"system {system} does not provide data class {class_code} ({entry.name}): "
+                f"{entry.system} does, and only its credential may publish it"
+            )
+        self.identity.raise_if_refused()
         schema = self.catalogue.schema(class_code)
         schema.validate(record)
         topic = self.topics.source(class_code)
@@ -115,9 +127,15 @@ class Publisher:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(f"{msg.topic()} key={msg.key()!r}: {err.str()}")
+            self._refusal = self._refusal or self.identity.translate(err, f"publish to {msg.topic()}")
 
     def flush(self, timeout_s: float = 30.0) -> None:
         remaining = self._producer.flush(timeout_s)
+        self.identity.raise_if_refused()
+        refusal, self._refusal = self._refusal, None
+        if refusal is not None:
+            self._failures = []
+            raise refusal
         failures, self._failures = self._failures, []
         if remaining:
             failures.append(f"{remaining} record(s) still unacknowledged after {timeout_s}s")

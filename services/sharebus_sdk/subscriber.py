@@ -20,7 +20,8 @@ from sharebus_core.principals import Principals
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
-from sharebus_sdk.errors import DeliveryDecodeError
+from sharebus_sdk.errors import CredentialError, DeliveryDecodeError
+from sharebus_sdk.identity import ClientIdentity
 
 
 class SubscriberSettings(BusSettings):
@@ -114,17 +115,24 @@ class Subscriber:
     ) -> None:
         self.settings = settings or SubscriberSettings()
         self.system = system
+        self.identity = ClientIdentity(self.settings, f"system {system}")
+        if self.identity.system is not None and self.identity.system != system:
+            raise CredentialError(
+                f"system {system}: the credential is {self.identity.access.username}'s, not this system's"
+            )
         self.topic = TopicNames(self.settings.namespace).delivery(system)
         self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.settings.registry_url}))
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
-        self._consumer = self.settings.kafka.consumer(
-            {
-                "group.id": self.settings.group_id or f"{group_prefix}sub",
-                "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
-                "enable.auto.offset.store": False,
-                "enable.auto.commit": True,
-                **(client_config or {}),
-            }
+        self._consumer = self.identity.access.consumer(
+            self.identity.client_config(
+                {
+                    "group.id": self.settings.group_id or f"{group_prefix}sub",
+                    "auto.offset.reset": "earliest" if self.settings.from_beginning else "latest",
+                    "enable.auto.offset.store": False,
+                    "enable.auto.commit": True,
+                    **(client_config or {}),
+                }
+            )
         )
         self._consumer.subscribe([self.topic])
         self._book = _OffsetBook()
@@ -150,10 +158,12 @@ class Subscriber:
         while True:
             self._store_pending()
             msg = self._consumer.poll(max(0.0, deadline - time.monotonic()))
+            self.identity.raise_if_refused()
             if msg is None:
                 return None
-            if msg.error() is not None:
-                raise KafkaException(msg.error())
+            error = msg.error()
+            if error is not None:
+                raise self.identity.translate(error, f"read {self.topic}") or KafkaException(error)
             position = _position(msg)
             self._book.consumed(position)
             meta = h.header_map(msg.headers())

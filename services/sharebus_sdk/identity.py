@@ -1,0 +1,72 @@
+"""Who an SDK client is: the system behind its Kafka credential, and clear errors when it is refused.
+
+The broker decides what a credential may do; these checks only turn its refusals (and a missing
+credential) into errors that name the system, instead of librdkafka's retries and timeouts.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError
+
+from sharebus_core.kafka import KafkaAccessError
+from sharebus_core.principals import Principals
+from sharebus_core.settings import BusSettings
+from sharebus_sdk.errors import CredentialError, NotAuthorised
+
+_AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+_AUTHZ_CODES = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+}
+
+
+class ClientIdentity:
+    """The credential an SDK client runs with, and what the broker said about it."""
+
+    def __init__(self, settings: BusSettings, acting_for: str) -> None:
+        self.acting_for = acting_for
+        try:
+            self.access = settings.kafka
+            self.access.check()
+        except KafkaAccessError as exc:
+            raise CredentialError(f"{acting_for}: {exc}") from exc
+        username = self.access.username or ""
+        self.system = Principals(settings.namespace).system_of(username) if username else None
+        self._refusal: str | None = None
+        self._lock = threading.Lock()
+
+    def client_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` plus an error callback that remembers an authentication refusal."""
+        return {**config, "error_cb": self._on_error}
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() in _AUTH_CODES:
+            with self._lock:
+                self._refusal = error.str()
+
+    def raise_if_refused(self) -> None:
+        with self._lock:
+            refusal = self._refusal
+        if refusal is not None:
+            raise CredentialError(
+                f"{self.acting_for}: Kafka refused the credential of {self.access.username} "
+                f"(wrong, revoked or expired; ask the bureau for a new one): {refusal}"
+            )
+
+    def translate(self, error: KafkaError, what: str) -> Exception | None:
+        """A clear SDK error for a broker refusal, or None when the error is something else."""
+        if error.code() in _AUTH_CODES:
+            return CredentialError(
+                f"{self.acting_for}: Kafka refused the credential of {self.access.username}: {error.str()}"
+            )
+        if error.code() in _AUTHZ_CODES:
+            return NotAuthorised(f"{self.acting_for} ({self.access.username}) is not allowed to {what}: {error.str()}")
+        return None
+
+
+__all__ = ["ClientIdentity"]
