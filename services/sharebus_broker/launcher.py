@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
 import socket
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
 from sharebus_core.principals import ADMIN_USER
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
@@ -89,13 +88,13 @@ class KafkaBroker:
     def _load_admin_password(self) -> SecretStr:
         path = self.admin_credentials_file
         if path.is_file():
-            self._admin_password = SecretStr(str(json.loads(path.read_text())["password"]))
+            self._admin_password = read_credentials_file(path).password
         else:
             self._admin_password = SecretStr(secrets.token_urlsafe(24))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"username": ADMIN_USER, "password": self._admin_password.get_secret_value()}, handle)
+            access = KafkaAccess(
+                bootstrap=self.bootstrap, username=ADMIN_USER, password=self._admin_password, ca_file=self.ca_file
+            )
+            write_credentials_file(path, access)
         return self._admin_password
 
     def _listener_config(self) -> dict[str, str]:

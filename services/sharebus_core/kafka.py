@@ -9,6 +9,8 @@ loudly when it is on.
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
 import uuid
 from collections.abc import Mapping
@@ -133,21 +135,42 @@ class KafkaAccess(BaseModel):
         return context
 
 
-def read_credentials_file(path: Path) -> tuple[str, SecretStr]:
-    """A credential file as ``sharebus credentials issue`` writes it: JSON with ``username`` and ``password``."""
-    import json
+class CredentialsFile(BaseModel):
+    """A credential file as ``sharebus credentials issue --out`` writes it (JSON, mode 0600)."""
 
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    username: str
+    password: SecretStr
+    ca_file: Path | None = None
+
+
+def read_credentials_file(path: Path) -> CredentialsFile:
     try:
-        data = json.loads(path.read_text())
-        return str(data["username"]), SecretStr(str(data["password"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return CredentialsFile.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
         raise KafkaAccessError(f"cannot read the Kafka credential file {path}: {exc}") from exc
+
+
+def write_credentials_file(path: Path, access: KafkaAccess) -> None:
+    """Writes ``access``'s credential for its holder, readable by the owner only."""
+    if access.username is None or access.password is None:
+        raise KafkaAccessError("no credential to write")
+    data = {"username": access.username, "password": access.password.get_secret_value()}
+    if access.ca_file is not None:
+        data["ca_file"] = str(access.ca_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
 
 
 __all__ = [
     "SASL_MECHANISM",
+    "CredentialsFile",
     "KafkaAccess",
     "KafkaAccessError",
     "SecurityProtocol",
     "read_credentials_file",
+    "write_credentials_file",
 ]

@@ -60,7 +60,7 @@ class BusSettings(BaseSettings):
     kafka_credentials_file: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("kafka_credentials_file", "SHAREBUS_KAFKA_CREDENTIALS_FILE"),
-        description="JSON with username and password, as `sharebus credentials issue --out` writes it",
+        description="JSON with username, password and ca_file, as `sharebus credentials issue --out` writes it",
     )
     kafka_ca_file: Path | None = Field(
         default=None,
@@ -71,15 +71,16 @@ class BusSettings(BaseSettings):
     @property
     def kafka(self) -> KafkaAccess:
         """This process's identity on the cluster. A credentials file wins over the separate variables."""
-        username, password = self.kafka_username, self.kafka_password
+        username, password, ca_file = self.kafka_username, self.kafka_password, self.kafka_ca_file
         if self.kafka_credentials_file is not None:
-            username, password = read_credentials_file(self.kafka_credentials_file)
+            stored = read_credentials_file(self.kafka_credentials_file)
+            username, password, ca_file = stored.username, stored.password, ca_file or stored.ca_file
         return KafkaAccess(
             bootstrap=self.bootstrap_servers,
             security_protocol=self.kafka_security_protocol,
             username=username,
             password=password,
-            ca_file=self.kafka_ca_file,
+            ca_file=ca_file,
         )
 
     @property
