@@ -161,6 +161,8 @@ def write_credentials_file(path: Path, access: KafkaAccess) -> None:
         data["ca_file"] = str(access.ca_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # An existing file keeps its mode through O_TRUNC: make it the owner's only before writing.
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle)
 
