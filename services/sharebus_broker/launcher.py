@@ -57,6 +57,7 @@ class KafkaBroker:
         self.settings = settings
         self.port = settings.port or free_port(settings.host)
         self.controller_port = settings.controller_port or free_port(settings.host)
+        self.stream_port = settings.stream_port or free_port(settings.host)
         self.data_dir = settings.data_dir
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-broker.log"
         self.secured = settings.security == "sasl_ssl"
@@ -67,6 +68,11 @@ class KafkaBroker:
     @property
     def bootstrap(self) -> str:
         return f"{self.settings.host}:{self.port}"
+
+    @property
+    def stream_bootstrap(self) -> str:
+        """The listener for the router's Faust worker (aiokafka cannot re-authenticate; see _listener_config)."""
+        return f"{self.settings.host}:{self.stream_port}" if self.secured else self.bootstrap
 
     @property
     def ca_file(self) -> Path:
@@ -83,7 +89,13 @@ class KafkaBroker:
         if not self.secured:
             return KafkaAccess(bootstrap=self.bootstrap, security_protocol="PLAINTEXT")
         password = self._admin_password or self._load_admin_password()
-        return KafkaAccess(bootstrap=self.bootstrap, username=ADMIN_USER, password=password, ca_file=self.ca_file)
+        return KafkaAccess(
+            bootstrap=self.bootstrap,
+            stream_bootstrap=self.stream_bootstrap,
+            username=ADMIN_USER,
+            password=password,
+            ca_file=self.ca_file,
+        )
 
     def _load_admin_password(self) -> SecretStr:
         path = self.admin_credentials_file
@@ -117,26 +129,34 @@ class KafkaBroker:
             "ssl.truststore.location": str(tls.ca_file),
         }
         scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+        jaas = f'{scram_login} username="{ADMIN_USER}" password="{password}";'
         return {
-            "listeners": f"CLIENTS://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
-            "advertised.listeners": f"CLIENTS://{host}:{self.port}",
-            # Clients: SCRAM-SHA-512 over TLS. The controller listener takes only the broker's own
-            # certificate (mutual TLS), so nothing outside the broker can speak to the quorum.
-            "listener.security.protocol.map": "CLIENTS:SASL_SSL,CONTROLLER:SSL",
+            "listeners": (
+                f"CLIENTS://{host}:{self.port},STREAM://{host}:{self.stream_port},"
+                f"CONTROLLER://{host}:{self.controller_port}"
+            ),
+            "advertised.listeners": f"CLIENTS://{host}:{self.port},STREAM://{host}:{self.stream_port}",
+            # CLIENTS and STREAM: SCRAM-SHA-512 over TLS, the same users and ACLs. The controller
+            # listener takes only the broker's own certificate (mutual TLS), so nothing outside the
+            # broker can speak to the quorum.
+            "listener.security.protocol.map": "CLIENTS:SASL_SSL,STREAM:SASL_SSL,CONTROLLER:SSL",
             "inter.broker.listener.name": "CLIENTS",
             "sasl.enabled.mechanisms": "SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            "listener.name.clients.scram-sha-512.sasl.jaas.config": (
-                f'{scram_login} username="{ADMIN_USER}" password="{password}";'
-            ),
+            "listener.name.clients.scram-sha-512.sasl.jaas.config": jaas,
+            "listener.name.stream.scram-sha-512.sasl.jaas.config": jaas,
             **store,
             **{f"listener.name.controller.{k}": v for k, v in store.items()},
             "listener.name.controller.ssl.client.auth": "required",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
             "super.users": f"User:{ADMIN_USER};{tls.broker_principal}",
-            # A revoked credential stops working within this time on connections already open.
-            "connections.max.reauth.ms": str(self.settings.max_reauth_ms),
+            # A revoked credential stops working within this time on connections already open:
+            # librdkafka (every department's client) re-authenticates in time. aiokafka, under the
+            # router's Faust worker, cannot (no KIP-368), and the broker would cut its connections
+            # every few seconds, so STREAM does not force it. New connections there are refused
+            # at once after a revocation, like everywhere.
+            "listener.name.clients.scram-sha-512.connections.max.reauth.ms": str(self.settings.max_reauth_ms),
         }
 
     def _write_config(self) -> Path:

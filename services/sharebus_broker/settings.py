@@ -27,6 +27,9 @@ class BrokerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=9092, ge=0, le=65535, description="0 picks a free port")
     controller_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    stream_port: int = Field(
+        default=0, ge=0, le=65535, description="the router's Faust listener (no forced re-auth); 0 picks a free port"
+    )
     data_dir: Path = REPO_ROOT / "var" / "kafka"
     cache_dir: Path = Field(default_factory=user_cache_dir)
     heap: str = "1g"

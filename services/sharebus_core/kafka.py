@@ -35,6 +35,9 @@ class KafkaAccess(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     bootstrap: str
+    # Where aiokafka (the router's Faust worker) connects: a listener that does not force
+    # re-authentication, which aiokafka cannot do. None: the same as ``bootstrap``.
+    stream_bootstrap: str | None = None
     security_protocol: SecurityProtocol = "SASL_SSL"
     username: str | None = None
     password: SecretStr | None = None
@@ -109,6 +112,8 @@ class KafkaAccess(BaseModel):
     def env(self) -> dict[str, str]:
         """The environment that gives a child process this identity (its settings read these)."""
         env = {"SHAREBUS_BOOTSTRAP": self.bootstrap, "SHAREBUS_KAFKA_SECURITY_PROTOCOL": self.security_protocol}
+        if self.stream_bootstrap is not None:
+            env["SHAREBUS_KAFKA_STREAM_BOOTSTRAP"] = self.stream_bootstrap
         if self.username is not None:
             env["SHAREBUS_KAFKA_USERNAME"] = self.username
         if self.password is not None:
@@ -121,6 +126,7 @@ class KafkaAccess(BaseModel):
         """The ``BusSettings`` fields that give a settings object this identity."""
         return {
             "bootstrap_servers": self.bootstrap,
+            "kafka_stream_bootstrap": self.stream_bootstrap,
             "kafka_security_protocol": self.security_protocol,
             "kafka_username": self.username,
             "kafka_password": self.password,

@@ -51,6 +51,11 @@ class BusSettings(BaseSettings):
         validation_alias=AliasChoices("kafka_security_protocol", "SHAREBUS_KAFKA_SECURITY_PROTOCOL"),
         description="SASL_SSL (SCRAM-SHA-512 over TLS); PLAINTEXT only to debug, never by default",
     )
+    kafka_stream_bootstrap: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("kafka_stream_bootstrap", "SHAREBUS_KAFKA_STREAM_BOOTSTRAP"),
+        description="the broker listener for Faust (aiokafka); default: SHAREBUS_BOOTSTRAP",
+    )
     kafka_username: str | None = Field(
         default=None, validation_alias=AliasChoices("kafka_username", "SHAREBUS_KAFKA_USERNAME")
     )
@@ -77,6 +82,7 @@ class BusSettings(BaseSettings):
             username, password, ca_file = stored.username, stored.password, ca_file or stored.ca_file
         return KafkaAccess(
             bootstrap=self.bootstrap_servers,
+            stream_bootstrap=self.kafka_stream_bootstrap,
             security_protocol=self.kafka_security_protocol,
             username=username,
             password=password,

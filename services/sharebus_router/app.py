@@ -96,8 +96,9 @@ def faust_credentials(access: KafkaAccess) -> dict[str, Any]:
 
 def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
     """The router's Faust settings; bench/ runs its bare-Faust baseline with the same ones."""
+    stream_bootstrap = settings.kafka.stream_bootstrap or settings.bootstrap_servers
     return {
-        "broker": [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        "broker": [f"kafka://{server.strip()}" for server in stream_bootstrap.split(",")],
         **faust_credentials(settings.kafka),
         "key_serializer": "raw",
         "value_serializer": "raw",
