@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sharebus_cli import apikey_cmd, audit_cmd, backfill_cmd, dlq_cmd, freshness_cmd, grant_cmd, stats_cmd
+from sharebus_access.errors import AccessError
+from sharebus_cli import (
+    acl_cmd,
+    apikey_cmd,
+    audit_cmd,
+    backfill_cmd,
+    credentials_cmd,
+    dlq_cmd,
+    freshness_cmd,
+    grant_cmd,
+    stats_cmd,
+)
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_gateway.keys import KeyNotFound
@@ -37,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     backfill_cmd.add_parser(commands)
     stats_cmd.add_parser(commands)
     apikey_cmd.add_parser(commands)
+    credentials_cmd.add_parser(commands)
+    acl_cmd.add_parser(commands)
     return parser
 
 
@@ -61,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dlq":
             print(dlq_cmd.run(args, settings))
             return 0
+        if args.command in ("credentials", "acl"):
+            access_run = credentials_cmd.run if args.command == "credentials" else acl_cmd.run
+            text, code = access_run(args, settings, catalogue)
+            print(text)
+            return code
         if args.command in ("freshness", "backfill"):
             run = freshness_cmd.run if args.command == "freshness" else backfill_cmd.run
             text, code = run(args, settings, catalogue)
@@ -99,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     except GrantNotFound as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4
+    except AccessError as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

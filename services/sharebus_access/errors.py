@@ -1,0 +1,25 @@
+"""Errors of access management, each with the exit code the ``sharebus`` command ends with."""
+
+from __future__ import annotations
+
+
+class AccessError(RuntimeError):
+    """The broker refused or did not answer a credential or ACL request."""
+
+    exit_code = 1
+
+
+class CredentialError(AccessError):
+    """A credential change failed, or does not fit the user's state."""
+
+
+class AlreadyIssued(CredentialError):
+    exit_code = 3
+
+
+class NotIssued(CredentialError):
+    exit_code = 4
+
+
+class AclError(AccessError):
+    """The broker refused or did not answer an ACL request."""
