@@ -10,7 +10,10 @@ import argparse
 import dataclasses
 import json
 
+from confluent_kafka import KafkaException
+
 from sharebus_access.acls import AclRule, PatternType, desired_acls
+from sharebus_access.errors import AccessError
 from sharebus_access.plan import Scope
 from sharebus_access.reconcile import AclAdmin, apply_plan, read_plan
 from sharebus_cli.credentials_cmd import admin_access
@@ -44,11 +47,8 @@ def _row(rule: AclRule, state: str) -> str:
 def _show(args: argparse.Namespace, admin: AclAdmin, catalogue: Catalogue, scope: Scope) -> str:
     principals = Principals(scope.namespace)
     if args.system:
-        catalogue.system(args.system)  # UnknownSystem names it
-        username, who = (
-            principals.system(args.system),
-            f"system {args.system} of {catalogue.department_of_system[args.system]}",
-        )
+        username = principals.system(args.system)
+        who = f"system {args.system} of {catalogue.department_of_system[args.system]}"
     else:
         owner = Principals(scope.registry_namespace or scope.namespace) if args.service == "registry" else principals
         username, who = owner.service(args.service), f"bus service {args.service}"
@@ -70,7 +70,12 @@ def _show(args: argparse.Namespace, admin: AclAdmin, catalogue: Catalogue, scope
 
 
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
-    admin = AclAdmin(admin_access(settings))
+    if getattr(args, "system", None):
+        catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
+    try:
+        admin = AclAdmin(admin_access(settings))
+    except KafkaException as exc:
+        raise AccessError(f"cannot make a Kafka admin client: {exc}") from exc
     scope = Scope(settings.namespace, args.registry_namespace)
     if args.action == "show":
         return _show(args, admin, catalogue, scope), 0

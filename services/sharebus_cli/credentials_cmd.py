@@ -11,6 +11,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from confluent_kafka import KafkaException
+
 from sharebus_access.credentials import Issued, SystemCredentials, write_credential_file
 from sharebus_access.errors import AccessError
 from sharebus_core.catalogue import Catalogue
@@ -59,7 +61,13 @@ def _handed_out(system: str, issued: Issued, out: Path | None) -> str:
 
 
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
-    credentials = SystemCredentials(admin_access(settings), catalogue, settings.namespace)
+    if args.system:
+        catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
+    access = admin_access(settings)
+    try:
+        credentials = SystemCredentials(access, catalogue, settings.namespace)
+    except KafkaException as exc:
+        raise AccessError(f"cannot make a Kafka admin client: {exc}") from exc
     if args.action == "issue":
         return _handed_out(args.system, credentials.issue(args.system), args.out), 0
     if args.action == "rotate":
