@@ -47,8 +47,15 @@ def main() -> int:
         print(f"sharebus-access: {exc}", file=sys.stderr)
         return 2
 
+    loaded: dict[tuple[tuple[str, int, int], ...], Catalogue] = {}
+
     def catalogue() -> Catalogue:
-        return load_catalogue(settings.catalogue_dir)
+        # Parsed again only when a file changed: a city-scale catalogue takes seconds to load.
+        fingerprint = catalogue_fingerprint(settings.catalogue_dir)
+        if fingerprint not in loaded:
+            loaded.clear()
+            loaded[fingerprint] = load_catalogue(settings.catalogue_dir)
+        return loaded[fingerprint]
 
     reconciler = Reconciler(
         settings.kafka, catalogue, settings.namespace, settings.registry_namespace, settings.interval_s

@@ -207,8 +207,8 @@ class Reconciler:
     """Runs ``reconcile`` on start, on ``poke()`` and every ``interval_s``, in a background thread.
 
     ``catalogue`` is called on every run, so a catalogue that changed on disk is picked up by the
-    next run (poke it to run now). A run that fails (the broker, an invalid catalogue) changes
-    nothing and is retried on the next tick; ``health()`` tells the last success and error.
+    next run (poke it to run now). A run that fails (the broker, an invalid catalogue)
+    is retried on the next tick; ``health()`` tells the last success and error.
     """
 
     def __init__(
