@@ -198,7 +198,12 @@ def provision_access(
     services: Iterable[Service] = SERVICES,
     registry_namespace: str | None = None,
 ) -> dict[Service, KafkaAccess]:
-    """The services' principals (fresh passwords) and every ACL of the namespace, applied."""
+    """The services' principals (fresh passwords) and every ACL of the namespace, applied.
+
+    A registry shared by several namespaces is provisioned in its own: ``provision_access(admin,
+    catalogue, regns, services=("registry",))``; the buses then pass ``registry_namespace=regns``
+    and leave "registry" out of their ``services``.
+    """
     accesses = ensure_service_principals(admin_access, namespace, services)
     plan = reconcile(admin_access, catalogue, namespace, registry_namespace)
     log.info("access for %s provisioned (%s)", namespace, plan.summary())
