@@ -8,14 +8,11 @@ re-authenticate (the broker's ``connections.max.reauth.ms``, 10 s in the launche
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import secrets
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -208,24 +205,3 @@ def provision_access(
     plan = reconcile(admin_access, catalogue, namespace, registry_namespace)
     log.info("access for %s provisioned (%s)", namespace, plan.summary())
     return accesses
-
-
-def write_credential_file(path: Path, access: KafkaAccess) -> None:
-    """The credential as its holder needs it (JSON: username, password, bootstrap, ca_file), mode 0600.
-
-    ``BusSettings`` reads it back through ``SHAREBUS_KAFKA_CREDENTIALS_FILE``.
-    """
-    if access.username is None or access.password is None:
-        raise CredentialError("no credential to write")
-    data = {
-        "username": access.username,
-        "password": access.password.get_secret_value(),
-        "bootstrap": access.bootstrap,
-        "ca_file": str(access.ca_file) if access.ca_file is not None else None,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    # An existing file keeps its mode through O_TRUNC: make it the owner's only, before writing.
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from sharebus_access.credentials import Issued, SystemCredentials, write_credential_file
+from sharebus_access.credentials import Issued, SystemCredentials
 from sharebus_access.errors import AccessError
 from sharebus_core.catalogue import Catalogue
-from sharebus_core.kafka import KafkaAccess, KafkaAccessError
+from sharebus_core.kafka import KafkaAccess, KafkaAccessError, write_credentials_file
 from sharebus_core.settings import BusSettings
 
 
@@ -52,7 +52,7 @@ def admin_access(settings: BusSettings) -> KafkaAccess:
 
 def _handed_out(system: str, issued: Issued, out: Path | None) -> str:
     if out is not None:
-        write_credential_file(out, issued.access)
+        write_credentials_file(out, issued.access)
         return str(out)
     return (
         f"credential for {system}: Kafka user {issued.username} (SCRAM-SHA-512)\n"

@@ -162,7 +162,7 @@ def write_credentials_file(path: Path, access: KafkaAccess) -> None:
     """Writes ``access``'s credential for its holder, readable by the owner only."""
     if access.username is None or access.password is None:
         raise KafkaAccessError("no credential to write")
-    data = {"username": access.username, "password": access.password.get_secret_value()}
+    data = {"username": access.username, "password": access.password.get_secret_value(), "bootstrap": access.bootstrap}
     if access.ca_file is not None:
         data["ca_file"] = str(access.ca_file)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,13 +14,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from sharebus_access.acls import AclRule, Operation, PatternType, ResourceType, desired_acls
-from sharebus_access.credentials import write_credential_file
 from sharebus_access.errors import AclError
 from sharebus_access.reconcile import Reconciler
 from sharebus_access.server import health_body
 from sharebus_cli.main import main as cli
 from sharebus_core.catalogue import Catalogue, load_catalogue
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, write_credentials_file
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 NS = "t-unit"
@@ -133,7 +132,7 @@ def test_a_credential_file_is_the_owners_only_even_when_it_existed(tmp_path: Pat
     path.write_text("old")
     os.chmod(path, 0o644)
     access = KafkaAccess(bootstrap="h:1", username="t.tax-levy", password=SecretStr("pw"), ca_file=tmp_path / "ca.pem")
-    write_credential_file(path, access)
+    write_credentials_file(path, access)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {
         "username": "t.tax-levy",
