@@ -45,6 +45,7 @@ from sharebus_broker.settings import user_cache_dir
 from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.key_files import bus_keys
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -213,6 +214,8 @@ def main() -> int:
             "SHAREBUS_NAMESPACE": ns,
             "SHAREBUS_REGISTRY_URL": registry_url,
             "SHAREBUS_REGISTRY_PORT": str(registry_port),
+            # The router reads grants only once verified: it needs the control plane's public key.
+            **bus_keys(work / "keys").everyone,
             **python_env,
         }
         registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)

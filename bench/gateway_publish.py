@@ -23,6 +23,7 @@ from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import start_child
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.key_files import bus_keys
 from sharebus_core.settings import REPO_ROOT
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -76,6 +77,7 @@ def main() -> int:
         stack.callback(broker.stop)
         registry_port, gateway_port = free_port(), free_port()
         registry_url, gateway_url = f"http://127.0.0.1:{registry_port}", f"http://127.0.0.1:{gateway_port}"
+        keys = bus_keys(work / "keys")
         env = {
             **broker.admin_access.env(),
             "SHAREBUS_NAMESPACE": ns,
@@ -84,6 +86,8 @@ def main() -> int:
             "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
             "SHAREBUS_GATEWAY_PORT": str(gateway_port),
             "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
+            **keys.everyone,
+            **keys.control_writer,
         }
         registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
         stack.callback(registry.stop)
@@ -91,7 +95,11 @@ def main() -> int:
         register_catalogue_schemas(catalogue, topics, registry_url)
         gateway = start_child("gateway", "sharebus_gateway", env, work / "gateway.log", f"{gateway_url}/readyz", 60)
         stack.callback(gateway.stop)
-        token = KeyStore(catalogue, broker.admin_access, topics.api_keys).issue("amr-reg").token.get_secret_value()
+        token = (
+            KeyStore(catalogue, broker.admin_access, topics.api_keys, control=keys.control_keys(300.0))
+            .issue("amr-reg")
+            .token.get_secret_value()
+        )
         time.sleep(2)  # the gateway's key follower picks the key up
         settings = PublisherSettings(
             **broker.admin_access.settings_fields(),

@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 
 from sharebus_audit.auditor import Auditor
 from sharebus_audit.settings import AuditorSettings
+from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_provision import audit_topics, ensure_topics
 
@@ -19,12 +20,17 @@ def main() -> int:
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     topics = TopicNames(settings.namespace)
     ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours))
+    try:
+        auditor = Auditor(settings)
+    except SigningKeyError as exc:
+        print(f"sharebus-auditor: refusing to start: {exc}", file=sys.stderr)
+        return 2
     start_http_server(settings.metrics_port, settings.metrics_host)
-    auditor = Auditor(settings)
     signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())
     signal.signal(signal.SIGINT, lambda *_: auditor.stop.set())
     print(
-        f"sharebus-auditor: chaining {topics.audit_facts} into {topics.audit}; metrics on "
+        f"sharebus-auditor: chaining {topics.audit_facts} into {topics.audit}, anchors signed onto "
+        f"{topics.audit_anchors} every {settings.anchor_interval_s:g} s; metrics on "
         f"http://{settings.metrics_host}:{settings.metrics_port}/metrics",
         flush=True,
     )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
 
 from sharebus_core.settings import BusSettings, shared_config
 
@@ -15,3 +17,10 @@ class AuditorSettings(BusSettings):
     batch_size: int = Field(default=500, ge=1, description="facts per transaction at most")
     # The audit trail is evidence: kept forever unless an operator decides otherwise.
     retention_hours: int = Field(default=-1, ge=-1)
+    # The chain heads are signed onto <ns>.audit.anchors this often (when they moved), and at stop.
+    anchor_interval_s: float = Field(default=60.0, gt=0)
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("audit_signing_key_file", "SHAREBUS_AUDIT_SIGNING_KEY_FILE"),
+        description="the auditor's own Ed25519 private key (PEM), which signs the anchors; required",
+    )

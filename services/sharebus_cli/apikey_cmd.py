@@ -33,7 +33,8 @@ def _describe(key: ApiKey) -> str:
 
 
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> str:
-    store = KeyStore(catalogue, settings.kafka, TopicNames(settings.namespace).api_keys)
+    topic = TopicNames(settings.namespace).api_keys
+    store = KeyStore(catalogue, settings.kafka, topic, control=settings.control_keys())
     if args.action == "issue":
         issued = store.issue(args.system)
         token = issued.token.get_secret_value()

@@ -39,7 +39,10 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
         if args.json:
             return json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2), 0
         return "\n".join(_line(e) for e in events) or "no backfill requests", 0
-    event = request_backfill(catalogue, access, topics, args.department, args.system, args.data_class)
+    verifier = settings.control_keys().verifier
+    event = request_backfill(
+        catalogue, access, topics, args.department, args.system, args.data_class, verifier=verifier
+    )
     if args.wait > 0:
         event = wait_outcome(access, topics.backfill, event.request_id, args.wait) or event
     text = event.model_dump_json() if args.json else _line(event)

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
         catalogue,
         settings.kafka,
         TopicNames(settings.namespace).grants,
+        control=settings.control_keys(),
         answer_deadline_working_days=deadline,
     )
     department = args.department

@@ -19,6 +19,7 @@ from sharebus_cli import (
 )
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
+from sharebus_core.signing import SigningKeyError
 from sharebus_gateway.keys import KeyNotFound
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print(catalogue_cmd.list_departments(catalogue))
         else:
             print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
-    except CatalogueError as exc:
+    except (CatalogueError, SigningKeyError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:

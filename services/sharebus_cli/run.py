@@ -20,7 +20,9 @@ from sharebus_cli.prometheus import find_prometheus
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.key_files import bus_keys
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
+from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
 from sharebus_gateway.keys import KeyStore
@@ -40,6 +42,10 @@ class RunSettings(BusSettings):
     prometheus_port: int = 9090
     prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
     gateway_port: int = 8080
+    keys_dir: Path = Field(
+        default=REPO_ROOT / "var" / "keys",
+        description="the control plane's and the auditor's Ed25519 key pairs, made on first run",
+    )
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -116,8 +122,12 @@ def run_bus(demo: bool) -> int:
                 print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
             registry_url = f"http://127.0.0.1:{settings.registry_port}"
             metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
+            keys = bus_keys(settings.keys_dir)
+            exports = " ".join(f"{k}={v}" for k, v in {**keys.everyone, **keys.control_writer}.items())
+            print(f"sharebus: signing keys in {settings.keys_dir}; for the CLI: export {exports}", flush=True)
             env = {
                 **broker.admin_access.env(),
+                **keys.everyone,
                 "SHAREBUS_NAMESPACE": settings.namespace,
                 "SHAREBUS_REGISTRY_URL": registry_url,
                 "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
@@ -133,7 +143,8 @@ def run_bus(demo: bool) -> int:
             stack.callback(router.stop)
             print("sharebus: router ready", flush=True)
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
-            auditor = start_child("auditor", "sharebus_audit", env, logs / "auditor.log", auditor_ready, 60)
+            auditor_env = {**env, **keys.auditor}
+            auditor = start_child("auditor", "sharebus_audit", auditor_env, logs / "auditor.log", auditor_ready, 60)
             stack.callback(auditor.stop)
             job_ports = {
                 "sharebus-router": settings.router_port,
@@ -143,7 +154,8 @@ def run_bus(demo: bool) -> int:
             watched, observability = start_observability(
                 stack, env, logs, job_ports, settings.prometheus_port, settings.prometheus_dir
             )
-            gateway = _start_gateway(settings, catalogue, env, broker.admin_access)
+            control = keys.control_keys(settings.control_max_delay_s)
+            gateway = _start_gateway(settings, catalogue, {**env, **keys.control_writer}, broker.admin_access, control)
             stack.callback(gateway.stop)
             workload = None
             if demo:
@@ -163,6 +175,7 @@ def run_bus(demo: bool) -> int:
                     PublisherSettings.model_validate(common),
                     SubscriberSettings.model_validate(common),
                     settings.demo_rate,
+                    control,
                 )
                 for share in workload.grant_conditional_shares():
                     print(f"sharebus: demo grant approved: {share}", flush=True)
@@ -193,14 +206,16 @@ def run_bus(demo: bool) -> int:
     return 0
 
 
-def _start_gateway(settings: RunSettings, catalogue: Catalogue, env: dict[str, str], access: KafkaAccess) -> Child:
+def _start_gateway(
+    settings: RunSettings, catalogue: Catalogue, env: dict[str, str], access: KafkaAccess, control: ControlKeys
+) -> Child:
     """Starts the HTTP gateway and prints its URL and a fresh demo API key per system."""
     url = f"http://127.0.0.1:{settings.gateway_port}"
     gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
     gateway = start_child(
         "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
     )
-    keys = KeyStore(catalogue, access, TopicNames(settings.namespace).api_keys)
+    keys = KeyStore(catalogue, access, TopicNames(settings.namespace).api_keys, control=control)
     lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
     lines += [f"  {system:<16} {keys.issue(system).token.get_secret_value()}" for system in catalogue.systems]
     print("\n".join(lines), flush=True)

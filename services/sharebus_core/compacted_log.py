@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Self
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.cimpl import NewTopic
 
 from sharebus_core.kafka import KafkaAccess
@@ -24,12 +24,17 @@ class CompactedLogError(RuntimeError):
     pass
 
 
+# The broker, not the producer, stamps each record with its append time: readers compare it with the
+# signing time inside the record, so a signed event copied and written again later is refused.
+CONTROL_TOPIC_CONFIG = {"cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"}
+
+
 def ensure_compacted_topic(access: KafkaAccess, topic: str) -> None:
     admin = access.admin()
     if topic in admin.list_topics(timeout=10).topics:
         return
     # One partition: every reader needs every entry, and the order of an entry's events is its history.
-    spec = NewTopic(topic, num_partitions=1, replication_factor=-1, config={"cleanup.policy": "compact"})
+    spec = NewTopic(topic, num_partitions=1, replication_factor=-1, config=CONTROL_TOPIC_CONFIG)
     try:
         admin.create_topics([spec])[topic].result(timeout=30)
     except KafkaException as exc:
@@ -55,15 +60,13 @@ def _assign_from_start(consumer: Consumer, topic: str) -> dict[int, int]:
 
 
 class LogFollower:
-    """Follows a compacted topic in a thread and calls ``on_record(key, value)`` for every entry, in log order.
+    """Follows a compacted topic in a thread and calls ``on_record(message)`` for every entry, in log order.
 
     ``caught_up`` is set once the log has been read up to its end as of start-up, so a service can
     refuse to be ready before it knows every entry.
     """
 
-    def __init__(
-        self, access: KafkaAccess, topic: str, on_record: Callable[[bytes | None, bytes | None], None], name: str
-    ) -> None:
+    def __init__(self, access: KafkaAccess, topic: str, on_record: Callable[[Message], None], name: str) -> None:
         self.access = access
         self.topic = topic
         self.on_record = on_record
@@ -107,6 +110,6 @@ class LogFollower:
                     else:
                         log.warning("%s follower: %s", self.topic, error.str())
                     continue
-                self.on_record(msg.key(), msg.value())
+                self.on_record(msg)
         finally:
             consumer.close()

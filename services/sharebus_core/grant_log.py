@@ -1,19 +1,18 @@
 """Grants as events on a compacted Kafka topic, keyed by grant id. The log is the source of truth;
-every reader rebuilds its view of the grants from it."""
+every reader rebuilds its view of the grants from it, from the events the control plane signed."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from pydantic import ValidationError
+from confluent_kafka import Message
 
-from sharebus_core.compacted_log import CompactedLogError, LogFollower, append, ensure_compacted_topic
+from sharebus_core.compacted_log import CompactedLogError, LogFollower, ensure_compacted_topic
+from sharebus_core.control_log import ControlEventRejected, append_signed, log_once, open_event, read_verified
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import TopicReadError, read_topic
-
-log = logging.getLogger(__name__)
+from sharebus_core.signing import Signer, Verifier
+from sharebus_core.topic_reader import TopicReadError
 
 
 class GrantLogError(RuntimeError):
@@ -24,52 +23,67 @@ def ensure_grant_topic(access: KafkaAccess, topic: str) -> None:
     ensure_compacted_topic(access, topic)
 
 
-def _decode(value: bytes | None) -> Grant | None:
-    if value is None:
-        return None
-    try:
-        return Grant.model_validate_json(value)
-    except ValidationError:
-        log.exception("skipping a grant event that does not parse")
-        return None
+def decode_grant(payload: bytes, record_key: str | None) -> Grant:
+    """A verified payload as a grant; ``ValueError`` if it is not one, or not the grant of its record key."""
+    grant = Grant.model_validate_json(payload)
+    if grant.grant_id != record_key:
+        raise ValueError(f"grant {grant.grant_id!r} written under key {record_key!r}")
+    return grant
 
 
-def read_grants(access: KafkaAccess, topic: str, timeout_s: float = 30.0) -> dict[str, Grant]:
-    """Every grant's latest state, read from the start of the log to its current end."""
+def open_grant(verifier: Verifier, msg: Message) -> Grant | ControlEventRejected:
+    return open_event(verifier, msg, decode_grant, subject_field="consumer")
+
+
+def read_grants(
+    access: KafkaAccess,
+    topic: str,
+    verifier: Verifier,
+    timeout_s: float = 30.0,
+    on_rejected: Callable[[ControlEventRejected], None] = log_once,
+) -> dict[str, Grant]:
+    """Every grant's latest verified state, read from the start of the log to its current end.
+
+    An event that cannot be verified is ignored (see ``sharebus_core.control_log``): it neither sets
+    nor removes a grant.
+    """
     ensure_grant_topic(access, topic)
-    grants: dict[str, Grant] = {}
     try:
-        messages = read_topic(access, topic, timeout_s)
+        verified = read_verified(access, topic, lambda msg: open_grant(verifier, msg), on_rejected, timeout_s)
     except TopicReadError as exc:
         raise GrantLogError(str(exc)) from exc
-    for msg in messages:
-        grant = _decode(msg.value())
-        if grant is None:
-            grants.pop((msg.key() or b"").decode(), None)
-        else:
-            grants[grant.grant_id] = grant
-    return grants
+    return {grant.grant_id: grant for grant in verified}
 
 
-def write_grant(access: KafkaAccess, topic: str, grant: Grant) -> None:
-    """Appends a grant's new state and returns once Kafka has acknowledged it."""
+def write_grant(access: KafkaAccess, topic: str, grant: Grant, signer: Signer) -> None:
+    """Appends a grant's new state, signed, and returns once Kafka has acknowledged it."""
     try:
-        append(access, topic, grant.grant_id, grant.model_dump_json().encode())
+        append_signed(access, topic, grant.grant_id, grant.model_dump_json().encode(), signer)
     except CompactedLogError as exc:
         raise GrantLogError(str(exc)) from exc
 
 
 class GrantFollower(LogFollower):
-    """Follows the grants topic in a thread and calls ``on_grant`` for every event, in log order.
+    """Follows the grants topic in a thread and calls ``on_grant`` for every verified event, in log order,
+    and ``on_rejected`` for every other one (which changes nothing).
 
     ``caught_up`` is set once the log has been read up to its end as of start-up, so a service can
     refuse to be ready before it knows every grant.
     """
 
-    def __init__(self, access: KafkaAccess, topic: str, on_grant: Callable[[Grant], None]) -> None:
-        def on_record(_key: bytes | None, value: bytes | None) -> None:
-            grant = _decode(value)
-            if grant is not None:
-                on_grant(grant)
+    def __init__(
+        self,
+        access: KafkaAccess,
+        topic: str,
+        on_grant: Callable[[Grant], None],
+        verifier: Verifier,
+        on_rejected: Callable[[ControlEventRejected], None],
+    ) -> None:
+        def on_record(msg: Message) -> None:
+            opened = open_grant(verifier, msg)
+            if isinstance(opened, ControlEventRejected):
+                on_rejected(opened)
+            else:
+                on_grant(opened)
 
         super().__init__(access, topic, on_record, name="grant-follower")

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_core.kafka import KafkaAccess, SecurityProtocol, read_credentials_file
+from sharebus_core.signing import ControlKeys, Signer, SigningKeyError, Verifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CATALOGUE_DIR = REPO_ROOT / "schemas"
@@ -72,6 +73,57 @@ class BusSettings(BaseSettings):
         validation_alias=AliasChoices("kafka_ca_file", "SHAREBUS_KAFKA_CA_FILE"),
         description="the CA certificate that signed the broker's (the broker writes it under its data dir)",
     )
+
+    control_signing_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("control_signing_key_file", "SHAREBUS_CONTROL_SIGNING_KEY_FILE"),
+        description="the control plane's Ed25519 private key (PEM): processes that write grant and API-key events",
+    )
+    control_verify_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("control_verify_key_file", "SHAREBUS_CONTROL_VERIFY_KEY_FILE"),
+        description="the control plane's public key(s) (PEM): every reader of grant and API-key events",
+    )
+    control_max_delay_s: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias=AliasChoices("control_max_delay_s", "SHAREBUS_CONTROL_MAX_DELAY_S"),
+        description="a control event appended longer than this after it was signed is refused (a replay)",
+    )
+    audit_verify_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("audit_verify_key_file", "SHAREBUS_AUDIT_VERIFY_KEY_FILE"),
+        description="the auditor's public key(s) (PEM), to check the signed chain-head anchors",
+    )
+
+    def control_keys(self, *, sign: bool = False) -> ControlKeys:
+        """The control plane's keys for this process; refuses (``SigningKeyError``) when a needed one is missing.
+
+        A verify key is always needed: every process that touches grants or API keys reads them. The
+        signing key is loaded when configured, and required with ``sign=True``.
+        """
+        if self.control_verify_key_file is None:
+            raise SigningKeyError(
+                "no control verify key: set SHAREBUS_CONTROL_VERIFY_KEY_FILE to the control plane's public key "
+                "(without it no grant or API-key event can be trusted, so none is read)"
+            )
+        verifier = Verifier.from_file(self.control_verify_key_file, self.control_max_delay_s)
+        if self.control_signing_key_file is None:
+            if sign:
+                raise SigningKeyError(
+                    "no control signing key: set SHAREBUS_CONTROL_SIGNING_KEY_FILE (this process writes grant "
+                    "and API-key events, and unsigned ones are ignored by every reader)"
+                )
+            return ControlKeys(verifier)
+        return ControlKeys(verifier, Signer.from_file(self.control_signing_key_file))
+
+    def audit_verifier(self) -> Verifier:
+        if self.audit_verify_key_file is None:
+            raise SigningKeyError(
+                "no audit verify key: set SHAREBUS_AUDIT_VERIFY_KEY_FILE to the auditor's public key "
+                "(it checks the signed anchors of the audit chains)"
+            )
+        return Verifier.from_file(self.audit_verify_key_file)
 
     @property
     def kafka(self) -> KafkaAccess:

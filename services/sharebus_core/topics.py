@@ -52,6 +52,11 @@ class TopicNames:
         return f"{self.namespace}.audit"
 
     @property
+    def audit_anchors(self) -> str:
+        """The auditor's signed chain heads (partition, offset, hash), against truncation and re-chaining."""
+        return f"{self.namespace}.audit.anchors"
+
+    @property
     def held(self) -> str:
         """Records of periodic classes waiting for their release, keyed by class code, with release markers."""
         return f"{self.namespace}.held"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.grant_log import read_grants
+from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
 from sharebus_grants import GrantService
@@ -43,8 +44,10 @@ class DemoWorkload:
         publisher_settings: PublisherSettings,
         subscriber_settings: SubscriberSettings,
         rate_per_s: float,
+        control: ControlKeys,
     ) -> None:
         self.catalogue = catalogue
+        self.control = control
         self.publisher_settings = publisher_settings
         self.subscriber_settings = subscriber_settings
         self.rate = rate_per_s
@@ -59,8 +62,9 @@ class DemoWorkload:
         """Each conditional class's first subscriber applies; the provider approves it, with the
         sensitive fields masked (periodic classes then reach it in their batches). Pairs that already
         hold a grant (a restarted demo) are left alone."""
-        service = GrantService(self.catalogue, self.publisher_settings.kafka, self.topics.grants)
-        held = {(g.consumer, g.data_class) for g in read_grants(service.access, service.topic).values()}
+        access = self.publisher_settings.kafka
+        service = GrantService(self.catalogue, access, self.topics.grants, control=self.control)
+        held = {(g.consumer, g.data_class) for g in read_grants(access, service.topic, self.control.verifier).values()}
         approved = []
         for code, entry in self.catalogue.data_classes.items():
             subscribers = self.catalogue.subscriptions_of(code)

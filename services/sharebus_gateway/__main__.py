@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.signing import SigningKeyError
 from sharebus_gateway.app import create_app
 from sharebus_gateway.settings import GatewaySettings
 
@@ -20,7 +21,11 @@ def main() -> int:
     except CatalogueError as exc:
         print(f"sharebus-gateway: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, catalogue)
+    try:
+        app = create_app(settings, catalogue)
+    except SigningKeyError as exc:
+        print(f"sharebus-gateway: refusing to start: {exc}", file=sys.stderr)
+        return 2
     print(f"sharebus-gateway: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, ws="websockets")
     return 0

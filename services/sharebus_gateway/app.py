@@ -16,9 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.compacted_log import LogFollower, ensure_compacted_topic
+from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_gateway import batches_api, catalogue_api, feed_api, grants_api, publish
 from sharebus_gateway.audit import AuditWriter
@@ -56,28 +58,34 @@ def _route_label(request: Request) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def build_gateway(settings: GatewaySettings, catalogue: Catalogue, registry: CollectorRegistry) -> Gateway:
+def build_gateway(
+    settings: GatewaySettings, catalogue: Catalogue, registry: CollectorRegistry, control: ControlKeys
+) -> Gateway:
     topics = TopicNames(settings.namespace)
     grants = GrantService(
         catalogue,
         settings.kafka,
         topics.grants,
+        control=control,
         answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
     )
+    audit = AuditWriter(settings.kafka, topics.audit_facts)
+    # Forged grant or key events: ignored by the followers, counted, logged and audited as denials.
+    rejections = ControlRejections("gateway", registry, audit.write)
 
     def on_grant(_grant: Grant) -> None:
         # The view itself lives in the log (GrantService reads it); following it tells readiness.
         return None
 
-    follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant)
+    follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant, control.verifier, rejections)
     return Gateway(
         settings=settings,
         catalogue=catalogue,
         topics=topics,
-        keys=KeyView(settings.kafka, topics.api_keys),
+        keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections),
         grant_follower=follower,
         grants=grants,
-        audit=AuditWriter(settings.kafka, topics.audit_facts),
+        audit=audit,
         metrics=GatewayMetrics(registry),
         publishers=PublisherPool(settings, catalogue),
     )
@@ -87,10 +95,13 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
     settings = settings or GatewaySettings()
     catalogue = catalogue or load_catalogue(settings.catalogue_dir)
     registry = CollectorRegistry()
+    # Loaded here, before serving: without the control plane's keys the gateway refuses to start
+    # (SigningKeyError), since it could neither trust a key or grant nor sign a decision.
+    control = settings.control_keys(sign=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gw = build_gateway(settings, catalogue, registry)
+        gw = build_gateway(settings, catalogue, registry, control)
         access = settings.kafka
         # The facts topic is the router's too: created with the same spec, whoever starts first.
         await run_in_threadpool(ensure_topics, access, audit_topics(gw.topics))

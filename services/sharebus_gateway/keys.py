@@ -1,5 +1,6 @@
 """Per-system API keys. Only a SHA-256 hash of each token is stored, on a compacted topic that every
-gateway follows, so issuing and revoking take effect without a restart.
+gateway follows, so issuing and revoking take effect without a restart. Every entry is signed by the
+control plane, and only a verified entry is a key (``sharebus_core.control_log``).
 
 A token is ``sbk_<key id>_<secret>``: the key id finds the stored entry without scanning, and the
 secret is 32 random bytes. An unsalted hash is enough: the secret is random, not a password.
@@ -12,14 +13,18 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from confluent_kafka import Message
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from sharebus_core.catalogue import Catalogue, UnknownSystem
-from sharebus_core.compacted_log import LogFollower, append
+from sharebus_core.compacted_log import LogFollower
+from sharebus_core.control_log import ControlEventRejected, append_signed, open_event, read_verified
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import TopicReadError, read_topic
+from sharebus_core.signing import ControlKeys, Verifier
+from sharebus_core.topic_reader import TopicReadError
 
 TOKEN_PREFIX = "sbk"  # noqa: S105 - a public marker of the token format, not a secret
 
@@ -75,41 +80,44 @@ def matches(key: ApiKey, token: str) -> bool:
     return hmac.compare_digest(key.key_hash, hash_token(token))
 
 
-def _decode(value: bytes | None) -> ApiKey | None:
-    if value is None:
-        return None
-    try:
-        return ApiKey.model_validate_json(value)
-    except ValidationError:
-        return None
+def decode_key(payload: bytes, record_key: str | None) -> ApiKey:
+    """A verified payload as a key entry; ``ValueError`` if it is not one, or not the entry of its record key."""
+    entry = ApiKey.model_validate_json(payload)
+    if entry.key_id != record_key:
+        raise ValueError(f"key {entry.key_id!r} written under record key {record_key!r}")
+    return entry
+
+
+def open_key(verifier: Verifier, msg: Message) -> ApiKey | ControlEventRejected:
+    """Only an entry the control plane signed is a key: a written record alone never authenticates."""
+    return open_event(verifier, msg, decode_key, subject_field="system")
 
 
 class KeyStore:
     """Issues, lists and revokes keys on the log (the CLI); reads are from the log each time."""
 
-    def __init__(self, catalogue: Catalogue, access: KafkaAccess, topic: str) -> None:
+    def __init__(self, catalogue: Catalogue, access: KafkaAccess, topic: str, *, control: ControlKeys) -> None:
         self.catalogue = catalogue
         self.access = access
         self.topic = topic
+        self.control = control
 
     def _all(self) -> dict[str, ApiKey]:
-        keys: dict[str, ApiKey] = {}
         try:
-            messages = read_topic(self.access, self.topic)
+            verified = read_verified(self.access, self.topic, lambda msg: open_key(self.control.verifier, msg))
         except TopicReadError:
-            return keys
-        for msg in messages:
-            key = _decode(msg.value())
-            if key is not None:
-                keys[key.key_id] = key
-        return keys
+            return {}
+        return {key.key_id: key for key in verified}
+
+    def _append(self, key: ApiKey) -> None:
+        append_signed(self.access, self.topic, key.key_id, key.model_dump_json().encode(), self.control.signing())
 
     def issue(self, system: str) -> IssuedKey:
         department = self.catalogue.department_of_system.get(system)
         if department is None:
             raise UnknownSystem(system)
         issued = new_key(system, department, dt.datetime.now(dt.UTC))
-        append(self.access, self.topic, issued.key.key_id, issued.key.model_dump_json().encode())
+        self._append(issued.key)
         return issued
 
     def keys_of(self, system: str) -> list[ApiKey]:
@@ -123,25 +131,30 @@ class KeyStore:
         now = dt.datetime.now(dt.UTC)
         revoked = [k.model_copy(update={"revoked_at": now}) for k in keys]
         for key in revoked:
-            append(self.access, self.topic, key.key_id, key.model_dump_json().encode())
+            self._append(key)
         return revoked
 
 
 class KeyView:
     """The gateway's live view of the keys, kept by following the log."""
 
-    def __init__(self, access: KafkaAccess, topic: str) -> None:
+    def __init__(
+        self, access: KafkaAccess, topic: str, verifier: Verifier, on_rejected: Callable[[ControlEventRejected], None]
+    ) -> None:
         self._keys: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
+        self._verifier = verifier
+        self._on_rejected = on_rejected
         self.follower = LogFollower(access, topic, self._on_record, name="apikey-follower")
 
-    def _on_record(self, key: bytes | None, value: bytes | None) -> None:
-        entry = _decode(value)
+    def _on_record(self, msg: Message) -> None:
+        # An unverifiable record (a forged key, a forged revocation, a tombstone) changes nothing.
+        entry = open_key(self._verifier, msg)
+        if isinstance(entry, ControlEventRejected):
+            self._on_rejected(entry)
+            return
         with self._lock:
-            if entry is not None:
-                self._keys[entry.key_id] = entry
-            elif key is not None:
-                self._keys.pop(key.decode("utf-8", "replace"), None)
+            self._keys[entry.key_id] = entry
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The active key the token belongs to, or None."""

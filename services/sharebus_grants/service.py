@@ -13,6 +13,7 @@ from sharebus_core.grant_log import read_grants, write_grant
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings, shared_config
+from sharebus_core.signing import ControlKeys
 from sharebus_rules import grant_workflow as workflow
 from sharebus_rules.grant_workflow import GrantRefused
 
@@ -42,14 +43,24 @@ class GrantService:
         catalogue: Catalogue,
         access: KafkaAccess,
         topic: str,
+        *,
+        control: ControlKeys,
         clock: Clock = utc_now,
         answer_deadline_working_days: int = workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
     ) -> None:
         self.catalogue = catalogue
         self.access = access
         self.topic = topic
+        # Reads trust only events the control plane signed; writes are signed (refused without a signer).
+        self.control = control
         self.clock = clock
         self.deadline = answer_deadline_working_days
+
+    def _read(self) -> dict[str, Grant]:
+        return read_grants(self.access, self.topic, self.control.verifier)
+
+    def _write(self, grant: Grant) -> None:
+        write_grant(self.access, self.topic, grant, self.control.signing())
 
     def _check_department(self, department: str) -> None:
         if department not in self.catalogue.departments:
@@ -60,7 +71,7 @@ class GrantService:
 
     def _get(self, grant_id: str, department: str) -> Grant:
         self._check_department(department)
-        grant = read_grants(self.access, self.topic).get(grant_id)
+        grant = self._read().get(grant_id)
         # A grant another department cannot see is reported as missing, so its existence does not leak.
         if grant is None or not self._visible(grant, department):
             raise GrantNotFound(f"no grant {grant_id!r} visible to {department}")
@@ -94,7 +105,7 @@ class GrantService:
             valid_until=valid_until,
             now=self.clock(),
         )
-        write_grant(self.access, self.topic, grant)
+        self._write(grant)
         return grant
 
     def approve(
@@ -107,21 +118,21 @@ class GrantService:
             valid_until=valid_until,
             reason=reason,
         )
-        write_grant(self.access, self.topic, grant)
+        self._write(grant)
         return grant
 
     def reject(self, grant_id: str, *, department: str, reason: str) -> Grant:
         grant = workflow.reject(
             self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
         )
-        write_grant(self.access, self.topic, grant)
+        self._write(grant)
         return grant
 
     def revoke(self, grant_id: str, *, department: str, reason: str) -> Grant:
         grant = workflow.revoke(
             self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
         )
-        write_grant(self.access, self.topic, grant)
+        self._write(grant)
         return grant
 
     def show(self, grant_id: str, *, department: str) -> Grant:
@@ -131,7 +142,7 @@ class GrantService:
         """The grants a department provides or consumes, newest first; states as seen now."""
         self._check_department(department)
         now = self.clock()
-        grants = [g for g in read_grants(self.access, self.topic).values() if self._visible(g, department)]
+        grants = [g for g in self._read().values() if self._visible(g, department)]
         if state is not None:
             grants = [g for g in grants if g.effective_state(now) is state]
         if overdue_only:

@@ -11,20 +11,28 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.grant_log import read_grants
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.signing import Verifier
 from sharebus_core.topics import TopicNames
 from sharebus_rules import Deliver, plan_routes
 from sharebus_rules.grant_workflow import GrantRefused
 
 
 def request_backfill(
-    catalogue: Catalogue, access: KafkaAccess, topics: TopicNames, department: str, system: str, data_class: str
+    catalogue: Catalogue,
+    access: KafkaAccess,
+    topics: TopicNames,
+    department: str,
+    system: str,
+    data_class: str,
+    *,
+    verifier: Verifier,
 ) -> BackfillEvent:
     """Logs a request for ``system``'s backfill of ``data_class``; refuses what the rules would not deliver."""
     if catalogue.department_of_system.get(system) != department:
         raise GrantRefused(f"{department} has no system {system!r}")
     entry = catalogue.data_class(data_class)
     grants: dict[str, list[Grant]] = defaultdict(list)
-    for grant in read_grants(access, topics.grants).values():
+    for grant in read_grants(access, topics.grants, verifier).values():
         if grant.data_class == data_class:
             grants[grant.consumer].append(grant)
     plan = plan_routes(catalogue, data_class, grants, dt.datetime.now(dt.UTC))

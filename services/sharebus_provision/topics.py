@@ -28,11 +28,13 @@ AUDIT_PARTITIONS = 3
 
 
 def audit_topics(topics: TopicNames, retention_hours: int = -1) -> list[TopicSpec]:
-    """The router's decision facts and the chained audit trail (kept forever by default: it is evidence)."""
+    """The router's decision facts, the chained audit trail and its signed anchors (the last two kept
+    forever by default: they are evidence)."""
     retention = str(retention_hours * _HOUR_MS) if retention_hours > 0 else "-1"
     return [
         TopicSpec(topics.audit_facts, AUDIT_PARTITIONS),
         TopicSpec(topics.audit, AUDIT_PARTITIONS, {"retention.ms": retention}),
+        TopicSpec(topics.audit_anchors, 1, {"retention.ms": retention}),
     ]
 
 

@@ -7,6 +7,7 @@ import sys
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.grant_log import ensure_grant_topic
+from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_provision import (
     ProvisionError,
@@ -26,6 +27,11 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
         catalogue = load_catalogue(settings.catalogue_dir)
     except CatalogueError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)
+        return 2
+    try:
+        settings.control_keys()
+    except SigningKeyError as exc:
+        print(f"sharebus-router: refusing to start: {exc}", file=sys.stderr)
         return 2
     topics = TopicNames(settings.namespace)
     try:

@@ -30,9 +30,11 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
+from sharebus_core.audit_fact import AuditFact
 from sharebus_core.backfill_log import BackfillState, decode_event, latest_events
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.clock import Clock
+from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
@@ -121,7 +123,11 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
 
 
 def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mapping[str, int] | None = None) -> faust.App:
-    """The router app. ``schema_ids`` (class code -> id, from provisioning) spares the first records a lookup."""
+    """The router app. ``schema_ids`` (class code -> id, from provisioning) spares the first records a lookup.
+
+    Raises ``SigningKeyError`` without the control plane's verify key: no grant could be trusted.
+    """
+    verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
@@ -195,7 +201,14 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         def on_grant(grant: Grant) -> None:
             loop.call_soon_threadsafe(table.on_grant, grant)
 
-        follower.append(GrantFollower(settings.kafka, topics.grants, on_grant).start())
+        def audit_rejection(fact: AuditFact) -> None:
+            key, value = fact.encode()
+            asyncio.run_coroutine_threadsafe(send(topics.audit_facts, key, value, []), loop)
+
+        # A grant event the control plane did not sign changes no route: counted, logged and audited.
+        rejections = ControlRejections("router", REGISTRY, audit_rejection)
+        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections)
+        follower.append(grants.start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}

@@ -16,6 +16,7 @@ from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
+from tests.support.keys import control_keys
 from tests.support.records import (
     ENTERPRISE,
     PENALTY,
@@ -31,11 +32,13 @@ from tests.support.subscribe import collect
 
 
 def grants(bus: Bus) -> GrantService:
-    return GrantService(bus.catalogue, bus.access, bus.topics.grants)
+    return GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
 
 
 def backfill(bus: Bus, department: str, system: str, data_class: str) -> int:
-    request = request_backfill(bus.catalogue, bus.access, bus.topics, department, system, data_class)
+    request = request_backfill(
+        bus.catalogue, bus.access, bus.topics, department, system, data_class, verifier=control_keys().verifier
+    )
     outcome = wait_outcome(bus.access, bus.topics.backfill, request.request_id, timeout_s=60)
     assert outcome is not None
     assert outcome.state is BackfillState.DONE, outcome.reason
@@ -107,9 +110,13 @@ def test_backfill_hands_over_to_live_delivery_without_gap_or_duplicate(bus: Bus)
 def test_backfill_needs_an_entitlement_and_applies_the_grants_field_rules(bus: Bus) -> None:
     publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(20)))
     with pytest.raises(GrantRefused, match="not entitled"):
-        request_backfill(bus.catalogue, bus.access, bus.topics, "TAX", "tax-levy", PENALTY)
+        request_backfill(
+            bus.catalogue, bus.access, bus.topics, "TAX", "tax-levy", PENALTY, verifier=control_keys().verifier
+        )
     with pytest.raises(GrantRefused, match="has no system"):
-        request_backfill(bus.catalogue, bus.access, bus.topics, "PSB", "tax-levy", PENALTY)
+        request_backfill(
+            bus.catalogue, bus.access, bus.topics, "PSB", "tax-levy", PENALTY, verifier=control_keys().verifier
+        )
 
     service = grants(bus)
     grant = service.apply(

@@ -21,6 +21,7 @@ from sharebus_ops.dlq import list_dead_letters, replay
 from sharebus_sdk import Delivery
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.keys import control_keys
 from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"
@@ -109,7 +110,7 @@ def receive_all(bus: Bus, system: str, expected: int) -> list[Delivery]:
 
 
 def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> None:
-    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
     grant = grants.apply(
         department="TAX",
         requester="Li",

@@ -15,6 +15,7 @@ from sharebus_cli.main import main as cli
 from sharebus_gateway.keys import KeyStore
 from tests.integration.conftest import GatewayBus
 from tests.support.kafka import end_offsets, eventually, read_all
+from tests.support.keys import control_keys
 from tests.support.records import ENTERPRISE
 
 PENALTY = "301001002/000001"
@@ -59,7 +60,7 @@ def test_no_key_or_an_unknown_key_is_401(gateway_bus: GatewayBus) -> None:
 
 def test_a_revoked_key_is_401_without_a_restart(gateway_bus: GatewayBus) -> None:
     gb = gateway_bus
-    store = KeyStore(gb.bus.catalogue, gb.bus.access, gb.bus.topics.api_keys)
+    store = KeyStore(gb.bus.catalogue, gb.bus.access, gb.bus.topics.api_keys, control=control_keys())
     store.revoke("psb-case")
     with gb.client("psb-case") as psb:
         status = eventually(lambda: psb.get("/v1/catalogue/classes").status_code, lambda code: code == 401, 20)

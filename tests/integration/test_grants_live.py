@@ -14,6 +14,7 @@ from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.keys import control_keys
 from tests.support.records import PENALTY, penalty, publish_records
 from tests.support.router import wait_routed
 from tests.support.subscribe import collect
@@ -22,7 +23,7 @@ INSPECTION = "301001003/000001"  # not shared
 
 
 def service(bus: Bus) -> GrantService:
-    return GrantService(bus.catalogue, bus.access, bus.topics.grants)
+    return GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
 
 
 def publish(bus: Bus, seqs: range) -> None:

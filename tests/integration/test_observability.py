@@ -29,6 +29,7 @@ from sharebus_monitor.dashboards import GRAFANA_DIR, panel_queries
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 from tests.support.auditor import start_auditor
 from tests.support.kafka import eventually
+from tests.support.keys import control_keys
 from tests.support.monitor import start_monitor
 from tests.support.names import unique
 from tests.support.promql import query, substitute
@@ -52,7 +53,9 @@ def _port(url: str) -> int:
 def _apply_late(catalogue: Catalogue, access: KafkaAccess, namespace: str) -> None:
     """An application made 30 days ago that the provider never answered: overdue by any deadline."""
     month_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    service = GrantService(catalogue, access, TopicNames(namespace).grants, clock=lambda: month_ago)
+    service = GrantService(
+        catalogue, access, TopicNames(namespace).grants, control=control_keys(), clock=lambda: month_ago
+    )
     service.apply(
         department=catalogue.department_of_system[LATE_APPLICANT],
         requester="late officer",
@@ -85,7 +88,11 @@ def scraped_bus(
             catalogue_dir=DEFAULT_CATALOGUE_DIR,
         ).model_dump()
         workload = DemoWorkload(
-            catalogue, PublisherSettings.model_validate(common), SubscriberSettings.model_validate(common), 60.0
+            catalogue,
+            PublisherSettings.model_validate(common),
+            SubscriberSettings.model_validate(common),
+            60.0,
+            control_keys(),
         )
         assert workload.grant_conditional_shares()
         _apply_late(catalogue, kafka_admin, namespace)

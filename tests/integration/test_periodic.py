@@ -13,6 +13,7 @@ from sharebus_grants import GrantService
 from sharebus_sdk import Batch
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
+from tests.support.keys import control_keys
 from tests.support.records import STATS, publish_records, stats
 from tests.support.router import wait_routed
 from tests.support.subscribe import collect
@@ -51,7 +52,7 @@ def end_markers(bus: Bus, system: str) -> list[dict[str, bytes]]:
 
 
 def approve_roster_grant(bus: Bus) -> None:
-    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
     grant = grants.apply(
         department="TAX",
         requester="officer Li",

@@ -7,6 +7,7 @@ from pathlib import Path
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
 from sharebus_core.kafka import KafkaAccess
+from tests.support.keys import auditor_env
 
 
 def start_auditor(access: KafkaAccess, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> Child:
@@ -16,6 +17,7 @@ def start_auditor(access: KafkaAccess, namespace: str, work_dir: Path, timeout_s
         "SHAREBUS_NAMESPACE": namespace,
         "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        **auditor_env(),
     }
     return start_child(
         f"auditor {namespace}",

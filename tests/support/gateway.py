@@ -16,6 +16,7 @@ from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_gateway.keys import KeyStore
+from tests.support.keys import control_keys, writer_env
 
 
 @dataclass
@@ -51,6 +52,7 @@ def start_gateway(
         "SHAREBUS_GATEWAY_PORT": str(port),
         "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
         "PYTHONUNBUFFERED": "1",
+        **writer_env(),
         **(extra_env or {}),
     }
     service = start_child(
@@ -65,7 +67,7 @@ def start_gateway(
 
 
 def issue_key(catalogue: Catalogue, access: KafkaAccess, topic: str, system: str) -> str:
-    return KeyStore(catalogue, access, topic).issue(system).token.get_secret_value()
+    return KeyStore(catalogue, access, topic, control=control_keys()).issue(system).token.get_secret_value()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
 from sharebus_core.kafka import KafkaAccess
 from tests.support.kafka import eventually
+from tests.support.keys import reader_env
 
 
 @dataclass
@@ -47,6 +48,7 @@ def start_router(
         "SHAREBUS_ROUTER_WEB_PORT": str(port),
         "SHAREBUS_ROUTER_DATA_DIR": str(work_dir / "router-data"),
         "PYTHONUNBUFFERED": "1",
+        **reader_env(),
         **(extra_env or {}),
     }
     service = start_child(

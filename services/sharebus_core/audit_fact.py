@@ -1,0 +1,72 @@
+"""One typed record for an audit fact: what a bus process tells the auditor about one decision.
+
+Facts travel on ``<ns>.audit.facts`` as ``{"records": [fact, ...]}``; the auditor turns every decision
+of every fact into one hash-chained audit event (``sharebus_audit.auditor.audit_events``), copying
+the fact's fields into it. The router builds its per-record facts in the same shape
+(``sharebus_router.audit_facts.record_fact``, kept as plain dicts on its hot path).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DecisionKind = Literal["deliver", "deny", "forbidden"]
+
+
+@dataclass(frozen=True, slots=True)
+class FactDecision:
+    consumer: str | None
+    decision: DecisionKind
+    reason: str | None = None
+    grant_id: str | None = None
+    payload_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "consumer": self.consumer,
+            "grant_id": self.grant_id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "payload_sha256": self.payload_sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFact:
+    """``mode`` says who decided (the router's ``realtime``/``periodic``, ``gateway``, ``control``);
+    ``source`` where the decided thing came from; ``extra`` holds a mode's own top-level fields."""
+
+    mode: str
+    source: Mapping[str, Any]
+    decisions: tuple[FactDecision, ...]
+    partition_key: str
+    time: float = field(default_factory=time.time)
+    provider: str | None = None
+    data_class: str | None = None
+    key: str | None = None
+    trace_id: str | None = None
+    record_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "provider": self.provider,
+            "data_class": self.data_class,
+            "mode": self.mode,
+            "key": self.key,
+            "trace_id": self.trace_id,
+            "record_id": self.record_id,
+            "source": dict(self.source),
+            **self.extra,
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+    def encode(self) -> tuple[bytes, bytes]:
+        """The (key, value) of the facts-topic message carrying this one fact."""
+        body = json.dumps({"records": [self.to_dict()]}, ensure_ascii=False, separators=(",", ":"))
+        return self.partition_key.encode(), body.encode()

@@ -1,0 +1,238 @@
+"""Every reader of grant and API-key events treats an unverifiable one the same way: ignored (it grants,
+revokes and deletes nothing), and a long-running reader counts, logs and audits it as a denial."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Message
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry
+
+from sharebus_audit.auditor import audit_events
+from sharebus_audit.chain import GENESIS, seal, verify_partition
+from sharebus_core import control_log
+from sharebus_core.audit_fact import AuditFact
+from sharebus_core.control_log import ControlEventRejected, ControlRejections, denial_fact, read_verified
+from sharebus_core.grant_log import GrantFollower, open_grant
+from sharebus_core.grants import Grant, GrantState
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.signing import RejectReason, Signer, Verifier
+from sharebus_gateway.keys import KeyView, new_key, open_key
+
+GRANTS, KEYS = "ns.grants", "ns.apikeys"
+UNUSED = KafkaAccess(bootstrap="unused:9092")  # the followers are fed by hand, never connected
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer(Ed25519PrivateKey.generate())
+
+
+@pytest.fixture
+def verifier(signer: Signer) -> Verifier:
+    return Verifier([signer.public_key], max_delay_s=300)
+
+
+def grant(state: GrantState = GrantState.APPROVED, grant_id: str = "g-1", consumer: str = "tax-levy") -> Grant:
+    return Grant(
+        grant_id=grant_id,
+        data_class="301001002/000001",
+        provider="AMR",
+        consumer=consumer,
+        consumer_department="TAX",
+        requester="Li",
+        purpose="rating",
+        scenario="annual",
+        fields=("uscc",),
+        state=state,
+        applied_at=NOW,
+        valid_until=NOW + dt.timedelta(days=30),
+    )
+
+
+class Log:
+    """Records as the broker hands them out: offsets in order, stamped with the append time."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.offset = 0
+
+    def record(self, key: str | None, value: bytes | None, appended_ms: int | None = None, stamp: int = 0) -> Message:
+        self.offset += 1
+        now = appended_ms if appended_ms is not None else time.time_ns() // 1_000_000
+        kind = stamp or TIMESTAMP_LOG_APPEND_TIME
+        return Message(
+            topic=self.topic,
+            partition=0,
+            offset=self.offset - 1,
+            key=key.encode() if key is not None else None,
+            value=value,
+            timestamp=(kind, now),
+        )
+
+    def signed(self, signer: Signer, key: str, payload: bytes, **kwargs: Any) -> Message:
+        return self.record(key, signer.sign(payload, topic=self.topic, key=key), **kwargs)
+
+
+def encoded(g: Grant) -> bytes:
+    return g.model_dump_json().encode()
+
+
+def reason(opened: object) -> RejectReason:
+    assert isinstance(opened, ControlEventRejected), opened
+    return opened.reason
+
+
+def test_a_signed_grant_opens_and_every_forgery_is_refused(signer: Signer, verifier: Verifier) -> None:
+    log = Log(GRANTS)
+    assert open_grant(verifier, log.signed(signer, "g-1", encoded(grant()))) == grant()
+    forged = open_grant(verifier, log.record("g-1", encoded(grant())))  # what the issue's attacker wrote
+    assert reason(forged) is RejectReason.UNSIGNED
+    assert isinstance(forged, ControlEventRejected)
+    assert forged.claimed_subject == "tax-levy"
+    assert (forged.topic, forged.offset, forged.key) == (GRANTS, 1, "g-1")
+    stranger = Signer(Ed25519PrivateKey.generate())
+    assert reason(open_grant(verifier, log.signed(stranger, "g-1", encoded(grant())))) is RejectReason.UNKNOWN_KEY
+    # Correctly signed, but for another grant id than the payload's, or not a grant at all.
+    assert reason(open_grant(verifier, log.signed(signer, "g-2", encoded(grant())))) is RejectReason.INVALID_PAYLOAD
+    assert reason(open_grant(verifier, log.signed(signer, "g-1", b'{"nope": 1}'))) is RejectReason.INVALID_PAYLOAD
+    # A signed event copied and appended again ten minutes later: a replay.
+    old = log.signed(signer, "g-1", encoded(grant()), appended_ms=1_000)
+    replayed = log.record("g-1", old.value(), appended_ms=1_000 + 600_000)
+    assert reason(open_grant(verifier, replayed)) is RejectReason.STALE
+    created = log.record("g-1", signer.sign(encoded(grant()), topic=GRANTS, key="g-1"), stamp=TIMESTAMP_CREATE_TIME)
+    assert reason(open_grant(verifier, created)) is RejectReason.UNTIMED
+    assert reason(open_grant(verifier, log.record("g-1", None))) is RejectReason.UNSIGNED
+
+
+def follow(verifier: Verifier, messages: list[Message]) -> tuple[dict[str, Grant], list[ControlEventRejected]]:
+    """Feeds a GrantFollower's callback the way its thread would (no Kafka needed)."""
+    seen: dict[str, Grant] = {}
+    refused: list[ControlEventRejected] = []
+    follower = GrantFollower(UNUSED, GRANTS, lambda g: seen.__setitem__(g.grant_id, g), verifier, refused.append)
+    for msg in messages:
+        follower.on_record(msg)
+    return seen, refused
+
+
+def test_the_follower_never_lets_a_forged_event_change_a_grant(signer: Signer, verifier: Verifier) -> None:
+    log = Log(GRANTS)
+    revoked = grant(GrantState.REVOKED)
+    seen, refused = follow(
+        verifier,
+        [
+            log.signed(signer, "g-1", encoded(grant())),
+            log.record("g-1", encoded(revoked)),  # a forged revocation does not revoke
+            log.record("g-1", None),  # nor does a tombstone delete
+            log.signed(signer, "g-1", encoded(revoked)),
+            log.record("g-1", encoded(grant())),  # and a forged approval does not undo a real revocation
+            log.record("g-9", encoded(grant(grant_id="g-9", consumer="psb-case"))),  # nor grant anything new
+        ],
+    )
+    assert seen == {"g-1": revoked}
+    assert [(r.offset, r.reason, r.claimed_subject) for r in refused] == [
+        (1, RejectReason.UNSIGNED, "tax-levy"),
+        (2, RejectReason.UNSIGNED, None),
+        (4, RejectReason.UNSIGNED, "tax-levy"),
+        (5, RejectReason.UNSIGNED, "psb-case"),
+    ]
+
+
+def test_one_shot_readers_see_the_same_grants_as_the_follower(
+    signer: Signer, verifier: Verifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = Log(GRANTS)
+    messages = [
+        log.signed(signer, "g-1", encoded(grant())),
+        log.record("g-1", None),  # once a deletion for the CLI's reader: now ignored like everywhere
+        log.record("g-1", b"not json"),
+    ]
+    monkeypatch.setattr(control_log, "read_topic", lambda *_args, **_kw: messages)
+    refused: list[ControlEventRejected] = []
+    read = read_verified(UNUSED, GRANTS, lambda msg: open_grant(verifier, msg), refused.append)
+    assert {g.grant_id: g for g in read} == follow(verifier, messages)[0] == {"g-1": grant()}
+    assert [r.reason for r in refused] == [RejectReason.UNSIGNED, RejectReason.UNSIGNED]
+
+
+def test_only_a_signed_entry_is_an_api_key(signer: Signer, verifier: Verifier) -> None:
+    log = Log(KEYS)
+    refused: list[ControlEventRejected] = []
+    view = KeyView(UNUSED, KEYS, verifier, refused.append)
+    real = new_key("tax-levy", "TAX", NOW)
+    forged = new_key("psb-case", "PSB", NOW)
+    token, forged_token = real.token.get_secret_value(), forged.token.get_secret_value()
+
+    view.follower.on_record(log.record(forged.key.key_id, forged.key.model_dump_json().encode()))
+    assert view.authenticate(forged_token) is None  # a record written to the topic is not a key
+
+    view.follower.on_record(log.signed(signer, real.key.key_id, real.key.model_dump_json().encode()))
+    assert view.authenticate(token) == real.key
+    # Neither a forged revocation nor a tombstone takes the key away (it is revoked only by a signed event).
+    revoked = real.key.model_copy(update={"revoked_at": NOW})
+    view.follower.on_record(log.record(real.key.key_id, revoked.model_dump_json().encode()))
+    view.follower.on_record(log.record(real.key.key_id, None))
+    assert view.authenticate(token) == real.key
+    view.follower.on_record(log.signed(signer, real.key.key_id, revoked.model_dump_json().encode()))
+    assert view.authenticate(token) is None
+    assert [(r.reason, r.claimed_subject) for r in refused] == [
+        (RejectReason.UNSIGNED, "psb-case"),
+        (RejectReason.UNSIGNED, "tax-levy"),
+        (RejectReason.UNSIGNED, None),
+    ]
+    # The entry must be the one of its record key.
+    moved = log.signed(signer, "other-id", real.key.model_dump_json().encode())
+    assert reason(open_key(verifier, moved)) is RejectReason.INVALID_PAYLOAD
+
+
+@pytest.fixture
+def rejection() -> ControlEventRejected:
+    opened = open_grant(Verifier([Ed25519PrivateKey.generate().public_key()]), Log(GRANTS).record("g-7", b"{}"))
+    assert isinstance(opened, ControlEventRejected)
+    return opened
+
+
+def test_a_long_running_reader_counts_logs_and_audits_each_rejection(
+    rejection: ControlEventRejected, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    audited: list[AuditFact] = []
+    report = ControlRejections("router", registry, audited.append)
+    report(rejection)
+    report(rejection)
+    labels = {"topic": GRANTS, "reason": "unsigned"}
+    assert registry.get_sample_value("sharebus_control_events_rejected_total", labels) == 2
+    assert "ignored a control event on ns.grants[0]@0 (key g-7)" in caplog.text
+    assert len(audited) == 2
+    assert audited[0].partition_key == f"control:{GRANTS}"
+
+
+def test_a_failing_audit_does_not_undo_the_rejection(rejection: ControlEventRejected) -> None:
+    registry = CollectorRegistry()
+
+    def broken(_fact: AuditFact) -> None:
+        raise RuntimeError("kafka down")
+
+    ControlRejections("gateway", registry, broken)(rejection)
+    assert registry.get_sample_value("sharebus_control_events_rejected_total", {"topic": GRANTS, "reason": "unsigned"})
+
+
+def test_the_denial_is_chained_by_the_auditor_like_any_other_fact(rejection: ControlEventRejected) -> None:
+    key, value = denial_fact(rejection, "gateway").encode()
+    assert key == b"control:ns.grants"
+    events = audit_events(json.loads(value), partition=1)
+    assert len(events) == 1
+    event = events[0]
+    assert event["mode"] == "control"
+    assert event["decision"] == "deny"
+    assert event["reason"] == "control_event_unsigned"
+    assert event["reader"] == "gateway"
+    assert event["source"] == {"topic": GRANTS, "partition": 0, "offset": 0}
+    assert event["key"] == "g-7"
+    sealed = seal(event, GENESIS)
+    assert verify_partition(1, [(0, sealed)]) is None
