@@ -20,6 +20,7 @@ from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus
 from tests.support.auditor import start_auditor
 from tests.support.kafka import eventually
+from tests.support.keys import keys_in_env
 from tests.support.names import unique
 from tests.support.records import publish_enterprises
 
@@ -101,6 +102,7 @@ def test_every_decision_is_audited_chained_and_verifiable(
 
     for name, value in (*bus.access.env().items(), ("SHAREBUS_NAMESPACE", bus.namespace)):
         monkeypatch.setenv(name, value)
+    keys_in_env(monkeypatch)
     assert cli(["audit", "verify"]) == 0
     assert "audit chain intact: 48 events" in capsys.readouterr().out
     assert cli(["audit", "who", "--class", ENTERPRISE, "--since", "1d"]) == 0

@@ -15,7 +15,7 @@ from sharebus_cli.main import main as cli
 from sharebus_gateway.keys import KeyStore
 from tests.integration.conftest import GatewayBus
 from tests.support.kafka import end_offsets, eventually, read_all
-from tests.support.keys import control_keys
+from tests.support.keys import control_keys, keys_in_env
 from tests.support.records import ENTERPRISE
 
 PENALTY = "301001002/000001"
@@ -187,6 +187,7 @@ def test_api_keys_are_issued_listed_and_revoked_with_the_cli(
 ) -> None:
     gb = gateway_bus
     gb.bus.use_in_env(monkeypatch)
+    keys_in_env(monkeypatch)
     assert cli(["apikey", "issue", "--system", "hrss-si", "--json"]) == 0
     issued = json.loads(capsys.readouterr().out)
     assert "key_hash" not in issued

@@ -14,7 +14,7 @@ from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
-from tests.support.keys import control_keys
+from tests.support.keys import control_keys, keys_in_env
 from tests.support.records import PENALTY, penalty, publish_records
 from tests.support.router import wait_routed
 from tests.support.subscribe import collect
@@ -134,6 +134,7 @@ def test_cli_acts_as_one_department_only(
     bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bus.use_in_env(monkeypatch)
+    keys_in_env(monkeypatch)
     assert (
         cli(
             [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 
+import pytest
+
 from sharebus_core.key_files import BusKeys, bus_keys
 from sharebus_core.settings import REPO_ROOT, BusSettings
 from sharebus_core.signing import ControlKeys
@@ -35,3 +37,10 @@ def writer_env() -> dict[str, str]:
 
 def auditor_env() -> dict[str, str]:
     return {**keys_for_tests().everyone, **keys_for_tests().auditor}
+
+
+def keys_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gives the CLI run in-process what the operator's shell would have: the public keys and the control
+    signing key (``Bus.use_in_env`` could do this for every CLI test)."""
+    for name, value in writer_env().items():
+        monkeypatch.setenv(name, value)
