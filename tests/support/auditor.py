@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sharebus_broker.launcher import free_port
@@ -10,7 +11,13 @@ from sharebus_core.kafka import KafkaAccess
 from tests.support.keys import auditor_env
 
 
-def start_auditor(access: KafkaAccess, namespace: str, work_dir: Path, timeout_s: float = 60.0) -> Child:
+def start_auditor(
+    access: KafkaAccess,
+    namespace: str,
+    work_dir: Path,
+    timeout_s: float = 60.0,
+    extra_env: Mapping[str, str] | None = None,
+) -> Child:
     port = free_port()
     env = {
         **access.env(),
@@ -18,6 +25,7 @@ def start_auditor(access: KafkaAccess, namespace: str, work_dir: Path, timeout_s
         "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
         **auditor_env(),
+        **(extra_env or {}),
     }
     return start_child(
         f"auditor {namespace}",
