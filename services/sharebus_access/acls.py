@@ -117,7 +117,7 @@ READS_WRITES = (READ, WRITE, DESCRIBE)
 
 def anchors_topic(topics: TopicNames) -> str:
     """The auditor's signed chain-head anchors."""
-    return f"{topics.audit}.anchors"
+    return topics.audit_anchors
 
 
 @dataclass(frozen=True, slots=True)
