@@ -19,12 +19,12 @@ def main() -> int:
     settings = AuditorSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     topics = TopicNames(settings.namespace)
-    ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours))
     try:
         auditor = Auditor(settings)
     except SigningKeyError as exc:
         print(f"sharebus-auditor: refusing to start: {exc}", file=sys.stderr)
         return 2
+    ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours))
     start_http_server(settings.metrics_port, settings.metrics_host)
     signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())
     signal.signal(signal.SIGINT, lambda *_: auditor.stop.set())
