@@ -17,10 +17,12 @@ from sharebus_broker.launcher import port_in_use
 from sharebus_cli.children import Child, ChildFailed, start_child
 from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
+from sharebus_cli.run_access import RunIdentities, provision_identities
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
+from sharebus_core.principals import Service
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
@@ -42,6 +44,11 @@ class RunSettings(BusSettings):
     prometheus_port: int = 9090
     prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
     gateway_port: int = 8080
+    access_port: int = 6069
+    credentials_dir: Path = Field(
+        default=REPO_ROOT / "var" / "credentials",
+        description="the operator's and the demo systems' Kafka credentials (0600 files), new on every run",
+    )
     keys_dir: Path = Field(
         default=REPO_ROOT / "var" / "keys",
         description="the control plane's and the auditor's Ed25519 key pairs, made on first run",
@@ -108,6 +115,7 @@ def run_bus(demo: bool) -> int:
     if find_prometheus() is not None:
         ports.append(("prometheus", settings.prometheus_port))
     ports.append(("gateway", settings.gateway_port))
+    ports.append(("ACL reconciler", settings.access_port))
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -122,11 +130,12 @@ def run_bus(demo: bool) -> int:
                 print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
             registry_url = f"http://127.0.0.1:{settings.registry_port}"
             metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
+            who = provision_identities(
+                broker.admin_access, catalogue, settings.namespace, settings.credentials_dir, demo
+            )
             keys = bus_keys(settings.keys_dir)
-            exports = " ".join(f"{k}={v}" for k, v in {**keys.everyone, **keys.control_writer}.items())
-            print(f"sharebus: signing keys in {settings.keys_dir}; for the CLI: export {exports}", flush=True)
+            _print_cli_access(settings, who, broker, {**keys.everyone, **keys.control_writer})
             env = {
-                **broker.admin_access.env(),
                 **keys.everyone,
                 "SHAREBUS_NAMESPACE": settings.namespace,
                 "SHAREBUS_REGISTRY_URL": registry_url,
@@ -135,37 +144,34 @@ def run_bus(demo: bool) -> int:
                 "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
                 "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
             }
-            registry = start_child("registry", "sharebus_registry", env, logs / "registry.log", f"{registry_url}/", 60)
-            stack.callback(registry.stop)
+            registry = _start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)
             print(f"sharebus: registry ready on {registry_url}", flush=True)
             router_ready = f"http://127.0.0.1:{settings.router_port}/readyz"
-            router = start_child("router", "sharebus_router", env, logs / "router.log", router_ready, 120)
-            stack.callback(router.stop)
+            router = _start(stack, logs, "router", as_(who, "router", env), router_ready, 120)
             print("sharebus: router ready", flush=True)
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
-            auditor_env = {**env, **keys.auditor}
-            auditor = start_child("auditor", "sharebus_audit", auditor_env, logs / "auditor.log", auditor_ready, 60)
-            stack.callback(auditor.stop)
+            auditor = _start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
             job_ports = {
                 "sharebus-router": settings.router_port,
                 "sharebus-auditor": settings.auditor_port,
                 "sharebus-monitor": settings.monitor_port,
             }
             watched, observability = start_observability(
-                stack, env, logs, job_ports, settings.prometheus_port, settings.prometheus_dir
+                stack, as_(who, "monitor", env), logs, job_ports, settings.prometheus_port, settings.prometheus_dir
             )
+            reconciler = _start_reconciler(settings, who, env)
+            stack.callback(reconciler.stop)
             control = keys.control_keys(settings.control_max_delay_s)
-            gateway = _start_gateway(settings, catalogue, {**env, **keys.control_writer}, broker.admin_access, control)
+            gateway_env = {**as_(who, "gateway", env), **keys.control_writer}
+            gateway = _start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
             stack.callback(gateway.stop)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
-                admin = broker.admin_access
+                # The demo's bureau pre-approves its grants with the operator's access and the control
+                # plane's key; each department's clients then run with their own system's credential.
                 common = BusSettings(
-                    bootstrap_servers=broker.bootstrap,
-                    kafka_username=admin.username,
-                    kafka_password=admin.password,
-                    kafka_ca_file=admin.ca_file,
+                    **who.services["operator"].settings_fields(),
                     namespace=settings.namespace,
                     registry_url=registry_url,
                     catalogue_dir=settings.catalogue_dir,
@@ -176,6 +182,7 @@ def run_bus(demo: bool) -> int:
                     SubscriberSettings.model_validate(common),
                     settings.demo_rate,
                     control,
+                    who.systems,
                 )
                 for share in workload.grant_conditional_shares():
                     print(f"sharebus: demo grant approved: {share}", flush=True)
@@ -188,7 +195,7 @@ def run_bus(demo: bool) -> int:
                 flush=True,
             )
             _watch(
-                [registry, router, auditor, gateway, *watched],
+                [registry, router, auditor, reconciler, gateway, *watched],
                 broker,
                 metrics_url,
                 workload,
@@ -204,6 +211,40 @@ def run_bus(demo: bool) -> int:
             return 1
     print("sharebus: stopped; no processes left behind.")
     return 0
+
+
+def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_url: str, timeout_s: float) -> Child:
+    module = {"auditor": "sharebus_audit"}.get(name, f"sharebus_{name}")
+    child = start_child(name, module, env, logs / f"{name}.log", ready_url, timeout_s)
+    stack.callback(child.stop)
+    return child
+
+
+def as_(who: RunIdentities, service: Service, env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus the Kafka identity of one bus service."""
+    return {**env, **who.services[service].env()}
+
+
+def _print_cli_access(settings: RunSettings, who: RunIdentities, broker: KafkaBroker, keys: dict[str, str]) -> None:
+    """Where the credentials are (never the secrets), and what the operator's shell needs for the CLI."""
+    exports = {
+        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(who.operator_file),
+        "SHAREBUS_BOOTSTRAP": broker.bootstrap,
+        **keys,
+    }
+    print(
+        f"sharebus: Kafka: SASL_SSL (SCRAM-SHA-512) on {broker.bootstrap}, CA {broker.ca_file}; a principal per "
+        f"service; credentials of the operator and the demo systems in {settings.credentials_dir} (0600)\n"
+        f"sharebus: for the operator's CLI: export {' '.join(f'{k}={v}' for k, v in exports.items())}",
+        flush=True,
+    )
+
+
+def _start_reconciler(settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
+    """The ACL reconciler: the only process that runs with the admin's credential."""
+    ready = f"http://127.0.0.1:{settings.access_port}/readyz"
+    access_env = {**env, **who.admin.env(), "SHAREBUS_ACCESS_METRICS_PORT": str(settings.access_port)}
+    return start_child("access", "sharebus_access", access_env, settings.log_dir / "access.log", ready, 60)
 
 
 def _start_gateway(

@@ -7,10 +7,14 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.grant_log import read_grants
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.settings import BusSettings
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -22,6 +26,7 @@ log = logging.getLogger(__name__)
 client_log = logging.getLogger("sharebus.demo.clients")
 # One record in this many is garbage from "a careless department", to show the dead-letter path.
 JUNK_EVERY = 250
+S = TypeVar("S", bound=BusSettings)
 
 
 @dataclass
@@ -45,8 +50,12 @@ class DemoWorkload:
         subscriber_settings: SubscriberSettings,
         rate_per_s: float,
         control: ControlKeys,
+        credentials: Mapping[str, KafkaAccess] | None = None,
     ) -> None:
+        """``credentials``: each system's own Kafka access (as ``make run`` issues them); without
+        them every demo client uses the settings' access."""
         self.catalogue = catalogue
+        self.credentials = credentials
         self.control = control
         self.publisher_settings = publisher_settings
         self.subscriber_settings = subscriber_settings
@@ -88,6 +97,11 @@ class DemoWorkload:
             approved.append(f"{consumer} <- {code}")
         return approved
 
+    def _as_system(self, settings: S, system: str) -> S:
+        if self.credentials is None:
+            return settings
+        return type(settings).model_validate({**settings.model_dump(), **self.credentials[system].settings_fields()})
+
     def start(self) -> None:
         for system in self.receivers:
             self.threads.append(
@@ -104,11 +118,21 @@ class DemoWorkload:
 
     def _publish(self) -> None:
         faker = RecordFaker(seed=7)
+        # One publisher per providing system, each with its own credential: the broker lets a system
+        # write only its own classes' source topics.
         publishers = {
-            dept: Publisher(dept, self.publisher_settings, self.catalogue, {"logger": client_log})
-            for dept in {c.provider for c in self.catalogue.data_classes.values()}
+            system: Publisher(
+                self.catalogue.department_of_system[system],
+                self._as_system(self.publisher_settings, system),
+                self.catalogue,
+                {"logger": client_log},
+            )
+            for system in {c.system for c in self.catalogue.data_classes.values()}
         }
-        junk = self.publisher_settings.kafka.producer({"logger": client_log})
+        junk = {
+            system: self._as_system(self.publisher_settings, system).kafka.producer({"logger": client_log})
+            for system in publishers
+        }
         classes = list(self.catalogue.data_classes.values())
         # Real-time classes send often; periodic ones trickle, as their providers would between releases.
         weights = [6 if c.mode.value == "realtime" else 1 for c in classes]
@@ -118,12 +142,12 @@ class DemoWorkload:
             while not self.stop.is_set():
                 entry = faker.rng.choices(classes, weights)[0]
                 if faker.serial % JUNK_EVERY == JUNK_EVERY - 1:
-                    junk.produce(self.topics.source(entry.code), value=b'{"not": "avro"}', key=b"junk")
-                    junk.poll(0)
+                    junk[entry.system].produce(self.topics.source(entry.code), value=b'{"not": "avro"}', key=b"junk")
+                    junk[entry.system].poll(0)
                     self.counts.junk += 1
                     faker.serial += 1
                 else:
-                    publishers[entry.provider].publish(entry.code, faker.record(self.catalogue.schema(entry.code)))
+                    publishers[entry.system].publish(entry.code, faker.record(self.catalogue.schema(entry.code)))
                     self.counts.published += 1
                 next_at += interval
                 self.stop.wait(max(0.0, next_at - time.monotonic()))
@@ -133,10 +157,12 @@ class DemoWorkload:
         finally:
             for publisher in publishers.values():
                 publisher.flush(10)
-            junk.flush(10)
+            for producer in junk.values():
+                producer.flush(10)
 
     def _receive(self, system: str) -> None:
-        with Subscriber(system, self.subscriber_settings, {"logger": client_log}) as subscriber:
+        settings = self._as_system(self.subscriber_settings, system)
+        with Subscriber(system, settings, {"logger": client_log}) as subscriber:
             while not self.stop.is_set():
                 if subscriber.poll(0.5) is not None:
                     self.counts.add_received(system)

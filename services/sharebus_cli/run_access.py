@@ -1,0 +1,49 @@
+"""Who each part of ``sharebus run`` is: a principal per bus service, and one per demo system.
+
+The broker's admin (its only super user) provisions them and the catalogue's ACLs, then runs only
+the ACL reconciler. Every other process gets its own credential, by environment (services) or by a
+0600 file under ``var/credentials`` (the operator's CLI and the demo systems, as a department would
+keep its own). The bus keeps no password in clear: a restart issues new ones.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sharebus_access.credentials import SystemCredentials, provision_access
+from sharebus_core.catalogue import Catalogue
+from sharebus_core.kafka import KafkaAccess, write_credentials_file
+from sharebus_core.principals import Service
+
+
+@dataclass(frozen=True)
+class RunIdentities:
+    admin: KafkaAccess
+    services: dict[Service, KafkaAccess]
+    systems: dict[str, KafkaAccess]
+    credentials_dir: Path
+
+    @property
+    def operator_file(self) -> Path:
+        return self.credentials_dir / "operator.json"
+
+
+def provision_identities(
+    admin: KafkaAccess, catalogue: Catalogue, namespace: str, credentials_dir: Path, demo: bool
+) -> RunIdentities:
+    services = provision_access(admin, catalogue, namespace)
+    write_credentials_file(credentials_dir / "operator.json", services["operator"])
+    systems: dict[str, KafkaAccess] = {}
+    if demo:
+        issuer = SystemCredentials(admin, catalogue, namespace)
+        # Each new credential is confirmed by a real login; a few at a time keeps start-up short.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for system, issued in zip(catalogue.systems, pool.map(issuer.renew, catalogue.systems), strict=True):
+                write_credentials_file(credentials_dir / f"{system}.json", issued.access)
+                systems[system] = issued.access
+    return RunIdentities(admin, services, systems, credentials_dir)
+
+
+__all__ = ["RunIdentities", "provision_identities"]
