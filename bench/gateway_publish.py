@@ -89,6 +89,9 @@ def main() -> int:
             "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
             **keys.everyone,
             **keys.control_writer,
+            # The benchmark measures throughput, not the per-key rate limit.
+            "SHAREBUS_GATEWAY_RATE_PER_S": "1000000",
+            "SHAREBUS_GATEWAY_RATE_BURST": "1000000",
         }
         registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
         stack.callback(registry.stop)
