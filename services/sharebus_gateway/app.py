@@ -132,7 +132,7 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         if gw is not None:
             gw.metrics.throttled.labels("body_too_large").inc()
 
-    # Outside every other middleware and handler: an oversize body is refused before anything reads it.
+    # Before routing and every handler: an oversize body is refused before anything reads or parses it.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_refused=body_refused)
 
     @app.middleware("http")
