@@ -26,7 +26,6 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -46,6 +45,7 @@ from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
+from sharebus_core.registry_client import auth_of, registry_client
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -67,12 +67,14 @@ class Result:
     flat_p99_ms: float
 
 
-def encode_records(registry_url: str, subject_topic: str, schema_text: str, n: int) -> list[tuple[bytes, bytes]]:
+def encode_records(
+    registry_url: str, registry_auth: str | None, subject_topic: str, schema_text: str, n: int
+) -> list[tuple[bytes, bytes]]:
     faker = RecordFaker(seed=42)
     catalogue = load_catalogue(BENCH_DIR / "catalogue")
     schema = catalogue.schema(CLASS)
     serializer = AvroSerializer(
-        SchemaRegistryClient({"url": registry_url}), schema_text, conf={"auto.register.schemas": False}
+        registry_client(registry_url, registry_auth), schema_text, conf={"auto.register.schemas": False}
     )
     ctx = SerializationContext(subject_topic, MessageField.VALUE)
     payloads = []
@@ -228,9 +230,11 @@ def main() -> int:
         ]
         specs += [TopicSpec(f"{ns}.{name}.{end}", 3) for name in ("raw", "faust") for end in ("in", "out")]
         ensure_topics(access, specs)
-        register_catalogue_schemas(catalogue, topics, registry_url)
+        register_catalogue_schemas(catalogue, topics, registry_url, auth_of(access))
         print(f"bench: encoding {args.records} records", flush=True)
-        payloads = encode_records(registry_url, topics.source(CLASS), catalogue.schema(CLASS).text, args.records)
+        payloads = encode_records(
+            registry_url, auth_of(access), topics.source(CLASS), catalogue.schema(CLASS).text, args.records
+        )
         size = sum(len(v) for _, v in payloads) / len(payloads)
         results = []
         forwarders = {

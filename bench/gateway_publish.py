@@ -24,6 +24,7 @@ from sharebus_broker.launcher import free_port
 from sharebus_cli.children import start_child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.key_files import bus_keys
+from sharebus_core.registry_client import auth_of
 from sharebus_core.settings import REPO_ROOT
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -88,11 +89,14 @@ def main() -> int:
             "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
             **keys.everyone,
             **keys.control_writer,
+            # The benchmark measures throughput, not the per-key rate limit.
+            "SHAREBUS_GATEWAY_RATE_PER_S": "1000000",
+            "SHAREBUS_GATEWAY_RATE_BURST": "1000000",
         }
         registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
         stack.callback(registry.stop)
         ensure_topics(broker.admin_access, [TopicSpec(topics.source(CLASS), 3)])
-        register_catalogue_schemas(catalogue, topics, registry_url)
+        register_catalogue_schemas(catalogue, topics, registry_url, auth_of(broker.admin_access))
         gateway = start_child("gateway", "sharebus_gateway", env, work / "gateway.log", f"{gateway_url}/readyz", 60)
         stack.callback(gateway.stop)
         token = (

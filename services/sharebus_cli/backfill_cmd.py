@@ -1,15 +1,17 @@
-"""``sharebus backfill``: a new subscriber asks for the retained history of a class it may now receive."""
+"""``sharebus backfill``: a new subscriber asks for the retained history of a class it may now receive.
+
+A department action: it goes through the gateway with your system's API key, and the requesting
+department is the key's (``--as`` is only checked against it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
-from sharebus_core.backfill_log import BackfillEvent, BackfillState, wait_outcome
-from sharebus_core.catalogue import Catalogue
-from sharebus_core.settings import BusSettings
-from sharebus_core.topics import TopicNames
-from sharebus_ops.backfill import backfills_of, request_backfill
+from sharebus_cli.gateway_client import GatewayClient, add_credential_arguments, segment
+from sharebus_core.backfill_log import BackfillEvent, BackfillState
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,12 +20,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     request = sub.add_parser("request", help="ask for the history of a class, for one of your systems")
     request.add_argument("--class", dest="data_class", required=True)
     request.add_argument("--system", required=True, help="the receiving system (of your department)")
-    request.add_argument("--as", dest="department", required=True, help="your department code")
     request.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the outcome (default: 0)")
     listing = sub.add_parser("list", help="your department's backfill requests")
-    listing.add_argument("--as", dest="department", required=True)
     for parser in (request, listing):
+        parser.add_argument(
+            "--as", dest="department", help="the department you expect to act for: refused unless your key's"
+        )
         parser.add_argument("--json", action="store_true")
+        add_credential_arguments(parser)
 
 
 def _line(event: BackfillEvent) -> str:
@@ -31,23 +35,29 @@ def _line(event: BackfillEvent) -> str:
     return f"{event.request_id}  {event.state.value:<9} {event.consumer:<16} {event.data_class}  {outcome}"
 
 
-def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
-    topics = TopicNames(settings.namespace)
-    access = settings.kafka
+def _wait(client: GatewayClient, event: BackfillEvent, timeout_s: float) -> BackfillEvent:
+    deadline = time.monotonic() + timeout_s
+    while event.state is BackfillState.REQUESTED and time.monotonic() < deadline:
+        time.sleep(0.5)
+        event = BackfillEvent.model_validate(client.call("GET", f"/v1/backfills/{segment(event.request_id)}"))
+    return event
+
+
+def run(args: argparse.Namespace) -> tuple[str, int]:
+    client = GatewayClient.from_args(args)
+    client.acting_as(args.department)
     if args.action == "list":
-        events = backfills_of(access, topics, args.department, catalogue)
+        events = [BackfillEvent.model_validate(e) for e in client.call("GET", "/v1/backfills")]
         if args.json:
             return json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2), 0
         return "\n".join(_line(e) for e in events) or "no backfill requests", 0
-    verifier = settings.control_keys().verifier
-    event = request_backfill(
-        catalogue, access, topics, args.department, args.system, args.data_class, verifier=verifier
-    )
+    body = {"data_class": args.data_class, "system": args.system}
+    event = BackfillEvent.model_validate(client.call("POST", "/v1/backfills", body))
     if args.wait > 0:
-        event = wait_outcome(access, topics.backfill, event.request_id, args.wait) or event
+        event = _wait(client, event, args.wait)
     text = event.model_dump_json() if args.json else _line(event)
-    # 0 once done (or only requested, when not waiting); 3 when the router refused; 5 when it failed;
-    # 6 when the wait ran out.
+    # 0 once done (or only requested, when not waiting); 3 when refused (by the gateway or the router);
+    # 5 when it failed; 6 when the wait ran out.
     if event.state is BackfillState.REFUSED:
         return text, 3
     if event.state is BackfillState.FAILED:

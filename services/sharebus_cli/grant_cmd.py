@@ -1,25 +1,32 @@
-"""``sharebus grant``: the conditional-share workflow, acting as one named department."""
+"""``sharebus grant``: the conditional-share workflow, through the gateway with your system's API key.
+
+The department you act for is your key's; ``--as DEPT`` is only checked against it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
+from typing import Any
 
-from sharebus_core.catalogue import Catalogue
-from sharebus_core.grants import Grant, GrantState
-from sharebus_core.settings import BusSettings
-from sharebus_core.topics import TopicNames
-from sharebus_grants import GrantService, GrantsSettings
+from sharebus_cli.gateway_client import GatewayClient, add_credential_arguments, segment
+from sharebus_core.grants import GrantState
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    grant = commands.add_parser("grant", help="apply for, decide on and list grants (acting as a department)")
+    grant = commands.add_parser(
+        "grant", help="apply for, decide on and list grants (as your API key's department, via the gateway)"
+    )
     sub = grant.add_subparsers(dest="action", required=True)
 
     def acting(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--as", dest="department", required=True, help="the department you act for, e.g. TAX")
+        p.add_argument(
+            "--as",
+            dest="department",
+            help="the department you expect to act for, e.g. TAX: refused unless it is your API key's",
+        )
         p.add_argument("--json", action="store_true", help="print JSON")
+        add_credential_arguments(p)
         return p
 
     apply = acting(sub.add_parser("apply", help="apply for a data class for one of your systems"))
@@ -30,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     apply.add_argument("--fields", default="", help="comma-separated; default: all the class allows")
     apply.add_argument("--mask", default="", help="comma-separated fields to receive masked")
     apply.add_argument("--valid-days", type=float, help="requested validity window")
-    apply.add_argument("--requester", default="", help="who applies (default: the department)")
+    apply.add_argument("--requester", default="", help="who applies (default: your key's system)")
     listing = acting(sub.add_parser("list", help="grants your department provides or consumes"))
     listing.add_argument("--state", choices=[s.value for s in GrantState])
     listing.add_argument("--overdue", action="store_true", help="only applications past their answer deadline")
@@ -46,63 +53,61 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         decide.add_argument("--reason", required=True)
 
 
-def _until(days: float | None) -> dt.datetime | None:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _describe(grant: Grant, service: GrantService) -> str:
-    state = grant.effective_state(service.clock()).value
-    overdue = " OVERDUE" if service.is_overdue(grant) else ""
-    until = grant.valid_until.isoformat(timespec="seconds") if grant.valid_until else "-"
-    masked = f" masked={','.join(grant.masked_fields)}" if grant.masked_fields else ""
-    reason = f"\n    reason: {grant.reason}" if grant.reason else ""
+def _describe(view: dict[str, Any]) -> str:
+    """One grant as the gateway shows it (``GrantView``)."""
+    grant = view["grant"]
+    overdue = " OVERDUE" if view.get("overdue") else ""
+    until = grant.get("valid_until") or "-"
+    masked = f" masked={','.join(grant['masked_fields'])}" if grant.get("masked_fields") else ""
+    reason = f"\n    reason: {grant['reason']}" if grant.get("reason") else ""
     return (
-        f"{grant.grant_id}  {state}{overdue}  {grant.data_class} {grant.provider} -> {grant.consumer} "
-        f"({grant.consumer_department})  until {until}\n    purpose: {grant.purpose}; scenario: {grant.scenario}"
-        f"\n    fields: {','.join(grant.fields)}{masked}{reason}"
+        f"{grant['grant_id']}  {view['effective_state']}{overdue}  {grant['data_class']} {grant['provider']} -> "
+        f"{grant['consumer']} ({grant['consumer_department']})  until {until}\n"
+        f"    purpose: {grant['purpose']}; scenario: {grant['scenario']}"
+        f"\n    fields: {','.join(grant['fields'])}{masked}{reason}"
     )
 
 
-def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> str:
-    deadline = GrantsSettings().answer_deadline_working_days
-    service = GrantService(
-        catalogue,
-        settings.kafka,
-        TopicNames(settings.namespace).grants,
-        control=settings.control_keys(),
-        answer_deadline_working_days=deadline,
-    )
-    department = args.department
+def _call(client: GatewayClient, args: argparse.Namespace) -> dict[str, Any] | list[dict[str, Any]]:
     if args.action == "list":
-        state = GrantState(args.state) if args.state else None
-        grants = service.list(department=department, state=state, overdue_only=args.overdue)
-        if args.json:
-            return json.dumps([g.model_dump(mode="json") for g in grants], ensure_ascii=False, indent=2)
-        return "\n".join(_describe(g, service) for g in grants) or f"no grants visible to {department}"
+        params: dict[str, Any] = {"overdue": bool(args.overdue)}
+        if args.state:
+            params["state"] = args.state
+        views: list[dict[str, Any]] = client.call("GET", "/v1/grants", params=params)
+        return views
     if args.action == "apply":
-        grant = service.apply(
-            department=department,
-            requester=args.requester or department,
-            consumer=args.consumer,
-            data_class=args.data_class,
-            purpose=args.purpose,
-            scenario=args.scenario,
-            fields=_split(args.fields),
-            masked_fields=_split(args.mask),
-            valid_until=_until(args.valid_days),
-        )
-    elif args.action == "show":
-        grant = service.show(args.grant_id, department=department)
+        body = {
+            "consumer": args.consumer,
+            "data_class": args.data_class,
+            "purpose": args.purpose,
+            "scenario": args.scenario,
+            "fields": _split(args.fields),
+            "masked_fields": _split(args.mask),
+            "valid_days": args.valid_days,
+            "requester": args.requester or None,
+        }
+        view: dict[str, Any] = client.call("POST", "/v1/grants", body)
+        return view
+    path = f"/v1/grants/{segment(args.grant_id)}"
+    if args.action == "show":
+        view = client.call("GET", path)
     elif args.action == "approve":
-        grant = service.approve(
-            args.grant_id, department=department, valid_until=_until(args.valid_days), reason=args.reason
-        )
-    elif args.action == "reject":
-        grant = service.reject(args.grant_id, department=department, reason=args.reason)
+        view = client.call("POST", f"{path}/approve", {"valid_days": args.valid_days, "reason": args.reason})
     else:
-        grant = service.revoke(args.grant_id, department=department, reason=args.reason)
-    return grant.model_dump_json(indent=2) if args.json else _describe(grant, service)
+        view = client.call("POST", f"{path}/{args.action}", {"reason": args.reason})
+    return view
+
+
+def run(args: argparse.Namespace) -> str:
+    client = GatewayClient.from_args(args)
+    who = client.acting_as(args.department)
+    result = _call(client, args)
+    if isinstance(result, list):
+        if args.json:
+            return json.dumps([v["grant"] for v in result], ensure_ascii=False, indent=2)
+        return "\n".join(_describe(v) for v in result) or f"no grants visible to {who.department}"
+    return json.dumps(result["grant"], ensure_ascii=False, indent=2) if args.json else _describe(result)

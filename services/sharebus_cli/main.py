@@ -17,6 +17,7 @@ from sharebus_cli import (
     grant_cmd,
     stats_cmd,
 )
+from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
@@ -81,14 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             return code
         if args.command in ("freshness", "backfill"):
-            run = freshness_cmd.run if args.command == "freshness" else backfill_cmd.run
-            text, code = run(args, settings, catalogue)
+            text, code = (
+                freshness_cmd.run(args, settings, catalogue) if args.command == "freshness" else backfill_cmd.run(args)
+            )
             print(text)
             return code
         if args.command == "apikey":
             print(apikey_cmd.run(args, settings, catalogue))
         elif args.command == "grant":
-            print(grant_cmd.run(args, settings, catalogue))
+            print(grant_cmd.run(args))
         elif args.action == "check":
             print(
                 f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
@@ -100,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             print(catalogue_cmd.list_departments(catalogue))
         else:
             print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
+    except GatewayCallError as exc:
+        # Department actions go through the gateway: its refusal, as it said it.
+        print(f"sharebus: {exc.detail}", file=sys.stderr)
+        return exc.exit_code
     except (CatalogueError, SigningKeyError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2

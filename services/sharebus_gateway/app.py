@@ -22,9 +22,11 @@ from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
-from sharebus_gateway import batches_api, catalogue_api, feed_api, grants_api, publish
+from sharebus_gateway import backfill_api, batches_api, catalogue_api, feed_api, grants_api, identity_api, publish
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.body_limit import BodyLimit
 from sharebus_gateway.keys import KeyView
+from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_gateway.state import Gateway, PublisherPool
@@ -78,16 +80,20 @@ def build_gateway(
         return None
 
     follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant, control.verifier, rejections)
+    feeds = OpenFeeds(settings.feed_max_per_key, settings.feed_max_connections)
     return Gateway(
         settings=settings,
         catalogue=catalogue,
         topics=topics,
-        keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections),
+        # A revoked key's open feeds end within seconds: the key follower tells them.
+        keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections, on_revoked=feeds.end_key),
         grant_follower=follower,
         grants=grants,
         audit=audit,
         metrics=GatewayMetrics(registry),
         publishers=PublisherPool(settings, catalogue),
+        rate_limits=TokenBuckets(settings.rate_per_s, settings.rate_burst),
+        feeds=feeds,
     )
 
 
@@ -118,8 +124,16 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
             gw.audit.close()
 
     app = FastAPI(title="sharebus gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
-    for module in (publish, feed_api, batches_api, catalogue_api, grants_api):
+    for module in (publish, feed_api, batches_api, catalogue_api, grants_api, backfill_api, identity_api):
         app.include_router(module.router)
+
+    def body_refused() -> None:
+        gw: Gateway | None = getattr(app.state, "gateway", None)
+        if gw is not None:
+            gw.metrics.throttled.labels("body_too_large").inc()
+
+    # Before routing and every handler: an oversize body is refused before anything reads or parses it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_refused=body_refused)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -27,11 +28,23 @@ def unauthenticated(detail: str) -> HTTPException:
 
 
 def authenticate(connection: HTTPConnection, token: str | None) -> Caller:
+    """The caller behind the token; every authenticated request also takes one of its key's rate tokens."""
     if not token:
         raise unauthenticated("an API key is required: Authorization: Bearer <key>")
-    key = gateway(connection).keys.authenticate(token)
+    gw = gateway(connection)
+    key = gw.keys.authenticate(token)
     if key is None:
         raise unauthenticated("the API key is not valid, or has been revoked")
+    wait_s = gw.rate_limits.take(key.key_id)
+    if wait_s > 0:
+        gw.metrics.throttled.labels("rate").inc()
+        limits = gw.rate_limits
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many requests for this API key: at most {limits.rate_per_s:g} a second on average, "
+            f"{limits.burst} at once; retry after the Retry-After seconds",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
     return Caller(key.system, key.department, key.key_id)
 
 

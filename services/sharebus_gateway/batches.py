@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException, Message
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.registry_client import registry_client
 from sharebus_core.topic_reader import TopicReadError, read_topic
 
 BATCH_ID = h.BATCH_ID
@@ -97,9 +97,9 @@ def read_batches(access: KafkaAccess, topic: str, system: str) -> dict[str, Batc
         raise BatchUnavailable(f"the deliveries of {system} cannot be read now: {exc}") from exc
 
 
-def batch_lines(batch: Batch, registry_url: str, topic: str) -> Iterator[dict[str, Any]]:
+def batch_lines(batch: Batch, registry_url: str, registry_auth: str | None, topic: str) -> Iterator[dict[str, Any]]:
     """The batch's records in ``seq`` order, decoded (granted fields only, as delivered)."""
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    deserializer = AvroDeserializer(registry_client(registry_url, registry_auth))
     for seq in sorted(batch.records):
         value = deserializer(batch.records[seq].value(), SerializationContext(topic, MessageField.VALUE))
         yield {"seq": seq, "value": value}

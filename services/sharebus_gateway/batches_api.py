@@ -63,7 +63,7 @@ async def fetch_batch(
     topic = gw.topics.delivery(system)
 
     def lines() -> Iterator[bytes]:
-        for line in batch_lines(batch, gw.settings.registry_url, topic):
+        for line in batch_lines(batch, gw.settings.registry_url, gw.settings.registry_auth, topic):
             yield (json.dumps(to_json(line), ensure_ascii=False) + "\n").encode()
 
     headers = {"sharebus-batch-count": str(batch.count), "sharebus-batch-id": batch.batch_id}

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
+from sharebus_core.registry_client import registry_client
 from sharebus_gateway import positions as pos
 from sharebus_gateway.batches import BATCH_ID
 from sharebus_gateway.json_avro import to_json
@@ -73,7 +73,7 @@ class FeedSource:
         self.topic = topic
         self.system = system
         self.positions: dict[int, int] = {}
-        self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": settings.registry_url}))
+        self._deserializer = AvroDeserializer(registry_client(settings.registry_url, settings.registry_auth))
         self._consumer = settings.kafka.consumer(
             {
                 # Required by librdkafka, but never joined or committed: positions are the client's.

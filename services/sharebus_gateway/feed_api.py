@@ -20,11 +20,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from sharebus_gateway import positions as pos
-from sharebus_gateway.auth import Caller, CallerDep, authenticate, bearer_token, forbid
+from sharebus_gateway.auth import Caller, CallerDep, authenticate, bearer_token, forbid, unauthenticated
 from sharebus_gateway.feed import SLOW_CLIENT, FeedEvent, FeedSession, FeedSource, FeedUnavailable
+from sharebus_gateway.limits import FeedTicket, TooManyFeeds
 from sharebus_gateway.state import Gateway, gateway
 
 router = APIRouter(tags=["feed"])
+
+KEY_REVOKED = "key_revoked"
 
 FromQuery = Annotated[
     str,
@@ -49,9 +52,26 @@ async def own_system(gw: Gateway, who: Caller, connection: HTTPConnection, syste
         )
 
 
-async def open_session(gw: Gateway, system: str, start: str) -> FeedSession:
-    if gw.feed_connections >= gw.settings.feed_max_connections:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "too many feed connections; retry later")
+async def open_session(gw: Gateway, who: Caller, system: str, start: str) -> tuple[FeedSession, FeedTicket]:
+    """A feed session and its ticket (counted against the key's cap); the caller closes both."""
+    try:
+        ticket = gw.feeds.open(who.key_id)
+    except TooManyFeeds as exc:
+        if exc.per_key:
+            gw.metrics.throttled.labels("feeds").inc()
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    try:
+        session = await _start_session(gw, who, system, start)
+    except BaseException:
+        gw.feeds.close(ticket)
+        raise
+    return session, ticket
+
+
+async def _start_session(gw: Gateway, who: Caller, system: str, start: str) -> FeedSession:
+    if not gw.keys.active(who.key_id):  # revoked since it authenticated: its end signal is gone
+        raise unauthenticated("the API key has been revoked")
     session = FeedSession(FeedSource(gw.settings, gw.topics.delivery(system), system), gw.settings)
     try:
         await session.open(start)
@@ -60,6 +80,10 @@ async def open_session(gw: Gateway, system: str, start: str) -> FeedSession:
     except FeedUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     return session
+
+
+def key_revoked_message() -> dict[str, Any]:
+    return {"reason": KEY_REVOKED, "message": "the API key of this feed was revoked; the feed is closed"}
 
 
 def sse_frame(event: FeedEvent) -> bytes:
@@ -82,14 +106,14 @@ class SSEFeed(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, gw: Gateway, session: FeedSession) -> None:
+    def __init__(self, gw: Gateway, session: FeedSession, ticket: FeedTicket) -> None:
         super().__init__(media_type=self.media_type)
         self.gw = gw
         self.session = session
+        self.ticket = ticket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gw, session = self.gw, self.session
-        gw.feed_connections += 1
         gw.metrics.feed_connections.labels("sse").inc()
         disconnected = asyncio.Event()
 
@@ -117,7 +141,7 @@ class SSEFeed(Response):
         finally:
             watcher.cancel()
             await session.close()
-            gw.feed_connections -= 1
+            gw.feeds.close(self.ticket)
             gw.metrics.feed_connections.labels("sse").dec()
 
     async def _write(self, send: Send, data: bytes, more: bool = True) -> None:
@@ -132,6 +156,11 @@ class SSEFeed(Response):
         last_write = time.monotonic()
         while not disconnected.is_set():
             event = await session.next(min(1.0, gw.settings.feed_keepalive_s))
+            if self.ticket.ended.is_set():
+                gw.metrics.feed_disconnects.labels(KEY_REVOKED).inc()
+                body = json.dumps(key_revoked_message())
+                await self._write(send, f"event: error\ndata: {body}\n\n".encode(), more=False)
+                return
             if session.stalled.is_set():
                 gw.metrics.feed_disconnects.labels(SLOW_CLIENT).inc()
                 body = json.dumps(slow_client_message(gw))
@@ -159,6 +188,7 @@ class SSEFeed(Response):
         },
         400: {"description": "bad position"},
         403: {"description": "not your system"},
+        429: {"description": "this API key has as many open feeds as it may, or sent too many requests"},
         503: {"description": "the feed cannot be read now, or too many connections"},
     },
 )
@@ -171,8 +201,8 @@ async def sse_feed(
 ) -> SSEFeed:
     await own_system(gw, who, request, system, "feed")
     last_event_id = request.headers.get("last-event-id")
-    session = await open_session(gw, system, last_event_id or start)
-    return SSEFeed(gw, session)
+    session, ticket = await open_session(gw, who, system, last_event_id or start)
+    return SSEFeed(gw, session, ticket)
 
 
 async def _deny(websocket: WebSocket, exc: HTTPException) -> None:
@@ -185,17 +215,22 @@ async def _deny(websocket: WebSocket, exc: HTTPException) -> None:
 @router.websocket("/v1/systems/{system}/feed/ws")
 async def ws_feed(websocket: WebSocket, system: str, start: FromQuery = pos.EARLIEST) -> None:
     """Messages are JSON: ``{"id": <position>, "event": "delivery", "delivery": {...}}``. A slow client is
-    closed with code 1008 and reason ``slow_client``."""
+    closed with code 1008 and reason ``slow_client``; a feed whose API key is revoked, with 1008 and
+    ``key_revoked``."""
     gw = gateway(websocket)
     try:
         who = authenticate(websocket, bearer_token(websocket))
         await own_system(gw, who, websocket, system, "feed")
-        session = await open_session(gw, system, start)
+        session, ticket = await open_session(gw, who, system, start)
     except HTTPException as exc:
         await _deny(websocket, exc)
         return
-    await websocket.accept()
-    gw.feed_connections += 1
+    try:
+        await websocket.accept()
+    except BaseException:
+        await session.close()
+        gw.feeds.close(ticket)
+        raise
     gw.metrics.feed_connections.labels("websocket").inc()
     disconnected = asyncio.Event()
 
@@ -208,7 +243,7 @@ async def ws_feed(websocket: WebSocket, system: str, start: FromQuery = pos.EARL
 
     watcher = asyncio.create_task(watch_disconnect())
     try:
-        await _ws_stream(gw, websocket, session, disconnected)
+        await _ws_stream(gw, websocket, session, ticket, disconnected)
     except TimeoutError:
         gw.metrics.feed_disconnects.labels(SLOW_CLIENT).inc()
     except (WebSocketDisconnect, OSError, RuntimeError):
@@ -217,13 +252,19 @@ async def ws_feed(websocket: WebSocket, system: str, start: FromQuery = pos.EARL
     finally:
         watcher.cancel()
         await session.close()
-        gw.feed_connections -= 1
+        gw.feeds.close(ticket)
         gw.metrics.feed_connections.labels("websocket").dec()
 
 
-async def _ws_stream(gw: Gateway, websocket: WebSocket, session: FeedSession, disconnected: asyncio.Event) -> None:
+async def _ws_stream(
+    gw: Gateway, websocket: WebSocket, session: FeedSession, ticket: FeedTicket, disconnected: asyncio.Event
+) -> None:
     while not disconnected.is_set():
         event = await session.next(1.0)
+        if ticket.ended.is_set():
+            gw.metrics.feed_disconnects.labels(KEY_REVOKED).inc()
+            await websocket.close(code=1008, reason=f"{KEY_REVOKED}: the API key of this feed was revoked")
+            return
         if session.stalled.is_set():
             gw.metrics.feed_disconnects.labels(SLOW_CLIENT).inc()
             await websocket.close(code=1008, reason=f"{SLOW_CLIENT}: resume from the last id")

@@ -139,12 +139,19 @@ class KeyView:
     """The gateway's live view of the keys, kept by following the log."""
 
     def __init__(
-        self, access: KafkaAccess, topic: str, verifier: Verifier, on_rejected: Callable[[ControlEventRejected], None]
+        self,
+        access: KafkaAccess,
+        topic: str,
+        verifier: Verifier,
+        on_rejected: Callable[[ControlEventRejected], None],
+        on_revoked: Callable[[str], object] | None = None,
     ) -> None:
+        """``on_revoked(key_id)`` is called (from the follower's thread) when a verified record revokes a key."""
         self._keys: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
         self._verifier = verifier
         self._on_rejected = on_rejected
+        self._on_revoked = on_revoked
         self.follower = LogFollower(access, topic, self._on_record, name="apikey-follower")
 
     def _on_record(self, msg: Message) -> None:
@@ -155,6 +162,13 @@ class KeyView:
             return
         with self._lock:
             self._keys[entry.key_id] = entry
+        if not entry.active and self._on_revoked is not None:
+            self._on_revoked(entry.key_id)
+
+    def active(self, key_id: str) -> bool:
+        with self._lock:
+            key = self._keys.get(key_id)
+        return key is not None and key.active
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The active key the token belongs to, or None."""

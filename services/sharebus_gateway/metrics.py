@@ -45,6 +45,12 @@ class GatewayMetrics:
             ["reason"],
             registry=registry,
         )
+        self.throttled = Counter(
+            "sharebus_gateway_throttled",
+            "Requests refused by a limit: rate (per key), feeds (per key), body_too_large",
+            ["reason"],
+            registry=registry,
+        )
         self.forbidden = Counter(
             "sharebus_gateway_forbidden", "Requests refused with 403, by action", ["action"], registry=registry
         )

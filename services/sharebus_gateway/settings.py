@@ -26,3 +26,11 @@ class GatewaySettings(BusSettings):
     feed_keepalive_s: float = Field(default=15.0, gt=0)
     feed_poll_records: int = Field(default=100, ge=1)
     publish_timeout_s: float = Field(default=30.0, gt=0)
+    # A request body over this is refused with 413 before it is read whole or parsed (a full batch of
+    # max_batch_records ordinary records fits well within it).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Per API key: a token bucket of requests (rate_burst at once, rate_per_s on average), and a cap
+    # on open feeds, SSE and WebSocket together. Over either: 429.
+    rate_per_s: float = Field(default=50.0, gt=0)
+    rate_burst: int = Field(default=100, ge=1)
+    feed_max_per_key: int = Field(default=4, ge=1)

@@ -13,6 +13,7 @@ from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.keys import KeyView
+from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_grants import GrantService
@@ -56,7 +57,8 @@ class Gateway:
     audit: AuditWriter
     metrics: GatewayMetrics
     publishers: PublisherPool
-    feed_connections: int = 0
+    rate_limits: TokenBuckets
+    feeds: OpenFeeds
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

@@ -16,7 +16,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from sharebus_registry.api import create_app
+from sharebus_registry.api_auth import RegistryGuard
+from sharebus_registry.auth import Authenticator, RegistryPolicy
 from sharebus_registry.errors import RegistryError
+from sharebus_registry.kafka_auth import KafkaCredentialVerifier
 from sharebus_registry.kafka_log import KafkaSchemaLog
 from sharebus_registry.settings import RegistrySettings
 from sharebus_registry.state import RegistryState
@@ -42,7 +45,8 @@ async def serve(settings: RegistrySettings) -> None:
     try:
         if not await _open_unless_stopped(schema_log, stop):
             return
-        runner = web.AppRunner(create_app(SchemaStore(state, schema_log)), access_log=None)
+        app = create_app(SchemaStore(state, schema_log), guard=make_guard(settings))
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port)
@@ -61,6 +65,23 @@ async def serve(settings: RegistrySettings) -> None:
             await runner.cleanup()
     finally:
         await asyncio.to_thread(schema_log.close)
+
+
+def make_guard(settings: RegistrySettings) -> RegistryGuard | None:
+    """Every call authenticated with the caller's Kafka credential; none in the plaintext debugging mode."""
+    access = settings.kafka
+    if not access.secured:
+        log.warning(
+            "PLAINTEXT mode: the registry does NOT authenticate anyone; any caller may register and delete schemas"
+        )
+        return None
+    authenticator = Authenticator(
+        KafkaCredentialVerifier(access, settings.auth_verify_timeout_s),
+        ttl_s=settings.auth_cache_ttl_s,
+        failure_delay_s=settings.auth_failure_delay_s,
+    )
+    log.info("writers: %s", ", ".join(sorted(settings.writers)))
+    return RegistryGuard(authenticator, RegistryPolicy.of(settings.writers))
 
 
 async def _open_unless_stopped(schema_log: KafkaSchemaLog, stop: asyncio.Event) -> bool:

@@ -10,6 +10,7 @@ import asyncio
 
 from aiohttp import web
 
+from sharebus_registry.api_auth import RegistryGuard, guard_middleware
 from sharebus_registry.api_config import add_config_routes
 from sharebus_registry.api_support import (
     STORE,
@@ -30,8 +31,12 @@ _MAX_BODY_BYTES = 16 * 1024 * 1024
 _ID = r"{schema_id:\d+}"
 
 
-def create_app(store: SchemaStore) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=_MAX_BODY_BYTES)
+def create_app(store: SchemaStore, *, guard: RegistryGuard | None) -> web.Application:
+    """``guard`` checks every request's credential and permission; None only for in-memory tests and
+    the plaintext debugging mode, where there is no credential to check."""
+    # The guard runs first: an unauthenticated body is never read, let alone parsed.
+    middlewares = ([guard_middleware(guard)] if guard is not None else []) + [error_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=_MAX_BODY_BYTES)
     app[STORE] = store
     app.router.add_get("/", root)
     app.router.add_get("/schemas", list_schemas)

@@ -47,7 +47,7 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
             + router_topics(topics, settings.held_partitions, settings.held_retention_hours),
         )
         ensure_grant_topic(settings.kafka, topics.grants)
-        schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url)
+        schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url, settings.registry_auth)
     except ProvisionError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)
         return 3

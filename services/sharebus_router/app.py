@@ -132,7 +132,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
-    schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s)
+    schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s, settings.registry_auth)
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))
     clock = Clock(settings.clock_skew_file)

@@ -12,6 +12,8 @@ from typing import Any
 import fastavro
 import httpx
 
+from sharebus_core.registry_client import registry_http_auth
+
 log = logging.getLogger(__name__)
 
 _NEGATIVE_TTL_S = 30.0
@@ -32,8 +34,10 @@ class SchemaCache:
     """A registry outage is not the record's fault: lookups retry until the registry answers,
     which holds the stream back instead of dead-lettering good records."""
 
-    def __init__(self, registry_url: str, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(base_url=registry_url.rstrip("/"), timeout=timeout_s)
+    def __init__(self, registry_url: str, timeout_s: float, registry_auth: str | None) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=registry_url.rstrip("/"), timeout=timeout_s, auth=registry_http_auth(registry_auth)
+        )
         self._schemas: dict[int, WriterSchema] = {}
         self._unknown: dict[int, float] = {}
 

@@ -9,13 +9,13 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UnknownDataClass, load_catalogue
+from sharebus_core.registry_client import registry_client
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.errors import NotProvider, PublishFailed
@@ -51,7 +51,7 @@ class Publisher:
         self.department = department
         self.identity = ClientIdentity(self.settings, f"department {department}")
         self.topics = TopicNames(self.settings.namespace)
-        self._registry = SchemaRegistryClient({"url": self.settings.registry_url})
+        self._registry = registry_client(self.settings.registry_url, self.settings.registry_auth)
         self._serializers: dict[str, AvroSerializer] = {}
         self._failures: list[str] = []
         self._refusal: Exception | None = None

@@ -10,13 +10,13 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import KafkaException, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
 from sharebus_core import headers as h
 from sharebus_core.principals import Principals
+from sharebus_core.registry_client import registry_client
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
@@ -121,7 +121,7 @@ class Subscriber:
                 f"system {system}: the credential is {self.identity.access.username}'s, not this system's"
             )
         self.topic = TopicNames(self.settings.namespace).delivery(system)
-        self._deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.settings.registry_url}))
+        self._deserializer = AvroDeserializer(registry_client(self.settings.registry_url, self.settings.registry_auth))
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
         self._consumer = self.identity.access.consumer(
             self.identity.client_config(

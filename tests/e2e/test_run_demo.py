@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 
 from sharebus_broker.launcher import free_port, port_in_use
+from sharebus_core.kafka import read_credentials_file
+from sharebus_core.principals import ADMIN_USER
 from tests.support.kafka import metric
 
 STATUS = re.compile(
@@ -100,7 +102,12 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['monitor']}/metrics" in output
         assert f"http://127.0.0.1:{ports['prometheus']}" in output
         assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{ports['registry']}/subjects", timeout=5).json()
+        # The registry answers only a credential (the admin's here), and refuses anonymous callers.
+        registry_url = f"http://127.0.0.1:{ports['registry']}"
+        admin = read_credentials_file(tmp_path / "kafka" / "credentials" / f"{ADMIN_USER}.json")
+        assert httpx.get(f"{registry_url}/subjects", timeout=5).status_code == 401
+        admin_auth = (admin.username, admin.password.get_secret_value())
+        assert httpx.get(f"{registry_url}/subjects", auth=admin_auth, timeout=5).json()
         # The gateway is up, and the demo key printed for a system works.
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
         assert f"gateway on {gateway_url}" in output

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
 import pytest
 
+from sharebus_cli.main import main as cli
 from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillState, wait_outcome
 from sharebus_grants import GrantService
 from sharebus_ops.backfill import request_backfill
 from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_sdk import Publisher, PublisherSettings
-from tests.integration.conftest import Bus, ClockedBus
+from tests.integration.conftest import Bus, ClockedBus, GatewayBus
 from tests.support.kafka import end_offsets, eventually, metric, read_all
 from tests.support.keys import control_keys
 from tests.support.records import (
@@ -180,3 +182,43 @@ def test_periodic_backfill_replays_released_windows_and_leaves_the_open_one_to_i
     assert sorted(d.value["seq"] for d in received.deliveries) == list(range(10))
     assert all(d.backfill is not None for d in received.deliveries)
     assert [sorted(r.value["seq"] for r in b.records) for b in received.batches] == [[10, 11]]
+
+
+def test_the_cli_asks_for_a_backfill_through_the_gateway_as_its_keys_department(
+    gateway_bus: GatewayBus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gb = gateway_bus
+    bus = gb.bus
+    bus.use_in_env(monkeypatch)
+    monkeypatch.setenv("SHAREBUS_GATEWAY_URL", gb.gateway.base_url)
+    publish_enterprises(bus.settings, range(5))
+    request = ["backfill", "request", "--class", ENTERPRISE, "--system", "hrss-si"]
+
+    monkeypatch.setenv("SHAREBUS_API_KEY", gb.tokens["tax-levy"])
+    assert cli(request) == 3  # TAX's key, HRSS's system
+    assert "TAX may only ask for backfills to its own systems" in capsys.readouterr().err
+    assert cli([*request, "--as", "HRSS"]) == 3  # and --as does not make it HRSS's
+    assert "acts for TAX" in capsys.readouterr().err
+
+    monkeypatch.setenv("SHAREBUS_API_KEY", gb.tokens["hrss-si"])
+    assert cli(request) == 3  # not entitled before its application
+    assert "apply for a grant first" in capsys.readouterr().err
+    grants(bus).apply(
+        department="HRSS",
+        requester="clerk Zhao",
+        consumer="hrss-si",
+        data_class=ENTERPRISE,
+        purpose="employer registration checks",
+        scenario="social insurance enrolment",
+        fields=["uscc", "name", "seq"],
+    )
+    wait_routed(bus.router, 1)
+    assert cli([*request, "--as", "HRSS", "--wait", "60", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert (outcome["state"], outcome["requested_by"]) == ("done", "HRSS")
+    assert cli(["backfill", "list"]) == 0
+    assert outcome["request_id"] in capsys.readouterr().out
+
+    monkeypatch.setenv("SHAREBUS_API_KEY", gb.tokens["tax-levy"])
+    assert cli(["backfill", "list"]) == 0  # another department's requests stay out of sight
+    assert capsys.readouterr().out.strip() == "no backfill requests"

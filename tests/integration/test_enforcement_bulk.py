@@ -10,11 +10,12 @@ from collections import Counter
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
+from sharebus_core.registry_client import registry_client
 from sharebus_core.wire import frame
 from sharebus_grants import GrantService
 from sharebus_ops.dlq import list_dead_letters, replay
@@ -35,7 +36,7 @@ class Workload:
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        client = SchemaRegistryClient({"url": bus.registry_url})
+        client = registry_client(bus.registry_url, bus.settings.registry_auth)
         self.serializers = {
             code: AvroSerializer(client, bus.catalogue.schema(code).text, conf={"auto.register.schemas": False})
             for code in (ENTERPRISE, PENALTY, INSPECTION)
@@ -188,7 +189,7 @@ def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> Non
 
 
 def test_a_dead_letter_is_replayed_after_its_schema_is_registered_for_its_class(bus: Bus) -> None:
-    client = SchemaRegistryClient({"url": bus.registry_url})
+    client = registry_client(bus.registry_url, bus.settings.registry_auth)
     evolved = json.loads(bus.catalogue.schema(ENTERPRISE).text)
     evolved["fields"].append({"name": "branch", "type": ["null", "string"], "default": None})
     evolved_text = json.dumps(evolved)

@@ -134,8 +134,9 @@ def test_a_client_that_stops_reading_is_disconnected_and_memory_stays_bounded(ga
     sock.sendall(request.encode())
     # ~9 MB of events: more than the kernel's socket buffers (4 MB at most here) can absorb.
     long_name = "n" * 3000
-    for start in range(0, 3000, 500):
-        publish(gb, ENTERPRISE, [enterprise_json(seq, long_name) for seq in range(start, start + 500)])
+    # In batches of 250 (~0.8 MB each): the gateway refuses request bodies over 1 MiB.
+    for start in range(0, 3000, 250):
+        publish(gb, ENTERPRISE, [enterprise_json(seq, long_name) for seq in range(start, start + 250)])
     metrics_url = f"{gb.gateway.base_url}/metrics"
     disconnects = eventually(
         lambda: metric(metrics_url, "sharebus_gateway_feed_disconnects_total", reason="slow_client"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,9 @@ from sharebus_cli.main import main as cli
 from sharebus_core.grants import GrantState
 from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings
-from tests.integration.conftest import Bus
+from tests.integration.conftest import Bus, GatewayBus
 from tests.support.kafka import end_offsets, eventually, metric
-from tests.support.keys import control_keys, keys_in_env
+from tests.support.keys import control_keys
 from tests.support.records import PENALTY, penalty, publish_records
 from tests.support.router import wait_routed
 from tests.support.subscribe import collect
@@ -130,62 +131,56 @@ def test_not_shared_class_is_refused_with_its_legal_basis_and_never_delivers(bus
     assert end_offsets(bus.access, bus.topics.delivery("psb-case")) == 0
 
 
-def test_cli_acts_as_one_department_only(
-    bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_cli_acts_with_its_api_key_and_as_is_only_a_check(
+    gateway_bus: GatewayBus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    bus.use_in_env(monkeypatch)
-    keys_in_env(monkeypatch)
-    assert (
-        cli(
-            [
-                "grant",
-                "apply",
-                "--as",
-                "TAX",
-                "--consumer",
-                "tax-levy",
-                "--class",
-                PENALTY,
-                "--purpose",
-                "credit",
-                "--scenario",
-                "rating",
-                "--fields",
-                "uscc,seq",
-                "--json",
-            ]
-        )
-        == 0
-    )
-    grant_id = json.loads(capsys.readouterr().out)["grant_id"]
+    """Department actions go through the gateway: the department is the key's, never a typed word."""
+    gb = gateway_bus
+    gb.bus.use_in_env(monkeypatch)
+    monkeypatch.setenv("SHAREBUS_GATEWAY_URL", gb.gateway.base_url)
 
-    assert (
-        cli(
-            [
-                "grant",
-                "apply",
-                "--as",
-                "PSB",
-                "--consumer",
-                "tax-levy",
-                "--class",
-                PENALTY,
-                "--purpose",
-                "x",
-                "--scenario",
-                "y",
-            ]
-        )
-        == 3
-    )
-    assert "PSB cannot apply for tax-levy" in capsys.readouterr().err
+    def as_system(system: str) -> None:
+        monkeypatch.setenv("SHAREBUS_API_KEY", gb.tokens[system])
+
+    apply = [
+        "grant",
+        "apply",
+        "--consumer",
+        "tax-levy",
+        "--class",
+        PENALTY,
+        "--purpose",
+        "credit",
+        "--scenario",
+        "rating",
+    ]
+    as_system("tax-levy")
+    assert cli([*apply, "--as", "PSB"]) == 3  # a claim the key does not back: refused before any write
+    assert "the API key acts for TAX (system tax-levy), not PSB; nothing was done" in capsys.readouterr().err
+    assert cli(["grant", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert cli([*apply, "--fields", "uscc,seq", "--json"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    grant_id = applied["grant_id"]
+    assert (applied["consumer_department"], applied["requester"]) == ("TAX", "tax-levy")
+
+    as_system("psb-case")
+    assert cli(apply) == 3
+    assert "PSB may only apply for its own systems" in capsys.readouterr().err
+    assert cli(["grant", "show", grant_id]) == 4  # not visible: neither provider nor consumer
+    assert "no such grant visible to your department" in capsys.readouterr().err
+    as_system("tax-levy")
     assert cli(["grant", "approve", grant_id, "--as", "TAX"]) == 3
-    assert "only the provider AMR may approve" in capsys.readouterr().err
-    assert cli(["grant", "show", grant_id, "--as", "PSB"]) == 4  # not visible: neither provider nor consumer
-    assert f"no grant '{grant_id}' visible to PSB" in capsys.readouterr().err
+    assert "only the provider of the data class may approve" in capsys.readouterr().err
+    as_system("amr-reg")
     assert cli(["grant", "reject", grant_id, "--as", "AMR", "--reason", " "]) == 3
     assert "must give its reason" in capsys.readouterr().err
     assert cli(["grant", "approve", grant_id, "--as", "AMR", "--valid-days", "30"]) == 0
     assert "approved" in capsys.readouterr().out
-    assert cli(["grant", "list", "--as", "TAX", "--state", "approved"]) == 0
+    key_file = tmp_path / "tax.key"
+    key_file.write_text(gb.tokens["tax-levy"] + "\n")
+    monkeypatch.delenv("SHAREBUS_API_KEY")
+    assert cli(["grant", "list", "--state", "approved"]) == 7
+    assert "no API key" in capsys.readouterr().err
+    assert cli(["grant", "list", "--as", "TAX", "--state", "approved", "--api-key-file", str(key_file)]) == 0
     assert grant_id in capsys.readouterr().out

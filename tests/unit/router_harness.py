@@ -30,7 +30,7 @@ class OfflineSchemas(SchemaCache):
     """A registry stand-in for unit tests: projections get ids locally, nothing reaches the network."""
 
     def __init__(self) -> None:
-        super().__init__("http://127.0.0.1:9", timeout_s=0.1)
+        super().__init__("http://127.0.0.1:9", timeout_s=0.1, registry_auth=None)
         self.next_id = 1000
 
     async def refresh(self, schema_id: int) -> WriterSchema:

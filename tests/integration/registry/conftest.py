@@ -26,5 +26,5 @@ def registry(kafka_admin: KafkaAccess, namespace: str, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def client(registry: RegistryProcess) -> Iterator[SchemaRegistryClient]:
-    with SchemaRegistryClient({"url": registry.url}) as sr_client:
+    with registry.client() as sr_client:
         yield sr_client

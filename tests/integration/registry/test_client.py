@@ -28,7 +28,7 @@ def test_the_avro_serializer_round_trips_records(registry: RegistryProcess, clie
     assert (magic, schema_id) == (0, registered.schema_id)
 
     # A client with empty caches has to fetch the writer schema by id.
-    with SchemaRegistryClient({"url": registry.url}) as fresh:
+    with registry.client() as fresh:
         deserializer = AvroDeserializer(fresh)
         assert [deserializer(payload, context) for payload in payloads] == records
 
@@ -65,7 +65,7 @@ def test_ids_are_shared_across_subjects_and_re_registering_adds_no_version(
 ) -> None:
     schema_id = client.register_schema("a-value", V1)
     reformatted = Schema(json.dumps(json.loads(V1.schema_str or ""), indent=4), "AVRO")
-    with SchemaRegistryClient({"url": registry.url}) as uncached:
+    with registry.client() as uncached:
         assert uncached.register_schema("b-value", reformatted) == schema_id
         assert uncached.register_schema("a-value", reformatted) == schema_id
     assert client.get_versions("a-value") == [1]

@@ -19,7 +19,7 @@ MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 
 @pytest.fixture
 def http(registry: RegistryProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry.url, headers={"Content-Type": MEDIA_TYPE}, timeout=30.0) as session:
+    with registry.http(headers={"Content-Type": MEDIA_TYPE}, timeout=30.0) as session:
         yield session
 
 

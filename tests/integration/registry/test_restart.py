@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin._config import ConfigResource
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
@@ -23,7 +22,7 @@ def test_a_restart_replays_ids_versions_deletes_and_levels(
 ) -> None:
     with (
         start_registry(kafka_admin, namespace, tmp_path) as first,
-        SchemaRegistryClient({"url": first.url}) as client,
+        first.client() as client,
     ):
         ids = [client.register_schema("people-value", V1), client.register_schema("people-value", V2)]
         shared = client.register_schema("others-value", V1)
@@ -34,7 +33,7 @@ def test_a_restart_replays_ids_versions_deletes_and_levels(
 
     with (
         start_registry(kafka_admin, namespace, tmp_path) as second,
-        SchemaRegistryClient({"url": second.url}) as client,
+        second.client() as client,
     ):
         assert ids == [1, 2]
         assert shared == 1
@@ -56,7 +55,7 @@ def test_the_log_is_one_compacted_partition_of_confluent_records(
     topic = TopicNames(namespace).schemas
     with (
         start_registry(kafka_admin, namespace, tmp_path) as registry,
-        SchemaRegistryClient({"url": registry.url}) as client,
+        registry.client() as client,
     ):
         client.register_schema("people-value", V1)
         client.set_compatibility("people-value", "FULL")

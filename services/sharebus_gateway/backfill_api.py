@@ -1,0 +1,86 @@
+"""Backfill requests over HTTP: a department asks for a class's retained history for one of its systems.
+
+The same rules as ``sharebus_ops.backfill`` (the system must be entitled now); the requesting
+department is the API key's, never a typed word. Requests of other departments are 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from confluent_kafka import KafkaException
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from sharebus_core.backfill_log import BackfillEvent, latest_events
+from sharebus_core.catalogue import UnknownDataClass
+from sharebus_core.grant_log import GrantLogError
+from sharebus_core.produce import ProduceFailed
+from sharebus_core.topic_reader import TopicReadError
+from sharebus_gateway.auth import CallerDep, forbid
+from sharebus_gateway.publish import normalise_class_code
+from sharebus_gateway.state import Gateway, gateway
+from sharebus_ops.backfill import backfills_of, request_backfill
+from sharebus_rules.grant_workflow import GrantRefused
+
+router = APIRouter(prefix="/v1/backfills", tags=["backfills"])
+
+GwDep = Annotated[Gateway, Depends(gateway)]
+_UNAVAILABLE = (GrantLogError, TopicReadError, ProduceFailed, KafkaException)
+
+
+class BackfillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_class: Annotated[str, Field(min_length=1, max_length=64)]
+    system: Annotated[str, Field(min_length=1, max_length=64, description="the receiving system, of your department")]
+
+
+def _unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the backfill log cannot be used now: {exc}")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Ask for the retained history of a class, for one of your department's systems",
+    responses={403: {"description": "the system is not your department's"}, 422: {"description": "refused"}},
+)
+def request(body: BackfillRequest, who: CallerDep, http: Request, gw: GwDep) -> BackfillEvent:
+    code = normalise_class_code(body.data_class)
+    owner = gw.catalogue.department_of_system.get(body.system)
+    if owner is not None and owner != who.department:
+        raise forbid(
+            gw,
+            who,
+            http,
+            action="backfill.request",
+            reason="not_own_department",
+            detail=f"{who.department} may only ask for backfills to its own systems",
+            data_class=code,
+        )
+    try:
+        return request_backfill(gw.catalogue, gw.settings.kafka, gw.topics, who.department, body.system, code)
+    except (GrantRefused, UnknownDataClass) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"refused: {exc.args[0]}") from exc
+    except _UNAVAILABLE as exc:
+        raise _unavailable(exc) from exc
+
+
+@router.get("", summary="Your department's backfill requests, latest state each")
+def list_requests(who: CallerDep, gw: GwDep) -> list[BackfillEvent]:
+    try:
+        return backfills_of(gw.settings.kafka, gw.topics, who.department, gw.catalogue)
+    except _UNAVAILABLE as exc:
+        raise _unavailable(exc) from exc
+
+
+@router.get("/{request_id}", summary="One request's latest state", responses={404: {"description": "not yours"}})
+def show(request_id: str, who: CallerDep, gw: GwDep) -> BackfillEvent:
+    try:
+        event = latest_events(gw.settings.kafka, gw.topics.backfill).get(request_id)
+    except _UNAVAILABLE as exc:
+        raise _unavailable(exc) from exc
+    if event is None or gw.catalogue.department_of_system.get(event.consumer) != who.department:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such backfill request of your department")
+    return event

@@ -1,0 +1,216 @@
+"""Who may call the registry: HTTP Basic credentials checked by an injected verifier, and a policy.
+
+- Authentication: the credential is the caller's Kafka SCRAM credential. A ``Verifier`` (in production
+  ``kafka_auth.KafkaCredentialVerifier``, which asks the broker) says whether it is good. Successes are
+  cached for a short TTL, keyed by a keyed hash of user and password (the password is never kept), so
+  a revoked or rotated credential stops working within the TTL. Failures are never cached; instead
+  each user's verifications are serialised and a failure holds that user's gate for a delay, so
+  guessing one user's password runs at no more than one try per delay, whatever the concurrency.
+- Authorisation: any authenticated principal may read; only the writer principals (the bus's own
+  services and the admin) may register, delete, and change compatibility or mode.
+
+Nothing here knows Kafka or HTTP: the verifier and the request's method and route are passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Literal
+
+Verifier = Callable[[str, str], bool]
+"""Blocking: True when the broker takes ``(username, password)``, False when it refuses it.
+Raises ``VerifierUnavailable`` when it cannot tell (the broker is unreachable)."""
+
+
+class VerifierUnavailable(RuntimeError):
+    """The credential could not be checked now; the caller should retry later."""
+
+
+class TooManyAttempts(RuntimeError):
+    """Too many verifications of one user are waiting; refused without trying."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("too many authentication attempts for this user")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class BasicCredentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def parse_basic(header: str | None) -> BasicCredentials | None:
+    """The credentials of an ``Authorization: Basic ...`` header, or None when absent or malformed."""
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    if not colon or not username or not password:
+        return None
+    return BasicCredentials(username, password)
+
+
+@dataclass(slots=True)
+class _Gate:
+    """One user's verifications, one at a time."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: int = 0
+
+
+class Authenticator:
+    """Checks credentials with ``verify``; see the module docstring for the cache and the failure delay."""
+
+    def __init__(
+        self,
+        verify: Verifier,
+        *,
+        ttl_s: float = 30.0,
+        failure_delay_s: float = 1.0,
+        max_pending_per_user: int = 8,
+        max_concurrent: int = 4,
+        max_cached: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._verify = verify
+        self._ttl_s = ttl_s
+        self._failure_delay_s = failure_delay_s
+        self._max_pending = max_pending_per_user
+        self._max_cached = max_cached
+        self._clock = clock
+        # A per-process key: the cache holds HMACs that are useless outside this process.
+        self._hash_key = secrets.token_bytes(32)
+        self._cache: dict[bytes, float] = {}
+        self._gates: dict[str, _Gate] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
+
+    def _key(self, username: str, password: str) -> bytes:
+        message = username.encode() + b"\x00" + password.encode()
+        return hmac.new(self._hash_key, message, hashlib.sha256).digest()
+
+    def _cached(self, key: bytes) -> bool:
+        expires = self._cache.get(key)
+        if expires is None:
+            return False
+        if expires <= self._clock():
+            del self._cache[key]
+            return False
+        return True
+
+    def _remember(self, key: bytes) -> None:
+        now = self._clock()
+        if len(self._cache) >= self._max_cached:
+            self._cache = {k: exp for k, exp in self._cache.items() if exp > now}
+            while len(self._cache) >= self._max_cached:
+                del self._cache[next(iter(self._cache))]  # the oldest insertion
+        self._cache[key] = now + self._ttl_s
+
+    async def authenticate(self, credentials: BasicCredentials) -> bool:
+        """True when the credential is good. Raises ``TooManyAttempts`` or ``VerifierUnavailable``."""
+        key = self._key(credentials.username, credentials.password)
+        if self._cached(key):
+            return True
+        gate = self._gates.setdefault(credentials.username, _Gate())
+        if gate.pending >= self._max_pending:
+            raise TooManyAttempts(self._failure_delay_s * self._max_pending)
+        gate.pending += 1
+        try:
+            async with gate.lock:
+                # Another request may have verified the same credential while this one waited.
+                if self._cached(key):
+                    return True
+                async with self._slots:
+                    good = await asyncio.to_thread(self._verify, credentials.username, credentials.password)
+                if good:
+                    self._remember(key)
+                    return True
+                # Still holding the user's gate: the next try for this user waits out the delay too.
+                await asyncio.sleep(self._failure_delay_s)
+                return False
+        finally:
+            gate.pending -= 1
+            if gate.pending == 0:
+                self._gates.pop(credentials.username, None)
+
+
+OperationName = Literal["Read", "Write", "Delete", "AlterCompatibility", "AlterMode"]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: OperationName
+    resource: str
+
+    @property
+    def writes(self) -> bool:
+        return self.name != "Read"
+
+
+_READ_POSTS = frozenset({"/subjects/{subject}"})  # lookup: "is this schema registered?"
+
+
+def operation_of(method: str, route: str | None, subject: str | None) -> Operation:
+    """What a request does. ``route`` is the matched route's template (None when nothing matched).
+
+    Deny by default: any method but GET/HEAD that is not a known read counts as a write.
+    """
+    resource = f"Subject: {subject}" if subject is not None else "the registry"
+    method = method.upper()
+    if method in ("GET", "HEAD"):
+        return Operation("Read", resource)
+    if method == "POST" and route is not None and (route in _READ_POSTS or route.startswith("/compatibility/")):
+        return Operation("Read", resource)
+    if route is not None and route.startswith("/config"):
+        return Operation("AlterCompatibility", resource if subject is not None else "the global configuration")
+    if route is not None and route.startswith("/mode"):
+        return Operation("AlterMode", resource)
+    if method == "DELETE":
+        return Operation("Delete", resource)
+    return Operation("Write", resource)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryPolicy:
+    """Writers are exact principals or ``fnmatch`` patterns (a registry shared by many test namespaces)."""
+
+    writers: frozenset[str]
+
+    @classmethod
+    def of(cls, writers: Iterable[str]) -> RegistryPolicy:
+        return cls(frozenset(writers))
+
+    def is_writer(self, username: str) -> bool:
+        return any(fnmatchcase(username, pattern) for pattern in self.writers)
+
+    def allows(self, username: str, operation: Operation) -> bool:
+        """Any authenticated principal reads; only writers change anything."""
+        return not operation.writes or self.is_writer(username)
+
+
+__all__ = [
+    "Authenticator",
+    "BasicCredentials",
+    "Operation",
+    "RegistryPolicy",
+    "TooManyAttempts",
+    "Verifier",
+    "VerifierUnavailable",
+    "operation_of",
+    "parse_basic",
+]
