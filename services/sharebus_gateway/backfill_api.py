@@ -60,7 +60,15 @@ def request(body: BackfillRequest, who: CallerDep, http: Request, gw: GwDep) -> 
             data_class=code,
         )
     try:
-        return request_backfill(gw.catalogue, gw.settings.kafka, gw.topics, who.department, body.system, code)
+        return request_backfill(
+            gw.catalogue,
+            gw.settings.kafka,
+            gw.topics,
+            who.department,
+            body.system,
+            code,
+            verifier=gw.grants.control.verifier,
+        )
     except (GrantRefused, UnknownDataClass) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"refused: {exc.args[0]}") from exc
     except _UNAVAILABLE as exc:

@@ -23,6 +23,7 @@ from sharebus_gateway.keys import KeyStore
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.gateway import GatewayProcess, parse_sse, start_gateway
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.keys import control_keys
 from tests.support.names import unique
 from tests.support.records import ENTERPRISE
 from tests.support.registry import RegistryProcess
@@ -45,7 +46,7 @@ class Limited:
 
     def key(self, system: str) -> tuple[str, str]:
         """A fresh key of ``system`` (its own buckets and feeds), once the gateway knows it: (key id, token)."""
-        issued = KeyStore(self.catalogue, self.access, self.topics.api_keys).issue(system)
+        issued = KeyStore(self.catalogue, self.access, self.topics.api_keys, control=control_keys()).issue(system)
         token = issued.token.get_secret_value()
         with self.gateway.client(token) as client:
             status = eventually(lambda: client.get("/v1/whoami").status_code, lambda code: code == 200, 20)
@@ -159,7 +160,7 @@ def test_a_key_may_hold_only_so_many_open_feeds(limited: Limited) -> None:
 
 def test_a_revoked_gateway_keys_open_feeds_are_closed(limited: Limited) -> None:
     key_id, token = limited.key("tax-levy")
-    store = KeyStore(limited.catalogue, limited.access, limited.topics.api_keys)
+    store = KeyStore(limited.catalogue, limited.access, limited.topics.api_keys, control=control_keys())
     headers = {"Authorization": f"Bearer {token}"}
     with (
         limited.gateway.client(token) as client,
