@@ -13,10 +13,12 @@ import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.principals import Service
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_rules.periods import Window, window_containing
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
+from tests.support.identities import provision_bus, provision_registry, registry_env
 from tests.support.kafka import eventually
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess, start_registry
@@ -28,25 +30,31 @@ FIXTURE_CATALOGUE = Path(__file__).resolve().parents[1] / "fixtures" / "catalogu
 @pytest.fixture(scope="session")
 def shared_registry(kafka_admin: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
     """Subjects are named after namespaced topics, so tests can share one registry."""
-    with start_registry(kafka_admin, unique("reg"), tmp_path_factory.mktemp("registry")) as registry:
+    namespace = unique("reg")
+    access = provision_registry(kafka_admin, load_catalogue(FIXTURE_CATALOGUE), namespace)
+    with start_registry(access, namespace, tmp_path_factory.mktemp("registry"), extra_env=registry_env()) as registry:
         yield registry
 
 
 @dataclass
 class Bus:
+    """A namespace of its own with a running router. ``access`` is the admin's, for the test to look
+    and plant with; each service runs as its own principal from ``services``."""
+
     access: KafkaAccess
     namespace: str
     registry_url: str
     catalogue: Catalogue
     router: RouterProcess
+    services: dict[Service, KafkaAccess]
 
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.namespace)
 
     def use_in_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Points the CLI (which reads its settings from the environment) at this bus."""
-        for name, value in self.access.env().items():
+        """Points the CLI (which reads its settings from the environment) at this bus, as the operator."""
+        for name, value in self.services["operator"].env().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("SHAREBUS_NAMESPACE", self.namespace)
         monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
@@ -65,9 +73,11 @@ class Bus:
 def bus(kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path: Path) -> Iterator[Bus]:
     """A running router over the fixture catalogue, in a namespace of its own."""
     namespace = unique("t")
-    router = start_router(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path)
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    services = provision_bus(kafka_admin, catalogue, namespace, shared_registry.namespace)
+    router = start_router(services["router"], namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path)
     try:
-        yield Bus(kafka_admin, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+        yield Bus(kafka_admin, namespace, shared_registry.url, catalogue, router, services)
     finally:
         router.stop()
 
@@ -110,7 +120,7 @@ class ClockedBus:
         else:
             self.bus.router.stop()
         self.bus.router = router_with_clock(
-            self.bus.access, self.bus.namespace, self.registry, self.skew_file, self.work_dir / name
+            self.bus.services["router"], self.bus.namespace, self.registry, self.skew_file, self.work_dir / name
         )
 
 
@@ -123,8 +133,10 @@ def clocked(kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path
     now = time.time()
     skew_file.write_text(str((now // 3600 + 1) * 3600 + 300 - now))
     namespace = unique("t")
-    router = router_with_clock(kafka_admin, namespace, shared_registry, skew_file, tmp_path / "first")
-    bus = Bus(kafka_admin, namespace, shared_registry.url, load_catalogue(FIXTURE_CATALOGUE), router)
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    services = provision_bus(kafka_admin, catalogue, namespace, shared_registry.namespace)
+    router = router_with_clock(services["router"], namespace, shared_registry, skew_file, tmp_path / "first")
+    bus = Bus(kafka_admin, namespace, shared_registry.url, catalogue, router, services)
     try:
         yield ClockedBus(bus, shared_registry, skew_file, tmp_path)
     finally:
@@ -154,7 +166,7 @@ class GatewayBus:
 @pytest.fixture
 def gateway_bus(bus: Bus, tmp_path: Path) -> Iterator[GatewayBus]:
     gateway = start_gateway(
-        bus.access,
+        bus.services["gateway"],
         bus.namespace,
         bus.registry_url,
         FIXTURE_CATALOGUE,

@@ -31,7 +31,7 @@ INSPECTION = "301001003/000001"
 
 @pytest.fixture
 def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
-    service = start_auditor(bus.access, bus.namespace, tmp_path)
+    service = start_auditor(bus.services["auditor"], bus.namespace, tmp_path)
     yield service
     service.stop()
 
@@ -151,12 +151,12 @@ def test_altering_removing_or_reordering_one_event_is_detected(
 
 
 def test_a_restarted_auditor_continues_the_chains_from_the_log(bus: Bus, tmp_path: Path) -> None:
-    first = start_auditor(bus.access, bus.namespace, tmp_path / "first")
+    first = start_auditor(bus.services["auditor"], bus.namespace, tmp_path / "first")
     publish(bus, 0, enterprises=10)
     audit_events(bus, 20)
     first.stop()
     publish(bus, 10, enterprises=10)  # decided while no auditor runs: the facts wait in their topic
-    second = start_auditor(bus.access, bus.namespace, tmp_path / "second")
+    second = start_auditor(bus.services["auditor"], bus.namespace, tmp_path / "second")
     try:
         assert len(audit_events(bus, 40)) == 40
     finally:

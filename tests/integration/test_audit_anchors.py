@@ -67,7 +67,9 @@ def use_cli(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_rewritten_or_truncated_audit_topic_is_caught_by_the_signed_anchors(
     bus: Bus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    auditor = start_auditor(bus.access, bus.namespace, tmp_path, extra_env={"SHAREBUS_AUDITOR_ANCHOR_INTERVAL_S": "1"})
+    auditor = start_auditor(
+        bus.services["auditor"], bus.namespace, tmp_path, extra_env={"SHAREBUS_AUDITOR_ANCHOR_INTERVAL_S": "1"}
+    )
     try:
         publish_enterprises(bus.settings, range(30))
         total = eventually(lambda: sum(len(e) for e in committed(bus).values()), lambda n: n >= 60, timeout_s=60)

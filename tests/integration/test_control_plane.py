@@ -34,7 +34,7 @@ REJECTED = "sharebus_control_events_rejected_total"
 
 @pytest.fixture
 def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
-    service = start_auditor(bus.access, bus.namespace, tmp_path)
+    service = start_auditor(bus.services["auditor"], bus.namespace, tmp_path)
     yield service
     service.stop()
 

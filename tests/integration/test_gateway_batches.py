@@ -21,7 +21,9 @@ STATS = "301001004/000001"  # daily, unconditional; hrss-si subscribes
 @pytest.fixture
 def gateway(clocked: ClockedBus, tmp_path: Path) -> Iterator[GatewayProcess]:
     bus = clocked.bus
-    process = start_gateway(bus.access, bus.namespace, bus.registry_url, FIXTURE_CATALOGUE, tmp_path / "gw")
+    process = start_gateway(
+        bus.services["gateway"], bus.namespace, bus.registry_url, FIXTURE_CATALOGUE, tmp_path / "gw"
+    )
     try:
         yield process
     finally:

@@ -26,6 +26,7 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
+from tests.support.identities import provision_bus
 from tests.support.kafka import eventually
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess
@@ -45,10 +46,11 @@ def fuzz_target(
     """One router and gateway for every operation: a bus per example would take minutes."""
     work = tmp_path_factory.mktemp("fuzz")
     namespace = unique("fz")
-    router = start_router(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
-    gateway = start_gateway(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, Path(work))
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    services = provision_bus(kafka_admin, catalogue, namespace, shared_registry.namespace)
+    router = start_router(services["router"], namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
+    gateway = start_gateway(services["gateway"], namespace, shared_registry.url, FIXTURE_CATALOGUE, Path(work))
     try:
-        catalogue = load_catalogue(FIXTURE_CATALOGUE)
         token = issue_key(catalogue, kafka_admin, TopicNames(namespace).api_keys, "amr-reg")
         with gateway.client(token) as client:
             assert eventually(lambda: client.get("/v1/grants").status_code, lambda s: s == 200, 20) == 200

@@ -22,6 +22,7 @@ from sharebus_core.topics import TopicNames
 from sharebus_gateway.keys import KeyStore
 from tests.integration.conftest import FIXTURE_CATALOGUE
 from tests.support.gateway import GatewayProcess, parse_sse, start_gateway
+from tests.support.identities import provision_bus
 from tests.support.kafka import end_offsets, eventually, metric
 from tests.support.keys import control_keys
 from tests.support.names import unique
@@ -63,7 +64,8 @@ def limited(
 ) -> Iterator[Limited]:
     work = tmp_path_factory.mktemp("limits")
     namespace = unique("lim")
-    router = start_router(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
+    services = provision_bus(kafka_admin, load_catalogue(FIXTURE_CATALOGUE), namespace, shared_registry.namespace)
+    router = start_router(services["router"], namespace, shared_registry.url, FIXTURE_CATALOGUE, work)
     env = {
         "SHAREBUS_GATEWAY_MAX_BODY_BYTES": str(MAX_BODY),
         "SHAREBUS_GATEWAY_RATE_PER_S": str(RATE_PER_S),
@@ -72,7 +74,9 @@ def limited(
         "SHAREBUS_GATEWAY_FEED_KEEPALIVE_S": "1",
     }
     try:
-        gateway = start_gateway(kafka_admin, namespace, shared_registry.url, FIXTURE_CATALOGUE, work, extra_env=env)
+        gateway = start_gateway(
+            services["gateway"], namespace, shared_registry.url, FIXTURE_CATALOGUE, work, extra_env=env
+        )
     except BaseException:
         router.stop()
         raise

@@ -28,6 +28,7 @@ from sharebus_grants import GrantService
 from sharebus_monitor.dashboards import GRAFANA_DIR, panel_queries
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 from tests.support.auditor import start_auditor
+from tests.support.identities import provision_bus
 from tests.support.kafka import eventually
 from tests.support.keys import control_keys
 from tests.support.monitor import start_monitor
@@ -75,11 +76,12 @@ def scraped_bus(
     tmp_path = tmp_path_factory.mktemp("observability")
     catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
     with ExitStack() as stack:
-        router = start_router(kafka_admin, namespace, shared_registry.url, DEFAULT_CATALOGUE_DIR, tmp_path)
+        services = provision_bus(kafka_admin, catalogue, namespace, shared_registry.namespace)
+        router = start_router(services["router"], namespace, shared_registry.url, DEFAULT_CATALOGUE_DIR, tmp_path)
         stack.callback(router.stop)
-        auditor = start_auditor(kafka_admin, namespace, tmp_path)
+        auditor = start_auditor(services["auditor"], namespace, tmp_path)
         stack.callback(auditor.stop)
-        monitor, monitor_port = start_monitor(kafka_admin, namespace, DEFAULT_CATALOGUE_DIR, tmp_path)
+        monitor, monitor_port = start_monitor(services["monitor"], namespace, DEFAULT_CATALOGUE_DIR, tmp_path)
         stack.callback(monitor.stop)
         common = BusSettings(
             **kafka_admin.settings_fields(),

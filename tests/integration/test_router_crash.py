@@ -23,7 +23,7 @@ def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProces
     bus.router.service.kill()  # SIGKILL: no flush, no commit, no goodbye to the group
 
     replacement = start_router(
-        bus.access, bus.namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path / "replacement"
+        bus.services["router"], bus.namespace, shared_registry.url, FIXTURE_CATALOGUE, tmp_path / "replacement"
     )
     try:
         received = collect(bus.settings, "tax-levy", COUNT, idle_timeout_s=60)

@@ -36,8 +36,9 @@ class RegistryProcess:
     registry accepts as a writer (the admin, or a bus service of its namespace).
     """
 
-    def __init__(self, service: Child, url: str, auth: str | None) -> None:
+    def __init__(self, service: Child, url: str, auth: str | None, namespace: str) -> None:
         self.service = service
+        self.namespace = namespace
         self.url = url
         self.auth = auth
 
@@ -93,4 +94,4 @@ def start_registry(
     }
     log_path = log_dir / f"registry-{namespace}-{next(_counter)}.log"
     service = start_child(f"registry {namespace}", "sharebus_registry", env, log_path, f"{url}/", timeout_s)
-    return RegistryProcess(service, url, auth_of(access))
+    return RegistryProcess(service, url, auth_of(access), namespace)
