@@ -146,6 +146,7 @@ def _router(t: TopicNames, own: str) -> list[Need]:
         need(t.grants, (*READS, CREATE), "follows the grants (creates the topic if first)"),
         need(t.audit_facts, (*WRITES, CREATE), "one decision fact per record"),
         need(t.audit, (CREATE,), "provisions the audit topics with the catalogue's; never reads them"),
+        need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(f"{own}-", (*READS_WRITES, CREATE), "Faust's internal topics (the `periods` changelog)", PREFIXED),
         Need("router", GROUP, own, LITERAL, READS, "Faust's group; its committed offsets (hand-over)"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -46,12 +47,27 @@ def _last_status(output: str) -> dict[str, int] | None:
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {
         name: free_port()
-        for name in ("broker", "controller", "registry", "router", "auditor", "monitor", "prometheus", "gateway")
+        for name in (
+            "broker",
+            "controller",
+            "stream",
+            "registry",
+            "router",
+            "auditor",
+            "monitor",
+            "prometheus",
+            "gateway",
+            "access",
+        )
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
     env |= {
         "SHAREBUS_BROKER_PORT": str(ports["broker"]),
         "SHAREBUS_BROKER_CONTROLLER_PORT": str(ports["controller"]),
+        "SHAREBUS_BROKER_STREAM_PORT": str(ports["stream"]),
+        "SHAREBUS_RUN_ACCESS_PORT": str(ports["access"]),
+        "SHAREBUS_RUN_CREDENTIALS_DIR": str(tmp_path / "credentials"),
+        "SHAREBUS_RUN_KEYS_DIR": str(tmp_path / "keys"),
         "SHAREBUS_BROKER_DATA_DIR": str(tmp_path / "kafka"),
         "SHAREBUS_RUN_REGISTRY_PORT": str(ports["registry"]),
         "SHAREBUS_RUN_ROUTER_PORT": str(ports["router"]),
@@ -122,8 +138,19 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
             metrics_url, "sharebus_records_total", data_class="301001001/000001"
         )
         assert granted > 0
-        # The audit trail of the running demo verifies.
-        cli_env = {**env, "SHAREBUS_BOOTSTRAP": f"127.0.0.1:{ports['broker']}"}
+        # It says where the credentials are, never a password; they are the owner's only.
+        credentials = tmp_path / "credentials"
+        assert str(credentials) in output
+        assert (credentials / "operator.json").stat().st_mode & 0o777 == 0o600
+        assert (credentials / "tax-levy.json").stat().st_mode & 0o777 == 0o600
+        assert json.loads((credentials / "operator.json").read_text())["password"] not in output
+        # The ACL reconciler runs and the cluster's ACLs are what the catalogue implies.
+        access_metrics = f"http://127.0.0.1:{ports['access']}/metrics"
+        assert metric(access_metrics, "sharebus_acl_drift", kind="missing") == 0
+        # The audit trail of the running demo verifies, with the CLI set up as the run said.
+        exports = re.search(r"for the operator's CLI: export (.+)$", output, re.MULTILINE)
+        assert exports is not None, output[-3000:]
+        cli_env = {**env, **dict(pair.split("=", 1) for pair in exports.group(1).split())}
         verified = subprocess.run(
             [sys.executable, "-m", "sharebus_cli.main", "audit", "verify"],
             env=cli_env,
