@@ -127,7 +127,8 @@ def test_the_reconciler_service_repairs_on_signal_and_follows_the_catalogue(
     base = f"http://127.0.0.1:{port}"
     service = start_child("access", "sharebus_access", env, tmp_path / "access.log", f"{base}/readyz", 60)
     try:
-        assert in_step(kafka_admin, namespace)
+        # Created ACLs reach describe_acls through the metadata log: wait for them, never assume.
+        assert eventually(lambda: in_step(kafka_admin, namespace), bool, 15)
         rule = sorted(system_acls(load_catalogue(FIXTURE_CATALOGUE), namespace, ["psb-case"]))[0]
         AclAdmin(kafka_admin).delete([rule])
         assert service.process is not None
