@@ -173,6 +173,7 @@ def _gateway(t: TopicNames) -> list[Need]:
         need(t.api_keys, (*READS_WRITES, CREATE), "follows the API keys (and creates their topic)"),
         need(t.audit_facts, (*WRITES, CREATE), "refused requests, as facts for the auditor"),
         need(t.audit, (CREATE,), "provisions the audit topics with the facts topic; never reads them"),
+        need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(t.backfill, READS_WRITES, "backfill requests and their outcomes"),
     ]
 

@@ -1,6 +1,7 @@
 """Makes the broker and the registry match the catalogue: topics exist, schemas are registered."""
 
-from sharebus_provision.schemas import ProvisionError, register_catalogue_schemas
+from sharebus_provision.errors import ProvisionError
+from sharebus_provision.schemas import register_catalogue_schemas
 from sharebus_provision.topics import (
     AUDIT_PARTITIONS,
     TopicSpec,

@@ -11,10 +11,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.registry_client import registry_client
 from sharebus_core.topics import TopicNames
-
-
-class ProvisionError(RuntimeError):
-    pass
+from sharebus_provision.errors import ProvisionError
 
 
 def wait_for_registry(url: str, timeout_s: float = 60.0) -> None:

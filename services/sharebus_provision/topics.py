@@ -11,6 +11,7 @@ from confluent_kafka.cimpl import NewTopic
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
+from sharebus_provision.errors import ProvisionError
 
 log = logging.getLogger(__name__)
 _HOUR_MS = 3_600_000
@@ -88,7 +89,13 @@ def ensure_topics(access: KafkaAccess, specs: list[TopicSpec], timeout_s: float 
             future.result(timeout=timeout_s)
             created.append(name)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            code = exc.args[0].code()
+            if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise ProvisionError(
+                    f"{access.principal} may not create topic {name}; provision the namespace's topics and ACLs "
+                    "first (sharebus acl apply, as the admin)"
+                ) from exc
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     log.info("created %d topic(s)", len(created))
     return created
