@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from confluent_kafka import KafkaError
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sharebus_core.kafka import KafkaAccessError
 from sharebus_core.principals import Principals
@@ -66,6 +67,17 @@ class ClientIdentity:
             )
         if error.code() in _AUTHZ_CODES:
             return NotAuthorised(f"{self.acting_for} ({self.access.username}) is not allowed to {what}: {error.str()}")
+        return None
+
+    def translate_registry(self, error: Exception, what: str) -> Exception | None:
+        """The same for the schema registry, which takes the same credential (HTTP 401 and 403)."""
+        status = error.http_status_code if isinstance(error, SchemaRegistryError) else None
+        if status == 401:
+            return CredentialError(
+                f"{self.acting_for}: the schema registry refused the credential of {self.access.username}: {error}"
+            )
+        if status == 403:
+            return NotAuthorised(f"{self.acting_for} ({self.access.username}) is not allowed to {what}: {error}")
         return None
 
 

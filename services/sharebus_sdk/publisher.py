@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
@@ -99,7 +100,10 @@ class Publisher:
         schema = self.catalogue.schema(class_code)
         schema.validate(record)
         topic = self.topics.source(class_code)
-        value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
+        try:
+            value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
+        except SchemaRegistryError as exc:
+            raise self.identity.translate_registry(exc, f"look up the schema of {class_code}") or exc from exc
         record_id = uuid.uuid4().hex
         headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, class_code.encode()),

@@ -218,6 +218,9 @@ class Subscriber:
         try:
             value = self._deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
         except Exception as exc:
+            refusal = self.identity.translate_registry(exc, f"look up the schema of {topic}")
+            if refusal is not None:
+                raise refusal from exc
             raise DeliveryDecodeError(f"cannot decode the record at {topic}[{partition}]@{offset}: {exc}") from exc
         if not isinstance(value, dict):
             raise DeliveryDecodeError(f"the record at {topic}[{partition}]@{offset} is not an Avro record")
