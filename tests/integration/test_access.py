@@ -105,7 +105,10 @@ def _add_system(catalogue_dir: Path, code: str) -> None:
     path = catalogue_dir / "catalogue.yaml"
     document = yaml.safe_load(path.read_text())
     document["departments"][1]["systems"].append({"code": code, "name": "Tax audit system"})
-    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    # Atomically, as a deployment replaces a file: the service polls and must not see half of it.
+    staged = path.with_suffix(".staged")
+    staged.write_text(yaml.safe_dump(document, allow_unicode=True))
+    staged.replace(path)
 
 
 def test_the_reconciler_service_repairs_on_signal_and_follows_the_catalogue(
