@@ -106,7 +106,7 @@ def _add_system(catalogue_dir: Path, code: str) -> None:
     document = yaml.safe_load(path.read_text())
     document["departments"][1]["systems"].append({"code": code, "name": "Tax audit system"})
     # Atomically, as a deployment replaces a file: the service polls and must not see half of it.
-    staged = path.with_suffix(".staged")
+    staged = catalogue_dir.parent / "catalogue.yaml.staged"  # outside the watched folder
     staged.write_text(yaml.safe_dump(document, allow_unicode=True))
     staged.replace(path)
 
