@@ -287,9 +287,11 @@ class Reconciler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the run, not after the wait: a poke that lands while a run is under way
+            # (or just after the wait) always gets a run that starts after it.
+            self._wake.clear()
             try:
                 self.run_once()
             except Exception:
                 log.exception("ACL reconciliation of %s failed; retrying in %gs", self.scope.namespace, self.interval_s)
             self._wake.wait(self.interval_s)
-            self._wake.clear()

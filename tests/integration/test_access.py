@@ -94,7 +94,7 @@ def test_the_reconciler_repairs_drift_on_its_timer(kafka_admin: KafkaAccess) -> 
         assert in_step(kafka_admin, namespace)
         rule = sorted(system_acls(catalogue, namespace, ["tax-levy"]))[0]
         AclAdmin(kafka_admin).delete([rule])
-        assert eventually(lambda: rule in AclAdmin(kafka_admin).current(), bool, 15)
+        assert eventually(lambda: rule in AclAdmin(kafka_admin).current(), bool, 30)
         assert registry.get_sample_value("sharebus_acl_reconcile_total", {"outcome": "repaired"}) == 2
         assert reconciler.health().healthy
     finally:

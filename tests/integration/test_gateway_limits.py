@@ -157,9 +157,13 @@ def test_a_key_may_hold_only_so_many_open_feeds(limited: Limited) -> None:
         _other_id, other = limited.key("hrss-si")  # another key is not held back
         with limited.gateway.client(other) as hrss, hrss.stream("GET", "/v1/systems/hrss-si/feed") as own:
             read_until_open(own)
-    # Closed feeds free their places.
-    with limited.gateway.client(token) as again, again.stream("GET", feed, timeout=timeout) as reopened:
-        assert reopened.status_code == 200
+
+    def reopened() -> int:
+        with limited.gateway.client(token) as again, again.stream("GET", feed, timeout=timeout) as stream:
+            return stream.status_code
+
+    # Closed feeds free their places, once the gateway has seen the clients go.
+    assert eventually(reopened, lambda status: status == 200, 20) == 200
 
 
 def test_a_revoked_gateway_keys_open_feeds_are_closed(limited: Limited) -> None:
