@@ -9,11 +9,11 @@ cores), sets up the bench bus on it and measures, on the same records:
 
 Broker kinds:
 
-- sasl_ssl:          as the launcher runs it (SCRAM-SHA-512 over TLS, StandardAuthorizer, connections
-                     re-authenticated every ``BrokerSettings.max_reauth_ms``)
-- sasl_ssl-reauth1h: the same with re-authentication once an hour, i.e. never within a run
-                     (Faust's aiokafka cannot re-authenticate, so the broker closes its connections
-                     at every re-authentication deadline; this kind separates that from TLS + SCRAM)
+- sasl_ssl:          as the launcher runs it: SCRAM-SHA-512 over TLS, StandardAuthorizer, librdkafka
+                     clients re-authenticated every ``BrokerSettings.max_reauth_ms`` on CLIENTS, the
+                     router's Faust worker on STREAM (aiokafka cannot re-authenticate)
+- sasl_ssl-reauth1h: the same with re-authentication once an hour, i.e. never within a run: what
+                     the frequent re-authentication costs, apart from TLS + SCRAM
 - plaintext:         the debug opt-in, no TLS, no authentication, no authorizer
 
 The rounds alternate the order of the kinds, so a slow spell of the machine does not always hit the
