@@ -71,18 +71,25 @@ def main() -> int:
         metavar="GIT_REF",
         help="also measure the router at this commit (e.g. the foundation's), in the same run",
     )
+    parser.add_argument(
+        "--security",
+        choices=("sasl_ssl", "plaintext"),
+        default="sasl_ssl",
+        help="the broker this starts; a --foundation from before the secured broker needs plaintext",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sharebus-bench-"))
     with ExitStack() as stack:
         if os.environ.get("SHAREBUS_BOOTSTRAP"):
             access = BusSettings().kafka
         else:
-            access = start_broker(stack, BrokerSettings(port=0, controller_port=0, data_dir=work / "kafka"))
+            settings = BrokerSettings(port=0, controller_port=0, data_dir=work / "kafka", security=args.security)
+            access = start_broker(stack, settings)
         rig = open_rig(stack, work, access, args.records)
         forwarders = {
             "raw": raw_forwarder(rig),
             "faust": faust_forwarder(rig),
-            "sharebus": router_forwarder("sharebus", rig.env, work, rig.topics, {}),
+            "sharebus": router_forwarder("sharebus", rig.router_env, work, rig.topics, {}),
         }
         if args.foundation:
             forwarders["foundation"] = foundation_forwarder(args.foundation, rig)

@@ -29,12 +29,14 @@ from bench.measure import (
     publish,
     wait_for_count,
 )
+from sharebus_access.credentials import provision_access
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
-from sharebus_core.catalogue import load_catalogue
+from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
+from sharebus_core.principals import Service
 from sharebus_core.registry_client import auth_of, registry_client
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
@@ -66,12 +68,18 @@ class Forwarder:
 
 @dataclass(frozen=True)
 class Rig:
-    """A bus ready to forward on: who measures (``access``), what children get (``env``), the records."""
+    """A bus ready to forward on: who measures (``access``), what children get (``env``), the records.
+
+    ``env`` gives a child the admin's identity (the raw and bare Faust forwarders, whose topics no
+    ACL names); ``router_env`` gives the router its own principal on a secured broker, as ``sharebus
+    run`` does, so that the router pays for its ACL checks like in production.
+    """
 
     work: Path
     topics: TopicNames
     access: KafkaAccess
     env: dict[str, str]
+    router_env: dict[str, str]
     payloads: list[tuple[bytes, bytes]]
 
     @property
@@ -111,7 +119,9 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
         **bus_keys(work / "keys").everyone,
         **PYTHON_ENV,
     }
-    registry = start_child("registry", "sharebus_registry", env, work / "registry.log", f"{registry_url}/", 60)
+    services = service_envs(access, catalogue, ns)
+    registry_env = {**env, **services.get("registry", {})}
+    registry = start_child("registry", "sharebus_registry", registry_env, work / "registry.log", f"{registry_url}/", 60)
     stack.callback(registry.stop)
     specs = [
         TopicSpec(topics.source(CLASS), 3),
@@ -126,7 +136,16 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
     payloads = encode_records(
         registry_url, auth_of(access), topics.source(CLASS), catalogue.schema(CLASS).text, records
     )
-    return Rig(work, topics, access, env, payloads)
+    return Rig(work, topics, access, env, {**env, **services.get("router", {})}, payloads)
+
+
+def service_envs(access: KafkaAccess, catalogue: Catalogue, ns: str) -> dict[Service, dict[str, str]]:
+    """The registry's and the router's own principals, with the namespace's ACLs; none on plaintext."""
+    if not access.secured:
+        # No authorizer and no authentication there: every client is ANONYMOUS.
+        return {}
+    accesses = provision_access(access, catalogue, ns, services=("registry", "router"))
+    return {service: service_access.env() for service, service_access in accesses.items()}
 
 
 def encode_records(

@@ -70,7 +70,7 @@ def make_forwarder(name: str, rig: Rig) -> Forwarder:
         return raw_forwarder(rig)
     if name == "faust":
         return faust_forwarder(rig)
-    return router_forwarder(name, rig.env, rig.work, rig.topics, {})
+    return router_forwarder(name, rig.router_env, rig.work, rig.topics, {})
 
 
 def measure_kind(
