@@ -42,7 +42,7 @@ bench-forward: setup
 
 ## bench-security: the router and raw confluent-kafka on a SASL_SSL broker against a plaintext one
 bench-security: setup
-	$(PY) -m bench.security --rounds 2 --records 25000
+	$(PY) -m bench.security --rounds 3 --records 25000
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,7 @@ from bench.rig import (
     router_forwarder,
     run_round,
     start_broker,
+    warn_if_saturated,
     write_results,
 )
 from sharebus_broker import BrokerSettings
@@ -124,7 +125,9 @@ def report(results: list[Result], size: float, args: argparse.Namespace, runs: d
         f"\nsharebus forward benchmark: {results[0].records} records of ~{size:.0f} bytes, one broker, "
         f"steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f}s, flat-out burst {args.flat_records}"
     )
-    print_table([(r.name, r) for r in results], "forwarder")
+    rows = [(r.name, r) for r in results]
+    print_table(rows, "forwarder")
+    warn_if_saturated(rows, args.steady_rate)
     for name, rs in runs.items():
         print(f"  {name}: records/s per round {', '.join(f'{r.throughput_rps:.0f}' for r in rs)}")
     ratios = {}

@@ -87,10 +87,10 @@ class Rig:
         return sum(len(v) for _, v in self.payloads) / len(self.payloads)
 
 
-def add_load_arguments(parser: argparse.ArgumentParser, records: int, rounds: int) -> None:
+def add_load_arguments(parser: argparse.ArgumentParser, records: int, rounds: int, steady_rate: float = 1000.0) -> None:
     """The workload options every benchmark shares (``measure`` reads them)."""
     parser.add_argument("--records", type=int, default=records)
-    parser.add_argument("--steady-rate", type=float, default=1000.0)
+    parser.add_argument("--steady-rate", type=float, default=steady_rate, help="records/s of the steady phase")
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--flat-records", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds; the median run is reported")
@@ -299,6 +299,16 @@ def print_table(rows: list[tuple[str, Result]], head: str) -> None:
             f"{label:<{width}} {r.throughput_rps:>10.0f} {r.steady_p50_ms:>9.1f}ms {r.steady_p99_ms:>9.1f}ms "
             f"{r.flat_p50_ms:>8.0f}ms {r.flat_p99_ms:>8.0f}ms"
         )
+
+
+def warn_if_saturated(rows: list[tuple[str, Result]], steady_rate: float) -> None:
+    """Steady latency means the path's latency only while the forwarder keeps up with ease."""
+    for label, r in rows:
+        if r.throughput_rps < 2 * steady_rate:
+            print(
+                f"note: {label} drains {r.throughput_rps:.0f} records/s, under twice the steady rate "
+                f"({steady_rate:.0f}/s): its steady latencies include queueing"
+            )
 
 
 def ratio_line(name: str, result: Result, base: Result) -> tuple[float, float]:
