@@ -7,6 +7,9 @@ cores), sets up the bench bus on it and measures, on the same records:
 - raw:      confluent-kafka consume -> produce on that broker (the ceiling of that kind of broker)
 - sharebus: the real router
 
+On a secured broker the router and the registry run as their own principals under the catalogue's
+ACLs, as ``sharebus run`` does; raw runs as the admin, whose requests skip the ACL check (super user).
+
 Broker kinds:
 
 - sasl_ssl:          as the launcher runs it: SCRAM-SHA-512 over TLS, StandardAuthorizer, librdkafka
