@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 import uuid
 from contextlib import ExitStack
@@ -57,6 +58,9 @@ class Result:
     steady_p99_ms: float
     flat_p50_ms: float
     flat_p99_ms: float
+
+
+MEASURES = ("throughput_rps", "steady_p50_ms", "steady_p99_ms", "flat_p50_ms", "flat_p99_ms")
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,15 @@ def measure(
 def median_run(runs: list[Result]) -> Result:
     """The run with the median throughput (its latencies come with it)."""
     return sorted(runs, key=lambda r: r.throughput_rps)[len(runs) // 2]
+
+
+def median_each(runs: list[Result]) -> Result:
+    """Each figure's median over the runs on its own: a run's slow spell moves one figure, not all."""
+    return Result(
+        runs[0].name,
+        runs[0].records,
+        *(statistics.median(getattr(r, f) for r in runs) for f in MEASURES),
+    )
 
 
 def print_table(rows: list[tuple[str, Result]], head: str) -> None:

@@ -22,8 +22,8 @@ Broker kinds:
 The steady phase runs at 300 records/s by default, well under the router's capacity here, so that its
 latency is the path's and not a queue's (the report says when a forwarder drained under twice that).
 The rounds alternate the order of the kinds, so a slow spell of the machine does not always hit the
-same one. The median round (by records/s) of each broker kind and forwarder is reported, with the
-ratios secured/plaintext and sharebus/raw on the same broker.
+same one. Each figure is reported as its median over the rounds (taken figure by figure), with the ratios
+secured/plaintext and sharebus/raw on the same broker, and those ratios round by round (the noise).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from bench.rig import (
     Rig,
     add_load_arguments,
     faust_forwarder,
-    median_run,
+    median_each,
     open_rig,
     print_table,
     ratio_line,
@@ -124,24 +124,29 @@ def main() -> int:
 
 
 def report(runs: Runs, size: float, args: argparse.Namespace) -> None:
-    medians = {key: median_run(rs) for key, rs in runs.items()}
+    medians = {key: median_each(rs) for key, rs in runs.items()}
     print(
         f"\nsharebus cost of security: {args.records} records of ~{size:.0f} bytes, one broker at a time, steady "
         f"{args.steady_rate:.0f}/s for {args.steady_seconds:.0f}s, flat-out burst {args.flat_records}, "
-        f"median of {args.rounds} rounds"
+        f"each figure the median of {args.rounds} rounds"
     )
     rows = [(f"{kind} {name}", r) for (kind, name), r in medians.items()]
     print_table(rows, "broker forwarder")
     warn_if_saturated(rows, args.steady_rate)
     for (kind, name), rs in runs.items():
-        print(f"  {kind} {name}: records/s per round {', '.join(f'{r.throughput_rps:.0f}' for r in rs)}")
-    ratios: dict[str, dict[str, float]] = {}
+        print(
+            f"  {kind} {name} per round: records/s {', '.join(f'{r.throughput_rps:.0f}' for r in rs)}; "
+            f"steady p99 {', '.join(f'{r.steady_p99_ms:.0f}' for r in rs)} ms"
+        )
+    ratios: dict[str, dict[str, Any]] = {}
     for kind, name in medians:
         pairs = [(f"{name} {kind}/{BASELINE}", (BASELINE, name)), (f"{name}/raw on {kind}", (kind, "raw"))]
         for label, base in pairs:
             if base in medians and base != (kind, name):
                 throughput, p99 = ratio_line(label, medians[(kind, name)], medians[base])
-                ratios[label] = {"throughput": throughput, "steady_p99": p99}
+                per_round = paired_ratios(runs[(kind, name)], runs[base])
+                print(f"  per round: throughput {per_round['throughput']}, steady p99 {per_round['steady_p99']}")
+                ratios[label] = {"throughput": throughput, "steady_p99": p99, "per_round": per_round}
     write_results(
         "security",
         {
@@ -152,6 +157,14 @@ def report(runs: Runs, size: float, args: argparse.Namespace) -> None:
             "args": vars(args),
         },
     )
+
+
+def paired_ratios(runs: list[Result], bases: list[Result]) -> dict[str, list[float]]:
+    """The ratios round by round (both measured in the same round): their spread is the noise."""
+    return {
+        "throughput": [round(r.throughput_rps / b.throughput_rps, 2) for r, b in zip(runs, bases, strict=True)],
+        "steady_p99": [round(r.steady_p99_ms / b.steady_p99_ms, 2) for r, b in zip(runs, bases, strict=True)],
+    }
 
 
 if __name__ == "__main__":
