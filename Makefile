@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test setup lint typecheck unit integration e2e bench clean
+.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security clean
 
 ## run: start the whole bus locally with demo departments until Ctrl-C
 run: setup
@@ -33,9 +33,16 @@ integration: setup
 e2e: setup
 	$(PY) -m pytest tests/e2e -q
 
-## bench: throughput and latency against bare Faust and raw confluent-kafka (not part of test)
-bench: setup
+## bench: both benchmarks below, one after the other (not part of test)
+bench: bench-forward bench-security
+
+## bench-forward: throughput and latency against bare Faust and raw confluent-kafka
+bench-forward: setup
 	$(PY) -m bench.forward --rounds 3 --records 60000
+
+## bench-security: the router and raw confluent-kafka on a SASL_SSL broker against a plaintext one
+bench-security: setup
+	$(PY) -m bench.security --rounds 3 --records 25000
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
@@ -16,8 +16,9 @@ from sharebus_core.kafka import KafkaAccess
 PHASE = "bench-phase"
 
 
-def high_watermarks(access: KafkaAccess, topic: str) -> list[TopicPartition]:
-    consumer = access.consumer({"group.id": "bench-probe"})
+def high_watermarks(access: KafkaAccess, topic: str, probe: Consumer | None = None) -> list[TopicPartition]:
+    """The topic's end offsets, asked with ``probe`` (kept open by callers that ask often) or a new consumer."""
+    consumer = probe or access.consumer({"group.id": "bench-probe"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return [
@@ -25,22 +26,28 @@ def high_watermarks(access: KafkaAccess, topic: str) -> list[TopicPartition]:
             for p in sorted(partitions)
         ]
     finally:
-        consumer.close()
-
-
-def count(access: KafkaAccess, topic: str) -> int:
-    return sum(tp.offset for tp in high_watermarks(access, topic))
+        if probe is None:
+            consumer.close()
 
 
 def wait_for_count(
     access: KafkaAccess, topic: str, expected: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
 ) -> int:
-    deadline = time.monotonic() + timeout_s
-    seen = count(access, topic)
-    while seen < expected and time.monotonic() < deadline and alive():
-        time.sleep(0.5)
-        seen = count(access, topic)
-    return seen
+    """Waits until ``topic`` holds ``expected`` records; returns how many it holds.
+
+    One probe consumer for the whole wait: a new one every poll would cost a TLS handshake and a
+    SCRAM exchange each time on the secured broker, CPU the forwarder being measured needs.
+    """
+    probe = access.consumer({"group.id": "bench-probe"})
+    try:
+        deadline = time.monotonic() + timeout_s
+        seen = sum(tp.offset for tp in high_watermarks(access, topic, probe))
+        while seen < expected and time.monotonic() < deadline and alive():
+            time.sleep(0.5)
+            seen = sum(tp.offset for tp in high_watermarks(access, topic, probe))
+        return seen
+    finally:
+        probe.close()
 
 
 def output_rate(access: KafkaAccess, start: list[TopicPartition], expected: int) -> float:
