@@ -28,7 +28,15 @@ def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProces
     try:
         received = collect(bus.settings, "tax-levy", COUNT, idle_timeout_s=60)
         duplicates = received.duplicates
-        assert sorted(v["seq"] for v in received.values) == list(range(COUNT))
+        seqs = sorted(v["seq"] for v in received.values)
+        missing = sorted(set(range(COUNT)) - set(seqs))
+        assert not missing, (
+            f"{len(missing)} records never arrived (first {missing[:10]}); the replacement router counted "
+            f"{metric(replacement.metrics_url, 'sharebus_records_received_total')} received, "
+            f"{metric(replacement.metrics_url, 'sharebus_records_total')} delivered (all systems); its log ends:\n"
+            f"{replacement.service.tail(60)}\nthe killed router's log ends:\n{bus.router.service.tail(40)}"
+        )
+        assert seqs == list(range(COUNT))
         written = end_offsets(bus.access, bus.topics.delivery("tax-levy"))
         # Records routed but not committed before the kill are routed again: repeats, never gaps,
         # and the subscriber hands each record out once.
