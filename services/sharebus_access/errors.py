@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sharebus_core.errors import SharebusError
 
-class AccessError(RuntimeError):
+
+class AccessError(SharebusError, RuntimeError):
     """The broker refused or did not answer a credential or ACL request."""
 
     exit_code = 1

@@ -8,11 +8,12 @@ import subprocess
 from pathlib import Path
 
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
+from sharebus_core.errors import SharebusError
 
 _COMPLETE_MARKER = ".complete"
 
 
-class JarResolutionError(RuntimeError):
+class JarResolutionError(SharebusError, RuntimeError):
     pass
 
 

@@ -17,12 +17,13 @@ from pydantic import SecretStr
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
 from sharebus_core.principals import ADMIN_USER
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
-class BrokerStartError(RuntimeError):
+class BrokerStartError(SharebusError, RuntimeError):
     """The broker did not come up; the message carries the tail of its log."""
 
 

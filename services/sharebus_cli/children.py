@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
-class ChildFailed(RuntimeError):
+class ChildFailed(SharebusError, RuntimeError):
     pass
 
 

@@ -16,10 +16,12 @@ import httpx
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sharebus_core.errors import SharebusError
+
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080"
 
 
-class GatewayCallError(Exception):
+class GatewayCallError(SharebusError):
     """The gateway refused or failed a call; ``exit_code`` is the CLI's code for it."""
 
     def __init__(self, status: int, detail: str) -> None:

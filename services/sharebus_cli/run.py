@@ -20,6 +20,7 @@ from sharebus_cli.prometheus import find_prometheus
 from sharebus_cli.run_access import RunIdentities, provision_identities
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
 from sharebus_core.principals import Service
@@ -57,7 +58,7 @@ class RunSettings(BusSettings):
     status_interval_s: float = 1.0
 
 
-class Stop(Exception):
+class Stop(SharebusError):
     pass
 
 

@@ -14,6 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.errors import SharebusError
 
 COLUMNS = ("provided", "consumed", "calls", "denials", "overdue")
 _BY_DEPT = "* on (consumer) group_left (department) sharebus_catalogue_system_info"
@@ -29,7 +30,7 @@ QUERIES = {
 Table = dict[str, dict[str, float]]
 
 
-class StatsUnavailable(RuntimeError):
+class StatsUnavailable(SharebusError, RuntimeError):
     pass
 
 

@@ -14,13 +14,14 @@ from typing import Self
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.cimpl import NewTopic
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.produce import ProduceFailed, produce_confirmed
 
 log = logging.getLogger(__name__)
 
 
-class CompactedLogError(RuntimeError):
+class CompactedLogError(SharebusError, RuntimeError):
     pass
 
 

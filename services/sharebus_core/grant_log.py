@@ -9,13 +9,14 @@ from confluent_kafka import Message
 
 from sharebus_core.compacted_log import CompactedLogError, LogFollower, ensure_compacted_topic
 from sharebus_core.control_log import ControlEventRejected, append_signed, log_once, open_event, read_verified
+from sharebus_core.errors import SharebusError
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Signer, Verifier
 from sharebus_core.topic_reader import TopicReadError
 
 
-class GrantLogError(RuntimeError):
+class GrantLogError(SharebusError, RuntimeError):
     pass
 
 

@@ -21,11 +21,13 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from sharebus_core.errors import SharebusError
+
 SecurityProtocol = Literal["SASL_SSL", "PLAINTEXT"]
 SASL_MECHANISM = "SCRAM-SHA-512"
 
 
-class KafkaAccessError(RuntimeError):
+class KafkaAccessError(SharebusError, RuntimeError):
     """The settings do not name a usable identity (a missing password, an unreadable CA file)."""
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 
 
-class ProduceFailed(RuntimeError):
+class ProduceFailed(SharebusError, RuntimeError):
     pass
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import fastavro
 from fastavro.validation import validate as fastavro_validate
 
+from sharebus_core.errors import SharebusError
 
-class RecordInvalid(ValueError):
+
+class RecordInvalid(SharebusError, ValueError):
     """A record does not fit its data class's schema. ``field`` names the first offending field."""
 
     def __init__(self, field: str | None, message: str) -> None:

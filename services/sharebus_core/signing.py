@@ -30,11 +30,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sharebus_core.errors import SharebusError
+
 ENVELOPE = "sharebus.signed.v1"
 _PEM_PUBLIC = b"-----BEGIN PUBLIC KEY-----"
 
 
-class SigningKeyError(RuntimeError):
+class SigningKeyError(SharebusError, RuntimeError):
     """A key file that is missing, unreadable or not an Ed25519 key; or no key configured."""
 
 

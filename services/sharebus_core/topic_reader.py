@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 
 
-class TopicReadError(RuntimeError):
+class TopicReadError(SharebusError, RuntimeError):
     pass
 
 

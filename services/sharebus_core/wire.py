@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import struct
 
+from sharebus_core.errors import SharebusError
+
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
 _HEADER = struct.Struct(">bI")
 
 
-class WireFormatError(ValueError):
+class WireFormatError(SharebusError, ValueError):
     """The bytes are not a Confluent-framed record."""
 
 

@@ -17,6 +17,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.registry_client import registry_client
 from sharebus_core.topic_reader import TopicReadError, read_topic
@@ -29,7 +30,7 @@ BATCH_SEQ = h.BATCH_SEQ
 BATCH_END = h.BATCH_END
 
 
-class BatchUnavailable(RuntimeError):
+class BatchUnavailable(SharebusError, RuntimeError):
     pass
 
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sharebus_core.errors import SharebusError
 
-class BodyTooLarge(Exception):
+
+class BodyTooLarge(SharebusError):
     pass
 
 

@@ -23,6 +23,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
+from sharebus_core.errors import SharebusError
 from sharebus_core.registry_client import registry_client
 from sharebus_gateway import positions as pos
 from sharebus_gateway.batches import BATCH_ID
@@ -32,7 +33,7 @@ from sharebus_gateway.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 
-class FeedUnavailable(RuntimeError):
+class FeedUnavailable(SharebusError, RuntimeError):
     """The delivery topic cannot be read (not provisioned, or the broker is unreachable)."""
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from sharebus_core.catalogue import Catalogue, UnknownSystem
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import ControlEventRejected, append_signed, open_event, read_verified
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys, Verifier
 from sharebus_core.topic_reader import TopicReadError
@@ -52,7 +53,7 @@ class IssuedKey:
     token: SecretStr
 
 
-class KeyNotFound(LookupError):
+class KeyNotFound(SharebusError, LookupError):
     """A key that cannot be found, or that belongs to another system."""
 
 

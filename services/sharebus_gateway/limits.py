@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sharebus_core.errors import SharebusError
+
 
 class TokenBuckets:
     """A token bucket per key: ``burst`` requests at once, then ``rate_per_s`` on average. Thread-safe."""
@@ -52,7 +54,7 @@ class TokenBuckets:
         self._buckets[key] = (tokens, now)
 
 
-class TooManyFeeds(Exception):
+class TooManyFeeds(SharebusError):
     """Opening one more feed would exceed a cap; ``per_key`` says which one."""
 
     def __init__(self, message: str, per_key: bool) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sharebus_core.errors import SharebusError
+
 EARLIEST = "earliest"
 LATEST = "latest"
 _MAX_PARTITIONS = 4096
 
 
-class BadPosition(ValueError):
+class BadPosition(SharebusError, ValueError):
     pass
 
 

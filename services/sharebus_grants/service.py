@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pydantic import Field
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.errors import SharebusError
 from sharebus_core.grant_log import read_grants, write_grant
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
@@ -24,7 +25,7 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class GrantNotFound(LookupError):
+class GrantNotFound(SharebusError, LookupError):
     pass
 
 

@@ -8,13 +8,14 @@ from collections.abc import Iterable
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported by name
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_monitor.lag import Partition
 
 log = logging.getLogger(__name__)
 
 
-class OffsetsUnavailable(RuntimeError):
+class OffsetsUnavailable(SharebusError, RuntimeError):
     pass
 
 

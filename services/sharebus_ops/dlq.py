@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.headers import header_map
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import read_topic
@@ -23,7 +24,7 @@ REPLAYED_FROM = "sharebus-replayed-from"
 _DLQ_HEADERS = {DLQ_REASON, DLQ_DETAIL, DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET, DLQ_DATA_CLASS}
 
 
-class ReplayError(RuntimeError):
+class ReplayError(SharebusError, RuntimeError):
     pass
 
 

@@ -15,6 +15,7 @@ import sys
 from aiohttp import web
 from pydantic import ValidationError
 
+from sharebus_core.errors import SharebusError
 from sharebus_registry.api import create_app
 from sharebus_registry.api_auth import RegistryGuard
 from sharebus_registry.auth import Authenticator, RegistryPolicy
@@ -30,7 +31,7 @@ log = logging.getLogger("sharebus_registry")
 _STARTUP_TIMEOUT_S = 60.0
 
 
-class StartupFailed(Exception):
+class StartupFailed(SharebusError):
     pass
 
 

@@ -26,16 +26,18 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from sharebus_core.errors import SharebusError
+
 Verifier = Callable[[str, str], bool]
 """Blocking: True when the broker takes ``(username, password)``, False when it refuses it.
 Raises ``VerifierUnavailable`` when it cannot tell (the broker is unreachable)."""
 
 
-class VerifierUnavailable(RuntimeError):
+class VerifierUnavailable(SharebusError, RuntimeError):
     """The credential could not be checked now; the caller should retry later."""
 
 
-class TooManyAttempts(RuntimeError):
+class TooManyAttempts(SharebusError, RuntimeError):
     """Too many verifications of one user are waiting; refused without trying."""
 
     def __init__(self, retry_after_s: float) -> None:

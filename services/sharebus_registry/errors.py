@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sharebus_core.errors import SharebusError
 
-class RegistryError(Exception):
+
+class RegistryError(SharebusError):
     error_code: ClassVar[int] = 50001
 
     def __init__(self, message: str) -> None:

@@ -17,12 +17,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sharebus_core.errors import SharebusError
 from sharebus_registry.compat import CompatibilityLevel, parse_level
 from sharebus_registry.errors import InvalidCompatibilityLevel
 from sharebus_registry.schemas import AVRO
 
 
-class MalformedRecord(ValueError):
+class MalformedRecord(SharebusError, ValueError):
     pass
 
 

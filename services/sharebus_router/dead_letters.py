@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
 
 DLQ_REASON = "sharebus-dlq-reason"
@@ -27,7 +28,7 @@ class DeadLetterReason(StrEnum):
     CLASS_MISMATCH = "class_mismatch"
 
 
-class BadRecord(Exception):
+class BadRecord(SharebusError):
     def __init__(self, reason: DeadLetterReason, detail: str) -> None:
         self.reason = reason
         self.detail = detail

@@ -12,6 +12,7 @@ from typing import Any
 import fastavro
 import httpx
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.registry_client import registry_http_auth
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 _NEGATIVE_TTL_S = 30.0
 
 
-class UnknownSchemaId(LookupError):
+class UnknownSchemaId(SharebusError, LookupError):
     pass
 
 

@@ -10,12 +10,13 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sharebus_core.catalogue import Catalogue, ShareType
+from sharebus_core.errors import SharebusError
 from sharebus_core.grants import Grant, GrantState
 
 DEFAULT_ANSWER_DEADLINE_WORKING_DAYS = 10
 
 
-class GrantRefused(ValueError):
+class GrantRefused(SharebusError, ValueError):
     """The action is not allowed; the message says why, in terms the acting department can act on."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sharebus_core.catalogue.models import Period, UpdatePolicy
+from sharebus_core.errors import SharebusError
 
 # Nominal lengths, for freshness: a monthly provider may be 31 days apart and still on time.
 NOMINAL_LENGTH = {
@@ -22,7 +23,7 @@ NOMINAL_LENGTH = {
 }
 
 
-class NotPeriodic(ValueError):
+class NotPeriodic(SharebusError, ValueError):
     pass
 
 

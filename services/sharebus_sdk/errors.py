@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from sharebus_core.errors import SharebusError
 
-class SharebusError(Exception):
-    """Base of the errors the SDK raises on purpose."""
+__all__ = ["CredentialError", "DeliveryDecodeError", "NotAuthorised", "NotProvider", "PublishFailed", "SharebusError"]
 
 
 class NotProvider(SharebusError):

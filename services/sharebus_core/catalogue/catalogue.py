@@ -8,15 +8,16 @@ from pathlib import Path
 
 from sharebus_core.catalogue.models import DataClass, Department, Subscription, System
 from sharebus_core.catalogue.schema import AvroSchema
+from sharebus_core.errors import SharebusError
 
 
-class UnknownDataClass(KeyError):
+class UnknownDataClass(SharebusError, KeyError):
     def __init__(self, code: str) -> None:
         self.code = code
         super().__init__(f"unknown data class {code!r}: it is not in the catalogue")
 
 
-class UnknownSystem(KeyError):
+class UnknownSystem(SharebusError, KeyError):
     def __init__(self, code: str) -> None:
         self.code = code
         super().__init__(f"unknown system {code!r}: it is not in the catalogue")

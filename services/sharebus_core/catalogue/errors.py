@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sharebus_core.errors import SharebusError
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -17,7 +19,7 @@ class Problem:
         return f"{self.file}: {where}: {self.message}"
 
 
-class CatalogueError(ValueError):
+class CatalogueError(SharebusError, ValueError):
     """The catalogue is invalid; every problem found is listed, not only the first."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -11,10 +11,11 @@ import avro.schema
 import fastavro
 from fastavro.validation import validate as fastavro_validate
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.records import RecordInvalid, find_invalid_field
 
 
-class SchemaParseError(ValueError):
+class SchemaParseError(SharebusError, ValueError):
     pass
 
 
