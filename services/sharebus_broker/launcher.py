@@ -19,18 +19,13 @@ from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
+from sharebus_core.ports import free_port
 from sharebus_core.principals import ADMIN_USER
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
 
 
 class BrokerStartError(SharebusError, RuntimeError):
     """The broker did not come up; the message carries the tail of its log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def port_in_use(host: str, port: int) -> bool:

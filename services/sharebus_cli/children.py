@@ -70,12 +70,14 @@ class Child:
         process, self.process = self.process, None
         return stop_process(process, timeout_s)
 
-    def kill(self) -> None:
-        """Ends the child abruptly, as a crash would (fault tests)."""
+    def kill(self) -> int | None:
+        """Ends the child abruptly, as a crash would (fault tests); returns its exit code (-9 when
+        the signal killed it, None when it was not running)."""
         process, self.process = self.process, None
-        if process is not None:
-            process.kill()
-            process.wait(timeout=10)
+        if process is None:
+            return None
+        process.kill()
+        return process.wait(timeout=10)
 
 
 def start_child(

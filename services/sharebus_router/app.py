@@ -298,6 +298,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             "routes_built": table.ready.is_set(),
             "grant_events": table.grant_events,
             "grant_events_routed": table.grant_events_routed,
+            # The router's clock (skewed in drills and tests), so that a caller can wait until a move took.
+            "clock": clock.time(),
         }
         return view.json(body, status=200 if ready else 503)
 

@@ -111,8 +111,11 @@ class ClockedBus:
         return window_containing(self.bus.catalogue.data_class(class_code).update, self.now())
 
     def move_clock_past(self, instant: dt.datetime) -> None:
-        """Sets the router's clock two seconds past ``instant`` (the clock only ever moves forward here)."""
+        """Sets the router's clock two seconds past ``instant`` and returns once the router runs on it
+        (the clock only ever moves forward here)."""
         self.skew_file.write_text(str(instant.timestamp() + 2 - time.time()))
+        url = f"{self.bus.router.base_url}/readyz"
+        eventually(lambda: float(httpx.get(url, timeout=5).json()["clock"]), lambda t: t > instant.timestamp())
 
     def restart_router(self, name: str, kill: bool = False) -> None:
         if kill:

@@ -23,6 +23,7 @@ from sharebus_sdk import Delivery
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually, metric
 from tests.support.keys import control_keys
+from tests.support.router import wait_routed
 from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"
@@ -123,7 +124,7 @@ def test_ten_thousand_mixed_records_land_exactly_where_entitled(bus: Bus) -> Non
         masked_fields=["person_id_number"],
     )
     grants.approve(grant.grant_id, department="AMR")
-    eventually(lambda: metric(bus.router.metrics_url, "sharebus_records_total"), lambda v: v >= 0)
+    wait_routed(bus.router, 2)  # the application and its approval
 
     workload = Workload(bus)
     producer = bus.access.producer({"linger.ms": 10})

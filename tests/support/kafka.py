@@ -49,14 +49,25 @@ def read_all(access: KafkaAccess, topic: str, expected: int, timeout_s: float = 
     return messages
 
 
+_SAMPLE_SUFFIXES = ("", "_total", "_created", "_count", "_sum", "_bucket", "_info")
+
+
 def metric(metrics_url: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    """Sum of the samples of ``name`` whose labels include ``labels``.
+
+    A name the process does not declare at all raises, so that ``== 0`` cannot pass after a
+    rename; a declared family with no matching sample yet sums to 0.
+    """
     text = httpx.get(metrics_url, timeout=5).text
     total = 0.0
+    declared = False
     for family in text_string_to_metric_families(text):
+        declared = declared or any(family.name + suffix == name for suffix in _SAMPLE_SUFFIXES)
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
+    if not declared:
+        raise AssertionError(f"{metrics_url} declares no metric {name!r}")
     return total
 
 

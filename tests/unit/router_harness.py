@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from typing import Any, cast
 
 import fastavro
@@ -58,6 +59,8 @@ class Harness:
             self.schemas.remember(number, catalogue.schema(code).text, TOPICS.value_subject(code))
 
         self.facts: list[dict[str, Any]] = []
+        # The handler's clock (seconds since the epoch); tests move it instead of sleeping.
+        self.now = time.time()
 
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
             self.sent.append((topic, key, value, headers))
@@ -74,6 +77,7 @@ class Harness:
             send,
             catalogue.data_classes,
             held_topic=TOPICS.held,
+            clock=lambda: self.now,
         )
 
     def grant(self, grant: Grant) -> None:
