@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.kafka import end_offsets, eventually, metric
-from tests.support.records import publish_enterprises
+from tests.support.records import ENTERPRISE, publish_enterprises
 from tests.support.registry import RegistryProcess
 from tests.support.router import start_router
 from tests.support.subscribe import collect
@@ -35,7 +35,10 @@ def test_a_killed_router_loses_nothing(bus: Bus, shared_registry: RegistryProces
         seqs = sorted(v["seq"] for v in received.values)
         missing = sorted(set(range(COUNT)) - set(seqs))
         assert not missing, (
-            f"{len(missing)} records never arrived (first {missing[:10]}); the replacement router counted "
+            f"{len(missing)} records never arrived (first {missing[:10]}); the source holds "
+            f"{end_offsets(bus.access, bus.topics.source(ENTERPRISE))}, tax-levy's delivery topic "
+            f"{end_offsets(bus.access, bus.topics.delivery('tax-levy'))}, the dead letters "
+            f"{end_offsets(bus.access, bus.topics.dead_letter)}; the replacement router counted "
             f"{metric(replacement.metrics_url, 'sharebus_records_received_total')} received, "
             f"{metric(replacement.metrics_url, 'sharebus_records_total')} delivered (all systems); its log ends:\n"
             f"{replacement.service.tail(60)}\nthe killed router's log ends:\n{bus.router.service.tail(40)}"
