@@ -56,7 +56,7 @@ from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_router.settings import RouterSettings
-from sharebus_router.skips import SkipGuard, bytes_headers
+from sharebus_router.skips import OrderGuard, bytes_headers
 from sharebus_rules.freshness import FreshnessPolicy
 
 log = logging.getLogger("sharebus.router")
@@ -232,13 +232,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.task(follow_grants)
 
-    # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
-    # value an agent yields, which cost ~3% of the router's time when profiled.
-    guard = SkipGuard(settings.kafka, {topics.source(code) for code in catalogue.data_classes})
-    # Before the fetcher starts: a skip can happen while the route agent still waits for its routes.
-    guard.install(app.consumer)
-
-    async def route_skipped(message: Message) -> None:
+    async def route_refilled(message: Message) -> None:
         fact = await handler.handle(
             message.topic() or "",
             message.partition() or 0,
@@ -249,6 +243,17 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         )
         audit.add(fact, None)
 
+    async def committed_offset(topic: str, partition: int) -> int:
+        return (await committed([topic])).get((topic, partition), 0)
+
+    order = OrderGuard(
+        settings.kafka, {topics.source(code) for code in catalogue.data_classes}, committed_offset, route_refilled
+    )
+    # Before the fetcher starts: Faust can skip records while the route agent still waits for its routes.
+    order.install(app.consumer)
+
+    # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
+    # value an agent yields, which cost ~3% of the router's time when profiled.
     @app.agent(source, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         # Records wait in the stream's buffer until every grant has been read: routing earlier could
@@ -257,11 +262,17 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         # Manual acks: a record is acked only once its audit fact has been sent (see AuditBuffer).
         manual = cast(faust.Stream[bytes], stream).noack()  # StreamT's interface omits noack; Stream has it
         acks.append(manual.ack)
+
+        async def settle() -> None:
+            await audit.flush(manual.ack)
+
         async for event in manual.events():
             message = event.message
-            skipped = guard.due(message.topic, message.partition, message.offset)
-            if skipped:
-                await guard.replay(message.tp, skipped, route_skipped, lambda: audit.flush(manual.ack))
+            if not await order.admit(message.tp, message.offset, message.generation_id, settle):
+                # Routed before (by this worker, or below the committed offset by the previous owner).
+                if audit.add(None, event):
+                    await audit.flush(manual.ack)
+                continue
             headers = list(message.headers.items()) if isinstance(message.headers, dict) else message.headers
             fact = await handler.handle(
                 message.topic, message.partition, message.offset, message.key, message.value, headers or []

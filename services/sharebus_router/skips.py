@@ -1,24 +1,29 @@
-"""Records Faust's fetcher skipped are read again and routed, before Faust may commit past them.
+"""Every offset of a source partition is routed, in order, before Faust may commit past it.
 
 Around a recovery or a rebalance, Faust's fetcher can read ahead of the seek to the committed
-offsets, drop what it read, and resume after it (faust-streaming #216, #221, #596). Its drain loop
-then sees a jump in a partition's offsets and records the missing range as a "gap" that counts as
-acknowledged, because compaction and transaction markers leave such holes too. For the router that
-would commit past records nobody routed: a killed router's replacement lost up to 600 of 3,000
-records this way on a loaded machine.
+offsets and lose what it read (faust-streaming #216, #221, #596) in two ways:
+- it drops fetched records and resumes after them, then records the hole as a "gap" that counts as
+  acknowledged (compaction and transaction markers leave such holes too), so it commits past
+  records nobody routed;
+- it hands records to the stream and clears the stream's queue, so the agent never sees them.
+A killed router's replacement lost up to 600 of 3,000 records these ways on a loaded machine.
 
-So the router keeps the gaps from Faust at first. Each is read back from the source partition
-(transaction markers and compacted records simply are not there) and routed in order, before the
-record that followed it; only once those deliveries and their audit facts are sent is the range
-handed to Faust as acknowledged. A range that cannot be read is retried and, meanwhile, holds the
-partition's commits back: a repeat after a crash, never a loss.
+So the router checks the offsets it is given. Per partition and consumer generation it anchors at
+the group's committed offset and expects each next offset in turn:
+- a record past the expected offset means the ones between were lost on the way: they are read
+  back from the partition (transaction markers and compacted records simply are not there) and
+  routed first;
+- a record before it was routed already (by this worker or, below the committed offset, by the
+  previous owner): it is acknowledged and not routed again.
+Gaps Faust notes are kept from it until the range is routed and its audit facts are sent; only then
+does Faust learn of them (as acknowledged). A range that cannot be read is retried and, meanwhile,
+holds the partition's commits back: a repeat after a crash, never a loss.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,12 +37,14 @@ log = logging.getLogger(__name__)
 
 AddGap = Callable[[Any, int, int], Awaitable[None]]
 Route = Callable[[Message], Awaitable[None]]
+Settle = Callable[[], Awaitable[None]]
+Committed = Callable[[str, int], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
-class Skip:
-    start: int  # first offset Faust did not hand over
-    end: int  # last one (inclusive, as Faust counts gaps)
+class Expectation:
+    generation: int | None
+    next_offset: int
 
 
 def bytes_headers(message: Message) -> list[tuple[str, bytes]]:
@@ -59,65 +66,75 @@ def read_range(access: KafkaAccess, topic: str, partition: int, start: int, end_
     return messages
 
 
-class SkipGuard:
-    """Holds the gaps Faust notes in source partitions until the router has routed what was in them."""
+class OrderGuard:
+    """Admits a source partition's records to routing only in offset order, filling what Faust lost."""
 
-    def __init__(self, access: KafkaAccess, source_topics: set[str], retry_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        access: KafkaAccess,
+        source_topics: set[str],
+        committed: Committed,
+        route: Route,
+        retry_s: float = 1.0,
+    ) -> None:
         self.access = access
         self.source_topics = source_topics
+        self.committed = committed
+        self.route = route
         self.retry_s = retry_s
-        self._pending: dict[tuple[str, int], list[Skip]] = defaultdict(list)
+        self._expected: dict[tuple[str, int], Expectation] = {}
         self._add_gap: AddGap | None = None
-        self.replayed = 0
+        self.refilled = 0  # records read back and routed
+        self.repeats = 0  # records handed over again and not routed twice
 
     def install(self, consumer: Any) -> None:
-        """Wraps the Faust consumer's gap bookkeeping (an instance attribute shadows the method)."""
+        """Keeps the gaps Faust notes in source partitions from it (an instance attribute shadows the
+        method); ``admit`` fills them and then passes them on."""
         original: AddGap = consumer._add_gap
         self._add_gap = original
 
         async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
-            if tp.topic in self.source_topics:
-                self._pending[(tp.topic, tp.partition)].append(Skip(offset_from, offset_to))
-                log.warning(
-                    "faust skipped %s[%d] offsets %d..%d; reading them again",
-                    tp.topic,
-                    tp.partition,
-                    offset_from,
-                    offset_to,
-                )
-                return
-            await original(tp, offset_from, offset_to)
+            if tp.topic not in self.source_topics:
+                await original(tp, offset_from, offset_to)
 
         consumer._add_gap = add_gap
 
-    def due(self, topic: str, partition: int, offset: int) -> list[Skip]:
-        """Skips of this partition that lie before ``offset``, taken out of the pending list."""
-        pending = self._pending.get((topic, partition))
-        if not pending:
-            return []
-        ready = [s for s in pending if s.end < offset]
-        self._pending[(topic, partition)] = [s for s in pending if s.end >= offset]
-        return ready
+    async def admit(self, tp: Any, offset: int, generation: int | None, settle: Settle) -> bool:
+        """True when the record at ``offset`` is the next one to route; first routes any it skipped."""
+        key = (tp.topic, tp.partition)
+        expected = self._expected.get(key)
+        if expected is None or expected.generation != generation:
+            expected = Expectation(generation, await self.committed(tp.topic, tp.partition))
+        if offset < expected.next_offset:
+            self.repeats += 1
+            self._expected[key] = expected
+            return False
+        if offset > expected.next_offset:
+            await self._refill(tp, expected.next_offset, offset, settle)
+        self._expected[key] = Expectation(generation, offset + 1)
+        return True
 
-    async def replay(self, tp: Any, skips: list[Skip], route: Route, settle: Callable[[], Awaitable[None]]) -> None:
-        """Routes each skipped range's records, then ``settle`` (send their facts), then tells Faust."""
+    async def _refill(self, tp: Any, start: int, end: int, settle: Settle) -> None:
         loop = asyncio.get_running_loop()
-        for skip in skips:
-            while True:
-                try:
-                    messages = await loop.run_in_executor(
-                        None, read_range, self.access, tp.topic, tp.partition, skip.start, skip.end + 1
-                    )
-                    break
-                except TopicReadError:
-                    log.exception(
-                        "reading skipped %s[%d] %d..%d failed; retrying", tp.topic, tp.partition, skip.start, skip.end
-                    )
-                    await asyncio.sleep(self.retry_s)
-            for message in messages:
-                await route(message)
-            self.replayed += len(messages)
+        while True:
+            try:
+                messages = await loop.run_in_executor(None, read_range, self.access, tp.topic, tp.partition, start, end)
+                break
+            except TopicReadError:
+                log.exception("reading %s[%d] %d..%d failed; retrying", tp.topic, tp.partition, start, end - 1)
+                await asyncio.sleep(self.retry_s)
+        for message in messages:
+            await self.route(message)
+        self.refilled += len(messages)
+        log.warning(
+            "faust skipped %s[%d] offsets %d..%d; routed the %d record(s) there",
+            tp.topic,
+            tp.partition,
+            start,
+            end - 1,
+            len(messages),
+        )
+        # The range's deliveries and facts are sent before Faust may count it as acknowledged.
         await settle()
         if self._add_gap is not None:
-            for skip in skips:
-                await self._add_gap(tp, skip.start, skip.end)
+            await self._add_gap(tp, start, end - 1)

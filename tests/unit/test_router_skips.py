@@ -1,4 +1,4 @@
-"""The router reads back what Faust's fetcher skipped, before Faust may commit past it."""
+"""The router routes every offset of a source partition in order, whatever Faust's fetcher lost."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 
 from sharebus_core.kafka import KafkaAccess
 from sharebus_router import skips
-from sharebus_router.skips import Skip, SkipGuard
+from sharebus_router.skips import OrderGuard
 
 TP = namedtuple("TP", "topic partition")
+SOURCE, OTHER = TP("src", 1), TP("held", 0)
 
 
 class FakeConsumer:
@@ -31,41 +32,40 @@ class Record:
         return self._offset
 
 
-def test_a_skip_in_a_source_topic_is_held_until_the_router_routed_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_records_faust_lost_are_routed_in_order_and_repeats_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[str] = []
+    committed = {"offset": 100}
     consumer = FakeConsumer()
-    guard = SkipGuard(KafkaAccess(bootstrap="127.0.0.1:1"), {"src"})
+
+    def read_range(access: KafkaAccess, topic: str, partition: int, start: int, end: int) -> list[Record]:
+        steps.append(f"read {topic}[{partition}] {start}..{end - 1}")
+        return [Record(o) for o in range(start, end) if o != 103]  # 103: a transaction marker
+
+    monkeypatch.setattr(skips, "read_range", read_range)
+
+    async def committed_offset(topic: str, partition: int) -> int:
+        return committed["offset"]
+
+    async def route(message: Any) -> None:
+        steps.append(f"route {message.offset()}")
+
+    async def settle() -> None:
+        steps.append(f"settle; faust knows {len(consumer.gaps)} gap(s)")
+
+    guard = OrderGuard(KafkaAccess(bootstrap="127.0.0.1:1"), {"src"}, committed_offset, route)
     guard.install(consumer)
-    source, other = TP("src", 1), TP("held", 0)
 
-    async def scenario() -> list[str]:
-        steps: list[str] = []
-        await consumer._add_gap(source, 328, 408)
-        await consumer._add_gap(other, 5, 6)
-        # Faust does not learn of the source gap yet; other topics' gaps pass straight through.
-        assert consumer.gaps == [(other, 5, 6)]
-        assert guard.due("src", 1, 300) == []  # the skip lies after this record
-        due = guard.due("src", 1, 409)
-        assert due == [Skip(328, 408)]
-        assert guard.due("src", 1, 409) == []  # taken once
+    async def scenario() -> list[bool]:
+        await consumer._add_gap(SOURCE, 102, 104)  # Faust's own note of the hole: kept from it
+        await consumer._add_gap(OTHER, 5, 6)  # other topics' gaps pass straight through
+        admitted = [await guard.admit(SOURCE, offset, 1, settle) for offset in (99, 100, 101, 105, 103)]
+        committed["offset"] = 104  # a rebalance: the new generation anchors at the committed offset again
+        admitted += [await guard.admit(SOURCE, offset, 2, settle) for offset in (103, 104)]
+        return admitted
 
-        def read_range(access: KafkaAccess, topic: str, partition: int, start: int, end: int) -> list[Record]:
-            steps.append(f"read {topic}[{partition}] {start}..{end}")
-            return [Record(o) for o in range(start, end)]
-
-        monkeypatch.setattr(skips, "read_range", read_range)
-
-        async def route(message: Any) -> None:
-            steps.append(f"route {message.offset()}")
-
-        async def settle() -> None:
-            steps.append(f"settle; faust knows {len(consumer.gaps)} gap(s)")
-
-        await guard.replay(source, due, route, settle)
-        return steps
-
-    steps = asyncio.run(scenario())
-    assert steps[0] == "read src[1] 328..409"
-    assert steps[1:82] == [f"route {o}" for o in range(328, 409)]
-    assert steps[82:] == ["settle; faust knows 1 gap(s)"]  # routed and settled before Faust may commit past
-    assert consumer.gaps == [(TP("held", 0), 5, 6), (source, 328, 408)]
-    assert guard.replayed == 81
+    admitted = asyncio.run(scenario())
+    assert admitted == [False, True, True, True, False, False, True]
+    assert steps == ["read src[1] 102..104", "route 102", "route 104", "settle; faust knows 1 gap(s)"]
+    # Faust learns of the hole only once its records are routed and settled.
+    assert consumer.gaps == [(OTHER, 5, 6), (SOURCE, 102, 104)]
+    assert (guard.refilled, guard.repeats) == (2, 3)
