@@ -171,7 +171,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         last_seen=freshness.last,
     )
     releaser = BatchReleaser(
-        table.routes, topics.source, handler, send, topics.audit_facts, metrics, freshness, clock.time
+        table.routes,
+        topics.source,
+        handler,
+        send,
+        topics.audit_facts,
+        metrics,
+        freshness,
+        clock.time,
+        settings.audit_message_max_bytes,
     )
     hold_state = install_holding(
         app,
@@ -184,7 +192,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         clock.now,
         clock.refresh,
     )
-    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records)
+    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records, settings.audit_message_max_bytes)
     acks: list[Callable[[Any], Awaitable[Any]]] = []
     source = app.topic(
         *(topics.source(code) for code in catalogue.data_classes),
@@ -257,7 +265,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     app.timer(settings.audit_flush_interval_s)(flush_audit)
 
     table.hold_state = hold_state
-    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka)
+    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
     requests = app.topic(
         topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )

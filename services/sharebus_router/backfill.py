@@ -60,7 +60,9 @@ class Backfiller:
         send: Send,
         metrics: RouterMetrics,
         access: KafkaAccess,
+        audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
     ) -> None:
+        self.audit_max_bytes = audit_max_bytes
         self.table = table
         self.topics = topics
         self.handler = handler
@@ -142,7 +144,7 @@ class Backfiller:
                     sent += 1
                     decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
                     facts.append({**record_fact(route, record, [decision]), "backfill": request.request_id})
-                for key, payload in audit_facts.encode_batch(facts):
+                for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
                     await self.send(self.topics.audit_facts, key, payload, [])
         finally:
             reader.close()

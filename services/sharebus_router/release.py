@@ -104,7 +104,9 @@ class BatchReleaser:
         metrics: RouterMetrics,
         freshness: FreshnessTracker,
         clock: Callable[[], float],
+        audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
     ) -> None:
+        self.audit_max_bytes = audit_max_bytes
         self.routes = routes
         self.source_topic = source_topic
         self.handler = handler
@@ -176,5 +178,5 @@ class BatchReleaser:
         facts = [
             record_fact(route, record, made) for (record, _value), made in zip(records, decisions, strict=True) if made
         ]
-        for key, value in audit_facts.encode_batch(facts):
+        for key, value in audit_facts.encode_batch(facts, self.audit_max_bytes):
             await self.send(self.audit_topic, key, value, [])

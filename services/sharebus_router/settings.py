@@ -30,6 +30,9 @@ class RouterSettings(BusSettings):
     # Audit facts go out per batch: at most this many records, or after this interval.
     audit_batch_records: int = Field(default=200, ge=1)
     audit_flush_interval_s: float = Field(default=0.05, gt=0)
+    # No facts message is larger than this (the broker refuses one over 1 MB, which would end the
+    # router): a batch of facts, a released window's or a backfill chunk's, is split to fit.
+    audit_message_max_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=1_000_000)
     # For the overdue-applications gauge; the same default as the grant workflow's.
     answer_deadline_working_days: int = Field(default=10, ge=1)
     registry_timeout_s: float = Field(default=5.0, gt=0)
