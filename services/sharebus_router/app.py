@@ -209,13 +209,16 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         def on_grant(grant: Grant) -> None:
             loop.call_soon_threadsafe(table.on_grant, grant)
 
+        def on_closed(grant_id: str) -> None:
+            loop.call_soon_threadsafe(table.on_closed, grant_id)
+
         def audit_rejection(fact: AuditFact) -> None:
             key, value = fact.encode()
             asyncio.run_coroutine_threadsafe(send(topics.audit_facts, key, value, []), loop)
 
         # A grant event the control plane did not sign changes no route: counted, logged and audited.
         rejections = ControlRejections("router", REGISTRY, audit_rejection)
-        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections)
+        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections, on_closed)
         follower.append(grants.start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
@@ -226,17 +229,21 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         except TopicReadError:
             # Freshness then counts from this start; routing must not wait for it.
             log.exception("could not read the newest record of each source topic; freshness starts unseeded")
-        while True:
-            try:
-                await table.build_all()
-                break
-            except Exception:
-                log.exception("building the routes failed (registry or Kafka unavailable?); retrying in 2 s")
-                await asyncio.sleep(2)
-        log.info("routes built for %d data classes; routing", len(table.routes))
+        # A class whose routes cannot be built is installed closed (denying) and retried; it never
+        # keeps the router from becoming ready (route_table.py).
+        await table.build_all()
+        log.info("routes built for %d data classes (%d closed); routing", len(table.routes), len(table.failed))
         await table.maintain()
 
     app.task(follow_grants)
+
+    async def supervise_followers() -> None:
+        # A follower that failed restarts itself; one whose thread ended is started again here.
+        for running in follower:
+            running.ensure_running()
+            metrics.follower_up.labels(running.name).set(1 if running.up else 0)
+
+    app.timer(1.0)(supervise_followers)
 
     # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
     # value an agent yields, which cost ~3% of the router's time when profiled.
@@ -299,11 +306,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     @app.page("/readyz")
     async def readyz(view: View, request: Request) -> Response:
         assigned = app.consumer.assignment()
-        ready = bool(assigned) and not app.rebalancing and table.ready.is_set()
+        # Not ready while a follower is down: the routes may lag the grants without anyone knowing.
+        followers_up = bool(follower) and all(running.up for running in follower)
+        ready = bool(assigned) and not app.rebalancing and table.ready.is_set() and followers_up
         body = {
             "ready": ready,
             "assigned_partitions": len(assigned),
             "routes_built": table.ready.is_set(),
+            "followers_up": followers_up,
+            "routes_closed": sorted(table.failed),
             "grant_events": table.grant_events,
             "grant_events_routed": table.grant_events_routed,
         }

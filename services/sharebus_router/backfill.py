@@ -85,6 +85,9 @@ class Backfiller:
         route = self.table.routes.get(self.topics.source(request.data_class))
         if route is None:
             return _outcome(request, BackfillState.REFUSED, None, f"unknown data class {request.data_class}")
+        if route.closed:
+            reason = f"the routes of {request.data_class} cannot be built now; ask again later"
+            return _outcome(request, BackfillState.FAILED, None, reason)
         target = next((t for t in route.targets if t.consumer == request.consumer), None)
         if target is None:
             reason = f"{request.consumer} is not entitled to {request.data_class} now"
