@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
+
+from confluent_kafka import Message
 
 from sharebus_audit.auditor import audit_events
 from sharebus_audit.chain import GENESIS, seal, verify_partition
 from sharebus_core import headers as h
+from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.topic_reader import RangeReader
 from sharebus_router import audit_facts
 from sharebus_router.audit_facts import DEFAULT_MAX_BYTES, AuditBuffer, decision, encode_batch, record_fact
+from sharebus_router.backfill import Backfiller
 from sharebus_router.release import HeldRecord
 from sharebus_router.settings import RouterSettings
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
-from tests.unit.test_router_release import STATS, releaser
+from tests.unit.test_control_events import UNUSED
+from tests.unit.test_router_release import ENTERPRISE, STATS, releaser
 
 BROKER_LIMIT = 1_048_576  # the broker's and producer's default limit of one message
 
@@ -29,6 +35,18 @@ def fact(offset: int, consumers: int, partition: int = 0) -> dict[str, Any]:
     ]
     headers = [(h.TRACE_ID, f"trace-{offset:032d}".encode()), (h.RECORD_ID, f"record-{offset:032d}".encode())]
     return record_fact("AMR", "301001001/000001", "realtime", "src", partition, offset, b"k" * 40, headers, made)
+
+
+def enterprise_record() -> dict[str, Any]:
+    return {
+        "uscc": "91500000MA00000001",
+        "name": "Chongqing Test Co.",
+        "legal_rep_name": "Zhang San",
+        "registered_capital": 1.0,
+        "established": dt.date(2020, 1, 1),
+        "seq": 1,
+        "note": None,
+    }
 
 
 def events_of(messages: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
@@ -122,3 +140,53 @@ def test_publisher_chosen_fields_cannot_take_a_fact_past_the_bound() -> None:
     assert str(made["key"]).startswith("sha256:")
     assert made["record_id"] is None
     assert record_fact("AMR", "c", "realtime", "src", 0, 1, b"short", [], [])["key"] == "short"
+
+
+class FakeRange:
+    """A RangeReader over records made here: ``count`` records of one source partition."""
+
+    def __init__(self, harness: Harness, code: str, value: bytes, count: int) -> None:
+        self.messages = [
+            Message(
+                topic=TOPICS.source(code),
+                partition=0,
+                offset=n,
+                key=f"91500000MA{n:08d}".encode(),
+                value=value,
+                headers=[(h.RECORD_ID, f"{n:032x}".encode()), (h.TRACE_ID, f"{n:032x}".encode())],
+            )
+            for n in range(count)
+        ]
+        self.done = False
+
+    def next_chunk(self, limit: int) -> list[Message]:
+        chunk, self.messages = self.messages[:limit], self.messages[limit:]
+        self.done = not self.messages
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_backfill_of_50000_records_is_audited_in_bounded_messages() -> None:
+    harness = Harness(load_catalogue(FIXTURE_CATALOGUE))
+    route = harness.table.routes[TOPICS.source(ENTERPRISE)]
+    [target] = [t for t in route.targets if t.consumer == "tax-levy"]
+    value = harness.encode(ENTERPRISE, enterprise_record())
+    backfiller = Backfiller(harness.table, TOPICS, harness.handler, harness.send, harness.metrics, UNUSED)
+    request = BackfillEvent(
+        request_id="bf-0123456789ab",
+        state=BackfillState.REQUESTED,
+        consumer="tax-levy",
+        data_class=ENTERPRISE,
+        requested_by="TAX",
+        at=dt.datetime.now(dt.UTC),
+    )
+    reader = FakeRange(harness, ENTERPRISE, value, 50_000)
+    sent = asyncio.run(backfiller._replay(request, route, target, cast(RangeReader, reader), set()))
+    assert sent == 50_000
+    facts = [value for topic, _key, value, _h in harness.sent if topic == TOPICS.audit_facts]
+    assert all(value is not None and len(value) <= DEFAULT_MAX_BYTES for value in facts)
+    events = events_of([(b"", value or b"") for value in facts])
+    assert [e["source"]["offset"] for e in events] == list(range(50_000))
+    assert {e["backfill"] for e in events} == {"bf-0123456789ab"}
