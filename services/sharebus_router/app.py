@@ -230,8 +230,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             # Freshness then counts from this start; routing must not wait for it.
             log.exception("could not read the newest record of each source topic; freshness starts unseeded")
         # A class whose routes cannot be built is installed closed (denying) and retried; it never
-        # keeps the router from becoming ready (route_table.py).
-        await table.build_all()
+        # keeps the router from becoming ready (route_table.py) once the start-up grace is over.
+        grace_ends = loop.time() + settings.route_build_grace_s
+        await table.build_all(ready_if_closed=False)
+        while not table.ready.is_set():
+            log.warning("routes of %s cannot be built yet; retrying in 2 s", sorted(table.failed))
+            await asyncio.sleep(2)
+            await table.build_all(ready_if_closed=loop.time() >= grace_ends)
         log.info("routes built for %d data classes (%d closed); routing", len(table.routes), len(table.failed))
         await table.maintain()
 

@@ -141,8 +141,13 @@ class RouteTable:
     async def rebuild(self, class_code: str) -> None:
         await self._install([await self._build(class_code, self.clock())])
 
-    async def build_all(self) -> None:
-        """Every class's routes; a class that fails is installed closed and retried by ``maintain``."""
+    async def build_all(self, ready_if_closed: bool = True) -> None:
+        """Every class's routes; a class that fails is installed closed and retried by ``maintain``.
+
+        ``ready_if_closed=False`` (the router's first attempts at start) leaves the table not ready
+        while a class is closed, so that a registry still starting delays routing instead of
+        denying records for good; once the start-up grace is over the router routes regardless.
+        """
         seen = self.grant_events
         self._dirty.clear()
         now = self.clock()
@@ -150,7 +155,8 @@ class RouteTable:
         self._dirty |= self.failed
         if not self.failed:
             self.grant_events_routed = seen
-        self.ready.set()
+        if ready_if_closed or not self.failed:
+            self.ready.set()
 
     async def _install(self, built: list[ClassRoute]) -> None:
         """Installs routes; a target never live before gets its hand-over point in the same step."""

@@ -36,6 +36,9 @@ class RouterSettings(BusSettings):
     # For the overdue-applications gauge; the same default as the grant workflow's.
     answer_deadline_working_days: int = Field(default=10, ge=1)
     registry_timeout_s: float = Field(default=5.0, gt=0)
+    # At start, a class whose routes cannot be built (the registry still starting) holds routing back
+    # for at most this long; after it the class is closed (every consumer denied) and the router routes.
+    route_build_grace_s: float = Field(default=30.0, ge=0)
     # Periodic classes: records wait on the held topic until their window is released; it must keep
     # them for longer than the longest window (monthly).
     held_partitions: int = Field(default=8, ge=1)

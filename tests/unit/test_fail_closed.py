@@ -206,6 +206,22 @@ def test_a_class_that_cannot_be_built_does_not_keep_the_router_from_becoming_rea
     assert not harness.table.routes[TOPICS.source(STATS)].closed
 
 
+def test_at_start_a_class_that_cannot_be_built_holds_routing_back_only_within_the_grace(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharebus_router.settings import RouterSettings
+
+    assert RouterSettings.model_fields["route_build_grace_s"].default == 30.0
+    fail_building(harness, PENALTY, monkeypatch)
+    harness.table.ready.clear()
+    asyncio.run(harness.table.build_all(ready_if_closed=False))
+    assert not harness.table.ready.is_set()
+    monkeypatch.undo()
+    asyncio.run(harness.table.build_all(ready_if_closed=False))
+    assert harness.table.ready.is_set()
+    assert not harness.table.routes[TOPICS.source(PENALTY)].closed
+
+
 def test_a_window_is_not_released_while_its_routes_are_closed(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
