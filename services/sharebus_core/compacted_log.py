@@ -52,11 +52,11 @@ def append(access: KafkaAccess, topic: str, key: str, value: bytes) -> None:
         raise CompactedLogError(str(exc)) from exc
 
 
-def _assign_from_start(consumer: Consumer, topic: str) -> dict[int, int]:
-    """Assigns every partition from the beginning; returns partition -> end offset at this moment."""
+def _assign(consumer: Consumer, topic: str, positions: dict[int, int]) -> dict[int, int]:
+    """Assigns every partition from ``positions`` (else the beginning); returns partition -> end offset now."""
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    consumer.assign([TopicPartition(topic, p, positions.get(p, OFFSET_BEGINNING)) for p in partitions])
     return ends
 
 
@@ -65,37 +65,89 @@ class LogFollower:
 
     ``caught_up`` is set once the log has been read up to its end as of start-up, so a service can
     refuse to be ready before it knows every entry.
+
+    Supervised: when following fails (Kafka, or ``on_record`` raising), ``caught_up`` is cleared and
+    the follower starts again after a back-off, from the record that failed, so no entry is skipped
+    and none is applied twice. A thread that ends some other way is started again by
+    ``ensure_running``. ``up`` (running and caught up) is what a readiness check asks.
     """
 
-    def __init__(self, access: KafkaAccess, topic: str, on_record: Callable[[Message], None], name: str) -> None:
+    def __init__(
+        self,
+        access: KafkaAccess,
+        topic: str,
+        on_record: Callable[[Message], None],
+        name: str,
+        restart_backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
         self.access = access
         self.topic = topic
         self.on_record = on_record
+        self.name = name
+        self.restart_backoff_s = restart_backoff_s
+        self.max_backoff_s = max_backoff_s
         self.caught_up = threading.Event()
+        self.restarts = 0
+        # partition -> the next offset to hand to on_record (advanced only after it returned).
+        self._positions: dict[int, int] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name=name, daemon=True)
+
+    @property
+    def up(self) -> bool:
+        return self._thread.is_alive() and self.caught_up.is_set()
 
     def start(self) -> Self:
         ensure_compacted_topic(self.access, self.topic)
         self._thread.start()
         return self
 
+    def ensure_running(self) -> bool:
+        """Starts the thread again if it has died; True when it had to."""
+        with self._lock:
+            if self._stop.is_set() or self._thread.is_alive() or self._thread.ident is None:
+                return False
+            self.restarts += 1
+            log.error("%s follower thread had died; starting it again", self.topic)
+            self._thread = threading.Thread(target=self._supervise, name=self.name, daemon=True)
+            self._thread.start()
+            return True
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def _run(self) -> None:
+    def _supervise(self) -> None:
+        backoff = self.restart_backoff_s
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._follow()
+                except Exception:
+                    self.caught_up.clear()
+                    self.restarts += 1
+                    log.exception("%s follower failed; starting again in %.1f s", self.topic, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+        finally:
+            # However the thread ends, nobody may take the view for a followed one any more.
+            self.caught_up.clear()
+
+    def _follow(self) -> None:
         # No group: a reader of the whole log, never a member sharing partitions.
         consumer = self.access.consumer(
             {
-                "group.id": self.access.private_group(self._thread.name),
+                "group.id": self.access.private_group(self.name),
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
             }
         )
         try:
-            remaining = {p for p, end in _assign_from_start(consumer, self.topic).items() if end > 0}
+            ends = _assign(consumer, self.topic, self._positions)
+            remaining = {p for p, end in ends.items() if end > self._positions.get(p, 0)}
             if not remaining:
                 self.caught_up.set()
             while not self._stop.is_set():
@@ -112,5 +164,6 @@ class LogFollower:
                         log.warning("%s follower: %s", self.topic, error.str())
                     continue
                 self.on_record(msg)
+                self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
         finally:
             consumer.close()

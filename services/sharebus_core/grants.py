@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
@@ -36,9 +36,11 @@ class Grant(BaseModel):
     fields: tuple[Text, ...] = Field(min_length=1)
     masked_fields: tuple[Text, ...] = ()
     state: GrantState
-    applied_at: dt.datetime
-    valid_until: dt.datetime | None = None
-    decided_at: dt.datetime | None = None
+    # Times carry their zone: a naive one cannot be compared with the readers' clocks, and once made
+    # a router unable to build any route. Such an event is now an unreadable one (see grant_log).
+    applied_at: AwareDatetime
+    valid_until: AwareDatetime | None = None
+    decided_at: AwareDatetime | None = None
     decided_by: Text | None = None
     reason: Text | None = None
     # Set when the bus granted it by itself: unconditional classes are granted on request.

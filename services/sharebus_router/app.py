@@ -173,7 +173,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         last_seen=freshness.last,
     )
     releaser = BatchReleaser(
-        table.routes, topics.source, handler, send, topics.audit_facts, metrics, freshness, clock.time
+        table.routes,
+        topics.source,
+        handler,
+        send,
+        topics.audit_facts,
+        metrics,
+        freshness,
+        clock.time,
+        settings.audit_message_max_bytes,
     )
     hold_state = install_holding(
         app,
@@ -186,7 +194,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         clock.now,
         clock.refresh,
     )
-    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records)
+    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records, settings.audit_message_max_bytes)
     acks: list[Callable[[Any], Awaitable[Any]]] = []
     source = app.topic(
         *(topics.source(code) for code in catalogue.data_classes),
@@ -203,13 +211,16 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         def on_grant(grant: Grant) -> None:
             loop.call_soon_threadsafe(table.on_grant, grant)
 
+        def on_closed(grant_id: str) -> None:
+            loop.call_soon_threadsafe(table.on_closed, grant_id)
+
         def audit_rejection(fact: AuditFact) -> None:
             key, value = fact.encode()
             asyncio.run_coroutine_threadsafe(send(topics.audit_facts, key, value, []), loop)
 
         # A grant event the control plane did not sign changes no route: counted, logged and audited.
         rejections = ControlRejections("router", REGISTRY, audit_rejection)
-        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections)
+        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections, on_closed)
         follower.append(grants.start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
@@ -220,14 +231,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         except TopicReadError:
             # Freshness then counts from this start; routing must not wait for it.
             log.exception("could not read the newest record of each source topic; freshness starts unseeded")
-        while True:
-            try:
-                await table.build_all()
-                break
-            except Exception:
-                log.exception("building the routes failed (registry or Kafka unavailable?); retrying in 2 s")
-                await asyncio.sleep(2)
-        log.info("routes built for %d data classes; routing", len(table.routes))
+        # A class whose routes cannot be built is installed closed (denying) and retried; it never
+        # keeps the router from becoming ready (route_table.py) once the start-up grace is over.
+        grace_ends = loop.time() + settings.route_build_grace_s
+        await table.build_all(ready_if_closed=False)
+        while not table.ready.is_set():
+            log.warning("routes of %s cannot be built yet; retrying in 2 s", sorted(table.failed))
+            await asyncio.sleep(2)
+            await table.build_all(ready_if_closed=loop.time() >= grace_ends)
+        log.info("routes built for %d data classes (%d closed); routing", len(table.routes), len(table.failed))
         await table.maintain()
 
     app.task(follow_grants)
@@ -251,6 +263,14 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     )
     # Before the fetcher starts: Faust can skip records while the route agent still waits for its routes.
     order.install(app.consumer)
+
+    async def supervise_followers() -> None:
+        # A follower that failed restarts itself; one whose thread ended is started again here.
+        for running in follower:
+            running.ensure_running()
+            metrics.follower_up.labels(running.name).set(1 if running.up else 0)
+
+    app.timer(1.0)(supervise_followers)
 
     # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
     # value an agent yields, which cost ~3% of the router's time when profiled.
@@ -288,7 +308,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     app.timer(settings.audit_flush_interval_s)(flush_audit)
 
     table.hold_state = hold_state
-    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka)
+    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
     requests = app.topic(
         topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -322,11 +342,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     @app.page("/readyz")
     async def readyz(view: View, request: Request) -> Response:
         assigned = app.consumer.assignment()
-        ready = bool(assigned) and not app.rebalancing and table.ready.is_set()
+        # Not ready while a follower is down: the routes may lag the grants without anyone knowing.
+        followers_up = bool(follower) and all(running.up for running in follower)
+        ready = bool(assigned) and not app.rebalancing and table.ready.is_set() and followers_up
         body = {
             "ready": ready,
             "assigned_partitions": len(assigned),
             "routes_built": table.ready.is_set(),
+            "followers_up": followers_up,
+            "routes_closed": sorted(table.failed),
             "grant_events": table.grant_events,
             "grant_events_routed": table.grant_events_routed,
             # The router's clock (skewed in drills and tests), so that a caller can wait until a move took.

@@ -1,8 +1,15 @@
 """What the router tells the auditor: every decision made for each record.
 
-Facts are buffered and sent as one message per source partition and batch (``AuditBuffer``); the
-records' offsets are acknowledged only after their facts are sent, and Faust commits only
-acknowledged offsets after flushing the producer, so no record is committed without its audit.
+Facts are buffered and sent per source partition and batch (``AuditBuffer``); the records' offsets
+are acknowledged only after their facts are sent, and Faust commits only acknowledged offsets after
+flushing the producer, so no record is committed without its audit.
+
+Every facts message is bounded (``encode_batch``'s ``max_bytes``): the broker refuses a message
+over its limit (1 MB), and a refused send ends the router. A batch becomes as many messages as it
+needs, and one fact whose decisions alone pass the bound (a class with very many consumers) is cut
+into parts, each the same fact with a slice of its decisions. The auditor makes one event per
+decision, so the parts chain exactly as the whole fact would: same events, same order, one
+partition (all parts carry the same key).
 """
 
 from __future__ import annotations
@@ -19,6 +26,13 @@ from sharebus_core.headers import HeaderList
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
+# The default bound of one facts message: a quarter of the broker's default limit, so the key, the
+# record framing and any headroom a broker or producer setting takes never matter.
+DEFAULT_MAX_BYTES = 256 * 1024
+# A publisher chooses a record's key and its trace and record ids; a longer one is audited by its
+# digest so that no one value can take a fact past the bound.
+MAX_FIELD_CHARS = 512
+
 
 def payload_digest(payload: bytes | None) -> str | None:
     return hashlib.sha256(payload).hexdigest() if payload is not None else None
@@ -34,6 +48,15 @@ def decision(
         "reason": reason,
         "payload_sha256": payload_digest(payload) if delivered else None,
     }
+
+
+def bounded_text(raw: bytes | None) -> str | None:
+    """A publisher-chosen value as text, or ``sha256:<digest>`` of it when it is too long to audit whole."""
+    if raw is None:
+        return None
+    if len(raw) > MAX_FIELD_CHARS:
+        return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    return raw.decode("utf-8", "replace")
 
 
 def record_fact(
@@ -53,32 +76,77 @@ def record_fact(
         "provider": provider,
         "data_class": data_class,
         "mode": mode,
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "trace_id": meta[h.TRACE_ID].decode("utf-8", "replace") if h.TRACE_ID in meta else None,
-        "record_id": meta[h.RECORD_ID].decode("utf-8", "replace") if h.RECORD_ID in meta else None,
+        "key": bounded_text(key),
+        "trace_id": bounded_text(meta.get(h.TRACE_ID)),
+        "record_id": bounded_text(meta.get(h.RECORD_ID)),
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "decisions": decisions,
     }
 
 
-def encode_batch(facts: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    """One message per source partition, keyed ``topic:partition`` so its facts stay in order."""
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def split_fact(fact: dict[str, Any], max_bytes: int) -> list[dict[str, Any]]:
+    """The fact itself when it fits in a message of ``max_bytes``; else parts with slices of its decisions."""
+    decisions = fact["decisions"]
+    if len(_dumps({"records": [fact]})) <= max_bytes or len(decisions) <= 1:
+        return [fact]
+    base = len(_dumps({"records": [{**fact, "decisions": []}]}))
+    parts: list[dict[str, Any]] = []
+    current: list[dict[str, Any]] = []
+    size = base
+    for made in decisions:
+        cost = len(_dumps(made)) + 1  # and its comma
+        if current and size + cost > max_bytes:
+            parts.append({**fact, "decisions": current})
+            current, size = [], base
+        current.append(made)
+        size += cost
+    parts.append({**fact, "decisions": current})
+    return parts
+
+
+def _pack(facts: list[dict[str, Any]], max_bytes: int) -> list[bytes]:
+    """Facts of one partition, in order, as few ``{"records": [...]}`` bodies as fit in ``max_bytes`` each."""
+    envelope = len(_dumps({"records": []}))
+    bodies: list[bytes] = []
+    current: list[bytes] = []
+    size = envelope
+    for fact in facts:
+        for part in split_fact(fact, max_bytes):
+            encoded = _dumps(part)
+            if current and size + len(encoded) + 1 > max_bytes:
+                bodies.append(b'{"records":[' + b",".join(current) + b"]}")
+                current, size = [], envelope
+            current.append(encoded)
+            size += len(encoded) + 1
+    if current:
+        bodies.append(b'{"records":[' + b",".join(current) + b"]}")
+    return bodies
+
+
+def encode_batch(facts: list[dict[str, Any]], max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[bytes, bytes]]:
+    """Messages keyed ``topic:partition`` so that a partition's facts stay in order, none over ``max_bytes``.
+
+    Only a fact whose fixed fields alone pass the bound could still exceed it; ``record_fact`` caps
+    every publisher-chosen field, so that takes a bound below a few kilobytes (the settings forbid one).
+    """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for fact in facts:
         groups[f"{fact['source']['topic']}:{fact['source']['partition']}"].append(fact)
-    return [
-        (key.encode(), json.dumps({"records": records}, ensure_ascii=False, separators=(",", ":")).encode())
-        for key, records in groups.items()
-    ]
+    return [(key.encode(), body) for key, records in groups.items() for body in _pack(records, max_bytes)]
 
 
 class AuditBuffer:
     """Holds facts and the events they belong to until the facts are sent; then the events are acked."""
 
-    def __init__(self, topic: str, send: Send, max_records: int = 200) -> None:
+    def __init__(self, topic: str, send: Send, max_records: int = 200, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.topic = topic
         self.send = send
         self.max_records = max_records
+        self.max_bytes = max_bytes
         self._facts: list[dict[str, Any]] = []
         self._events: list[Any] = []
 
@@ -93,7 +161,7 @@ class AuditBuffer:
         # Swapped out before the first await, so records arriving meanwhile start a new batch.
         facts, events = self._facts, self._events
         self._facts, self._events = [], []
-        for key, value in encode_batch(facts):
+        for key, value in encode_batch(facts, self.max_bytes):
             await self.send(self.topic, key, value, [])
         for event in events:
             # None: a record Faust skipped and the router read again (skips.py); Faust acks it as a gap.

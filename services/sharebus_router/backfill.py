@@ -60,7 +60,9 @@ class Backfiller:
         send: Send,
         metrics: RouterMetrics,
         access: KafkaAccess,
+        audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
     ) -> None:
+        self.audit_max_bytes = audit_max_bytes
         self.table = table
         self.topics = topics
         self.handler = handler
@@ -83,6 +85,9 @@ class Backfiller:
         route = self.table.routes.get(self.topics.source(request.data_class))
         if route is None:
             return _outcome(request, BackfillState.REFUSED, None, f"unknown data class {request.data_class}")
+        if route.closed:
+            reason = f"the routes of {request.data_class} cannot be built now; ask again later"
+            return _outcome(request, BackfillState.FAILED, None, reason)
         target = next((t for t in route.targets if t.consumer == request.consumer), None)
         if target is None:
             reason = f"{request.consumer} is not entitled to {request.data_class} now"
@@ -142,7 +147,7 @@ class Backfiller:
                     sent += 1
                     decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
                     facts.append({**record_fact(route, record, [decision]), "backfill": request.request_id})
-                for key, payload in audit_facts.encode_batch(facts):
+                for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
                     await self.send(self.topics.audit_facts, key, payload, [])
         finally:
             reader.close()

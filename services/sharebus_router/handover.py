@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import Message
+
+log = logging.getLogger(__name__)
 
 
 def handover_key(consumer: str, data_class: str, grant_id: str | None) -> str:
@@ -57,12 +60,27 @@ class HandoverLedger:
     def __init__(self) -> None:
         self._entries: dict[str, Handover] = {}
 
-    def load(self, messages: Iterable[Message]) -> None:
+    def load(self, messages: Iterable[Message]) -> int:
+        """Reads the entries; returns how many records were unreadable (skipped, never fatal).
+
+        An unreadable record must not keep the router from starting. Its key then has no hand-over
+        point, so the target's next route install records a new one at the current position: a
+        later backfill may repeat records delivered live since (the SDK drops repeats by record id),
+        but never misses one.
+        """
+        unreadable = 0
         for msg in messages:
             value = msg.value()
-            if msg.error() is None and value is not None:
+            if msg.error() is not None or value is None:
+                continue
+            try:
                 entry = Handover.from_json(value)
-                self._entries[entry.key] = entry
+            except (ValueError, KeyError, TypeError, AttributeError):
+                unreadable += 1
+                log.exception("skipping an unreadable hand-over record at offset %s", msg.offset())
+                continue
+            self._entries[entry.key] = entry
+        return unreadable
 
     def get(self, key: str) -> Handover | None:
         return self._entries.get(key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from sharebus_router.dead_letters import DeadLetterReason
@@ -58,6 +58,31 @@ class RouterMetrics:
             "sharebus_backfill_records",
             "Records replayed from retained history to a new subscriber",
             ["provider", "consumer", "data_class"],
+            registry=registry,
+        )
+        # Failing closed is visible: a class denied because its routes could not be built, grants
+        # closed because their latest signed event could not be read, a background thread down.
+        self.routes_closed = Gauge(
+            "sharebus_routes_closed",
+            "1 while a class's routes cannot be built and every consumer of it is denied (reason routes_unavailable)",
+            ["provider", "data_class"],
+            registry=registry,
+        )
+        self.route_build_failures = Counter(
+            "sharebus_route_build_failures",
+            "Attempts to build a class's routes that failed",
+            ["provider", "data_class"],
+            registry=registry,
+        )
+        self.grants_closed = Gauge(
+            "sharebus_grants_unreadable",
+            "Grants closed (denied) because their latest signed event could not be read",
+            registry=registry,
+        )
+        self.follower_up = Gauge(
+            "sharebus_follower_up",
+            "1 while a background log follower runs and has caught up; 0 while it is down or restarting",
+            ["follower"],
             registry=registry,
         )
         self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_core import headers as h
+from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
 from sharebus_router import audit_facts
 from sharebus_router.dead_letters import BadRecord
@@ -28,6 +29,12 @@ from sharebus_router.routes import ClassRoute
 from sharebus_rules.periods import Window
 
 log = logging.getLogger(__name__)
+
+
+class RoutesUnavailable(SharebusError, RuntimeError):
+    """A window cannot be released while its class's routes are closed; the release is retried."""
+
+
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
 
@@ -104,7 +111,9 @@ class BatchReleaser:
         metrics: RouterMetrics,
         freshness: FreshnessTracker,
         clock: Callable[[], float],
+        audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
     ) -> None:
+        self.audit_max_bytes = audit_max_bytes
         self.routes = routes
         self.source_topic = source_topic
         self.handler = handler
@@ -138,6 +147,9 @@ class BatchReleaser:
     async def release(self, class_code: str, window: Window, held: list[HeldRecord]) -> int:
         """Sends the window's batch to every entitled subscriber; returns the number of records in it."""
         route = self.routes[self.source_topic(class_code)]
+        if route.closed:
+            # Denying a whole batch for a passing failure would lose it for good; held, it waits.
+            raise RoutesUnavailable(f"the routes of {class_code} cannot be built; the release waits for them")
         records = await self._decoded(route, held)
         batch = batch_id(class_code, window)
         common = batch_headers(batch, window, len(records))
@@ -176,5 +188,5 @@ class BatchReleaser:
         facts = [
             record_fact(route, record, made) for (record, _value), made in zip(records, decisions, strict=True) if made
         ]
-        for key, value in audit_facts.encode_batch(facts):
+        for key, value in audit_facts.encode_batch(facts, self.audit_max_bytes):
             await self.send(self.audit_topic, key, value, [])

@@ -3,6 +3,12 @@
 Grant events arrive from a follower thread (``on_grant``, called in the event loop). A changed
 grant marks its class dirty; ``maintain`` rebuilds dirty classes and those whose grants expire,
 so approvals, revocations and expiries take effect within about a second, without a restart.
+
+Failing closed: a class whose routes cannot be built (registry down, a grant the rules cannot
+handle) gets a closed route that denies every consumer (``routes_unavailable``), never keeps its
+old routes, and is retried on every pass; ``sharebus_routes_closed`` says so. A grant whose latest
+signed event cannot be read is closed too (``on_closed``): dropped, so its class is rebuilt
+without it. One class or one event can therefore never keep the router from becoming ready.
 """
 
 from __future__ import annotations
@@ -62,15 +68,31 @@ class RouteTable:
         # so a caller can tell when its change is in force).
         self.grant_events = 0
         self.grant_events_routed = 0
+        # Grants closed by an unreadable event, and classes whose routes are closed (build failed).
+        self.closed_grants: set[str] = set()
+        self.failed: set[str] = set()
 
     def on_grant(self, grant: Grant) -> None:
         self.grant_events += 1
+        self.closed_grants.discard(grant.grant_id)
+        self.builder.metrics.grants_closed.set(len(self.closed_grants))
         self._grants[grant.grant_id] = grant
         if grant.data_class in self.catalogue.data_classes:
             self._dirty.add(grant.data_class)
             self._wake.set()
         else:
             log.warning("grant %s names unknown data class %s; ignored", grant.grant_id, grant.data_class)
+
+    def on_closed(self, grant_id: str) -> None:
+        """The grant's latest signed event cannot be read: nothing it allowed stays in force."""
+        self.grant_events += 1
+        self.closed_grants.add(grant_id)
+        self.builder.metrics.grants_closed.set(len(self.closed_grants))
+        grant = self._grants.pop(grant_id, None)
+        log.error("grant %s closed: its latest signed event cannot be read; its access is denied", grant_id)
+        if grant is not None and grant.data_class in self.catalogue.data_classes:
+            self._dirty.add(grant.data_class)
+            self._wake.set()
 
     async def on_handover(self, entry: Handover) -> None:
         if self._on_handover is not None:
@@ -86,16 +108,55 @@ class RouteTable:
                 by_consumer[grant.consumer].append(grant)
         return dict(by_consumer)
 
-    async def rebuild(self, class_code: str) -> None:
-        await self._install([await self.builder.build(class_code, self.grants_of(class_code), self.clock())])
+    async def _build(self, class_code: str, now: dt.datetime) -> ClassRoute:
+        """The class's routes, or a closed route denying everyone when they cannot be built."""
+        entry = self.catalogue.data_class(class_code)
+        labels = (entry.provider, class_code)
+        try:
+            route = await self.builder.build(class_code, self.grants_of(class_code), now)
+        except Exception:
+            self.builder.metrics.route_build_failures.labels(*labels).inc()
+            if class_code not in self.failed:
+                log.exception(
+                    "building the routes of %s failed; every consumer is denied until it succeeds", class_code
+                )
+            self.failed.add(class_code)
+            self.builder.metrics.routes_closed.labels(*labels).set(1)
+            return self.builder.closed(class_code, self._consumers(class_code))
+        if class_code in self.failed:
+            log.info("routes of %s built again; the class is open", class_code)
+        self.failed.discard(class_code)
+        self.builder.metrics.routes_closed.labels(*labels).set(0)
+        return route
 
-    async def build_all(self) -> None:
+    def _consumers(self, class_code: str) -> list[str]:
+        """Everyone who could be receiving the class: subscribers, grant holders, the current route's consumers."""
+        found = [s.system for s in self.catalogue.subscriptions_of(class_code)]
+        found += self.grants_of(class_code)
+        current = self.routes.get(self.topics.source(class_code))
+        if current is not None:
+            found += [t.consumer for t in current.targets] + [d.consumer for d in current.denials]
+        return sorted(set(found))
+
+    async def rebuild(self, class_code: str) -> None:
+        await self._install([await self._build(class_code, self.clock())])
+
+    async def build_all(self, ready_if_closed: bool = True) -> None:
+        """Every class's routes; a class that fails is installed closed and retried by ``maintain``.
+
+        ``ready_if_closed=False`` (the router's first attempts at start) leaves the table not ready
+        while a class is closed, so that a registry still starting delays routing instead of
+        denying records for good; once the start-up grace is over the router routes regardless.
+        """
         seen = self.grant_events
         self._dirty.clear()
         now = self.clock()
-        await self._install([await self.builder.build(c, self.grants_of(c), now) for c in self.catalogue.data_classes])
-        self.grant_events_routed = seen
-        self.ready.set()
+        await self._install([await self._build(c, now) for c in self.catalogue.data_classes])
+        self._dirty |= self.failed
+        if not self.failed:
+            self.grant_events_routed = seen
+        if ready_if_closed or not self.failed:
+            self.ready.set()
 
     async def _install(self, built: list[ClassRoute]) -> None:
         """Installs routes; a target never live before gets its hand-over point in the same step."""
@@ -137,18 +198,23 @@ class RouteTable:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _MAINTAIN_INTERVAL_S)
             self._wake.clear()
-            seen = self.grant_events
-            now = self.clock()
-            due = {r.data_class for r in self.routes.values() if r.valid_until is not None and r.valid_until <= now}
-            dirty, self._dirty = self._dirty | due, set()
-            for code in sorted(dirty):
-                try:
-                    await self.rebuild(code)
-                except Exception:
-                    # The old route stays in force; the class is retried on the next pass.
-                    log.exception("rebuilding the routes of %s failed; retrying", code)
-                    self._dirty.add(code)
-                    continue
-                log.info("routes of %s rebuilt (grant change or expiry)", code)
-            if not self._dirty:
-                self.grant_events_routed = seen
+            try:
+                await self._maintain_once()
+            except Exception:
+                # Never the end of maintenance: a pass that fails is the next pass's work.
+                log.exception("maintaining the routes failed; retrying")
+
+    async def _maintain_once(self) -> None:
+        seen = self.grant_events
+        now = self.clock()
+        due = {r.data_class for r in self.routes.values() if r.valid_until is not None and r.valid_until <= now}
+        # Closed classes are retried on every pass until their routes build.
+        dirty, self._dirty = self._dirty | due | self.failed, set()
+        for code in sorted(dirty):
+            await self.rebuild(code)
+            if code in self.failed:
+                self._dirty.add(code)
+            else:
+                log.info("routes of %s rebuilt (grant change, expiry or retry)", code)
+        if not self._dirty:
+            self.grant_events_routed = seen

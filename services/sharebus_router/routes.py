@@ -66,6 +66,8 @@ class ClassRoute:
     valid_until: dt.datetime | None
     # Periodic classes: records are held for release instead of forwarded.
     held: bool = False
+    # The routes could not be built: every consumer is denied until they can (RouteBuilder.closed).
+    closed: bool = False
     # partition -> the next source offset the handler will route (updated per record).
     next_offsets: dict[int, int] = field(default_factory=dict)
 
@@ -94,6 +96,31 @@ class RouteBuilder:
             schema_id, parsed = await self.schemas.register(subject, derived)
             found = self._projections[key] = Projection(decision.fields, decision.masked, schema_id, parsed)
         return found
+
+    def closed(self, class_code: str, consumers: Sequence[str]) -> ClassRoute:
+        """A route that delivers to nobody: every consumer denied, for a class whose routes could not be built.
+
+        A periodic class stays held (its records wait on the held topic); its release refuses to run
+        while the route is closed, so a batch is never denied for a passing failure.
+        """
+        entry = self.catalogue.data_class(class_code)
+        reason = DenyReason.ROUTES_UNAVAILABLE.value
+        return ClassRoute(
+            data_class=class_code,
+            provider=entry.provider,
+            mode=entry.mode.value,
+            subject=self.topics.value_subject(class_code),
+            targets=(),
+            denials=tuple(
+                Denial(c, reason, None, self.metrics.denials.labels(entry.provider, c, class_code, reason))
+                for c in consumers
+            ),
+            received=self.metrics.received.labels(entry.provider, class_code, entry.mode.value),
+            latency=self.metrics.latency.labels(entry.mode.value),
+            valid_until=None,
+            held=entry.mode is UpdateMode.PERIODIC,
+            closed=True,
+        )
 
     async def build(self, class_code: str, grants: Mapping[str, Sequence[Grant]], now: dt.datetime) -> ClassRoute:
         entry = self.catalogue.data_class(class_code)

@@ -30,9 +30,15 @@ class RouterSettings(BusSettings):
     # Audit facts go out per batch: at most this many records, or after this interval.
     audit_batch_records: int = Field(default=200, ge=1)
     audit_flush_interval_s: float = Field(default=0.05, gt=0)
+    # No facts message is larger than this (the broker refuses one over 1 MB, which would end the
+    # router): a batch of facts, a released window's or a backfill chunk's, is split to fit.
+    audit_message_max_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=1_000_000)
     # For the overdue-applications gauge; the same default as the grant workflow's.
     answer_deadline_working_days: int = Field(default=10, ge=1)
     registry_timeout_s: float = Field(default=5.0, gt=0)
+    # At start, a class whose routes cannot be built (the registry still starting) holds routing back
+    # for at most this long; after it the class is closed (every consumer denied) and the router routes.
+    route_build_grace_s: float = Field(default=30.0, ge=0)
     # Periodic classes: records wait on the held topic until their window is released; it must keep
     # them for longer than the longest window (monthly).
     held_partitions: int = Field(default=8, ge=1)

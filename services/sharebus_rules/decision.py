@@ -14,6 +14,9 @@ class DenyReason(StrEnum):
     GRANT_REVOKED = "grant_revoked"
     CLASS_NOT_SHARED = "class_not_shared"
     CONSUMER_NOT_SUBSCRIBED = "consumer_not_subscribed"
+    # Not a rule's answer: the router could not build the class's routes, so it denies everyone
+    # until it can (failing closed rather than keeping routes that may no longer be true).
+    ROUTES_UNAVAILABLE = "routes_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
