@@ -1,0 +1,83 @@
+"""sharebus land on the real broker, into SQLite and a real PostgreSQL: exactly once through SIGKILLs."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from sharebus_land.layout import class_table
+from tests.integration.conftest import Bus
+from tests.support.kafka import eventually
+from tests.support.land import Landed, database_url, sink_env, start_sink, system_access
+from tests.support.postgres import postgres  # noqa: F401  (the session's PostgreSQL server fixture)
+from tests.support.records import ENTERPRISE, publish_enterprises
+
+TABLE = class_table(ENTERPRISE)
+COUNT = 10_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def landed(db_url: str) -> Iterator[Landed]:
+    reader = Landed(db_url)
+    yield reader
+    reader.dispose()
+
+
+def end_offsets(bus: Bus, topic: str) -> dict[int, int]:
+    consumer = bus.access.consumer({"group.id": f"{bus.namespace}-probe"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def _more_than(before: int) -> Callable[[int], bool]:
+    return lambda n: n > before or n == COUNT
+
+
+def test_ten_thousand_records_through_three_sigkills_land_exactly_once(
+    bus: Bus, db_url: str, landed: Landed, tmp_path: Path
+) -> None:
+    env = sink_env(bus, system_access(bus, "tax-levy"), "tax-levy", db_url, {"SHAREBUS_LAND_MAX_RECORDS": "250"})
+    publisher = threading.Thread(target=publish_enterprises, args=(bus.settings, range(COUNT)))
+    publisher.start()
+    sink = start_sink(env, tmp_path / "land-0.log")
+    rng = random.Random()
+    try:
+        for kill in range(1, 4):
+            before = landed.count(TABLE)
+            grew = eventually(lambda: landed.count(TABLE), _more_than(before), 90)
+            assert grew > before or grew == COUNT, f"the sink landed nothing new before kill {kill}:\n{sink.tail()}"
+            # A random moment inside the run, not a wait for a condition: where the kill lands is the test.
+            time.sleep(rng.uniform(0.0, 0.8))
+            sink.kill()  # SIGKILL: no commit, no close, no goodbye
+            sink = start_sink(env, tmp_path / f"land-{kill}.log")
+        publisher.join(120)
+        rows = eventually(lambda: landed.rows(TABLE), lambda r: len(r) >= COUNT, 120)
+    finally:
+        sink.stop()
+        publisher.join(120)
+
+    keys = sorted(int(r["uscc"][1:]) for r in rows)
+    assert keys == list(range(COUNT)), f"{len(rows)} rows: missing {sorted(set(range(COUNT)) - set(keys))[:10]}"
+    for row in rows:
+        assert row["seq"] == int(row["uscc"][1:])
+        assert row["_provider"] == "AMR"
+        assert row["_record_id"]
+        assert row["_landed_at"] is not None
+    # The database's own offsets cover the whole topic: nothing left to read, nothing read twice.
+    stored = {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in landed.rows("sharebus_offsets")}
+    topic = bus.topics.delivery("tax-levy")
+    assert {p: stored.get((topic, p), 0) for p in end_offsets(bus, topic)} == end_offsets(bus, topic)
