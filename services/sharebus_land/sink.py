@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sharebus_core.catalogue import Catalogue
@@ -25,7 +25,14 @@ STOPPED = "stopped"
 
 
 class Sink:
-    def __init__(self, settings: LandSettings, system: str, catalogue: Catalogue, store: LandStore) -> None:
+    def __init__(
+        self,
+        settings: LandSettings,
+        system: str,
+        catalogue: Catalogue,
+        store: LandStore,
+        reader: Callable[[Mapping[tuple[str, int], int]], DeliveryReader] | None = None,
+    ) -> None:
         self.settings, self.system, self.catalogue, self.store = settings, system, catalogue, store
         self.metrics = LandMetrics(system)
         # Any class may reach the system (a grant makes any system a consumer): all get a place.
@@ -41,7 +48,8 @@ class Sink:
         self._shapes: dict[tuple[str, int], ClassShape] = {}
         self._book = OffsetBook()
         self._assembler = BatchAssembler()
-        self.reader = DeliveryReader(settings, system, state.offsets)
+        # The reader starts where the database says (tests give a reader of their own, with no Kafka).
+        self.reader = reader(state.offsets) if reader else DeliveryReader(settings, system, state.offsets)
 
     def step(self) -> int:
         """Reads up to one transaction's worth of records and lands them; returns how many were read."""

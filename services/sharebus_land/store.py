@@ -300,6 +300,9 @@ class LandStore:
                 return conn.execute(sa.update(table).values(cleared)).rowcount
             return conn.execute(sa.delete(table)).rowcount
 
+    def count_tables(self) -> int:
+        return len(sa.inspect(self.engine).get_table_names())
+
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one())

@@ -7,16 +7,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 
 from sharebus_land.layout import class_table
-from tests.integration.conftest import Bus
+from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import eventually
 from tests.support.land import Landed, database_url, sink_env, start_sink, system_access
 from tests.support.postgres import postgres  # noqa: F401  (the session's PostgreSQL server fixture)
-from tests.support.records import ENTERPRISE, publish_enterprises
+from tests.support.records import ENTERPRISE, STATS, publish_enterprises, publish_records
 
 TABLE = class_table(ENTERPRISE)
 COUNT = 10_000
@@ -81,3 +82,41 @@ def test_ten_thousand_records_through_three_sigkills_land_exactly_once(
     stored = {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in landed.rows("sharebus_offsets")}
     topic = bus.topics.delivery("tax-levy")
     assert {p: stored.get((topic, p), 0) for p in end_offsets(bus, topic)} == end_offsets(bus, topic)
+
+
+def stats_record(seq: int) -> dict[str, Any]:
+    """A daily licence statistics record of a district of its own (the key), so every record is a row."""
+    return {"district_code": f"D{seq:05d}", "issued": seq, "seq": seq}
+
+
+def test_a_periodic_batch_killed_half_way_is_absent_or_whole(
+    clocked: ClockedBus, db_url: str, landed: Landed, tmp_path: Path
+) -> None:
+    bus, batch_size = clocked.bus, 3000
+    table = class_table(STATS)
+    window = clocked.window(STATS)
+    publish_records(bus.settings, STATS, [stats_record(seq) for seq in range(batch_size)])
+    env = sink_env(bus, system_access(bus, "hrss-si"), "hrss-si", db_url, {"SHAREBUS_LAND_MAX_RECORDS": "100"})
+    sink = start_sink(env, tmp_path / "land-0.log")
+    seen: list[int] = []
+    try:
+        # Held until the window ends: the router releases it once its clock has passed.
+        eventually(lambda: landed.has("sharebus_offsets"), bool, 60)
+        clocked.move_clock_past(window.end)
+        topic = bus.topics.delivery("hrss-si")
+        eventually(lambda: sum(end_offsets(bus, topic).values()), lambda n: n > 0, 90)
+        deadline = time.monotonic() + random.uniform(0.0, 1.5)
+        while time.monotonic() < deadline:  # a reader watching while the batch lands
+            seen.append(landed.count(table))
+        sink.kill()
+        seen.append(landed.count(table))
+        sink = start_sink(env, tmp_path / "land-1.log")
+        seen.append(eventually(lambda: landed.count(table), lambda n: n >= batch_size, 120))
+    finally:
+        sink.stop()
+    assert set(seen) <= {0, batch_size}, f"a reader saw part of a batch: {sorted(set(seen))}"
+    assert seen[-1] == batch_size
+    batches = landed.rows("sharebus_batches")
+    assert [(b["data_class"], b["records"]) for b in batches] == [(STATS, batch_size)]
+    rows = landed.rows(table)
+    assert sorted(r["seq"] for r in rows) == list(range(batch_size))
