@@ -11,6 +11,7 @@ from typing import Any
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_land.errors import IncompatibleSchema
+from sharebus_land.grants import GrantWatch
 from sharebus_land.layout import Placement, plan_placements
 from sharebus_land.metrics import LandMetrics
 from sharebus_land.offsets import OffsetBook
@@ -21,7 +22,7 @@ from sharebus_land.store import LandStore, Unit
 from sharebus_sdk.batches import BatchAssembler
 
 log = logging.getLogger("sharebus.land")
-STOPPED = "stopped"
+STOPPED, REVOKED = "stopped", "revoked"
 
 
 class Sink:
@@ -42,6 +43,13 @@ class Sink:
         self.store.register(self.placements.values())
         state = store.open()
         self.stopped = {code: reason for code, (kind, reason) in state.classes.items() if kind == STOPPED}
+        self.revoked = {code for code, (kind, _reason) in state.classes.items() if kind == REVOKED}
+        self.grants = (
+            GrantWatch(settings.gateway_url, settings.api_key, system)
+            if settings.gateway_url and settings.api_key
+            else None
+        )
+        self._next_grant_check = 0.0
         for code in self.stopped:
             self.metrics.stop(code)
         self._landed_batches = set(state.batches)
@@ -108,7 +116,7 @@ class Sink:
 
     def _land(self, item: Incoming, unit: Unit) -> None:
         placement = self.placements.get(item.data_class)
-        if placement is None or item.data_class in self.stopped:
+        if placement is None or item.data_class in self.stopped or item.data_class in self.revoked:
             self.metrics.skipped.labels(item.data_class or "unknown").inc()
             return
         if item.value is None or item.schema is None:
@@ -153,6 +161,24 @@ class Sink:
         self.store.set_class_state(data_class, STOPPED, reason)
         self.metrics.stop(data_class)
 
+    def check_grants(self) -> None:
+        """Applies the revoke policy to classes whose grant ended; a class granted again lands again."""
+        if self.grants is None or time.monotonic() < self._next_grant_check:
+            return
+        self._next_grant_check = time.monotonic() + self.settings.grant_poll_s
+        ended, active = self.grants.ended_classes()
+        for code in sorted(ended - self.revoked):
+            reason = "grant revoked or expired: rows landed before are kept"
+            if self.settings.on_revoke == "purge":
+                reason = f"grant revoked or expired: {self.store.purge_class(code)} landed row(s) purged"
+            log.warning("class %s: %s", code, reason)
+            self.store.set_class_state(code, REVOKED, reason)
+            self.revoked.add(code)
+        for code in sorted(self.revoked & active):
+            log.info("class %s: granted again, landing again", code)
+            self.store.set_class_state(code, None)
+            self.revoked.discard(code)
+
     def caught_up(self, targets: dict[int, int]) -> bool:
         positions = self.reader.positions()
         return all(high <= 0 or positions.get(p, -1) >= high for p, high in targets.items())
@@ -165,6 +191,7 @@ class Sink:
         targets = self.reader.high_watermarks() if once else {}
         next_status = time.monotonic() + self.settings.status_interval_s
         while not stop.is_set():
+            self.check_grants()
             read = self.step()
             if time.monotonic() >= next_status or (once and read == 0):
                 self.metrics.refresh(sum(self.reader.lag().values()))
@@ -177,3 +204,5 @@ class Sink:
     def close(self) -> None:
         self.reader.close()
         self.store.dispose()
+        if self.grants is not None:
+            self.grants.close()

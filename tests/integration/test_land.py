@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
+from sharebus_grants import GrantService
 from sharebus_land.layout import class_table
-from tests.integration.conftest import Bus, ClockedBus
-from tests.support.kafka import eventually
+from tests.integration.conftest import Bus, ClockedBus, GatewayBus
+from tests.support.kafka import eventually, metric
+from tests.support.keys import control_keys
 from tests.support.land import Landed, database_url, sink_env, start_sink, system_access
 from tests.support.postgres import postgres  # noqa: F401  (the session's PostgreSQL server fixture)
-from tests.support.records import ENTERPRISE, STATS, publish_enterprises, publish_records
+from tests.support.records import ENTERPRISE, PENALTY, STATS, penalty, publish_enterprises, publish_records
+from tests.support.router import wait_routed
 
 TABLE = class_table(ENTERPRISE)
 COUNT = 10_000
@@ -120,3 +123,55 @@ def test_a_periodic_batch_killed_half_way_is_absent_or_whole(
     assert [(b["data_class"], b["records"]) for b in batches] == [(STATS, batch_size)]
     rows = landed.rows(table)
     assert sorted(r["seq"] for r in rows) == list(range(batch_size))
+
+
+@pytest.mark.parametrize("policy", ["keep", "purge"])
+def test_a_revoked_grant_stops_new_rows_and_keeps_or_purges_the_landed_ones(
+    gateway_bus: GatewayBus, policy: str, tmp_path: Path
+) -> None:
+    bus = gateway_bus.bus
+    url = f"sqlite:///{tmp_path / 'land.db'}"
+    landed = Landed(url)
+    table = class_table(PENALTY)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
+    grant = grants.apply(
+        department="TAX",
+        requester="officer Li",
+        consumer="tax-levy",
+        data_class=PENALTY,
+        purpose="tax credit rating",
+        scenario="annual rating",
+        fields=["uscc", "person_id_number", "seq"],
+        masked_fields=["person_id_number"],
+    )
+    grants.approve(grant.grant_id, department="AMR")
+    wait_routed(bus.router, 2)
+    extra = {
+        "SHAREBUS_LAND_ON_REVOKE": policy,
+        "SHAREBUS_LAND_GATEWAY_URL": gateway_bus.gateway.base_url,
+        "SHAREBUS_LAND_API_KEY": gateway_bus.tokens["tax-levy"],
+        "SHAREBUS_LAND_GRANT_POLL_S": "0.5",
+    }
+    sink = start_sink(sink_env(bus, system_access(bus, "tax-levy"), "tax-levy", url, extra), tmp_path / "land.log")
+    try:
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(5)])
+        assert eventually(lambda: landed.count(table), lambda n: n >= 5, 60) == 5, sink.tail()
+        assert {r["person_id_number"] for r in landed.rows(table)} == {"110105********002X"}  # masked as delivered
+        assert "amount" not in landed.columns(table)  # not granted, so no column
+
+        grants.revoke(grant.grant_id, department="AMR", reason="rating finished")
+        wait_routed(bus.router, 3)
+        states = eventually(lambda: landed.rows("sharebus_classes"), lambda rows: bool(rows), 30)
+        assert [(s["data_class"], s["state"]) for s in states] == [(PENALTY, "revoked")]
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(5, 8)])
+        labels = {"consumer": "tax-levy", "data_class": PENALTY, "reason": "grant_revoked"}
+        denied = eventually(
+            lambda: metric(bus.router.metrics_url, "sharebus_denials_total", **labels), lambda v: v >= 3
+        )
+        assert denied == 3
+        expected = 5 if policy == "keep" else 0
+        assert landed.count(table) == expected
+        assert sorted(r["seq"] for r in landed.rows(table)) == list(range(expected))
+    finally:
+        sink.stop()
+        landed.dispose()
