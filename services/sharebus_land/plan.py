@@ -8,6 +8,7 @@ share delivers the record whole), else the catalogue's file.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -19,6 +20,8 @@ from sharebus_land.layout import plan_placements
 from sharebus_land.settings import LandSettings
 from sharebus_land.shapes import ClassShape
 from sharebus_land.store import LandStore
+
+log = logging.getLogger("sharebus.land")
 
 
 def classes_of(catalogue: Catalogue, system: str, settings: LandSettings) -> list[str]:
@@ -34,8 +37,11 @@ def delivered_schema(settings: LandSettings, catalogue: Catalogue, system: str, 
     for subject in (topics.projection_subject(system, code), topics.value_subject(code)):
         try:
             document: dict[str, Any] = json.loads(client.get_latest_version(subject).schema.schema_str or "{}")
-        except (SchemaRegistryError, OSError, ValueError):
-            continue
+        except SchemaRegistryError:
+            continue  # no such subject: the next candidate
+        except Exception as exc:  # noqa: BLE001 - the client raises its bundled HTTP library's errors
+            log.warning("the registry did not answer for %s (%s): planning from the catalogue's schema", code, exc)
+            break
         return document
     catalogued: dict[str, Any] = json.loads(catalogue.schema(code).text)
     return catalogued
