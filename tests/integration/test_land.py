@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
+from sharebus_core import headers as h
 from sharebus_grants import GrantService
 from sharebus_land.layout import class_table
 from tests.integration.conftest import Bus, ClockedBus, GatewayBus
+from tests.support import kafka
 from tests.support.kafka import eventually, metric
 from tests.support.keys import control_keys
 from tests.support.land import Landed, database_url, sink_env, start_sink, system_access
@@ -92,6 +94,17 @@ def stats_record(seq: int) -> dict[str, Any]:
     return {"district_code": f"D{seq:05d}", "issued": seq, "seq": seq}
 
 
+def held(bus: Bus, expected: int) -> int:
+    """Distinct records (not release markers) on the held topic, once at least ``expected`` are there."""
+
+    def count() -> int:
+        total = kafka.end_offsets(bus.access, bus.topics.held)
+        metas = [h.header_map(m.headers()) for m in kafka.read_all(bus.access, bus.topics.held, total, timeout_s=10)]
+        return len({meta[h.RECORD_ID] for meta in metas if h.MARKER not in meta})
+
+    return eventually(count, lambda n: n >= expected, timeout_s=90)
+
+
 def test_a_periodic_batch_killed_half_way_is_absent_or_whole(
     clocked: ClockedBus, db_url: str, landed: Landed, tmp_path: Path
 ) -> None:
@@ -99,6 +112,7 @@ def test_a_periodic_batch_killed_half_way_is_absent_or_whole(
     table = class_table(STATS)
     window = clocked.window(STATS)
     publish_records(bus.settings, STATS, [stats_record(seq) for seq in range(batch_size)])
+    assert held(bus, batch_size) == batch_size  # all held before the window ends, so the batch is all of them
     env = sink_env(bus, system_access(bus, "hrss-si"), "hrss-si", db_url, {"SHAREBUS_LAND_MAX_RECORDS": "100"})
     sink = start_sink(env, tmp_path / "land-0.log")
     seen: list[int] = []

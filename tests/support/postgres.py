@@ -7,6 +7,7 @@ authentication on 127.0.0.1 only. It never skips: a missing server is a failure 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -23,14 +24,6 @@ import pytest
 import sqlalchemy as sa
 
 from sharebus_land.store import engine_url
-
-
-def _bin(name: str) -> str:
-    """Debian keeps the server's programs out of PATH, under /usr/lib/postgresql/<version>/bin."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [p for p in [shutil.which(name)] if p]
-    if not found:
-        pytest.fail(f"PostgreSQL's {name} is missing: run scripts/ensure-postgresql.sh (make setup does)")
-    return found[-1]
 
 
 def _free_port() -> int:
@@ -61,8 +54,21 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
+class PostgresUnavailable(RuntimeError):
+    """The server's programs are missing or it did not start; the message has its log's tail."""
+
+
+def _bin(name: str) -> str:
+    """Debian keeps the server's programs out of PATH, under /usr/lib/postgresql/<version>/bin."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [p for p in [shutil.which(name)] if p]
+    if not found:
+        raise PostgresUnavailable(f"PostgreSQL's {name} is missing: run scripts/ensure-postgresql.sh (make setup does)")
+    return found[-1]
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """A throw-away cluster (tests and ``bench/land.py``), stopped and deleted on exit."""
     base = Path(tempfile.mkdtemp(prefix="sharebus-pg-"))
     data, sockets, log = base / "data", base / "sock", base / "server.log"
     sockets.mkdir()
@@ -71,16 +77,28 @@ def postgres() -> Iterator[Postgres]:
         for path in (base, sockets):
             os.chown(path, user.pw_uid, user.pw_gid)
     port = _free_port()
-    initdb = _as_postgres([_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
-    subprocess.run(initdb, check=True, capture_output=True)
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
-    start = _as_postgres([_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"])
-    done = subprocess.run(start, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        pytest.fail(f"PostgreSQL did not start: {done.stderr}\n{tail}")
     try:
+        initdb = _as_postgres([_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
+        subprocess.run(initdb, check=True, capture_output=True)
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
+        start = [_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"]
+        done = subprocess.run(_as_postgres(start), capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise PostgresUnavailable(f"PostgreSQL did not start: {done.stderr}\n{tail}")
         yield Postgres(port)
     finally:
-        subprocess.run(_as_postgres([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        if data.exists():
+            stop = [_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+            subprocess.run(_as_postgres(stop), capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """The session's server. It never skips: a server that cannot start fails the tests that need it."""
+    try:
+        with running_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
