@@ -79,14 +79,20 @@ class Feed:
         self.items.append(Incoming(code, "AMR", f"r{len(self.items)}", "g1", None, key, value, schema, position, batch))
 
 
-def sink(tmp_path: Path, catalogue: Catalogue, feed: Feed, **settings: Any) -> tuple[Sink, FakeReader]:
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """SQLite here; tests/integration/test_land_postgres.py runs the same tests with a PostgreSQL database."""
+    return f"sqlite:///{tmp_path / 'land.db'}"
+
+
+def sink(db_url: str, catalogue: Catalogue, feed: Feed, **settings: Any) -> tuple[Sink, FakeReader]:
     made: list[FakeReader] = []
 
     def reader(start: Mapping[tuple[str, int], int]) -> DeliveryReader:
         made.append(FakeReader(feed.items, start))
         return made[-1]  # type: ignore[return-value]
 
-    land = LandSettings(database_url=f"sqlite:///{tmp_path / 'land.db'}", max_wait_ms=5, **settings)
+    land = LandSettings(database_url=db_url, max_wait_ms=5, **settings)
     return Sink(land, "tax-levy", catalogue, LandStore(land.database_url), reader), made[-1]
 
 
@@ -147,13 +153,13 @@ def test_offsets_never_pass_an_open_batch_part() -> None:
     assert book.to_store() == {}
 
 
-def test_upserts_by_key_tombstones_delete_and_offsets_land_with_rows(tmp_path: Path, catalogue: Catalogue) -> None:
+def test_upserts_by_key_tombstones_delete_and_offsets_land_with_rows(db_url: str, catalogue: Catalogue) -> None:
     feed, schema = Feed(), schema_of(catalogue, ENTERPRISE, 1)
     for seq in range(5):
         feed.add(ENTERPRISE, f"U{seq}", enterprise(seq), schema)
     feed.add(ENTERPRISE, "U1", enterprise(1, name="renamed"), schema)
     feed.add(ENTERPRISE, "U2", None, None)  # tombstone
-    s, _ = sink(tmp_path, catalogue, feed)
+    s, _ = sink(db_url, catalogue, feed)
     drain(s)
     rows = {r["uscc"]: r for r in s.store.rows(class_table(ENTERPRISE))}
     assert sorted(rows) == ["U0", "U1", "U3", "U4"]
@@ -163,13 +169,13 @@ def test_upserts_by_key_tombstones_delete_and_offsets_land_with_rows(tmp_path: P
     assert s.store.rows("sharebus_offsets") == [{"topic": TOPIC, "kafka_partition": 0, "next_offset": 7}]
     s.close()
     # A restart reads from the database's offsets: the reader is asked to start at 7.
-    again, reader = sink(tmp_path, catalogue, feed)
+    again, reader = sink(db_url, catalogue, feed)
     assert reader.start == {(TOPIC, 0): 7}
     again.close()
 
 
 def test_a_new_field_adds_a_column_and_an_incompatible_schema_stops_only_its_class(
-    tmp_path: Path, catalogue: Catalogue
+    db_url: str, catalogue: Catalogue
 ) -> None:
     feed = Feed()
     narrow, wide = schema_of(catalogue, ENTERPRISE, 1, drop=("note",)), schema_of(catalogue, ENTERPRISE, 2)
@@ -187,7 +193,7 @@ def test_a_new_field_adds_a_column_and_an_incompatible_schema_stops_only_its_cla
     )
     feed.add(ENTERPRISE, "U2", enterprise(2), wide)
     feed.add(PENALTY, "P2", {"uscc": "P2", "person_id_number": "x", "amount": 2.0, "seq": 2}, penalty)
-    s, _ = sink(tmp_path, catalogue, feed)
+    s, _ = sink(db_url, catalogue, feed)
     drain(s)
     rows = {r["uscc"]: r for r in s.store.rows(class_table(ENTERPRISE))}
     assert sorted(rows) == ["U0", "U1", "U2"]
@@ -197,18 +203,18 @@ def test_a_new_field_adds_a_column_and_an_incompatible_schema_stops_only_its_cla
     assert "'amount' holds double values" in s.stopped[PENALTY]
     assert [(r["data_class"], r["state"]) for r in s.store.rows("sharebus_classes")] == [(PENALTY, "stopped")]
     s.close()
-    again, _ = sink(tmp_path, catalogue, feed)  # stays stopped across a restart
+    again, _ = sink(db_url, catalogue, feed)  # stays stopped across a restart
     assert PENALTY in again.stopped
     again.close()
 
 
-def test_a_theme_table_merges_two_classes_by_key(tmp_path: Path, catalogue: Catalogue) -> None:
+def test_a_theme_table_merges_two_classes_by_key(db_url: str, catalogue: Catalogue) -> None:
     feed = Feed()
     feed.add(ENTERPRISE, "K1", enterprise(1, uscc="K1"), schema_of(catalogue, ENTERPRISE, 1))
     penalty = schema_of(catalogue, PENALTY, 2)
     feed.add(PENALTY, "K1", {"uscc": "K1", "person_id_number": "x", "amount": 5.0, "seq": 7}, penalty)
     feed.add(PENALTY, "K2", {"uscc": "K2", "person_id_number": "y", "amount": 6.0, "seq": 8}, penalty)
-    s, _ = sink(tmp_path, catalogue, feed, themes={"enterprise": [ENTERPRISE, PENALTY]})
+    s, _ = sink(db_url, catalogue, feed, themes={"enterprise": [ENTERPRISE, PENALTY]})
     drain(s)
     rows = {r["uscc"]: r for r in s.store.rows("enterprise")}
     assert sorted(rows) == ["K1", "K2"]
@@ -225,11 +231,11 @@ def batch_info(seq: int | None, count: int) -> BatchInfo:
     return BatchInfo("b1", start, start + dt.timedelta(days=1), count, seq)
 
 
-def test_a_batch_lands_in_one_transaction_and_only_when_whole(tmp_path: Path, catalogue: Catalogue) -> None:
+def test_a_batch_lands_in_one_transaction_and_only_when_whole(db_url: str, catalogue: Catalogue) -> None:
     feed, schema = Feed(), schema_of(catalogue, STATS, 1)
     for seq in range(3):
         feed.add(STATS, f"D{seq}", {"district_code": f"D{seq}", "issued": seq, "seq": seq}, schema, batch_info(seq, 3))
-    s, reader = sink(tmp_path, catalogue, feed, max_records=1)
+    s, reader = sink(db_url, catalogue, feed, max_records=1)
     for _ in range(3):
         s.step()
     # Every part read, no end marker yet: nothing landed, and the offset stays at the batch's first part.
