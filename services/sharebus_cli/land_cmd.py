@@ -6,6 +6,7 @@ import argparse
 import logging
 from typing import Any
 
+from sharebus_land.__main__ import quiet_http_clients
 from sharebus_land.__main__ import run as run_sink
 from sharebus_land.settings import LandSettings
 
@@ -44,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
         overrides["on_revoke"] = args.on_revoke
     settings = LandSettings(**overrides)
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients()
     return run_sink(settings, once=args.once, show_plan=args.plan)

@@ -25,6 +25,12 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
+def quiet_http_clients() -> None:
+    """The registry and gateway clients log every request at INFO: the status line says what matters."""
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run(settings: LandSettings, *, once: bool = False, show_plan: bool = False) -> int:
     if not settings.system:
         print("sharebus land: name the system (--system, or SHAREBUS_LAND_SYSTEM)", file=sys.stderr)
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", action="store_true", help="print the DDL, apply nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients()
     return run(LandSettings(), once=args.once, show_plan=args.plan)
 
 

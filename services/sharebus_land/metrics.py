@@ -40,6 +40,12 @@ class LandMetrics:
             ["data_class"],
             registry=self.registry,
         )
+        self.revoked = Gauge(
+            "sharebus_land_class_revoked",
+            "1 while the class's grant is revoked or expired",
+            ["data_class"],
+            registry=self.registry,
+        )
         self.skipped = Counter(
             "sharebus_land_skipped",
             "records not landed (stopped class, unknown class)",
@@ -51,6 +57,7 @@ class LandMetrics:
         self._last_batch = "none"
         self._lag = 0
         self._stopped: set[str] = set()
+        self._revoked: set[str] = set()
 
     def landed(self, data_class: str, count: int, published_ns: int | None) -> None:
         self.rows.labels(data_class).inc(count)
@@ -67,6 +74,10 @@ class LandMetrics:
         self.stopped.labels(data_class).set(1)
         self._stopped.add(data_class)
 
+    def revoke(self, data_class: str, revoked: bool) -> None:
+        self.revoked.labels(data_class).set(1 if revoked else 0)
+        (self._revoked.add if revoked else self._revoked.discard)(data_class)
+
     def refresh(self, lag_records: int) -> None:
         self._lag = lag_records
         self.lag_records.set(lag_records)
@@ -76,7 +87,8 @@ class LandMetrics:
 
     def status(self) -> str:
         stopped = ", ".join(sorted(self._stopped)) or "none"
+        revoked = ", ".join(sorted(self._revoked)) or "none"
         return (
             f"{time.strftime('%H:%M:%S')} land {self.system} | rows {self._total:8d} | lag {self._lag:6d} records"
-            f" | last batch {self._last_batch} | stopped {stopped}"
+            f" | last batch {self._last_batch} | stopped {stopped} | revoked {revoked}"
         )

@@ -52,6 +52,8 @@ class Sink:
         self._next_grant_check = 0.0
         for code in self.stopped:
             self.metrics.stop(code)
+        for code in self.revoked:
+            self.metrics.revoke(code, True)
         self._landed_batches = set(state.batches)
         self._shapes: dict[tuple[str, int], ClassShape] = {}
         self._book = OffsetBook()
@@ -174,10 +176,12 @@ class Sink:
             log.warning("class %s: %s", code, reason)
             self.store.set_class_state(code, REVOKED, reason)
             self.revoked.add(code)
+            self.metrics.revoke(code, True)
         for code in sorted(self.revoked & active):
             log.info("class %s: granted again, landing again", code)
             self.store.set_class_state(code, None)
             self.revoked.discard(code)
+            self.metrics.revoke(code, False)
 
     def caught_up(self, targets: dict[int, int]) -> bool:
         positions = self.reader.positions()
