@@ -77,6 +77,8 @@ class Sink:
         if unit:
             self.store.apply(unit)
             self.metrics.transactions.inc()
+            for code, count in unit.landed.items():  # counted once committed
+                self.metrics.landed(code, count, unit.published_ns.get(code))
             for batch in unit.batches:
                 self.metrics.batch(batch["data_class"], batch["batch_id"], batch["period_end"])
         return read
@@ -123,8 +125,7 @@ class Sink:
             return
         if item.value is None or item.schema is None:
             if item.key is not None:  # a tombstone: the key's row goes (in a theme table, this class's columns)
-                unit.put(placement, item.key, None)
-                self.metrics.landed(item.data_class, 1, item.published_ns)
+                unit.put(placement, item.key, None, item.published_ns)
             return
         shape = self._shape(placement, item)
         if shape is None:
@@ -135,10 +136,9 @@ class Sink:
         row[placement.column(RECORD_ID)] = item.record_id
         row[placement.column(PROVIDER)] = item.provider
         row[placement.column(GRANT_ID)] = item.grant_id
-        row[placement.column(LANDED_AT)] = dt.datetime.now(dt.UTC)
+        row[placement.column(LANDED_AT)] = unit.landed_at
         key = value.get(shape.key_field) if shape.key_field in value else item.key
-        unit.put(placement, key, row)
-        self.metrics.landed(item.data_class, 1, item.published_ns)
+        unit.put(placement, key, row, item.published_ns)
 
     def _shape(self, placement: Placement, item: Incoming) -> ClassShape | None:
         assert item.schema is not None

@@ -94,13 +94,18 @@ class Unit:
     batches: list[dict[str, Any]] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     landed: Counter[str] = field(default_factory=Counter)
+    published_ns: dict[str, int] = field(default_factory=dict)  # per class, the latest publish time landed
     records: int = 0
+    # One landing time per transaction: the rows of a transaction become visible together.
+    landed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
-    def put(self, placement: Placement, key: Any, row: dict[str, Any] | None) -> None:
+    def put(self, placement: Placement, key: Any, row: dict[str, Any] | None, published_ns: int | None = None) -> None:
         # The last record of a key wins within a transaction, as it would have one by one.
         self.rows.setdefault((placement.table, placement.data_class), {})[key] = row
         self.landed[placement.data_class] += 1
         self.records += 1
+        if published_ns is not None and published_ns > self.published_ns.get(placement.data_class, 0):
+            self.published_ns[placement.data_class] = published_ns
 
     def __bool__(self) -> bool:
         return bool(self.rows or self.batches or self.offsets)
@@ -277,8 +282,12 @@ class LandStore:
 
     def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
         # Rows of one executemany need the same columns: a column a row's schema lacked lands as NULL.
-        columns = sorted(set().union(*rows))
-        padded = [{c: row.get(c) for c in columns} for row in rows]
+        first = rows[0].keys()
+        if all(row.keys() == first for row in rows):
+            columns, padded = list(first), rows
+        else:
+            columns = sorted(set().union(*rows))
+            padded = [{c: row.get(c) for c in columns} for row in rows]
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
         updates = {c: insert.excluded[c] for c in columns if c not in keys}
         statement = (
