@@ -189,3 +189,58 @@ def test_a_revoked_grant_stops_new_rows_and_keeps_or_purges_the_landed_ones(
     finally:
         sink.stop()
         landed.dispose()
+
+
+def _grant_penalty(grants: GrantService, fields: list[str], masked: list[str] | None = None) -> str:
+    grant = grants.apply(
+        department="TAX",
+        requester="officer Li",
+        consumer="tax-levy",
+        data_class=PENALTY,
+        purpose="tax credit rating",
+        scenario="annual rating",
+        fields=fields,
+        masked_fields=masked or [],
+    )
+    grants.approve(grant.grant_id, department="AMR")
+    return grant.grant_id
+
+
+def test_a_compatible_schema_change_adds_a_column_live_and_an_incompatible_one_stops_only_its_class(
+    bus: Bus, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'land.db'}"
+    landed, table = Landed(url), class_table(PENALTY)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
+    first = _grant_penalty(grants, ["uscc", "seq"])
+    wait_routed(bus.router, 2)
+    sink = start_sink(sink_env(bus, system_access(bus, "tax-levy"), "tax-levy", url), tmp_path / "land.log")
+    try:
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(3)])
+        assert eventually(lambda: landed.count(table), lambda n: n >= 3, 60) == 3, sink.tail()
+        assert "amount" not in landed.columns(table)
+
+        # A wider grant: the delivered schema gains "amount", and so does the table, while the sink runs.
+        grants.revoke(first, department="AMR", reason="widened")
+        wider = _grant_penalty(grants, ["uscc", "seq", "amount"])
+        wait_routed(bus.router, 5)
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(3, 6)])
+        rows = eventually(lambda: landed.rows(table), lambda r: len(r) >= 6, 60)
+        amounts = {r["seq"]: r["amount"] for r in rows}
+        assert amounts == {0: None, 1: None, 2: None, 3: 103.0, 4: 104.0, 5: 105.0}
+
+        # The same field now masked: a double becomes text. That class stops; the others go on.
+        grants.revoke(wider, department="AMR", reason="masking")
+        _grant_penalty(grants, ["uscc", "seq", "amount"], ["amount"])
+        wait_routed(bus.router, 8)
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(6, 9)])
+        states = eventually(lambda: landed.rows("sharebus_classes"), bool, 60)
+        assert [(s["data_class"], s["state"]) for s in states] == [(PENALTY, "stopped")]
+        assert "'amount' holds double values" in states[0]["reason"]
+        publish_enterprises(bus.settings, range(20))
+        enterprise_table = class_table(ENTERPRISE)
+        assert eventually(lambda: landed.count(enterprise_table), lambda n: n >= 20, 60) == 20
+        assert landed.count(table) == 6
+    finally:
+        sink.stop()
+        landed.dispose()
