@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -21,7 +22,15 @@ from tests.support.kafka import eventually, metric
 from tests.support.keys import control_keys
 from tests.support.land import Landed, database_url, sink_env, start_sink, system_access
 from tests.support.postgres import postgres  # noqa: F401  (the session's PostgreSQL server fixture)
-from tests.support.records import ENTERPRISE, PENALTY, STATS, penalty, publish_enterprises, publish_records
+from tests.support.records import (
+    ENTERPRISE,
+    PENALTY,
+    STATS,
+    enterprise,
+    penalty,
+    publish_enterprises,
+    publish_records,
+)
 from tests.support.router import wait_routed
 
 TABLE = class_table(ENTERPRISE)
@@ -244,3 +253,37 @@ def test_a_compatible_schema_change_adds_a_column_live_and_an_incompatible_one_s
     finally:
         sink.stop()
         landed.dispose()
+
+
+def test_a_theme_table_merges_two_classes_by_key(bus: Bus, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'land.db'}"
+    landed = Landed(url)
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
+    _grant_penalty(grants, ["uscc", "seq", "amount"])
+    wait_routed(bus.router, 2)
+    theme = {"SHAREBUS_LAND_THEMES": json.dumps({"enterprise": [ENTERPRISE, PENALTY]})}
+    env = sink_env(bus, system_access(bus, "tax-levy"), "tax-levy", url, theme)
+    sink = start_sink(env, tmp_path / "land.log")
+    try:
+        # Both classes keyed by the same unified social credit codes; penalties for the even ones only.
+        publish_records(
+            bus.settings, ENTERPRISE, [{**enterprise(seq), "uscc": penalty(seq)["uscc"]} for seq in range(6)]
+        )
+        publish_records(bus.settings, PENALTY, [penalty(seq) for seq in range(0, 6, 2)])
+        rows = eventually(lambda: landed.rows("enterprise"), _theme_complete, 60)
+    finally:
+        sink.stop()
+        landed.dispose()
+    by_key = {r["uscc"]: r for r in rows}
+    assert sorted(by_key) == sorted(penalty(seq)["uscc"] for seq in range(6))
+    for seq in range(6):
+        row = by_key[penalty(seq)["uscc"]]
+        assert row["name"] == "n"  # the enterprise class's own field, unprefixed
+        assert row["c301001001_000001_seq"] == seq  # both classes have "seq": prefixed by class
+        assert row["c301001002_000001_seq"] == (seq if seq % 2 == 0 else None)
+        assert row["amount"] == (100.0 + seq if seq % 2 == 0 else None)
+        assert row["c301001001_000001_provider"] == "AMR"
+
+
+def _theme_complete(rows: list[dict[str, Any]]) -> bool:
+    return len(rows) >= 6 and sum(r.get("c301001002_000001_seq") is not None for r in rows) >= 3
