@@ -261,3 +261,15 @@ def test_plan_shows_create_table_ddl(tmp_path: Path, catalogue: Catalogue) -> No
     assert "PRIMARY KEY (uscc)" in ddl[0]
     assert not store.count_tables()  # nothing applied
     store.dispose()
+
+
+def test_once_lands_what_is_there_and_returns(db_url: str, catalogue: Catalogue) -> None:
+    feed, schema = Feed(), schema_of(catalogue, ENTERPRISE, 1)
+    for seq in range(3):
+        feed.add(ENTERPRISE, f"U{seq}", enterprise(seq), schema)
+    s, _ = sink(db_url, catalogue, feed)
+    lines: list[str] = []
+    s.run(once=True, report=lines.append)
+    assert s.store.count(class_table(ENTERPRISE)) == 3
+    assert "rows        3" in lines[-1]
+    s.close()
