@@ -196,8 +196,10 @@ def run_bus(demo: bool) -> int:
                     print(f"sharebus: demo grant approved: {share}", flush=True)
                 workload.start()
                 stack.callback(workload.close)
-                if settings.land_system:
+                if settings.land_system in who.systems:
                     watched.append(_start_land(stack, settings, who, env))
+                elif settings.land_system:
+                    print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
             print(
                 _describe(
                     settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload, observability
