@@ -59,6 +59,7 @@ class RunSettings(BusSettings):
         description="the demo system whose deliveries `sharebus land` keeps in var/land/<system>.db (empty: none)",
     )
     land_port: int = 6070
+    land_dir: Path = Field(default=REPO_ROOT / "var" / "land", description="where the demo sink's SQLite file lives")
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -235,7 +236,7 @@ def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_u
 def _start_land(stack: ExitStack, settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
     """The demo's landing sink: one system's deliveries in a SQLite file, with that system's credential."""
     system = settings.land_system or ""
-    database = REPO_ROOT / "var" / "land" / f"{system}.db"
+    database = settings.land_dir / f"{system}.db"
     land_env = {
         **env,
         **who.systems[system].env(),
