@@ -73,6 +73,9 @@ class Sink:
                 break
             read += 1
             self._take(item, unit)
+        # The offsets of what was read go into the same transaction as its rows (rows, then offsets,
+        # then COMMIT: LandStore.apply). A failure raises: memory is ahead of the database, so the
+        # process ends and a new one resumes from the database's offsets.
         unit.offsets = self._book.to_store()
         if unit:
             self.store.apply(unit)
