@@ -7,16 +7,20 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 
+from sharebus_broker.launcher import free_port
+from sharebus_cli.run import RunSettings, _start_land
+from sharebus_cli.run_access import RunIdentities
 from sharebus_core import headers as h
 from sharebus_grants import GrantService
 from sharebus_land.layout import class_table
-from tests.integration.conftest import Bus, ClockedBus, GatewayBus
+from tests.integration.conftest import FIXTURE_CATALOGUE, Bus, ClockedBus, GatewayBus
 from tests.support import kafka
 from tests.support.kafka import eventually, metric
 from tests.support.keys import control_keys
@@ -287,3 +291,29 @@ def test_a_theme_table_merges_two_classes_by_key(bus: Bus, tmp_path: Path) -> No
 
 def _theme_complete(rows: list[dict[str, Any]]) -> bool:
     return len(rows) >= 6 and sum(r.get("c301001002_000001_seq") is not None for r in rows) >= 3
+
+
+def test_make_run_starts_the_demo_sink_with_the_systems_credential(bus: Bus, tmp_path: Path) -> None:
+    """``sharebus run --demo`` starts the sink this way (``_start_land``); the whole demo is tests/e2e's."""
+    settings = RunSettings(
+        land_system="tax-levy",
+        land_dir=tmp_path / "land",
+        land_port=free_port(),
+        log_dir=tmp_path / "logs",
+        catalogue_dir=FIXTURE_CATALOGUE,
+        namespace=bus.namespace,
+        registry_url=bus.registry_url,
+    )
+    who = RunIdentities(bus.access, bus.services, {"tax-levy": system_access(bus, "tax-levy")}, tmp_path / "creds")
+    env = {
+        "SHAREBUS_NAMESPACE": bus.namespace,
+        "SHAREBUS_REGISTRY_URL": bus.registry_url,
+        "SHAREBUS_CATALOGUE_DIR": str(FIXTURE_CATALOGUE),
+    }
+    landed = Landed(f"sqlite:///{tmp_path / 'land' / 'tax-levy.db'}")
+    with ExitStack() as stack:
+        child = _start_land(stack, settings, who, env)
+        publish_enterprises(bus.settings, range(5))
+        assert eventually(lambda: landed.count(TABLE), lambda n: n >= 5, 60) == 5, child.tail()
+    assert not child.alive()
+    landed.dispose()
