@@ -33,3 +33,6 @@ fi
 
 # Prometheus and promtool (Debian's package) for the observability tests and `make run`.
 scripts/ensure-prometheus.sh
+
+# PostgreSQL's server (Debian's package) for sharebus land's tests and benchmark.
+scripts/ensure-postgresql.sh

@@ -15,6 +15,7 @@ from sharebus_cli import (
     dlq_cmd,
     freshness_cmd,
     grant_cmd,
+    land_cmd,
     stats_cmd,
 )
 from sharebus_cli.gateway_client import GatewayCallError
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     apikey_cmd.add_parser(commands)
     credentials_cmd.add_parser(commands)
     acl_cmd.add_parser(commands)
+    land_cmd.add_parser(commands)
     return parser
 
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             from sharebus_cli.run import run_bus
 
             return run_bus(demo=args.demo)
+        if args.command == "land":
+            return land_cmd.run(args)
         from sharebus_cli import catalogue_cmd
 
         catalogue = load_catalogue(settings.catalogue_dir)

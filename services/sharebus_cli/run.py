@@ -54,6 +54,12 @@ class RunSettings(BusSettings):
         default=REPO_ROOT / "var" / "keys",
         description="the control plane's and the auditor's Ed25519 key pairs, made on first run",
     )
+    land_system: str | None = Field(
+        default="drc-credit",
+        description="the demo system whose deliveries `sharebus land` keeps in var/land/<system>.db (empty: none)",
+    )
+    land_port: int = 6070
+    land_dir: Path = Field(default=REPO_ROOT / "var" / "land", description="where the demo sink's SQLite file lives")
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
 
@@ -117,6 +123,8 @@ def run_bus(demo: bool) -> int:
         ports.append(("prometheus", settings.prometheus_port))
     ports.append(("gateway", settings.gateway_port))
     ports.append(("ACL reconciler", settings.access_port))
+    if demo and settings.land_system:
+        ports.append(("landing sink", settings.land_port))
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -189,6 +197,10 @@ def run_bus(demo: bool) -> int:
                     print(f"sharebus: demo grant approved: {share}", flush=True)
                 workload.start()
                 stack.callback(workload.close)
+                if settings.land_system in who.systems:
+                    watched.append(_start_land(stack, settings, who, env))
+                elif settings.land_system:
+                    print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
             print(
                 _describe(
                     settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload, observability
@@ -218,6 +230,23 @@ def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_u
     module = {"auditor": "sharebus_audit"}.get(name, f"sharebus_{name}")
     child = start_child(name, module, env, logs / f"{name}.log", ready_url, timeout_s)
     stack.callback(child.stop)
+    return child
+
+
+def _start_land(stack: ExitStack, settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
+    """The demo's landing sink: one system's deliveries in a SQLite file, with that system's credential."""
+    system = settings.land_system or ""
+    database = settings.land_dir / f"{system}.db"
+    land_env = {
+        **env,
+        **who.systems[system].env(),
+        "SHAREBUS_LAND_SYSTEM": system,
+        "SHAREBUS_LAND_DATABASE_URL": f"sqlite:///{database}",
+        "SHAREBUS_LAND_METRICS_PORT": str(settings.land_port),
+    }
+    ready = f"http://127.0.0.1:{settings.land_port}/metrics"
+    child = _start(stack, settings.log_dir, "land", land_env, ready, 60)
+    print(f"sharebus: landing {system}'s deliveries into {database} (metrics {ready})", flush=True)
     return child
 
 

@@ -58,6 +58,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
             "prometheus",
             "gateway",
             "access",
+            "land",
         )
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
@@ -77,6 +78,8 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_PROMETHEUS_DIR": str(tmp_path / "prometheus"),
         "SHAREBUS_RUN_GATEWAY_PORT": str(ports["gateway"]),
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
+        "SHAREBUS_RUN_LAND_PORT": str(ports["land"]),
+        "SHAREBUS_RUN_LAND_DIR": str(tmp_path / "land"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
         "SHAREBUS_RUN_DEMO_RATE": "60",
         "SHAREBUS_ROUTER_DATA_DIR": str(tmp_path / "router"),
@@ -118,6 +121,10 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['monitor']}/metrics" in output
         assert f"http://127.0.0.1:{ports['prometheus']}" in output
         assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
+        # The demo's landing sink keeps drc-credit's deliveries in its own SQLite file.
+        assert f"landing drc-credit's deliveries into {tmp_path / 'land' / 'drc-credit.db'}" in output
+        land_metrics = httpx.get(f"http://127.0.0.1:{ports['land']}/metrics", timeout=5).text
+        assert "sharebus_land_transactions_total" in land_metrics
         # The registry answers only a credential (the admin's here), and refuses anonymous callers.
         registry_url = f"http://127.0.0.1:{ports['registry']}"
         admin = read_credentials_file(tmp_path / "kafka" / "credentials" / f"{ADMIN_USER}.json")

@@ -1,0 +1,143 @@
+"""Reads one system's delivery topic from positions the database gives, never from a consumer group.
+
+The consumer is assigned every partition of the topic and seeks to the stored offsets; it never
+commits to Kafka (its group id only satisfies librdkafka and lies under the system's own prefix).
+Values are decoded with their writer schema from the registry: the delivered schema is what the
+table follows, so the reader hands it out with each record.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, TopicPartition
+
+from sharebus_core import headers as h
+from sharebus_core.principals import Principals
+from sharebus_core.registry_client import registry_client
+from sharebus_core.settings import BusSettings
+from sharebus_core.topics import TopicNames
+from sharebus_core.wire import unframe
+from sharebus_land.errors import LandError
+from sharebus_sdk.batches import BatchInfo
+from sharebus_sdk.identity import ClientIdentity
+
+Position = tuple[str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSchema:
+    schema_id: int
+    document: dict[str, Any]
+    parsed: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message of the delivery topic, decoded. ``value`` None: a tombstone (or a batch's end marker)."""
+
+    data_class: str
+    provider: str
+    record_id: str | None
+    grant_id: str | None
+    published_ns: int | None
+    key: str | None
+    value: dict[str, Any] | None
+    schema: WriterSchema | None
+    position: Position
+    batch: BatchInfo | None
+
+
+class DeliveryReader:
+    def __init__(self, settings: BusSettings, system: str, start: Mapping[tuple[str, int], int]) -> None:
+        self.identity = ClientIdentity(settings, f"system {system}")
+        self.topic = TopicNames(settings.namespace).delivery(system)
+        self._registry = registry_client(settings.registry_url, settings.registry_auth)
+        self._schemas: dict[int, WriterSchema] = {}
+        group = f"{Principals(settings.namespace).consumer_group_prefix(system)}land"
+        self._consumer = self.identity.access.consumer(
+            self.identity.client_config(
+                {"group.id": group, "enable.auto.commit": False, "enable.auto.offset.store": False}
+            )
+        )
+        metadata = self._consumer.list_topics(self.topic, timeout=30)
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise LandError(f"system {system}: cannot see its delivery topic {self.topic}: {topic and topic.error}")
+        self.partitions = sorted(topic.partitions)
+        self._consumer.assign(
+            [TopicPartition(self.topic, p, start.get((self.topic, p), OFFSET_BEGINNING)) for p in self.partitions]
+        )
+
+    def poll(self, timeout_s: float) -> Incoming | None:
+        msg = self._consumer.poll(timeout_s)
+        self.identity.raise_if_refused()
+        if msg is None:
+            return None
+        error = msg.error()
+        if error is not None:
+            raise self.identity.translate(error, f"read {self.topic}") or KafkaException(error)
+        return self._incoming(msg)
+
+    def _incoming(self, msg: Message) -> Incoming:
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        assert topic is not None
+        assert partition is not None
+        assert offset is not None
+        meta = h.header_map(msg.headers())
+        raw, key = msg.value(), msg.key()
+        value, schema = None, None
+        if raw is not None:
+            schema_id, body = unframe(raw)
+            schema = self._schema(schema_id)
+            value = fastavro.schemaless_reader(io.BytesIO(body), schema.parsed, None)
+        published = h.text(meta, h.PUBLISHED_NS)
+        return Incoming(
+            data_class=h.text(meta, h.DATA_CLASS) or "",
+            provider=h.text(meta, h.PROVIDER) or "",
+            record_id=h.text(meta, h.RECORD_ID),
+            grant_id=h.text(meta, h.GRANT_ID),
+            published_ns=int(published) if published else None,
+            key=key.decode("utf-8", "replace") if key is not None else None,
+            value=value if isinstance(value, dict) else None,
+            schema=schema,
+            position=(topic, partition, offset),
+            batch=BatchInfo.from_headers(meta),
+        )
+
+    def _schema(self, schema_id: int) -> WriterSchema:
+        found = self._schemas.get(schema_id)
+        if found is None:
+            document = json.loads(self._registry.get_schema(schema_id).schema_str or "{}")
+            found = self._schemas[schema_id] = WriterSchema(schema_id, document, fastavro.parse_schema(document))
+        return found
+
+    def lag(self) -> dict[int, int]:
+        """Records not yet read, per partition (high watermark minus position)."""
+        positions = {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
+        lag = {}
+        for partition in self.partitions:
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
+            position = positions.get(partition, -1)
+            lag[partition] = max(0, high - position) if position >= 0 and high >= 0 else 0
+        return lag
+
+    def high_watermarks(self) -> dict[int, int]:
+        return {
+            p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+            for p in self.partitions
+        }
+
+    def positions(self) -> dict[int, int]:
+        return {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
+
+    def _assigned(self) -> list[TopicPartition]:
+        return [TopicPartition(self.topic, p) for p in self.partitions]
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,20 @@
+"""The sink's database behaviour on a real PostgreSQL: the unit tests of tests/unit/test_land.py that
+touch the database, run again with a database of their own on the session's server (no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.postgres import Postgres, postgres  # noqa: F401  (the session's server fixture)
+from tests.unit.test_land import (  # noqa: F401  (collected here again, with db_url on PostgreSQL)
+    catalogue,
+    test_a_batch_lands_in_one_transaction_and_only_when_whole,
+    test_a_new_field_adds_a_column_and_an_incompatible_schema_stops_only_its_class,
+    test_a_theme_table_merges_two_classes_by_key,
+    test_upserts_by_key_tombstones_delete_and_offsets_land_with_rows,
+)
+
+
+@pytest.fixture
+def db_url(postgres: Postgres) -> str:  # noqa: F811
+    return postgres.new_database()
