@@ -172,7 +172,7 @@ def run_bus(demo: bool) -> int:
             stack.callback(reconciler.stop)
             control = keys.control_keys(settings.control_max_delay_s)
             gateway_env = {**as_(who, "gateway", env), **keys.control_writer}
-            gateway = _start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
+            gateway, api_keys = _start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
             stack.callback(gateway.stop)
             workload = None
             if demo:
@@ -198,7 +198,7 @@ def run_bus(demo: bool) -> int:
                 workload.start()
                 stack.callback(workload.close)
                 if settings.land_system in who.systems:
-                    watched.append(_start_land(stack, settings, who, env))
+                    watched.append(_start_land(stack, settings, who, env, api_keys[settings.land_system]))
                 elif settings.land_system:
                     print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
             print(
@@ -233,8 +233,11 @@ def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_u
     return child
 
 
-def _start_land(stack: ExitStack, settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
-    """The demo's landing sink: one system's deliveries in a SQLite file, with that system's credential."""
+def _start_land(
+    stack: ExitStack, settings: RunSettings, who: RunIdentities, env: dict[str, str], api_key: str
+) -> Child:
+    """The demo's landing sink: one system's deliveries in a SQLite file, with that system's credential
+    (and its API key, with which it asks the gateway which of its grants were revoked)."""
     system = settings.land_system or ""
     database = settings.land_dir / f"{system}.db"
     land_env = {
@@ -243,6 +246,8 @@ def _start_land(stack: ExitStack, settings: RunSettings, who: RunIdentities, env
         "SHAREBUS_LAND_SYSTEM": system,
         "SHAREBUS_LAND_DATABASE_URL": f"sqlite:///{database}",
         "SHAREBUS_LAND_METRICS_PORT": str(settings.land_port),
+        "SHAREBUS_LAND_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
+        "SHAREBUS_LAND_API_KEY": api_key,
     }
     ready = f"http://127.0.0.1:{settings.land_port}/metrics"
     child = _start(stack, settings.log_dir, "land", land_env, ready, 60)
@@ -279,8 +284,8 @@ def _start_reconciler(settings: RunSettings, who: RunIdentities, env: dict[str, 
 
 def _start_gateway(
     settings: RunSettings, catalogue: Catalogue, env: dict[str, str], access: KafkaAccess, control: ControlKeys
-) -> Child:
-    """Starts the HTTP gateway and prints its URL and a fresh demo API key per system."""
+) -> tuple[Child, dict[str, str]]:
+    """Starts the HTTP gateway, prints its URL and a fresh demo API key per system, and returns both."""
     url = f"http://127.0.0.1:{settings.gateway_port}"
     gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
     gateway = start_child(
@@ -288,9 +293,10 @@ def _start_gateway(
     )
     keys = KeyStore(catalogue, access, TopicNames(settings.namespace).api_keys, control=control)
     lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
-    lines += [f"  {system:<16} {keys.issue(system).token.get_secret_value()}" for system in catalogue.systems]
+    issued = {system: keys.issue(system).token.get_secret_value() for system in catalogue.systems}
+    lines += [f"  {system:<16} {token}" for system, token in issued.items()]
     print("\n".join(lines), flush=True)
-    return gateway
+    return gateway, issued
 
 
 def _log_demo_clients_to(path: Path) -> None:

@@ -293,9 +293,11 @@ def _theme_complete(rows: list[dict[str, Any]]) -> bool:
     return len(rows) >= 6 and sum(r.get("c301001002_000001_seq") is not None for r in rows) >= 3
 
 
-def test_make_run_starts_the_demo_sink_with_the_systems_credential(bus: Bus, tmp_path: Path) -> None:
+def test_make_run_starts_the_demo_sink_with_the_systems_credential(gateway_bus: GatewayBus, tmp_path: Path) -> None:
     """``sharebus run --demo`` starts the sink this way (``_start_land``); the whole demo is tests/e2e's."""
+    bus = gateway_bus.bus
     settings = RunSettings(
+        gateway_port=int(gateway_bus.gateway.base_url.rsplit(":", 1)[1]),
         land_system="tax-levy",
         land_dir=tmp_path / "land",
         land_port=free_port(),
@@ -312,7 +314,7 @@ def test_make_run_starts_the_demo_sink_with_the_systems_credential(bus: Bus, tmp
     }
     landed = Landed(f"sqlite:///{tmp_path / 'land' / 'tax-levy.db'}")
     with ExitStack() as stack:
-        child = _start_land(stack, settings, who, env)
+        child = _start_land(stack, settings, who, env, gateway_bus.tokens["tax-levy"])
         publish_enterprises(bus.settings, range(5))
         assert eventually(lambda: landed.count(TABLE), lambda n: n >= 5, 60) == 5, child.tail()
     assert not child.alive()
