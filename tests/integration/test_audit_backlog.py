@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message
-from confluent_kafka.admin import ConfigResource
+from confluent_kafka import ConfigResource
 
 from sharebus_audit.auditor import chain_heads
 from sharebus_cli.main import main as cli
