@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Message
-from confluent_kafka import ConfigResource
+from confluent_kafka import ConfigResource, Consumer, Message
 
 from sharebus_audit.auditor import chain_heads
 from sharebus_cli.main import main as cli
