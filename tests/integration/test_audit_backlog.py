@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConfigResource, Consumer, Message
+from confluent_kafka import Consumer, Message
+from confluent_kafka.admin._config import ConfigResource
 
 from sharebus_audit.auditor import chain_heads
 from sharebus_cli.main import main as cli
