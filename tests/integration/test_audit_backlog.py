@@ -89,6 +89,7 @@ def plant_facts(admin: KafkaAccess, topic: str, count: int, decisions: int, firs
     return count * decisions
 
 
+@pytest.mark.timeout(600)  # about 200,000 events planted, chained and verified twice
 def test_an_outage_backlog_is_chained_in_bounded_transactions_and_verifies(
     audit_bus: tuple[TopicNames, dict[Service, KafkaAccess]],
     kafka_admin: KafkaAccess,
