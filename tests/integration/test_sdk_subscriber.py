@@ -1,0 +1,95 @@
+"""The SDK Subscriber at its edges: an undecodable record, a revoked partition."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from sharebus_sdk import Delivery, Subscriber, SubscriberSettings
+from sharebus_sdk.subscriber import Undecodable
+from tests.integration.conftest import Bus
+from tests.support.kafka import end_offsets, eventually
+from tests.support.names import unique
+from tests.support.records import publish_enterprises
+
+SYSTEM = "tax-levy"
+
+
+def _settings(bus: Bus, group: str) -> SubscriberSettings:
+    return SubscriberSettings.model_validate({**bus.settings.model_dump(), "group_id": group})
+
+
+def _deliveries(subscriber: Subscriber, expected: int) -> list[Delivery]:
+    received: list[Delivery] = []
+    for item in subscriber.records(idle_timeout_s=20):
+        assert isinstance(item, Delivery)
+        received.append(item)
+        if len(received) >= expected:
+            break
+    return received
+
+
+def _feed_with_junk_in_the_middle(bus: Bus) -> str:
+    """tax-levy's delivery topic: records 0 and 1, then a record no schema decodes, then 2 and 3."""
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(2))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 2) == 2
+    producer = bus.access.producer()
+    producer.produce(topic, key=b"junk", value=b"not avro at all", partition=0)
+    assert producer.flush(10) == 0
+    publish_enterprises(bus.settings, range(2, 4))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 5) == 5
+    return topic
+
+
+def test_an_undecodable_record_goes_to_the_callback_and_is_committed_past(bus: Bus) -> None:
+    topic = _feed_with_junk_in_the_middle(bus)
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    errors: list[Undecodable] = []
+    with Subscriber(SYSTEM, _settings(bus, group), on_error=errors.append) as subscriber:
+        received = _deliveries(subscriber, 4)
+        subscriber.commit()
+        assert subscriber.skipped == 1
+    assert [d.trace_id for d in received] == [f"trace-{i}" for i in range(4)]
+    assert [(e.topic, e.offset, e.key) for e in errors] == [(topic, 2, b"junk")]
+    assert "cannot decode the record" in str(errors[0].error)
+
+    probe = bus.access.consumer({"group.id": group})
+    try:
+        committed = probe.committed([TopicPartition(topic, 0)], timeout=10)
+    finally:
+        probe.close()
+    assert committed[0].offset == 5  # past the junk: a restart does not meet it again
+
+
+def test_by_default_an_undecodable_record_is_logged_and_skipped(bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
+    _feed_with_junk_in_the_middle(bus)
+    with caplog.at_level(logging.WARNING, logger="sharebus_sdk.subscriber"):
+        with Subscriber(SYSTEM, _settings(bus, unique(f"{bus.namespace}.{SYSTEM}.sub"))) as subscriber:
+            received = _deliveries(subscriber, 4)
+    assert [d.trace_id for d in received] == [f"trace-{i}" for i in range(4)]
+    assert "skipping an undecodable record" in caplog.text
+
+
+def test_two_members_share_a_feed_through_a_revocation(bus: Bus) -> None:
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(6))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 6) == 6
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    seen: set[str | None] = set()
+    with Subscriber(SYSTEM, _settings(bus, group)) as first:
+        item = eventually(lambda: first.poll(1.0), lambda got: got is not None, 30)
+        assert isinstance(item, Delivery)
+        seen.add(item.trace_id)
+        # A second member joins: the first one's partition is revoked while it holds a record.
+        with Subscriber(SYSTEM, _settings(bus, group)) as second:
+            for _ in range(60):
+                for member in (first, second):
+                    got = member.poll(0.5)
+                    if isinstance(got, Delivery):
+                        seen.add(got.trace_id)
+                if len(seen) == 6:
+                    break
+    assert seen == {f"trace-{i}" for i in range(6)}
