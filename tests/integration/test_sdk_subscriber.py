@@ -66,9 +66,12 @@ def test_an_undecodable_record_goes_to_the_callback_and_is_committed_past(bus: B
 
 def test_by_default_an_undecodable_record_is_logged_and_skipped(bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
     _feed_with_junk_in_the_middle(bus)
-    with caplog.at_level(logging.WARNING, logger="sharebus_sdk.subscriber"):
-        with Subscriber(SYSTEM, _settings(bus, unique(f"{bus.namespace}.{SYSTEM}.sub"))) as subscriber:
-            received = _deliveries(subscriber, 4)
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    with (
+        caplog.at_level(logging.WARNING, logger="sharebus_sdk.subscriber"),
+        Subscriber(SYSTEM, _settings(bus, group)) as subscriber,
+    ):
+        received = _deliveries(subscriber, 4)
     assert [d.trace_id for d in received] == [f"trace-{i}" for i in range(4)]
     assert "skipping an undecodable record" in caplog.text
 
