@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka import TopicPartition
 
 from sharebus_sdk import Delivery, Subscriber, SubscriberSettings
-from sharebus_sdk.subscriber import Undecodable
 from tests.integration.conftest import Bus
 from tests.support.kafka import end_offsets, eventually
 from tests.support.names import unique
 from tests.support.records import publish_enterprises
+
+if TYPE_CHECKING:
+    from sharebus_sdk.subscriber import Undecodable
 
 SYSTEM = "tax-levy"
 
