@@ -26,7 +26,7 @@ test keeps the two equal). In short:
   group ``<ns>-auditor``), writes the anchors;
 - gateway: writes the sources (publishes for the systems it authenticated), reads the deliveries
   (feeds, batches), reads and writes grants and API keys, writes audit facts and backfill requests;
-- monitor: DESCRIBEs the source and delivery topics and the router's and systems' groups (lag);
+- monitor: DESCRIBEs the source, delivery and facts topics and the router's, auditor's and systems' groups (lag);
 - operator (the bureau's CLI): reads dead letters, the audit trail and its anchors, reads and
   writes grants, API keys and backfill requests, reads the sources (freshness) and writes them
   (dead-letter replay);
@@ -183,6 +183,8 @@ def _monitor(t: TopicNames, p: Principals) -> list[Need]:
         Need("monitor", TOPIC, t.source(""), PREFIXED, (DESCRIBE,), "end offsets of the source topics (lag)"),
         Need("monitor", TOPIC, t.delivery(""), PREFIXED, (DESCRIBE,), "end offsets of the delivery topics (lag)"),
         Need("monitor", GROUP, t.router_app_id, LITERAL, (DESCRIBE,), "the router's committed offsets (lag)"),
+        Need("monitor", TOPIC, t.audit_facts, LITERAL, (DESCRIBE,), "end offsets of the facts topic (auditor lag)"),
+        Need("monitor", GROUP, t.auditor_app_id, LITERAL, (DESCRIBE,), "the auditor's committed offsets (lag)"),
         Need("monitor", GROUP, f"{p.namespace}.", PREFIXED, (DESCRIBE,), "the systems' committed offsets (lag)"),
     ]
 
