@@ -12,6 +12,7 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
@@ -59,6 +60,7 @@ class Gateway:
     publishers: PublisherPool
     rate_limits: TokenBuckets
     feeds: OpenFeeds
+    answered: AnsweredKeys
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

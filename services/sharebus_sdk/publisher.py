@@ -82,8 +82,11 @@ class Publisher:
             self._serializers[class_code] = serializer
         return serializer
 
-    def publish(self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None) -> str:
-        """Validates and sends one record; returns its record id."""
+    def publish(
+        self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None, record_id: str | None = None
+    ) -> str:
+        """Validates and sends one record; returns its record id (``record_id`` when given: publishing
+        the same record again with the same id lets every subscriber drop the repeat)."""
         entry = self.catalogue.data_class(class_code)
         if entry.provider != self.department:
             raise NotProvider(
@@ -104,7 +107,7 @@ class Publisher:
             value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
         except SchemaRegistryError as exc:
             raise self.identity.translate_registry(exc, f"look up the schema of {class_code}") or exc from exc
-        record_id = uuid.uuid4().hex
+        record_id = record_id or uuid.uuid4().hex
         headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, class_code.encode()),
             (h.PROVIDER, self.department.encode()),

@@ -29,3 +29,27 @@ def test_the_feed_drops_a_redelivered_record_by_its_record_id(gateway_bus: Gatew
     assert sorted(e.data["value"]["seq"] for e in events) == [0, 1, 2, 3]
     assert len({e.data["record_id"] for e in events}) == 4
     assert None not in {e.data["record_id"] for e in events}
+
+
+def test_a_publish_retried_with_the_same_idempotency_key_publishes_nothing_new(gateway_bus: GatewayBus) -> None:
+    bus = gateway_bus.bus
+    source = bus.topics.source(ENTERPRISE)
+    path = f"/v1/classes/{ENTERPRISE}/records"
+    records = [enterprise_json(seq) for seq in range(3)]
+    with gateway_bus.client("amr-reg") as amr:
+        first = amr.post(path, json=records, headers={"Idempotency-Key": "upload-42"})
+        assert first.status_code == 200, first.text
+        assert eventually(lambda: end_offsets(bus.access, source), lambda n: n >= 3) == 3
+        retry = amr.post(path, json=records, headers={"Idempotency-Key": "upload-42"})
+        assert retry.status_code == 200, retry.text
+        assert retry.json()["record_ids"] == first.json()["record_ids"]
+        reused = amr.post(path, json=records[:1], headers={"Idempotency-Key": "upload-42"})
+        assert reused.status_code == 422
+        assert "different body" in reused.text
+        # Another key is another publish: it is the marker that the retry's records would have come before.
+        other = amr.post(path, json=[enterprise_json(9)], headers={"Idempotency-Key": "upload-43"})
+        assert other.status_code == 200, other.text
+    assert eventually(lambda: end_offsets(bus.access, source), lambda n: n >= 4) == 4
+    ids = [dict(m.headers() or []).get("sharebus-record-id") for m in read_topic(bus.access, source)]
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
