@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,6 +21,7 @@ from pydantic import Field
 
 from sharebus_core import headers as h
 from sharebus_core.principals import Principals
+from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
@@ -172,7 +172,7 @@ class Subscriber:
         self._book = _OffsetBook()
         self._handed: list[Position] = []
         self._batches = BatchAssembler()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = RecentIds(self.settings.dedupe_window)
         self.duplicates = 0
         self.skipped = 0
 
@@ -310,14 +310,7 @@ class Subscriber:
         return batch
 
     def _is_repeat(self, delivery: Delivery) -> bool:
-        if delivery.record_id is None or not self.settings.dedupe_window:
-            return False
-        if delivery.record_id in self._seen:
-            return True
-        self._seen[delivery.record_id] = None
-        if len(self._seen) > self.settings.dedupe_window:
-            self._seen.popitem(last=False)
-        return False
+        return self._seen.is_repeat(delivery.record_id)
 
     def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
         topic, partition, offset = _position(msg)
