@@ -162,7 +162,7 @@ def _auditor(t: TopicNames, own: str) -> list[Need]:
     ]
 
 
-def _gateway(t: TopicNames) -> list[Need]:
+def _gateway(t: TopicNames, own: str) -> list[Need]:
     def need(name: str, ops: tuple[Operation, ...], why: str, pattern: PatternType = LITERAL) -> Need:
         return Need("gateway", TOPIC, name, pattern, ops, why)
 
@@ -175,6 +175,14 @@ def _gateway(t: TopicNames) -> list[Need]:
         need(t.audit, (CREATE,), "provisions the audit topics with the facts topic; never reads them"),
         need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(t.backfill, READS_WRITES, "backfill requests and their outcomes"),
+        Need(
+            "gateway",
+            ResourceType.TRANSACTIONAL_ID,
+            f"{own}.",
+            PREFIXED,
+            WRITES,
+            "one Kafka transaction per publish request (a batch is all or nothing)",
+        ),
     ]
 
 
@@ -218,7 +226,7 @@ def service_needs(namespace: str, registry_namespace: str | None = None) -> tupl
         "registry": _registry(regns),
         "router": _router(t, p.service("router")),
         "auditor": _auditor(t, p.service("auditor")),
-        "gateway": _gateway(t),
+        "gateway": _gateway(t, p.service("gateway")),
         "monitor": _monitor(t, p),
         "operator": _operator(t),
     }

@@ -138,21 +138,23 @@ def _publish(
 ) -> Published:
     """Produces the validated records, then flushes: returns once Kafka acknowledged every one."""
     publisher, lock = gw.publishers.get(who.department)
+    # One transaction per request: produce every record, then commit (which waits for every
+    # acknowledgement). A failure anywhere aborts it, so none of the batch is committed.
     with lock:
         try:
-            published_ids = [
-                publisher.publish(entry.code, record, trace_id=trace_id, record_id=ids[i] if ids else None)
-                for i, record in enumerate(converted)
-            ]
+            with publisher.transaction(gw.settings.publish_timeout_s):
+                published_ids = [
+                    publisher.publish(entry.code, record, trace_id=trace_id, record_id=ids[i] if ids else None)
+                    for i, record in enumerate(converted)
+                ]
         except (SerializationError, SchemaRegistryError, KafkaException) as exc:
-            # In practice the first record's schema lookup, before anything is produced.
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot publish now: {exc}") from exc
-        try:
-            publisher.flush(gw.settings.publish_timeout_s)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot publish now: {exc}; nothing was published"
+            ) from exc
         except PublishFailed as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"Kafka did not acknowledge {len(exc.failures)} record(s); publish the batch again",
+                f"Kafka did not take the batch ({exc.failures[:3]}); nothing was published, publish it again",
             ) from exc
     gw.metrics.published.labels(entry.code).inc(len(published_ids))
     return Published(data_class=entry.code, accepted=len(published_ids), record_ids=published_ids)

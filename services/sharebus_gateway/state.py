@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -24,7 +25,10 @@ from sharebus_sdk import Publisher, PublisherSettings
 @dataclass
 class PublisherPool:
     """One SDK Publisher per department, created on first use; a lock per department serialises
-    publish-and-flush so one request's flush reports only its own failures."""
+    requests, so one request's transaction holds only its own records.
+
+    Each Publisher is transactional (a request's records land all or nothing), with an id under the
+    gateway's principal that is unique to this process: two gateways never fence each other."""
 
     settings: GatewaySettings
     catalogue: Catalogue
@@ -36,7 +40,9 @@ class PublisherPool:
             entry = self._publishers.get(department)
             if entry is None:
                 publisher_settings = PublisherSettings.model_validate(self.settings.model_dump())
-                entry = (Publisher(department, publisher_settings, self.catalogue), threading.Lock())
+                transactional_id = f"{self.settings.kafka.username}.{department}-{uuid.uuid4().hex[:8]}"
+                publisher = Publisher(department, publisher_settings, self.catalogue, transactional_id=transactional_id)
+                entry = (publisher, threading.Lock())
                 self._publishers[department] = entry
             return entry
 

@@ -53,3 +53,22 @@ def test_a_publish_retried_with_the_same_idempotency_key_publishes_nothing_new(g
     ids = [dict(m.headers() or []).get("sharebus-record-id") for m in read_topic(bus.access, source)]
     assert len(ids) == 4
     assert len(set(ids)) == 4
+
+
+def test_a_batch_that_fails_half_way_publishes_nothing(gateway_bus: GatewayBus) -> None:
+    bus = gateway_bus.bus
+    source = bus.topics.source(ENTERPRISE)
+    # The third record is valid but over the producer's message limit (1,000,000 bytes): Kafka refuses
+    # it after the first two were produced. The body stays under the gateway's 1 MiB limit.
+    batch = [enterprise_json(0), enterprise_json(1), enterprise_json(2, name="x" * 1_000_000)]
+    with gateway_bus.client("amr-reg") as amr:
+        failed = amr.post(f"/v1/classes/{ENTERPRISE}/records", json=batch)
+        assert failed.status_code == 503, failed.text
+        assert "nothing was published" in failed.text
+    publish(gateway_bus, ENTERPRISE, [enterprise_json(3)])
+
+    def committed() -> list[bytes | None]:
+        # Records are keyed by their uscc, U<seq>.
+        return [m.key() for m in read_topic(bus.access, source, isolation="read_committed")]
+
+    assert eventually(committed, lambda keys: len(keys) >= 1) == [b"U3"]
