@@ -1,4 +1,5 @@
-"""Duplicates stop at the bus's edge: feeds drop redeliveries, a retried publish adds nothing, a batch is all or nothing."""
+"""Duplicates stop at the bus's edge: feeds drop redeliveries, a retried publish adds nothing, and a
+batch is published all or nothing."""
 
 from __future__ import annotations
 
