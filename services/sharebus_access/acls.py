@@ -26,7 +26,7 @@ test keeps the two equal). In short:
   group ``<ns>-auditor``), writes the anchors;
 - gateway: writes the sources (publishes for the systems it authenticated), reads the deliveries
   (feeds, batches), reads and writes grants and API keys, writes audit facts and backfill requests;
-- monitor: DESCRIBEs the source and delivery topics and the router's and systems' groups (lag);
+- monitor: DESCRIBEs the source, delivery and facts topics and the router's, auditor's and systems' groups (lag);
 - operator (the bureau's CLI): reads dead letters, the audit trail and its anchors, reads and
   writes grants, API keys and backfill requests, reads the sources (freshness) and writes them
   (dead-letter replay);
@@ -162,7 +162,7 @@ def _auditor(t: TopicNames, own: str) -> list[Need]:
     ]
 
 
-def _gateway(t: TopicNames) -> list[Need]:
+def _gateway(t: TopicNames, own: str) -> list[Need]:
     def need(name: str, ops: tuple[Operation, ...], why: str, pattern: PatternType = LITERAL) -> Need:
         return Need("gateway", TOPIC, name, pattern, ops, why)
 
@@ -175,6 +175,14 @@ def _gateway(t: TopicNames) -> list[Need]:
         need(t.audit, (CREATE,), "provisions the audit topics with the facts topic; never reads them"),
         need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(t.backfill, READS_WRITES, "backfill requests and their outcomes"),
+        Need(
+            "gateway",
+            ResourceType.TRANSACTIONAL_ID,
+            f"{own}.",
+            PREFIXED,
+            WRITES,
+            "one Kafka transaction per publish request (a batch is all or nothing)",
+        ),
     ]
 
 
@@ -183,6 +191,8 @@ def _monitor(t: TopicNames, p: Principals) -> list[Need]:
         Need("monitor", TOPIC, t.source(""), PREFIXED, (DESCRIBE,), "end offsets of the source topics (lag)"),
         Need("monitor", TOPIC, t.delivery(""), PREFIXED, (DESCRIBE,), "end offsets of the delivery topics (lag)"),
         Need("monitor", GROUP, t.router_app_id, LITERAL, (DESCRIBE,), "the router's committed offsets (lag)"),
+        Need("monitor", TOPIC, t.audit_facts, LITERAL, (DESCRIBE,), "end offsets of the facts topic (auditor lag)"),
+        Need("monitor", GROUP, t.auditor_app_id, LITERAL, (DESCRIBE,), "the auditor's committed offsets (lag)"),
         Need("monitor", GROUP, f"{p.namespace}.", PREFIXED, (DESCRIBE,), "the systems' committed offsets (lag)"),
     ]
 
@@ -216,7 +226,7 @@ def service_needs(namespace: str, registry_namespace: str | None = None) -> tupl
         "registry": _registry(regns),
         "router": _router(t, p.service("router")),
         "auditor": _auditor(t, p.service("auditor")),
-        "gateway": _gateway(t),
+        "gateway": _gateway(t, p.service("gateway")),
         "monitor": _monitor(t, p),
         "operator": _operator(t),
     }

@@ -24,7 +24,7 @@ def main() -> int:
     except SigningKeyError as exc:
         print(f"sharebus-auditor: refusing to start: {exc}", file=sys.stderr)
         return 2
-    ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours))
+    ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours, settings.facts_retention_hours))
     start_http_server(settings.metrics_port, settings.metrics_host)
     signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())
     signal.signal(signal.SIGINT, lambda *_: auditor.stop.set())

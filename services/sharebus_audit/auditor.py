@@ -1,9 +1,13 @@
 """Chains the router's decision facts into the audit trail, exactly once.
 
-A confluent-kafka transactional loop, not a Faust agent: the chain must never fork, so each batch's
-audit events and the facts' consumed offsets commit in one Kafka transaction. Facts partition p
-become audit partition p; the head of each chain is read back from the audit log itself (committed
-records only) whenever a partition is assigned, so memory is only a cache of the log.
+A confluent-kafka transactional loop, not a Faust agent: the chain must never fork, so audit events
+and the facts' consumed offsets commit in one Kafka transaction. A transaction ends at the first fact
+boundary past ``max_transaction_events`` events, so a backlog (a release's or a backfill's facts, or
+facts piled up during an outage) never outgrows the producer's queue or the transaction timeout.
+Facts partition p become audit partition p; the head of each chain is read back from the end of the
+audit log itself (committed records only, ``sharebus_core.topic_reader.last_records``) whenever a
+partition is assigned, so memory is only a cache of the log and reading it back costs a few records,
+not the whole trail.
 
 Every ``anchor_interval_s`` (when a head moved) and at stop, the committed heads (partition, offset,
 hash) are signed with the auditor's own key onto ``<ns>.audit.anchors`` (``sharebus_audit.anchors``).
@@ -20,14 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from sharebus_audit.anchors import Anchor, ChainHead, sign_anchor
 from sharebus_audit.chain import GENESIS, seal
 from sharebus_audit.settings import AuditorSettings
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Signer, SigningKeyError
-from sharebus_core.topic_reader import read_topic
+from sharebus_core.topic_reader import last_records
 from sharebus_core.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 EVENTS = Counter("sharebus_audit_events", "Audit events chained and committed", ["decision"])
 MALFORMED = Counter("sharebus_audit_malformed_facts", "Decision facts that could not be read (skipped, logged)")
 ANCHORS = Counter("sharebus_audit_anchors", "Signed chain-head anchors committed to the anchors topic")
+TRANSACTIONS = Counter("sharebus_audit_transactions", "Audit transactions committed (each bounded in events)")
+HEAD_RECOVERY = Gauge("sharebus_audit_head_recovery_seconds", "How long the last chain-head recovery took")
 
 
 def audit_events(batch: dict[str, Any], partition: int) -> list[dict[str, Any]]:
@@ -48,14 +54,23 @@ def audit_events(batch: dict[str, Any], partition: int) -> list[dict[str, Any]]:
 
 
 def chain_heads(access: KafkaAccess, topic: str) -> dict[int, ChainHead]:
-    """Each partition's chain head (its last committed event's offset and hash), from the audit log."""
+    """Each partition's chain head (its last committed event's offset and hash), read from the
+    partition's end: the trail is kept forever, and only its last event matters here."""
     heads: dict[int, ChainHead] = {}
-    for msg in read_topic(access, topic, isolation="read_committed"):
-        partition = msg.partition() or 0
+    for partition, msg in last_records(access, topic, isolation="read_committed").items():
         heads[partition] = ChainHead(
             partition, msg.offset() or 0, json.loads(msg.value() or b"{}").get("hash", GENESIS)
         )
     return heads
+
+
+def fact_offsets(topic: str, facts: list[Message]) -> list[TopicPartition]:
+    """The offsets to commit once ``facts`` are chained: per partition, one past its last fact."""
+    ends: dict[int, int] = {}
+    for msg in facts:
+        partition = msg.partition() or 0
+        ends[partition] = max(ends.get(partition, 0), (msg.offset() or 0) + 1)
+    return [TopicPartition(topic, partition, end) for partition, end in sorted(ends.items())]
 
 
 class _Delivered:
@@ -116,7 +131,9 @@ class Auditor:
         )
 
     def _recover_heads(self) -> None:
+        started = time.monotonic()
         self.committed = chain_heads(self.settings.kafka, self.topics.audit)
+        HEAD_RECOVERY.set(time.monotonic() - started)
         self.heads = {partition: head.hash for partition, head in self.committed.items()}
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -163,8 +180,9 @@ class Auditor:
         self.anchored = heads
         ANCHORS.inc()
 
-    def _seal(self, msg: Message, heads: dict[int, str], counts: dict[str, int], delivered: _Delivered) -> None:
-        """Chains one fact's events after ``heads`` and produces them (inside the open transaction)."""
+    def _seal(self, msg: Message, heads: dict[int, str], counts: dict[str, int], delivered: _Delivered) -> int:
+        """Chains one fact's events after ``heads`` and produces them (inside the open transaction);
+        returns how many."""
         partition = msg.partition() or 0
         try:
             fact = json.loads(msg.value() or b"")
@@ -172,42 +190,73 @@ class Auditor:
         except (ValueError, KeyError, TypeError):
             MALFORMED.inc()
             log.exception("skipping an unreadable fact at %s[%s]@%s", msg.topic(), partition, msg.offset())
-            return
+            return 0
         for event in events:
             sealed = seal(event, heads.get(partition, GENESIS))
             heads[partition] = sealed["hash"]
             counts[sealed["decision"]] = counts.get(sealed["decision"], 0) + 1
-            self.producer.produce(
-                self.topics.audit,
+            self._produce(
                 key=msg.key(),
                 partition=partition,
                 value=json.dumps(sealed, ensure_ascii=False).encode(),
                 on_delivery=delivered.callback(sealed["hash"]),
             )
+        return len(events)
+
+    def _produce(
+        self, key: bytes | None, partition: int, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
+    ) -> None:
+        """Produces one event, waiting for room when the producer's queue is full (one fact with more
+        decisions than the queue holds still fits in its transaction: delivered events leave the queue)."""
+        while True:
+            try:
+                self.producer.produce(
+                    self.topics.audit, key=key, partition=partition, value=value, on_delivery=on_delivery
+                )
+            except BufferError:
+                self.producer.poll(0.1)
+            else:
+                return
 
     def _chain(self, facts: list[Message]) -> None:
+        """Chains ``facts`` in as many bounded transactions as they need."""
+        start = 0
+        while start < len(facts):
+            end = self._chain_some(facts, start)
+            if end is None:
+                return  # aborted: the consumer was rewound to the last commit, the rest is read again
+            start = end
+
+    def _chain_some(self, facts: list[Message], start: int) -> int | None:
+        """One transaction: facts from ``start`` up to the first fact boundary past
+        ``max_transaction_events`` events. Returns where the next transaction starts, None if aborted."""
         heads = dict(self.heads)
         counts: dict[str, int] = {}
         delivered = _Delivered()
+        end, events = start, 0
         self.producer.begin_transaction()
         try:
-            for msg in facts:
-                self._seal(msg, heads, counts, delivered)
+            while end < len(facts) and events < self.settings.max_transaction_events:
+                events += self._seal(facts[end], heads, counts, delivered)
+                end += 1
             # Every event's offset is known (from its delivery report) before the transaction commits.
             _await_deliveries(self.producer)
-            # Produce, then the consumed offsets, then commit: all of it lands, or none of it does.
-            positions = self.consumer.position(self.consumer.assignment())
-            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
+            # Produce, then the offsets of exactly the facts chained here, then commit: all of it lands,
+            # or none of it does.
+            offsets = fact_offsets(self.topics.audit_facts, facts[start:end])
+            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
             self.producer.commit_transaction(30)
         except KafkaException:
             log.exception("audit transaction failed; aborting and resuming from the last commit")
             self.producer.abort_transaction(30)
             self._rewind()
-            return
+            return None
         self.heads = heads
         self.committed.update(delivered.heads)
+        TRANSACTIONS.inc()
         for decision, n in counts.items():
             EVENTS.labels(decision).inc(n)
+        return end
 
     def _rewind(self) -> None:
         """After an abort: back to the committed offsets, with heads from the committed log."""

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 
 from sharebus_core.settings import BusSettings, shared_config
+from sharebus_provision import AUDITOR_OUTAGE_SURVIVED_HOURS, FACTS_RETENTION_HOURS
 
 
 class AuditorSettings(BusSettings):
@@ -14,9 +15,14 @@ class AuditorSettings(BusSettings):
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=6067, ge=0, le=65535)
-    batch_size: int = Field(default=500, ge=1, description="facts per transaction at most")
+    batch_size: int = Field(default=500, ge=1, description="facts consumed per poll at most")
+    # A transaction ends at the first fact boundary past this many events: far below the producer's
+    # queue (100,000 messages) and small enough to commit well within the transaction timeout (60 s).
+    max_transaction_events: int = Field(default=20_000, ge=1, description="audit events per transaction (soft)")
     # The audit trail is evidence: kept forever unless an operator decides otherwise.
     retention_hours: int = Field(default=-1, ge=-1)
+    # The facts wait here while the auditor is down: never shorter than the outage the README promises.
+    facts_retention_hours: int = Field(default=FACTS_RETENTION_HOURS, gt=AUDITOR_OUTAGE_SURVIVED_HOURS)
     # The chain heads are signed onto <ns>.audit.anchors this often (when they moved), and at stop.
     anchor_interval_s: float = Field(default=60.0, gt=0)
     audit_signing_key_file: Path | None = Field(

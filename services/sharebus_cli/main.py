@@ -22,7 +22,7 @@ from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
-from sharebus_gateway.keys import KeyNotFound
+from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except stats_cmd.StatsUnavailable as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

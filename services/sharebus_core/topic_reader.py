@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 
 
 class TopicReadError(SharebusError, RuntimeError):
-    pass
+    """A topic could not be read to its end: callers must treat this as "unknown", never as "empty"."""
+
+
+class TopicMissing(TopicReadError):
+    """The topic does not exist (yet): the one case where "nothing there" is the true answer."""
 
 
 def read_topic(
@@ -29,9 +35,7 @@ def read_topic(
     )
     messages: list[Message] = []
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise TopicReadError(f"topic {topic} does not exist")
+        metadata = _topic_metadata(consumer, topic)
         partitions = sorted(metadata.partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
         # Transaction markers take offsets but are never delivered, so the partition's end is only
@@ -49,15 +53,30 @@ def read_topic(
                     continue
                 raise TopicReadError(f"reading {topic}: {error.str()}")
             messages.append(msg)
+    except KafkaException as exc:
+        # A broker that does not answer in time (offsets, metadata) is "unknown", never "empty".
+        raise TopicReadError(f"reading {topic}: {exc.args[0]}") from exc
     finally:
         consumer.close()
     messages.sort(key=lambda m: (m.partition() or 0, m.offset() or 0))
     return messages
 
 
-def _plain_consumer(access: KafkaAccess) -> Consumer:
+def _topic_metadata(consumer: Consumer, topic: str) -> Any:
+    """The topic's metadata; a broker that does not answer is a read error, not a missing topic."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    except KafkaException as exc:
+        raise TopicReadError(f"cannot list topic {topic}: {exc.args[0]}") from exc
+    if metadata is None or metadata.error is not None:
+        raise TopicMissing(f"topic {topic} does not exist")
+    return metadata
+
+
+def _plain_consumer(access: KafkaAccess, isolation: str = "read_uncommitted") -> Consumer:
     return access.consumer(
         {
+            "isolation.level": isolation,
             "group.id": access.private_group("reader"),
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -132,3 +151,57 @@ def last_record_times(access: KafkaAccess, topics: list[str], timeout_s: float =
     finally:
         consumer.close()
     return found
+
+
+def last_records(
+    access: KafkaAccess,
+    topic: str,
+    isolation: str = "read_committed",
+    first_span: int = 64,
+    timeout_s: float = 30.0,
+) -> dict[int, Message]:
+    """Per partition, its last (committed) record, read from near the partition's end, not its start.
+
+    The window starts ``first_span`` offsets before the end and widens eightfold while it holds no
+    record (transaction markers and aborted records take offsets too), down to the log start at
+    worst. So an audit trail kept forever costs a few records per partition, not the whole topic.
+    Partitions without records are absent.
+    """
+    consumer = _plain_consumer(access, isolation)
+    found: dict[int, Message] = {}
+    try:
+        metadata = _topic_metadata(consumer, topic)
+        for partition in sorted(metadata.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            span = first_span
+            while high > low:
+                start = max(low, high - span)
+                last = _last_in_range(consumer, topic, partition, start, timeout_s)
+                if last is not None:
+                    found[partition] = last
+                    break
+                if start == low:
+                    break
+                span *= 8
+    finally:
+        consumer.close()
+    return found
+
+
+def _last_in_range(consumer: Consumer, topic: str, partition: int, start: int, timeout_s: float) -> Message | None:
+    """The last record from ``start`` to the partition's end (as the consumer's isolation sees it)."""
+    consumer.assign([TopicPartition(topic, partition, start)])
+    last: Message | None = None
+    try:
+        while True:
+            msg = consumer.poll(timeout_s)
+            if msg is None:
+                raise TopicReadError(f"reading the end of {topic}[{partition}] timed out")
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return last
+                raise TopicReadError(f"reading {topic}[{partition}]: {error.str()}")
+            last = msg
+    finally:
+        consumer.unassign()

@@ -25,6 +25,7 @@ from sharebus_core.topics import TopicNames
 from sharebus_gateway import backfill_api, batches_api, catalogue_api, feed_api, grants_api, identity_api, publish
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
+from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
@@ -94,6 +95,7 @@ def build_gateway(
         publishers=PublisherPool(settings, catalogue),
         rate_limits=TokenBuckets(settings.rate_per_s, settings.rate_burst),
         feeds=feeds,
+        answered=AnsweredKeys(settings.idempotency_window),
     )
 
 

@@ -3,7 +3,9 @@
 The router marks each record of a periodic release with ``sharebus-batch-id``, ``-period-start``,
 ``-period-end``, ``-count`` and ``-seq`` (0-based), and ends the batch with a marker record (header
 ``sharebus-batch-end: 1``, no value); see ``sharebus_router.release``.
-At-least-once delivery may repeat a record; a batch keeps the first record of each ``seq``.
+At-least-once delivery may repeat a record: a batch keeps the first record of each ``seq``, and a
+record whose id it already holds (a held record the router replayed into the window twice) is
+dropped, counted in ``duplicates`` (it still counts towards ``count``, as the router counted it).
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class Batch:
     count: int | None = None
     ended: bool = False
     records: dict[int, Message] = field(default_factory=dict, repr=False)
+    duplicates: set[int] = field(default_factory=set)
+    _record_ids: set[str] = field(default_factory=set, repr=False)
 
     @property
     def complete(self) -> bool:
-        return self.ended and self.count is not None and len(self.records) >= self.count
+        return self.ended and self.count is not None and len(self.records) + len(self.duplicates) >= self.count
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class Batch:
             "period_end": self.period_end,
             "count": self.count,
             "received": len(self.records),
+            "duplicates": len(self.duplicates),
             "complete": self.complete,
         }
 
@@ -75,8 +80,15 @@ class Batch:
             self.ended = True
             return
         seq = _int(h.text(meta, BATCH_SEQ))
-        if seq is not None and msg.value() is not None:
-            self.records.setdefault(seq, msg)
+        if seq is None or msg.value() is None or seq in self.records or seq in self.duplicates:
+            return
+        record_id = h.text(meta, h.RECORD_ID)
+        if record_id is not None and record_id in self._record_ids:
+            self.duplicates.add(seq)
+            return
+        if record_id is not None:
+            self._record_ids.add(record_id)
+        self.records[seq] = msg
 
 
 def collect_batches(messages: list[Message], system: str) -> dict[str, Batch]:

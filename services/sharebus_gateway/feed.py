@@ -24,6 +24,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
 from sharebus_core.errors import SharebusError
+from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
 from sharebus_gateway import positions as pos
 from sharebus_gateway.batches import BATCH_ID
@@ -74,6 +75,8 @@ class FeedSource:
         self.topic = topic
         self.system = system
         self.positions: dict[int, int] = {}
+        # Repeats (same record id) are dropped, the position still moves past them.
+        self.seen = RecentIds(settings.feed_dedupe_window)
         self._deserializer = AvroDeserializer(registry_client(settings.registry_url, settings.registry_auth))
         self._consumer = settings.kafka.consumer(
             {
@@ -118,6 +121,8 @@ class FeedSource:
                 continue
             self.positions[partition] = offset + 1
             if not is_realtime_delivery(msg, self.system):
+                continue
+            if self.seen.is_repeat(h.text(h.header_map(msg.headers()), h.RECORD_ID)):
                 continue
             try:
                 value = self._deserializer(msg.value(), SerializationContext(self.topic, MessageField.VALUE))

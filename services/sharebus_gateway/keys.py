@@ -25,9 +25,11 @@ from sharebus_core.control_log import ControlEventRejected, append_signed, open_
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys, Verifier
-from sharebus_core.topic_reader import TopicReadError
+from sharebus_core.topic_reader import TopicMissing, TopicReadError
 
 TOKEN_PREFIX = "sbk"  # noqa: S105 - a public marker of the token format, not a secret
+# How long one read of the key log may wait for the broker (per poll); looked up at each read.
+READ_TIMEOUT_S = 30.0
 
 
 class ApiKey(BaseModel):
@@ -55,6 +57,10 @@ class IssuedKey:
 
 class KeyNotFound(SharebusError, LookupError):
     """A key that cannot be found, or that belongs to another system."""
+
+
+class KeysUnavailable(SharebusError, RuntimeError):
+    """The key log could not be read to its end (a timeout, a refusal): the keys are unknown, not absent."""
 
 
 def hash_token(token: str) -> str:
@@ -104,10 +110,16 @@ class KeyStore:
         self.control = control
 
     def _all(self) -> dict[str, ApiKey]:
+        # Fail closed: only a missing topic means "no keys". A read that timed out or was refused is an
+        # error, or `revoke` would revoke nothing and report success.
         try:
-            verified = read_verified(self.access, self.topic, lambda msg: open_key(self.control.verifier, msg))
-        except TopicReadError:
+            verified = read_verified(
+                self.access, self.topic, lambda msg: open_key(self.control.verifier, msg), timeout_s=READ_TIMEOUT_S
+            )
+        except TopicMissing:
             return {}
+        except TopicReadError as exc:
+            raise KeysUnavailable(f"cannot read the API keys on {self.topic}: {exc}") from exc
         return {key.key_id: key for key in verified}
 
     def _append(self, key: ApiKey) -> None:

@@ -1,7 +1,8 @@
 """``POST /v1/classes/{class}/records``: one record or a batch, validated whole, then published with the SDK.
 
 The SDK ``Publisher`` does the producing, so records sent over HTTP carry the same headers, record ids
-and registry schema lookups as records published from Python.
+and registry schema lookups as records published from Python. With an ``Idempotency-Key`` a retry
+publishes nothing new (``sharebus_gateway.idempotency``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, st
 from pydantic import BaseModel
 
 from sharebus_core.catalogue import DataClass
-from sharebus_gateway.auth import CallerDep, forbid
+from sharebus_gateway.auth import Caller, CallerDep, forbid
+from sharebus_gateway.idempotency import KeyReused, body_digest, record_ids
 from sharebus_gateway.json_avro import validate_batch
 from sharebus_gateway.state import Gateway, gateway
 from sharebus_sdk import PublishFailed
@@ -56,7 +58,10 @@ RecordsBody = Annotated[
         403: {"description": "your department does not provide this class"},
         404: {"description": "no such class"},
         413: {"description": "too many records in one request"},
-        422: {"description": "invalid records: each problem names the record index and the field"},
+        422: {
+            "description": "invalid records (each problem names the record index and the field), "
+            "or an Idempotency-Key used before with another body"
+        },
         503: {"description": "Kafka did not acknowledge the records"},
     },
 )
@@ -67,6 +72,7 @@ def publish(
     request: Request,
     gw: Annotated[Gateway, Depends(gateway)],
     x_trace_id: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)] = None,
 ) -> Published:
     entry = known_class(gw, class_code)
     if entry.provider != who.department:
@@ -97,19 +103,58 @@ def publish(
                 "errors": [p.as_json() for p in problems],
             },
         )
+    if idempotency_key is None:
+        return _publish(gw, who, entry, converted, x_trace_id, None)
+    return _publish_once(gw, who, entry, records, converted, x_trace_id, idempotency_key)
+
+
+def _publish_once(
+    gw: Gateway,
+    who: Caller,
+    entry: DataClass,
+    records: list[Any],
+    converted: list[Any],
+    trace_id: str | None,
+    key: str,
+) -> Published:
+    """Publishes under an idempotency key: an answered key publishes nothing; ids come from the key.
+    Two concurrent first tries may both publish: with the same ids, so subscribers drop the repeat."""
+    digest = body_digest(records)
+    try:
+        done = gw.answered.answered(who.department, entry.code, key, digest)
+    except KeyReused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if done is not None:
+        return Published(data_class=entry.code, accepted=len(done), record_ids=done)
+    ids = record_ids(who.department, entry.code, key, len(converted))
+    published = _publish(gw, who, entry, converted, trace_id, ids)
+    # Remembered only once Kafka acknowledged every record (a 503 raised in _publish is not remembered).
+    gw.answered.remember(who.department, entry.code, key, digest, published.record_ids)
+    return published
+
+
+def _publish(
+    gw: Gateway, who: Caller, entry: DataClass, converted: list[Any], trace_id: str | None, ids: list[str] | None
+) -> Published:
+    """Produces the validated records, then flushes: returns once Kafka acknowledged every one."""
     publisher, lock = gw.publishers.get(who.department)
+    # One transaction per request: produce every record, then commit (which waits for every
+    # acknowledgement). A failure anywhere aborts it, so none of the batch is committed.
     with lock:
         try:
-            record_ids = [publisher.publish(entry.code, record, trace_id=x_trace_id) for record in converted]
+            with publisher.transaction(gw.settings.publish_timeout_s):
+                published_ids = [
+                    publisher.publish(entry.code, record, trace_id=trace_id, record_id=ids[i] if ids else None)
+                    for i, record in enumerate(converted)
+                ]
         except (SerializationError, SchemaRegistryError, KafkaException) as exc:
-            # In practice the first record's schema lookup, before anything is produced.
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot publish now: {exc}") from exc
-        try:
-            publisher.flush(gw.settings.publish_timeout_s)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot publish now: {exc}; nothing was published"
+            ) from exc
         except PublishFailed as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"Kafka did not acknowledge {len(exc.failures)} record(s); publish the batch again",
+                f"Kafka did not take the batch ({exc.failures[:3]}); nothing was published, publish it again",
             ) from exc
-    gw.metrics.published.labels(entry.code).inc(len(record_ids))
-    return Published(data_class=entry.code, accepted=len(record_ids), record_ids=record_ids)
+    gw.metrics.published.labels(entry.code).inc(len(published_ids))
+    return Published(data_class=entry.code, accepted=len(published_ids), record_ids=published_ids)

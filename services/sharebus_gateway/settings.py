@@ -25,7 +25,11 @@ class GatewaySettings(BusSettings):
     # SSE comment lines keep idle connections (and proxies) from timing out.
     feed_keepalive_s: float = Field(default=15.0, gt=0)
     feed_poll_records: int = Field(default=100, ge=1)
+    # Per feed connection: record ids remembered to drop the router's redeliveries (as the SDK does).
+    feed_dedupe_window: int = Field(default=10_000, ge=0)
     publish_timeout_s: float = Field(default=30.0, gt=0)
+    # Idempotency keys whose answer this gateway remembers (a retry of one publishes nothing).
+    idempotency_window: int = Field(default=10_000, ge=0)
     # A request body over this is refused with 413 before it is read whole or parsed (a full batch of
     # max_batch_records ordinary records fits well within it).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -12,6 +13,7 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
@@ -23,7 +25,10 @@ from sharebus_sdk import Publisher, PublisherSettings
 @dataclass
 class PublisherPool:
     """One SDK Publisher per department, created on first use; a lock per department serialises
-    publish-and-flush so one request's flush reports only its own failures."""
+    requests, so one request's transaction holds only its own records.
+
+    Each Publisher is transactional (a request's records land all or nothing), with an id under the
+    gateway's principal that is unique to this process: two gateways never fence each other."""
 
     settings: GatewaySettings
     catalogue: Catalogue
@@ -35,7 +40,9 @@ class PublisherPool:
             entry = self._publishers.get(department)
             if entry is None:
                 publisher_settings = PublisherSettings.model_validate(self.settings.model_dump())
-                entry = (Publisher(department, publisher_settings, self.catalogue), threading.Lock())
+                transactional_id = f"{self.settings.kafka.username}.{department}-{uuid.uuid4().hex[:8]}"
+                publisher = Publisher(department, publisher_settings, self.catalogue, transactional_id=transactional_id)
+                entry = (publisher, threading.Lock())
                 self._publishers[department] = entry
             return entry
 
@@ -59,6 +66,7 @@ class Gateway:
     publishers: PublisherPool
     rate_limits: TokenBuckets
     feeds: OpenFeeds
+    answered: AnsweredKeys
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

@@ -19,9 +19,10 @@ log = logging.getLogger("sharebus.monitor")
 
 
 class LagSampler:
-    """One sample: the router's group over every source topic, and every subscriber group of the
-    namespace (``<ns>.sub.<system>`` by default, or any group named ``<ns>.*``) over the delivery
-    topics it has committed on."""
+    """One sample: the router's group over every source topic, the auditor's over the facts topic
+    (its lag is audit not yet chained), and every subscriber group of the namespace
+    (``<ns>.sub.<system>`` by default, or any group named ``<ns>.*``) over the delivery topics it has
+    committed on."""
 
     def __init__(
         self, reader: OffsetReader, topics: TopicNames, source_topics: Sequence[str], growth: GrowthTracker
@@ -34,12 +35,15 @@ class LagSampler:
 
     def sample(self, now: float) -> list[LagSample]:
         listed = self.reader.groups()
-        groups = [g for g in listed if g == self.topics.router_app_id or g.startswith(f"{self.topics.namespace}.")]
+        own = (self.topics.router_app_id, self.topics.auditor_app_id)
+        groups = [g for g in listed if g in own or g.startswith(f"{self.topics.namespace}.")]
         committed = self.reader.committed(groups)
         wanted: dict[str, set[str]] = {}
         for group, offsets in committed.items():
             if group == self.topics.router_app_id:
                 wanted[group] = set(self.source_topics)
+            elif group == self.topics.auditor_app_id:
+                wanted[group] = {self.topics.audit_facts}
             else:
                 wanted[group] = {topic for topic, _ in offsets if topic.startswith(self.delivery_prefix)}
         partitions = self.reader.partitions(set().union(*wanted.values()) if wanted else set())

@@ -4,6 +4,8 @@ from sharebus_provision.errors import ProvisionError
 from sharebus_provision.schemas import register_catalogue_schemas
 from sharebus_provision.topics import (
     AUDIT_PARTITIONS,
+    AUDITOR_OUTAGE_SURVIVED_HOURS,
+    FACTS_RETENTION_HOURS,
     TopicSpec,
     audit_topics,
     catalogue_topics,
@@ -12,7 +14,9 @@ from sharebus_provision.topics import (
 )
 
 __all__ = [
+    "AUDITOR_OUTAGE_SURVIVED_HOURS",
     "AUDIT_PARTITIONS",
+    "FACTS_RETENTION_HOURS",
     "ProvisionError",
     "TopicSpec",
     "audit_topics",

@@ -28,12 +28,21 @@ class TopicSpec:
 AUDIT_PARTITIONS = 3
 
 
-def audit_topics(topics: TopicNames, retention_hours: int = -1) -> list[TopicSpec]:
-    """The router's decision facts, the chained audit trail and its signed anchors (the last two kept
-    forever by default: they are evidence)."""
+# The longest auditor outage the bus promises to survive without losing audit (README, "Audit").
+AUDITOR_OUTAGE_SURVIVED_HOURS = 30 * 24
+# Facts wait in their topic while the auditor is down: they are kept past the promised outage, with
+# a margin for the catch-up itself (the broker's default, 7 days, would lose a longer outage's facts).
+FACTS_RETENTION_HOURS = AUDITOR_OUTAGE_SURVIVED_HOURS + 5 * 24
+
+
+def audit_topics(
+    topics: TopicNames, retention_hours: int = -1, facts_retention_hours: int = FACTS_RETENTION_HOURS
+) -> list[TopicSpec]:
+    """The router's decision facts (kept ``facts_retention_hours``), the chained audit trail and its
+    signed anchors (the last two kept forever by default: they are evidence)."""
     retention = str(retention_hours * _HOUR_MS) if retention_hours > 0 else "-1"
     return [
-        TopicSpec(topics.audit_facts, AUDIT_PARTITIONS),
+        TopicSpec(topics.audit_facts, AUDIT_PARTITIONS, {"retention.ms": str(facts_retention_hours * _HOUR_MS)}),
         TopicSpec(topics.audit, AUDIT_PARTITIONS, {"retention.ms": retention}),
         TopicSpec(topics.audit_anchors, 1, {"retention.ms": retention}),
     ]

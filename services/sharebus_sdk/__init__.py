@@ -8,6 +8,7 @@ from sharebus_sdk.errors import (
     NotProvider,
     PublishFailed,
     SharebusError,
+    SubscriberFailed,
 )
 from sharebus_sdk.publisher import Publisher, PublisherSettings
 from sharebus_sdk.subscriber import Delivery, Subscriber, SubscriberSettings
@@ -25,5 +26,6 @@ __all__ = [
     "PublisherSettings",
     "SharebusError",
     "Subscriber",
+    "SubscriberFailed",
     "SubscriberSettings",
 ]

@@ -15,6 +15,9 @@ from typing import Any
 
 from sharebus_core import headers as h
 
+# The slot of a batch record that could not be decoded (handed to the Subscriber's ``on_error``).
+SKIPPED: Any = object()
+
 
 @dataclass(frozen=True, slots=True)
 class BatchInfo:
@@ -50,6 +53,8 @@ class Batch:
     period_start: dt.datetime
     period_end: dt.datetime
     records: tuple[Any, ...]  # Delivery; Any to keep this module free of the subscriber
+    # Batch indexes of records that could not be decoded (skipped, given to the error callback).
+    skipped: tuple[int, ...] = ()
 
 
 @dataclass
@@ -104,7 +109,10 @@ class BatchAssembler:
             consumer=partial.consumer,
             period_start=info.period_start,
             period_end=info.period_end,
-            records=tuple(partial.records[seq] for seq in sorted(partial.records)),
+            records=tuple(
+                partial.records[seq] for seq in sorted(partial.records) if partial.records[seq] is not SKIPPED
+            ),
+            skipped=tuple(seq for seq in sorted(partial.records) if partial.records[seq] is SKIPPED),
         )
         return batch, partial.positions
 

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from sharebus_core.errors import SharebusError
 
-__all__ = ["CredentialError", "DeliveryDecodeError", "NotAuthorised", "NotProvider", "PublishFailed", "SharebusError"]
+__all__ = [
+    "CredentialError",
+    "DeliveryDecodeError",
+    "NotAuthorised",
+    "NotProvider",
+    "PublishFailed",
+    "SharebusError",
+    "SubscriberFailed",
+]
 
 
 class NotProvider(SharebusError):
@@ -27,3 +35,8 @@ class CredentialError(SharebusError):
 
 class NotAuthorised(SharebusError):
     """The broker refused an operation the system's ACLs do not allow (a topic or group not its own)."""
+
+
+class SubscriberFailed(SharebusError):
+    """Kafka failed the Subscriber (a fatal consumer error, a failed commit): the SDK's wrapper of
+    ``KafkaException``, which never leaves the Subscriber itself."""

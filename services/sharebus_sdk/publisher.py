@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -21,6 +23,8 @@ from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.errors import NotProvider, PublishFailed
 from sharebus_sdk.identity import ClientIdentity
+
+log = logging.getLogger(__name__)
 
 
 class PublisherSettings(BusSettings):
@@ -44,7 +48,9 @@ class Publisher:
         settings: PublisherSettings | None = None,
         catalogue: Catalogue | None = None,
         client_config: Mapping[str, Any] | None = None,
+        transactional_id: str | None = None,
     ) -> None:
+        """With ``transactional_id``, ``transaction()`` publishes several records all or nothing."""
         self.settings = settings or PublisherSettings()
         self.catalogue = catalogue or load_catalogue(self.settings.catalogue_dir)
         if department not in self.catalogue.departments:
@@ -64,10 +70,13 @@ class Publisher:
                     "acks": "all",
                     "linger.ms": self.settings.linger_ms,
                     "compression.type": self.settings.compression,
+                    **({"transactional.id": transactional_id} if transactional_id else {}),
                     **(client_config or {}),
                 }
             )
         )
+        self._transactional = transactional_id is not None
+        self._transactions_ready = False
 
     def _serializer(self, class_code: str) -> AvroSerializer:
         serializer = self._serializers.get(class_code)
@@ -82,8 +91,11 @@ class Publisher:
             self._serializers[class_code] = serializer
         return serializer
 
-    def publish(self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None) -> str:
-        """Validates and sends one record; returns its record id."""
+    def publish(
+        self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None, record_id: str | None = None
+    ) -> str:
+        """Validates and sends one record; returns its record id (``record_id`` when given: publishing
+        the same record again with the same id lets every subscriber drop the repeat)."""
         entry = self.catalogue.data_class(class_code)
         if entry.provider != self.department:
             raise NotProvider(
@@ -104,7 +116,7 @@ class Publisher:
             value = self._serializer(class_code)(dict(record), SerializationContext(topic, MessageField.VALUE))
         except SchemaRegistryError as exc:
             raise self.identity.translate_registry(exc, f"look up the schema of {class_code}") or exc from exc
-        record_id = uuid.uuid4().hex
+        record_id = record_id or uuid.uuid4().hex
         headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, class_code.encode()),
             (h.PROVIDER, self.department.encode()),
@@ -145,6 +157,41 @@ class Publisher:
             failures.append(f"{remaining} record(s) still unacknowledged after {timeout_s}s")
         if failures:
             raise PublishFailed(failures)
+
+    @contextlib.contextmanager
+    def transaction(self, timeout_s: float = 30.0) -> Iterator[None]:
+        """Records published inside land together or not at all (for ``read_committed`` readers).
+
+        Begin; publish; then commit, which waits for every acknowledgement. Any failure aborts the
+        transaction and raises (``PublishFailed`` when Kafka refused, or what ``publish`` raised).
+        """
+        if not self._transactional:
+            raise PublishFailed(["this Publisher was made without a transactional_id"])
+        try:
+            if not self._transactions_ready:
+                self._producer.init_transactions(timeout_s)
+                self._transactions_ready = True
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise PublishFailed([f"cannot begin a transaction: {exc.args[0].str()}"]) from exc
+        try:
+            yield
+            self._producer.commit_transaction(timeout_s)
+        except BaseException as exc:
+            self._abort(timeout_s)
+            failures, self._failures, self._refusal = self._failures, [], None
+            if isinstance(exc, KafkaException):
+                raise PublishFailed([*failures, exc.args[0].str()]) from exc
+            raise
+        self._failures, self._refusal = [], None
+
+    def _abort(self, timeout_s: float) -> None:
+        try:
+            self._producer.abort_transaction(timeout_s)
+        except KafkaException:
+            # A fatal error (fenced, timed out): nothing of the transaction is committed either way.
+            self._transactions_ready = False
+            log.exception("could not abort a publish transaction")
 
     def close(self) -> None:
         self.flush()

@@ -1,27 +1,35 @@
-"""Subscriber: reads one system's delivery topic and yields decoded records with their metadata."""
+"""Subscriber: reads one system's delivery topic and yields decoded records with their metadata.
+
+Only the SDK's own errors leave it (``sharebus_sdk.errors``): a broker refusal is ``CredentialError`` or
+``NotAuthorised``, any other Kafka failure ``SubscriberFailed``. A record it cannot decode never stops
+it: it goes to the ``on_error`` callback (by default logged) and is skipped, its offset committed past.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
 from sharebus_core import headers as h
 from sharebus_core.principals import Principals
+from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
-from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
-from sharebus_sdk.errors import CredentialError, DeliveryDecodeError
+from sharebus_sdk.batches import SKIPPED, Batch, BatchAssembler, BatchInfo
+from sharebus_sdk.errors import CredentialError, DeliveryDecodeError, SubscriberFailed
 from sharebus_sdk.identity import ClientIdentity
+
+log = logging.getLogger(__name__)
 
 
 class SubscriberSettings(BusSettings):
@@ -59,6 +67,27 @@ class Delivery:
 Position = tuple[str, int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A record the Subscriber could not decode, as handed to ``on_error``."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    error: DeliveryDecodeError
+
+
+ErrorCallback = Callable[[Undecodable], None]
+
+
+def log_and_skip(record: Undecodable) -> None:
+    """The default ``on_error``: the record is logged, then skipped (its offset is committed past it)."""
+    log.warning(
+        "skipping an undecodable record at %s[%s]@%s: %s", record.topic, record.partition, record.offset, record.error
+    )
+
+
 def _position(msg: Message) -> Position:
     topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
     if topic is None or partition is None or offset is None:
@@ -85,6 +114,14 @@ class _OffsetBook:
         tp = (topic, partition)
         self._next[tp] = max(self._next.get(tp, 0), offset + 1)
 
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions revoked from this member: nothing more is stored for them (librdkafka refuses
+        an offset for a partition not assigned), and a later assignment starts afresh."""
+        for tp in partitions:
+            self._open.pop(tp, None)
+            self._next.pop(tp, None)
+            self._stored.pop(tp, None)
+
     def done(self, positions: list[Position]) -> None:
         for topic, partition, offset in positions:
             self._open.get((topic, partition), set()).discard(offset)
@@ -108,10 +145,17 @@ class Subscriber:
     one released window), or None. An item's offsets are stored only when the caller asks for the
     next one, so a crash while handling it redelivers it (at-least-once); redeliveries with a record
     id already seen in the dedupe window are dropped and counted in ``duplicates``.
+
+    A record that cannot be decoded goes to ``on_error`` (default ``log_and_skip``) and is skipped: its
+    offset is stored as done. A callback that raises stops the Subscriber at that record instead.
     """
 
     def __init__(
-        self, system: str, settings: SubscriberSettings | None = None, client_config: Mapping[str, Any] | None = None
+        self,
+        system: str,
+        settings: SubscriberSettings | None = None,
+        client_config: Mapping[str, Any] | None = None,
+        on_error: ErrorCallback = log_and_skip,
     ) -> None:
         self.settings = settings or SubscriberSettings()
         self.system = system
@@ -123,7 +167,17 @@ class Subscriber:
         self.topic = TopicNames(self.settings.namespace).delivery(system)
         self._deserializer = AvroDeserializer(registry_client(self.settings.registry_url, self.settings.registry_auth))
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
-        self._consumer = self.identity.access.consumer(
+        self._on_error = on_error
+        self._consumer = self._kafka(lambda: self._make_consumer(group_prefix, client_config), "connect")
+        self._book = _OffsetBook()
+        self._handed: list[Position] = []
+        self._batches = BatchAssembler()
+        self._seen = RecentIds(self.settings.dedupe_window)
+        self.duplicates = 0
+        self.skipped = 0
+
+    def _make_consumer(self, group_prefix: str, client_config: Mapping[str, Any] | None) -> Consumer:
+        consumer = self.identity.access.consumer(
             self.identity.client_config(
                 {
                     "group.id": self.settings.group_id or f"{group_prefix}sub",
@@ -134,19 +188,40 @@ class Subscriber:
                 }
             )
         )
-        self._consumer.subscribe([self.topic])
-        self._book = _OffsetBook()
-        self._handed: list[Position] = []
-        self._batches = BatchAssembler()
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self.duplicates = 0
+        consumer.subscribe([self.topic], on_revoke=self._on_revoke)
+        return consumer
+
+    def _kafka(self, call: Callable[[], Any], what: str) -> Any:
+        """Runs a consumer call; a ``KafkaException`` leaves as the SDK's own error."""
+        try:
+            return call()
+        except KafkaException as exc:
+            raise self._failure(exc.args[0], what) from exc
+
+    def _failure(self, error: KafkaError, what: str) -> Exception:
+        refusal = self.identity.translate(error, f"{what} {self.topic}")
+        return refusal or SubscriberFailed(f"system {self.system}: cannot {what} {self.topic}: {error.str()}")
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Called inside the consumer's poll or close, after the finished offsets were stored; the
+        # auto-commit of the revocation commits them. Then the revoked partitions are forgotten.
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self._handed = [p for p in self._handed if (p[0], p[1]) not in lost]
+        self._book.forget(lost)
 
     def _store_pending(self) -> None:
         self._book.done(self._handed)
         self._handed = []
         changes = self._book.to_store()
-        if changes:
+        if not changes:
+            return
+        try:
             self._consumer.store_offsets(offsets=changes)
+        except KafkaException as exc:
+            # _STATE: a partition revoked meanwhile; its new owner resumes from the last commit.
+            if exc.args[0].code() != KafkaError._STATE:
+                raise self._failure(exc.args[0], "store offsets of") from exc
+            log.info("not storing offsets of revoked partitions: %s", exc.args[0].str())
 
     def poll(self, timeout_s: float = 1.0) -> Delivery | Batch | None:
         """The next new record or whole batch, or None when none arrived within the timeout.
@@ -157,29 +232,53 @@ class Subscriber:
         deadline = time.monotonic() + timeout_s
         while True:
             self._store_pending()
-            msg = self._consumer.poll(max(0.0, deadline - time.monotonic()))
-            self.identity.raise_if_refused()
+            msg = self._next_message(deadline)
             if msg is None:
                 return None
-            error = msg.error()
-            if error is not None:
-                raise self.identity.translate(error, f"read {self.topic}") or KafkaException(error)
             position = _position(msg)
             self._book.consumed(position)
             meta = h.header_map(msg.headers())
-            info = BatchInfo.from_headers(meta)
+            try:
+                info = BatchInfo.from_headers(meta)
+            except ValueError as exc:
+                self._skip(msg, position, DeliveryDecodeError(f"malformed batch headers: {exc}"))
+                continue
             if info is not None:
                 batch = self._take_batch_part(msg, meta, info, position)
                 if batch is not None:
                     return batch
                 continue
-            delivery = self._decode(msg, meta)
+            try:
+                delivery = self._decode(msg, meta)
+            except DeliveryDecodeError as exc:
+                self._skip(msg, position, exc)
+                continue
             if self._is_repeat(delivery):
                 self.duplicates += 1
                 self._book.done([position])
                 continue
             self._handed = [position]
             return delivery
+
+    def _next_message(self, deadline: float) -> Message | None:
+        msg: Message | None = self._kafka(lambda: self._consumer.poll(max(0.0, deadline - time.monotonic())), "read")
+        self.identity.raise_if_refused()
+        if msg is None:
+            return None
+        error = msg.error()
+        if error is None:
+            return msg
+        if error.retriable() and not error.fatal():
+            log.warning("reading %s: %s (retrying)", self.topic, error.str())
+            return None
+        raise self._failure(error, "read")
+
+    def _skip(self, msg: Message, position: Position, error: DeliveryDecodeError) -> None:
+        """An undecodable record: to the callback, then done (its offset is stored past it)."""
+        topic, partition, offset = position
+        self._on_error(Undecodable(topic, partition, offset, msg.key(), error))
+        self.skipped += 1
+        self._book.done([position])
 
     def _take_batch_part(
         self, msg: Message, meta: Mapping[str, bytes], info: BatchInfo, position: Position
@@ -188,7 +287,14 @@ class Subscriber:
             self.duplicates += info.seq is not None
             self._book.done([position])
             return None
-        record = self._decode(msg, meta, info) if info.seq is not None else None
+        try:
+            record = self._decode(msg, meta, info) if info.seq is not None else None
+        except DeliveryDecodeError as exc:
+            # Its slot is filled as skipped, so the rest of the batch is still handed out, whole otherwise.
+            topic, partition, offset = position
+            self._on_error(Undecodable(topic, partition, offset, msg.key(), exc))
+            self.skipped += 1
+            record = SKIPPED
         whole = self._batches.add(
             info,
             position,
@@ -204,14 +310,7 @@ class Subscriber:
         return batch
 
     def _is_repeat(self, delivery: Delivery) -> bool:
-        if delivery.record_id is None or not self.settings.dedupe_window:
-            return False
-        if delivery.record_id in self._seen:
-            return True
-        self._seen[delivery.record_id] = None
-        if len(self._seen) > self.settings.dedupe_window:
-            self._seen.popitem(last=False)
-        return False
+        return self._seen.is_repeat(delivery.record_id)
 
     def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
         topic, partition, offset = _position(msg)
@@ -226,6 +325,7 @@ class Subscriber:
             raise DeliveryDecodeError(f"the record at {topic}[{partition}]@{offset} is not an Avro record")
         published = h.text(meta, h.PUBLISHED_NS)
         key = msg.key()
+        # A garbled timestamp header costs the record its latency figure, not its delivery.
         return Delivery(
             data_class=h.text(meta, h.DATA_CLASS) or "",
             provider=h.text(meta, h.PROVIDER) or "",
@@ -233,7 +333,7 @@ class Subscriber:
             trace_id=h.text(meta, h.TRACE_ID),
             record_id=h.text(meta, h.RECORD_ID),
             mode=h.text(meta, h.MODE),
-            published_ns=int(published) if published else None,
+            published_ns=int(published) if published and published.isdigit() else None,
             key=key.decode("utf-8", "replace") if key is not None else None,
             value=value,
             topic=topic,
@@ -263,12 +363,14 @@ class Subscriber:
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
-            if exc.args[0].code() != -168:  # _NO_OFFSET: nothing to commit yet
-                raise
+            if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing to commit yet
+                raise self._failure(exc.args[0], "commit offsets of") from exc
 
     def close(self) -> None:
-        self._store_pending()
-        self._consumer.close()
+        try:
+            self._store_pending()
+        finally:
+            self._kafka(self._consumer.close, "close")
 
     def __enter__(self) -> Subscriber:
         return self

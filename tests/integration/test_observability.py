@@ -143,7 +143,7 @@ def test_targets_rules_and_label_bounds_on_the_scraped_bus(scraped_bus: Promethe
 
     rules = httpx.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
     loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
-    assert len(loaded) == 10
+    assert len(loaded) == 11
     assert set(loaded.values()) == {"ok"}
 
     # Labels stay bounded: every provider, consumer, class and department is a catalogue code.

@@ -18,6 +18,17 @@ def start_auditor(
     timeout_s: float = 60.0,
     extra_env: Mapping[str, str] | None = None,
 ) -> Child:
+    return start_auditor_with_metrics(access, namespace, work_dir, timeout_s, extra_env)[0]
+
+
+def start_auditor_with_metrics(
+    access: KafkaAccess,
+    namespace: str,
+    work_dir: Path,
+    timeout_s: float = 60.0,
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[Child, str]:
+    """The auditor, and the URL of its metrics."""
     port = free_port()
     env = {
         **access.env(),
@@ -27,11 +38,7 @@ def start_auditor(
         **auditor_env(),
         **(extra_env or {}),
     }
+    url = f"http://127.0.0.1:{port}/metrics"
     return start_child(
-        f"auditor {namespace}",
-        "sharebus_audit",
-        env,
-        work_dir / f"auditor-{namespace}.log",
-        f"http://127.0.0.1:{port}/metrics",
-        timeout_s,
-    )
+        f"auditor {namespace}", "sharebus_audit", env, work_dir / f"auditor-{namespace}.log", url, timeout_s
+    ), url

@@ -58,12 +58,19 @@ class FakeOffsets:
     """Stands in for OffsetReader: the groups, commits and watermarks a broker would report."""
 
     def __init__(self) -> None:
-        self.listed = ["ns-router", "ns.sub.tax-levy", "other.sub.x", "probe-1"]
+        self.listed = ["ns-router", "ns-auditor", "ns.sub.tax-levy", "other.sub.x", "probe-1"]
         self.commits = {
             "ns-router": {("ns.src.a", 0): 5},
+            "ns-auditor": {("ns.audit.facts", 0): 40},
             "ns.sub.tax-levy": {("ns.dlv.tax-levy", 0): 2, ("ns.grants", 0): 1},
         }
-        self.ends = {("ns.src.a", 0): 9, ("ns.src.a", 1): 4, ("ns.src.b", 0): 0, ("ns.dlv.tax-levy", 0): 3}
+        self.ends = {
+            ("ns.audit.facts", 0): 100,
+            ("ns.src.a", 0): 9,
+            ("ns.src.a", 1): 4,
+            ("ns.src.b", 0): 0,
+            ("ns.dlv.tax-levy", 0): 3,
+        }
         self.starts = {("ns.src.a", 1): 1}
 
     def groups(self) -> list[str]:
@@ -90,4 +97,6 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
         ("ns-router", "ns.src.a"): 4 + 3,
         ("ns-router", "ns.src.b"): 0,
         ("ns.sub.tax-levy", "ns.dlv.tax-levy"): 1,
+        # The auditor: facts not yet chained.
+        ("ns-auditor", "ns.audit.facts"): 60,
     }

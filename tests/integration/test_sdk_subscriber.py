@@ -1,0 +1,116 @@
+"""The SDK Subscriber at its edges: an undecodable record, a revoked partition."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from sharebus_sdk import Delivery, Subscriber, SubscriberSettings
+from tests.integration.conftest import Bus
+from tests.support.kafka import end_offsets, eventually
+from tests.support.names import unique
+from tests.support.records import publish_enterprises
+
+if TYPE_CHECKING:
+    from sharebus_sdk.subscriber import Undecodable
+
+SYSTEM = "tax-levy"
+
+
+def _settings(bus: Bus, group: str) -> SubscriberSettings:
+    return SubscriberSettings.model_validate({**bus.settings.model_dump(), "group_id": group})
+
+
+def _deliveries(subscriber: Subscriber, idle_timeout_s: float = 8.0) -> list[Delivery]:
+    """Everything the subscriber hands out until it goes idle (so a record after the junk is reached too)."""
+    received: list[Delivery] = []
+    for item in subscriber.records(idle_timeout_s=idle_timeout_s):
+        assert isinstance(item, Delivery)
+        received.append(item)
+    return received
+
+
+def _ends(bus: Bus, topic: str) -> dict[int, int]:
+    probe = bus.access.consumer({"group.id": unique("probe")})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        probe.close()
+
+
+def _feed_with_junk_in_the_middle(bus: Bus) -> str:
+    """tax-levy's delivery topic: records 0 and 1, then a record no schema decodes (in every
+    partition), then 2 and 3."""
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(2))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 2) == 2
+    partitions = sorted(_ends(bus, topic))
+    producer = bus.access.producer()
+    for partition in partitions:
+        producer.produce(topic, key=b"junk", value=b"not avro at all", partition=partition)
+    assert producer.flush(10) == 0
+    publish_enterprises(bus.settings, range(2, 4))
+    total = 4 + len(partitions)
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= total) == total
+    return topic
+
+
+def test_an_undecodable_record_goes_to_the_callback_and_is_committed_past(bus: Bus) -> None:
+    topic = _feed_with_junk_in_the_middle(bus)
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    errors: list[Undecodable] = []
+    with Subscriber(SYSTEM, _settings(bus, group), on_error=errors.append) as subscriber:
+        received = _deliveries(subscriber)
+        subscriber.commit()
+        skipped = subscriber.skipped
+    ends = _ends(bus, topic)
+    assert sorted(d.trace_id or "" for d in received) == [f"trace-{i}" for i in range(4)]
+    assert skipped == len(ends)
+    assert sorted((e.topic, e.partition, e.key) for e in errors) == [(topic, p, b"junk") for p in sorted(ends)]
+    assert "cannot decode the record" in str(errors[0].error)
+
+    probe = bus.access.consumer({"group.id": group})
+    try:
+        committed = probe.committed([TopicPartition(topic, p) for p in ends], timeout=10)
+    finally:
+        probe.close()
+    # Past the junk everywhere: a restart does not meet it again.
+    assert {tp.partition: tp.offset for tp in committed} == ends
+
+
+def test_by_default_an_undecodable_record_is_logged_and_skipped(bus: Bus, caplog: pytest.LogCaptureFixture) -> None:
+    _feed_with_junk_in_the_middle(bus)
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    with (
+        caplog.at_level(logging.WARNING, logger="sharebus_sdk.subscriber"),
+        Subscriber(SYSTEM, _settings(bus, group)) as subscriber,
+    ):
+        received = _deliveries(subscriber)
+    assert sorted(d.trace_id or "" for d in received) == [f"trace-{i}" for i in range(4)]
+    assert "skipping an undecodable record" in caplog.text
+
+
+def test_two_members_share_a_feed_through_a_revocation(bus: Bus) -> None:
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(6))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 6) == 6
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    seen: set[str | None] = set()
+    with Subscriber(SYSTEM, _settings(bus, group)) as first:
+        item = eventually(lambda: first.poll(1.0), lambda got: got is not None, 30)
+        assert isinstance(item, Delivery)
+        seen.add(item.trace_id)
+        # A second member joins: the first one's partition is revoked while it holds a record.
+        with Subscriber(SYSTEM, _settings(bus, group)) as second:
+            for _ in range(60):
+                for member in (first, second):
+                    got = member.poll(0.5)
+                    if isinstance(got, Delivery):
+                        seen.add(got.trace_id)
+                if len(seen) == 6:
+                    break
+    assert seen == {f"trace-{i}" for i in range(6)}
