@@ -8,6 +8,7 @@ import json
 from typing import Any, cast
 
 import fastavro
+import httpx
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
@@ -31,7 +32,9 @@ class OfflineSchemas(SchemaCache):
     """A registry stand-in for unit tests: projections get ids locally, nothing reaches the network."""
 
     def __init__(self) -> None:
-        super().__init__("http://127.0.0.1:9", timeout_s=0.1, registry_auth=None)
+        # A registry that knows no id: only what was remembered or registered here exists.
+        registry = httpx.MockTransport(lambda request: httpx.Response(404, json={"error_code": 40403}))
+        super().__init__("http://registry", timeout_s=0.1, registry_auth=None, transport=registry)
         self.next_id = 1000
 
     async def refresh(self, schema_id: int) -> WriterSchema:
