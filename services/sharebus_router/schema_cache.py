@@ -67,13 +67,47 @@ class NegativeCache:
         return len(self._until)
 
 
+class RecheckBudget:
+    """At most ``burst`` re-checks per key in each ``window_s``; at most ``max_entries`` keys remembered.
+
+    Not a plain negative cache: the first few re-checks go through at once, so a record replayed right
+    after its schema was registered for its class is routed; only a flood is held to the budget.
+    """
+
+    def __init__(
+        self, window_s: float, max_entries: int, burst: int = 3, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.window_s = window_s
+        self.max_entries = max_entries
+        self.burst = burst
+        self.clock = clock
+        self._spent: OrderedDict[object, tuple[float, int]] = OrderedDict()
+
+    def allow(self, key: object) -> bool:
+        """True, and one re-check spent, when ``key`` has budget left in its window."""
+        now = self.clock()
+        start, count = self._spent.get(key, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+        if count >= self.burst:
+            return False
+        self._spent[key] = (start, count + 1)
+        self._spent.move_to_end(key)
+        while len(self._spent) > self.max_entries:
+            self._spent.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._spent)
+
+
 class SchemaCache:
     """A registry outage is not the record's fault: lookups retry until the registry answers,
     which holds the stream back instead of dead-lettering good records.
 
-    A bad record must not cost a registry call each: an id the registry does not know, and an id
-    registered for another class than the record's, are remembered (bounded, for a while), so records
-    repeating them are dead-lettered from memory; the registry is asked again only after the interval.
+    A bad record must not cost a registry call each: an id the registry does not know is remembered
+    (bounded, for a while), and an id registered for another class than the record's is re-checked at
+    most a few times per interval; records repeating them are dead-lettered from memory.
     """
 
     def __init__(
@@ -95,8 +129,8 @@ class SchemaCache:
         self._schemas: dict[int, WriterSchema] = {}
         # Schema ids the registry answered 404 for.
         self.unknown = NegativeCache(negative_ttl_s, negative_entries, clock)
-        # (schema id, subject) pairs re-checked and found not registered together.
-        self.mismatched = NegativeCache(negative_ttl_s, negative_entries, clock)
+        # Re-checks of (schema id, subject) pairs found not registered together.
+        self.rechecks = RecheckBudget(negative_ttl_s, negative_entries, clock=clock)
         self.lookups = 0
 
     def remember(self, schema_id: int, schema_text: str, subject: str) -> None:
@@ -145,15 +179,12 @@ class SchemaCache:
         return schema
 
     async def recheck(self, schema_id: int, subject: str) -> WriterSchema:
-        """The schema of ``schema_id`` fetched again unless it was re-checked for ``subject`` lately:
-        a schema can be registered under more subjects after it was cached."""
+        """The schema of ``schema_id`` fetched again, unless its re-checks for ``subject`` are used up for
+        now: a schema can be registered under more subjects after it was cached."""
         known = self._schemas.get(schema_id)
-        if known is not None and (schema_id, subject) in self.mismatched:
+        if known is not None and not self.rechecks.allow((schema_id, subject)):
             return known
-        schema = await self.refresh(schema_id)
-        if subject not in schema.subjects:
-            self.mismatched.add((schema_id, subject))
-        return schema
+        return await self.refresh(schema_id)
 
     async def refresh(self, schema_id: int) -> WriterSchema:
         """Fetches an id again: a schema can be registered under more subjects after it was cached."""

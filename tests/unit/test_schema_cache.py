@@ -96,8 +96,27 @@ def test_records_framed_with_another_class_schema_cost_no_registry_call_each() -
         harness.handle(ENTERPRISE, value, offset=offset)
     assert len(harness.sent) == 200
     assert {dict(headers)[DLQ_REASON] for *_, headers in harness.sent} == {b"schema_mismatch"}
-    # The first lookup, and one re-check (the id might have been registered for the class since).
-    assert registry.total <= 4, registry.requests
+    # The first lookup, and a few re-checks (the id might have been registered for the class since);
+    # then the budget is spent until the interval ends.
+    assert registry.total <= 2 + 2 * harness.handler.schemas.rechecks.burst, registry.requests
+
+
+def test_a_mismatched_id_is_rechecked_at_once_a_few_times_then_once_the_interval_ends() -> None:
+    registry, clock = Registry(), Clock()
+    schemas = cache(registry, clock, ttl_s=30.0)
+    subject = TOPICS.value_subject(ENTERPRISE)
+
+    async def recheck(times: int) -> None:
+        await schemas.get(PENALTY_ID)
+        for _ in range(times):
+            assert subject not in (await schemas.recheck(PENALTY_ID, subject)).subjects
+
+    asyncio.run(recheck(100))
+    rechecked = registry.requests[f"/schemas/ids/{PENALTY_ID}"]
+    assert rechecked == 1 + schemas.rechecks.burst
+    clock.now = 31.0
+    asyncio.run(recheck(100))
+    assert registry.requests[f"/schemas/ids/{PENALTY_ID}"] == rechecked + schemas.rechecks.burst
 
 
 def test_router_limits_have_these_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
