@@ -109,6 +109,7 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
         "processing_guarantee": "at_least_once",
         "producer_acks": -1,
         "producer_linger_ms": settings.producer_linger_ms,
+        "producer_max_request_size": settings.max_message_bytes,
         "broker_commit_interval": settings.commit_interval_s,
         "stream_buffer_maxsize": settings.stream_buffer_maxsize,
         "broker_session_timeout": settings.session_timeout_s,
@@ -134,7 +135,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
-    schemas = SchemaCache(settings.registry_url, settings.registry_timeout_s, settings.registry_auth)
+    schemas = SchemaCache(
+        settings.registry_url,
+        settings.registry_timeout_s,
+        settings.registry_auth,
+        negative_ttl_s=settings.unknown_schema_ttl_s,
+        negative_entries=settings.unknown_schema_cache_size,
+    )
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))
     clock = Clock(settings.clock_skew_file)
@@ -171,6 +178,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         held_topic=topics.held,
         clock=clock.time,
         last_seen=freshness.last,
+        max_message_bytes=settings.max_message_bytes,
     )
     releaser = BatchReleaser(
         table.routes,

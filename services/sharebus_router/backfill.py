@@ -137,13 +137,13 @@ class Backfiller:
                 facts = []
                 for record in self._records(route, chunk, seen):
                     try:
+                        # Replayed from the source topic: the publisher's headers are checked and owned again.
+                        headers = self.handler.bus_headers(record.headers, route)
                         value = await self.handler.decode_value(record.value, route)
                     except BadRecord:
                         continue  # it went to the dead-letter topic when it was first routed
                     delivered = render(target, value, record.value)
-                    await self.send(
-                        target.topic, record.key, delivered, [*record.headers, *target.extra_headers, marker]
-                    )
+                    await self.send(target.topic, record.key, delivered, [*headers, *target.extra_headers, marker])
                     sent += 1
                     decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
                     facts.append({**record_fact(route, record, [decision]), "backfill": request.request_id})

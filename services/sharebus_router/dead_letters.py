@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
+from sharebus_router.message_size import message_size
 
 DLQ_REASON = "sharebus-dlq-reason"
 DLQ_DETAIL = "sharebus-dlq-detail"
@@ -13,6 +15,10 @@ DLQ_SOURCE_TOPIC = "sharebus-dlq-topic"
 DLQ_SOURCE_PARTITION = "sharebus-dlq-partition"
 DLQ_SOURCE_OFFSET = "sharebus-dlq-offset"
 DLQ_DATA_CLASS = "sharebus-dlq-class"
+# What was left out to keep the dead letter within the message limit ("value", "value,headers", ...);
+# the original is still in the source topic at the offset the dead letter names.
+DLQ_OMITTED = "sharebus-dlq-omitted"
+_DLQ_PREFIX = "sharebus-dlq-"
 
 
 class DeadLetterReason(StrEnum):
@@ -26,6 +32,12 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_DATA_CLASS = "unknown_data_class"
     # Labelled (``sharebus-class``) as another catalogue class than the topic it was published to.
     CLASS_MISMATCH = "class_mismatch"
+    # A bus header the publisher may set is malformed (no value, repeated, too long, not text, not a number).
+    BAD_HEADER = "bad_header"
+    # A delivery (or the held copy) of the record would exceed the largest message the router may send.
+    TOO_LARGE = "too_large"
+    # Anything else about the record that the router could not process; the detail names the error.
+    UNPROCESSABLE = "unprocessable"
 
 
 class BadRecord(SharebusError):
@@ -36,7 +48,7 @@ class BadRecord(SharebusError):
 
 
 def dead_letter_headers(
-    original: HeaderList,
+    original: Iterable[tuple[str, bytes | None]],
     reason: DeadLetterReason,
     detail: str,
     topic: str,
@@ -44,8 +56,14 @@ def dead_letter_headers(
     offset: int,
     data_class: str,
 ) -> HeaderList:
+    """The record's headers as published (a publisher's ``sharebus-dlq-*`` renamed), then the bus's."""
+    kept: HeaderList = [
+        ("publisher-" + name if name.startswith(_DLQ_PREFIX) else name, raw)
+        for name, raw in original
+        if raw is not None
+    ]
     return [
-        *original,
+        *kept,
         (DLQ_REASON, reason.value.encode()),
         (DLQ_DETAIL, detail[:1000].encode()),
         (DLQ_SOURCE_TOPIC, topic.encode()),
@@ -53,3 +71,23 @@ def dead_letter_headers(
         (DLQ_SOURCE_OFFSET, str(offset).encode()),
         (DLQ_DATA_CLASS, data_class.encode()),
     ]
+
+
+def bounded(
+    key: bytes | None, value: bytes | None, headers: HeaderList, limit: int
+) -> tuple[bytes | None, bytes | None, HeaderList]:
+    """The dead letter within ``limit`` bytes: the value, then the record's own headers, then the key are
+    left out until it fits. The dead-letter headers always stay: they say where the original is."""
+    if message_size(key, value, headers) <= limit:
+        return key, value, headers
+    ours = [(name, raw) for name, raw in headers if name.startswith(_DLQ_PREFIX)]
+    options: list[tuple[str, bytes | None, HeaderList]] = [
+        ("value", key, headers),
+        ("value,headers", key, ours),
+        ("value,headers,key", None, ours),
+    ]
+    for omitted, kept_key, kept in options:
+        candidate = [*kept, (DLQ_OMITTED, omitted.encode())]
+        if message_size(kept_key, None, candidate) <= limit:
+            return kept_key, None, candidate
+    return None, None, [*ours, (DLQ_OMITTED, b"value,headers,key")]

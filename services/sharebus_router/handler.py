@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import fastavro
@@ -18,12 +20,15 @@ from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
 from sharebus_core.wire import WireFormatError, frame, unframe
 from sharebus_router import audit_facts
-from sharebus_router.dead_letters import BadRecord, DeadLetterReason, dead_letter_headers
+from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
+from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
+from sharebus_router.message_size import message_size
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.routes import ClassRoute, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
 from sharebus_rules.projection import project
 
+log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
 
@@ -56,6 +61,25 @@ def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -
     return [(h.ORIGIN, json.dumps(origin, separators=(",", ":")).encode())]
 
 
+# The largest message the router sends; the producer is configured with the same (RouterSettings).
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+# Room kept, when a periodic record is held, for what its release adds: the consumer, mode and grant
+# headers and the batch's id, window, count and index (a few hundred bytes in all).
+RELEASE_HEADER_RESERVE = 1024
+# Room kept on a live delivery for the header a backfill adds when it replays the record (its request id).
+BACKFILL_HEADER_RESERVE = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What one target gets of a record: a delivery (value and headers), or nothing as its grant expired."""
+
+    target: Target
+    value: bytes | None
+    headers: HeaderList
+    expired: bool = False
+
+
 def render(target: Target, record: dict[str, Any], value: bytes | None) -> bytes | None:
     """What ``target`` receives of a record: the published bytes, or its projection in the consumer's schema."""
     projection = target.projection
@@ -76,6 +100,7 @@ class RecordHandler:
         held_topic: str = "",
         clock: Callable[[], float] = time.time,
         last_seen: dict[str, float] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.known_classes = known_classes
         self.held_topic = held_topic
@@ -87,94 +112,150 @@ class RecordHandler:
         self.metrics = metrics
         self.dead_letter_topic = dead_letter_topic
         self.send = send
+        self.max_message_bytes = max_message_bytes
 
-    def _check_label(self, headers: HeaderList, route: ClassRoute) -> None:
-        """A record labelled with another class than its topic's was published to the wrong place."""
-        for name, raw in headers:
-            if name == h.DATA_CLASS:
-                claimed = raw.decode("utf-8", "replace")
-                if claimed == route.data_class:
-                    return
-                if claimed not in self.known_classes:
-                    raise BadRecord(
-                        DeadLetterReason.UNKNOWN_DATA_CLASS,
-                        f"the record is labelled {claimed!r}, which is not in the catalogue",
-                    )
-                raise BadRecord(
-                    DeadLetterReason.CLASS_MISMATCH,
-                    f"the record is labelled {claimed} but was published to {route.data_class}'s topic",
-                )
+    def bus_headers(self, headers: Iterable[RawHeader], route: ClassRoute) -> HeaderList:
+        """The headers the record travels on with: the bus's own, never a publisher's copies (bus_headers)."""
+        return bus_headers(headers, route.data_class, route.provider, self.known_classes)
+
+    def check_size(
+        self, key: bytes | None, value: bytes | None, headers: HeaderList, what: str, reserve: int = 0
+    ) -> None:
+        size = message_size(key, value, headers) + reserve
+        if size > self.max_message_bytes:
+            raise BadRecord(
+                DeadLetterReason.TOO_LARGE,
+                f"{what} would be {size} bytes, more than the {self.max_message_bytes} the router may send",
+            )
 
     async def decode_value(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
         try:
             schema_id, body = unframe(value)
         except WireFormatError as exc:
             raise BadRecord(DeadLetterReason.NOT_WIRE_FORMAT, str(exc)) from exc
-        writer = self.schemas.cached(schema_id)
-        if writer is None:
-            try:
-                writer = await self.schemas.get(schema_id)
-            except UnknownSchemaId as exc:
-                raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
-        if route.subject not in writer.subjects:
-            # Only on this error path: the id may have been registered for this class since it was cached.
-            writer = await self.schemas.refresh(schema_id)
+        try:
+            writer = self.schemas.cached(schema_id) or await self.schemas.get(schema_id)
+            if route.subject not in writer.subjects:
+                # Only on this error path (and at most once per id and interval, see SchemaCache): the id
+                # may have been registered for this class since it was cached.
+                writer = await self.schemas.recheck(schema_id, route.subject)
+        except UnknownSchemaId as exc:
+            raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
         if route.subject not in writer.subjects:
             raise BadRecord(
                 DeadLetterReason.SCHEMA_MISMATCH,
-                f"schema id {schema_id} is registered for {sorted(writer.subjects)}, not for data class "
+                f"schema id {schema_id} is registered for {sorted(writer.subjects)[:5]}, not for data class "
                 f"{route.data_class}",
             )
         return decode(writer, body)
 
+    def _plan(
+        self, route: ClassRoute, key: bytes | None, value: bytes | None, record: dict[str, Any], headers: HeaderList
+    ) -> list[Planned]:
+        """Every target's delivery, rendered and size-checked before any is sent: a record is delivered
+        to all its targets or to none."""
+        now_s = self.clock()
+        planned = []
+        for target in route.targets:
+            if target.expires_at is not None and now_s >= target.expires_at:
+                planned.append(Planned(target, None, [], expired=True))
+                continue
+            delivered = render(target, record, value)
+            out = [*headers, *target.extra_headers]
+            self.check_size(key, delivered, out, f"the delivery to {target.consumer}", BACKFILL_HEADER_RESERVE)
+            planned.append(Planned(target, delivered, out))
+        return planned
+
+    async def _prepare(
+        self,
+        route: ClassRoute,
+        offset: tuple[str, int, int],
+        key: bytes | None,
+        value: bytes | None,
+        raw: Iterable[RawHeader],
+    ) -> tuple[HeaderList, list[Planned]]:
+        """Everything about a record that can be wrong, found before anything is sent; raises BadRecord."""
+        headers = self.bus_headers(raw, route)
+        # Every record is decoded, also when it passes unchanged: a record that does not fit its
+        # schema must reach the dead-letter topic, not a subscriber.
+        record = await self.decode_value(value, route)
+        if route.held:
+            held = [*headers, *origin_headers(*offset, key)]
+            self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
+            return held, []
+        return headers, self._plan(route, key, value, record, headers)
+
     async def handle(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: HeaderList
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Iterable[RawHeader],
     ) -> dict[str, Any] | None:
-        """Routes one record; returns the fact of its decisions for the audit (None for a dead letter)."""
+        """Routes one record; returns the fact of its decisions for the audit (None for a dead letter).
+
+        No record can stop the stream: whatever is wrong with one ends in the dead-letter topic with its
+        reason. Only a failure to send (Kafka's, not the record's) escapes.
+        """
+        raw = list(headers)
         route = self.routes.get(topic)
         if route is None:
             bad = BadRecord(DeadLetterReason.UNKNOWN_DATA_CLASS, f"no data class has topic {topic}")
-            await self.dead_letter(topic, partition, offset, key, value, headers, "", bad)
+            await self.dead_letter(topic, partition, offset, key, value, raw, "", bad)
             return None
         # Where live delivery stands in this partition, set before any await: a target installed while
         # this record is in flight is not applied to it, and its hand-over point lies past it.
         route.next_offsets[partition] = offset + 1
         try:
-            self._check_label(headers, route)
-            # Every record is decoded, also when it passes unchanged: a record that does not fit its
-            # schema must reach the dead-letter topic, not a subscriber.
-            record = await self.decode_value(value, route)
+            out_headers, planned = await self._prepare(route, (topic, partition, offset), key, value, raw)
         except BadRecord as bad:
-            await self.dead_letter(topic, partition, offset, key, value, headers, route.data_class, bad)
+            await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, bad)
+            return None
+        except Exception as exc:
+            # A record the code did not foresee must not end the agent (and stall every class behind it).
+            log.exception("record %s[%d]@%d could not be processed; dead-lettered", topic, partition, offset)
+            unforeseen = BadRecord(DeadLetterReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}")
+            await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, unforeseen)
             return None
         route.received.inc()
-        now_s = self.last_seen[route.data_class] = self.clock()
+        self.last_seen[route.data_class] = self.clock()
         if route.held:
             # Periodic: held until its window is released (sharebus_router.holding). Keyed by class so
             # that a class's records stay in order in one partition, between its release markers.
-            origin = origin_headers(topic, partition, offset, key)
-            await self.send(self.held_topic, route.data_class.encode(), value, [*headers, *origin])
+            await self.send(self.held_topic, route.data_class.encode(), value, out_headers)
             return None
+        return await self._deliver(route, topic, partition, offset, key, out_headers, planned)
+
+    async def _deliver(
+        self,
+        route: ClassRoute,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        headers: HeaderList,
+        planned: list[Planned],
+    ) -> dict[str, Any] | None:
         decisions: list[dict[str, Any]] = []
-        for target in route.targets:
-            if target.expires_at is not None and now_s >= target.expires_at:
+        for plan in planned:
+            target = plan.target
+            if plan.expired:
                 # The route is rebuilt within a second; until then the expiry is enforced here.
                 target.expired.inc()
                 decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
                 continue
-            delivered = render(target, record, value)
-            await self.send(target.topic, key, delivered, [*headers, *target.extra_headers])
+            await self.send(target.topic, key, plan.value, plan.headers)
             target.calls.inc()
             target.records.inc()
-            decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, delivered))
+            decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value))
         for denial in route.denials:
             denial.counter.inc()
             decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
-        if route.targets:
-            for name, raw in headers:
-                if name == h.PUBLISHED_NS and raw:
-                    route.latency.observe(max(0.0, (time.time_ns() - int(raw)) / 1e9))
-                    break
+        published = published_ns(headers)
+        if route.targets and published is not None:
+            route.latency.observe(max(0.0, (time.time_ns() - published) / 1e9))
         if not decisions:
             return None
         return audit_facts.record_fact(
@@ -188,10 +269,11 @@ class RecordHandler:
         offset: int,
         key: bytes | None,
         value: bytes | None,
-        headers: HeaderList,
+        headers: Iterable[RawHeader],
         data_class: str,
         bad: BadRecord,
     ) -> None:
         dl_headers = dead_letter_headers(headers, bad.reason, bad.detail, topic, partition, offset, data_class)
-        await self.send(self.dead_letter_topic, key, value, dl_headers)
+        dl_key, dl_value, dl_headers = bounded(key, value, dl_headers, self.max_message_bytes)
+        await self.send(self.dead_letter_topic, dl_key, dl_value, dl_headers)
         self.metrics.dead_letter(data_class or "unknown", bad.reason)

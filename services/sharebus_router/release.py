@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka import Message
@@ -127,10 +127,12 @@ class BatchReleaser:
         decoded = []
         for record in held:
             try:
-                decoded.append((record, await self.handler.decode_value(record.value, route)))
+                # The bus's headers only, also for records held before the router owned them (bus_headers).
+                owned = replace(record, headers=self.handler.bus_headers(record.headers, route))
+                decoded.append((owned, await self.handler.decode_value(record.value, route)))
             except BadRecord as bad:
-                # It was valid when held; its schema can only have been deleted since. Nothing is lost:
-                # the record goes to the dead-letter topic with its origin.
+                # It was valid when held; its schema can only have been deleted since (or it was held
+                # before its headers were checked). Nothing is lost: it goes to the dead-letter topic.
                 log.warning("a held record of %s no longer decodes: %s", route.data_class, bad.detail)
                 await self.handler.dead_letter(
                     record.origin_topic,

@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,9 @@ from sharebus_core.registry_client import registry_http_auth
 
 log = logging.getLogger(__name__)
 
-_NEGATIVE_TTL_S = 30.0
+# Defaults of RouterSettings.unknown_schema_ttl_s and .unknown_schema_cache_size.
+DEFAULT_NEGATIVE_TTL_S = 30.0
+DEFAULT_NEGATIVE_ENTRIES = 10_000
 
 
 class UnknownSchemaId(SharebusError, LookupError):
@@ -31,19 +35,107 @@ class WriterSchema:
     subjects: frozenset[str]
 
 
+class NegativeCache:
+    """Keys known to be absent, each for ``ttl_s``; at most ``max_entries``, the least recently added
+    going first. Bounded, so that a publisher sending random schema ids cannot grow the router's memory."""
+
+    def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._until: OrderedDict[object, float] = OrderedDict()
+
+    def add(self, key: object) -> None:
+        self._until[key] = self.clock() + self.ttl_s
+        self._until.move_to_end(key)
+        while len(self._until) > self.max_entries:
+            self._until.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if until <= self.clock():
+            del self._until[key]
+            return False
+        return True
+
+    def discard(self, key: object) -> None:
+        self._until.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+class RecheckBudget:
+    """At most ``burst`` re-checks per key in each ``window_s``; at most ``max_entries`` keys remembered.
+
+    Not a plain negative cache: the first few re-checks go through at once, so a record replayed right
+    after its schema was registered for its class is routed; only a flood is held to the budget.
+    """
+
+    def __init__(
+        self, window_s: float, max_entries: int, burst: int = 3, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.window_s = window_s
+        self.max_entries = max_entries
+        self.burst = burst
+        self.clock = clock
+        self._spent: OrderedDict[object, tuple[float, int]] = OrderedDict()
+
+    def allow(self, key: object) -> bool:
+        """True, and one re-check spent, when ``key`` has budget left in its window."""
+        now = self.clock()
+        start, count = self._spent.get(key, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+        if count >= self.burst:
+            return False
+        self._spent[key] = (start, count + 1)
+        self._spent.move_to_end(key)
+        while len(self._spent) > self.max_entries:
+            self._spent.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._spent)
+
+
 class SchemaCache:
     """A registry outage is not the record's fault: lookups retry until the registry answers,
-    which holds the stream back instead of dead-lettering good records."""
+    which holds the stream back instead of dead-lettering good records.
 
-    def __init__(self, registry_url: str, timeout_s: float, registry_auth: str | None) -> None:
+    A bad record must not cost a registry call each: an id the registry does not know is remembered
+    (bounded, for a while), and an id registered for another class than the record's is re-checked at
+    most a few times per interval; records repeating them are dead-lettered from memory.
+    """
+
+    def __init__(
+        self,
+        registry_url: str,
+        timeout_s: float,
+        registry_auth: str | None,
+        negative_ttl_s: float = DEFAULT_NEGATIVE_TTL_S,
+        negative_entries: int = DEFAULT_NEGATIVE_ENTRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = httpx.AsyncClient(
-            base_url=registry_url.rstrip("/"), timeout=timeout_s, auth=registry_http_auth(registry_auth)
+            base_url=registry_url.rstrip("/"),
+            timeout=timeout_s,
+            auth=registry_http_auth(registry_auth),
+            transport=transport,
         )
         self._schemas: dict[int, WriterSchema] = {}
-        self._unknown: dict[int, float] = {}
+        # Schema ids the registry answered 404 for.
+        self.unknown = NegativeCache(negative_ttl_s, negative_entries, clock)
+        # Re-checks of (schema id, subject) pairs found not registered together.
+        self.rechecks = RecheckBudget(negative_ttl_s, negative_entries, clock=clock)
+        self.lookups = 0
 
     def remember(self, schema_id: int, schema_text: str, subject: str) -> None:
         """Preloads a schema the caller registered itself, so the first record needs no lookup."""
+        self.unknown.discard(schema_id)
         known = self._schemas.get(schema_id)
         if known is not None:
             self._schemas[schema_id] = WriterSchema(schema_id, known.parsed, known.subjects | {subject})
@@ -80,12 +172,19 @@ class SchemaCache:
         found = self._schemas.get(schema_id)
         if found is not None:
             return found
-        unknown_until = self._unknown.get(schema_id)
-        if unknown_until is not None and unknown_until > time.monotonic():
-            raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
+        if schema_id in self.unknown:
+            raise UnknownSchemaId(f"schema id {schema_id} is not in the registry (remembered)")
         schema = await self._fetch(schema_id)
         self._schemas[schema_id] = schema
         return schema
+
+    async def recheck(self, schema_id: int, subject: str) -> WriterSchema:
+        """The schema of ``schema_id`` fetched again, unless its re-checks for ``subject`` are used up for
+        now: a schema can be registered under more subjects after it was cached."""
+        known = self._schemas.get(schema_id)
+        if known is not None and not self.rechecks.allow((schema_id, subject)):
+            return known
+        return await self.refresh(schema_id)
 
     async def refresh(self, schema_id: int) -> WriterSchema:
         """Fetches an id again: a schema can be registered under more subjects after it was cached."""
@@ -97,9 +196,10 @@ class SchemaCache:
         delay = 0.2
         while True:
             try:
+                self.lookups += 1
                 schema_resp = await self._client.get(f"/schemas/ids/{schema_id}")
                 if schema_resp.status_code == 404:
-                    self._unknown[schema_id] = time.monotonic() + _NEGATIVE_TTL_S
+                    self.unknown.add(schema_id)
                     raise UnknownSchemaId(f"schema id {schema_id} is not in the registry")
                 schema_resp.raise_for_status()
                 versions_resp = await self._client.get(f"/schemas/ids/{schema_id}/versions")

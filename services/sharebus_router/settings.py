@@ -39,6 +39,15 @@ class RouterSettings(BusSettings):
     # At start, a class whose routes cannot be built (the registry still starting) holds routing back
     # for at most this long; after it the class is closed (every consumer denied) and the router routes.
     route_build_grace_s: float = Field(default=30.0, ge=0)
+    # The largest message the router sends (its producer's max request size). A record whose delivery,
+    # held copy or dead letter would be larger is dead-lettered ("too_large") or trimmed, never sent
+    # to fail: one failed send would end the route agent. At most the broker's message.max.bytes.
+    max_message_bytes: int = Field(default=1_000_000, ge=16_384)
+    # Schema ids the registry does not know, and ids registered for another class than the record's,
+    # are remembered this long (so a flood of bad records costs no registry call each), and at most
+    # this many of each (so random ids cannot grow the router's memory).
+    unknown_schema_ttl_s: float = Field(default=30.0, gt=0)
+    unknown_schema_cache_size: int = Field(default=10_000, ge=1)
     # Periodic classes: records wait on the held topic until their window is released; it must keep
     # them for longer than the longest window (monthly).
     held_partitions: int = Field(default=8, ge=1)

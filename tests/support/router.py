@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,9 @@ import httpx
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
 from sharebus_core.kafka import KafkaAccess
-from tests.support.kafka import eventually
+from sharebus_core.offsets import committed_offsets
+from sharebus_core.topics import TopicNames
+from tests.support.kafka import end_offsets, eventually
 from tests.support.keys import reader_env
 
 
@@ -69,3 +71,11 @@ def wait_routed(router: RouterProcess, events: int) -> None:
         return int(httpx.get(f"{router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
 
     assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
+
+
+def router_lag(access: KafkaAccess, namespace: str, class_codes: Iterable[str]) -> int:
+    """Records of the source topics that the router has not committed yet (0 when it is caught up)."""
+    topics = TopicNames(namespace)
+    sources = [topics.source(code) for code in class_codes]
+    committed = committed_offsets(access, topics.router_app_id, sources)
+    return sum(end_offsets(access, topic) for topic in sources) - sum(committed.values())

@@ -9,6 +9,8 @@ import time
 from typing import Any, cast
 
 import fastavro
+import httpx
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
@@ -31,7 +33,9 @@ class OfflineSchemas(SchemaCache):
     """A registry stand-in for unit tests: projections get ids locally, nothing reaches the network."""
 
     def __init__(self) -> None:
-        super().__init__("http://127.0.0.1:9", timeout_s=0.1, registry_auth=None)
+        # A registry that knows no id: only what was remembered or registered here exists.
+        registry = httpx.MockTransport(lambda request: httpx.Response(404, json={"error_code": 40403}))
+        super().__init__("http://registry", timeout_s=0.1, registry_auth=None, transport=registry)
         self.next_id = 1000
 
     async def refresh(self, schema_id: int) -> WriterSchema:
@@ -45,6 +49,14 @@ class OfflineSchemas(SchemaCache):
         writer = self.cached(self.next_id)
         assert writer is not None
         return self.next_id, writer.parsed
+
+
+# What the router's producer (aiokafka under faust) accepts by default: faust's producer_max_request_size.
+PRODUCER_LIMIT = 1_000_000
+
+
+class MessageTooLarge(Exception):
+    """What aiokafka's producer raises for a message over its max request size."""
 
 
 class Harness:
@@ -63,6 +75,10 @@ class Harness:
         self.now = time.time()
 
         async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+            # The same check as aiokafka's, so a message the real producer would refuse fails here too.
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))
+            if size > PRODUCER_LIMIT:
+                raise MessageTooLarge(f"{size} bytes to {topic}")
             self.sent.append((topic, key, value, headers))
 
         self.send = send
@@ -102,6 +118,12 @@ class Harness:
             # Through the wire encoding the auditor reads.
             [(_, encoded)] = encode_batch([fact])
             self.facts.extend(json.loads(encoded)["records"])
+
+    def handle_raw(
+        self, code: str, value: bytes | None, headers: list[tuple[str, bytes | None]], key: bytes | None = b"k"
+    ) -> dict[str, Any] | None:
+        """Routes one record with exactly these headers (valueless ones too, as aiokafka hands them over)."""
+        return asyncio.run(self.handler.handle(TOPICS.source(code), 0, 0, key, value, headers))
 
     def value(self, name: str, labels: dict[str, str]) -> float:
         result = self.registry.get_sample_value(name, labels)

@@ -164,9 +164,6 @@ def test_expiry_is_enforced_per_record_before_the_route_is_rebuilt(harness: Harn
     ],
 )
 def test_bad_bytes_go_to_the_dead_letter_topic(harness: Harness, value: bytes | None, reason: str) -> None:
-    if reason == "unknown_schema_id":
-        # A negative answer is cached, so this id is known-unknown without a registry round trip.
-        harness.schemas._unknown[99_999] = float("inf")
     harness.handle(ENTERPRISE, value, offset=41)
     [(topic, _key, sent_value, headers)] = harness.sent
     meta = h.header_map(headers)
