@@ -87,11 +87,21 @@ def _plain_consumer(access: KafkaAccess, isolation: str = "read_uncommitted") ->
 
 
 class RangeReader:
-    """Reads one partition's offsets [start, end) in chunks, so that a long history never sits in memory."""
+    """Reads one partition's offsets [start, end) in chunks, so that a long history never sits in memory.
 
-    def __init__(self, access: KafkaAccess, topic: str, partition: int, start: int, end: int) -> None:
+    Committed records only by default, as the router routes them: an aborted transaction's records
+    (a gateway batch that failed) are never replayed.
+    """
+
+    def __init__(
+        self, access: KafkaAccess, topic: str, partition: int, start: int, end: int, isolation: str = "read_committed"
+    ) -> None:
+        self._consumer = _plain_consumer(access, isolation)
+        self.reset(topic, partition, start, end)
+
+    def reset(self, topic: str, partition: int, start: int, end: int) -> None:
+        """Reads another range with the same consumer (no new connection per range)."""
         self.topic, self.partition, self.end = topic, partition, end
-        self._consumer = _plain_consumer(access)
         self._consumer.assign([TopicPartition(topic, partition, start)])
         self.done = end <= start
 

@@ -50,6 +50,7 @@ from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import Handover
 from sharebus_router.holding import install_holding
+from sharebus_router.isolation import read_committed
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.release import BatchReleaser
 from sharebus_router.route_table import RouteTable
@@ -132,6 +133,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     """
     verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
+    read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
@@ -369,6 +371,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     def close(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> Awaitable[None]:
         for running in follower:
             running.stop()
+        order.reader.close()
         return schemas.close()
 
     # mode's signal stubs reject any concrete receiver signature; this one is what mode calls.

@@ -3,13 +3,18 @@ batch is published all or nothing."""
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Message
 
 from sharebus_core.topic_reader import read_topic
+from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus, GatewayBus
 from tests.integration.test_gateway_live import enterprise_json, publish
 from tests.support.gateway import read_sse
 from tests.support.kafka import end_offsets, eventually
+from tests.support.names import unique
+from tests.support.records import enterprise
+from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"
 
@@ -78,3 +83,30 @@ def test_a_batch_that_fails_half_way_publishes_nothing(gateway_bus: GatewayBus) 
     found = eventually(lambda: committed(bus, source), lambda records: len(records) >= 1)
     assert [m.key() for m in found] == [b"U3"]
     assert "nothing was published" in failed.text
+
+
+class Abort(Exception):
+    pass
+
+
+def test_the_router_never_routes_the_records_of_an_aborted_transaction(bus: Bus) -> None:
+    settings = PublisherSettings.model_validate(bus.settings.model_dump())
+    with Publisher("AMR", settings, bus.catalogue, transactional_id=unique("amr-tx")) as pub:
+
+        def publish_then_fail() -> None:
+            with pub.transaction():
+                for seq in range(20):
+                    pub.publish(ENTERPRISE, enterprise(seq))
+                pub._producer.flush(30)  # in the log, then aborted: what a read_uncommitted reader routes
+                raise Abort
+
+        with pytest.raises(Abort):
+            publish_then_fail()
+        with pub.transaction():
+            for seq in range(20, 50):
+                pub.publish(ENTERPRISE, enterprise(seq))
+    # Thirty later records reach every partition (all but surely), and each partition is routed in
+    # order, so once they have all arrived the aborted ones would have arrived before them.
+    received = collect(bus.settings, "tax-levy", 30)
+    assert sorted(d.value["seq"] for d in received.deliveries) == list(range(20, 50))
+    assert end_offsets(bus.access, bus.topics.delivery("tax-levy")) == 30

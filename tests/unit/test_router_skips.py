@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from sharebus_core.kafka import KafkaAccess
-from sharebus_router import skips
-from sharebus_router.skips import OrderGuard
+from sharebus_router.skips import GapReader, OrderGuard
 
 TP = namedtuple("TP", "topic partition")
 SOURCE, OTHER = TP("src", 1), TP("held", 0)
@@ -37,11 +36,11 @@ def test_records_faust_lost_are_routed_in_order_and_repeats_are_not(monkeypatch:
     committed = {"offset": 100}
     consumer = FakeConsumer()
 
-    def read_range(access: KafkaAccess, topic: str, partition: int, start: int, end: int) -> list[Record]:
+    def read(self: GapReader, topic: str, partition: int, start: int, end: int) -> list[Record]:
         steps.append(f"read {topic}[{partition}] {start}..{end - 1}")
         return [Record(o) for o in range(start, end) if o != 103]  # 103: a transaction marker
 
-    monkeypatch.setattr(skips, "read_range", read_range)
+    monkeypatch.setattr(GapReader, "read", read)
 
     async def committed_offset(topic: str, partition: int) -> int:
         return committed["offset"]
