@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sharebus_core.catalogue.catalogue import Catalogue
 from sharebus_core.catalogue.errors import CatalogueError, Problem
 from sharebus_core.catalogue.models import CatalogueDocument, DataClass, Subscription
-from sharebus_core.catalogue.quality import RuleKind
+from sharebus_core.catalogue.quality import RuleKind, a_rule
 from sharebus_core.catalogue.schema import AvroSchema, SchemaParseError
 
 CATALOGUE_FILE = "catalogue.yaml"
@@ -218,7 +218,7 @@ class _Checker:
                 self._add(entry, where, f"field {rule.field!r} is not a field of the schema")
             elif not _type_fits(rule.kind, avro_type):
                 wanted = _RULE_TYPES[rule.kind]
-                self._add(entry, where, f"a {rule.kind.value} rule needs a {wanted} field; {rule.field!r} is not one")
+                self._add(entry, where, f"{a_rule(rule.kind)} rule needs a {wanted} field; {rule.field!r} is not one")
             if rule.kind is RuleKind.REFERENCE and rule.data_class not in codes:
                 self._add(entry, where, f"the reference names unknown data class {rule.data_class!r}")
 

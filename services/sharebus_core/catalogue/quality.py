@@ -30,6 +30,11 @@ class RuleKind(StrEnum):
     REFERENCE = "reference"  # a key of another data class (``data_class``), as published
 
 
+def a_rule(kind: RuleKind) -> str:
+    """'an enum', 'a uscc': for messages."""
+    return f"{'an' if kind is RuleKind.ENUM else 'a'} {kind.value}"
+
+
 class OnFailure(StrEnum):
     REJECT = "reject"
     FLAG = "flag"
@@ -62,14 +67,14 @@ class QualityRule(BaseModel):
         }.get(self.kind, set())
         given = {name for name in ("pattern", "values", "min", "max", "data_class") if getattr(self, name) is not None}
         if given - wanted:
-            raise ValueError(f"a {self.kind.value} rule takes no {', '.join(sorted(given - wanted))}")
+            raise ValueError(f"{a_rule(self.kind)} rule takes no {', '.join(sorted(given - wanted))}")
         if self.kind is RuleKind.RANGE:
             if self.min is None and self.max is None:
                 raise ValueError("a range rule needs min, max or both")
             if self.min is not None and self.max is not None and self.min > self.max:
                 raise ValueError(f"min {self.min} is above max {self.max}")
         elif wanted and not given:
-            raise ValueError(f"a {self.kind.value} rule needs {' and '.join(sorted(wanted))}")
+            raise ValueError(f"{a_rule(self.kind)} rule needs {' and '.join(sorted(wanted))}")
         if self.kind is RuleKind.ENUM and not self.values:
             raise ValueError("an enum rule needs at least one value")
         if self.pattern is not None:
