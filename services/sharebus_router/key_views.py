@@ -22,17 +22,19 @@ class should keep its records, or be compacted); keys are the source records' Ka
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Self
 
 from confluent_kafka import Message
 
-from sharebus_core.catalogue import Catalogue
-from sharebus_core.catalogue.quality import RuleKind
+from sharebus_core.catalogue import Catalogue, DataClass
+from sharebus_core.catalogue.quality import OnFailure, RuleKind
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
+from sharebus_rules.quality import compile_rule
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_KEYS = 5_000_000
@@ -42,9 +44,17 @@ class KeyFollower(LogFollower):
     """One referenced class's keys; ``ready`` and ``in`` are what a reference check asks (thread-safe
     under the GIL: the follower thread only adds to the set, the event loop only reads it)."""
 
-    def __init__(self, access: KafkaAccess, topic: str, data_class: str, max_keys: int = DEFAULT_MAX_KEYS) -> None:
+    def __init__(
+        self,
+        access: KafkaAccess,
+        topic: str,
+        data_class: str,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        admit: Callable[[str], bool] = lambda key: True,
+    ) -> None:
         super().__init__(access, topic, self._on_record, name=f"keys-{data_class.replace('/', '.')}")
         self.data_class = data_class
+        self.admit = admit
         self.max_keys = max_keys
         self.keys: set[str] = set()
         self.overflowed = False
@@ -66,12 +76,15 @@ class KeyFollower(LogFollower):
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
     def _on_record(self, msg: Message) -> None:
         raw = msg.key()
         if raw is None or msg.value() is None:
             return
         key = raw.decode("utf-8", "replace")
-        if key in self.keys:
+        if key in self.keys or not self.admit(key):
             return
         if len(self.keys) >= self.max_keys:
             if not self.overflowed:
@@ -96,10 +109,37 @@ def referenced_classes(catalogue: Catalogue) -> set[str]:
     }
 
 
+# Rules that can be asked of a key alone (no other field, no clock, no other view).
+_KEY_KINDS = frozenset({RuleKind.REQUIRED, RuleKind.USCC, RuleKind.RESIDENT_ID, RuleKind.REGEX, RuleKind.ENUM})
+
+
+def key_admission(entry: DataClass) -> Callable[[str], bool]:
+    """Which keys of the referenced class count: those its own rejecting rules on its key field pass.
+
+    A record the router rejects for a bad key (a credit code with a wrong check character) stays in the
+    source topic; its key must not make a reference to it pass. Rejections for other fields cannot be
+    told from the key alone, and such a record's key does count (docs/quality.md).
+    """
+    policy = entry.quality
+    if policy is None:
+        return lambda key: True
+    checks = [
+        compile_rule(rule, OnFailure.REJECT, _no_clock, {}).check
+        for rule in policy.rules
+        if rule.field == entry.key_field and rule.kind in _KEY_KINDS and policy.outcome(rule) is OnFailure.REJECT
+    ]
+    return lambda key: all(check(key) for check in checks)
+
+
+def _no_clock() -> dt.datetime:
+    raise AssertionError("no key rule asks the time")
+
+
 def key_views(
     catalogue: Catalogue, topics: TopicNames, access: KafkaAccess, max_keys: int = DEFAULT_MAX_KEYS
 ) -> Mapping[str, KeyFollower]:
     """A (not yet started) follower per referenced class."""
     return {
-        code: KeyFollower(access, topics.source(code), code, max_keys) for code in sorted(referenced_classes(catalogue))
+        code: KeyFollower(access, topics.source(code), code, max_keys, key_admission(catalogue.data_class(code)))
+        for code in sorted(referenced_classes(catalogue))
     }

@@ -189,3 +189,11 @@ class QualityScores(Collector):
                 by_provider.add_metric([provider], share(flags))
         yield from families.values()
         yield by_provider
+        keys = GaugeMetricFamily(
+            "sharebus_quality_reference_keys",
+            "Keys of a referenced class in the router's view (reference rules check against it)",
+            labels=["data_class"],
+        )
+        for code, view in sorted(self.gate.views.items()):
+            keys.add_metric([code], len(view))
+        yield keys

@@ -36,6 +36,8 @@ class KeyView(Protocol):
 
     def __contains__(self, key: object) -> bool: ...
 
+    def __len__(self) -> int: ...
+
 
 def is_filled(value: Any) -> bool:
     """Present and not empty: not null, not a blank string, not an empty array, map or bytes."""

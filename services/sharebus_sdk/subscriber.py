@@ -62,6 +62,8 @@ class Delivery:
     batch: BatchInfo | None = None
     # Set on records replayed from history for this subscriber: the backfill request's id.
     backfill: str | None = None
+    # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
+    quality: tuple[str, ...] = ()
 
 
 Position = tuple[str, int, int]
@@ -341,6 +343,7 @@ class Subscriber:
             offset=offset,
             batch=batch,
             backfill=h.text(meta, h.BACKFILL),
+            quality=tuple((h.text(meta, h.QUALITY) or "").split(",")) if h.QUALITY in meta else (),
         )
 
     def __iter__(self) -> Iterator[Delivery | Batch]:

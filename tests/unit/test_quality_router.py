@@ -57,6 +57,9 @@ class Keys:
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
 
 def ruled_catalogue(tmp_path: Path) -> Path:
     target = tmp_path / "catalogue"
@@ -215,3 +218,35 @@ def test_scores_per_provider_and_class(harness: Harness) -> None:
     assert score("delivery", PENALTY) == 0.0  # catalogued, never published: the subtraction shows
     classes = len(harness.catalogue.classes_of("AMR"))
     assert registry.get_sample_value("sharebus_quality_delivery_ratio", {"provider": "AMR"}) == 1 / classes
+
+
+class _Message:
+    def __init__(self, key: bytes | None, value: bytes | None = b"v") -> None:
+        self._key, self._value = key, value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+
+def test_a_key_view_admits_only_keys_its_class_would_not_reject_and_stays_bounded(tmp_path: Path) -> None:
+    from sharebus_core.kafka import KafkaAccess
+    from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
+
+    catalogue = load_catalogue(ruled_catalogue(tmp_path))
+    assert referenced_classes(catalogue) == {ENTERPRISE}
+    admit = key_admission(catalogue.data_class(ENTERPRISE))
+    assert admit(GOOD_USCC)
+    assert not admit(BAD_USCC)  # rejected by the class's own uscc rule: its key must not count
+    view = KeyFollower(KafkaAccess(bootstrap="127.0.0.1:1"), "t", ENTERPRISE, max_keys=2, admit=admit)
+    for key in (GOOD_USCC.encode(), BAD_USCC.encode(), None, GOOD_USCC.encode()):
+        view._on_record(_Message(key))  # type: ignore[arg-type]
+    view._on_record(_Message(b"91500000MA0000001X", None))  # type: ignore[arg-type]  # a tombstone
+    assert (len(view), GOOD_USCC in view, BAD_USCC in view) == (1, True, False)
+    view._on_record(_Message(b"second"))  # type: ignore[arg-type]
+    assert len(view) == 2 and not view.overflowed
+    view._on_record(_Message(b"third"))  # type: ignore[arg-type]
+    # Past its bound the view fails closed (``up``, hence ``ready``, is False) rather than forget keys.
+    assert view.overflowed and len(view) == 2

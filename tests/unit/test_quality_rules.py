@@ -38,6 +38,9 @@ class Keys:
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
 
 @pytest.mark.parametrize("value", ["x", " a ", 0, 0.0, False, [1], {"a": 1}, b"\x00", dt.date(2020, 1, 1)])
 def test_filled_values(value: Any) -> None:
