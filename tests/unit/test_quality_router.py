@@ -15,8 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.kafka import KafkaAccess
+from sharebus_demo.fake import RecordFaker
 from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.freshness import FreshnessTracker
+from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
 from sharebus_router.quality_gate import QualityGate, QualityScores
 from sharebus_router.release import BatchReleaser, HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
@@ -232,9 +235,6 @@ class _Message:
 
 
 def test_a_key_view_admits_only_keys_its_class_would_not_reject_and_stays_bounded(tmp_path: Path) -> None:
-    from sharebus_core.kafka import KafkaAccess
-    from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
-
     catalogue = load_catalogue(ruled_catalogue(tmp_path))
     assert referenced_classes(catalogue) == {ENTERPRISE}
     admit = key_admission(catalogue.data_class(ENTERPRISE))
@@ -245,8 +245,11 @@ def test_a_key_view_admits_only_keys_its_class_would_not_reject_and_stays_bounde
         view._on_record(_Message(key))  # type: ignore[arg-type]
     view._on_record(_Message(b"91500000MA0000001X", None))  # type: ignore[arg-type]  # a tombstone
     assert (len(view), GOOD_USCC in view, BAD_USCC in view) == (1, True, False)
-    view._on_record(_Message(b"second"))  # type: ignore[arg-type]
-    assert len(view) == 2 and not view.overflowed
-    view._on_record(_Message(b"third"))  # type: ignore[arg-type]
+    faker = RecordFaker(seed=1)
+    view._on_record(_Message(faker.uscc().encode()))  # type: ignore[arg-type]
+    assert len(view) == 2
+    assert not view.overflowed
+    view._on_record(_Message(faker.uscc().encode()))  # type: ignore[arg-type]
     # Past its bound the view fails closed (``up``, hence ``ready``, is False) rather than forget keys.
-    assert view.overflowed and len(view) == 2
+    assert view.overflowed
+    assert len(view) == 2
