@@ -247,9 +247,7 @@ def test_a_key_view_admits_only_keys_its_class_would_not_reject_and_stays_bounde
     assert (len(view), GOOD_USCC in view, BAD_USCC in view) == (1, True, False)
     faker = RecordFaker(seed=1)
     view._on_record(_Message(faker.uscc().encode()))  # type: ignore[arg-type]
-    assert len(view) == 2
-    assert not view.overflowed
+    assert (len(view), view.overflowed) == (2, False)
     view._on_record(_Message(faker.uscc().encode()))  # type: ignore[arg-type]
     # Past its bound the view fails closed (``up``, hence ``ready``, is False) rather than forget keys.
-    assert view.overflowed
-    assert len(view) == 2
+    assert (len(view), view.overflowed) == (2, True)
