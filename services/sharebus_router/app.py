@@ -54,7 +54,7 @@ from sharebus_router.holding import install_holding
 from sharebus_router.isolation import read_committed
 from sharebus_router.key_views import key_views
 from sharebus_router.metrics import RouterMetrics
-from sharebus_router.quality_gate import QualityGate, QualityScores
+from sharebus_router.quality_gate import QualityCounters, QualityGate, QualityScores
 from sharebus_router.release import BatchReleaser
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
@@ -170,7 +170,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     follower: list[LogFollower] = []
     # Reference rules ask another class's keys: one followed view per referenced class (key_views.py).
     views = key_views(catalogue, topics, settings.kafka, settings.reference_keys_max)
-    quality = QualityGate(catalogue, clock.now, views, REGISTRY)
+    quality = QualityGate(catalogue, clock.now, views)
+    REGISTRY.register(QualityCounters(quality))
     window = dt.timedelta(seconds=settings.quality_delivery_window_s)
     REGISTRY.register(QualityScores(catalogue, quality, freshness, window))
 

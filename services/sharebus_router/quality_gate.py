@@ -15,10 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import cast
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
@@ -38,13 +36,22 @@ class QualityRejected(BadRecord):
         self.headers = headers
 
 
+RESULTS = ("passed", "flagged", "rejected")
+
+
 @dataclass
-class _ClassCounts:
-    records: int = 0
-    passed: int = 0
+class ClassCounts:
+    """One class's counts since the router started: plain integers on the hot path (no metric lock per
+    record); ``QualityCounters`` exports them as Prometheus counters at scrape time."""
+
+    results: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULTS, 0))
+    rule_failures: dict[str, int] = field(default_factory=dict)
     filled: int = 0
     fields: int = 0
-    children: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        return sum(self.results.values())
 
 
 class QualityGate:
@@ -53,7 +60,6 @@ class QualityGate:
         catalogue: Catalogue,
         now: Callable[[], dt.datetime],
         views: Mapping[str, KeyView] | None = None,
-        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         self.views = dict(views or {})
         self.rules: dict[str, ClassRules] = {
@@ -61,37 +67,10 @@ class QualityGate:
             for code, entry in catalogue.data_classes.items()
         }
         self.provider = {code: entry.provider for code, entry in catalogue.data_classes.items()}
-        self.counts: dict[str, _ClassCounts] = {code: _ClassCounts() for code in catalogue.data_classes}
-        self.records = Counter(
-            "sharebus_quality_records",
-            "Records read from a source topic and checked against the class's quality rules, by result",
-            ["provider", "data_class", "result"],
-            registry=registry,
-        )
-        self.rule_failures = Counter(
-            "sharebus_quality_rule_failures",
-            "Records that failed one quality rule (rule is <field>:<kind>)",
-            ["provider", "data_class", "rule"],
-            registry=registry,
-        )
-        self.fields_declared = Counter(
-            "sharebus_quality_fields_declared",
-            "Declared fields (the class's schema fields) of the records read",
-            ["provider", "data_class"],
-            registry=registry,
-        )
-        self.fields_filled = Counter(
-            "sharebus_quality_fields_filled",
-            "Declared fields of the records read that were filled (not null, not blank)",
-            ["provider", "data_class"],
-            registry=registry,
-        )
-        for code, provider in self.provider.items():
-            # Series exist at 0 from the start, so a class's rate is 0 rather than absent.
-            for result in ("passed", "flagged", "rejected"):
-                self.records.labels(provider, code, result)
-            for rule in self.rules[code].rules:
-                self.rule_failures.labels(provider, code, rule.rule_id)
+        # Every series exists at 0 from the start, so a class's rate is 0 rather than absent.
+        self.counts: dict[str, ClassCounts] = {
+            code: ClassCounts(rule_failures={r.rule_id: 0 for r in rules.rules}) for code, rules in self.rules.items()
+        }
 
     def judge(self, data_class: str, record: Mapping[str, object]) -> Verdict:
         return self.rules[data_class].evaluate(record)
@@ -107,25 +86,52 @@ class QualityGate:
 
     def count(self, data_class: str, verdict: Verdict) -> None:
         counts = self.counts[data_class]
-        provider = self.provider[data_class]
         result = "rejected" if verdict.rejected_by else "flagged" if verdict.failed else "passed"
-        counts.records += 1
-        counts.passed += result == "passed"
+        counts.results[result] += 1
+        for rule_id in verdict.failed:
+            counts.rule_failures[rule_id] = counts.rule_failures.get(rule_id, 0) + 1
         counts.filled += verdict.filled
         counts.fields += verdict.fields
-        self._child(counts, result, self.records, provider, data_class, result).inc()
-        for rule_id in verdict.failed:
-            self._child(counts, rule_id, self.rule_failures, provider, data_class, rule_id).inc()
-        self._child(counts, "declared", self.fields_declared, provider, data_class).inc(verdict.fields)
-        self._child(counts, "filled", self.fields_filled, provider, data_class).inc(verdict.filled)
 
-    @staticmethod
-    def _child(counts: _ClassCounts, name: str, family: Counter, *labels: str) -> Counter:
-        # labels() is too slow per record (metrics.py): the children are cached per class.
-        child = counts.children.get(name)
-        if child is None:
-            child = counts.children[name] = family.labels(*labels)
-        return cast(Counter, child)
+
+class QualityCounters(Collector):
+    """The gate's counts as Prometheus counters (labels from the catalogue only)."""
+
+    def __init__(self, gate: QualityGate) -> None:
+        self.gate = gate
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        labels = ["provider", "data_class"]
+        records = CounterMetricFamily(
+            "sharebus_quality_records",
+            "Records read from a source topic and checked against the class's quality rules, by result",
+            labels=[*labels, "result"],
+        )
+        failures = CounterMetricFamily(
+            "sharebus_quality_rule_failures",
+            "Records that failed one quality rule (rule is <field>:<kind>)",
+            labels=[*labels, "rule"],
+        )
+        declared = CounterMetricFamily(
+            "sharebus_quality_fields_declared",
+            "Declared fields (the class's schema fields) of the records read",
+            labels=labels,
+        )
+        filled = CounterMetricFamily(
+            "sharebus_quality_fields_filled", "Declared fields of the records read that were filled", labels=labels
+        )
+        for code, counts in self.gate.counts.items():
+            provider = self.gate.provider[code]
+            for result, value in list(counts.results.items()):
+                records.add_metric([provider, code, result], value)
+            for rule_id, value in list(counts.rule_failures.items()):
+                failures.add_metric([provider, code, rule_id], value)
+            declared.add_metric([provider, code], counts.fields)
+            filled.add_metric([provider, code], counts.filled)
+        yield records
+        yield failures
+        yield declared
+        yield filled
 
 
 def flagged(headers: HeaderList, verdict: Verdict | None) -> HeaderList:
@@ -175,7 +181,7 @@ class QualityScores(Collector):
             counts = self.gate.counts[item.data_class]
             for name, score in (
                 ("completeness", ratio(counts.filled, counts.fields)),
-                ("validity", ratio(counts.passed, counts.records)),
+                ("validity", ratio(counts.results["passed"], counts.records)),
             ):
                 if score is not None:
                     families[name].add_metric(values, score)

@@ -20,7 +20,7 @@ from sharebus_demo.fake import RecordFaker
 from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
-from sharebus_router.quality_gate import QualityGate, QualityScores
+from sharebus_router.quality_gate import QualityCounters, QualityGate, QualityScores
 from sharebus_router.release import BatchReleaser, HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
@@ -84,7 +84,8 @@ def keys() -> Keys:
 def harness(tmp_path: Path, keys: Keys) -> Harness:
     harness = Harness(load_catalogue(ruled_catalogue(tmp_path)))
     now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    harness.handler.quality = QualityGate(harness.catalogue, lambda: now, {ENTERPRISE: keys}, harness.registry)
+    harness.handler.quality = QualityGate(harness.catalogue, lambda: now, {ENTERPRISE: keys})
+    harness.registry.register(QualityCounters(harness.handler.quality))
     return harness
 
 
