@@ -201,3 +201,24 @@ def test_malformed_rules_are_refused(rule: dict[str, Any], message: str) -> None
 def test_one_rule_per_field_and_kind() -> None:
     with pytest.raises(ValueError, match="a:required declared more than once"):
         policy({"field": "a", "kind": "required"}, {"field": "a", "kind": "required", "on_failure": "reject"})
+
+
+def test_delivery_window_is_never_shorter_than_the_class_period() -> None:
+    from sharebus_core.catalogue import load_catalogue
+    from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
+    from sharebus_rules.freshness import FreshnessPolicy
+    from sharebus_rules.quality_scores import delivered, delivery_window, ratio, share
+
+    catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
+    policy = FreshnessPolicy(grace=dt.timedelta(hours=1))
+    day = dt.timedelta(hours=24)
+    monthly = next(c for c in catalogue.data_classes.values() if c.update.period and c.update.period.value == "monthly")
+    realtime = catalogue.data_class("301001001/000001")
+    assert delivery_window(realtime, policy, day) == day
+    assert delivery_window(monthly, policy, day) > dt.timedelta(days=27)
+    ten_days_ago = NOW - dt.timedelta(days=10)
+    assert delivered(monthly, ten_days_ago, NOW, policy, day)
+    assert not delivered(realtime, ten_days_ago, NOW, policy, day)
+    assert not delivered(realtime, None, NOW, policy, day)  # never published
+    assert (ratio(1, 4), ratio(0, 0)) == (0.25, None)
+    assert (share([True, False, False, True]), share([])) == (0.5, 1.0)
