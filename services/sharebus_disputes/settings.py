@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from sharebus_core.settings import BusSettings, shared_config
+from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_rules.disputes import DEFAULT_DEADLINE_WORKING_DAYS
 
 
@@ -17,7 +17,7 @@ class DisputeSettings(BusSettings):
     deadline_working_days: int = Field(default=DEFAULT_DEADLINE_WORKING_DAYS, ge=1, le=60)
     # Where the on-disk index of deliveries (record id, consumer) lives, one SQLite file per namespace.
     # A cache of the audit trail: deleting it costs one re-read of the trail, nothing else.
-    index_dir: Path = Path("var/disputes")
+    index_dir: Path = REPO_ROOT / "var" / "disputes"
     # How often open disputes are checked against their deadline (overdue escalation).
     overdue_check_s: float = Field(default=30.0, gt=0)
     # On a miss, how long to wait for the index to catch up with the audit trail's end before answering:
