@@ -64,7 +64,6 @@ def disputes(bus: Bus, tmp_path: Path) -> Iterator[DisputeBus]:
         FIXTURE_CATALOGUE,
         tmp_path,
         extra_env={
-            "SHAREBUS_DISPUTES_INDEX_DIR": str(tmp_path / "index"),
             "SHAREBUS_DISPUTES_CLOCK_SKEW_FILE": str(skew_file),
             "SHAREBUS_DISPUTES_OVERDUE_CHECK_S": "0.5",
         },
