@@ -1,5 +1,6 @@
 """Disputes on the real broker, with the fixture's demo departments (AMR provides; TAX's tax-levy and
-PSB's psb-case receive enterprise records; HRSS's hrss-si receives none of them).
+PSB's psb-case receive enterprise records, and penalty records under grants with field rules of their
+own; HRSS's hrss-si receives none of them).
 
 A dispute is opened by a receiving system (SDK, CLI), refused for a system that never received the
 record, answered with a correction that reaches every original recipient, and escalated when left
@@ -22,14 +23,19 @@ import pytest
 from sharebus_cli.children import Child
 from sharebus_cli.main import main as cli
 from sharebus_core.topic_reader import read_topic
+from sharebus_grants import GrantService
 from sharebus_sdk import Delivery, Disputes, Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.auditor import start_auditor
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
 from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.keys import control_keys
 from tests.support.names import unique
+from tests.support.records import penalty
+from tests.support.router import wait_routed
 
-ENTERPRISE = "301001001/000001"
+ENTERPRISE = "301001001/000001"  # unconditional: tax-levy and psb-case subscribe
+PENALTY = "301001002/000001"  # conditional, with a sensitive field: each receiver under its own grant
 RECEIVERS = ("tax-levy", "psb-case")
 SYSTEMS = ("amr-reg", *RECEIVERS, "hrss-si")
 
@@ -79,12 +85,12 @@ def disputes(bus: Bus, tmp_path: Path) -> Iterator[DisputeBus]:
         auditor.stop()
 
 
-def enterprise(seq: int, capital: float = 1.0) -> dict[str, Any]:
+def enterprise(seq: int) -> dict[str, Any]:
     return {
         "uscc": f"U{seq}",
         "name": f"enterprise {seq}",
         "legal_rep_name": "l",
-        "registered_capital": capital,
+        "registered_capital": 1.0,
         "established": "2020-01-01",
         "seq": seq,
         "note": None,
@@ -128,14 +134,43 @@ def run_cli(
     return json.loads(out)
 
 
+def grant_penalties(bus: Bus) -> None:
+    """Each receiver gets the conditional penalty class under field rules of its own."""
+    grants = GrantService(bus.catalogue, bus.access, bus.topics.grants, control=control_keys())
+    rules = {
+        "tax-levy": ("TAX", ["uscc", "person_id_number", "amount", "seq"], ["person_id_number"]),
+        "psb-case": ("PSB", ["uscc", "amount", "seq"], []),
+    }
+    for consumer, (department, fields, masked) in rules.items():
+        applied = grants.apply(
+            department=department,
+            requester="officer",
+            consumer=consumer,
+            data_class=PENALTY,
+            purpose="credit rating",
+            scenario="yearly rating",
+            fields=fields,
+            masked_fields=masked,
+        )
+        grants.approve(applied.grant_id, department="AMR")
+    wait_routed(bus.router, 4)
+
+
+def publish(db: DisputeBus, code: str, record: dict[str, Any]) -> str:
+    with db.client("amr-reg") as amr:
+        published = amr.post(f"/v1/classes/{code}/records", json=record)
+    assert published.status_code == 200, published.text
+    record_id: str = published.json()["record_ids"][0]
+    return record_id
+
+
 def test_disputes_opened_refused_corrected_and_escalated(
     disputes: DisputeBus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bus = disputes.bus
-    with disputes.client("amr-reg") as amr:
-        published = amr.post(f"/v1/classes/{ENTERPRISE}/records", json=[enterprise(1), enterprise(2)])
-    assert published.status_code == 200, published.text
-    first, second = published.json()["record_ids"]
+    grant_penalties(bus)
+    first = publish(disputes, PENALTY, penalty(1))
+    second = publish(disputes, ENTERPRISE, enterprise(2))
     # Both receivers got both records, and the audit trail proves it (what the gateway indexes).
     for system in RECEIVERS:
         assert len(deliveries(bus, system, lambda got: len(got) >= 2)) == 2
@@ -147,11 +182,11 @@ def test_disputes_opened_refused_corrected_and_escalated(
 
     # A receiving system opens a dispute (SDK).
     with disputes.sdk("tax-levy") as tax:
-        opened = tax.open(first, ["registered_capital"], "the capital is a thousand times too high")
+        opened = tax.open(first, ["amount"], "the fine is a thousand times too high")
     assert opened["state"] == "open"
     assert opened["type"] == "opened"
     assert (opened["provider"], opened["consumer"], opened["consumer_department"]) == ("AMR", "tax-levy", "TAX")
-    assert opened["data_class"] == ENTERPRISE
+    assert opened["data_class"] == PENALTY
     assert opened["record_id"] == first
     opened_at, deadline = (dt.datetime.fromisoformat(opened[k]) for k in ("opened_at", "deadline"))
     assert dt.timedelta(days=5) <= deadline - opened_at <= dt.timedelta(days=9)  # 5 working days
@@ -181,21 +216,25 @@ def test_disputes_opened_refused_corrected_and_escalated(
         assert tax_http.get(f"/v1/disputes/{second_dispute['dispute_id']}").status_code == 404
         assert tax_http.get("/v1/disputes/inbox").json() == []
 
-    # The provider confirms and publishes the correction (SDK): it reaches every original recipient.
-    fixed = enterprise(1, capital=0.001)
+    # The provider confirms and publishes the correction (SDK): it reaches every original recipient,
+    # each under its own field rules.
+    fixed = {**penalty(1), "amount": 0.101}
     with disputes.sdk("amr-reg") as amr_sdk:
         answered = amr_sdk.answer(opened["dispute_id"], "confirm", "a unit error: 万元 read as 元", correction=fixed)
     assert answered["state"] == "corrected"
     assert answered["answer"] == "a unit error: 万元 read as 元"
     correction_id = answered["correction_record_id"]
     assert correction_id not in (None, first, second)
+    seen = {
+        "tax-levy": {"uscc": fixed["uscc"], "person_id_number": "110105********002X", "amount": 0.101, "seq": 1},
+        "psb-case": {"uscc": fixed["uscc"], "amount": 0.101, "seq": 1},
+    }
     for system in RECEIVERS:
         got = deliveries(bus, system, lambda got: any(d.corrects == first for d in got))
         corrections = [d for d in got if d.corrects == first]
         assert len(corrections) == 1, system
         assert corrections[0].record_id == correction_id
-        # Under the system's current field rules (an unconditional class: every field, as published).
-        assert corrections[0].value == {**fixed, "established": dt.date(2020, 1, 1)}
+        assert corrections[0].value == seen[system]
     assert end_offsets(bus.access, bus.topics.delivery("hrss-si")) == 0
 
     # Left unanswered past its deadline, the second dispute is escalated, and the operator sees it.
@@ -221,7 +260,7 @@ def test_disputes_opened_refused_corrected_and_escalated(
     ]
     assert events[4]["correction_record_id"] == correction_id
     assert events[3]["by"] == "amr-reg"
-    assert events[1]["data_class"] == ENTERPRISE
+    assert events[1]["data_class"] == PENALTY
     assert events[1]["consumer_department"] == "HRSS"
     audited = eventually(
         lambda: [(e["dispute_event"], e["decision"]) for e in audit_trail(bus) if e.get("mode") == "dispute"],
