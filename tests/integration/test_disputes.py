@@ -237,6 +237,15 @@ def test_disputes_opened_refused_corrected_and_escalated(
         assert corrections[0].value == seen[system]
     assert end_offsets(bus.access, bus.topics.delivery("hrss-si")) == 0
 
+    # Or the provider rejects a dispute, with its reason (CLI).
+    with disputes.sdk("tax-levy") as tax:
+        third = tax.open(second, ["name"], "the name is misspelt")
+    reason = "the registration spells it so"
+    rejected = run_cli(
+        monkeypatch, capsys, disputes, "amr-reg", "answer", third["dispute_id"], "--reject", "--answer", reason
+    )
+    assert (rejected["state"], rejected["type"], rejected["answer"]) == ("rejected", "rejected", reason)
+
     # Left unanswered past its deadline, the second dispute is escalated, and the operator sees it.
     with disputes.client("psb-case") as psb:
         assert psb.get("/v1/disputes", params={"overdue": True}).json() == []
@@ -249,13 +258,15 @@ def test_disputes_opened_refused_corrected_and_escalated(
     assert [d["dispute_id"] for d in escalated] == [second_dispute["dispute_id"]]
 
     # Every step is an event (contract B), audited and counted.
-    events = eventually(lambda: dispute_events(bus), lambda found: len(found) >= 6)
+    events = eventually(lambda: dispute_events(bus), lambda found: len(found) >= 8)
     assert [(e["type"], e["consumer"]) for e in events] == [
         ("opened", "tax-levy"),
         ("refused", "hrss-si"),
         ("opened", "psb-case"),
         ("answered", "tax-levy"),
         ("corrected", "tax-levy"),
+        ("opened", "tax-levy"),
+        ("rejected", "tax-levy"),
         ("overdue", "psb-case"),
     ]
     assert events[4]["correction_record_id"] == correction_id
@@ -264,14 +275,14 @@ def test_disputes_opened_refused_corrected_and_escalated(
     assert events[1]["consumer_department"] == "HRSS"
     audited = eventually(
         lambda: [(e["dispute_event"], e["decision"]) for e in audit_trail(bus) if e.get("mode") == "dispute"],
-        lambda found: len(found) >= 6,
+        lambda found: len(found) >= 8,
     )
     assert sorted(audited) == sorted(
         [("opened", "dispute"), ("refused", "forbidden"), ("opened", "dispute"), ("answered", "dispute"),
-         ("corrected", "dispute"), ("overdue", "dispute")]
+         ("corrected", "dispute"), ("opened", "dispute"), ("rejected", "dispute"), ("overdue", "dispute")]
     )  # fmt: skip
     counts = {
         kind: metric(f"{disputes.gateway.base_url}/metrics", "sharebus_disputes_events_total", type=kind)
         for kind in ("opened", "refused", "answered", "corrected", "rejected", "overdue")
     }
-    assert counts == {"opened": 2, "refused": 1, "answered": 1, "corrected": 1, "rejected": 0, "overdue": 1}
+    assert counts == {"opened": 3, "refused": 1, "answered": 1, "corrected": 1, "rejected": 1, "overdue": 1}
