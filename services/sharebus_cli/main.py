@@ -12,6 +12,7 @@ from sharebus_cli import (
     audit_cmd,
     backfill_cmd,
     credentials_cmd,
+    dispute_cmd,
     dlq_cmd,
     freshness_cmd,
     grant_cmd,
@@ -22,6 +23,7 @@ from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
+from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
     grant_cmd.add_parser(commands)
+    dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
     freshness_cmd.add_parser(commands)
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             print(apikey_cmd.run(args, settings, catalogue))
         elif args.command == "grant":
             print(grant_cmd.run(args))
+        elif args.command == "dispute":
+            print(dispute_cmd.run(args, settings))
         elif args.action == "check":
             print(
                 f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:
