@@ -57,6 +57,11 @@ class TopicNames:
         return f"{self.namespace}.audit.anchors"
 
     @property
+    def disputes(self) -> str:
+        """Dispute events (one per step: opened, answered, corrected, ...), keyed by dispute id."""
+        return f"{self.namespace}.disputes"
+
+    @property
     def held(self) -> str:
         """Records of periodic classes waiting for their release, keyed by class code, with release markers."""
         return f"{self.namespace}.held"
