@@ -53,7 +53,7 @@ def parse_period(text: str, timezone: str = "Asia/Shanghai") -> Period:
     if month := _MONTH.match(label):
         year, number = int(month.group(1)), int(month.group(2))
         if not 1 <= number <= 12:
-            raise BadPeriod(f"{text!r}: there is no month {number}")
+            raise BadPeriod(f"{text!r}: there is no month {number}; give a month as 2026-11 (or 2026-Q4, 2026)")
         return Period(label, _month_start(year, number, zone), _month_start(year, number + 1, zone))
     if year_match := _YEAR.match(label):
         year = int(year_match.group(1))

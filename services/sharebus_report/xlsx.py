@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Sequence
 
 from openpyxl import Workbook
@@ -80,4 +81,15 @@ def render_xlsx(report: Report) -> bytes:
     workbook.properties.creator = "sharebus report"
     buffer = io.BytesIO()
     workbook.save(buffer)
-    return buffer.getvalue()
+    return _stamped(buffer.getvalue(), stamp)
+
+
+def _stamped(data: bytes, stamp: dt.datetime) -> bytes:
+    """The workbook's zip with every member dated ``stamp`` (openpyxl dates them at the time of writing)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            info = zipfile.ZipInfo(member.filename, date_time=stamp.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, source.read(member))
+    return out.getvalue()
