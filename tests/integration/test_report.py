@@ -21,14 +21,15 @@ from sharebus_core.audit_fact import AuditFact, FactDecision
 from sharebus_core.topic_reader import read_topic
 from sharebus_grants import GrantService
 from sharebus_provision import TopicSpec, ensure_topics
-from sharebus_report import build_report, parse_period
+from sharebus_report import Period, build_report, parse_period
 from sharebus_report.model import DEPARTMENT_COLUMNS
-from tests.integration.conftest import Bus
+from tests.integration.conftest import Bus, ClockedBus
+from tests.integration.test_periodic import approve_roster_grant, held, roster
 from tests.support.auditor import start_auditor
 from tests.support.browser import console_errors, save_screenshot
 from tests.support.kafka import eventually
 from tests.support.keys import control_keys, keys_in_env
-from tests.support.records import PENALTY, penalty, publish_enterprises, publish_records
+from tests.support.records import PENALTY, STATS, penalty, publish_enterprises, publish_records, stats
 from tests.support.report_events import dispute_event, quality
 
 ENTERPRISE, INSPECTION, ROSTER = "301001001/000001", "301001003/000001", "301001005/000001"
@@ -40,6 +41,17 @@ def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
     service = start_auditor(bus.services["auditor"], bus.namespace, tmp_path)
     yield service
     service.stop()
+
+
+@pytest.fixture
+def clocked_auditor(clocked: ClockedBus, tmp_path: Path) -> Iterator[Child]:
+    service = start_auditor(clocked.bus.services["auditor"], clocked.bus.namespace, tmp_path / "auditor")
+    yield service
+    service.stop()
+
+
+def month_of(at: dt.datetime) -> Period:
+    return parse_period(at.astimezone(parse_period("2026").start.tzinfo).strftime("%Y-%m"))
 
 
 def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
@@ -139,8 +151,7 @@ def judged_windows(start: dt.datetime, as_of: dt.datetime, first_end: dt.timedel
 def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     bus: Bus, auditor: Child, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: webdriver.Chrome
 ) -> None:
-    started = dt.datetime.now(dt.UTC)
-    period = parse_period(started.astimezone(parse_period("2026").start.tzinfo).strftime("%Y-%m"))
+    period = month_of(dt.datetime.now(dt.UTC))
     publish_enterprises(bus.settings, range(6))  # 6 records, each to tax-levy and psb-case
     publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(3)))  # denied to tax-levy: no grant
     publish_records(bus.settings, INSPECTION, ({"uscc": f"I{i}", "note": "n", "seq": i} for i in range(2)))
@@ -205,3 +216,49 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     assert cell.text == "13"
     assert console_errors(browser) == []
     assert save_screenshot(browser, "report").stat().st_size > 0
+
+
+def test_windows_released_with_records_are_on_time_and_the_others_overdue(
+    clocked: ClockedBus, clocked_auditor: Child
+) -> None:
+    bus = clocked.bus
+    approve_roster_grant(bus)
+    daily = clocked.window(STATS)
+    publish_records(bus.settings, ROSTER, [roster(seq) for seq in range(3)])
+    publish_records(bus.settings, STATS, [stats(seq) for seq in range(2)])
+    assert held(bus, 5) == 5
+    clocked.move_clock_past(daily.end)  # ends the hourly window too: both are released, with their records
+    events = audit_events(bus, 3 + 2)
+    assert {(e["data_class"], e["consumer"], e["decision"], e["mode"]) for e in events} == {
+        (ROSTER, "tax-levy", "deliver", "periodic"),
+        (STATS, "hrss-si", "deliver", "periodic"),
+    }
+    now = dt.datetime.now(dt.UTC)
+    period = month_of(now)
+    report = build_report(bus.access, bus.topics, bus.catalogue, period, verifier=control_keys().verifier, now=now)
+
+    # The audit trail dates a release by the auditor's wall clock (the router's skew is not in it): each
+    # release closed the window of its class that had last ended by then, which is judged on time when the
+    # release came within the hour's grace. Every other window that ended in the month, an hour ago or more,
+    # had no release: overdue.
+    local = period.start.tzinfo
+    released = {e["data_class"]: dt.datetime.fromisoformat(e["time"]).astimezone(local) for e in events}
+    hour_closed = released[ROSTER].replace(minute=0, second=0, microsecond=0)
+    day_closed = released[STATS].replace(hour=2, minute=0, second=0, microsecond=0)
+    if day_closed > released[STATS]:
+        day_closed -= dt.timedelta(days=1)
+    daily_on_time = int(released[STATS] < day_closed + GRACE)
+    hourly_judged = judged_windows(period.start, now, dt.timedelta(hours=1), dt.timedelta(hours=1))
+    daily_judged = judged_windows(period.start, now, dt.timedelta(hours=2), dt.timedelta(days=1))
+    hourly_overdue = hourly_judged - int(hour_closed + GRACE <= now)
+    daily_overdue = daily_judged - int(daily_on_time and day_closed + GRACE <= now)
+    roster_row, stats_row = report.data_class(ROSTER), report.data_class(STATS)
+    assert (roster_row.windows_on_time, roster_row.windows_overdue) == (1, hourly_overdue)
+    assert (stats_row.windows_on_time, stats_row.windows_overdue) == (daily_on_time, daily_overdue)
+    # One batch to one subscriber is one call.
+    assert (roster_row.records, roster_row.deliveries, roster_row.calls) == (3, 3, 1)
+    assert (stats_row.records, stats_row.deliveries, stats_row.calls) == (2, 2, 1)
+    amr, tax, hrss = report.department("AMR"), report.department("TAX"), report.department("HRSS")
+    assert (amr.classes_published, amr.records_provided, amr.calls_served) == (2, 5, 2)
+    assert (tax.records_consumed, tax.calls_received) == (3, 1)
+    assert (hrss.records_consumed, hrss.calls_received) == (2, 1)
