@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
+from sharebus_cli.main import main as cli
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.catalogue.models import Period, UpdateMode, UpdatePolicy
 from sharebus_report import BadPeriod, parse_period, render_html, render_xlsx
@@ -127,3 +128,12 @@ def test_the_workbook_has_the_same_tables_as_numbers(report: Report) -> None:
     about = {row[0].value: row[1].value for row in book["About"].iter_rows()}
     assert about["Period"] == "2026-11"
     assert about["Complete"] == "yes"
+
+
+def test_the_command_refuses_a_bad_period_before_reading_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
+    monkeypatch.setenv("SHAREBUS_BOOTSTRAP", "127.0.0.1:1")  # nothing listens: it must not get that far
+    assert cli(["report", "--period", "2026-13"]) == 2
+    assert "no month 13" in capsys.readouterr().err
