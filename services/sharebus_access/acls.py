@@ -31,7 +31,7 @@ test keeps the two equal). In short:
 - monitor: DESCRIBEs the source, delivery and facts topics and the router's, auditor's and systems' groups (lag);
 - operator (the bureau's CLI): reads dead letters, the audit trail and its anchors, reads and
   writes grants, API keys and backfill requests, reads the sources (freshness) and writes them
-  (dead-letter replay), reads the disputes (escalations);
+  (dead-letter replay), reads the disputes (escalations and the assessment report);
 - registry: its own log ``<regns>._schemas``.
 
 Each service also READs the groups under ``<ns>-<service>.`` (its readers' private groups,
@@ -207,12 +207,12 @@ def _operator(t: TopicNames) -> list[Need]:
     return [
         need(t.source(""), READS_WRITES, "`freshness` reads the newest records; `dlq replay` re-publishes", PREFIXED),
         need(t.dead_letter, READS, "`dlq list` and `dlq replay`"),
-        need(t.audit, READS, "`audit verify`, `audit who`"),
+        need(t.audit, READS, "`audit verify`, `audit who`, `report`"),
         need(anchors_topic(t), READS, "`audit verify` checks the signed anchors"),
-        need(t.grants, (*READS_WRITES, CREATE), "`grant`"),
+        need(t.grants, (*READS_WRITES, CREATE), "`grant`; `report` counts the applications answered in time"),
         need(t.api_keys, (*READS_WRITES, CREATE), "`apikey`"),
         need(t.backfill, READS_WRITES, "`backfill request` and `backfill list`"),
-        need(t.disputes, READS, "`dispute overdue`: the bureau's list of escalated disputes"),
+        need(t.disputes, READS, "`dispute overdue` (the bureau's escalations); `report` counts the disputes"),
     ]
 
 

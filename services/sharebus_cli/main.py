@@ -17,6 +17,7 @@ from sharebus_cli import (
     freshness_cmd,
     grant_cmd,
     land_cmd,
+    report_cmd,
     stats_cmd,
 )
 from sharebus_cli.gateway_client import GatewayCallError
@@ -26,6 +27,7 @@ from sharebus_core.signing import SigningKeyError
 from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
+from sharebus_report import BadPeriod, ReportUnavailable
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     credentials_cmd.add_parser(commands)
     acl_cmd.add_parser(commands)
     land_cmd.add_parser(commands)
+    report_cmd.add_parser(commands)
     return parser
 
 
@@ -75,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         catalogue = load_catalogue(settings.catalogue_dir)
         if args.command == "audit":
             text, code = audit_cmd.run(args, settings)
+            print(text)
+            return code
+        if args.command == "report":
+            text, code = report_cmd.run(args, catalogue)
             print(text)
             return code
         if args.command == "stats":
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError) as exc:
+    except (CatalogueError, SigningKeyError, BadPeriod) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:
@@ -124,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:
