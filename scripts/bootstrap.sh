@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: virtualenv, pinned Python packages, Kafka jars, Prometheus.
+# Idempotent set-up for a fresh machine: virtualenv, pinned Python packages, Kafka jars, and the Debian
+# packages the tests use (Prometheus, PostgreSQL, Chromium).
 # Re-running reuses what is there: packages are reinstalled only when pyproject.toml or
 # constraints.txt change, and jars are resolved only when missing from the user's cache.
 set -euo pipefail
@@ -36,3 +37,6 @@ scripts/ensure-prometheus.sh
 
 # PostgreSQL's server (Debian's package) for sharebus land's tests and benchmark.
 scripts/ensure-postgresql.sh
+
+# Chromium and chromedriver (Debian's packages) for the browser tests of the web pages.
+scripts/ensure-chromium.sh

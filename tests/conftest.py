@@ -21,6 +21,9 @@ from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
 
+# The ``browser`` fixture (Debian's chromium through selenium) for the web pages' tests.
+pytest_plugins = ["tests.support.browser"]
+
 
 @pytest.fixture(scope="session")
 def kafka_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaAccess]:

@@ -12,18 +12,22 @@ from sharebus_cli import (
     audit_cmd,
     backfill_cmd,
     credentials_cmd,
+    dispute_cmd,
     dlq_cmd,
     freshness_cmd,
     grant_cmd,
     land_cmd,
+    report_cmd,
     stats_cmd,
 )
 from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
+from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
+from sharebus_report import BadPeriod, ReportUnavailable
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -45,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
     grant_cmd.add_parser(commands)
+    dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
     freshness_cmd.add_parser(commands)
@@ -54,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     credentials_cmd.add_parser(commands)
     acl_cmd.add_parser(commands)
     land_cmd.add_parser(commands)
+    report_cmd.add_parser(commands)
     return parser
 
 
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         catalogue = load_catalogue(settings.catalogue_dir)
         if args.command == "audit":
             text, code = audit_cmd.run(args, settings)
+            print(text)
+            return code
+        if args.command == "report":
+            text, code = report_cmd.run(args, catalogue)
             print(text)
             return code
         if args.command == "stats":
@@ -95,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             print(apikey_cmd.run(args, settings, catalogue))
         elif args.command == "grant":
             print(grant_cmd.run(args))
+        elif args.command == "dispute":
+            print(dispute_cmd.run(args, settings))
         elif args.action == "check":
             print(
                 f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
@@ -110,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError) as exc:
+    except (CatalogueError, SigningKeyError, BadPeriod) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

@@ -62,6 +62,8 @@ class Delivery:
     batch: BatchInfo | None = None
     # Set on records replayed from history for this subscriber: the backfill request's id.
     backfill: str | None = None
+    # Set on a correction: the record id of the record it corrects (a dispute's answer).
+    corrects: str | None = None
     # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
     quality: tuple[str, ...] = ()
 
@@ -343,6 +345,7 @@ class Subscriber:
             offset=offset,
             batch=batch,
             backfill=h.text(meta, h.BACKFILL),
+            corrects=h.text(meta, h.CORRECTS),
             quality=tuple((h.text(meta, h.QUALITY) or "").split(",")) if h.QUALITY in meta else (),
         )
 
