@@ -29,6 +29,8 @@ def scrape_totals(metrics_url: str) -> dict[str, float]:
                 totals[sample.name] += sample.value
             if sample.name == "sharebus_records_received_total" and sample.labels.get("mode") == "periodic":
                 totals["held"] += sample.value
+            if sample.name == "sharebus_quality_records_total":
+                totals[f"quality {sample.labels.get('result')}"] += sample.value
     return dict(totals)
 
 
@@ -41,4 +43,6 @@ def status_line(totals: dict[str, float], published: int, junk: int, received: i
         f" | subscribers received {received:>7}"
         f" | periodic held {int(totals.get('held', 0)):>6}"
         f" | batches released {int(totals.get('sharebus_batches_released_total', 0)):>4}"
+        f" | quality flagged {int(totals.get('quality flagged', 0)):>4}"
+        f" rejected {int(totals.get('quality rejected', 0)):>4}"
     )

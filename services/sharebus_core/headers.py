@@ -29,6 +29,9 @@ BATCH_SEQ = "sharebus-batch-seq"
 BATCH_END = "sharebus-batch-end"
 # A record replayed from history for one new subscriber: the backfill request's id.
 BACKFILL = "sharebus-backfill"
+# The quality rules a delivered record failed (``field:kind`` ids, comma-separated), when its class
+# flags failures instead of rejecting them. Set by the router only (sharebus_router.bus_headers).
+QUALITY = "sharebus-quality"
 # Release markers on the held topic.
 MARKER = "sharebus-marker"
 MARKER_WINDOW = "sharebus-marker-window"

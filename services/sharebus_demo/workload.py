@@ -18,6 +18,7 @@ from sharebus_core.settings import BusSettings
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
+from sharebus_demo.flaws import break_one_rule
 from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings, Subscriber, SubscriberSettings
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 client_log = logging.getLogger("sharebus.demo.clients")
 # One record in this many is garbage from "a careless department", to show the dead-letter path.
 JUNK_EVERY = 250
+# One record in this many of a class with quality rules breaks one of them (sharebus_demo.flaws), to
+# show a rejection (dead letter "quality:<rule>") and a flag (the sharebus-quality header).
+FLAW_EVERY = 25
 S = TypeVar("S", bound=BusSettings)
 
 
@@ -35,6 +39,7 @@ class DemoCounts:
     published: int = 0
     refused: int = 0
     junk: int = 0
+    flawed: int = 0
     received: Counter[str] = field(default_factory=Counter)
 
     def add_received(self, system: str) -> None:
@@ -147,7 +152,11 @@ class DemoWorkload:
                     self.counts.junk += 1
                     faker.serial += 1
                 else:
-                    publishers[entry.system].publish(entry.code, faker.record(self.catalogue.schema(entry.code)))
+                    record = faker.record(self.catalogue.schema(entry.code))
+                    if entry.quality is not None and faker.rng.randrange(FLAW_EVERY) == 0:
+                        break_one_rule(record, entry.quality.rules, faker.rng)
+                        self.counts.flawed += 1
+                    publishers[entry.system].publish(entry.code, record)
                     self.counts.published += 1
                 next_at += interval
                 self.stop.wait(max(0.0, next_at - time.monotonic()))

@@ -35,6 +35,7 @@ from sharebus_core.audit_fact import AuditFact
 from sharebus_core.backfill_log import BackfillState, decode_event, latest_events
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.clock import Clock
+from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
@@ -51,7 +52,9 @@ from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import Handover
 from sharebus_router.holding import install_holding
 from sharebus_router.isolation import read_committed
+from sharebus_router.key_views import key_views
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.quality_gate import QualityCounters, QualityGate, QualityScores
 from sharebus_router.release import BatchReleaser
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
@@ -164,7 +167,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     )
     freshness = FreshnessTracker(catalogue, clock.time, policy)
     REGISTRY.register(freshness)
-    follower: list[GrantFollower] = []
+    follower: list[LogFollower] = []
+    # Reference rules ask another class's keys: one followed view per referenced class (key_views.py).
+    views = key_views(catalogue, topics, settings.kafka, settings.reference_keys_max)
+    quality = QualityGate(catalogue, clock.now, views)
+    REGISTRY.register(QualityCounters(quality))
+    window = dt.timedelta(seconds=settings.quality_delivery_window_s)
+    REGISTRY.register(QualityScores(catalogue, quality, freshness, window))
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
         future = await app.producer.send(topic, key, value, None, None, headers)
@@ -181,6 +190,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         clock=clock.time,
         last_seen=freshness.last,
         max_message_bytes=settings.max_message_bytes,
+        quality=quality,
     )
     releaser = BatchReleaser(
         table.routes,
@@ -233,6 +243,12 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections, on_closed)
         follower.append(grants.start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
+        # Routing waits for every referenced class's keys too, so no record meets a cold view; later,
+        # a view that falls behind fails its reference checks closed (key_views.py).
+        for view in views.values():
+            follower.append(view.start())
+        for view in views.values():
+            await loop.run_in_executor(None, view.caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}
         try:

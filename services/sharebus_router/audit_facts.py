@@ -39,7 +39,7 @@ def payload_digest(payload: bytes | None) -> str | None:
 
 
 def decision(
-    consumer: str, grant_id: str | None, delivered: bool, reason: str | None, payload: bytes | None = None
+    consumer: str | None, grant_id: str | None, delivered: bool, reason: str | None, payload: bytes | None = None
 ) -> dict[str, Any]:
     return {
         "consumer": consumer,

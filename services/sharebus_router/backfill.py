@@ -32,6 +32,7 @@ from sharebus_router.dead_letters import BadRecord
 from sharebus_router.handler import RecordHandler, render
 from sharebus_router.handover import handover_key
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.quality_gate import flagged
 from sharebus_router.release import HeldRecord, held_records, record_fact
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
@@ -142,11 +143,15 @@ class Backfiller:
                         value = await self.handler.decode_value(record.value, route)
                     except BadRecord:
                         continue  # it went to the dead-letter topic when it was first routed
+                    verdict = self.handler.rejudge(route, value)
+                    if verdict is not None and verdict.rejected_by is not None:
+                        continue  # rejected for quality: it went to the dead-letter topic too
+                    headers = flagged(headers, verdict)
                     delivered = render(target, value, record.value)
                     await self.send(target.topic, record.key, delivered, [*headers, *target.extra_headers, marker])
                     sent += 1
                     decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
-                    facts.append({**record_fact(route, record, [decision]), "backfill": request.request_id})
+                    facts.append({**record_fact(route, record, [decision], verdict), "backfill": request.request_id})
                 for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
                     await self.send(self.topics.audit_facts, key, payload, [])
         finally:

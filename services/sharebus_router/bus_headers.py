@@ -5,7 +5,8 @@ id and end marker. If the router passed on whatever a publisher sent, a provider
 provider, or end another provider's batch early. So, for every record the router reads:
 
 - the bus sets ``sharebus-class`` and ``sharebus-provider`` from the catalogue (the route), and the
-  consumer, mode, grant, batch and backfill headers when it delivers;
+  consumer, mode, grant, batch and backfill headers when it delivers, and ``sharebus-quality`` (the
+  rules a flagged record failed, ``quality_gate.flagged``) after these checks;
 - the publisher may set only the trace id, the record id, the publish time and the id of the record
   a correction corrects (``sharebus-corrects``); they are checked (one each, short, text; the time a
   decimal number) and passed on;

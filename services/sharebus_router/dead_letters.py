@@ -38,18 +38,28 @@ class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     # Anything else about the record that the router could not process; the detail names the error.
     UNPROCESSABLE = "unprocessable"
+    # The record failed a quality rule of its class whose failure rejects (``on_failure: reject``). The
+    # dead letter's reason header names the rule (``quality:<field>:<kind>``); the metric label does not,
+    # so that it stays one closed set.
+    QUALITY = "quality"
 
 
 class BadRecord(SharebusError):
-    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str, rule: str | None = None) -> None:
         self.reason = reason
         self.detail = detail
-        super().__init__(f"{reason.value}: {detail}")
+        self.rule = rule
+        super().__init__(f"{self.reason_text}: {detail}")
+
+    @property
+    def reason_text(self) -> str:
+        """What the dead letter's reason header says: the reason, and for a quality rejection its rule."""
+        return f"{self.reason.value}:{self.rule}" if self.rule else self.reason.value
 
 
 def dead_letter_headers(
     original: Iterable[tuple[str, bytes | None]],
-    reason: DeadLetterReason,
+    reason: DeadLetterReason | str,
     detail: str,
     topic: str,
     partition: int,
@@ -64,7 +74,7 @@ def dead_letter_headers(
     ]
     return [
         *kept,
-        (DLQ_REASON, reason.value.encode()),
+        (DLQ_REASON, (reason.value if isinstance(reason, DeadLetterReason) else reason).encode()),
         (DLQ_DETAIL, detail[:1000].encode()),
         (DLQ_SOURCE_TOPIC, topic.encode()),
         (DLQ_SOURCE_PARTITION, str(partition).encode()),

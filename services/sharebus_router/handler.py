@@ -24,9 +24,11 @@ from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
 from sharebus_router.message_size import message_size
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.quality_gate import QualityGate, QualityRejected, flagged
 from sharebus_router.routes import ClassRoute, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
 from sharebus_rules.projection import project
+from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
@@ -101,7 +103,10 @@ class RecordHandler:
         clock: Callable[[], float] = time.time,
         last_seen: dict[str, float] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        quality: QualityGate | None = None,
     ) -> None:
+        # None: no quality checks at all (benchmarks of the bare path; tests of other concerns).
+        self.quality = quality
         self.known_classes = known_classes
         self.held_topic = held_topic
         self.clock = clock
@@ -149,6 +154,20 @@ class RecordHandler:
             )
         return decode(writer, body)
 
+    def judge(self, route: ClassRoute, record: dict[str, Any], headers: HeaderList) -> Verdict | None:
+        """The record's quality verdict; raises ``QualityRejected`` when a failed rule rejects it."""
+        if self.quality is None:
+            return None
+        verdict = self.quality.judge(route.data_class, record)
+        if verdict.rejected_by is not None:
+            raise self.quality.rejection(route.data_class, verdict, headers)
+        return verdict
+
+    def rejudge(self, route: ClassRoute, record: dict[str, Any]) -> Verdict | None:
+        """The verdict of a record routed before (released from the held topic, or backfilled): not counted
+        again, and never a rejection here (it was judged when first read; see release.py and backfill.py)."""
+        return self.quality.judge(route.data_class, record) if self.quality is not None else None
+
     def _plan(
         self, route: ClassRoute, key: bytes | None, value: bytes | None, record: dict[str, Any], headers: HeaderList
     ) -> list[Planned]:
@@ -173,17 +192,21 @@ class RecordHandler:
         key: bytes | None,
         value: bytes | None,
         raw: Iterable[RawHeader],
-    ) -> tuple[HeaderList, list[Planned]]:
+    ) -> tuple[HeaderList, list[Planned], Verdict | None]:
         """Everything about a record that can be wrong, found before anything is sent; raises BadRecord."""
         headers = self.bus_headers(raw, route)
         # Every record is decoded, also when it passes unchanged: a record that does not fit its
         # schema must reach the dead-letter topic, not a subscriber.
         record = await self.decode_value(value, route)
+        verdict = self.judge(route, record, headers)
         if route.held:
+            # The flag header is added when the window is released (release.py): the held copy goes
+            # through bus_headers again there, which would take a header already set for a publisher's.
             held = [*headers, *origin_headers(*offset, key)]
             self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
-            return held, []
-        return headers, self._plan(route, key, value, record, headers)
+            return held, [], verdict
+        headers = flagged(headers, verdict)
+        return headers, self._plan(route, key, value, record, headers), verdict
 
     async def handle(
         self,
@@ -209,7 +232,10 @@ class RecordHandler:
         # this record is in flight is not applied to it, and its hand-over point lies past it.
         route.next_offsets[partition] = offset + 1
         try:
-            out_headers, planned = await self._prepare(route, (topic, partition, offset), key, value, raw)
+            out_headers, planned, verdict = await self._prepare(route, (topic, partition, offset), key, value, raw)
+        except QualityRejected as rejected:
+            await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, rejected)
+            return self._rejected(route, (topic, partition, offset), key, rejected)
         except BadRecord as bad:
             await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, bad)
             return None
@@ -221,12 +247,28 @@ class RecordHandler:
             return None
         route.received.inc()
         self.last_seen[route.data_class] = self.clock()
+        if self.quality is not None and verdict is not None:
+            self.quality.count(route.data_class, verdict)
         if route.held:
             # Periodic: held until its window is released (sharebus_router.holding). Keyed by class so
             # that a class's records stay in order in one partition, between its release markers.
             await self.send(self.held_topic, route.data_class.encode(), value, out_headers)
             return None
-        return await self._deliver(route, topic, partition, offset, key, out_headers, planned)
+        return await self._deliver(route, topic, partition, offset, key, out_headers, planned, verdict)
+
+    def _rejected(
+        self, route: ClassRoute, offset: tuple[str, int, int], key: bytes | None, rejected: QualityRejected
+    ) -> dict[str, Any]:
+        """The audit fact of a record rejected for quality: one denial for nobody in particular, so the
+        audit trail alone tells how many records of a class failed (contract A, docs/quality.md)."""
+        if self.quality is not None:
+            self.quality.count(route.data_class, rejected.verdict)
+        denial = audit_facts.decision(None, None, False, rejected.reason_text)
+        fact = audit_facts.record_fact(
+            route.provider, route.data_class, route.mode, *offset, key, rejected.headers, [denial]
+        )
+        fact["quality"] = rejected.verdict.as_fact()
+        return fact
 
     async def _deliver(
         self,
@@ -237,6 +279,7 @@ class RecordHandler:
         key: bytes | None,
         headers: HeaderList,
         planned: list[Planned],
+        verdict: Verdict | None = None,
     ) -> dict[str, Any] | None:
         decisions: list[dict[str, Any]] = []
         for plan in planned:
@@ -258,9 +301,12 @@ class RecordHandler:
             route.latency.observe(max(0.0, (time.time_ns() - published) / 1e9))
         if not decisions:
             return None
-        return audit_facts.record_fact(
+        fact = audit_facts.record_fact(
             route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
         )
+        if verdict is not None:
+            fact["quality"] = verdict.as_fact()
+        return fact
 
     async def dead_letter(
         self,
@@ -273,7 +319,7 @@ class RecordHandler:
         data_class: str,
         bad: BadRecord,
     ) -> None:
-        dl_headers = dead_letter_headers(headers, bad.reason, bad.detail, topic, partition, offset, data_class)
+        dl_headers = dead_letter_headers(headers, bad.reason_text, bad.detail, topic, partition, offset, data_class)
         dl_key, dl_value, dl_headers = bounded(key, value, dl_headers, self.max_message_bytes)
         await self.send(self.dead_letter_topic, dl_key, dl_value, dl_headers)
         self.metrics.dead_letter(data_class or "unknown", bad.reason)

@@ -25,8 +25,10 @@ from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.handler import RecordHandler, render
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.periodic import batch_id
+from sharebus_router.quality_gate import flagged
 from sharebus_router.routes import ClassRoute
 from sharebus_rules.periods import Window
+from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +78,11 @@ def held_records(messages: Iterable[Message], class_code: str, seen: set[bytes] 
     return records
 
 
-def record_fact(route: ClassRoute, record: HeldRecord, decisions: list[dict[str, Any]]) -> dict[str, Any]:
+def record_fact(
+    route: ClassRoute, record: HeldRecord, decisions: list[dict[str, Any]], verdict: Verdict | None = None
+) -> dict[str, Any]:
     """The audit fact of a record replayed from the log, under its origin in the source topic."""
-    return audit_facts.record_fact(
+    fact = audit_facts.record_fact(
         route.provider,
         route.data_class,
         route.mode,
@@ -89,6 +93,9 @@ def record_fact(route: ClassRoute, record: HeldRecord, decisions: list[dict[str,
         record.headers,
         decisions,
     )
+    if verdict is not None:
+        fact["quality"] = verdict.as_fact()
+    return fact
 
 
 def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
@@ -123,13 +130,19 @@ class BatchReleaser:
         self.freshness = freshness
         self.clock = clock
 
-    async def _decoded(self, route: ClassRoute, held: list[HeldRecord]) -> list[tuple[HeldRecord, dict[str, Any]]]:
+    async def _decoded(
+        self, route: ClassRoute, held: list[HeldRecord]
+    ) -> list[tuple[HeldRecord, dict[str, Any], Verdict | None]]:
         decoded = []
         for record in held:
             try:
                 # The bus's headers only, also for records held before the router owned them (bus_headers).
-                owned = replace(record, headers=self.handler.bus_headers(record.headers, route))
-                decoded.append((owned, await self.handler.decode_value(record.value, route)))
+                headers = self.handler.bus_headers(record.headers, route)
+                value = await self.handler.decode_value(record.value, route)
+                # Judged again for the flag header and the audit: a record that a rule rejects was
+                # rejected when it was held, so it is not here (unless the rules changed since).
+                verdict = self.handler.rejudge(route, value)
+                decoded.append((replace(record, headers=flagged(headers, verdict)), value, verdict))
             except BadRecord as bad:
                 # It was valid when held; its schema can only have been deleted since (or it was held
                 # before its headers were checked). Nothing is lost: it goes to the dead-letter topic.
@@ -163,7 +176,7 @@ class BatchReleaser:
                 for made in decisions:
                     made.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
                 continue
-            for seq, (record, value) in enumerate(records):
+            for seq, (record, value, _verdict) in enumerate(records):
                 delivered = render(target, value, record.value)
                 headers = [*record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
                 await self.send(target.topic, record.key, delivered, headers)
@@ -185,10 +198,15 @@ class BatchReleaser:
         return len(records)
 
     async def _audit(
-        self, route: ClassRoute, records: list[tuple[HeldRecord, dict[str, Any]]], decisions: list[list[dict[str, Any]]]
+        self,
+        route: ClassRoute,
+        records: list[tuple[HeldRecord, dict[str, Any], Verdict | None]],
+        decisions: list[list[dict[str, Any]]],
     ) -> None:
         facts = [
-            record_fact(route, record, made) for (record, _value), made in zip(records, decisions, strict=True) if made
+            record_fact(route, record, made, verdict)
+            for (record, _value, verdict), made in zip(records, decisions, strict=True)
+            if made
         ]
         for key, value in audit_facts.encode_batch(facts, self.audit_max_bytes):
             await self.send(self.audit_topic, key, value, [])

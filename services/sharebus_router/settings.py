@@ -56,6 +56,11 @@ class RouterSettings(BusSettings):
     # class when silent for longer than realtime_max_silence_s.
     freshness_grace_s: float = Field(default=3600.0, ge=0)
     realtime_max_silence_s: float = Field(default=24 * 3600.0, gt=0)
+    # Quality (docs/quality.md): a class counts as delivered when published within this window (or its
+    # own period plus the grace, when longer); a reference rule's key view holds at most this many keys
+    # of the referenced class (beyond it the rule fails closed).
+    quality_delivery_window_s: float = Field(default=24 * 3600.0, gt=0)
+    reference_keys_max: int = Field(default=5_000_000, ge=1)
     # Tests and release drills: a file holding a number of seconds added to the router's clock
     # (re-read every second). Unset in production.
     clock_skew_file: Path | None = None

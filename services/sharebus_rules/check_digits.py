@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from operator import mul
+
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# Lookups instead of str.index and int() per character: the router checks these on every record.
+_USCC_VALUE = {c: i for i, c in enumerate("0123456789ABCDEFGHJKLMNPQRTUWXY")}
+_DIGIT = {str(d): d for d in range(10)}
 
 
 def uscc_check_char(first17: str) -> str:
@@ -17,9 +22,13 @@ def uscc_check_char(first17: str) -> str:
 
 
 def is_valid_uscc(code: str) -> bool:
-    if len(code) != 18 or any(c not in USCC_CHARSET for c in code):
+    if len(code) != 18:
         return False
-    return uscc_check_char(code[:17]) == code[17]
+    try:
+        total = sum(map(mul, map(_USCC_VALUE.__getitem__, code[:17]), _USCC_WEIGHTS))
+    except KeyError:
+        return False  # a character outside the charset
+    return USCC_CHARSET[(31 - total % 31) % 31] == code[17]
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -30,6 +39,10 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def is_valid_resident_id(number: str) -> bool:
-    if len(number) != 18 or not number[:17].isdigit():
+    if len(number) != 18:
         return False
-    return resident_id_check_char(number[:17]) == number[17].upper()
+    try:
+        total = sum(map(mul, map(_DIGIT.__getitem__, number[:17]), _ID_WEIGHTS))
+    except KeyError:
+        return False  # not a digit (str.isdigit would also take other scripts' digits)
+    return _ID_CHECK[total % 11] == number[17].upper()

@@ -64,6 +64,8 @@ class Delivery:
     backfill: str | None = None
     # Set on a correction: the record id of the record it corrects (a dispute's answer).
     corrects: str | None = None
+    # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
+    quality: tuple[str, ...] = ()
 
 
 Position = tuple[str, int, int]
@@ -344,6 +346,7 @@ class Subscriber:
             batch=batch,
             backfill=h.text(meta, h.BACKFILL),
             corrects=h.text(meta, h.CORRECTS),
+            quality=tuple((h.text(meta, h.QUALITY) or "").split(",")) if h.QUALITY in meta else (),
         )
 
     def __iter__(self) -> Iterator[Delivery | Batch]:

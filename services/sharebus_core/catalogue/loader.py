@@ -12,10 +12,45 @@ from pydantic import ValidationError
 from sharebus_core.catalogue.catalogue import Catalogue
 from sharebus_core.catalogue.errors import CatalogueError, Problem
 from sharebus_core.catalogue.models import CatalogueDocument, DataClass, Subscription
+from sharebus_core.catalogue.quality import RuleKind, a_rule
 from sharebus_core.catalogue.schema import AvroSchema, SchemaParseError
 
 CATALOGUE_FILE = "catalogue.yaml"
 _STRING_TYPES = ("string", ["null", "string"], ["string", "null"])
+_NUMBERS = ("int", "long", "float", "double")
+_TIMES = ("date", "timestamp-millis", "timestamp-micros")
+# What each rule kind can check; None: any type.
+_RULE_TYPES: dict[RuleKind, str | None] = {
+    RuleKind.REQUIRED: None,
+    RuleKind.USCC: "string",
+    RuleKind.RESIDENT_ID: "string",
+    RuleKind.REGEX: "string",
+    RuleKind.ENUM: "string",
+    RuleKind.REFERENCE: "string",
+    RuleKind.RANGE: "number",
+    RuleKind.NOT_FUTURE: "date or timestamp",
+}
+
+
+def _base_type(avro_type: Any) -> Any:
+    """A field's type without its null branch: rules other than ``required`` let a null pass."""
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        return branches[0] if len(branches) == 1 else avro_type
+    return avro_type
+
+
+def _type_fits(kind: RuleKind, avro_type: Any) -> bool:
+    wanted = _RULE_TYPES[kind]
+    base = _base_type(avro_type)
+    logical = base.get("logicalType") if isinstance(base, dict) else None
+    if wanted is None:
+        return True
+    if wanted == "string":
+        return base == "string" or (isinstance(base, dict) and base.get("type") in ("string", "enum") and not logical)
+    if wanted == "number":
+        return (base in _NUMBERS) or (isinstance(base, dict) and base.get("type") in _NUMBERS and logical is None)
+    return logical in _TIMES
 
 
 def load_catalogue(directory: Path | str) -> Catalogue:
@@ -170,6 +205,22 @@ class _Checker:
         for name in data_class.sensitive_fields:
             if name not in schema.field_types:
                 self._add(entry, "sensitive_fields", f"{name!r} is not a field of the schema")
+        self._check_quality(entry, data_class, schema)
+
+    def _check_quality(self, entry: str, data_class: DataClass, schema: AvroSchema) -> None:
+        if data_class.quality is None:
+            return
+        codes = {c.code for c in self.doc.data_classes}
+        for i, rule in enumerate(data_class.quality.rules):
+            where = f"quality.rules[{i}] ({rule.rule_id})"
+            avro_type = schema.field_types.get(rule.field)
+            if avro_type is None:
+                self._add(entry, where, f"field {rule.field!r} is not a field of the schema")
+            elif not _type_fits(rule.kind, avro_type):
+                wanted = _RULE_TYPES[rule.kind]
+                self._add(entry, where, f"{a_rule(rule.kind)} rule needs a {wanted} field; {rule.field!r} is not one")
+            if rule.kind is RuleKind.REFERENCE and rule.data_class not in codes:
+                self._add(entry, where, f"the reference names unknown data class {rule.data_class!r}")
 
     def _check_subscriptions(self, department_of_system: dict[str, str]) -> dict[str, tuple[Subscription, ...]]:
         classes = {c.code: c for c in self.doc.data_classes}

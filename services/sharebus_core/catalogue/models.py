@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from sharebus_core.catalogue.quality import QualityPolicy
+
 DepartmentCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,15}$")]
 SystemCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
 # National catalogue guide shape: class (1) + item (2) + subitem (3) + detail (3), "/", sequence (6).
@@ -97,6 +99,8 @@ class DataClass(_Entry):
     sensitive_fields: tuple[Text, ...] = ()
     partitions: int = Field(default=3, ge=1, le=64)
     retention_hours: int | None = Field(default=None, ge=1)
+    # Field rules checked by the router on every record (sharebus_core.catalogue.quality).
+    quality: QualityPolicy | None = None
 
     @model_validator(mode="after")
     def _legal_basis_when_restricted(self) -> DataClass:

@@ -110,6 +110,15 @@ def overview() -> Board:
     return board
 
 
+def _share(part: str, extra: str, whole: str) -> str:
+    """The share of ``part`` in ``whole`` per data class of the department, over the dashboard's range."""
+    matcher = ",".join(m for m in ('provider="$department"', extra) if m)
+    return (
+        f"sum by (data_class) (increase({part}{{{matcher}}}[{RANGE}]))"
+        f' / sum by (data_class) (increase({whole}{{provider="$department"}}[{RANGE}]))'
+    )
+
+
 def department() -> Board:
     board = Board(
         "sharebus-department",
@@ -182,6 +191,36 @@ def department() -> Board:
         "Seconds since each class's last record; 1 in overdue means a periodic release was missed",
         Query('max by (data_class, mode) (sharebus_freshness_age_seconds{provider="$department"})', instant=True),
         Query('max by (data_class, mode) (sharebus_freshness_overdue{provider="$department"})', instant=True),
+    )
+    board.row("Quality of $department's data (docs/quality.md)")
+    board.stat(
+        "Classes delivered",
+        "Share of $department's catalogued classes published within the delivery window"
+        " (a class never published counts 0)",
+        "percentunit",
+        Query('max(sharebus_quality_delivery_ratio{provider="$department"})', "delivered"),
+    )
+    board.table(
+        "Quality scores by data class",
+        "Validity (records passing the rules) and completeness (fields filled) over the range;"
+        " timeliness and delivery now",
+        Query(
+            _share("sharebus_quality_records_total", 'result="passed"', "sharebus_quality_records_total"), instant=True
+        ),
+        Query(
+            _share("sharebus_quality_fields_filled_total", "", "sharebus_quality_fields_declared_total"), instant=True
+        ),
+        Query('max by (data_class) (sharebus_quality_timeliness{provider="$department"})', instant=True),
+        Query('max by (data_class) (sharebus_quality_delivery{provider="$department"})', instant=True),
+    )
+    board.graph(
+        "Rule failures /s by rule",
+        "Records of $department failing each quality rule (<field>:<kind>)",
+        "short",
+        Query(
+            f'sum by (data_class, rule) (rate(sharebus_quality_rule_failures_total{{provider="$department"}}[{RATE}]))',
+            "{{data_class}} {{rule}}",
+        ),
     )
     return board
 
