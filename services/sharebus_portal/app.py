@@ -122,12 +122,18 @@ def _handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
-def create_app(settings: PortalSettings | None = None, catalogue: Catalogue | None = None) -> FastAPI:
+Builder = Callable[[PortalSettings, Catalogue, CollectorRegistry], Portal]
+
+
+def create_app(
+    settings: PortalSettings | None = None, catalogue: Catalogue | None = None, build: Builder = build_portal
+) -> FastAPI:
+    """The portal app; ``build`` makes its state (tests pass one with in-memory grants and audit)."""
     settings = settings or PortalSettings()
     catalogue = catalogue or load_catalogue(settings.catalogue_dir)
     registry = CollectorRegistry()
     # Built before serving: without the control plane's keys the portal refuses to start.
-    state = build_portal(settings, catalogue, registry)
+    state = build(settings, catalogue, registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
