@@ -218,13 +218,14 @@ def is_overdue(
 def working_days_left(
     grant: Grant, now: dt.datetime, deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
 ) -> int:
-    """Working days from ``now`` to the application's answer deadline; negative once it is overdue."""
+    """Working days (Monday to Friday) from today to the application's answer deadline, counted by
+    date; negative once it is overdue (-1 on the day it became so)."""
     deadline = add_working_days(grant.applied_at, deadline_working_days)
-    start, end, sign = (now, deadline, 1) if now <= deadline else (deadline, now, -1)
-    days = 0
-    current = start
-    while current + dt.timedelta(days=1) <= end:
-        current += dt.timedelta(days=1)
-        if current.weekday() < 5:
-            days += 1
-    return sign * days if sign > 0 else -max(days, 1)
+    if now <= deadline:
+        return _working_dates_after(now.date(), deadline.date())
+    return -max(1, _working_dates_after(deadline.date(), now.date()))
+
+
+def _working_dates_after(first: dt.date, last: dt.date) -> int:
+    """How many working dates lie after ``first`` up to and including ``last``."""
+    return sum(1 for n in range(1, (last - first).days + 1) if (first + dt.timedelta(days=n)).weekday() < 5)
