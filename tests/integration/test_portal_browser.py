@@ -28,7 +28,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from sharebus_access.credentials import ensure_service_principals
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
 from tests.support.browser import console_errors, new_driver, save_screenshot
-from tests.support.kafka import end_offsets, eventually, metric
+from tests.support.kafka import end_offsets, eventually, metric, read_all
 from tests.support.portal import PASSWORD, PortalProcess, add_officials, start_portal
 from tests.support.records import PENALTY, penalty, publish_records
 
@@ -236,7 +236,25 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     driver.switch_to.window(driver.window_handles[1])
     driver.find_element(By.CSS_SELECTOR, ".signout button").click()
     eventually(lambda: driver.current_url, lambda u: "/login" in u, 20)
+    driver.find_element(By.ID, "username").send_keys("bureau")
+    driver.find_element(By.ID, "password").send_keys("not the password", Keys.ENTER)
+    assert "Wrong user name or password" in driver.find_element(By.ID, "signin-error").text
+    assert all("status of 401" in e for e in console_errors(driver))
+    page_ok(driver, "signin-refused")
     sign_in(driver, approver, "bureau")
     driver.get(f"{approver}/bureau")
     assert driver.find_element(By.ID, "departments").is_displayed()
     page_ok(driver, "bureau")
+
+    # The refusals and the failed sign-in are in the audit facts, for the auditor to chain.
+    facts = portal_facts(bus)
+    assert ("portal.signin", "bad_credentials", "bureau") in facts
+    assert ("grant.inbox", "not_provider_approver", "tax.requester") in facts
+    assert ("grant.decide", "not_provider_approver", "tax.requester") in facts
+
+
+def portal_facts(bus: Bus) -> set[tuple[str, str, str]]:
+    topic = bus.topics.audit_facts
+    messages = read_all(bus.access, topic, end_offsets(bus.access, topic), timeout_s=30)
+    facts = [fact for m in messages for fact in json.loads(m.value() or b"{}")["records"]]
+    return {(f["action"], f["decisions"][0]["reason"], f["portal_user"]) for f in facts if f.get("mode") == "portal"}
