@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
 
+from sharebus_cli.main import main
 from sharebus_core.catalogue import load_catalogue
 from sharebus_portal.accounts import AccountError, AccountStore, Role, new_account
 from sharebus_portal.grant_view import GrantView
@@ -116,3 +119,33 @@ def test_the_grant_view_shows_a_department_only_what_it_provides_or_consumes() -
     assert len(view.history(grant.grant_id)) == 1
     view.close(grant.grant_id)
     assert view.visible(None) == []
+
+
+def test_the_operator_adds_lists_and_removes_accounts_with_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accounts = tmp_path / "portal" / "accounts.json"
+    monkeypatch.setenv("SHAREBUS_PORTAL_ACCOUNTS_FILE", str(accounts))
+    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    add = ["portal", "account", "add", "li.wei", "--department", "TAX", "--role", "requester", "--role", "approver"]
+    assert main([*add, "--password-stdin"]) == 0
+    assert "added li.wei" in capsys.readouterr().out
+    assert main(["portal", "account", "add", "bureau", "--department", "HRSS", "--role", "operator", "--generate"]) == 0
+    generated = capsys.readouterr().out.rsplit("password (shown once): ", 1)[1].strip()
+    store = AccountStore(accounts)
+    assert store.verify("li.wei", "a long enough password") is not None
+    assert store.verify("bureau", generated) is not None
+    assert "a long enough password" not in accounts.read_text()
+    assert generated not in accounts.read_text()
+    assert main(["portal", "account", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [
+        {"username": "bureau", "department": "HRSS", "roles": ["operator"], "display_name": None},
+        {"username": "li.wei", "department": "TAX", "roles": ["requester", "approver"], "display_name": None},
+    ]
+    assert main(["portal", "account", "add", "x.y", "--department", "NOPE", "--role", "requester", "--generate"]) == 2
+    assert "unknown department" in capsys.readouterr().err
+    assert main(["portal", "account", "remove", "li.wei"]) == 0
+    assert main(["portal", "account", "remove", "li.wei"]) == 4
+    assert store.get("li.wei") is None
