@@ -52,9 +52,14 @@ async def bureau(request: Request, viewer: ViewerDep, app: PortalDep) -> Respons
 
 
 @router.get("/disputes", response_class=HTMLResponse)
-def disputes(request: Request, viewer: ViewerDep) -> Response:
-    # Hook: the lead wires the disputes topic (contract B) and quality outcomes (contract A) here.
-    return render(request, "hook.html", viewer, page="disputes")
+def disputes(request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    # Hook: the lead feeds app.disputes from the disputes topic (contract B); quality outcomes
+    # (contract A) come here too.
+    if app.disputes is None:
+        return render(request, "hook.html", viewer, page="disputes")
+    now = app.grants.clock()
+    rows = app.disputes.rows(None if viewer.is_bureau else viewer.department, now)
+    return render(request, "disputes.html", viewer, rows=rows, now=now)
 
 
 @router.get("/assessment", response_class=HTMLResponse)

@@ -16,6 +16,7 @@ from sharebus_gateway.audit import AuditWriter
 from sharebus_grants import GrantService
 from sharebus_portal.accounts import AccountStore
 from sharebus_portal.chain import ChainWatch
+from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
 from sharebus_portal.sessions import SessionStore, SignInLimiter
 from sharebus_portal.settings import PortalSettings
@@ -57,6 +58,8 @@ class Portal:
     audit: AuditWriter
     chain: ChainWatch
     previews: OpenPreviews
+    # Hook for issue 15: None until a follower of the disputes topic (contract B) feeds a DisputeView.
+    disputes: DisputeView | None = None
 
 
 def portal(connection: HTTPConnection) -> Portal:

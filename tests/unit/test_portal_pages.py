@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import GrantState
 from sharebus_portal.app import create_app
+from sharebus_portal.disputes import DisputeView
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import Portal
 from tests.support.portal import PASSWORD, MemoryAudit, MemoryGrants, add_officials, csrf_of, memory_portal
@@ -278,3 +279,29 @@ def test_catalogue_filters_and_the_class_page_marks_sensitive_fields(portal_app:
     assert "《重庆市政务数据资源管理暂行办法》第二十四条" in page.text
     assert "tax-levy" in page.text
     assert tax.get("/catalogue/999/1").status_code == 404
+
+
+def test_the_disputes_page_is_a_hook_until_wired_then_lists_the_departments_disputes(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    app, client = portal_app
+    tax, psb = client("tax.requester"), client("psb.requester")
+    assert 'id="hook-disputes"' in tax.get("/disputes").text
+    view = DisputeView()
+    view.put(
+        {
+            "type": "opened",
+            "dispute_id": "d-1",
+            "record_id": "r-1",
+            "data_class": PENALTY,
+            "provider": "AMR",
+            "consumer": "tax-levy",
+            "consumer_department": "TAX",
+            "fields": ["amount"],
+            "reason": "amount wrong",
+            "deadline": "2099-01-01T00:00:00+00:00",
+        }
+    )
+    state(app).disputes = view
+    assert "d-1" in tax.get("/disputes").text
+    assert "d-1" not in psb.get("/disputes").text

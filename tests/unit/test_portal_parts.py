@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sharebus_cli.main import main
 from sharebus_core.catalogue import load_catalogue
 from sharebus_portal.accounts import AccountError, AccountStore, Role, new_account
+from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
 from sharebus_portal.observed import growing_lag, overdue_providers, provided
 from sharebus_portal.sessions import SessionStore, SignInLimiter, csrf_ok
@@ -149,3 +151,50 @@ def test_the_operator_adds_lists_and_removes_accounts_with_the_cli(
     assert main(["portal", "account", "remove", "li.wei"]) == 0
     assert main(["portal", "account", "remove", "li.wei"]) == 4
     assert store.get("li.wei") is None
+
+
+def test_dispute_events_fold_into_one_row_per_dispute_seen_by_the_two_departments() -> None:
+    now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+
+    def event(kind: str, dispute_id: str, **extra: object) -> dict[str, object]:
+        return {
+            "type": kind,
+            "dispute_id": dispute_id,
+            "record_id": f"r-{dispute_id}",
+            "data_class": "301001002/000001",
+            "provider": "AMR",
+            "consumer": "tax-levy",
+            "consumer_department": "TAX",
+            "fields": ["amount"],
+            "reason": "amount wrong",
+            "opened_at": "2026-11-20T08:00:00+00:00",
+            "deadline": "2026-11-27T08:00:00+00:00" if dispute_id == "d1" else "2026-12-04T08:00:00+00:00",
+            "time": "2026-11-20T08:00:00+00:00",
+            "answer": None,
+            "correction_record_id": None,
+            "by": "x",
+            **extra,
+        }
+
+    view = DisputeView()
+    for e in (
+        event("opened", "d1"),
+        event("opened", "d2"),
+        event("opened", "d3"),
+        event("answered", "d3", answer="confirmed"),
+        event("corrected", "d3", correction_record_id="r-fix"),
+        event("overdue", "d3"),  # too late: a closed dispute stays closed
+        {"type": "opened"},  # not contract B's shape
+    ):
+        view.put(e)
+    rows = view.rows("TAX", now)
+    assert [(r.dispute_id, r.status, r.overdue(now)) for r in rows] == [
+        ("d1", "opened", True),
+        ("d2", "opened", False),
+        ("d3", "corrected", False),
+    ]
+    assert rows[2].answer == "confirmed"
+    assert rows[2].correction_record_id == "r-fix"
+    assert len(rows[2].history) == 4
+    assert view.rows("PSB", now) == []
+    assert len(view.rows(None, now)) == 3
