@@ -171,6 +171,7 @@ def create_app(
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
         caught_up = state.grant_follower.caught_up.is_set()
-        return JSONResponse({"ready": caught_up, "grants_caught_up": caught_up}, status_code=200 if caught_up else 503)
+        body = {"ready": caught_up, "grants_caught_up": caught_up, "previews_open": state.previews.count}
+        return JSONResponse(body, status_code=200 if caught_up else 503)
 
     return app

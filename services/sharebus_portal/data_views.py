@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -77,8 +78,10 @@ async def _events(app: Portal, session: FeedSession) -> AsyncIterator[bytes]:
             body = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
             yield f"event: delivery\ndata: {body}\n\n".encode()
     finally:
-        await session.close()
         app.previews.give_back()
+        # The browser went away (the response is being cancelled): close the Kafka consumer anyway.
+        with anyio.CancelScope(shield=True):
+            await session.close()
 
 
 @router.get("/data/feed/{system}")

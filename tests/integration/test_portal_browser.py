@@ -154,6 +154,10 @@ def preview_rows(driver: webdriver.Chrome) -> list[dict[str, object]]:
     return [json.loads(cell.text) for cell in cells]
 
 
+def previews_open(officials: Officials) -> int:
+    return int(httpx.get(f"{officials.portal.base_url}/readyz", timeout=5).json()["previews_open"])
+
+
 def grants_routed(bus: Bus) -> int:
     return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
 
@@ -187,6 +191,7 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     driver.switch_to.window(requester_tab)
     driver.get(f"{requester}/data")
     eventually(lambda: driver.find_element(By.ID, "status-tax-levy").text, lambda t: t.startswith("live"), 20)
+    assert previews_open(officials) == 1
     batch = iter(range(10**6))
 
     def publish_and_look() -> list[dict[str, object]]:
@@ -226,6 +231,9 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     page_ok(driver, "data-after-revoke")
 
     driver.get(f"{requester}/grants")
+    # Leaving My data closes its live preview in the portal too (its Kafka consumer and its slot).
+    open_previews = eventually(lambda: previews_open(officials), lambda n: n == 0, 20)
+    assert open_previews == 0
     assert grant_id in driver.find_element(By.ID, "grants-ended").text
     page_ok(driver, "grants")
     for hook in ("disputes", "assessment"):
