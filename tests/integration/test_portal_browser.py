@@ -78,8 +78,9 @@ def officials(bus: Bus, tmp_path: Path) -> Iterator[Officials]:
 
 
 def page_ok(driver: webdriver.Chrome, name: str) -> None:
-    """No console error on the page, and its screenshot kept."""
+    """No console error on the page, every form field labelled, and its screenshot kept."""
     assert console_errors(driver) == [], name
+    assert driver.execute_script(UNLABELLED) == [], name
     save_screenshot(driver, f"portal-{name}")
 
 
