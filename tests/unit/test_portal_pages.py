@@ -3,6 +3,7 @@ sessions, CSRF, the apply/approve/revoke flow, four eyes, and that refusals are 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -305,3 +306,23 @@ def test_the_disputes_page_is_a_hook_until_wired_then_lists_the_departments_disp
     state(app).disputes = view
     assert "d-1" in tax.get("/disputes").text
     assert "d-1" not in psb.get("/disputes").text
+
+
+def test_overdue_applications_come_first_in_the_inbox_and_show_on_the_bureau_page(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    app, client = portal_app
+    amr, bureau = client("amr.approver"), client("bureau")
+    log = grants_log(app)
+    fresh = log.apply(
+        department="TAX", requester="t", consumer="tax-levy", data_class=PENALTY, purpose="p", scenario="s"
+    )
+    old = fresh.model_copy(update={"grant_id": "g-old", "applied_at": fresh.applied_at - dt.timedelta(days=30)})
+    log._write(old)
+    inbox = amr.get("/departments/AMR/inbox").text
+    assert inbox.index('id="open-g-old"') < inbox.index(f'id="open-{fresh.grant_id}"')
+    assert re.search(r'<tr class="overdue">\s*<td><a href="/departments/AMR/inbox/g-old"', inbox)
+    page = bureau.get("/bureau").text
+    overdue = page[page.index('id="overdue"') :]
+    assert "g-old" in overdue
+    assert fresh.grant_id not in overdue
