@@ -12,7 +12,7 @@ Systems (principal ``User:<ns>.<system>``), one per catalogue system:
   system has one, and a grant can make any system a consumer, subscribed or not;
 - every system READs (and DESCRIBEs) the consumer groups under ``<ns>.<system>.`` (prefixed);
 - nothing else: no control topic (grants, API keys, hand-over, backfill, held, audit facts, audit,
-  anchors, the registry's log), no other source or delivery topic, no dead letters, no other group.
+  anchors, disputes, the registry's log), no other source or delivery topic, no dead letters, no other group.
 
 Bus services (principal ``User:<ns>-<service>``): ``SERVICE_TABLE`` below is the whole table, one
 row per resource, and ``docs/security.md`` shows it rendered (``service_table_markdown``; a unit
@@ -26,10 +26,12 @@ test keeps the two equal). In short:
   group ``<ns>-auditor``), writes the anchors;
 - gateway: writes the sources (publishes for the systems it authenticated), reads the deliveries
   (feeds, batches), reads and writes grants and API keys, writes audit facts and backfill requests;
+  reads the audit trail (its index of who received which record, for disputes) and reads and writes
+  the disputes;
 - monitor: DESCRIBEs the source, delivery and facts topics and the router's, auditor's and systems' groups (lag);
 - operator (the bureau's CLI): reads dead letters, the audit trail and its anchors, reads and
   writes grants, API keys and backfill requests, reads the sources (freshness) and writes them
-  (dead-letter replay);
+  (dead-letter replay), reads the disputes (escalations and the assessment report);
 - portal (the department portal): reads and writes grants, reads the deliveries (live preview of
   the signed-in department's systems), writes audit facts, reads the audit trail and its anchors
   (chain status);
@@ -175,9 +177,10 @@ def _gateway(t: TopicNames, own: str) -> list[Need]:
         need(t.grants, (*READS_WRITES, CREATE), "the grant workflow over HTTP"),
         need(t.api_keys, (*READS_WRITES, CREATE), "follows the API keys (and creates their topic)"),
         need(t.audit_facts, (*WRITES, CREATE), "refused requests, as facts for the auditor"),
-        need(t.audit, (CREATE,), "provisions the audit topics with the facts topic; never reads them"),
+        need(t.audit, (*READS, CREATE), "indexes who received which record (disputes); provisions the audit topics"),
         need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(t.backfill, READS_WRITES, "backfill requests and their outcomes"),
+        need(t.disputes, (*READS_WRITES, CREATE), "the dispute workflow over HTTP; follows the disputes"),
         Need(
             "gateway",
             ResourceType.TRANSACTIONAL_ID,
@@ -207,11 +210,12 @@ def _operator(t: TopicNames) -> list[Need]:
     return [
         need(t.source(""), READS_WRITES, "`freshness` reads the newest records; `dlq replay` re-publishes", PREFIXED),
         need(t.dead_letter, READS, "`dlq list` and `dlq replay`"),
-        need(t.audit, READS, "`audit verify`, `audit who`"),
+        need(t.audit, READS, "`audit verify`, `audit who`, `report`"),
         need(anchors_topic(t), READS, "`audit verify` checks the signed anchors"),
-        need(t.grants, (*READS_WRITES, CREATE), "`grant`"),
+        need(t.grants, (*READS_WRITES, CREATE), "`grant`; `report` counts the applications answered in time"),
         need(t.api_keys, (*READS_WRITES, CREATE), "`apikey`"),
         need(t.backfill, READS_WRITES, "`backfill request` and `backfill list`"),
+        need(t.disputes, READS, "`dispute overdue` (the bureau's escalations); `report` counts the disputes"),
     ]
 
 

@@ -12,19 +12,23 @@ from sharebus_cli import (
     audit_cmd,
     backfill_cmd,
     credentials_cmd,
+    dispute_cmd,
     dlq_cmd,
     freshness_cmd,
     grant_cmd,
     land_cmd,
     portal_cmd,
+    report_cmd,
     stats_cmd,
 )
 from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
+from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
+from sharebus_report import BadPeriod, ReportUnavailable
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -46,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
     grant_cmd.add_parser(commands)
+    dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
     freshness_cmd.add_parser(commands)
@@ -56,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     acl_cmd.add_parser(commands)
     land_cmd.add_parser(commands)
     portal_cmd.add_parser(commands)
+    report_cmd.add_parser(commands)
     return parser
 
 
@@ -80,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             text, code = portal_cmd.run(args, catalogue)
             print(text, file=sys.stderr if code else sys.stdout)
             return code
+        if args.command == "report":
+            text, code = report_cmd.run(args, catalogue)
+            print(text)
+            return code
         if args.command == "stats":
             print(stats_cmd.run(args, catalogue))
             return 0
@@ -101,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(apikey_cmd.run(args, settings, catalogue))
         elif args.command == "grant":
             print(grant_cmd.run(args))
+        elif args.command == "dispute":
+            print(dispute_cmd.run(args, settings))
         elif args.action == "check":
             print(
                 f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError) as exc:
+    except (CatalogueError, SigningKeyError, BadPeriod) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:
@@ -125,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

@@ -66,6 +66,10 @@ class RunSettings(BusSettings):
         description="the demo system whose deliveries `sharebus land` keeps in var/land/<system>.db (empty: none)",
     )
     land_port: int = 6070
+    disputes_dir: Path = Field(
+        default=REPO_ROOT / "var" / "disputes",
+        description="the gateway's index of deliveries (who received which record, for disputes), SQLite",
+    )
     land_dir: Path = Field(default=REPO_ROOT / "var" / "land", description="where the demo sink's SQLite file lives")
     demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
     status_interval_s: float = 1.0
@@ -298,7 +302,11 @@ def _start_gateway(
 ) -> tuple[Child, dict[str, str]]:
     """Starts the HTTP gateway, prints its URL and a fresh demo API key per system, and returns both."""
     url = f"http://127.0.0.1:{settings.gateway_port}"
-    gateway_env = {**env, "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port)}
+    gateway_env = {
+        **env,
+        "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port),
+        "SHAREBUS_DISPUTES_INDEX_DIR": str(settings.disputes_dir),
+    }
     gateway = start_child(
         "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
     )

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DecisionKind = Literal["deliver", "deny", "forbidden"]
+# ``dispute``: a step of a dispute (mode ``dispute``); never a delivery or a denial, so counts of those
+# (``sharebus audit who``, the report) are unaffected. A refused dispute is ``forbidden``.
+DecisionKind = Literal["deliver", "deny", "forbidden", "dispute"]
 
 
 @dataclass(frozen=True, slots=True)

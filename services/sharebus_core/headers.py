@@ -11,6 +11,8 @@ TRACE_ID = "sharebus-trace-id"
 # under at-least-once delivery) has seen the same record twice.
 RECORD_ID = "sharebus-record-id"
 PUBLISHED_NS = "sharebus-published-ns"
+# Set by a provider on a correction: the record id of the record it corrects (a dispute's answer).
+CORRECTS = "sharebus-corrects"
 CONSUMER = "sharebus-consumer"
 MODE = "sharebus-mode"
 GRANT_ID = "sharebus-grant-id"

@@ -72,6 +72,11 @@ class TopicNames:
         return f"{self.namespace}.handover"
 
     @property
+    def disputes(self) -> str:
+        """Dispute events (opened, refused, answered, corrected, rejected, overdue), keyed by dispute id."""
+        return f"{self.namespace}.disputes"
+
+    @property
     def auditor_app_id(self) -> str:
         return f"{self.namespace}-auditor"
 

@@ -22,7 +22,17 @@ from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
-from sharebus_gateway import backfill_api, batches_api, catalogue_api, feed_api, grants_api, identity_api, publish
+from sharebus_disputes import DisputeService, DisputeSettings
+from sharebus_gateway import (
+    backfill_api,
+    batches_api,
+    catalogue_api,
+    disputes_api,
+    feed_api,
+    grants_api,
+    identity_api,
+    publish,
+)
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
 from sharebus_gateway.idempotency import AnsweredKeys
@@ -96,6 +106,10 @@ def build_gateway(
         rate_limits=TokenBuckets(settings.rate_per_s, settings.rate_burst),
         feeds=feeds,
         answered=AnsweredKeys(settings.idempotency_window),
+        # Its own settings (SHAREBUS_DISPUTES_*); the gateway's identity and namespace.
+        disputes=DisputeService(
+            catalogue, settings.kafka, topics, DisputeSettings(namespace=settings.namespace), audit.write, registry
+        ),
     )
 
 
@@ -116,17 +130,19 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         await run_in_threadpool(ensure_compacted_topic, access, gw.topics.api_keys)
         gw.keys.follower.start()
         gw.grant_follower.start()
+        await run_in_threadpool(gw.disputes.start)
         app.state.gateway = gw
         try:
             yield
         finally:
+            gw.disputes.stop()
             gw.keys.follower.stop()
             gw.grant_follower.stop()
             gw.publishers.close()
             gw.audit.close()
 
     app = FastAPI(title="sharebus gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
-    for module in (publish, feed_api, batches_api, catalogue_api, grants_api, backfill_api, identity_api):
+    for module in (publish, feed_api, batches_api, catalogue_api, grants_api, backfill_api, identity_api, disputes_api):
         app.include_router(module.router)
 
     def body_refused() -> None:
@@ -170,6 +186,9 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
             "catalogue": len(gw.catalogue.data_classes) > 0,
             "grants_caught_up": gw.grant_follower.caught_up.is_set(),
             "api_keys_caught_up": gw.keys.follower.caught_up.is_set(),
+            # The dispute view, not the delivery index: that one may take long to build at city scale,
+            # and a dispute opened meanwhile waits for it or is answered 503 (never wrongly refused).
+            "disputes_caught_up": gw.disputes.view.follower.caught_up.is_set(),
         }
         ready = all(checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)

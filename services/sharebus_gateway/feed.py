@@ -72,6 +72,7 @@ def delivery_data(msg: Message, value: Mapping[str, Any]) -> dict[str, Any]:
         "grant_id": h.text(meta, h.GRANT_ID),
         "trace_id": h.text(meta, h.TRACE_ID),
         "record_id": h.text(meta, h.RECORD_ID),
+        "corrects": h.text(meta, h.CORRECTS),
         "key": key.decode("utf-8", "replace") if key is not None else None,
         "partition": msg.partition(),
         "offset": msg.offset(),

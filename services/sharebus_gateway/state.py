@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
+from sharebus_disputes import DisputeService
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
@@ -67,6 +68,7 @@ class Gateway:
     rate_limits: TokenBuckets
     feeds: OpenFeeds
     answered: AnsweredKeys
+    disputes: DisputeService
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

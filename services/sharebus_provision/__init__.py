@@ -9,6 +9,7 @@ from sharebus_provision.topics import (
     TopicSpec,
     audit_topics,
     catalogue_topics,
+    dispute_topics,
     ensure_topics,
     router_topics,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "TopicSpec",
     "audit_topics",
     "catalogue_topics",
+    "dispute_topics",
     "ensure_topics",
     "register_catalogue_schemas",
     "router_topics",

@@ -48,6 +48,12 @@ def audit_topics(
     ]
 
 
+def dispute_topics(topics: TopicNames) -> list[TopicSpec]:
+    """Dispute events: kept forever (the yearly assessment counts them), never compacted (every step
+    of a dispute is its history). One partition: disputes are few, and readers want them all in order."""
+    return [TopicSpec(topics.disputes, 1, {"retention.ms": "-1"})]
+
+
 def router_topics(topics: TopicNames, held_partitions: int, held_retention_hours: int) -> list[TopicSpec]:
     """The router's own topics: held periodic records, backfill requests and the hand-over ledger."""
     return [

@@ -6,8 +6,9 @@ provider, or end another provider's batch early. So, for every record the router
 
 - the bus sets ``sharebus-class`` and ``sharebus-provider`` from the catalogue (the route), and the
   consumer, mode, grant, batch and backfill headers when it delivers;
-- the publisher may set only the trace id, the record id and the publish time; they are checked
-  (one each, short, text; the time a decimal number) and passed on;
+- the publisher may set only the trace id, the record id, the publish time and the id of the record
+  a correction corrects (``sharebus-corrects``); they are checked (one each, short, text; the time a
+  decimal number) and passed on;
 - a publisher's ``sharebus-class`` must name the topic's class (else the record was published to the
   wrong place: a dead letter, as before);
 - any other ``sharebus-*`` header from the publisher is kept under ``publisher-<name>``, plainly the
@@ -27,7 +28,7 @@ from sharebus_router.dead_letters import BadRecord, DeadLetterReason
 BUS_PREFIX = "sharebus-"
 PUBLISHER_COPY = "publisher-"
 # Headers the publisher sets and the bus passes on, after the checks below.
-PUBLISHER_SET = frozenset({h.TRACE_ID, h.RECORD_ID, h.PUBLISHED_NS})
+PUBLISHER_SET = frozenset({h.TRACE_ID, h.RECORD_ID, h.PUBLISHED_NS, h.CORRECTS})
 # Ids are uuids in practice; the bound keeps a header from being a second payload.
 MAX_ID_BYTES = 200
 # Nanoseconds since 1970 have 19 digits until the year 2286.

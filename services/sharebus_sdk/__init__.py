@@ -1,6 +1,7 @@
 """The Python SDK: departments publish with ``Publisher``; systems receive with ``Subscriber``."""
 
 from sharebus_sdk.batches import Batch, BatchInfo
+from sharebus_sdk.disputes import DisputeError, Disputes
 from sharebus_sdk.errors import (
     CredentialError,
     DeliveryDecodeError,
@@ -19,6 +20,8 @@ __all__ = [
     "CredentialError",
     "Delivery",
     "DeliveryDecodeError",
+    "DisputeError",
+    "Disputes",
     "NotAuthorised",
     "NotProvider",
     "PublishFailed",

@@ -92,10 +92,16 @@ class Publisher:
         return serializer
 
     def publish(
-        self, class_code: str, record: Mapping[str, Any], trace_id: str | None = None, record_id: str | None = None
+        self,
+        class_code: str,
+        record: Mapping[str, Any],
+        trace_id: str | None = None,
+        record_id: str | None = None,
+        corrects: str | None = None,
     ) -> str:
         """Validates and sends one record; returns its record id (``record_id`` when given: publishing
-        the same record again with the same id lets every subscriber drop the repeat)."""
+        the same record again with the same id lets every subscriber drop the repeat). ``corrects``: the
+        record id this record corrects (a dispute's answer); subscribers see it as ``Delivery.corrects``."""
         entry = self.catalogue.data_class(class_code)
         if entry.provider != self.department:
             raise NotProvider(
@@ -124,6 +130,8 @@ class Publisher:
             (h.RECORD_ID, record_id.encode()),
             (h.PUBLISHED_NS, str(time.time_ns()).encode()),
         ]
+        if corrects is not None:
+            headers.append((h.CORRECTS, corrects.encode()))
         key = str(record[entry.key_field]).encode()
         self._produce(topic, key, value, headers)
         return record_id

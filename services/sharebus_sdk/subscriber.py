@@ -62,6 +62,8 @@ class Delivery:
     batch: BatchInfo | None = None
     # Set on records replayed from history for this subscriber: the backfill request's id.
     backfill: str | None = None
+    # Set on a correction: the record id of the record it corrects (a dispute's answer).
+    corrects: str | None = None
 
 
 Position = tuple[str, int, int]
@@ -341,6 +343,7 @@ class Subscriber:
             offset=offset,
             batch=batch,
             backfill=h.text(meta, h.BACKFILL),
+            corrects=h.text(meta, h.CORRECTS),
         )
 
     def __iter__(self) -> Iterator[Delivery | Batch]:

@@ -51,6 +51,8 @@ def start_gateway(
         "SHAREBUS_CATALOGUE_DIR": str(catalogue_dir),
         "SHAREBUS_GATEWAY_PORT": str(port),
         "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
+        # The dispute service's delivery index: in the test's own directory, never the repository's var/.
+        "SHAREBUS_DISPUTES_INDEX_DIR": str(work_dir / f"disputes-{namespace}"),
         "PYTHONUNBUFFERED": "1",
         **writer_env(),
         **(extra_env or {}),

@@ -1,0 +1,213 @@
+"""Disputes: the pure state machine, its deadline in working days, the fold every reader uses, the
+audit fact of a step, and the on-disk delivery index (without Kafka)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from sharebus_core import headers as h
+from sharebus_core.kafka import KafkaAccess
+from sharebus_disputes.audit import dispute_fact
+from sharebus_disputes.deliveries import DeliveryIndex, delivery_row
+from sharebus_rules import disputes as rules
+from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeRefused, DisputeState, fold
+
+FRIDAY = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+FIELDS = ("uscc", "name", "legal_rep_name", "registered_capital", "established", "seq", "note")
+
+
+def opened(received: bool = True, now: dt.datetime = FRIDAY, **overrides: object) -> DisputeEvent:
+    args: dict[str, object] = {
+        "dispute_id": "d-1",
+        "record_id": "r-1",
+        "data_class": "301001001/000001",
+        "provider": "AMR",
+        "consumer": "tax-levy",
+        "consumer_department": "TAX",
+        "fields": ["name", "name", "registered_capital"],
+        "reason": "the capital is ten times too high",
+        "schema_fields": FIELDS,
+        "received": received,
+        "now": now,
+    }
+    args.update(overrides)
+    return rules.open_dispute(**args)  # type: ignore[arg-type]
+
+
+def folded(*events: DisputeEvent) -> Dispute:
+    current: Dispute | None = None
+    for event in events:
+        current = fold(current, event)
+    assert current is not None
+    return current
+
+
+def test_the_deadline_counts_working_days_only() -> None:
+    # Friday + 5 working days is the next Friday; Monday..Friday of the week between.
+    assert rules.deadline(FRIDAY) == FRIDAY + dt.timedelta(days=7)
+    assert rules.deadline(FRIDAY, 1) == FRIDAY + dt.timedelta(days=3)  # Monday
+    saturday = FRIDAY + dt.timedelta(days=1)
+    assert rules.deadline(saturday, 1).weekday() == 0
+    with pytest.raises(DisputeRefused):
+        rules.deadline(FRIDAY, 0)
+
+
+def test_a_receiving_system_opens_a_dispute_with_the_contract_fields() -> None:
+    event = opened()
+    assert event.type == "opened"
+    assert event.fields == ("name", "registered_capital")  # repeats dropped, order kept
+    assert event.opened_at == event.time == FRIDAY
+    assert event.deadline == rules.deadline(FRIDAY)
+    assert event.by == "tax-levy"
+    assert event.answer is None
+    assert event.correction_record_id is None
+    body = json.loads(event.encode()[1])
+    assert set(body) == {
+        "type", "dispute_id", "record_id", "data_class", "provider", "consumer", "consumer_department",
+        "fields", "reason", "opened_at", "deadline", "time", "answer", "correction_record_id", "by",
+    }  # fmt: skip
+    assert body["opened_at"].endswith("Z")
+    assert folded(event).state is DisputeState.OPEN
+
+
+def test_a_system_that_did_not_receive_the_record_is_refused() -> None:
+    event = opened(received=False, data_class="unknown", provider="unknown", schema_fields=())
+    assert event.type == "refused"
+    assert event.answer is not None
+    assert "did not receive" in event.answer
+    assert fold(None, event) is None  # a refusal opens nothing
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reason": "  "}, "reason"),
+        ({"fields": []}, "disputed field"),
+        ({"fields": ["name", "colour"]}, "colour not field"),
+    ],
+)
+def test_a_claim_that_is_not_one_is_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(DisputeRefused, match=message):
+        opened(**overrides)  # type: ignore[arg-type]
+
+
+def test_the_provider_confirms_then_corrects() -> None:
+    dispute = folded(opened())
+    later = FRIDAY + dt.timedelta(days=2)
+    answered = rules.answer(dispute, acting_department="AMR", confirm=True, text="typo", now=later, by="amr-reg")
+    assert (answered.type, answered.answer, answered.time, answered.by) == ("answered", "typo", later, "amr-reg")
+    dispute = folded(opened(), answered)
+    assert dispute.state is DisputeState.ANSWERED
+    assert dispute.answered_on_time()
+    done = rules.corrected(dispute, acting_department="AMR", correction_record_id="r-2", now=later, by="amr-reg")
+    dispute = folded(opened(), answered, done)
+    assert dispute.state is DisputeState.CORRECTED
+    assert dispute.latest.correction_record_id == "r-2"
+    assert dispute.latest.answer == "typo"  # every event repeats the dispute's facts so far
+
+
+def test_only_the_provider_answers_and_only_in_order() -> None:
+    dispute = folded(opened())
+    with pytest.raises(DisputeRefused, match="only the provider AMR"):
+        rules.answer(dispute, acting_department="TAX", confirm=False, text="no", now=FRIDAY, by="tax-levy")
+    with pytest.raises(DisputeRefused, match="cannot be corrected"):
+        rules.corrected(dispute, acting_department="AMR", correction_record_id="r-2", now=FRIDAY, by="amr-reg")
+    with pytest.raises(DisputeRefused, match="reason"):
+        rules.answer(dispute, acting_department="AMR", confirm=False, text=" ", now=FRIDAY, by="amr-reg")
+    rejected = rules.answer(dispute, acting_department="AMR", confirm=False, text="it is right", now=FRIDAY, by="a")
+    done = folded(opened(), rejected)
+    assert done.state is DisputeState.REJECTED
+    with pytest.raises(DisputeRefused, match="is rejected"):
+        rules.answer(done, acting_department="AMR", confirm=True, text="after all", now=FRIDAY, by="a")
+
+
+def test_an_unanswered_dispute_becomes_overdue_after_its_deadline_and_may_still_be_answered() -> None:
+    dispute = folded(opened())
+    deadline = dispute.latest.deadline
+    assert rules.overdue(dispute, now=deadline, by="gw") is None
+    assert rules.due_for_escalation([dispute], deadline) == []
+    late = deadline + dt.timedelta(seconds=1)
+    assert rules.due_for_escalation([dispute], late) == [dispute]
+    escalation = rules.overdue(dispute, now=late, by="gw")
+    assert escalation is not None
+    assert escalation.type == "overdue"
+    dispute = folded(opened(), escalation)
+    assert dispute.state is DisputeState.OVERDUE
+    assert dispute.is_past_deadline(late)
+    assert rules.overdue(dispute, now=late, by="gw") is None  # escalated once
+    answered = rules.answer(dispute, acting_department="AMR", confirm=True, text="late", now=late, by="amr-reg")
+    dispute = folded(opened(), escalation, answered)
+    assert dispute.state is DisputeState.ANSWERED
+    assert not dispute.answered_on_time()
+    assert not dispute.is_past_deadline(late)
+
+
+def test_fold_ignores_steps_that_do_not_follow() -> None:
+    first = opened()
+    late = first.deadline + dt.timedelta(hours=1)
+    escalation = rules.overdue(folded(first), now=late, by="gw-1")
+    assert escalation is not None
+    # Two gateways escalated, and a step was read back after the writer applied it: one state.
+    twice = folded(first, escalation, escalation.model_copy(update={"by": "gw-2"}), first)
+    assert twice.state is DisputeState.OVERDUE
+    assert twice.latest.by == "gw-1"
+    stray = first.model_copy(update={"type": "corrected", "dispute_id": "d-2"})
+    assert fold(None, stray) is None
+
+
+def test_each_step_is_an_audit_fact_that_is_never_a_delivery() -> None:
+    event = opened()
+    body = dispute_fact(event).to_dict()
+    assert body["mode"] == "dispute"
+    assert body["record_id"] == "r-1"
+    assert body["dispute_event"] == "opened"
+    assert body["decisions"] == [
+        {"consumer": "tax-levy", "grant_id": None, "decision": "dispute", "reason": "opened", "payload_sha256": None}
+    ]
+    refused = dispute_fact(opened(received=False)).to_dict()
+    assert refused["decisions"][0]["decision"] == "forbidden"
+    # The auditor copies each decision into an audit event; the delivery index ignores these.
+    assert delivery_row({**body, **body["decisions"][0]}) is None
+
+
+def test_the_delivery_index_keeps_deliveries_and_its_positions_on_disk(tmp_path: Path) -> None:
+    access = KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT")
+    path = tmp_path / "index.sqlite"
+    deliver = {"decision": "deliver", "record_id": "r-1", "consumer": "tax-levy", "data_class": "c", "provider": "AMR"}
+    rows = [
+        delivery_row({**deliver, "time": "t1"}),
+        delivery_row({**deliver, "consumer": "psb-case", "time": "t2"}),
+        delivery_row({**deliver, "consumer": "psb-case", "time": "t2"}),  # redelivery: one row
+        delivery_row({**deliver, "decision": "deny", "consumer": "hrss-si"}),
+        delivery_row({**deliver, "record_id": None}),
+    ]
+    index = DeliveryIndex(access, "ns.audit", path)
+    index._commit([r for r in rows if r is not None], {0: 7, 2: 3})
+    assert [r.consumer for r in index.receipts("r-1")] == ["psb-case", "tax-levy"]
+    assert index.receipt("r-1", "hrss-si") is None
+    assert index.receipts("r-2") == []
+    index._commit([], {0: 5})  # never backwards
+    assert index.positions() == {0: 7, 2: 3}
+    index.stop()
+    again = DeliveryIndex(access, "ns.audit", path)
+    assert again.positions() == {0: 7, 2: 3}  # resumes where it stopped
+    receipt = again.receipt("r-1", "tax-levy")
+    assert receipt is not None
+    assert (receipt.data_class, receipt.provider, receipt.delivered_at) == ("c", "AMR", "t1")
+    again.stop()
+
+
+def test_the_router_passes_a_corrects_header_checked_as_a_record_id() -> None:
+    from sharebus_router.bus_headers import bus_headers
+    from sharebus_router.dead_letters import BadRecord
+
+    classes = ["301001001/000001"]
+    passed = bus_headers([(h.CORRECTS, b"r-1")], classes[0], "AMR", classes)
+    assert (h.CORRECTS, b"r-1") in passed
+    for bad in ([(h.CORRECTS, b"r\n1")], [(h.CORRECTS, b"x" * 201)], [(h.CORRECTS, b"a"), (h.CORRECTS, b"b")]):
+        with pytest.raises(BadRecord, match="sharebus-corrects"):
+            bus_headers(bad, classes[0], "AMR", classes)
