@@ -32,6 +32,9 @@ test keeps the two equal). In short:
 - operator (the bureau's CLI): reads dead letters, the audit trail and its anchors, reads and
   writes grants, API keys and backfill requests, reads the sources (freshness) and writes them
   (dead-letter replay), reads the disputes (escalations and the assessment report);
+- portal (the department portal): reads and writes grants, reads the deliveries (live preview of
+  the signed-in department's systems), writes audit facts, reads the audit trail and its anchors
+  (chain status);
 - registry: its own log ``<regns>._schemas``.
 
 Each service also READs the groups under ``<ns>-<service>.`` (its readers' private groups,
@@ -216,6 +219,19 @@ def _operator(t: TopicNames) -> list[Need]:
     ]
 
 
+def _portal(t: TopicNames) -> list[Need]:
+    def need(name: str, ops: tuple[Operation, ...], why: str, pattern: PatternType = LITERAL) -> Need:
+        return Need("portal", TOPIC, name, pattern, ops, why)
+
+    return [
+        need(t.grants, (*READS_WRITES, CREATE), "the grant workflow for signed-in officials (follows the grants)"),
+        need(t.delivery(""), READS, "the live preview of the signed-in department's own systems' feeds", PREFIXED),
+        need(t.audit_facts, WRITES, "refused pages and failed sign-ins, as facts for the auditor"),
+        need(t.audit, READS, "the bureau page's audit chain status (checked in the background)"),
+        need(anchors_topic(t), READS, "the audit chain status checks the signed anchors"),
+    ]
+
+
 def _registry(regns: str) -> list[Need]:
     topic = TopicNames(regns).schemas
     ops = (*READS_WRITES, CREATE, Operation.DESCRIBE_CONFIGS)
@@ -233,6 +249,7 @@ def service_needs(namespace: str, registry_namespace: str | None = None) -> tupl
         "gateway": _gateway(t, p.service("gateway")),
         "monitor": _monitor(t, p),
         "operator": _operator(t),
+        "portal": _portal(t),
     }
     needs: list[Need] = []
     for service in SERVICES:

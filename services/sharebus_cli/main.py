@@ -17,6 +17,7 @@ from sharebus_cli import (
     freshness_cmd,
     grant_cmd,
     land_cmd,
+    portal_cmd,
     report_cmd,
     stats_cmd,
 )
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     credentials_cmd.add_parser(commands)
     acl_cmd.add_parser(commands)
     land_cmd.add_parser(commands)
+    portal_cmd.add_parser(commands)
     report_cmd.add_parser(commands)
     return parser
 
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             text, code = audit_cmd.run(args, settings)
             print(text)
+            return code
+        if args.command == "portal":
+            text, code = portal_cmd.run(args, catalogue)
+            print(text, file=sys.stderr if code else sys.stdout)
             return code
         if args.command == "report":
             text, code = report_cmd.run(args, catalogue)

@@ -29,6 +29,8 @@ from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
 from sharebus_gateway.keys import KeyStore
+from sharebus_portal.accounts import AccountStore
+from sharebus_portal.demo import create_demo_accounts
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 
 
@@ -45,6 +47,11 @@ class RunSettings(BusSettings):
     prometheus_port: int = 9090
     prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
     gateway_port: int = 8080
+    portal_port: int = 8090
+    portal_accounts_file: Path = Field(
+        default=REPO_ROOT / "var" / "portal" / "accounts.json",
+        description="the portal's accounts (argon2 hashes); the demo sign-ins get new passwords on every run",
+    )
     access_port: int = 6069
     credentials_dir: Path = Field(
         default=REPO_ROOT / "var" / "credentials",
@@ -126,6 +133,7 @@ def run_bus(demo: bool) -> int:
     if find_prometheus() is not None:
         ports.append(("prometheus", settings.prometheus_port))
     ports.append(("gateway", settings.gateway_port))
+    ports.append(("portal", settings.portal_port))
     ports.append(("ACL reconciler", settings.access_port))
     if demo and settings.land_system:
         ports.append(("landing sink", settings.land_port))
@@ -178,6 +186,8 @@ def run_bus(demo: bool) -> int:
             gateway_env = {**as_(who, "gateway", env), **keys.control_writer}
             gateway, api_keys = _start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
             stack.callback(gateway.stop)
+            portal = _start_portal(settings, catalogue, {**as_(who, "portal", env), **keys.control_writer})
+            stack.callback(portal.stop)
             workload = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
@@ -212,7 +222,7 @@ def run_bus(demo: bool) -> int:
                 flush=True,
             )
             _watch(
-                [registry, router, auditor, reconciler, gateway, *watched],
+                [registry, router, auditor, reconciler, gateway, portal, *watched],
                 broker,
                 metrics_url,
                 workload,
@@ -220,7 +230,8 @@ def run_bus(demo: bool) -> int:
             )
         except (KeyboardInterrupt, Stop):
             print(
-                "\nsharebus: stopping (demo, gateway, prometheus, monitor, auditor, router, registry, broker)...",
+                "\nsharebus: stopping (demo, portal, gateway, prometheus, monitor, auditor, router, registry, "
+                "broker)...",
                 flush=True,
             )
         except ChildFailed as exc:
@@ -305,6 +316,29 @@ def _start_gateway(
     lines += [f"  {system:<16} {token}" for system, token in issued.items()]
     print("\n".join(lines), flush=True)
     return gateway, issued
+
+
+def _start_portal(settings: RunSettings, catalogue: Catalogue, env: dict[str, str]) -> Child:
+    """Starts the department portal with fresh demo sign-ins, and prints its URL and those sign-ins."""
+    url = f"http://127.0.0.1:{settings.portal_port}"
+    store = AccountStore(settings.portal_accounts_file)
+    sign_ins = create_demo_accounts(catalogue, store)
+    portal_env = {
+        **env,
+        "SHAREBUS_PORTAL_PORT": str(settings.portal_port),
+        "SHAREBUS_PORTAL_ACCOUNTS_FILE": str(settings.portal_accounts_file),
+        "SHAREBUS_PORTAL_ROUTER_METRICS_URL": f"http://127.0.0.1:{settings.router_port}/metrics",
+        "SHAREBUS_PORTAL_MONITOR_METRICS_URL": f"http://127.0.0.1:{settings.monitor_port}/metrics",
+        "SHAREBUS_PORTAL_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
+    }
+    portal = start_child("portal", "sharebus_portal", portal_env, settings.log_dir / "portal.log", f"{url}/readyz", 60)
+    lines = [f"sharebus: department portal on {url}; demo sign-ins (new passwords every run):"]
+    lines += [
+        f"  {s.username:<18} {s.password}   {s.department} {', '.join(r.value for r in s.roles)}" for s in sign_ins
+    ]
+    lines.append(f"  (more: sharebus portal account add NAME --department D --role R; file {store.path})")
+    print("\n".join(lines), flush=True)
+    return portal
 
 
 def _log_demo_clients_to(path: Path) -> None:

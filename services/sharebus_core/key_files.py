@@ -31,7 +31,7 @@ class BusKeys:
 
     @property
     def control_writer(self) -> dict[str, str]:
-        """For the processes that write grant and API-key events: the gateway, the operator's CLI."""
+        """For the processes that write grant and API-key events: the gateway, the portal, the operator's CLI."""
         return {"SHAREBUS_CONTROL_SIGNING_KEY_FILE": str(self.control_private)}
 
     @property

@@ -13,8 +13,8 @@ from typing import Literal
 
 ADMIN_USER = "sharebus-admin"
 
-Service = Literal["registry", "router", "auditor", "gateway", "monitor", "operator"]
-SERVICES: tuple[Service, ...] = ("registry", "router", "auditor", "gateway", "monitor", "operator")
+Service = Literal["registry", "router", "auditor", "gateway", "monitor", "operator", "portal"]
+SERVICES: tuple[Service, ...] = ("registry", "router", "auditor", "gateway", "monitor", "operator", "portal")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import Message, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -24,14 +24,33 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
 from sharebus_core.errors import SharebusError
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
 from sharebus_gateway import positions as pos
 from sharebus_gateway.batches import BATCH_ID
 from sharebus_gateway.json_avro import to_json
-from sharebus_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+
+class FeedSettings(Protocol):
+    """What a feed needs of its service's settings (the gateway's, the portal's)."""
+
+    @property
+    def kafka(self) -> KafkaAccess: ...
+    @property
+    def registry_url(self) -> str: ...
+    @property
+    def registry_auth(self) -> str | None: ...
+    @property
+    def feed_dedupe_window(self) -> int: ...
+    @property
+    def feed_queue_size(self) -> int: ...
+    @property
+    def feed_stall_timeout_s(self) -> float: ...
+    @property
+    def feed_poll_records(self) -> int: ...
 
 
 class FeedUnavailable(SharebusError, RuntimeError):
@@ -72,7 +91,7 @@ def is_realtime_delivery(msg: Message, system: str) -> bool:
 class FeedSource:
     """Reads and decodes one system's deliveries from given positions. Used from one thread only."""
 
-    def __init__(self, settings: GatewaySettings, topic: str, system: str) -> None:
+    def __init__(self, settings: FeedSettings, topic: str, system: str) -> None:
         self.topic = topic
         self.system = system
         self.positions: dict[int, int] = {}
@@ -147,7 +166,7 @@ SLOW_CLIENT = "slow_client"
 class FeedSession:
     """Runs a FeedSource into a bounded queue until stopped; ``stalled`` says the client fell behind."""
 
-    def __init__(self, source: FeedSource, settings: GatewaySettings) -> None:
+    def __init__(self, source: FeedSource, settings: FeedSettings) -> None:
         self.source = source
         self.settings = settings
         self.queue: asyncio.Queue[FeedEvent] = asyncio.Queue(maxsize=settings.feed_queue_size)

@@ -46,6 +46,8 @@ class Approval(BaseModel):
 
     valid_days: ValidDays = None
     reason: Annotated[str | None, Field(max_length=2000)] = None
+    fields: list[FieldName] | None = Field(default=None, max_length=500, description="narrow the requested fields")
+    masked_fields: list[FieldName] | None = Field(default=None, max_length=500, description="the granted fields masked")
 
 
 class Decision(BaseModel):
@@ -175,7 +177,12 @@ def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw:
     _decide(gw, who, request, grant_id, "approve")
     try:
         grant = gw.grants.approve(
-            grant_id, department=who.department, valid_until=_until(body.valid_days), reason=body.reason
+            grant_id,
+            department=who.department,
+            valid_until=_until(body.valid_days),
+            reason=body.reason,
+            fields=body.fields,
+            masked_fields=body.masked_fields,
         )
     except GrantRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc

@@ -29,6 +29,11 @@ class GrantNotFound(SharebusError, LookupError):
     pass
 
 
+def visible_to(grant: Grant, department: str) -> bool:
+    """Who sees a grant: the department that provides its class and the one that consumes it (API and portal)."""
+    return department in (grant.provider, grant.consumer_department)
+
+
 class GrantsSettings(BusSettings):
     """Env prefix ``SHAREBUS_GRANTS_``."""
 
@@ -68,7 +73,7 @@ class GrantService:
             raise GrantRefused(f"unknown department {department!r}")
 
     def _visible(self, grant: Grant, department: str) -> bool:
-        return department in (grant.provider, grant.consumer_department)
+        return visible_to(grant, department)
 
     def _get(self, grant_id: str, department: str) -> Grant:
         self._check_department(department)
@@ -110,7 +115,15 @@ class GrantService:
         return grant
 
     def approve(
-        self, grant_id: str, *, department: str, valid_until: dt.datetime | None = None, reason: str | None = None
+        self,
+        grant_id: str,
+        *,
+        department: str,
+        valid_until: dt.datetime | None = None,
+        reason: str | None = None,
+        fields: Sequence[str] | None = None,
+        masked_fields: Sequence[str] | None = None,
+        decider: str | None = None,
     ) -> Grant:
         grant = workflow.approve(
             self._get(grant_id, department),
@@ -118,13 +131,20 @@ class GrantService:
             now=self.clock(),
             valid_until=valid_until,
             reason=reason,
+            fields=fields,
+            masked_fields=masked_fields,
+            decider=decider,
         )
         self._write(grant)
         return grant
 
-    def reject(self, grant_id: str, *, department: str, reason: str) -> Grant:
+    def reject(self, grant_id: str, *, department: str, reason: str, decider: str | None = None) -> Grant:
         grant = workflow.reject(
-            self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
+            self._get(grant_id, department),
+            acting_department=department,
+            now=self.clock(),
+            reason=reason,
+            decider=decider,
         )
         self._write(grant)
         return grant

@@ -112,6 +112,31 @@ def _provider_decides(grant: Grant, acting_department: str, action: str) -> None
         )
 
 
+def _four_eyes(grant: Grant, decider: str | None, action: str) -> None:
+    # Whoever applied never decides on the same application, even as an approver of the provider.
+    if decider is not None and decider == grant.requester:
+        raise GrantRefused(f"{decider} applied for grant {grant.grant_id} and so may not {action} it (four eyes)")
+
+
+def _adjusted(
+    grant: Grant, fields: Sequence[str] | None, masked_fields: Sequence[str] | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fields and masking the provider grants: at most what was requested, masking only granted fields."""
+    granted = tuple(fields) if fields is not None else grant.fields
+    masked = (
+        tuple(masked_fields) if masked_fields is not None else tuple(f for f in grant.masked_fields if f in granted)
+    )
+    if not granted:
+        raise GrantRefused("an approval must grant at least one field")
+    beyond = [f for f in granted if f not in grant.fields]
+    if beyond:
+        raise GrantRefused(f"field(s) {', '.join(beyond)} were not requested; an approval may only narrow the fields")
+    outside = [f for f in masked if f not in granted]
+    if outside:
+        raise GrantRefused(f"masked field(s) {', '.join(outside)} must also be granted fields")
+    return granted, masked
+
+
 def approve(
     grant: Grant,
     *,
@@ -119,13 +144,21 @@ def approve(
     now: dt.datetime,
     valid_until: dt.datetime | None = None,
     reason: str | None = None,
+    fields: Sequence[str] | None = None,
+    masked_fields: Sequence[str] | None = None,
+    decider: str | None = None,
 ) -> Grant:
+    """Approves an application, optionally narrowing its fields and changing its masking.
+
+    ``decider`` is the person (or system) deciding; it may not be the application's requester."""
     _provider_decides(grant, acting_department, "approve")
     if grant.state is not GrantState.APPLIED:
         raise GrantRefused(f"grant {grant.grant_id} is {grant.state.value}; only an application can be approved")
+    _four_eyes(grant, decider, "approve")
     until = valid_until or grant.valid_until
     if until is not None and until <= now:
         raise GrantRefused("the validity window must end in the future")
+    granted, masked = _adjusted(grant, fields, masked_fields)
     return grant.model_copy(
         update={
             "state": GrantState.APPROVED,
@@ -133,12 +166,15 @@ def approve(
             "decided_by": acting_department,
             "valid_until": until,
             "reason": reason,
+            "fields": granted,
+            "masked_fields": masked,
         }
     )
 
 
-def reject(grant: Grant, *, acting_department: str, now: dt.datetime, reason: str) -> Grant:
+def reject(grant: Grant, *, acting_department: str, now: dt.datetime, reason: str, decider: str | None = None) -> Grant:
     _provider_decides(grant, acting_department, "reject")
+    _four_eyes(grant, decider, "reject")
     if grant.state is not GrantState.APPLIED:
         raise GrantRefused(f"grant {grant.grant_id} is {grant.state.value}; only an application can be rejected")
     if not reason.strip():
@@ -177,3 +213,19 @@ def is_overdue(
 ) -> bool:
     """An application the provider has not answered within the deadline."""
     return grant.state is GrantState.APPLIED and now > add_working_days(grant.applied_at, deadline_working_days)
+
+
+def working_days_left(
+    grant: Grant, now: dt.datetime, deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
+) -> int:
+    """Working days (Monday to Friday) from today to the application's answer deadline, counted by
+    date; negative once it is overdue (-1 on the day it became so)."""
+    deadline = add_working_days(grant.applied_at, deadline_working_days)
+    if now <= deadline:
+        return _working_dates_after(now.date(), deadline.date())
+    return -max(1, _working_dates_after(deadline.date(), now.date()))
+
+
+def _working_dates_after(first: dt.date, last: dt.date) -> int:
+    """How many working dates lie after ``first`` up to and including ``last``."""
+    return sum(1 for n in range(1, (last - first).days + 1) if (first + dt.timedelta(days=n)).weekday() < 5)

@@ -57,6 +57,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
             "monitor",
             "prometheus",
             "gateway",
+            "portal",
             "access",
             "land",
         )
@@ -77,6 +78,8 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_PROMETHEUS_PORT": str(ports["prometheus"]),
         "SHAREBUS_RUN_PROMETHEUS_DIR": str(tmp_path / "prometheus"),
         "SHAREBUS_RUN_GATEWAY_PORT": str(ports["gateway"]),
+        "SHAREBUS_RUN_PORTAL_PORT": str(ports["portal"]),
+        "SHAREBUS_RUN_PORTAL_ACCOUNTS_FILE": str(tmp_path / "portal" / "accounts.json"),
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
         "SHAREBUS_RUN_LAND_PORT": str(ports["land"]),
         "SHAREBUS_RUN_LAND_DIR": str(tmp_path / "land"),
@@ -139,6 +142,18 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         auth = {"Authorization": f"Bearer {demo_key.group(1)}"}
         assert httpx.get(f"{gateway_url}/v1/catalogue/departments", headers=auth, timeout=5).status_code == 200
         assert metric(metrics_url, "sharebus_records_total", data_class="301001001/000001") > 0
+        # The portal is up, and a demo sign-in printed for the bureau works (the session cookie is set).
+        portal_url = f"http://127.0.0.1:{ports['portal']}"
+        assert f"department portal on {portal_url}" in output
+        bureau = re.search(r"^  bureau +(\S+) +BDB operator$", output, re.MULTILINE)
+        assert bureau is not None, output[-3000:]
+        signed_in = httpx.post(
+            f"{portal_url}/login", data={"username": "bureau", "password": bureau.group(1)}, timeout=10
+        )
+        assert signed_in.status_code == 303
+        assert "sharebus_portal_session=" in signed_in.headers["set-cookie"]
+        assert (tmp_path / "portal" / "accounts.json").stat().st_mode & 0o777 == 0o600
+        assert bureau.group(1) not in (tmp_path / "portal" / "accounts.json").read_text()
         # The demo approved grants on conditional classes, so records flow under them.
         assert "demo grant approved" in output
         granted = metric(metrics_url, "sharebus_records_total") - metric(

@@ -133,7 +133,8 @@ def test_only_the_bus_writes_control_topics_and_reads_sources_held_and_dead_lett
         assert who(Operation.READ, topic) <= services, topic
     assert who(Operation.WRITE, T.audit) == {f"User:{P.service('auditor')}"}
     assert who(Operation.WRITE, T.delivery("tax-levy")) == {f"User:{P.service('router')}"}
-    assert who(Operation.WRITE, T.grants) == {f"User:{P.service('gateway')}", f"User:{P.service('operator')}"}
+    # The control plane: the gateway, the operator's CLI and the portal sign and write grant events.
+    assert who(Operation.WRITE, T.grants) == {f"User:{P.service(s)}" for s in ("gateway", "operator", "portal")}
     assert who(Operation.READ, T.held) == {f"User:{P.service('router')}"}
     monitor = rules_of(rules, P.service("monitor"))
     assert {r.operation for r in monitor} - {Operation.READ} == {Operation.DESCRIBE}

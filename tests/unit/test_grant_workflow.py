@@ -8,7 +8,16 @@ import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.grants import Grant, GrantState
-from sharebus_rules.grant_workflow import GrantRefused, add_working_days, apply, approve, is_overdue, reject, revoke
+from sharebus_rules.grant_workflow import (
+    GrantRefused,
+    add_working_days,
+    apply,
+    approve,
+    is_overdue,
+    reject,
+    revoke,
+    working_days_left,
+)
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)  # a Friday
@@ -121,3 +130,43 @@ def test_overdue_counts_working_days(catalogue: Catalogue) -> None:
     assert is_overdue(grant, deadline + dt.timedelta(minutes=1))
     assert not is_overdue(approve(grant, acting_department="AMR", now=NOW), deadline + dt.timedelta(days=1))
     assert is_overdue(grant, add_working_days(NOW, 5) + dt.timedelta(minutes=1), deadline_working_days=5)
+
+
+def test_four_eyes_the_requester_never_decides_on_its_own_application(catalogue: Catalogue) -> None:
+    applied = application(catalogue, requester="amr.li")
+    with pytest.raises(GrantRefused, match="four eyes"):
+        approve(applied, acting_department="AMR", now=NOW, decider="amr.li")
+    with pytest.raises(GrantRefused, match="four eyes"):
+        reject(applied, acting_department="AMR", now=NOW, reason="r", decider="amr.li")
+    assert approve(applied, acting_department="AMR", now=NOW, decider="amr.wang").state is GrantState.APPROVED
+
+
+def test_an_approval_may_narrow_the_fields_and_change_the_masking_but_not_widen(catalogue: Catalogue) -> None:
+    applied = application(catalogue, fields=["uscc", "person_id_number", "amount"], masked_fields=[])
+    approved = approve(
+        applied,
+        acting_department="AMR",
+        now=NOW,
+        fields=["uscc", "person_id_number"],
+        masked_fields=["person_id_number"],
+    )
+    assert approved.fields == ("uscc", "person_id_number")
+    assert approved.masked_fields == ("person_id_number",)
+    with pytest.raises(GrantRefused, match="not requested"):
+        approve(applied, acting_department="AMR", now=NOW, fields=["uscc", "seq"])
+    with pytest.raises(GrantRefused, match="must also be granted"):
+        approve(applied, acting_department="AMR", now=NOW, fields=["uscc"], masked_fields=["amount"])
+    with pytest.raises(GrantRefused, match="at least one field"):
+        approve(applied, acting_department="AMR", now=NOW, fields=[])
+    # Without adjustments, the application's fields and masking stand.
+    kept = approve(application(catalogue, masked_fields=["amount"]), acting_department="AMR", now=NOW)
+    assert (kept.fields, kept.masked_fields) == (("uscc", "amount"), ("amount",))
+
+
+def test_working_days_left_count_down_to_the_deadline_and_below_zero_past_it(catalogue: Catalogue) -> None:
+    applied = application(catalogue)  # Friday 20 November; 10 working days: Friday 4 December
+    assert working_days_left(applied, NOW) == 10
+    assert working_days_left(applied, NOW + dt.timedelta(days=3)) == 9  # Monday
+    assert working_days_left(applied, add_working_days(NOW, 10)) == 0
+    assert working_days_left(applied, add_working_days(NOW, 10) + dt.timedelta(hours=1)) == -1
+    assert working_days_left(applied, add_working_days(NOW, 13)) == -3

@@ -1,0 +1,1 @@
+"""The department portal: a server-rendered web console for officials and the bureau."""

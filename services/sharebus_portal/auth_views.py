@@ -1,0 +1,105 @@
+"""Sign in and out. Failed sign-ins are rate-limited per name and per client address, and audited."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sharebus_portal.audit import portal_fact
+from sharebus_portal.web import SESSION_COOKIE, PortalDep, current_viewer, form_checked, render, signed_in
+
+router = APIRouter()
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths of this site: an open redirect would make the sign-in page a phishing aid.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/catalogue"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:
+    if current_viewer(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    app: PortalDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    username = username.strip().lower()
+    client = request.client.host if request.client else "unknown"
+    keys = (f"user:{username}", f"client:{client}")
+    wait_s = app.limiter.retry_after(*keys)
+    if wait_s > 0:
+        await _audit_failure(app, request, username, client, "rate_limited")
+        response = render(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            next=_safe_next(next),
+            error=f"Too many failed sign-ins; try again in {math.ceil(wait_s)} s. 登录失败次数过多, 请稍后再试。",
+        )
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+        return response
+    account = await run_in_threadpool(app.accounts.verify, username, password)
+    if account is None:
+        app.limiter.failed(*keys)
+        await _audit_failure(app, request, username, client, "bad_credentials")
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            next=_safe_next(next),
+            error="Wrong user name or password. 用户名或密码错误。",
+        )
+    app.limiter.succeeded(keys[0])
+    session_id, _session = app.sessions.start(account)
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    redirect.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        httponly=True,
+        secure=app.settings.cookie_secure,
+        samesite="strict",
+        path="/",
+        max_age=int(app.settings.session_ttl_s),
+    )
+    return redirect
+
+
+async def _audit_failure(app: PortalDep, request: Request, username: str, client: str, reason: str) -> None:
+    fact = portal_fact(
+        action="portal.signin",
+        username=username,
+        department=None,
+        method=request.method,
+        path=request.url.path,
+        reason=reason,
+        client=client,
+    )
+    await run_in_threadpool(app.audit.write, fact)
+
+
+@router.post("/logout")
+async def logout(request: Request, app: PortalDep) -> Response:
+    viewer = signed_in(request)
+    await form_checked(request, viewer)
+    app.sessions.end(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=app.settings.cookie_secure, httponly=True, samesite="strict"
+    )
+    return response

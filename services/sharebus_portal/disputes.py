@@ -1,0 +1,95 @@
+"""Disputes for the "Disputes and quality" page: contract B's events (``<ns>.disputes``, one JSON
+event per step, keyed by dispute id) folded into one row per dispute. Pure: the lead wires a
+follower of the disputes topic that calls ``DisputeView.put`` with each decoded event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+# A dispute is open until the provider answers or rejects it, or the bus refused to open it.
+CLOSED = frozenset({"corrected", "rejected", "refused"})
+
+
+@dataclass
+class DisputeRow:
+    dispute_id: str
+    record_id: str
+    data_class: str
+    provider: str
+    consumer: str
+    consumer_department: str
+    fields: list[str]
+    reason: str
+    opened_at: dt.datetime | None
+    deadline: dt.datetime | None
+    status: str
+    answer: str | None = None
+    correction_record_id: str | None = None
+    history: list[tuple[str, str]] = field(default_factory=list)  # (type, time) of every step
+
+    @property
+    def open(self) -> bool:
+        return self.status not in CLOSED
+
+    def overdue(self, now: dt.datetime) -> bool:
+        return self.open and (self.status == "overdue" or (self.deadline is not None and now > self.deadline))
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _parties(row: DisputeRow) -> tuple[str, str]:
+    return row.provider, row.consumer_department
+
+
+class DisputeView:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, DisputeRow] = {}
+
+    def put(self, event: dict[str, Any]) -> None:
+        """Folds one event in; an event that is not contract B's shape is ignored."""
+        dispute_id, kind = event.get("dispute_id"), event.get("type")
+        if not isinstance(dispute_id, str) or not isinstance(kind, str):
+            return
+        with self._lock:
+            row = self._rows.get(dispute_id)
+            if row is None:
+                row = DisputeRow(
+                    dispute_id=dispute_id,
+                    record_id=str(event.get("record_id", "")),
+                    data_class=str(event.get("data_class", "")),
+                    provider=str(event.get("provider", "")),
+                    consumer=str(event.get("consumer", "")),
+                    consumer_department=str(event.get("consumer_department", "")),
+                    fields=[str(f) for f in event.get("fields") or []],
+                    reason=str(event.get("reason", "")),
+                    opened_at=_time(event.get("opened_at")),
+                    deadline=_time(event.get("deadline")),
+                    status=kind,
+                )
+                self._rows[dispute_id] = row
+            # "overdue" escalates an open dispute; it never reopens a closed one.
+            if not (kind == "overdue" and not row.open):
+                row.status = kind
+            row.answer = event.get("answer") or row.answer
+            row.correction_record_id = event.get("correction_record_id") or row.correction_record_id
+            row.history.append((kind, str(event.get("time", ""))))
+
+    def rows(self, department: str | None, now: dt.datetime) -> list[DisputeRow]:
+        """A department's disputes (as provider or consumer; all for the bureau): overdue, open, then closed."""
+        with self._lock:
+            rows = [r for r in self._rows.values() if department is None or department in _parties(r)]
+        far = dt.datetime.max.replace(tzinfo=dt.UTC)
+        return sorted(rows, key=lambda r: (not r.overdue(now), not r.open, r.deadline or far))

@@ -1,0 +1,104 @@
+"""My grants: live, expiring soon, pending and ended, each with its history; approvers of the
+providing department revoke here, with the workflow's rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sharebus_core.grant_log import GrantLogError
+from sharebus_core.grants import Grant, GrantState
+from sharebus_portal.accounts import Role
+from sharebus_portal.state import Portal
+from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text
+from sharebus_rules.grant_workflow import GrantRefused
+
+router = APIRouter()
+
+EXPIRING_WITHIN = dt.timedelta(days=14)
+
+
+def grouped(grants: list[Grant], now: dt.datetime) -> dict[str, list[Grant]]:
+    groups: dict[str, list[Grant]] = {"expiring": [], "live": [], "pending": [], "ended": []}
+    for grant in grants:
+        state = grant.effective_state(now)
+        if state is GrantState.APPROVED:
+            soon = grant.valid_until is not None and grant.valid_until - now <= EXPIRING_WITHIN
+            groups["expiring" if soon else "live"].append(grant)
+        elif state is GrantState.APPLIED:
+            groups["pending"].append(grant)
+        else:
+            groups["ended"].append(grant)
+    return groups
+
+
+def _scope(viewer: Viewer) -> str | None:
+    # What the API shows a department: the grants it provides or consumes. The bureau sees them all.
+    return None if viewer.is_bureau else viewer.department
+
+
+@router.get("/grants", response_class=HTMLResponse)
+def my_grants(request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    now = app.grants.clock()
+    return render(request, "grants.html", viewer, groups=grouped(app.view.visible(_scope(viewer)), now), now=now)
+
+
+def visible_grant(app: Portal, viewer: Viewer, grant_id: str) -> Grant:
+    grant = app.view.get(grant_id, _scope(viewer))
+    if grant is None:
+        # As in the API: a grant the department cannot see is missing, so its existence does not leak.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant visible to your department")
+    return grant
+
+
+def _detail(app: Portal, viewer: Viewer, grant: Grant) -> dict[str, Any]:
+    now = app.grants.clock()
+    can_revoke = (
+        viewer.has(Role.APPROVER)
+        and viewer.department == grant.provider
+        and grant.effective_state(now) is GrantState.APPROVED
+    )
+    return {
+        "grant": grant,
+        "state": grant.effective_state(now),
+        "history": app.view.history(grant.grant_id),
+        "can_revoke": can_revoke,
+        "entry": app.catalogue.data_classes.get(grant.data_class),
+    }
+
+
+@router.get("/grants/{grant_id}", response_class=HTMLResponse)
+def grant_page(grant_id: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    grant = visible_grant(app, viewer, grant_id)
+    return render(request, "grant.html", viewer, **_detail(app, viewer, grant), error=None)
+
+
+@router.post("/grants/{grant_id}/revoke", response_class=HTMLResponse)
+async def revoke(grant_id: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    form = await form_checked(request, viewer)
+    grant = visible_grant(app, viewer, grant_id)
+    if not (viewer.has(Role.APPROVER) and viewer.department == grant.provider):
+        raise await forbid(
+            app,
+            viewer,
+            request,
+            action="grant.revoke",
+            reason="not_provider_approver",
+            detail=f"only approvers of {grant.provider} may revoke grant {grant_id}",
+            data_class=grant.data_class,
+            provider=grant.provider,
+            grant_id=grant_id,
+        )
+    try:
+        revoked = await run_in_threadpool(
+            app.grants.revoke, grant_id, department=viewer.department, reason=text(form, "reason")
+        )
+    except (GrantRefused, GrantLogError) as exc:
+        code = status.HTTP_409_CONFLICT if isinstance(exc, GrantRefused) else status.HTTP_503_SERVICE_UNAVAILABLE
+        return render(request, "grant.html", viewer, status_code=code, **_detail(app, viewer, grant), error=str(exc))
+    app.view.put(revoked)
+    return RedirectResponse(f"/grants/{grant_id}", status_code=303)

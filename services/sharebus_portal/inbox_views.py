@@ -1,0 +1,127 @@
+"""Approval inbox: a department's pending applications, overdue first; approve with fields and masking
+adjusted, or reject with a reason. Only approvers of the providing department decide, and never on
+an application they made themselves (four eyes, enforced again in ``sharebus_rules.grant_workflow``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sharebus_core.grant_log import GrantLogError
+from sharebus_core.grants import Grant, GrantState
+from sharebus_portal.accounts import Role
+from sharebus_portal.apply_views import masked_example, valid_until_from
+from sharebus_portal.state import Portal
+from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text, texts
+from sharebus_rules.grant_workflow import GrantRefused, working_days_left
+
+router = APIRouter()
+
+
+def pending(app: Portal, department: str) -> list[tuple[Grant, int]]:
+    """The department's open applications with their working days left, overdue (and nearest) first."""
+    now = app.grants.clock()
+    rows = [
+        (g, working_days_left(g, now, app.grants.deadline))
+        for g in app.view.visible(department)
+        if g.provider == department and g.state is GrantState.APPLIED
+    ]
+    return sorted(rows, key=lambda row: (row[1], row[0].applied_at))
+
+
+async def _inbox_access(app: Portal, viewer: Viewer, request: Request, department: str, decide: bool) -> None:
+    """Approvers of the department see its inbox (the bureau sees every inbox, but decides on none)."""
+    if department == viewer.department and viewer.has(Role.APPROVER):
+        return
+    if viewer.is_bureau and not decide:
+        return
+    raise await forbid(
+        app,
+        viewer,
+        request,
+        action="grant.decide" if decide else "grant.inbox",
+        reason="not_provider_approver",
+        detail=f"only approvers of {department} may {'decide on' if decide else 'open'} its applications",
+        provider=department if department in app.catalogue.departments else None,
+    )
+
+
+@router.get("/inbox")
+def own_inbox(viewer: ViewerDep) -> Response:
+    return RedirectResponse(f"/departments/{viewer.department}/inbox", status_code=303)
+
+
+@router.get("/departments/{department}/inbox", response_class=HTMLResponse)
+async def inbox(department: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    await _inbox_access(app, viewer, request, department, decide=False)
+    return render(request, "inbox.html", viewer, department=department, rows=pending(app, department))
+
+
+async def _application(app: Portal, viewer: Viewer, request: Request, department: str, grant_id: str) -> Grant:
+    await _inbox_access(app, viewer, request, department, decide=True)
+    grant = app.view.get(grant_id, viewer.department)
+    if grant is None or grant.provider != department:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such application in this inbox")
+    if grant.requester == viewer.account.username:
+        raise await forbid(
+            app,
+            viewer,
+            request,
+            action="grant.decide",
+            reason="four_eyes",
+            detail=f"{viewer.account.username} applied for {grant_id} and so may not decide on it (four eyes)",
+            data_class=grant.data_class,
+            provider=grant.provider,
+            grant_id=grant_id,
+        )
+    return grant
+
+
+def _decision_context(app: Portal, grant: Grant) -> dict[str, Any]:
+    entry = app.catalogue.data_classes[grant.data_class]
+    return {
+        "grant": grant,
+        "entry": entry,
+        "examples": {f: masked_example(f) for f in grant.fields},
+        "days_left": working_days_left(grant, app.grants.clock(), app.grants.deadline),
+    }
+
+
+@router.get("/departments/{department}/inbox/{grant_id}", response_class=HTMLResponse)
+async def application(department: str, grant_id: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    grant = await _application(app, viewer, request, department, grant_id)
+    return render(request, "decide.html", viewer, **_decision_context(app, grant), error=None)
+
+
+@router.post("/departments/{department}/inbox/{grant_id}", response_class=HTMLResponse)
+async def decide(department: str, grant_id: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
+    form = await form_checked(request, viewer)
+    grant = await _application(app, viewer, request, department, grant_id)
+    who = viewer.account.username
+    try:
+        if text(form, "action") == "approve":
+            decided = await run_in_threadpool(
+                app.grants.approve,
+                grant_id,
+                department=viewer.department,
+                valid_until=valid_until_from(text(form, "valid_days", 10)),
+                reason=text(form, "reason") or None,
+                fields=texts(form, "fields"),
+                masked_fields=[f for f in texts(form, "masked") if f in texts(form, "fields")],
+                decider=who,
+            )
+        else:
+            decided = await run_in_threadpool(
+                app.grants.reject, grant_id, department=viewer.department, reason=text(form, "reason"), decider=who
+            )
+    except GrantRefused as exc:
+        context = _decision_context(app, grant)
+        return render(request, "decide.html", viewer, status_code=409, **context, error=str(exc))
+    except GrantLogError as exc:
+        context = _decision_context(app, grant)
+        return render(request, "decide.html", viewer, status_code=503, **context, error=str(exc))
+    app.view.put(decided)
+    return RedirectResponse(f"/departments/{department}/inbox", status_code=303)

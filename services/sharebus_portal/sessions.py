@@ -1,0 +1,133 @@
+"""Signed-in sessions and the sign-in rate limit. Kept in this process's memory only.
+
+A session id is 256 random bits, sent only as a Secure, HttpOnly, SameSite=Strict cookie; the server
+keeps a keyed hash of it, never the id itself. Each session carries its own CSRF token, which every
+form posts back. Sessions end on sign-out, after ``idle_s`` without a request, or ``ttl_s`` after sign-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sharebus_portal.accounts import Account
+
+Now = Callable[[], float]
+
+
+@dataclass
+class Session:
+    username: str
+    csrf_token: str
+    started: float
+    last_seen: float
+
+
+@dataclass
+class SessionStore:
+    ttl_s: float
+    idle_s: float
+    now: Now = time.monotonic
+    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    _sessions: dict[str, Session] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _digest(self, session_id: str) -> str:
+        return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
+
+    def start(self, account: Account) -> tuple[str, Session]:
+        """A new session for the account: its id (for the cookie) and the session."""
+        session_id = secrets.token_urlsafe(32)
+        now = self.now()
+        session = Session(account.username, secrets.token_urlsafe(32), now, now)
+        with self._lock:
+            self._expire(now)
+            self._sessions[self._digest(session_id)] = session
+        return session_id, session
+
+    def get(self, session_id: str | None) -> Session | None:
+        if not session_id:
+            return None
+        now = self.now()
+        with self._lock:
+            digest = self._digest(session_id)
+            session = self._sessions.get(digest)
+            if session is None:
+                return None
+            if now - session.started > self.ttl_s or now - session.last_seen > self.idle_s:
+                del self._sessions[digest]
+                return None
+            session.last_seen = now
+            return session
+
+    def end(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._sessions.pop(self._digest(session_id), None)
+
+    def end_all_of(self, username: str) -> None:
+        with self._lock:
+            for digest in [d for d, s in self._sessions.items() if s.username == username]:
+                del self._sessions[digest]
+
+    def _expire(self, now: float) -> None:
+        stale = [
+            d for d, s in self._sessions.items() if now - s.started > self.ttl_s or now - s.last_seen > self.idle_s
+        ]
+        for digest in stale:
+            del self._sessions[digest]
+
+
+def csrf_ok(session: Session, sent: str | None) -> bool:
+    return sent is not None and hmac.compare_digest(session.csrf_token, sent)
+
+
+@dataclass
+class SignInLimiter:
+    """At most ``max_failures`` failed sign-ins per key (account name, client address) in ``window_s``.
+
+    A locked-out key is refused before its password is even checked, so guessing runs no faster
+    than ``max_failures`` per window per name and per address."""
+
+    max_failures: int
+    window_s: float
+    now: Now = time.monotonic
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until these keys may try again; 0 when they may now."""
+        now = self.now()
+        wait = 0.0
+        with self._lock:
+            for key in keys:
+                times = self._recent(key, now)
+                if len(times) >= self.max_failures:
+                    wait = max(wait, self.window_s - (now - times[0]))
+        return wait
+
+    def failed(self, *keys: str) -> None:
+        now = self.now()
+        with self._lock:
+            for key in keys:
+                self._recent(key, now).append(now)
+            # Bounded: keys without a recent failure are forgotten.
+            if len(self._failures) > 10_000:
+                for key in [k for k, t in self._failures.items() if not t or now - t[-1] > self.window_s]:
+                    del self._failures[key]
+
+    def succeeded(self, username_key: str) -> None:
+        with self._lock:
+            self._failures.pop(username_key, None)
