@@ -34,7 +34,7 @@ test keeps the two equal). In short:
   (dead-letter replay), reads the disputes (escalations and the assessment report);
 - portal (the department portal): reads and writes grants, reads the deliveries (live preview of
   the signed-in department's systems), writes audit facts, reads the audit trail and its anchors
-  (chain status);
+  (chain status, the assessment) and the disputes;
 - registry: its own log ``<regns>._schemas``.
 
 Each service also READs the groups under ``<ns>-<service>.`` (its readers' private groups,
@@ -229,6 +229,7 @@ def _portal(t: TopicNames) -> list[Need]:
         need(t.audit_facts, WRITES, "refused pages and failed sign-ins, as facts for the auditor"),
         need(t.audit, READS, "the bureau page's audit chain status (checked in the background)"),
         need(anchors_topic(t), READS, "the audit chain status checks the signed anchors"),
+        need(t.disputes, (*READS, CREATE), "the disputes page follows the disputes; the assessment counts them"),
     ]
 
 

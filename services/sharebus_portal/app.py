@@ -16,14 +16,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
+from sharebus_disputes.log import ensure_dispute_topic
 from sharebus_gateway.audit import AuditWriter
 from sharebus_grants import GrantService, GrantsSettings
 from sharebus_portal import (
     apply_views,
+    assessment_views,
     auth_views,
     bureau_views,
     catalogue_views,
@@ -33,11 +36,14 @@ from sharebus_portal import (
 )
 from sharebus_portal.accounts import AccountStore
 from sharebus_portal.chain import ChainWatch
+from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
+from sharebus_portal.reports import ReportCache
 from sharebus_portal.sessions import SessionStore, SignInLimiter
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import OpenPreviews, Portal
 from sharebus_portal.web import BadCsrf, Forbidden, SignInRequired, current_viewer, render
+from sharebus_report import build_report
 
 log = logging.getLogger("sharebus.portal")
 
@@ -67,6 +73,7 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
     )
     audit = AuditWriter(settings.kafka, topics.audit_facts)
     view = GrantView()
+    disputes = DisputeView()
     rejections = ControlRejections("portal", registry, audit.write)
     follower = GrantFollower(settings.kafka, topics.grants, view.put, control.verifier, rejections, view.close)
     try:
@@ -89,6 +96,11 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
         audit=audit,
         chain=chain,
         previews=OpenPreviews(settings.feed_max_connections),
+        disputes=disputes,
+        reports=ReportCache(
+            lambda period: build_report(settings.kafka, topics, catalogue, period, verifier=control.verifier)
+        ),
+        dispute_follower=LogFollower(settings.kafka, topics.disputes, disputes.put_message, name="portal-disputes"),
     )
 
 
@@ -138,17 +150,24 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.grant_follower.start)
+        if state.dispute_follower is not None:
+            # A plain topic kept forever (as the gateway makes it), before the follower would make a compacted one.
+            await run_in_threadpool(ensure_dispute_topic, settings.kafka, state.topics)
+            await run_in_threadpool(state.dispute_follower.start)
         state.chain.start()
         app.state.portal = state
         try:
             yield
         finally:
             state.grant_follower.stop()
+            if state.dispute_follower is not None:
+                state.dispute_follower.stop()
             state.chain.stop()
             state.audit.close()
 
     app = FastAPI(title="sharebus portal", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    for module in (auth_views, catalogue_views, apply_views, inbox_views, grants_views, data_views, bureau_views):
+    views = (auth_views, catalogue_views, apply_views, inbox_views, grants_views, data_views, bureau_views)
+    for module in (*views, assessment_views):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _handlers(app)

@@ -1,5 +1,5 @@
 """Bureau: every department at a glance (overdue applications, overdue providers, growing lag, the
-audit chain's status), and the hooks for the disputes and assessment pages (issue 15)."""
+audit chain's status), and the disputes page (the assessment is in ``assessment_views``)."""
 
 from __future__ import annotations
 
@@ -53,16 +53,7 @@ async def bureau(request: Request, viewer: ViewerDep, app: PortalDep) -> Respons
 
 @router.get("/disputes", response_class=HTMLResponse)
 def disputes(request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
-    # Hook: the lead feeds app.disputes from the disputes topic (contract B); quality outcomes
-    # (contract A) come here too.
-    if app.disputes is None:
-        return render(request, "hook.html", viewer, page="disputes")
     now = app.grants.clock()
+    # A department sees the disputes it is a party to (as provider or as consumer), as through the API.
     rows = app.disputes.rows(None if viewer.is_bureau else viewer.department, now)
     return render(request, "disputes.html", viewer, rows=rows, now=now)
-
-
-@router.get("/assessment", response_class=HTMLResponse)
-def assessment(request: Request, viewer: ViewerDep) -> Response:
-    # Hook: the lead wires sharebus_report.build_report / render_html / render_xlsx here.
-    return render(request, "hook.html", viewer, page="assessment")

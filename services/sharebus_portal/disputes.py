@@ -1,14 +1,17 @@
-"""Disputes for the "Disputes and quality" page: contract B's events (``<ns>.disputes``, one JSON
-event per step, keyed by dispute id) folded into one row per dispute. Pure: the lead wires a
-follower of the disputes topic that calls ``DisputeView.put`` with each decoded event.
+"""Disputes for the "Disputes" page: contract B's events (``<ns>.disputes``, one JSON event per step,
+keyed by dispute id) folded into one row per dispute, as a department sees them. The portal's
+follower of the disputes topic feeds it (``put_message``); the rows are a cache of the log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from confluent_kafka import Message
 
 # A dispute is open until the provider answers or rejects it, or the bus refused to open it.
 CLOSED = frozenset({"corrected", "rejected", "refused"})
@@ -57,6 +60,15 @@ class DisputeView:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, DisputeRow] = {}
+
+    def put_message(self, msg: Message) -> None:
+        """One record of the disputes topic; one that is not a JSON object is skipped (only the gateway writes it)."""
+        try:
+            event = json.loads(msg.value() or b"")
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            self.put(event)
 
     def put(self, event: dict[str, Any]) -> None:
         """Folds one event in; an event that is not contract B's shape is ignored."""

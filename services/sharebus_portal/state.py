@@ -18,6 +18,7 @@ from sharebus_portal.accounts import AccountStore
 from sharebus_portal.chain import ChainWatch
 from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
+from sharebus_portal.reports import ReportCache
 from sharebus_portal.sessions import SessionStore, SignInLimiter
 from sharebus_portal.settings import PortalSettings
 
@@ -58,8 +59,10 @@ class Portal:
     audit: AuditWriter
     chain: ChainWatch
     previews: OpenPreviews
-    # Hook for issue 15: None until a follower of the disputes topic (contract B) feeds a DisputeView.
-    disputes: DisputeView | None = None
+    disputes: DisputeView
+    reports: ReportCache
+    # None only in unit tests that build the portal without Kafka.
+    dispute_follower: LogFollower | None = None
 
 
 def portal(connection: HTTPConnection) -> Portal:

@@ -237,9 +237,9 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     assert open_previews == 0
     assert grant_id in driver.find_element(By.ID, "grants-ended").text
     page_ok(driver, "grants")
-    for hook in ("disputes", "assessment"):
-        driver.get(f"{requester}/{hook}")
-        page_ok(driver, hook)
+    driver.get(f"{requester}/disputes")
+    assert driver.find_element(By.ID, "disputes-empty").is_displayed()
+    page_ok(driver, "disputes")
 
     # The bureau, in the approver's tab after signing out there.
     driver.switch_to.window(driver.window_handles[1])
@@ -254,6 +254,14 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     driver.get(f"{approver}/bureau")
     assert driver.find_element(By.ID, "departments").is_displayed()
     page_ok(driver, "bureau")
+    # The assessment of this quarter, made from this bus's own trail: its ranking and its charts, drawn.
+    driver.get(f"{approver}/assessment")
+    assert driver.find_element(By.ID, "ranking").is_displayed()
+    charts = driver.find_elements(By.CSS_SELECTOR, "figure.chart img")
+    assert len(charts) == 5
+    assert all(int(chart.get_attribute("naturalWidth") or 0) > 0 for chart in charts)
+    assert driver.find_element(By.ID, "download-xlsx").get_attribute("href")
+    page_ok(driver, "assessment")
 
     # The refusals and the failed sign-in are in the audit facts, for the auditor to chain.
     facts = portal_facts(bus)

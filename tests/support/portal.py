@@ -24,10 +24,14 @@ from sharebus_gateway.audit import AuditWriter
 from sharebus_grants import GrantService
 from sharebus_portal.accounts import Account, AccountStore, Role, check_account, hash_password
 from sharebus_portal.chain import ChainWatch
+from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
+from sharebus_portal.reports import ReportCache
 from sharebus_portal.sessions import SessionStore, SignInLimiter
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import OpenPreviews, Portal
+from sharebus_report import Period, Report
+from sharebus_report.model import Sources
 from tests.support.keys import control_keys, writer_env
 
 NOWHERE = KafkaAccess(bootstrap="127.0.0.1:9", security_protocol="PLAINTEXT")
@@ -119,7 +123,14 @@ def memory_portal(settings: PortalSettings, catalogue: Catalogue, _registry: Col
         audit=MemoryAudit(),
         chain=ChainWatch(NOWHERE, topics.audit, topics.audit_anchors, None, 0),
         previews=OpenPreviews(settings.feed_max_connections),
+        disputes=DisputeView(),
+        reports=ReportCache(lambda period: empty_report(settings.namespace, period)),
     )
+
+
+def empty_report(namespace: str, period: Period) -> Report:
+    """A report with nothing in it: the pages' tests check the page, not the counting (tested in its own suite)."""
+    return Report(namespace, period, period.end, (), (), Sources(0, 0, 0, 0, 0, 0))
 
 
 def csrf_of(page: str) -> str:

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import GrantState
 from sharebus_portal.app import create_app
-from sharebus_portal.disputes import DisputeView
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import Portal
 from tests.support.portal import PASSWORD, MemoryAudit, MemoryGrants, add_officials, csrf_of, memory_portal
@@ -282,14 +281,13 @@ def test_catalogue_filters_and_the_class_page_marks_sensitive_fields(portal_app:
     assert tax.get("/catalogue/999/1").status_code == 404
 
 
-def test_the_disputes_page_is_a_hook_until_wired_then_lists_the_departments_disputes(
+def test_the_disputes_page_lists_only_the_disputes_a_department_is_a_party_to(
     portal_app: tuple[FastAPI, Client],
 ) -> None:
     app, client = portal_app
-    tax, psb = client("tax.requester"), client("psb.requester")
-    assert 'id="hook-disputes"' in tax.get("/disputes").text
-    view = DisputeView()
-    view.put(
+    tax, psb, bureau = client("tax.requester"), client("psb.requester"), client("bureau")
+    assert 'id="disputes-empty"' in tax.get("/disputes").text
+    state(app).disputes.put(
         {
             "type": "opened",
             "dispute_id": "d-1",
@@ -303,9 +301,31 @@ def test_the_disputes_page_is_a_hook_until_wired_then_lists_the_departments_disp
             "deadline": "2099-01-01T00:00:00+00:00",
         }
     )
-    state(app).disputes = view
     assert "d-1" in tax.get("/disputes").text
     assert "d-1" not in psb.get("/disputes").text
+    assert "d-1" in bureau.get("/disputes").text
+
+
+def test_the_assessment_is_the_bureaus_with_the_report_to_download(portal_app: tuple[FastAPI, Client]) -> None:
+    _app, client = portal_app
+    tax, bureau = client("tax.requester"), client("bureau")
+    assert tax.get("/assessment").status_code == 403
+    assert tax.get("/assessment/report.xlsx", params={"period": "2026-Q3"}).status_code == 403
+    page = bureau.get("/assessment", params={"period": "2026-Q3"})
+    assert page.status_code == 200
+    assert 'id="ranking"' in page.text
+    assert 'id="chart-' in page.text  # the report's charts, inline
+    html = bureau.get("/assessment/report.html", params={"period": "2026-Q3"})
+    assert html.status_code == 200
+    assert "report-2026-Q3.html" in html.headers["content-disposition"]
+    assert "<svg" in html.text or "data:image/svg+xml" in html.text
+    xlsx = bureau.get("/assessment/report.xlsx", params={"period": "2026-Q3"})
+    assert xlsx.status_code == 200
+    assert xlsx.content[:2] == b"PK"  # a zip: the workbook
+    wrong = bureau.get("/assessment", params={"period": "2026-13"})
+    assert wrong.status_code == 200
+    assert 'id="assessment-problem"' in wrong.text
+    assert "no month 13" in wrong.text
 
 
 def test_overdue_applications_come_first_in_the_inbox_and_show_on_the_bureau_page(
