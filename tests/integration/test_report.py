@@ -23,13 +23,14 @@ from sharebus_grants import GrantService
 from sharebus_provision import TopicSpec, ensure_topics
 from sharebus_report import Period, build_report, parse_period
 from sharebus_report.model import DEPARTMENT_COLUMNS
+from sharebus_rules.quality import is_filled
 from tests.integration.conftest import Bus, ClockedBus
 from tests.integration.test_periodic import approve_roster_grant, held, roster
 from tests.support.auditor import start_auditor
 from tests.support.browser import console_errors, save_screenshot
 from tests.support.kafka import eventually
 from tests.support.keys import control_keys, keys_in_env
-from tests.support.records import PENALTY, STATS, penalty, publish_enterprises, publish_records, stats
+from tests.support.records import PENALTY, STATS, enterprise, penalty, publish_enterprises, publish_records, stats
 from tests.support.report_events import dispute_event, quality
 
 ENTERPRISE, INSPECTION, ROSTER = "301001001/000001", "301001003/000001", "301001005/000001"
@@ -61,6 +62,16 @@ def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
         ]
 
     return eventually(read, lambda events: len(events) >= expected, timeout_s=60)
+
+
+def filled_fields(bus: Bus, published: list[tuple[str, dict[str, Any]]]) -> tuple[int, int]:
+    """The fields the published records filled, and the fields their classes declare (completeness's terms)."""
+    filled = fields = 0
+    for code, record in published:
+        names = bus.catalogue.schema(code).field_names
+        filled += sum(is_filled(record.get(name)) for name in names)
+        fields += len(names)
+    return filled, fields
 
 
 def plant_quality_facts(bus: Bus) -> None:
@@ -152,9 +163,15 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     bus: Bus, auditor: Child, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: webdriver.Chrome
 ) -> None:
     period = month_of(dt.datetime.now(dt.UTC))
+    inspections = [{"uscc": f"I{i}", "note": "n", "seq": i} for i in range(2)]
     publish_enterprises(bus.settings, range(6))  # 6 records, each to tax-levy and psb-case
     publish_records(bus.settings, PENALTY, (penalty(seq) for seq in range(3)))  # denied to tax-levy: no grant
-    publish_records(bus.settings, INSPECTION, ({"uscc": f"I{i}", "note": "n", "seq": i} for i in range(2)))
+    publish_records(bus.settings, INSPECTION, inspections)
+    published = [
+        *((ENTERPRISE, enterprise(seq)) for seq in range(6)),
+        *((PENALTY, penalty(seq)) for seq in range(3)),
+        *((INSPECTION, record) for record in inspections),
+    ]
     plant_quality_facts(bus)
     assert len(audit_events(bus, 12 + 3 + 2 + 2)) == 19
     grants_workflow(bus)
@@ -165,7 +182,10 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     amr, tax, psb, hrss = (report.department(code) for code in ("AMR", "TAX", "PSB", "HRSS"))
     assert (amr.classes_promised, amr.classes_published) == (5, 3)  # the periodic classes were never released
     assert (amr.records_provided, amr.calls_served, amr.denials_caused) == (6 + 3 + 2 + 2, 12 + 1, 3 + 2 + 1)
-    assert (amr.quality_records, amr.completeness, amr.validity) == (2, 8 / 9, 1 / 2)
+    # The router judges every record it decodes (contract A): the 11 published, which break no rule (the fixture
+    # classes declare none) and fill what the test filled, plus the 2 planted facts (8 of 9 fields, 1 of 2 valid).
+    filled, fields = filled_fields(bus, published)
+    assert (amr.quality_records, amr.completeness, amr.validity) == (11 + 2, (filled + 8) / (fields + 9), 12 / 13)
     assert (amr.disputes_received, amr.disputes_on_time, amr.disputes_overdue, amr.disputes_corrected) == (3, 1, 1, 1)
     assert (amr.grants_received, amr.grants_on_time, amr.grants_overdue) == (3, 2, 0)
     hourly = judged_windows(period.start, now, dt.timedelta(hours=1), dt.timedelta(hours=1))
@@ -193,7 +213,7 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     assert rows["AMR"]["Records provided"] == 13
     assert rows["AMR"]["Calls served"] == 13
     assert rows["AMR"]["Classes published"] == 3
-    assert rows["AMR"]["Validity"] == pytest.approx(0.5)
+    assert rows["AMR"]["Validity"] == pytest.approx(12 / 13)
     assert rows["AMR"]["Disputes answered on time"] == 1
     assert rows["AMR"]["Applications answered in time"] == 2
     assert rows["TAX"]["Records consumed"] == 7
