@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -150,6 +151,14 @@ def approve_with_the_keyboard(driver: webdriver.Chrome, base_url: str, grant_id:
     assert driver.find_elements(By.ID, f"open-{grant_id}") == []
 
 
+def text_of(driver: webdriver.Chrome, element_id: str) -> str:
+    """An element's text, or "" while the page that holds it is being replaced (after a form's submit)."""
+    try:
+        return str(driver.find_element(By.ID, element_id).text)
+    except (StaleElementReferenceException, NoSuchElementException):
+        return ""
+
+
 def preview_rows(driver: webdriver.Chrome) -> list[dict[str, object]]:
     cells = driver.find_elements(By.CSS_SELECTOR, "#preview-tax-levy tbody tr td:nth-child(3)")
     return [json.loads(cell.text) for cell in cells]
@@ -209,7 +218,7 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     driver.get(f"{approver}/grants/{grant_id}")
     driver.find_element(By.ID, "revoke-reason").send_keys("inspection finding")
     driver.find_element(By.ID, "revoke-button").click()
-    eventually(lambda: driver.find_element(By.ID, "grant-state").text, lambda s: s == "revoked", 20)
+    eventually(lambda: text_of(driver, "grant-state"), lambda s: s == "revoked", 20)
     page_ok(driver, "grant-revoked")
     assert eventually(lambda: grants_routed(bus), lambda n: n >= 3, 30) >= 3
 
