@@ -61,6 +61,7 @@ from sharebus_router.routes import RouteBuilder
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_router.settings import RouterSettings
 from sharebus_router.skips import OrderGuard, bytes_headers
+from sharebus_router.workers import install_workers, point_keeper
 from sharebus_rules.freshness import FreshnessPolicy
 
 log = logging.getLogger("sharebus.router")
@@ -157,10 +158,12 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         return await loop.run_in_executor(None, committed_offsets, access, group, source_topics)
 
     async def on_handover(entry: Handover) -> None:
-        await send(topics.handover, entry.key.encode(), entry.to_json(), [])
+        await send(topics.handover, entry.record_key.encode(), entry.to_json(), [])
 
     builder = RouteBuilder(catalogue, topics, metrics, schemas)
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
+    # Several workers share the source partitions: each records the hand-over points of its own.
+    keeper = point_keeper(app, table, topics, settings.kafka, settings.held_partitions, committed)
     REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
     policy = FreshnessPolicy(
         dt.timedelta(seconds=settings.freshness_grace_s), dt.timedelta(seconds=settings.realtime_max_silence_s)
@@ -213,7 +216,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         releaser,
         clock.now,
         clock.refresh,
+        releases=keeper.releases,
+        lacking=keeper.lacking_held,
     )
+    keeper.hold_state = hold_state
     audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records, settings.audit_message_max_bytes)
     acks: list[Callable[[Any], Awaitable[Any]]] = []
     source = app.topic(
@@ -314,6 +320,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
         async for event in manual.events():
             message = event.message
+            # The partition's hand-over points are recorded before its first record is routed here.
+            await keeper.claim(message.topic, message.partition)
             if not await order.admit(message.tp, message.offset, message.generation_id, settle):
                 # Routed before (by this worker, or below the committed offset by the previous owner).
                 if audit.add(None, event):
@@ -332,9 +340,11 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             await audit.flush(acks[0])
 
     app.timer(settings.audit_flush_interval_s)(flush_audit)
+    install_workers(app, keeper, flush_audit, freshness, settings.kafka, settings.freshness_refresh_s)
 
     table.hold_state = hold_state
     backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
+    backfiller.refresh = keeper.refresh  # other workers write the points of their partitions
     requests = app.topic(
         topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )

@@ -62,7 +62,12 @@ class Backfiller:
         metrics: RouterMetrics,
         access: KafkaAccess,
         audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
+        refresh: Callable[[], Awaitable[None]] | None = None,
+        points_wait_s: float = 30.0,
     ) -> None:
+        # Re-reads the hand-over ledger (other workers write the points of their partitions).
+        self.refresh = refresh
+        self.points_wait_s = points_wait_s
         self.audit_max_bytes = audit_max_bytes
         self.table = table
         self.topics = topics
@@ -72,15 +77,32 @@ class Backfiller:
         self.access = access
 
     def _ranges(self, route: ClassRoute, target: Target) -> list[tuple[str, int, int, int]] | str:
-        """(topic, partition, start, end) to replay, or why there is nothing to replay from.
+        """(topic, partition, start, end) to replay, or why there is nothing to replay from yet.
 
-        Real-time: the source offsets below the hand-over point. Periodic: the held records of the
-        windows released before the subscriber's first window (the point is on the held topic).
+        Real-time: the source offsets below the hand-over point, once every partition of the class
+        has one (each written by the worker that owns the partition). Periodic: the held records of
+        the windows released before the subscriber's first window (the point is on the held topic).
         """
         entry = self.table.ledger.get(handover_key(target.consumer, route.data_class, target.grant_id))
         if entry is None:
             return "the subscription has no hand-over point yet; try again in a few seconds"
+        if not route.held and entry.key not in self.table.ledger.whole:
+            partitions = self.table.catalogue.data_class(route.data_class).partitions
+            missing = sorted(set(range(partitions)) - set(entry.live_from))
+            if missing:
+                return f"partitions {missing} of the class have no hand-over point yet; try again in a few seconds"
         return [(entry.topic, p, 0, end) for p, end in sorted(entry.live_from.items())]
+
+    async def _wait_ranges(self, route: ClassRoute, target: Target) -> list[tuple[str, int, int, int]] | str:
+        """The ranges, waiting (and re-reading the ledger other workers write) while points are missing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.points_wait_s
+        while True:
+            ranges = self._ranges(route, target)
+            if not isinstance(ranges, str) or self.refresh is None or loop.time() >= deadline:
+                return ranges
+            await asyncio.sleep(0.5)
+            await self.refresh()
 
     async def serve(self, request: BackfillEvent) -> BackfillEvent:
         route = self.table.routes.get(self.topics.source(request.data_class))
@@ -93,7 +115,7 @@ class Backfiller:
         if target is None:
             reason = f"{request.consumer} is not entitled to {request.data_class} now"
             return _outcome(request, BackfillState.REFUSED, None, reason)
-        ranges = self._ranges(route, target)
+        ranges = await self._wait_ranges(route, target)
         if isinstance(ranges, str):
             return _outcome(request, BackfillState.REFUSED, None, ranges)
         sent = 0

@@ -4,6 +4,12 @@ The hot path only stores the router-clock time of each class's latest record in 
 and overdue flags are derived at scrape time (``sharebus_rules.freshness.assess``). At start the
 times are seeded from the source topics' newest records, so a restart does not make every class
 look fresh or unknown.
+
+With several router workers each routes only its own partitions, so one worker speaks for the
+freshness of every class: the one that owns the backfill topic's only partition (``active``). It
+re-reads the newest record of every source topic every ``refresh`` seconds, besides what it routes.
+The others export no freshness samples, so no class has two contradictory ages. Whether a periodic
+class's last window held records is exported by the worker that released it (``releases``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ class FreshnessTracker(Collector):
         self.last: dict[str, float] = {}
         # Periodic classes: whether the latest released window held any record.
         self.window_delivered: dict[str, bool] = {}
+        # Several workers: whether this one exports the freshness gauges, and the classes it releases.
+        self.active: Callable[[], bool] = lambda: True
+        self.releases: Callable[[str], bool] = lambda code: True
 
     def seed(self, last_times: Mapping[str, float]) -> None:
         for code, seen in last_times.items():
@@ -66,14 +75,17 @@ class FreshnessTracker(Collector):
             "Periodic classes: 1 when the latest released window held records, 0 when it was empty",
             labels=labels,
         )
+        active = self.active()
         for item in self.report():
             values = [item.provider, item.data_class, item.mode]
+            if item.data_class in self.window_delivered and self.releases(item.data_class):
+                delivered.add_metric(values, 1.0 if self.window_delivered[item.data_class] else 0.0)
+            if not active:
+                continue
             if item.last_record is not None:
                 last.add_metric(values, item.last_record.timestamp())
             age.add_metric(values, item.age.total_seconds())
             overdue.add_metric(values, 1.0 if item.overdue else 0.0)
-            if item.data_class in self.window_delivered:
-                delivered.add_metric(values, 1.0 if self.window_delivered[item.data_class] else 0.0)
         yield last
         yield age
         yield overdue

@@ -3,8 +3,14 @@
 When a route gains a target that has never been live (a grant just approved, a subscription
 new to the catalogue), the router records, per source partition, the first offset it will deliver
 live. A backfill later replays exactly the offsets below it, so history and live delivery meet
-without a gap or an overlap. Entries live on a compacted topic, keyed by ``handover_key``; every
-router reads them at start, so a restart does not move a hand-over point.
+without a gap or an overlap. Entries live on a compacted topic. With several router workers each
+partition's point is written by the worker that owns the partition (``live_points.py``), keyed
+per (consumer, class, basis, partition); an older entry holding every partition under the key
+without one is read the same way. Every router reads them, so a restart does not move a point.
+
+Two workers can write a point for the same partition only when one was killed with the write in
+flight and the next owner found none: the next owner's is then the lower (its committed offset
+was not past the killed one's deliveries), and the lower point is the one kept.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ def handover_key(consumer: str, data_class: str, grant_id: str | None) -> str:
     return f"{consumer}|{data_class}|{grant_id or 'subscription'}"
 
 
+def partition_key(consumer: str, data_class: str, grant_id: str | None, partition: int) -> str:
+    """The ledger record's key for one partition's point."""
+    return f"{handover_key(consumer, data_class, grant_id)}|{partition}"
+
+
 @dataclass(frozen=True, slots=True)
 class Handover:
     consumer: str
@@ -37,6 +48,14 @@ class Handover:
     @property
     def key(self) -> str:
         return handover_key(self.consumer, self.data_class, self.grant_id)
+
+    @property
+    def record_key(self) -> str:
+        """One partition's point has a key of its own, so that compaction keeps every partition's."""
+        if len(self.live_from) == 1:
+            [partition] = self.live_from
+            return partition_key(self.consumer, self.data_class, self.grant_id, partition)
+        return self.key
 
     def to_json(self) -> bytes:
         body = {
@@ -58,7 +77,32 @@ class Handover:
 
 class HandoverLedger:
     def __init__(self) -> None:
+        # target key -> its points on every partition recorded so far (merged, the lowest kept)
         self._entries: dict[str, Handover] = {}
+        # (topic, partition) -> target keys with a point there
+        self._on: dict[tuple[str, int], set[str]] = {}
+        # Target keys written whole by a lone router (every partition in one record): complete as they are.
+        self.whole: set[str] = set()
+
+    def apply(self, entry: Handover) -> None:
+        """Merges one record: each partition keeps the lowest point written for it."""
+        if len(entry.live_from) != 1:
+            self.whole.add(entry.key)
+        current = self._entries.get(entry.key)
+        merged = dict(current.live_from) if current is not None else {}
+        for partition, offset in entry.live_from.items():
+            merged[partition] = min(offset, merged.get(partition, offset))
+            self._on.setdefault((entry.topic, partition), set()).add(entry.key)
+        at = current.at if current is not None else entry.at
+        self._entries[entry.key] = Handover(entry.consumer, entry.data_class, entry.grant_id, entry.topic, merged, at)
+
+    def has(self, key: str, partition: int) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and partition in entry.live_from
+
+    def on_partition(self, topic: str, partition: int) -> list[Handover]:
+        """The targets with a point on this partition."""
+        return [self._entries[key] for key in sorted(self._on.get((topic, partition), ()))]
 
     def load(self, messages: Iterable[Message]) -> int:
         """Reads the entries; returns how many records were unreadable (skipped, never fatal).
@@ -79,7 +123,7 @@ class HandoverLedger:
                 unreadable += 1
                 log.exception("skipping an unreadable hand-over record at offset %s", msg.offset())
                 continue
-            self._entries[entry.key] = entry
+            self.apply(entry)
         return unreadable
 
     def get(self, key: str) -> Handover | None:
@@ -92,5 +136,5 @@ class HandoverLedger:
         self, consumer: str, data_class: str, grant_id: str | None, topic: str, live_from: dict[int, int]
     ) -> Handover:
         entry = Handover(consumer, data_class, grant_id, topic, live_from, dt.datetime.now(dt.UTC).isoformat())
-        self._entries[entry.key] = entry
+        self.apply(entry)
         return entry

@@ -2,8 +2,13 @@
 
 - The route agent appends each valid record of a periodic class to the held topic, keyed by class.
 - Every second the timer appends a release marker for each class whose window has ended (and an
-  open marker for a class without state). Markers are idempotent: the agent ignores one whose
-  window is not the open one, so several workers, or a repeated tick, never release twice.
+  open marker for a class without state). Only the worker that owns the class's held partition
+  (and so its state and its ``hold`` agent) does, and markers are idempotent anyway: the agent
+  ignores one whose window is not the open one, so a repeated tick or a replay never releases twice.
+- With several workers, the owner of a class's held partition is the only one releasing it. If it
+  is killed mid-release, the next owner recovers the state (still the ended window: the new state
+  is written only after the batch is acknowledged), reads the same marker again and releases the
+  same batch (same id, same records) whole; the SDK hands it out once.
 - The ``hold`` agent keeps each class's state in the ``periods`` table (changelog-backed, so it
   survives restarts) and, at a release marker, reads the window's records back from the held
   topic and hands them to the BatchReleaser.
@@ -60,7 +65,12 @@ def install_holding(
     releaser: BatchReleaser,
     now: Callable[[], dt.datetime],
     refresh_clock: Callable[[], None],
+    releases: Callable[[str], bool] = lambda code: True,
+    lacking: Callable[[str], list[str]] = lambda code: [],
 ) -> Callable[[str], HoldState | None]:
+    """``releases(code)``: whether this worker owns the class's held partition (so emits its markers);
+    ``lacking(code)``: targets with a hand-over point there that this worker's routes do not have yet
+    (a release waits for them, see live_points.py)."""
     """Declares the table, agent and timer; returns a reader of a class's hold state (for backfills)."""
     policies = {code: e.update for code, e in catalogue.data_classes.items() if e.mode is UpdateMode.PERIODIC}
     periods = app.Table(
@@ -129,6 +139,13 @@ def install_holding(
                 due = on_release(state, window.window_id, message.offset, policy, now())
                 if due is None:
                     continue
+                waiting = lacking(code)
+                if waiting:
+                    # Another worker made these targets live on this partition; this one's grant
+                    # follower is a moment behind. Releasing now would leave them out of the batch.
+                    log.warning("releasing %s's window waits for targets %s to be installed", code, waiting)
+                    sent.pop((code, MarkerKind.RELEASE.value), None)
+                    continue
                 try:
                     records = await window_records(code, due.since, due.upto, message.partition)
                     await releaser.release(code, due.window, records)
@@ -149,6 +166,8 @@ def install_holding(
             return
         at = now()
         for code, policy in policies.items():
+            if not releases(code):
+                continue
             due = due_marker(state_of(code), policy, at)
             if due is None:
                 continue

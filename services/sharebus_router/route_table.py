@@ -56,6 +56,9 @@ class RouteTable:
         self.ledger = HandoverLedger()
         # Periodic classes' hold state (set once the holding is wired; see holding.py).
         self.hold_state: Callable[[str], HoldState | None] | None = None
+        # With router workers sharing the partitions, the points of new targets on this worker's own
+        # partitions (live_points.py). None: a lone router (unit tests) records every partition's.
+        self.points_for: Callable[[list[ClassRoute]], list[Handover]] | None = None
         # Read by the record handler on every record; only this class writes it, in the event loop.
         self.routes: dict[str, ClassRoute] = {}
         self.ready = asyncio.Event()
@@ -158,8 +161,26 @@ class RouteTable:
         if ready_if_closed or not self.failed:
             self.ready.set()
 
+    def settled(self, class_code: str, consumer: str, grant_id: str | None) -> bool:
+        """Whether this worker's routes of the class are final about a target they lack: its grant is
+        known here (revoked, expired, closed) and the class rebuilt since, or it is no subscription."""
+        if class_code in self._dirty:
+            return False
+        if grant_id is None:
+            return not any(s.system == consumer for s in self.catalogue.subscriptions_of(class_code))
+        return grant_id in self._grants or grant_id in self.closed_grants
+
     async def _install(self, built: list[ClassRoute]) -> None:
         """Installs routes; a target never live before gets its hand-over point in the same step."""
+        if self.points_for is not None:
+            # No await between installing and recording: the points are the handler's positions at
+            # the instant the new targets become visible to it.
+            for route in built:
+                positions = self.positions.setdefault(route.data_class, {})
+                self.routes[self.topics.source(route.data_class)] = dataclasses.replace(route, next_offsets=positions)
+            for entry in self.points_for(built):
+                await self.on_handover(entry)
+            return
         fresh = [
             (route, target)
             for route in built

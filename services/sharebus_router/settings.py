@@ -56,6 +56,9 @@ class RouterSettings(BusSettings):
     # class when silent for longer than realtime_max_silence_s.
     freshness_grace_s: float = Field(default=3600.0, ge=0)
     realtime_max_silence_s: float = Field(default=24 * 3600.0, gt=0)
+    # With several workers one exports freshness (docs/router-workers.md): it re-reads the newest
+    # record of every source topic this often, as the others route records it does not see.
+    freshness_refresh_s: float = Field(default=30.0, gt=0)
     # Quality (docs/quality.md): a class counts as delivered when published within this window (or its
     # own period plus the grace, when longer); a reference rule's key view holds at most this many keys
     # of the referenced class (beyond it the rule fails closed).
