@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -14,7 +14,7 @@ def start_observability(
     stack: ExitStack,
     env: Mapping[str, str],
     log_dir: Path,
-    job_ports: Mapping[str, int],
+    job_ports: Mapping[str, int | Sequence[int]],
     prometheus_port: int,
     prometheus_dir: Path,
 ) -> tuple[list[Child], list[str]]:

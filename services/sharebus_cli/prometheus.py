@@ -8,7 +8,7 @@ instance has its own config copy, port and data directory.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ def find_prometheus() -> str | None:
     return shutil.which("prometheus")
 
 
-def rewrite_config(text: str, ports: Mapping[str, int], scrape_interval: str | None = None) -> str:
-    """The config with each job in ``ports`` scraping that port on the same host. Other jobs are left alone."""
+def rewrite_config(text: str, ports: Mapping[str, int | Sequence[int]], scrape_interval: str | None = None) -> str:
+    """The config with each job in ``ports`` scraping that port (or those ports: one target each, e.g. the
+    router workers) on the same host. Other jobs are left alone."""
     config: dict[str, Any] = yaml.safe_load(text)
     unknown = set(ports) - {job["job_name"] for job in config["scrape_configs"]}
     if unknown:
@@ -37,7 +38,8 @@ def rewrite_config(text: str, ports: Mapping[str, int], scrape_interval: str | N
         if port is None:
             continue
         for static in job["static_configs"]:
-            static["targets"] = [f"{target.rsplit(':', 1)[0]}:{port}" for target in static["targets"]]
+            each = [port] if isinstance(port, int) else list(port)
+            static["targets"] = [f"{target.rsplit(':', 1)[0]}:{p}" for target in static["targets"] for p in each]
     if scrape_interval is not None:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["evaluation_interval"] = scrape_interval
@@ -52,7 +54,7 @@ class PrometheusServer(Child):
         binary: str,
         work_dir: Path,
         port: int,
-        ports: Mapping[str, int],
+        ports: Mapping[str, int | Sequence[int]],
         scrape_interval: str | None = None,
         log_path: Path | None = None,
     ) -> None:
@@ -92,7 +94,7 @@ class PrometheusServer(Child):
 
 
 def start_prometheus(
-    work_dir: Path, port: int, ports: Mapping[str, int], scrape_interval: str | None = None
+    work_dir: Path, port: int, ports: Mapping[str, int | Sequence[int]], scrape_interval: str | None = None
 ) -> PrometheusServer:
     """Starts Prometheus and returns once it is ready; raises ``ChildFailed`` when it is not installed."""
     binary = find_prometheus()

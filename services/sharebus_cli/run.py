@@ -42,6 +42,9 @@ class RunSettings(BusSettings):
     log_dir: Path = REPO_ROOT / "var" / "logs"
     registry_port: int = 8081
     router_port: int = 6066
+    routers: int = Field(default=1, ge=1, le=16, description="router workers sharing the source partitions")
+    # The first worker serves router_port; the second router_more_port, the third router_more_port + 1, ...
+    router_more_port: int = 6071
     auditor_port: int = 6067
     monitor_port: int = 6068
     prometheus_port: int = 9090
@@ -128,7 +131,9 @@ def run_bus(demo: bool) -> int:
     settings = RunSettings()
     catalogue = load_catalogue(settings.catalogue_dir)
     topics = TopicNames(settings.namespace)
-    ports = [("registry", settings.registry_port), ("router", settings.router_port), ("auditor", settings.auditor_port)]
+    router_ports = [settings.router_port] + [settings.router_more_port + i for i in range(settings.routers - 1)]
+    ports = [("registry", settings.registry_port), *(("router", port) for port in router_ports)]
+    ports.append(("auditor", settings.auditor_port))
     ports.append(("monitor", settings.monitor_port))
     if find_prometheus() is not None:
         ports.append(("prometheus", settings.prometheus_port))
@@ -167,13 +172,11 @@ def run_bus(demo: bool) -> int:
             }
             registry = _start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)
             print(f"sharebus: registry ready on {registry_url}", flush=True)
-            router_ready = f"http://127.0.0.1:{settings.router_port}/readyz"
-            router = _start(stack, logs, "router", as_(who, "router", env), router_ready, 120)
-            print("sharebus: router ready", flush=True)
+            routers = _start_routers(stack, logs, as_(who, "router", env), router_ports)
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
             auditor = _start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
-            job_ports = {
-                "sharebus-router": settings.router_port,
+            job_ports: dict[str, int | list[int]] = {
+                "sharebus-router": router_ports,
                 "sharebus-auditor": settings.auditor_port,
                 "sharebus-monitor": settings.monitor_port,
             }
@@ -222,9 +225,9 @@ def run_bus(demo: bool) -> int:
                 flush=True,
             )
             _watch(
-                [registry, router, auditor, reconciler, gateway, portal, *watched],
+                [registry, *routers, auditor, reconciler, gateway, portal, *watched],
                 broker,
-                metrics_url,
+                [f"http://127.0.0.1:{port}/metrics" for port in router_ports],
                 workload,
                 settings.status_interval_s,
             )
@@ -242,10 +245,27 @@ def run_bus(demo: bool) -> int:
 
 
 def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_url: str, timeout_s: float) -> Child:
-    module = {"auditor": "sharebus_audit"}.get(name, f"sharebus_{name}")
+    module = {"auditor": "sharebus_audit"}.get(name, f"sharebus_{name.split('-')[0]}")
     child = start_child(name, module, env, logs / f"{name}.log", ready_url, timeout_s)
     stack.callback(child.stop)
     return child
+
+
+def _start_routers(stack: ExitStack, logs: Path, env: dict[str, str], ports: list[int]) -> list[Child]:
+    """The router workers, one consumer group sharing the source partitions (docs/router-workers.md).
+
+    The first logs to ``router.log``, the others to ``router-2.log``, ...; each has its own web port
+    and data directory. They start one after another, so each joins a group that is already routing.
+    """
+    routers = []
+    for i, port in enumerate(ports):
+        name = "router" if i == 0 else f"router-{i + 1}"
+        worker_env = {**env, "SHAREBUS_ROUTER_WEB_PORT": str(port)}
+        if i:
+            worker_env["SHAREBUS_ROUTER_DATA_DIR"] = str(REPO_ROOT / "var" / name)
+        routers.append(_start(stack, logs, name, worker_env, f"http://127.0.0.1:{port}/readyz", 120))
+        print(f"sharebus: {name} ready (http://127.0.0.1:{port}/metrics)", flush=True)
+    return routers
 
 
 def _start_land(
@@ -352,7 +372,11 @@ def _log_demo_clients_to(path: Path) -> None:
 
 
 def _watch(
-    children: list[Child], broker: KafkaBroker, metrics_url: str, workload: DemoWorkload | None, interval_s: float
+    children: list[Child],
+    broker: KafkaBroker,
+    metrics_urls: list[str],
+    workload: DemoWorkload | None,
+    interval_s: float,
 ) -> None:
     tty = sys.stdout.isatty()
     ticks = 0
@@ -366,7 +390,7 @@ def _watch(
             raise ChildFailed(f"the Kafka broker stopped unexpectedly; see {broker.log_path}")
         counts = workload.counts if workload is not None else None
         line = status_line(
-            scrape_totals(metrics_url),
+            scrape_totals(*metrics_urls),
             counts.published if counts else 0,
             counts.junk if counts else 0,
             sum(counts.received.values()) if counts else 0,

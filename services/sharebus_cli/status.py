@@ -16,14 +16,17 @@ _WANTED = (
 )
 
 
-def scrape_totals(metrics_url: str) -> dict[str, float]:
-    """Sums each sharebus counter over its labels; empty when the router does not answer."""
-    try:
-        text = httpx.get(metrics_url, timeout=1.0).text
-    except httpx.HTTPError:
-        return {}
+def scrape_totals(*metrics_urls: str) -> dict[str, float]:
+    """Sums each sharebus counter over its labels and over the router workers; a worker that does not
+    answer counts nothing."""
+    texts = []
+    for url in metrics_urls:
+        try:
+            texts.append(httpx.get(url, timeout=1.0).text)
+        except httpx.HTTPError:
+            continue
     totals: dict[str, float] = defaultdict(float)
-    for family in text_string_to_metric_families(text):
+    for family in (f for text in texts for f in text_string_to_metric_families(text)):
         for sample in family.samples:
             if sample.name in _WANTED:
                 totals[sample.name] += sample.value
