@@ -389,6 +389,9 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             "routes_closed": sorted(table.failed),
             "grant_events": table.grant_events,
             "grant_events_routed": table.grant_events_routed,
+            # Which worker does what, with several (docs/router-workers.md).
+            "held_partitions": sorted(keeper.owned_held),
+            "serves_backfills": keeper.owns(topics.backfill, 0),
             # The router's clock (skewed in drills and tests), so that a caller can wait until a move took.
             "clock": clock.time(),
         }
