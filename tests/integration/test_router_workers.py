@@ -71,9 +71,7 @@ def test_workers_join_die_and_leave_while_records_flow(
         assert sorted(seqs) == list(range(total))  # the subscriber hands each record out once
         written = end_offsets(bus.access, bus.topics.delivery("tax-levy"))
         assert received.duplicates <= written - total
-        print(
-            f"\n{total} records; {written - total} repeats reached tax-levy's delivery topic over a join, a kill, a leave"
-        )
+        print(f"\n{total} records; {written - total} repeats on tax-levy's delivery topic (a join, a kill, a leave)")
     finally:
         third.stop()
 

@@ -43,7 +43,7 @@ class Flow:
                     pub.publish(self.class_code, self.make(self.next))
                     self.next += 1
                     self._stop.wait(self.pause_s)
-        except Exception as exc:  # reported by the test on exit, never swallowed
+        except Exception as exc:  # noqa: BLE001 - any failure is raised again in the test on exit
             self.error = exc
 
     def __enter__(self) -> Flow:
