@@ -74,21 +74,27 @@ class PointKeeper:
         self.ready: set[tuple[str, int]] = set()
         self.owned_held: set[int] = set()
         self.assigned: set[tuple[str, int]] = set()
+        # Revoked and not assigned again: a claim there would write a point for another worker's partition.
+        self.revoked: set[tuple[str, int]] = set()
 
     # -- assignment ---------------------------------------------------------------------------------
 
     def on_assigned(self, tps: Iterable[Any]) -> None:
         for tp in tps:
             self.assigned.add((tp.topic, tp.partition))
+            self.revoked.discard((tp.topic, tp.partition))
             if tp.topic == self.topics.held:
                 self.owned_held.add(tp.partition)
-            elif tp.topic in self.classes:
-                self._start_claim(tp.topic, tp.partition)
+            elif tp.topic in self.classes and (tp.topic, tp.partition) not in self.ready:
+                task = self._claims.get((tp.topic, tp.partition))
+                if task is None or task.done():
+                    self._start_claim(tp.topic, tp.partition)
 
     def on_revoked(self, tps: Iterable[Any]) -> None:
         for tp in tps:
             key = (tp.topic, tp.partition)
             self.assigned.discard(key)
+            self.revoked.add(key)
             self.ready.discard(key)
             if tp.topic == self.topics.held:
                 self.owned_held.discard(tp.partition)
@@ -108,13 +114,23 @@ class PointKeeper:
         return (topic, partition) in self.assigned
 
     async def claim(self, topic: str, partition: int) -> None:
-        """Returns once the partition's points are recorded; the route agent awaits it before routing."""
-        if (topic, partition) in self.ready:
-            return
-        task = self._claims.get((topic, partition))
-        if task is None or task.cancelled():
-            task = self._start_claim(topic, partition)
-        await asyncio.shield(task)
+        """Returns once the partition's points are recorded; the route agent awaits it before routing.
+
+        A record of a partition revoked meanwhile returns at once: the next owner claims it and routes
+        the record again (a claim here could only write a stale point).
+        """
+        key = (topic, partition)
+        while key not in self.ready:
+            if key in self.revoked:
+                return
+            task = self._claims.get(key)
+            if task is None or task.cancelled():
+                task = self._start_claim(topic, partition)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # the caller itself is being cancelled
 
     def _start_claim(self, topic: str, partition: int) -> asyncio.Task[None]:
         task = asyncio.ensure_future(self._claim(topic, partition))

@@ -40,8 +40,10 @@ def point_keeper(
         return await asyncio.get_running_loop().run_in_executor(None, read_topic, access, topics.handover)
 
     def recovered() -> bool:
+        # Faust ends a rebalance only once the tables are recovered (its recovery's "completed" stays
+        # set from the previous one): only then is the periods table's state the held partition's.
         tables: Any = app.tables  # TableManagerT's interface omits the recovery service
-        return bool(tables.recovery.completed.is_set())
+        return not app.rebalancing and bool(tables.recovery.completed.is_set())
 
     keeper = PointKeeper(table, topics, held_partitions, committed, table.on_handover, read_ledger, recovered)
     table.points_for = keeper.points_for
