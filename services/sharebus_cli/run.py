@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -262,7 +263,8 @@ def _start_routers(stack: ExitStack, logs: Path, env: dict[str, str], ports: lis
         name = "router" if i == 0 else f"router-{i + 1}"
         worker_env = {**env, "SHAREBUS_ROUTER_WEB_PORT": str(port)}
         if i:
-            worker_env["SHAREBUS_ROUTER_DATA_DIR"] = str(REPO_ROOT / "var" / name)
+            base = os.environ.get("SHAREBUS_ROUTER_DATA_DIR") or str(REPO_ROOT / "var" / "router")
+            worker_env["SHAREBUS_ROUTER_DATA_DIR"] = f"{base}-{i + 1}"
         routers.append(_start(stack, logs, name, worker_env, f"http://127.0.0.1:{port}/readyz", 120))
         print(f"sharebus: {name} ready (http://127.0.0.1:{port}/metrics)", flush=True)
     return routers
