@@ -176,6 +176,8 @@ class QualityScores(Collector):
         )
         now = dt.datetime.fromtimestamp(self.freshness.clock(), dt.UTC)
         per_provider: dict[str, list[bool]] = {d: [] for d in self.catalogue.departments}
+        # With several router workers timeliness and delivery come from the one that tracks freshness.
+        active = self.freshness.active()
         for item in self.freshness.report():
             values = [item.provider, item.data_class]
             counts = self.gate.counts[item.data_class]
@@ -185,6 +187,8 @@ class QualityScores(Collector):
             ):
                 if score is not None:
                     families[name].add_metric(values, score)
+            if not active:
+                continue
             families["timeliness"].add_metric(values, 0.0 if item.overdue else 1.0)
             entry = self.catalogue.data_class(item.data_class)
             done = delivered(entry, item.last_record, now, self.freshness.policy, self.window)
