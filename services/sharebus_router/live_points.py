@@ -80,6 +80,7 @@ class PointKeeper:
     # -- assignment ---------------------------------------------------------------------------------
 
     def on_assigned(self, tps: Iterable[Any]) -> None:
+        fresh: list[tuple[str, int]] = []
         for tp in tps:
             self.assigned.add((tp.topic, tp.partition))
             self.revoked.discard((tp.topic, tp.partition))
@@ -88,7 +89,11 @@ class PointKeeper:
             elif tp.topic in self.classes and (tp.topic, tp.partition) not in self.ready:
                 task = self._claims.get((tp.topic, tp.partition))
                 if task is None or task.done():
-                    self._start_claim(tp.topic, tp.partition)
+                    fresh.append((tp.topic, tp.partition))
+        if fresh:
+            # One claim for the whole assignment: one read of the ledger and of the committed offsets,
+            # not one per partition (thousands at city scale).
+            self._start_claims(fresh)
 
     def on_revoked(self, tps: Iterable[Any]) -> None:
         for tp in tps:
@@ -125,35 +130,42 @@ class PointKeeper:
                 return
             task = self._claims.get(key)
             if task is None or task.cancelled():
-                task = self._start_claim(topic, partition)
+                task = self._start_claims([key])
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 if not task.cancelled():
                     raise  # the caller itself is being cancelled
 
-    def _start_claim(self, topic: str, partition: int) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._claim(topic, partition))
-        self._claims[(topic, partition)] = task
+    def _start_claims(self, keys: list[tuple[str, int]]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._claim(keys))
+        for key in keys:
+            self._claims[key] = task
         return task
 
-    async def _claim(self, topic: str, partition: int) -> None:
-        code = self.classes[topic]
+    async def _claim(self, keys: list[tuple[str, int]]) -> None:
+        topics = sorted({topic for topic, _ in keys})
         while True:
             try:
                 self.table.ledger.load(await self.read_ledger())
-                start = (await self.committed([topic])).get((topic, partition), 0)
+                committed = await self.committed(topics)
                 break
             except Exception:
-                log.exception("claiming %s[%d]: the ledger or the committed offset failed; retrying", topic, partition)
+                log.exception(
+                    "claiming %d partition(s): the ledger or the committed offsets failed; retrying", len(keys)
+                )
                 await asyncio.sleep(1.0)
-        self.table.positions.setdefault(code, {})[partition] = start
-        await self._await_targets(code, topic, partition)
-        # No await between marking the partition ready and recording: the routes read here are the
-        # ones its first record will meet.
-        self.ready.add((topic, partition))
-        route = self.table.routes.get(topic)
-        entries = self._live_points(route, topic, [partition]) if route is not None else []
+        for topic, partition in keys:
+            self.table.positions.setdefault(self.classes[topic], {})[partition] = committed.get((topic, partition), 0)
+        await asyncio.gather(*(self._await_targets(self.classes[t], t, p) for t, p in keys))
+        # No await between marking the partitions ready and recording: the routes read here are the
+        # ones their first records will meet.
+        self.ready.update(keys)
+        entries = []
+        for topic in topics:
+            route = self.table.routes.get(topic)
+            if route is not None:
+                entries += self._live_points(route, topic, sorted(p for t, p in keys if t == topic))
         for entry in entries:
             await self.write(entry)
 
