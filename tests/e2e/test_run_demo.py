@@ -60,7 +60,6 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
             "portal",
             "access",
             "land",
-            "router2",
         )
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBUS_")}
@@ -88,8 +87,6 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_DEMO_RATE": "60",
         "SHAREBUS_ROUTER_DATA_DIR": str(tmp_path / "router"),
         "PYTHONUNBUFFERED": "1",
-        "SHAREBUS_RUN_ROUTERS": "2",
-        "SHAREBUS_RUN_ROUTER_MORE_PORT": str(ports["router2"]),
     }
     out_path = tmp_path / "run.out"
     with open(out_path, "wb") as out:
