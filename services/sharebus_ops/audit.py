@@ -1,9 +1,9 @@
-"""Reads the audit trail: verifies its hash chains and signed anchors; answers who received what under which grant."""
+"""Reads the audit trail: verifies its hash chains, Merkle roots and signed anchors; proves one delivery;
+answers who received what under which grant. The record format is ``sharebus_core.audit_trail``'s."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,18 +12,18 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_audit.anchors import Anchor, AnchorProblem, BadAnchor, check_anchors, open_anchors
-from sharebus_audit.chain import BrokenLink, verify_partition
+from sharebus_core.audit_trail import (
+    BrokenLink,
+    InclusionProof,
+    check_proof,
+    decode_record,
+    events_of,
+    prove,
+    verify_links,
+)
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Verifier
 from sharebus_core.topic_reader import TopicReadError, read_topic
-
-
-def _event(msg: Message) -> dict[str, Any] | None:
-    try:
-        event = json.loads(msg.value() or b"")
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
 
 
 def _committed(access: KafkaAccess, topic: str) -> list[Message]:
@@ -92,30 +92,90 @@ def _anchor_report(
     return AnchorReport(len(anchors), latest, tuple(bad), tuple(check_anchors(anchors, logs)))
 
 
-def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None) -> Verification:
-    """Walks every partition from its first event and reports the first broken link found; with
-    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
+def _partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dict[str, Any] | None]]]:
     by_partition: dict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
     for msg in _committed(access, topic):
-        by_partition[msg.partition() or 0].append((msg.offset() or 0, _event(msg)))
+        by_partition[msg.partition() or 0].append((msg.offset() or 0, decode_record(msg.value())))
+    return by_partition
+
+
+def _verify(
+    access: KafkaAccess,
+    topic: str,
+    anchors: AnchorSource | None,
+    by_partition: Mapping[int, list[tuple[int, dict[str, Any] | None]]],
+) -> Verification:
     report = None
     if anchors is not None:
-        logs = {p: {o: _hash(e) for o, e in events} for p, events in by_partition.items()}
+        logs = {p: {o: _hash(r) for o, r in records} for p, records in by_partition.items()}
         report = _anchor_report(access, topic, anchors, logs)
     checked = 0
     for partition in sorted(by_partition):
-        events = by_partition[partition]
-        broken = verify_partition(partition, events)
+        events, broken = verify_links(partition, by_partition[partition])
+        checked += events
         if broken is not None:
-            checked += sum(1 for o, _ in events if o < broken.offset)
             return Verification(checked, len(by_partition), broken, report)
-        checked += len(events)
     return Verification(checked, len(by_partition), None, report)
 
 
-def _hash(event: Mapping[str, Any] | None) -> str | None:
-    found = event.get("hash") if event is not None else None
+def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None) -> Verification:
+    """Walks every partition from its first record, checking each block's events against its Merkle
+    root and each link against the one before, and reports the first broken link found; with
+    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
+    return _verify(access, topic, anchors, _partitions(access, topic))
+
+
+def _hash(record: Mapping[str, Any] | None) -> str | None:
+    found = record.get("hash") if record is not None else None
     return found if isinstance(found, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Proofs:
+    """Every delivery of one record found in the trail, each with its inclusion proof, and the trail's state."""
+
+    record_id: str
+    proofs: tuple[InclusionProof, ...]
+    verification: Verification
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.proofs) and self.verification.intact and all(check_proof(p) is None for p in self.proofs)
+
+    def lines(self) -> list[str]:
+        if not self.proofs:
+            return [f"no delivery of record {self.record_id} is in the audit trail"]
+        lines: list[str] = []
+        for proof in self.proofs:
+            event, problem = proof.event, check_proof(proof)
+            lines += [
+                f"delivery of {self.record_id} to {event.get('consumer')} under grant "
+                f"{event.get('grant_id') or '(unconditional)'} at {event.get('time')}",
+                f"  block: partition {proof.partition}, offset {proof.offset}, event {proof.index} of "
+                f"{proof.link.get('count')}; root {str(proof.link.get('root'))[:16]}..., "
+                f"link {str(proof.link.get('hash'))[:16]}...",
+                f"  path to the root: {len(proof.path)} sibling hash(es)",
+                "  proof: holds" if problem is None else f"  proof: DOES NOT HOLD ({problem})",
+            ]
+        return [*lines, str(self.verification)]
+
+
+def prove_delivery(
+    access: KafkaAccess, topic: str, record_id: str, consumer: str | None = None, anchors: AnchorSource | None = None
+) -> Proofs:
+    """An inclusion proof for every delivery of ``record_id`` (to ``consumer`` only, when given), and the
+    verification of the trail that the proofs' links are part of (chains, roots, signed anchors)."""
+    by_partition = _partitions(access, topic)
+    proofs: list[InclusionProof] = []
+    for partition in sorted(by_partition):
+        for offset, record in by_partition[partition]:
+            for index, event in enumerate(events_of(record)):
+                if event.get("record_id") != record_id or event.get("decision") != "deliver":
+                    continue
+                if consumer is None or event.get("consumer") == consumer:
+                    assert record is not None
+                    proofs.append(prove(partition, offset, record, index))
+    return Proofs(record_id, tuple(proofs), _verify(access, topic, anchors, by_partition))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +193,13 @@ def who_received(
     """Who received records of ``data_class`` in [since, until), under which grant, how many, when."""
     rows: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     for msg in _committed(access, topic):
-        event = _event(msg)
-        if event is None or event.get("data_class") != data_class or event.get("decision") != "deliver":
-            continue
-        at = dt.datetime.fromisoformat(event["time"])
-        if (since is not None and at < since) or (until is not None and at >= until):
-            continue
-        rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
+        for event in events_of(decode_record(msg.value())):
+            if event.get("data_class") != data_class or event.get("decision") != "deliver":
+                continue
+            at = dt.datetime.fromisoformat(event["time"])
+            if (since is not None and at < since) or (until is not None and at >= until):
+                continue
+            rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
     return [
         Receipt(consumer, grant_id, len(times), min(times), max(times))
         for (consumer, grant_id), times in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from sharebus_audit.auditor import audit_events
-from sharebus_audit.chain import GENESIS, seal, verify_partition
 from sharebus_core import control_log
 from sharebus_core.audit_fact import AuditFact
+from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
 from sharebus_core.control_log import ControlEventRejected, ControlRejections, denial_fact, read_verified
 from sharebus_core.grant_log import GrantFollower, open_grant
 from sharebus_core.grants import Grant, GrantState
@@ -234,5 +234,4 @@ def test_the_denial_is_chained_by_the_auditor_like_any_other_fact(rejection: Con
     assert event["reader"] == "gateway"
     assert event["source"] == {"topic": GRANTS, "partition": 0, "offset": 0}
     assert event["key"] == "g-7"
-    sealed = seal(event, GENESIS)
-    assert verify_partition(1, [(0, sealed)]) is None
+    assert verify_links(1, [(0, seal_block([event], GENESIS))]) == (1, None)

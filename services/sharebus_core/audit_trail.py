@@ -1,0 +1,226 @@
+"""The audit trail's record format: one chain link per block of events, over a Merkle tree. Pure: no Kafka.
+
+The auditor seals the events of a batch of decision facts into one **block**, one Kafka record::
+
+    {"kind": "block", "prev_hash": ..., "root": ..., "count": n, "events": [...], "hash": ...}
+
+- ``root`` is the Merkle root (RFC 6962 shape: leaves ``SHA-256(0x00 || event)``, nodes
+  ``SHA-256(0x01 || left || right)``, an odd tail promoted by the largest-power-of-two split) over the
+  block's events in order, each as canonical JSON. It commits to every event and to their order.
+- ``hash`` is the **link**: SHA-256 over the canonical JSON of the block without ``events`` and
+  ``hash``, so over ``prev_hash``, ``root`` and ``count``. Chains and the signed anchors cover links, so
+  they cover every root, and through the roots every event.
+- A proof that one delivery is in the trail needs its event, the sibling hashes on the way to the root,
+  and the link; not the rest of the block (``prove``/``check_proof``).
+
+Trails written before blocks hold one event per record, chained by the event's own ``hash``; readers
+take both (``events_of``), and ``verify_links`` walks a partition of either kind or both.
+
+One block per sealed batch costs one Kafka record and one hash per leaf instead of one record per
+decision: the auditor keeps up with the router's batches (issue 14's "audit sealed per batch").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+BLOCK = "block"
+
+
+def canonical(document: Mapping[str, Any], leave_out: frozenset[str] = frozenset({"hash"})) -> bytes:
+    body = {k: v for k, v in document.items() if k not in leave_out}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """The hash of a single-event link (the trail's format before blocks)."""
+    return hashlib.sha256(canonical(event)).hexdigest()
+
+
+def leaf_hash(event: Mapping[str, Any]) -> bytes:
+    return hashlib.sha256(b"\x00" + canonical(event, frozenset())).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two below ``n`` (n > 1): RFC 6962's split of an unbalanced tree."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return _node(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def audit_path(leaves: Sequence[bytes], index: int) -> list[tuple[str, str]]:
+    """Sibling hashes from leaf ``index`` up to the root, each as ("left"|"right", hex), leaf side first."""
+    if len(leaves) <= 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*audit_path(leaves[:k], index), ("right", merkle_root(leaves[k:]).hex())]
+    return [*audit_path(leaves[k:], index - k), ("left", merkle_root(leaves[:k]).hex())]
+
+
+def root_from_path(leaf: bytes, path: Iterable[tuple[str, str]]) -> bytes:
+    node = leaf
+    for side, sibling in path:
+        other = bytes.fromhex(sibling)
+        node = _node(other, node) if side == "left" else _node(node, other)
+    return node
+
+
+def link_hash(block: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(block, frozenset({"hash", "events"}))).hexdigest()
+
+
+def seal_block(events: Sequence[Mapping[str, Any]], prev_hash: str) -> dict[str, Any]:
+    """The block of ``events`` linked after ``prev_hash``."""
+    root = merkle_root([leaf_hash(e) for e in events]).hex()
+    block: dict[str, Any] = {"kind": BLOCK, "prev_hash": prev_hash, "root": root, "count": len(events)}
+    block["hash"] = link_hash(block)
+    block["events"] = list(events)
+    return block
+
+
+def is_block(record: Mapping[str, Any]) -> bool:
+    return record.get("kind") == BLOCK
+
+
+def events_of(record: Any) -> list[dict[str, Any]]:
+    """The audit events one trail record holds: a block's events, or the record itself (one event)."""
+    if not isinstance(record, dict):
+        return []
+    if is_block(record):
+        events = record.get("events")
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    return [record]
+
+
+def decode_record(value: bytes | None) -> dict[str, Any] | None:
+    """A trail record's JSON object, or None for anything else."""
+    try:
+        record = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def link_problem(record: Mapping[str, Any]) -> str | None:
+    """Why a trail record does not hold together by itself (None: it does)."""
+    if not is_block(record):
+        return None if record.get("hash") == event_hash(record) else "its content does not match its hash (altered)"
+    events = record.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        return "the block's events are not a list of events"
+    if record.get("count") != len(events):
+        return f"the block says {record.get('count')} events but holds {len(events)} (an event was removed or added)"
+    if record.get("root") != merkle_root([leaf_hash(e) for e in events]).hex():
+        return "its events do not match its Merkle root (an event was altered, removed or reordered)"
+    if record.get("hash") != link_hash(record):
+        return "its link does not match its hash (the block was altered)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    partition: int
+    offset: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"partition {self.partition}, offset {self.offset}: {self.problem}"
+
+
+def verify_links(
+    partition: int, records: Iterable[tuple[int, Mapping[str, Any] | None]]
+) -> tuple[int, BrokenLink | None]:
+    """Walks one partition's (offset, record) pairs in offset order: how many events held, and the
+    first broken link (None: intact)."""
+    expected_prev, previous_offset, events = GENESIS, None, 0
+    for offset, record in records:
+        if record is None:
+            return events, BrokenLink(partition, offset, "the record is not an audit record (not JSON, or empty)")
+        problem = link_problem(record)
+        if problem is not None:
+            return events, BrokenLink(partition, offset, problem)
+        if record.get("prev_hash") != expected_prev:
+            after = f"offset {previous_offset}" if previous_offset is not None else "the start of the partition"
+            return events, BrokenLink(
+                partition,
+                offset,
+                f"its prev_hash does not match the record at {after} (a record was removed, inserted or reordered)",
+            )
+        expected_prev = str(record["hash"])
+        previous_offset = offset
+        events += len(events_of(record))
+    return events, None
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """One event's place in the trail: the event, its path to the block's root, and the block's link."""
+
+    partition: int
+    offset: int
+    event: dict[str, Any]
+    index: int
+    path: tuple[tuple[str, str], ...]
+    link: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "index": self.index,
+            "event": self.event,
+            "path": [list(step) for step in self.path],
+            "link": self.link,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> InclusionProof:
+        """Raises ``ValueError`` for anything that is not a proof."""
+        try:
+            path = tuple((str(side), str(sibling)) for side, sibling in doc["path"])
+            partition, offset, index = int(doc["partition"]), int(doc["offset"]), int(doc["index"])
+            return cls(partition, offset, dict(doc["event"]), index, path, dict(doc["link"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not an inclusion proof: {exc!r}") from exc
+
+
+def prove(partition: int, offset: int, block: Mapping[str, Any], index: int) -> InclusionProof:
+    events = events_of(block)
+    path = audit_path([leaf_hash(e) for e in events], index)
+    link = {k: v for k, v in block.items() if k != "events"}
+    return InclusionProof(partition, offset, events[index], index, tuple(path), link)
+
+
+def check_proof(proof: InclusionProof) -> str | None:
+    """Why the proof does not hold (None: the event is under the link's root, and the link is sealed)."""
+    if proof.link.get("hash") != link_hash(proof.link):
+        return "the link does not match its hash"
+    if any(side not in ("left", "right") for side, _ in proof.path):
+        return "the path has a step that is neither left nor right"
+    try:
+        root = root_from_path(leaf_hash(proof.event), proof.path).hex()
+    except ValueError:
+        return "the path holds a sibling that is not a hash"
+    if root != proof.link.get("root"):
+        return "the event and its path do not lead to the link's Merkle root"
+    return None
