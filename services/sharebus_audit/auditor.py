@@ -31,7 +31,7 @@ from prometheus_client import Counter, Gauge
 
 from sharebus_audit.anchors import Anchor, ChainHead, sign_anchor
 from sharebus_audit.settings import AuditorSettings
-from sharebus_core.audit_trail import GENESIS, seal_block
+from sharebus_core.audit_trail import GENESIS, encode_block, event_body
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Signer, SigningKeyError
 from sharebus_core.topic_reader import last_records
@@ -94,28 +94,29 @@ class _Delivered:
 
 
 class _Pending:
-    """A transaction's events per audit partition, cut into blocks of at most ``max_events`` events and
-    about ``max_bytes`` of JSON (a block is one Kafka record: the broker refuses one over 1 MB)."""
+    """A transaction's events per audit partition, as block bodies (``event_body``), cut into blocks of at
+    most ``max_events`` events and ``max_bytes`` of events (a block is one Kafka record: the broker
+    refuses one over 1 MB)."""
 
     def __init__(self, max_events: int, max_bytes: int) -> None:
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self._blocks: dict[int, list[tuple[bytes | None, list[dict[str, Any]], int]]] = {}
+        self._blocks: dict[int, list[tuple[bytes | None, list[bytes], int]]] = {}
 
     def add(self, partition: int, key: bytes | None, event: dict[str, Any]) -> None:
-        size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+        body = event_body(event)
         blocks = self._blocks.setdefault(partition, [])
         if blocks:
-            first_key, events, used = blocks[-1]
-            if len(events) < self.max_events and used + size <= self.max_bytes:
-                events.append(event)
-                blocks[-1] = (first_key, events, used + size)
+            first_key, bodies, used = blocks[-1]
+            if len(bodies) < self.max_events and used + len(body) <= self.max_bytes:
+                bodies.append(body)
+                blocks[-1] = (first_key, bodies, used + len(body))
                 return
-        blocks.append((key, [event], size))
+        blocks.append((key, [body], len(body)))
 
-    def blocks(self) -> list[tuple[int, bytes | None, list[dict[str, Any]]]]:
-        """(partition, key, events) per block, in partition order and, within one, in fact order."""
-        return [(p, key, events) for p in sorted(self._blocks) for key, events, _ in self._blocks[p]]
+    def blocks(self) -> list[tuple[int, bytes | None, list[bytes]]]:
+        """(partition, key, bodies) per block, in partition order and, within one, in fact order."""
+        return [(p, key, bodies) for p in sorted(self._blocks) for key, bodies, _ in self._blocks[p]]
 
 
 def _await_deliveries(producer: Producer) -> None:
@@ -261,11 +262,10 @@ class Auditor:
         blocks = 0
         self.producer.begin_transaction()
         try:
-            for partition, key, block_events in pending.blocks():
-                block = seal_block(block_events, heads.get(partition, GENESIS))
-                heads[partition] = block["hash"]
-                value = json.dumps(block, ensure_ascii=False, separators=(",", ":")).encode()
-                self._produce(key, partition, value, delivered.callback(block["hash"]))
+            for partition, key, bodies in pending.blocks():
+                link, value = encode_block(bodies, heads.get(partition, GENESIS))
+                heads[partition] = link
+                self._produce(key, partition, value, delivered.callback(link))
                 blocks += 1
             # Every block's offset is known (from its delivery report) before the transaction commits.
             _await_deliveries(self.producer)
