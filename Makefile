@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality clean
+.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit clean
 
 ## run: start the whole bus locally with demo departments until Ctrl-C
 run: setup
@@ -34,7 +34,7 @@ e2e: setup
 	$(PY) -m pytest tests/e2e -q
 
 ## bench: the benchmarks below, one after the other (not part of test)
-bench: bench-forward bench-security bench-land bench-quality
+bench: bench-forward bench-security bench-land bench-quality bench-audit
 
 ## bench-forward: throughput and latency against bare Faust and raw confluent-kafka
 bench-forward: setup
@@ -47,6 +47,10 @@ bench-security: setup
 ## bench-quality: microseconds per record of the quality rules, against decoding the record (no Kafka)
 bench-quality: setup
 	$(PY) -m bench.quality --records 20000 --rounds 5
+
+## bench-audit: microseconds per audit event of sealing blocks against one record per event (no Kafka)
+bench-audit: setup
+	$(PY) -m bench.audit --events 20000 --rounds 5
 
 ## bench-land: rows/s landed by sharebus land into SQLite and PostgreSQL against a plain executemany
 bench-land: setup
