@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -101,7 +101,10 @@ class KafkaAccess(BaseModel):
         """A producer whose records count as sent only once every in-sync replica has them (``acks=all``):
         with ``min.insync.replicas=2`` on three brokers, no acknowledged record is on one disk only.
         ``config`` cannot weaken it."""
-        return Producer(self.client_config({**(config or {}), "acks": "all"}))
+        return Producer(self.producer_config(config))
+
+    def producer_config(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.client_config({**(config or {}), "acks": "all"})
 
     def admin(self, config: Mapping[str, Any] | None = None) -> AdminClient:
         return AdminClient(self.client_config(config))
@@ -146,6 +149,21 @@ class KafkaAccess(BaseModel):
         return context
 
 
+_REFUSAL_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+# How librdkafka words a refused SCRAM login when it reports it under another code: with several
+# bootstrap servers the refusal can arrive folded into a transport or all-brokers-down error.
+_REFUSAL_WORDING = ("sasl authentication error", "authentication failed during authentication")
+
+
+def is_credential_refusal(error: KafkaError) -> bool:
+    """Whether the broker refused the credential itself (wrong, revoked or expired), as opposed to
+    being unreachable or refusing an operation."""
+    if error.code() in _REFUSAL_CODES:
+        return True
+    text = error.str().lower()
+    return any(wording in text for wording in _REFUSAL_WORDING)
+
+
 class CredentialsFile(BaseModel):
     """A credential file as ``sharebus credentials issue --out`` writes it (JSON, mode 0600)."""
 
@@ -184,6 +202,7 @@ __all__ = [
     "KafkaAccess",
     "KafkaAccessError",
     "SecurityProtocol",
+    "is_credential_refusal",
     "read_credentials_file",
     "write_credentials_file",
 ]
