@@ -168,7 +168,7 @@ class KafkaBroker:
             )
 
     def _format(self, libs: Path) -> None:
-        known = {read_cluster_id(node.log_dir) for node in self.nodes} - {None}
+        known = {found for node in self.nodes if (found := read_cluster_id(node.log_dir)) is not None}
         if len(known) > 1:
             raise BrokerStartError(f"the nodes under {self.data_dir} belong to different clusters: {sorted(known)}")
         cluster_id = known.pop() if known else new_cluster_id()

@@ -63,7 +63,7 @@ def replicated(cluster: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -
     admin = cluster.admin_access
     work = tmp_path_factory.mktemp("replicated-bus")
     catalogue = load_catalogue(FIXTURE_CATALOGUE)
-    registry_namespace, namespace = unique("reg3"), unique("r3")
+    registry_namespace, namespace = unique("reg3"), unique("t")
     registry_access = provision_registry(admin, catalogue, registry_namespace)
     with start_registry(registry_access, registry_namespace, work, timeout_s=120, extra_env=registry_env()) as registry:
         services = provision_bus(admin, catalogue, namespace, registry_namespace)
