@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource, ResourceType
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._resource import ResourceType
 
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_cli.children import Child
@@ -121,7 +122,8 @@ def _leader(access: KafkaAccess, topic: str) -> int:
 
 def _min_insync(access: KafkaAccess, topic: str) -> str:
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    configs = access.admin().describe_configs([resource])[resource].result(timeout=30)
+    admin = access.admin()  # kept alive until the answer: a collected client cancels its requests
+    configs = admin.describe_configs([resource])[resource].result(timeout=30)
     return str(configs["min.insync.replicas"].value)
 
 
