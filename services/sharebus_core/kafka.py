@@ -150,18 +150,19 @@ class KafkaAccess(BaseModel):
 
 
 _REFUSAL_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
-# How librdkafka words a refused SCRAM login when it reports it under another code: with several
-# bootstrap servers the refusal can arrive folded into a transport or all-brokers-down error.
-_REFUSAL_WORDING = ("sasl authentication error", "authentication failed during authentication")
 
 
 def is_credential_refusal(error: KafkaError) -> bool:
-    """Whether the broker refused the credential itself (wrong, revoked or expired), as opposed to
-    being unreachable or refusing an operation."""
-    if error.code() in _REFUSAL_CODES:
-        return True
-    text = error.str().lower()
-    return any(wording in text for wording in _REFUSAL_WORDING)
+    """Whether the broker refused the credential itself (wrong, revoked or expired).
+
+    librdkafka also reports a broker that goes away during the SASL handshake (one of several
+    brokers stopping or restarting) as an authentication error, worded "mechanism handshake failed:
+    Local: Broker transport failure". That is an outage the client rides out on the other brokers,
+    not a refusal: treating it as one would stop a healthy client while one broker restarts.
+    """
+    if error.code() not in _REFUSAL_CODES:
+        return False
+    return "transport failure" not in error.str().lower()
 
 
 class CredentialsFile(BaseModel):
