@@ -142,9 +142,12 @@ def test_a_broker_lost_mid_stream_loses_nothing(
     bus = replicated.bus
     topics = bus.topics
     source, delivery = topics.source(ENTERPRISE), topics.delivery(SYSTEM)
-    # Every bus topic is on all three brokers, and a write needs two of them.
-    replicas = topic_replicas(bus.access, [source, delivery, topics.audit_facts, topics.audit, topics.dead_letter])
-    assert len(replicas) == 5, replicas
+    # Every bus topic is on all three brokers, and a write needs two of them; so are the committed
+    # offsets and the topic Faust made for itself.
+    replicated_topics = [source, delivery, topics.audit_facts, topics.audit, topics.dead_letter]
+    replicated_topics += ["__consumer_offsets", f"{topics.router_app_id}-__assignor-__leader"]
+    replicas = topic_replicas(bus.access, replicated_topics)
+    assert len(replicas) == len(replicated_topics), replicas
     assert {r.replicas for r in replicas.values()} == {3}, replicas
     assert _min_insync(bus.access, source) == "2"
     assert _min_insync(bus.access, topics.audit) == "2"
