@@ -119,7 +119,7 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "consumer_auto_offset_reset": "earliest",
-        "topic_replication_factor": 1,
+        "topic_replication_factor": settings.topic_replication_factor,
         "store": "memory://",
         "datadir": str(settings.data_dir / settings.namespace),
         "web_enabled": True,
