@@ -32,6 +32,7 @@ from sharebus_gateway import (
     grants_api,
     identity_api,
     publish,
+    standards_api,
 )
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
@@ -142,7 +143,17 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
             gw.audit.close()
 
     app = FastAPI(title="sharebus gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
-    for module in (publish, feed_api, batches_api, catalogue_api, grants_api, backfill_api, identity_api, disputes_api):
+    for module in (
+        publish,
+        feed_api,
+        batches_api,
+        catalogue_api,
+        grants_api,
+        backfill_api,
+        identity_api,
+        disputes_api,
+        standards_api,
+    ):
         app.include_router(module.router)
 
     def body_refused() -> None:

@@ -38,3 +38,9 @@ class GatewaySettings(BusSettings):
     rate_per_s: float = Field(default=50.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
     feed_max_per_key: int = Field(default=4, ge=1)
+    # The address the public and other buses reach this gateway at: IRIs of the DCAT-AP and ODRL exports
+    # are minted under it (default http://<host>:<port>).
+    public_url: str | None = None
+    # The catalogue's publisher in the DCAT-AP export: the bureau that keeps it (the catalogue's first
+    # department when this one is not in it).
+    catalogue_publisher: str = "BDB"

@@ -295,6 +295,11 @@ def _typed_targets(graph: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(typed.values())
 
 
+def choose_publisher(catalogue: Catalogue, wanted: str) -> str:
+    """The wanted publisher, or the catalogue's first department when it is not one of them."""
+    return wanted if wanted in catalogue.departments else next(iter(catalogue.departments))
+
+
 def catalogue_dcat(catalogue: Catalogue, at: Addresses, publisher: str) -> dict[str, Any]:
     """The whole catalogue as one DCAT-AP JSON-LD document; ``publisher`` is the catalogue's department."""
     if publisher not in catalogue.departments:
