@@ -69,6 +69,8 @@ class OpenRecords:
         self._recent: dict[str, deque[dict[str, Any]]] = {code: deque(maxlen=self.keep) for code in self.fields}
         self._sequence = dict.fromkeys(self.fields, 0)
         self._listeners: dict[str, set[Listener]] = {code: set() for code in self.fields}
+        # partition -> the next offset to take: a follower started again resumes there, keeping nothing twice.
+        self._positions: dict[int, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.caught_up = threading.Event()
@@ -150,8 +152,9 @@ class OpenRecords:
             assignment = []
             for partition in metadata.partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
-                assignment.append(TopicPartition(self.topic, partition, max(low, high - self.keep)))
-                if high > low:
+                start = max(low, self._positions.get(partition, high - self.keep))
+                assignment.append(TopicPartition(self.topic, partition, start))
+                if high > start:
                     remaining.add(partition)
             consumer.assign(assignment)
             if not remaining:
@@ -170,6 +173,7 @@ class OpenRecords:
                         log.warning("open-data view: %s", error.str())
                     continue
                 self._take(msg, deserialize)
+                self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
         finally:
             consumer.close()
 
