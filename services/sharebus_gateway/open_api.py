@@ -27,8 +27,10 @@ from sharebus_gateway.keys import KeyKind, KeysUnavailable
 from sharebus_gateway.limits import FeedTicket, TokenBuckets, TooManyFeeds
 from sharebus_gateway.open_view import Listener
 from sharebus_gateway.publish import normalise_class_code
+from sharebus_gateway.standards_api import JSON_LD, addresses
 from sharebus_gateway.state import Gateway, gateway
-from sharebus_rules.open_data import NotOpen, PublicAccess, open_schema, public_access
+from sharebus_rules.dcat import catalogue_dcat, choose_publisher
+from sharebus_rules.open_data import NotOpen, PublicAccess, open_catalogue, open_schema, public_access
 
 router = APIRouter(prefix="/open/v1", tags=["open data"])
 GwDep = Annotated[Gateway, Depends(gateway)]
@@ -110,6 +112,19 @@ def _summary(gw: Gateway, entry: DataClass) -> dict[str, Any]:
         "period": entry.update.period.value if entry.update.period else None,
         "fields": list(gw.open_data.view.fields[entry.code]),
     }
+
+
+@router.get(
+    "/catalogue.jsonld",
+    summary="The open classes as DCAT-AP 3 (JSON-LD), for open-data portals to harvest",
+    response_class=JSONResponse,
+    responses={200: {"content": {JSON_LD: {}}}},
+)
+def catalogue_jsonld(who: OpenCallerDep, gw: GwDep) -> JSONResponse:
+    public = open_catalogue(gw.catalogue)
+    chosen = choose_publisher(gw.catalogue, gw.settings.catalogue_publisher)
+    gw.open_data.requests.labels("", "catalogue", who.access).inc()
+    return JSONResponse(catalogue_dcat(public, addresses(gw.settings), chosen), media_type=JSON_LD)
 
 
 @router.get("/classes", summary="The open data classes (no key needed to list them)")

@@ -3,11 +3,12 @@ sensitive field, whatever a grant says (a grant is between departments; the publ
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from sharebus_core.catalogue import DataClass, OpenType
+from sharebus_core.catalogue import Catalogue, DataClass, OpenType
 from sharebus_core.errors import SharebusError
 
 
@@ -52,3 +53,15 @@ def open_schema(schema: Mapping[str, Any], fields: Sequence[str]) -> dict[str, A
         **{k: v for k, v in schema.items() if k != "fields"},
         "fields": [f for f in schema["fields"] if f["name"] in keep],
     }
+
+
+def open_catalogue(catalogue: Catalogue) -> Catalogue:
+    """The catalogue as the public sees it: only the open and conditionally open classes, no subscriptions."""
+    kept = {code: entry for code, entry in catalogue.data_classes.items() if entry.open_type is not OpenType.NOT_OPEN}
+    return dataclasses.replace(
+        catalogue,
+        data_classes=kept,
+        schemas={code: catalogue.schemas[code] for code in kept},
+        subscriptions=(),
+        _subscribers={},
+    )

@@ -176,11 +176,17 @@ def test_a_class_that_is_not_open_is_404_and_an_unknown_one_too(open_bus: OpenBu
         for path in ("", "/schema", "/records", "/feed"):
             assert public.get(f"/open/v1/classes/{INSPECTION}{path}").status_code == 404
         assert public.get("/open/v1/classes/999999999/000001").status_code == 404
+        harvested = public.get("/open/v1/catalogue.jsonld")
         # A department key is no open-data key, and opens nothing here.
         refused = public.get(
             f"/open/v1/classes/{PENALTY}/records", headers={"Authorization": f"Bearer {open_bus.amr_token}"}
         )
     assert refused.status_code == 401
+    # The public DCAT-AP catalogue lists the open classes, and no other.
+    assert harvested.status_code == 200
+    datasets = {str(s) for s in Graph().parse(data=harvested.text, format="json-ld").subjects(RDF.type, DCAT.Dataset)}
+    base = "https://data.example.gov.cn/id/classes/"
+    assert datasets == {f"{base}{ENTERPRISE}", f"{base}{PENALTY}", f"{base}301001004/000001"}
 
 
 def test_a_conditionally_open_class_needs_an_open_data_key(open_bus: OpenBus) -> None:

@@ -17,6 +17,7 @@ from sharebus_core.catalogue import Catalogue, OpenType, load_catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_rules.dcat import Addresses, DcatExportError, catalogue_dcat
 from sharebus_rules.odrl import grant_policies
+from sharebus_rules.open_data import open_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / "schemas" / "shacl" / "dcat-ap-3.0.1-sharebus.ttl"
@@ -125,6 +126,16 @@ def test_frequency_and_themes_come_from_the_period_and_the_code(catalogue: Catal
         assert URIRef(AT.iri("id", "themes", code[0], code[1:3])) in set(
             g.objects(URIRef(AT.dataset(code)), DCAT.theme)
         )
+
+
+def test_the_public_catalogue_lists_only_open_classes_and_conforms(catalogue: Catalogue, shapes: Graph) -> None:
+    document = catalogue_dcat(open_catalogue(catalogue), AT, "BDB")
+    ok, report = conforms(document, shapes)
+    assert ok, report
+    g = graph_of(document)
+    expected = {AT.dataset(c) for c, e in catalogue.data_classes.items() if e.open_type is not OpenType.NOT_OPEN}
+    assert {str(d) for d in g.subjects(RDF.type, DCAT.Dataset)} == expected
+    assert len(expected) < len(catalogue.data_classes)
 
 
 def test_an_unknown_publisher_is_refused(catalogue: Catalogue) -> None:
