@@ -135,10 +135,11 @@ def anonymous(bus: OpenBus, address: str) -> httpx.Client:
 def test_an_open_class_is_served_without_a_key_and_never_with_a_sensitive_field(open_bus: OpenBus) -> None:
     open_bus.publish(ENTERPRISE, [enterprise(seq) for seq in range(1, 6)])
     with anonymous(open_bus, "127.0.0.2") as public:
+        # Before polling for the records: polling spends this address's request budget.
         listed = {c["code"]: c for c in public.get("/open/v1/classes").json()}
-        rows = open_bus.records(public, ENTERPRISE, 5)
         schema = public.get(f"/open/v1/classes/{ENTERPRISE}/schema").json()
         one = public.get(f"/open/v1/classes/{ENTERPRISE}").json()
+        rows = open_bus.records(public, ENTERPRISE, 5)
     assert set(listed) == {ENTERPRISE, PENALTY, "301001004/000001"}
     assert SENSITIVE not in listed[ENTERPRISE]["fields"]
     assert SENSITIVE not in [f["name"] for f in schema["fields"]]
@@ -150,7 +151,7 @@ def test_an_open_class_is_served_without_a_key_and_never_with_a_sensitive_field(
     # Newest first, and paged: `before` the last seq of a page gives the older ones.
     seqs = [r["seq"] for r in rows]
     assert seqs == sorted(seqs, reverse=True)
-    with anonymous(open_bus, "127.0.0.2") as public:
+    with anonymous(open_bus, "127.0.0.8") as public:
         older = public.get(f"/open/v1/classes/{ENTERPRISE}/records", params={"limit": 2, "before": seqs[1]}).json()
     assert [r["seq"] for r in older["records"]] == seqs[2:4]
     used = metric(f"{open_bus.gateway.base_url}/metrics", "sharebus_gateway_open_records_served_total")
@@ -214,11 +215,14 @@ def test_a_conditionally_open_class_needs_an_open_data_key(open_bus: OpenBus) ->
 def test_limits_hold_per_client_429_and_413(open_bus: OpenBus) -> None:
     with anonymous(open_bus, "127.0.0.6") as public:
         too_big = public.get(f"/open/v1/classes/{ENTERPRISE}/records", params={"limit": PAGE_MAX + 1})
-        answers = [public.get("/open/v1/classes").status_code for _ in range(BURST + 2)]
+        answers = [public.get("/open/v1/classes") for _ in range(2 * BURST + 4)]
     assert too_big.status_code == 413
     assert "at most" in too_big.json()["detail"]
-    assert answers.count(429) >= 2
-    assert 200 in answers
+    codes = [a.status_code for a in answers]
+    # Refills are 1 a second: 2 * BURST + 4 requests in a row outrun them on any machine that runs this suite.
+    assert codes.count(429) >= 1, codes
+    assert 200 in codes
+    assert all(int(a.headers["retry-after"]) >= 1 for a in answers if a.status_code == 429)
     # Another client's budget is untouched by this one's.
     with anonymous(open_bus, "127.0.0.7") as other:
         assert other.get("/open/v1/classes").status_code == 200
