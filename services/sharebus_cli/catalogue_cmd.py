@@ -6,6 +6,9 @@ import json
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.topics import TopicNames
+from sharebus_gateway.settings import GatewaySettings
+from sharebus_gateway.standards_api import addresses
+from sharebus_rules.dcat import Addresses, catalogue_dcat, choose_publisher
 
 
 def list_classes(catalogue: Catalogue) -> str:
@@ -38,3 +41,13 @@ def show_class(catalogue: Catalogue, code: str, namespace: str) -> str:
         "fields": list(catalogue.schema(code).field_names),
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def export(catalogue: Catalogue, base_url: str | None, publisher: str | None) -> str:
+    """The catalogue as DCAT-AP JSON-LD, with the addresses the gateway itself would serve it with."""
+    settings = GatewaySettings()
+    at = addresses(settings)
+    if base_url:
+        at = Addresses(base_url, at.kafka_bootstrap, at.namespace)
+    chosen = publisher or choose_publisher(catalogue, settings.catalogue_publisher)
+    return json.dumps(catalogue_dcat(catalogue, at, chosen), ensure_ascii=False, indent=2)

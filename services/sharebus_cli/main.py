@@ -29,6 +29,7 @@ from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
 from sharebus_report import BadPeriod, ReportUnavailable
+from sharebus_rules.dcat import DcatExportError
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("departments", help="list departments and their systems")
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
+    export = sub.add_parser("export", help="print the catalogue in a standard vocabulary (DCAT-AP 3, JSON-LD)")
+    export.add_argument("--format", choices=["dcat"], default="dcat", help="dcat: DCAT-AP 3.0.1 as JSON-LD")
+    export.add_argument(
+        "--base-url", help="where the gateway is reached; IRIs are minted under it (default: the gateway's settings)"
+    )
+    export.add_argument("--publisher", help="the catalogue's publishing department (default: the gateway's setting)")
     grant_cmd.add_parser(commands)
     dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
@@ -122,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             print(catalogue_cmd.list_classes(catalogue))
         elif args.action == "departments":
             print(catalogue_cmd.list_departments(catalogue))
+        elif args.action == "export":
+            print(catalogue_cmd.export(catalogue, args.base_url, args.publisher))
         else:
             print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
     except GatewayCallError as exc:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError, BadPeriod) as exc:
+    except (CatalogueError, SigningKeyError, BadPeriod, DcatExportError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:

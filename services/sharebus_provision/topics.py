@@ -10,7 +10,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topics import TopicNames
+from sharebus_core.topics import PUBLIC_CONSUMER, TopicNames
 from sharebus_provision.errors import ProvisionError
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def catalogue_topics(
     for code, entry in catalogue.data_classes.items():
         config = {"retention.ms": str(entry.retention_hours * _HOUR_MS)} if entry.retention_hours else {}
         specs.append(TopicSpec(topics.source(code), entry.partitions, config))
-    for system in catalogue.systems:
+    for system in (*catalogue.systems, PUBLIC_CONSUMER):
         specs.append(
             TopicSpec(
                 topics.delivery(system),

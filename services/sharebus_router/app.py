@@ -159,7 +159,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     async def on_handover(entry: Handover) -> None:
         await send(topics.handover, entry.key.encode(), entry.to_json(), [])
 
-    builder = RouteBuilder(catalogue, topics, metrics, schemas)
+    builder = RouteBuilder(catalogue, topics, metrics, schemas, public=settings.public_delivery)
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
     REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
     policy = FreshnessPolicy(

@@ -64,6 +64,10 @@ class RouterSettings(BusSettings):
     # of the referenced class (beyond it the rule fails closed).
     quality_delivery_window_s: float = Field(default=24 * 3600.0, gt=0)
     reference_keys_max: int = Field(default=5_000_000, ge=1)
+    # Open data (docs/open-data.md): records of open and conditionally open classes also go to the public
+    # delivery topic, without their sensitive fields, for the gateway's /open/v1. Off unless the operator
+    # opens it (`sharebus run` does): publishing to the public is a decision, not a side effect.
+    public_delivery: bool = False
     # Tests and release drills: a file holding a number of seconds added to the router's clock
     # (re-read every second). Unset in production.
     clock_skew_file: Path | None = None
