@@ -11,7 +11,8 @@ import re
 
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
-from sharebus_ops.audit import AnchorSource, prove_delivery, verify, who_received
+from sharebus_ops.audit import AnchorSource, verify, who_received
+from sharebus_ops.audit_proof import prove_delivery
 
 _SPAN = re.compile(r"^(\d+)([hdw])$")
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
         return str(result), 0 if result.intact else 5
     if args.action == "prove":
         source = AnchorSource(topics.audit_anchors, settings.audit_verifier())
-        proofs = prove_delivery(settings.kafka, topic, args.record_id, args.consumer, source)
+        proofs = prove_delivery(settings.kafka, topic, args.record_id, source, args.consumer)
         if args.json:
             body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
             return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5

@@ -25,6 +25,7 @@ from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
+from sharebus_core.topic_reader import TopicReadError
 from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable, TopicReadError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

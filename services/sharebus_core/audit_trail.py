@@ -188,7 +188,13 @@ def verify_links(
 
 @dataclass(frozen=True, slots=True)
 class InclusionProof:
-    """One event's place in the trail: the event, its path to the block's root, and the block's link."""
+    """One event's place in the trail, down to a signed anchor.
+
+    ``link`` is the block's link (the block without its events), or for a record written before blocks
+    the record itself (the event is its own link). ``chain`` holds the (offset, link) of every record
+    after it up to the anchored head ``anchored`` (offset, hash), which a signed anchor
+    (``anchor_record``, the anchors topic's record, base64) names. Checking it needs no other record.
+    """
 
     partition: int
     offset: int
@@ -196,6 +202,9 @@ class InclusionProof:
     index: int
     path: tuple[tuple[str, str], ...]
     link: dict[str, Any]
+    chain: tuple[tuple[int, dict[str, Any]], ...] = ()
+    anchored: tuple[int, str] | None = None
+    anchor_record: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +214,9 @@ class InclusionProof:
             "event": self.event,
             "path": [list(step) for step in self.path],
             "link": self.link,
+            "chain": [{"offset": offset, "link": link} for offset, link in self.chain],
+            "anchored": None if self.anchored is None else {"offset": self.anchored[0], "hash": self.anchored[1]},
+            "anchor_record": self.anchor_record,
         }
 
     @classmethod
@@ -212,23 +224,46 @@ class InclusionProof:
         """Raises ``ValueError`` for anything that is not a proof."""
         try:
             path = tuple((str(side), str(sibling)) for side, sibling in doc["path"])
+            chain = tuple((int(step["offset"]), dict(step["link"])) for step in doc.get("chain", ()))
+            head = doc.get("anchored")
+            anchored = None if head is None else (int(head["offset"]), str(head["hash"]))
             partition, offset, index = int(doc["partition"]), int(doc["offset"]), int(doc["index"])
-            return cls(partition, offset, dict(doc["event"]), index, path, dict(doc["link"]))
+            record = doc.get("anchor_record")
+            return cls(partition, offset, dict(doc["event"]), index, path, dict(doc["link"]), chain, anchored, record)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not an inclusion proof: {exc!r}") from exc
 
+    def anchored_by(
+        self, chain: Sequence[tuple[int, dict[str, Any]]], head: tuple[int, str], record: str
+    ) -> InclusionProof:
+        return InclusionProof(
+            self.partition, self.offset, self.event, self.index, self.path, self.link, tuple(chain), head, record
+        )
 
-def prove(partition: int, offset: int, block: Mapping[str, Any], index: int) -> InclusionProof:
-    events = events_of(block)
-    path = audit_path([leaf_hash(e) for e in events], index)
-    link = {k: v for k, v in block.items() if k != "events"}
-    return InclusionProof(partition, offset, events[index], index, tuple(path), link)
+
+def link_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a proof carries of a record: a block without its events, or a record of one event whole."""
+    return {k: v for k, v in record.items() if k != "events"} if is_block(record) else dict(record)
 
 
-def check_proof(proof: InclusionProof) -> str | None:
-    """Why the proof does not hold (None: the event is under the link's root, and the link is sealed)."""
-    if proof.link.get("hash") != link_hash(proof.link):
+def _sealed(link: Mapping[str, Any]) -> bool:
+    expected = link_hash(link) if is_block(link) else event_hash(link)
+    return link.get("hash") == expected
+
+
+def prove(partition: int, offset: int, record: Mapping[str, Any], index: int) -> InclusionProof:
+    """The proof of event ``index`` of a trail record, not yet anchored (``anchored_by`` adds that)."""
+    events = events_of(record)
+    path = audit_path([leaf_hash(e) for e in events], index) if is_block(record) else []
+    return InclusionProof(partition, offset, events[index], index, tuple(path), link_of(record))
+
+
+def _inclusion_problem(proof: InclusionProof) -> str | None:
+    if not _sealed(proof.link):
         return "the link does not match its hash"
+    if not is_block(proof.link):
+        # A record written before blocks: the event is the record, and its own link.
+        return None if proof.event == proof.link and not proof.path else "the event is not the record its link seals"
     if any(side not in ("left", "right") for side, _ in proof.path):
         return "the path has a step that is neither left nor right"
     try:
@@ -237,4 +272,23 @@ def check_proof(proof: InclusionProof) -> str | None:
         return "the path holds a sibling that is not a hash"
     if root != proof.link.get("root"):
         return "the event and its path do not lead to the link's Merkle root"
+    return None
+
+
+def check_proof(proof: InclusionProof) -> str | None:
+    """Why the proof does not hold (None: the event is under its block's root, the block is sealed, and
+    the links from it lead, unbroken, to the anchored head). The anchor's signature is the caller's to
+    check (``anchor_record``, with the auditor's public key): this is pure."""
+    problem = _inclusion_problem(proof)
+    if problem is not None:
+        return problem
+    previous_offset, previous_hash = proof.offset, proof.link.get("hash")
+    for offset, link in proof.chain:
+        if offset <= previous_offset or not _sealed(link) or link.get("prev_hash") != previous_hash:
+            return f"the chain from the block to the anchored head breaks at offset {offset}"
+        previous_offset, previous_hash = offset, link.get("hash")
+    if proof.anchored is None:
+        return "no signed anchor covers the block yet (the auditor anchors its heads every minute and at stop)"
+    if (previous_offset, previous_hash) != proof.anchored:
+        return "the chain from the block does not end at the anchored head"
     return None

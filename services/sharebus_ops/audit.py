@@ -14,16 +14,13 @@ from confluent_kafka import Message
 from sharebus_audit.anchors import Anchor, AnchorProblem, BadAnchor, check_anchors, open_anchors
 from sharebus_core.audit_trail import (
     BrokenLink,
-    InclusionProof,
-    check_proof,
     decode_record,
     events_of,
-    prove,
     verify_links,
 )
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Verifier
-from sharebus_core.topic_reader import TopicReadError, read_topic
+from sharebus_core.topic_reader import TopicMissing, read_topic
 
 
 def _committed(access: KafkaAccess, topic: str) -> list[Message]:
@@ -80,26 +77,31 @@ class Verification:
         return "\n".join(lines)
 
 
+def anchor_records(access: KafkaAccess, source: AnchorSource) -> list[tuple[int, bytes | None, bytes | None]]:
+    """The anchors topic's committed (offset, key, value) records. A missing topic holds none (a new bus:
+    reported as "none found"); any other failure to read it raises ``TopicReadError``, never "none"."""
+    try:
+        return [(m.offset() or 0, m.key(), m.value()) for m in _committed(access, source.topic)]
+    except TopicMissing:
+        return []
+
+
 def _anchor_report(
     access: KafkaAccess, topic: str, source: AnchorSource, logs: Mapping[int, Mapping[int, str | None]]
 ) -> AnchorReport:
-    try:
-        records = [(m.offset() or 0, m.key(), m.value()) for m in _committed(access, source.topic)]
-    except TopicReadError:
-        records = []  # no anchors topic: reported as "none found"
-    anchors, bad = open_anchors(source.verifier, source.topic, topic, records)
+    anchors, bad = open_anchors(source.verifier, source.topic, topic, anchor_records(access, source))
     latest = max(anchors, key=lambda a: a.anchored_at) if anchors else None
     return AnchorReport(len(anchors), latest, tuple(bad), tuple(check_anchors(anchors, logs)))
 
 
-def _partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dict[str, Any] | None]]]:
+def partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dict[str, Any] | None]]]:
     by_partition: dict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
     for msg in _committed(access, topic):
         by_partition[msg.partition() or 0].append((msg.offset() or 0, decode_record(msg.value())))
     return by_partition
 
 
-def _verify(
+def verify_read(
     access: KafkaAccess,
     topic: str,
     anchors: AnchorSource | None,
@@ -122,60 +124,12 @@ def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None)
     """Walks every partition from its first record, checking each block's events against its Merkle
     root and each link against the one before, and reports the first broken link found; with
     ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
-    return _verify(access, topic, anchors, _partitions(access, topic))
+    return verify_read(access, topic, anchors, partitions(access, topic))
 
 
 def _hash(record: Mapping[str, Any] | None) -> str | None:
     found = record.get("hash") if record is not None else None
     return found if isinstance(found, str) else None
-
-
-@dataclass(frozen=True, slots=True)
-class Proofs:
-    """Every delivery of one record found in the trail, each with its inclusion proof, and the trail's state."""
-
-    record_id: str
-    proofs: tuple[InclusionProof, ...]
-    verification: Verification
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.proofs) and self.verification.intact and all(check_proof(p) is None for p in self.proofs)
-
-    def lines(self) -> list[str]:
-        if not self.proofs:
-            return [f"no delivery of record {self.record_id} is in the audit trail"]
-        lines: list[str] = []
-        for proof in self.proofs:
-            event, problem = proof.event, check_proof(proof)
-            lines += [
-                f"delivery of {self.record_id} to {event.get('consumer')} under grant "
-                f"{event.get('grant_id') or '(unconditional)'} at {event.get('time')}",
-                f"  block: partition {proof.partition}, offset {proof.offset}, event {proof.index} of "
-                f"{proof.link.get('count')}; root {str(proof.link.get('root'))[:16]}..., "
-                f"link {str(proof.link.get('hash'))[:16]}...",
-                f"  path to the root: {len(proof.path)} sibling hash(es)",
-                "  proof: holds" if problem is None else f"  proof: DOES NOT HOLD ({problem})",
-            ]
-        return [*lines, str(self.verification)]
-
-
-def prove_delivery(
-    access: KafkaAccess, topic: str, record_id: str, consumer: str | None = None, anchors: AnchorSource | None = None
-) -> Proofs:
-    """An inclusion proof for every delivery of ``record_id`` (to ``consumer`` only, when given), and the
-    verification of the trail that the proofs' links are part of (chains, roots, signed anchors)."""
-    by_partition = _partitions(access, topic)
-    proofs: list[InclusionProof] = []
-    for partition in sorted(by_partition):
-        for offset, record in by_partition[partition]:
-            for index, event in enumerate(events_of(record)):
-                if event.get("record_id") != record_id or event.get("decision") != "deliver":
-                    continue
-                if consumer is None or event.get("consumer") == consumer:
-                    assert record is not None
-                    proofs.append(prove(partition, offset, record, index))
-    return Proofs(record_id, tuple(proofs), _verify(access, topic, anchors, by_partition))
 
 
 @dataclass(frozen=True, slots=True)

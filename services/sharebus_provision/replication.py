@@ -37,6 +37,16 @@ class Replication:
         return cls(factor=factor, min_insync=2 if factor >= MAX_REPLICATION_FACTOR else 1)
 
 
+def cluster_replication(access: KafkaAccess, timeout_s: float = 10.0) -> Replication:
+    """The rule for the cluster ``access`` reaches, counting the brokers its metadata lists (any
+    principal may ask). For clients that create topics with an explicit factor (Faust)."""
+    try:
+        brokers = len(access.admin().list_topics(timeout=timeout_s).brokers)
+    except KafkaException as exc:
+        raise ProvisionError(f"cannot count the cluster's brokers: {exc.args[0]}") from exc
+    return Replication.for_brokers(max(brokers, 1))
+
+
 @dataclass(frozen=True, slots=True)
 class TopicReplicas:
     """The fewest replicas and in-sync replicas over a topic's partitions, as the cluster reports them."""

@@ -44,6 +44,7 @@ from sharebus_core.kafka import SASL_MECHANISM, KafkaAccess
 from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
+from sharebus_provision.replication import cluster_replication
 from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
 from sharebus_router.freshness import FreshnessTracker
@@ -119,7 +120,7 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "consumer_auto_offset_reset": "earliest",
-        "topic_replication_factor": settings.topic_replication_factor,
+        "topic_replication_factor": settings.topic_replication_factor or cluster_replication(settings.kafka).factor,
         "store": "memory://",
         "datadir": str(settings.data_dir / settings.namespace),
         "web_enabled": True,

@@ -21,9 +21,11 @@ class RouterSettings(BusSettings):
     producer_linger_ms: int = Field(default=5, ge=0)
     stream_buffer_maxsize: int = Field(default=4096, ge=1)
     delivery_partitions: int = Field(default=3, ge=1)
-    # Copies of the topics Faust creates itself (its leader topic): min(3, brokers), as the bus's own
-    # topics get (sharebus_provision.replication); the launcher sets it from SHAREBUS_BROKERS.
-    topic_replication_factor: int = Field(default=1, ge=1, le=3)
+    # Copies of the topics Faust creates itself (its leader topic, the periods table's changelog):
+    # min(3, brokers), as the bus's own topics get (sharebus_provision.replication). None: counted from
+    # the cluster at start, so a router started by hand on three brokers never makes a one-copy topic
+    # that min.insync.replicas=2 would refuse every write to.
+    topic_replication_factor: int | None = Field(default=None, ge=1, le=3)
     delivery_retention_hours: int = Field(default=7 * 24, ge=1)
     dead_letter_retention_hours: int = Field(default=30 * 24, ge=1)
     # A crashed worker holds its partitions until its session expires; keep that short so a

@@ -9,8 +9,13 @@ order, masked ones as ``["null", "string"]``; ``sharebus_rules.projection.derive
 
 A ``Splicer`` finds where each field's bytes start and end by walking the record once (lengths and
 varints only, nothing decoded), then joins the slices. It is pure and stateless per record, built
-once per (writer schema, grant projection). The router still decodes every record in full first: a
-record that does not decode is never forwarded, so the walk only ever sees valid bytes.
+once per (writer schema, grant projection). A caller must have decoded the record in full first (a
+record that does not decode is never forwarded), so the walk only ever sees valid bytes, and may only
+splice when the writer schema's projected fields have the types the projection's schema gives them.
+
+Not used by the router yet: it is the projection step of the batch data path (issue 14), where
+encoding is a measured share of a record's cost. Until then the router encodes projections with
+fastavro (``sharebus_router.handler.render``).
 
 ``tests/unit/test_splice.py`` proves the bytes identical to fastavro's own encoding of
 ``project(record, fields, masked)`` over random records of every catalogue schema.
@@ -108,37 +113,48 @@ def _record(fields: Sequence[Skip]) -> Skip:
     return skip
 
 
-def skipper(schema: Any, named: dict[str, Skip] | None = None) -> Skip:
-    """The function that steps over one value of ``schema`` (logical types step as their base type)."""
+def _fullname(name: str, namespace: str | None) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def skipper(schema: Any, named: dict[str, Skip] | None = None, namespace: str | None = None) -> Skip:
+    """The function that steps over one value of ``schema`` (logical types step as their base type).
+
+    Named types are known by their full names, as Avro resolves them: a name without a dot takes the
+    enclosing namespace, so two types sharing a short name in different namespaces stay apart.
+    """
     named = {} if named is None else named
     if isinstance(schema, list):
-        return _union([skipper(branch, named) for branch in schema])
+        return _union([skipper(branch, named, namespace) for branch in schema])
     if isinstance(schema, str):
         if schema in _PRIMITIVE:
             return _PRIMITIVE[schema]
-        if schema in named:
-            return named[schema]
+        for candidate in (_fullname(schema, namespace), schema):
+            if candidate in named:
+                return named[candidate]
         raise SpliceUnsupported(f"unknown or recursive type {schema!r}")
     if not isinstance(schema, Mapping):
         raise SpliceUnsupported(f"not a schema: {schema!r}")
     kind = schema.get("type")
-    if kind == "record":
-        found = _record([skipper(f["type"], named) for f in schema["fields"]])
-    elif kind == "enum":
-        found = _varint_end
-    elif kind == "fixed":
-        found = _fixed(int(schema["size"]))
-    elif kind == "array":
-        return _blocks(skipper(schema["items"], named), pairs=False)
-    elif kind == "map":
-        return _blocks(skipper(schema["values"], named), pairs=True)
-    else:
-        return skipper(kind, named)
-    if "name" in schema:
-        named[str(schema["name"])] = found
-        if "namespace" in schema:
-            named[f"{schema['namespace']}.{schema['name']}"] = found
-    return found
+    if kind in ("record", "enum", "fixed"):
+        name = str(schema["name"])
+        own = schema.get("namespace", namespace if "." not in name else name.rsplit(".", 1)[0])
+        fullname = _fullname(name, own)
+        if fullname in named:
+            raise SpliceUnsupported(f"type {fullname!r} is defined twice")
+        if kind == "record":
+            found = _record([skipper(f["type"], named, own or None) for f in schema["fields"]])
+        elif kind == "enum":
+            found = _varint_end
+        else:
+            found = _fixed(int(schema["size"]))
+        named[fullname] = found
+        return found
+    if kind == "array":
+        return _blocks(skipper(schema["items"], named, namespace), pairs=False)
+    if kind == "map":
+        return _blocks(skipper(schema["values"], named, namespace), pairs=True)
+    return skipper(kind, named, namespace)
 
 
 def _avro_long(value: int) -> bytes:
@@ -169,8 +185,10 @@ class Splicer:
             raise SpliceUnsupported("only records are projected")
         # A record that holds itself is refused (its name is not known while its fields are built).
         named: dict[str, Skip] = {}
+        top = str(writer_schema.get("name", ""))
+        namespace = writer_schema.get("namespace", top.rsplit(".", 1)[0] if "." in top else None)
         names = [str(f["name"]) for f in writer_schema["fields"]]
-        self._skips = [skipper(f["type"], named) for f in writer_schema["fields"]]
+        self._skips = [skipper(f["type"], named, namespace) for f in writer_schema["fields"]]
         position = {name: i for i, name in enumerate(names)}
         missing = [f for f in fields if f not in position]
         if missing:

@@ -107,6 +107,7 @@ def test_every_decision_is_audited_chained_and_verifiable(
     assert cli(["audit", "who", "--class", ENTERPRISE, "--since", "1d"]) == 0
     assert "psb-case" in capsys.readouterr().out
     record_id = sample["record_id"]
+    auditor.stop()  # it signs its heads on the way out: an anchor covers every block now
     assert cli(["audit", "prove", record_id]) == 0
     out = capsys.readouterr().out
     assert out.count("proof: holds") == 2  # delivered to tax-levy and psb-case
@@ -117,6 +118,8 @@ def test_every_decision_is_audited_chained_and_verifiable(
     assert [p["event"]["consumer"] for p in proofs["proofs"]] == ["tax-levy"]
     assert proofs["proofs"][0]["link"]["root"]
     assert "events" not in proofs["proofs"][0]["link"]
+    assert proofs["proofs"][0]["anchored"]["offset"] >= proofs["proofs"][0]["offset"]
+    assert proofs["proofs"][0]["anchor_record"]
     assert cli(["audit", "prove", "no-such-record"]) == 5
     assert "no delivery of record no-such-record" in capsys.readouterr().out
 

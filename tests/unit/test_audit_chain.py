@@ -138,33 +138,67 @@ def test_events_of_anything_else_is_nothing() -> None:
     assert events_of({"kind": "block", "events": None}) == []
 
 
+def anchored_here(proof: InclusionProof) -> InclusionProof:
+    """The proof, with an anchor naming its own block as the head."""
+    return proof.anchored_by((), (proof.offset, proof.link["hash"]), "c2lnbmVk")
+
+
 @given(st.integers(min_value=1, max_value=70), st.data())
 def test_every_event_of_a_block_has_a_proof_that_holds_and_only_for_itself(size: int, data: st.DataObject) -> None:
     block = seal_block([event(i) for i in range(size)], GENESIS)
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
-    proof = prove(3, 17, block, index)
+    proof = anchored_here(prove(3, 17, block, index))
     assert proof.event == block["events"][index]
+    assert "events" not in proof.link
     assert check_proof(proof) is None
     assert len(proof.path) <= max(1, (size - 1).bit_length())
     assert InclusionProof.from_dict(json.loads(json.dumps(proof.to_dict()))) == proof
     other = data.draw(st.integers(min_value=0, max_value=size - 1))
     if block["events"][other] != proof.event:
-        swapped = InclusionProof(3, 17, block["events"][other], index, proof.path, proof.link)
+        swapped = anchored_here(InclusionProof(3, 17, block["events"][other], index, proof.path, proof.link))
         assert check_proof(swapped) == "the event and its path do not lead to the link's Merkle root"
+
+
+def test_a_proof_holds_only_down_to_a_signed_head_through_unbroken_links() -> None:
+    blocks = chain([3, 2, 4, 1])
+    proof = prove(0, 0, blocks[0], 1)
+    assert check_proof(proof) is not None
+    assert "no signed anchor covers the block yet" in (check_proof(proof) or "")
+    links = tuple((offset, {k: v for k, v in b.items() if k != "events"}) for offset, b in enumerate(blocks) if offset)
+    head = (3, blocks[3]["hash"])
+    assert check_proof(proof.anchored_by(links, head, "c2lnbmVk")) is None
+    assert check_proof(proof.anchored_by(links[:2], (2, blocks[2]["hash"]), "c2lnbmVk")) is None
+    gap = (links[0], links[2])
+    assert "breaks at offset 3" in (check_proof(proof.anchored_by(gap, head, "c2lnbmVk")) or "")
+    assert "does not end at the anchored head" in (check_proof(proof.anchored_by(links, (3, "f" * 64), "x")) or "")
+    altered = (links[0], (2, {**links[1][1], "count": 9}), links[2])
+    assert "breaks at offset 2" in (check_proof(proof.anchored_by(altered, head, "c2lnbmVk")) or "")
+
+
+def test_a_record_written_before_blocks_has_a_proof_too() -> None:
+    old = legacy([event(0), event(1)])
+    proof = prove(0, 0, old[0], 0)
+    assert proof.path == ()
+    assert proof.event == old[0]
+    assert check_proof(proof.anchored_by(((1, old[1]),), (1, old[1]["hash"]), "c2lnbmVk")) is None
+    forged = InclusionProof(0, 0, {**old[0], "consumer": "psb-case"}, 0, (), old[0])
+    assert check_proof(anchored_here(forged)) == "the event is not the record its link seals"
 
 
 def test_a_proof_with_a_forged_link_or_path_does_not_hold() -> None:
     block = seal_block([event(i) for i in range(5)], GENESIS)
     proof = prove(0, 0, block, 2)
     forged_root = InclusionProof(0, 0, proof.event, 2, proof.path, {**proof.link, "root": "0" * 64})
-    assert check_proof(forged_root) == "the link does not match its hash"
+    assert check_proof(anchored_here(forged_root)) == "the link does not match its hash"
     resealed_link = {**proof.link, "root": "0" * 64}
     resealed_link["hash"] = link_hash(resealed_link)
-    assert check_proof(InclusionProof(0, 0, proof.event, 2, proof.path, resealed_link)) is not None
+    assert check_proof(anchored_here(InclusionProof(0, 0, proof.event, 2, proof.path, resealed_link))) is not None
     flipped = tuple(("left" if side == "right" else "right", h) for side, h in proof.path)
-    assert check_proof(InclusionProof(0, 0, proof.event, 2, flipped, proof.link)) is not None
-    assert check_proof(InclusionProof(0, 0, proof.event, 2, (("up", "00"),), proof.link)) is not None
-    assert check_proof(InclusionProof(0, 0, proof.event, 2, (("left", "zz"),), proof.link)) is not None
+    assert check_proof(anchored_here(InclusionProof(0, 0, proof.event, 2, flipped, proof.link))) is not None
+    up = InclusionProof(0, 0, proof.event, 2, (("up", "00"),), proof.link)
+    assert check_proof(anchored_here(up)) == "the path has a step that is neither left nor right"
+    not_hex = InclusionProof(0, 0, proof.event, 2, (("left", "zz"),), proof.link)
+    assert check_proof(anchored_here(not_hex)) == "the path holds a sibling that is not a hash"
     with pytest.raises(ValueError, match="not an inclusion proof"):
         InclusionProof.from_dict({"partition": 0})
 

@@ -160,6 +160,36 @@ def test_named_types_used_again_are_walked_as_defined() -> None:
     assert Splicer(writer, ["last", "colour"], []).project(payload, record) == b"\x02x\x02"
 
 
+def test_types_sharing_a_short_name_in_two_namespaces_stay_apart() -> None:
+    # x.T is 2 bytes and y.T 8: confusing them would hand a consumer the bytes of a field it was not granted.
+    writer: dict[str, Any] = {
+        "type": "record",
+        "name": "R",
+        "namespace": "x",
+        "fields": [
+            {"name": "a", "type": {"type": "fixed", "name": "T", "size": 2}},
+            {
+                "name": "inner",
+                "type": {
+                    "type": "record",
+                    "name": "I",
+                    "namespace": "y",
+                    "fields": [{"name": "t", "type": {"type": "fixed", "name": "T", "size": 8}}],
+                },
+            },
+            {"name": "b", "type": "T"},
+            {"name": "id_number", "type": "string"},
+            {"name": "d", "type": "string"},
+        ],
+    }
+    record = {"a": b"aa", "inner": {"t": b"12345678"}, "b": b"bb", "id_number": "SECRET", "d": "d"}
+    check(writer, record, ["a", "b", "d"], [])
+    assert b"SECRET" not in Splicer(writer, ["a", "b", "d"], []).project(encode(writer, record), record)
+    twice = {**writer, "fields": [*writer["fields"], {"name": "z", "type": {"type": "fixed", "name": "T", "size": 1}}]}
+    with pytest.raises(SpliceUnsupported, match="defined twice"):
+        Splicer(twice, ["a"], [])
+
+
 def test_arrays_written_in_sized_blocks_are_stepped_over_whole() -> None:
     writer: dict[str, Any] = {
         "type": "record",
