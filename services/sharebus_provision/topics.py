@@ -116,7 +116,12 @@ def chunk_specs(specs: list[TopicSpec], max_records: int = MAX_RECORDS_PER_REQUE
     return chunks
 
 
-def ensure_topics(access: KafkaAccess, specs: list[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(
+    access: KafkaAccess,
+    specs: list[TopicSpec],
+    timeout_s: float = 30.0,
+    max_records: int = MAX_RECORDS_PER_REQUEST,
+) -> list[str]:
     """Creates missing topics, in requests the controller accepts; returns the names it created.
 
     Raises ProvisionError naming the topic and Kafka's reason when one cannot be created.
@@ -128,7 +133,7 @@ def ensure_topics(access: KafkaAccess, specs: list[TopicSpec], timeout_s: float 
         raise ProvisionError(f"cannot list the topics on {access}: {exc.args[0]}") from exc
     missing = [s for s in specs if s.name not in existing]
     created: list[str] = []
-    for chunk in chunk_specs(missing):
+    for chunk in chunk_specs(missing, max_records):
         created += _create(access, admin, chunk, timeout_s)
     if created:
         log.info("created %d topic(s)", len(created))
