@@ -27,7 +27,6 @@ from typing import Any, cast
 
 import faust
 from confluent_kafka import Message
-from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
@@ -46,6 +45,7 @@ from sharebus_core.topic_reader import TopicReadError, last_record_times, read_t
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
+from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
@@ -139,7 +139,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
-    setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
+    install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
     schemas = SchemaCache(
         settings.registry_url,
         settings.registry_timeout_s,
