@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import faust
+from aiohttp import web
 from faust.sensors.monitor import Monitor
 from faust.types import TP, AppT, CollectionT, EventT, Message, ProducerT, RecordMetadata, StreamT
 from faust.types.assignor import PartitionAssignorT
@@ -31,7 +32,11 @@ def install_sensor(app: faust.App, registry: CollectorRegistry, pattern: str = "
 
     @app.page(pattern)
     async def metrics(_view: View, _request: Request) -> Response:
-        return _view.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp's own Response: the exposition's content type carries a charset, which
+        # ``View.bytes`` (aiohttp's ``content_type=``) refuses.
+        return cast(
+            Response, web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        )
 
     return sensor
 
