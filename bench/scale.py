@@ -29,7 +29,7 @@ from pathlib import Path
 
 import fastavro
 import httpx
-from confluent_kafka import OFFSET_END, TopicPartition
+from confluent_kafka import OFFSET_END, Producer, TopicPartition
 
 from bench.measure import PHASE, LatencySink, percentile, produce, publish, wait_for_count
 from bench.rig import PYTHON_ENV, forwarder, start_broker, write_results
@@ -127,7 +127,7 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     monitor_env = {**env, **who["monitor"].env()}
     monitor = start_child("monitor", "sharebus_monitor", monitor_env, work / "monitor.log", monitor_url, 120)
     stack.callback(monitor.stop)
-    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, router)
+    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, router, figures)
     figures.latency_ms["raw"] = raw_latency(admin, work, topics, args)
     figures.router_peak_rss_mib = peak_rss_mib(router)
     for name, url in (
@@ -200,36 +200,56 @@ def steady_latency(
     schema_ids: dict[str, int],
     args: argparse.Namespace,
     router: Child,
+    figures: Figures,
 ) -> dict[str, float]:
+    """A warm-up round (one record per class, timed until all its deliveries arrive), then the steady phase."""
     records, fanout = encoded_records(catalogue, topics, schema_ids)
-    total = int(args.steady_rate * args.steady_seconds)
-    expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
-    sink = MultiTopicSink(admin, [topics.delivery(s) for s in catalogue.systems], "steady").start()
+    delivery_topics = [topics.delivery(s) for s in catalogue.systems]
     producer = admin.producer({"acks": "all", "linger.ms": 5, "enable.idempotence": True})
     producer.list_topics(timeout=10)
+    warm = MultiTopicSink(admin, delivery_topics, "warm").start()
+    with timed(figures, "first_round_delivered"):
+        send_phase(producer, catalogue, records, len(records), "warm", None)
+        warm.wait(sum(fanout.values()), 600, router)
+    total = int(args.steady_rate * args.steady_seconds)
+    expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
+    sink = MultiTopicSink(admin, delivery_topics, "steady").start()
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
-    interval, next_at = 1.0 / args.steady_rate, time.monotonic()
-    for i in range(total):
-        topic, code, key, value = records[i % len(records)]
-        headers: list[tuple[str, str | bytes | None]] = [
-            (h.DATA_CLASS, code.encode()),
-            (h.PROVIDER, catalogue.data_class(code).provider.encode()),
-            (h.RECORD_ID, f"steady-{i}".encode()),
-            (PHASE, b"steady"),
-            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
-        ]
-        produce(producer, topic, key, value, headers)
-        producer.poll(0)
-        next_at += interval
-        if (delay := next_at - time.monotonic()) > 0:
-            time.sleep(delay)
-    producer.flush(60)
+    send_phase(producer, catalogue, records, total, "steady", args.steady_rate)
     sink.wait(expected, 120, router)
     got = sink.latencies_ms
     print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
     if not got:
         raise SystemExit(f"no deliveries measured; router log {router.log_path}:\n{router.tail()}")
     return {"p50": percentile(got, 0.5), "p99": percentile(got, 0.99), "deliveries": len(got), "expected": expected}
+
+
+def send_phase(
+    producer: Producer,
+    catalogue: Catalogue,
+    records: list[tuple[str, str, bytes, bytes]],
+    total: int,
+    phase: str,
+    rate: float | None,
+) -> None:
+    """Sends ``total`` records, cycling over the classes, at ``rate``/s (flat out when None)."""
+    interval, next_at = (1.0 / rate if rate else 0.0), time.monotonic()
+    for i in range(total):
+        topic, code, key, value = records[i % len(records)]
+        headers: list[tuple[str, str | bytes | None]] = [
+            (h.DATA_CLASS, code.encode()),
+            (h.PROVIDER, catalogue.data_class(code).provider.encode()),
+            (h.RECORD_ID, f"{phase}-{i}".encode()),
+            (PHASE, phase.encode()),
+            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
+        ]
+        produce(producer, topic, key, value, headers)
+        producer.poll(0)
+        if interval:
+            next_at += interval
+            if (delay := next_at - time.monotonic()) > 0:
+                time.sleep(delay)
+    producer.flush(60)
 
 
 @dataclass
@@ -327,7 +347,15 @@ def scrape(url: str, keep: Path) -> dict[str, float]:
 def report(f: Figures) -> None:
     t = f.timings_s
     print(f"\nsharebus over a generated {f.scale} catalogue: {f.classes} classes, {f.partitions} partitions each")
-    for name in ("acls", "topics", "schemas", "reprovision", "router_start_to_ready", "provisioning_plus_router_ready"):
+    for name in (
+        "acls",
+        "topics",
+        "schemas",
+        "reprovision",
+        "router_start_to_ready",
+        "provisioning_plus_router_ready",
+        "first_round_delivered",
+    ):
         print(f"  {name:<32} {t.get(name, float('nan')):>8.1f} s")
     print(f"  {'router peak RSS':<32} {f.router_peak_rss_mib:>8.0f} MiB")
     total_series = sum(m["series"] for m in f.metrics.values())
