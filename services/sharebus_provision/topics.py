@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -136,8 +137,41 @@ def ensure_topics(
     for chunk in chunk_specs(missing, max_records):
         created += _create(access, admin, chunk, timeout_s)
     if created:
+        _wait_until_served(access, admin, {s.name: s.partitions for s in missing if s.name in created}, timeout_s)
         log.info("created %d topic(s)", len(created))
     return created
+
+
+def _wait_until_served(access: KafkaAccess, admin: AdminClient, wanted: dict[str, int], timeout_s: float) -> None:
+    """Returns once the broker's metadata shows every new topic with a leader for each partition.
+
+    The controller answers CreateTopics once it has committed them; the broker serves them only once
+    it has applied them, which for thousands of partitions takes a while. A consumer subscribing
+    meanwhile is told the topics are missing and is assigned only part of its partitions.
+    """
+    deadline = time.monotonic() + max(timeout_s, len(wanted) / 20)
+    waiting = dict(wanted)
+    while waiting:
+        try:
+            served = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        except KafkaException as exc:
+            raise ProvisionError(f"cannot read the topics back from {access}: {exc.args[0]}") from exc
+        for name in list(waiting):
+            topic = served.get(name)
+            if (
+                topic is not None
+                and topic.error is None
+                and len(topic.partitions) == waiting[name]
+                and all(p.leader >= 0 for p in topic.partitions.values())
+            ):
+                del waiting[name]
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise ProvisionError(
+                f"{len(waiting)} new topic(s) were not served by {access} in time, e.g. {next(iter(waiting))}"
+            )
+        time.sleep(0.5)
 
 
 def _create(access: KafkaAccess, admin: AdminClient, chunk: list[TopicSpec], timeout_s: float) -> list[str]:
