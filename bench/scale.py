@@ -337,11 +337,19 @@ def peak_rss_mib(child: Child) -> float:
 
 
 def scrape(url: str, keep: Path) -> dict[str, float]:
+    """Series, exposition size, and bytes on the wire as Prometheus fetches it (it asks for gzip)."""
     started = time.monotonic()
-    text = httpx.get(url, timeout=30).text
+    response = httpx.get(url, timeout=60, headers={"Accept-Encoding": "gzip"})
+    seconds = time.monotonic() - started
+    text = response.text
     keep.write_text(text)
     series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    return {"series": series, "bytes": len(text.encode()), "seconds": time.monotonic() - started}
+    return {
+        "series": series,
+        "bytes": len(response.content),
+        "wire_bytes": response.num_bytes_downloaded,
+        "seconds": seconds,
+    }
 
 
 def report(f: Figures) -> None:
@@ -360,7 +368,10 @@ def report(f: Figures) -> None:
     print(f"  {'router peak RSS':<32} {f.router_peak_rss_mib:>8.0f} MiB")
     total_series = sum(m["series"] for m in f.metrics.values())
     for name, m in f.metrics.items():
-        print(f"  /metrics {name:<23} {m['series']:>8.0f} series {m['bytes'] / 1e6:>7.2f} MB")
+        print(
+            f"  /metrics {name:<23} {m['series']:>8.0f} series {m['bytes'] / 1e6:>7.2f} MB "
+            f"({m['wire_bytes'] / 1e6:.2f} MB gzipped on the wire, {m['seconds']:.2f} s)"
+        )
     print(f"  /metrics all processes          {total_series:>8.0f} series")
     ours, raw = f.latency_ms["sharebus"], f.latency_ms["raw"]
     print(

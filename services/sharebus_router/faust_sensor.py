@@ -10,6 +10,7 @@ traffic is in ``sharebus_records_received_total``, and per-topic lag is the moni
 
 from __future__ import annotations
 
+import gzip
 from typing import Any, cast
 
 import faust
@@ -31,12 +32,17 @@ def install_sensor(app: faust.App, registry: CollectorRegistry, pattern: str = "
     app.monitor = sensor
 
     @app.page(pattern)
-    async def metrics(_view: View, _request: Request) -> Response:
+    async def metrics(_view: View, request: Request) -> Response:
         # aiohttp's own Response: the exposition's content type carries a charset, which
         # ``View.bytes`` (aiohttp's ``content_type=``) refuses.
-        return cast(
-            Response, web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-        )
+        body = generate_latest(registry)
+        headers = {"Content-Type": CONTENT_TYPE_LATEST}
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            # Prometheus asks for gzip; a city catalogue's per-class series compress about tenfold.
+            # As prometheus-client's own server does; level 1 keeps the router's CPU for routing.
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        return cast(Response, web.Response(body=body, headers=headers))
 
     return sensor
 
