@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -131,7 +132,7 @@ def ensure_topics(
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
-        raise ProvisionError(f"cannot list the topics on {access}: {exc.args[0]}") from exc
+        raise ProvisionError(f"cannot list the topics on {access.bootstrap}: {exc.args[0]}") from exc
     missing = [s for s in specs if s.name not in existing]
     created: list[str] = []
     for chunk in chunk_specs(missing, max_records):
@@ -146,32 +147,53 @@ def _wait_until_served(access: KafkaAccess, admin: AdminClient, wanted: dict[str
     """Returns once the broker's metadata shows every new topic with a leader for each partition.
 
     The controller answers CreateTopics once it has committed them; the broker serves them only once
-    it has applied them, which for thousands of partitions takes a while. A consumer subscribing
-    meanwhile is told the topics are missing and is assigned only part of its partitions.
+    it has applied them, which for thousands of partitions takes minutes on a loaded machine. A
+    consumer subscribing meanwhile is told the topics are missing and gets only part of its
+    partitions. A topic this principal may create but not describe (the router creates the
+    auditor's topics) never shows in its listing: asked by name, it answers "not authorized".
     """
-    deadline = time.monotonic() + max(timeout_s, len(wanted) / 20)
+    deadline = time.monotonic() + max(timeout_s, sum(wanted.values()) / 20)
     waiting = dict(wanted)
-    while waiting:
+    while True:
         try:
             served = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
         except KafkaException as exc:
-            raise ProvisionError(f"cannot read the topics back from {access}: {exc.args[0]}") from exc
+            raise ProvisionError(f"cannot read the topics back from {access.bootstrap}: {exc.args[0]}") from exc
         for name in list(waiting):
-            topic = served.get(name)
-            if (
-                topic is not None
-                and topic.error is None
-                and len(topic.partitions) == waiting[name]
-                and all(p.leader >= 0 for p in topic.partitions.values())
-            ):
+            if _served(served.get(name), waiting[name]):
+                del waiting[name]
+        for name in list(waiting)[:_ASKED_BY_NAME]:
+            if _not_describable(admin, name):
                 del waiting[name]
         if not waiting:
             return
         if time.monotonic() >= deadline:
             raise ProvisionError(
-                f"{len(waiting)} new topic(s) were not served by {access} in time, e.g. {next(iter(waiting))}"
+                f"{len(waiting)} new topic(s) were not served by the broker at {access.bootstrap} in time "
+                f"(e.g. {next(iter(waiting))}); the broker may still be creating them: run again to wait for them"
             )
         time.sleep(0.5)
+
+
+_ASKED_BY_NAME = 10
+
+
+def _served(topic: Any, partitions: int) -> bool:
+    return (
+        topic is not None
+        and topic.error is None
+        and len(topic.partitions) == partitions
+        and all(p.leader >= 0 for p in topic.partitions.values())
+    )
+
+
+def _not_describable(admin: AdminClient, name: str) -> bool:
+    try:
+        topic = admin.list_topics(topic=name, timeout=10).topics.get(name)
+    except KafkaException:
+        return False
+    error = topic.error if topic is not None else None
+    return error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 def _create(access: KafkaAccess, admin: AdminClient, chunk: list[TopicSpec], timeout_s: float) -> list[str]:
@@ -182,7 +204,7 @@ def _create(access: KafkaAccess, admin: AdminClient, chunk: list[TopicSpec], tim
             request_timeout=timeout_s,
         )
     except KafkaException as exc:
-        raise ProvisionError(f"cannot ask {access} to create {len(chunk)} topic(s): {exc.args[0]}") from exc
+        raise ProvisionError(f"cannot ask {access.bootstrap} to create {len(chunk)} topic(s): {exc.args[0]}") from exc
     created = []
     for name, future in futures.items():
         try:
