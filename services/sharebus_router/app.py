@@ -45,6 +45,7 @@ from sharebus_core.topic_reader import TopicReadError, last_record_times, read_t
 from sharebus_core.topics import TopicNames
 from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
+from sharebus_router.fast_seek import batch_seeks
 from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
@@ -137,6 +138,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
     read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
+    batch_seeks()  # one OffsetFetch for all source partitions at assignment, not one each (fast_seek.py)
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
