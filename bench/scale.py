@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -72,6 +74,8 @@ def main() -> int:
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--work", type=Path, help="keep logs and scrapes here (default: a temporary directory)")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the broker and the children are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="sharebus-bench-scale-") as tmp, ExitStack() as stack:
         work = args.work or Path(tmp)
         figures = run(stack, work, args)
