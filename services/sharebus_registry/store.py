@@ -293,7 +293,10 @@ class SchemaStore:
 
     def set_level(self, subject: str | None, level: CompatibilityLevel) -> CompatibilityLevel:
         with self._write_lock:
-            self._log.append([Record(ConfigKey(subject), ConfigValue(level))])
+            # Setting the level a subject already has writes nothing: every router start sets its
+            # projections' subjects to NONE, thousands of them at city scale.
+            if self.state.level(subject) is not level:
+                self._log.append([Record(ConfigKey(subject), ConfigValue(level))])
             return self.get_level(subject, default_to_global=True)
 
     def delete_level(self, subject: str | None) -> CompatibilityLevel:

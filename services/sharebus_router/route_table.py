@@ -29,6 +29,7 @@ from sharebus_router.periodic import HoldState
 from sharebus_router.routes import ClassRoute, RouteBuilder, Target
 
 log = logging.getLogger(__name__)
+_BUILDS_IN_FLIGHT = 16
 _MAINTAIN_INTERVAL_S = 0.5
 
 
@@ -151,7 +152,15 @@ class RouteTable:
         seen = self.grant_events
         self._dirty.clear()
         now = self.clock()
-        await self._install([await self._build(c, now) for c in self.catalogue.data_classes])
+        # Several classes at once: building a route registers its projections' schemas, and at city
+        # scale (6,847 subscriptions) one registration after another kept the router from starting.
+        limit = asyncio.Semaphore(_BUILDS_IN_FLIGHT)
+
+        async def build(class_code: str) -> ClassRoute:
+            async with limit:
+                return await self._build(class_code, now)
+
+        await self._install(list(await asyncio.gather(*(build(c) for c in self.catalogue.data_classes))))
         self._dirty |= self.failed
         if not self.failed:
             self.grant_events_routed = seen

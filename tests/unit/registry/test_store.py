@@ -305,3 +305,13 @@ def test_registrations_arriving_during_a_write_are_committed_together() -> None:
     assert "incompatible with an earlier schema" in refused["incompatible"]
     assert store.versions("s0") == [1, 2]
     assert replay(log).get_version("s3", LATEST).schema_id == results["b"]
+
+
+def test_setting_the_level_a_subject_already_has_writes_nothing() -> None:
+    store, log = make_store()
+    store.set_level("a", CompatibilityLevel.NONE)
+    written = len(log.entries)
+    assert store.set_level("a", CompatibilityLevel.NONE) is CompatibilityLevel.NONE
+    assert len(log.entries) == written
+    store.set_level("a", CompatibilityLevel.FULL)
+    assert len(log.entries) == written + 1
