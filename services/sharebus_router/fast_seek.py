@@ -26,17 +26,27 @@ async def batched_seek_to_committed(consumer: Any) -> dict[Any, int | None]:
         return {}
     committed = await consumer._coordinator.fetch_committed_offsets(partitions)
     fetcher = consumer._fetcher
+    assignment = consumer._subscription.subscription.assignment
     offsets: dict[Any, int | None] = {}
     without: list[Any] = []
     for tp in partitions:
         meta = committed.get(tp)
         offset = meta.offset if meta is not None and meta.offset >= 0 else None
         offsets[tp] = offset
-        if offset is None:
-            without.append(tp)
-        else:
+        if offset:
+            # As aiokafka: a commit past 0 is sought to.
             fetcher.seek_to(tp, offset)
+            continue
+        state = assignment.state_value(tp)
+        if state.has_valid_position or state.awaiting_reset:
+            # Already reading (Faust seeks again after recoveries): aiokafka leaves such a partition be.
+            continue
+        if offset == 0:
+            fetcher.seek_to(tp, 0)
+        else:
+            without.append(tp)
     if without:
+        # What the fetcher does for a partition without a commit, for all of them at once.
         fetcher.request_offset_reset(without, fetcher._default_reset_strategy)
     return offsets
 
