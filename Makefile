@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit clean
+.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit bench-scale clean
 
 ## run: start the whole bus locally with demo departments until Ctrl-C
 run: setup
@@ -51,6 +51,10 @@ bench-quality: setup
 ## bench-audit: microseconds per audit event of sealing blocks against one record per event (no Kafka)
 bench-audit: setup
 	$(PY) -m bench.audit --events 20000 --rounds 5
+
+## bench-scale: the bus over a generated city catalogue (3,170 classes): provisioning, start, /metrics, latency
+bench-scale: setup
+	$(PY) -m bench.scale --scale city
 
 ## bench-land: rows/s landed by sharebus land into SQLite and PostgreSQL against a plain executemany
 bench-land: setup

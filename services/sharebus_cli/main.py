@@ -11,6 +11,7 @@ from sharebus_cli import (
     apikey_cmd,
     audit_cmd,
     backfill_cmd,
+    catalogue_cmd,
     credentials_cmd,
     dispute_cmd,
     dlq_cmd,
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "--base-url", help="where the gateway is reached; IRIs are minted under it (default: the gateway's settings)"
     )
     export.add_argument("--publisher", help="the catalogue's publishing department (default: the gateway's setting)")
+    catalogue_cmd.add_generate_parser(sub)
     grant_cmd.add_parser(commands)
     dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
@@ -83,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_bus(demo=args.demo)
         if args.command == "land":
             return land_cmd.run(args)
-        from sharebus_cli import catalogue_cmd
-
+        if args.command == "catalogue" and args.action == "generate":
+            text, code = catalogue_cmd.generate(args)
+            print(text, file=sys.stderr if code else sys.stdout)
+            return code
         catalogue = load_catalogue(settings.catalogue_dir)
         if args.command == "audit":
             text, code = audit_cmd.run(args, settings)

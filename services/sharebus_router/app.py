@@ -27,7 +27,6 @@ from typing import Any, cast
 
 import faust
 from confluent_kafka import Message
-from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
@@ -47,6 +46,8 @@ from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
 from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
+from sharebus_router.fast_seek import batch_seeks
+from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
@@ -138,9 +139,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
     read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
+    batch_seeks()  # one OffsetFetch for all source partitions at assignment, not one each (fast_seek.py)
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
-    setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
+    install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
     schemas = SchemaCache(
         settings.registry_url,
         settings.registry_timeout_s,
