@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-rebalance clean
+.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit bench-scale bench-rebalance clean
 
 ## run: start the whole bus locally with demo departments until Ctrl-C
 run: setup
@@ -34,7 +34,7 @@ e2e: setup
 	$(PY) -m pytest tests/e2e -q
 
 ## bench: the benchmarks below, one after the other (not part of test)
-bench: bench-forward bench-security bench-land bench-quality bench-rebalance
+bench: bench-forward bench-security bench-land bench-quality bench-audit bench-rebalance
 
 ## bench-forward: throughput and latency against bare Faust and raw confluent-kafka
 bench-forward: setup
@@ -51,6 +51,14 @@ bench-quality: setup
 ## bench-rebalance: repeats reaching the delivery topic per rebalance (join, leave, rejoin, SIGKILL) against stock Faust
 bench-rebalance: setup
 	$(PY) -m bench.rebalance --records 20000 --stock
+
+## bench-audit: microseconds per audit event of sealing blocks against one record per event (no Kafka)
+bench-audit: setup
+	$(PY) -m bench.audit --events 20000 --rounds 5
+
+## bench-scale: the bus over a generated city catalogue (3,170 classes): provisioning, start, /metrics, latency
+bench-scale: setup
+	$(PY) -m bench.scale --scale city
 
 ## bench-land: rows/s landed by sharebus land into SQLite and PostgreSQL against a plain executemany
 bench-land: setup

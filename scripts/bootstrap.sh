@@ -40,3 +40,6 @@ scripts/ensure-postgresql.sh
 
 # Chromium and chromedriver (Debian's packages) for the browser tests of the web pages.
 scripts/ensure-chromium.sh
+
+# docker-compose (Debian's package) to check docker-compose.yml (`docker-compose config`); no engine needed.
+scripts/ensure-docker-compose.sh

@@ -16,6 +16,7 @@ from sharebus_access.reconcile import Reconciler
 from sharebus_access.server import serve
 from sharebus_access.settings import AccessSettings
 from sharebus_core.catalogue import Catalogue, CatalogueError, load_catalogue
+from sharebus_core.exposition import lean_exposition
 from sharebus_core.kafka import KafkaAccessError
 
 log = logging.getLogger("sharebus.access")
@@ -38,6 +39,7 @@ def watch_catalogue(directory: Path, reconciler: Reconciler, every_s: float, sto
 
 
 def main() -> int:
+    lean_exposition()
     settings = AccessSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:

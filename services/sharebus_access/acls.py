@@ -143,7 +143,12 @@ def _router(t: TopicNames, own: str) -> list[Need]:
 
     return [
         need(t.source(""), (*READS, CREATE), "routes every source topic; creates the catalogue's", PREFIXED),
-        need(t.delivery(""), (*WRITES, CREATE), "delivers to each system; creates the delivery topics", PREFIXED),
+        need(
+            t.delivery(""),
+            (*WRITES, CREATE),
+            "delivers to each system and to the public (<ns>.dlv._public); creates the delivery topics",
+            PREFIXED,
+        ),
         need(t.dead_letter, (*WRITES, CREATE), "dead letters"),
         need(t.held, (*READS_WRITES, CREATE), "holds periodic records and reads windows back"),
         need(t.handover, (*READS_WRITES, CREATE), "hand-over points of live delivery"),
@@ -173,7 +178,12 @@ def _gateway(t: TopicNames, own: str) -> list[Need]:
 
     return [
         need(t.source(""), WRITES, "publishes for the system whose API key it checked", PREFIXED),
-        need(t.delivery(""), READS, "feeds and batches of the system whose API key it checked", PREFIXED),
+        need(
+            t.delivery(""),
+            READS,
+            "feeds and batches of the system whose API key it checked; follows <ns>.dlv._public for /open/v1",
+            PREFIXED,
+        ),
         need(t.grants, (*READS_WRITES, CREATE), "the grant workflow over HTTP"),
         need(t.api_keys, (*READS_WRITES, CREATE), "follows the API keys (and creates their topic)"),
         need(t.audit_facts, (*WRITES, CREATE), "refused requests, as facts for the auditor"),

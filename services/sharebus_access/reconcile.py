@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Self
+from typing import Self, TypeVar
 
 from confluent_kafka import KafkaException
 
@@ -31,8 +31,12 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
 
 log = logging.getLogger("sharebus.access")
+_T = TypeVar("_T")
 
 CLUSTER_NAME = "kafka-cluster"
+# Each ACL is one controller record, and the controller refuses an operation of more than 10,000
+# ("excessively large batch operation"); a city catalogue needs tens of thousands of ACLs.
+ACLS_PER_REQUEST = 2_000
 # librdkafka calls Kafka's CLUSTER resource type BROKER.
 _TO_KAFKA_TYPE = {
     ResourceType.TOPIC: KafkaResourceType.TOPIC,
@@ -119,25 +123,29 @@ class AclAdmin:
 
     def create(self, rules: Iterable[AclRule]) -> None:
         bindings = [to_binding(rule) for rule in sorted(set(rules))]
-        if not bindings:
-            return
         try:
-            futures = self._admin.create_acls(bindings, request_timeout=self._timeout_s)
-            for future in futures.values():
-                future.result()
+            for chunk in chunked(bindings, ACLS_PER_REQUEST):
+                futures = self._admin.create_acls(chunk, request_timeout=self._timeout_s)
+                for future in futures.values():
+                    future.result()
         except KafkaException as exc:
             raise AclError(f"cannot create ACLs: {exc}") from exc
 
     def delete(self, rules: Iterable[AclRule]) -> None:
         filters = [_exact_filter(rule) for rule in sorted(set(rules))]
-        if not filters:
-            return
         try:
-            futures = self._admin.delete_acls(filters, request_timeout=self._timeout_s)
-            for future in futures.values():
-                future.result()
+            for chunk in chunked(filters, ACLS_PER_REQUEST):
+                futures = self._admin.delete_acls(chunk, request_timeout=self._timeout_s)
+                for future in futures.values():
+                    future.result()
         except KafkaException as exc:
             raise AclError(f"cannot delete ACLs: {exc}") from exc
+
+
+def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
+    """Consecutive slices of at most ``size`` items (none for an empty sequence)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def read_plan(admin: AclAdmin, catalogue: Catalogue, scope: Scope) -> AclPlan:

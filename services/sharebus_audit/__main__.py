@@ -10,12 +10,14 @@ from prometheus_client import start_http_server
 
 from sharebus_audit.auditor import Auditor
 from sharebus_audit.settings import AuditorSettings
+from sharebus_core.exposition import lean_exposition
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_provision import audit_topics, ensure_topics
 
 
 def main() -> int:
+    lean_exposition()
     settings = AuditorSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     topics = TopicNames(settings.namespace)

@@ -1,9 +1,12 @@
 """Chains the router's decision facts into the audit trail, exactly once.
 
-A confluent-kafka transactional loop, not a Faust agent: the chain must never fork, so audit events
-and the facts' consumed offsets commit in one Kafka transaction. A transaction ends at the first fact
-boundary past ``max_transaction_events`` events, so a backlog (a release's or a backfill's facts, or
-facts piled up during an outage) never outgrows the producer's queue or the transaction timeout.
+A confluent-kafka transactional loop, not a Faust agent: the chain must never fork, so audit blocks
+and the facts' consumed offsets commit in one Kafka transaction. The events of a transaction's facts
+are sealed per partition into blocks (``sharebus_core.audit_trail``: one chain link per block, over a
+Merkle tree of its events), so a batch of facts costs a few records, not one record per decision.
+A transaction ends at the first fact boundary past ``max_transaction_events`` events, so a backlog (a
+release's or a backfill's facts, or facts piled up during an outage) never outgrows the producer's
+queue or the transaction timeout.
 Facts partition p become audit partition p; the head of each chain is read back from the end of the
 audit log itself (committed records only, ``sharebus_core.topic_reader.last_records``) whenever a
 partition is assigned, so memory is only a cache of the log and reading it back costs a few records,
@@ -27,8 +30,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import Counter, Gauge
 
 from sharebus_audit.anchors import Anchor, ChainHead, sign_anchor
-from sharebus_audit.chain import GENESIS, seal
 from sharebus_audit.settings import AuditorSettings
+from sharebus_core.audit_trail import GENESIS, encode_block, event_body
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Signer, SigningKeyError
 from sharebus_core.topic_reader import last_records
@@ -37,6 +40,7 @@ from sharebus_core.topics import TopicNames
 log = logging.getLogger(__name__)
 
 EVENTS = Counter("sharebus_audit_events", "Audit events chained and committed", ["decision"])
+BLOCKS = Counter("sharebus_audit_blocks", "Audit blocks (chain links over a Merkle tree of events) committed")
 MALFORMED = Counter("sharebus_audit_malformed_facts", "Decision facts that could not be read (skipped, logged)")
 ANCHORS = Counter("sharebus_audit_anchors", "Signed chain-head anchors committed to the anchors topic")
 TRANSACTIONS = Counter("sharebus_audit_transactions", "Audit transactions committed (each bounded in events)")
@@ -87,6 +91,32 @@ class _Delivered:
                 self.heads[partition] = ChainHead(partition, offset, sealed_hash)
 
         return on_delivery
+
+
+class _Pending:
+    """A transaction's events per audit partition, as block bodies (``event_body``), cut into blocks of at
+    most ``max_events`` events and ``max_bytes`` of events (a block is one Kafka record: the broker
+    refuses one over 1 MB)."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._blocks: dict[int, list[tuple[bytes | None, list[bytes], int]]] = {}
+
+    def add(self, partition: int, key: bytes | None, event: dict[str, Any]) -> None:
+        body = event_body(event)
+        blocks = self._blocks.setdefault(partition, [])
+        if blocks:
+            first_key, bodies, used = blocks[-1]
+            if len(bodies) < self.max_events and used + len(body) <= self.max_bytes:
+                bodies.append(body)
+                blocks[-1] = (first_key, bodies, used + len(body))
+                return
+        blocks.append((key, [body], len(body)))
+
+    def blocks(self) -> list[tuple[int, bytes | None, list[bytes]]]:
+        """(partition, key, bodies) per block, in partition order and, within one, in fact order."""
+        return [(p, key, bodies) for p in sorted(self._blocks) for key, bodies, _ in self._blocks[p]]
 
 
 def _await_deliveries(producer: Producer) -> None:
@@ -180,9 +210,8 @@ class Auditor:
         self.anchored = heads
         ANCHORS.inc()
 
-    def _seal(self, msg: Message, heads: dict[int, str], counts: dict[str, int], delivered: _Delivered) -> int:
-        """Chains one fact's events after ``heads`` and produces them (inside the open transaction);
-        returns how many."""
+    def _events(self, msg: Message, pending: _Pending, counts: dict[str, int]) -> int:
+        """Adds one fact's events to ``pending`` (its partition's next block); returns how many."""
         partition = msg.partition() or 0
         try:
             fact = json.loads(msg.value() or b"")
@@ -192,22 +221,14 @@ class Auditor:
             log.exception("skipping an unreadable fact at %s[%s]@%s", msg.topic(), partition, msg.offset())
             return 0
         for event in events:
-            sealed = seal(event, heads.get(partition, GENESIS))
-            heads[partition] = sealed["hash"]
-            counts[sealed["decision"]] = counts.get(sealed["decision"], 0) + 1
-            self._produce(
-                key=msg.key(),
-                partition=partition,
-                value=json.dumps(sealed, ensure_ascii=False).encode(),
-                on_delivery=delivered.callback(sealed["hash"]),
-            )
+            counts[event["decision"]] = counts.get(event["decision"], 0) + 1
+            pending.add(partition, msg.key(), event)
         return len(events)
 
     def _produce(
         self, key: bytes | None, partition: int, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
     ) -> None:
-        """Produces one event, waiting for room when the producer's queue is full (one fact with more
-        decisions than the queue holds still fits in its transaction: delivered events leave the queue)."""
+        """Produces one block, waiting for room when the producer's queue is full."""
         while True:
             try:
                 self.producer.produce(
@@ -233,13 +254,20 @@ class Auditor:
         heads = dict(self.heads)
         counts: dict[str, int] = {}
         delivered = _Delivered()
+        pending = _Pending(self.settings.block_max_events, self.settings.block_max_bytes)
         end, events = start, 0
+        while end < len(facts) and events < self.settings.max_transaction_events:
+            events += self._events(facts[end], pending, counts)
+            end += 1
+        blocks = 0
         self.producer.begin_transaction()
         try:
-            while end < len(facts) and events < self.settings.max_transaction_events:
-                events += self._seal(facts[end], heads, counts, delivered)
-                end += 1
-            # Every event's offset is known (from its delivery report) before the transaction commits.
+            for partition, key, bodies in pending.blocks():
+                link, value = encode_block(bodies, heads.get(partition, GENESIS))
+                heads[partition] = link
+                self._produce(key, partition, value, delivered.callback(link))
+                blocks += 1
+            # Every block's offset is known (from its delivery report) before the transaction commits.
             _await_deliveries(self.producer)
             # Produce, then the offsets of exactly the facts chained here, then commit: all of it lands,
             # or none of it does.
@@ -254,6 +282,7 @@ class Auditor:
         self.heads = heads
         self.committed.update(delivered.heads)
         TRANSACTIONS.inc()
+        BLOCKS.inc(blocks)
         for decision, n in counts.items():
             EVENTS.labels(decision).inc(n)
         return end

@@ -19,6 +19,10 @@ class AuditorSettings(BusSettings):
     # A transaction ends at the first fact boundary past this many events: far below the producer's
     # queue (100,000 messages) and small enough to commit well within the transaction timeout (60 s).
     max_transaction_events: int = Field(default=20_000, ge=1, description="audit events per transaction (soft)")
+    # A transaction's events are sealed per partition into blocks (one Kafka record, one chain link over
+    # a Merkle tree) of at most this many events and about this many bytes (the broker's limit is 1 MB).
+    block_max_events: int = Field(default=1000, ge=1)
+    block_max_bytes: int = Field(default=512 * 1024, ge=4096, le=900_000)
     # The audit trail is evidence: kept forever unless an operator decides otherwise.
     retention_hours: int = Field(default=-1, ge=-1)
     # The facts wait here while the auditor is down: never shorter than the outage the README promises.

@@ -1,4 +1,5 @@
-"""``python -m sharebus_broker fetch|run``: resolve the jars, or run a broker until Ctrl-C."""
+"""``python -m sharebus_broker fetch|run|compose-config``: resolve the jars, run the local cluster until
+Ctrl-C (``SHAREBUS_BROKERS`` nodes), or write docker-compose.yml's broker configs (compose.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from sharebus_broker.compose import write_compose_cluster
 from sharebus_broker.jars import JarResolutionError, resolve_jars
 from sharebus_broker.launcher import BrokerStartError, KafkaBroker
 from sharebus_broker.settings import BrokerSettings
@@ -14,8 +17,14 @@ from sharebus_broker.settings import BrokerSettings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sharebus_broker")
-    parser.add_argument("command", choices=["fetch", "run"])
+    parser.add_argument("command", choices=["fetch", "run", "compose-config"])
+    parser.add_argument("--dir", type=Path, default=Path("/sharebus/kafka"), help="compose-config: where to write")
+    parser.add_argument("--hosts", default="kafka-1,kafka-2,kafka-3", help="compose-config: the brokers' host names")
     args = parser.parse_args(argv)
+    if args.command == "compose-config":
+        for script in write_compose_cluster(args.dir, [h.strip() for h in args.hosts.split(",") if h.strip()]):
+            print(script)
+        return 0
     settings = BrokerSettings()
     try:
         if args.command == "fetch":

@@ -1,12 +1,11 @@
-"""Formats and starts one combined broker+controller in KRaft mode, and waits until it answers."""
+"""Formats and starts a local KRaft cluster of N combined broker+controller nodes, and waits until
+every node answers. ``SHAREBUS_BROKERS`` sets N (1 by default)."""
 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -14,18 +13,16 @@ from types import TracebackType
 
 from pydantic import SecretStr
 
+from sharebus_broker.config import ClusterShape, NodeAddress, bootstrap_of, node_properties, write_properties
 from sharebus_broker.jars import resolve_jars
-from sharebus_broker.settings import DEPLOY_DIR, BrokerSettings
+from sharebus_broker.node import BrokerNode, BrokerStartError, read_cluster_id
+from sharebus_broker.settings import BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
-from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
 from sharebus_core.ports import free_port
 from sharebus_core.principals import ADMIN_USER
-from sharebus_core.processes import die_with_parent, log_tail, stop_process
-
-
-class BrokerStartError(SharebusError, RuntimeError):
-    """The broker did not come up; the message carries the tail of its log."""
+from sharebus_core.processes import log_tail
+from sharebus_provision.replication import Replication
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -46,29 +43,75 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+def _existing_node_count(data_dir: Path) -> int | None:
+    """How many nodes the data dir was formatted for: one keeps its storage in ``logs``, several in
+    ``node-<id>/logs``; None when nothing is formatted yet."""
+    if (data_dir / "logs" / "meta.properties").exists():
+        return 1
+    formatted = [d for d in data_dir.glob("node-*") if (d / "logs" / "meta.properties").exists()]
+    return len(formatted) or None
+
+
 class KafkaBroker:
-    """One local Kafka broker. Use as a context manager, or call ``start``/``stop``."""
+    """The local Kafka cluster (one node by default). Use as a context manager, or call ``start``/``stop``."""
 
     def __init__(self, settings: BrokerSettings) -> None:
         self.settings = settings
-        self.port = settings.port or free_port(settings.host)
-        self.controller_port = settings.controller_port or free_port(settings.host)
-        self.stream_port = settings.stream_port or free_port(settings.host)
         self.data_dir = settings.data_dir
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-broker.log"
         self.secured = settings.security == "sasl_ssl"
-        self._process: subprocess.Popen[bytes] | None = None
+        host, count = settings.host, settings.brokers
+        addresses = [
+            NodeAddress(
+                node_id=i + 1,
+                host=host,
+                client_port=(settings.port if i == 0 else 0) or free_port(host),
+                stream_port=(settings.stream_port if i == 0 else 0) or free_port(host),
+                controller_port=(settings.controller_port if i == 0 else 0) or free_port(host),
+            )
+            for i in range(count)
+        ]
+        self.shape = ClusterShape(tuple(addresses), self.secured, settings.default_partitions, settings.max_reauth_ms)
+        self.nodes = [self._node(address, count) for address in addresses]
         self._admin_password: SecretStr | None = None
         self._tls: BrokerTls | None = None
 
+    def _node(self, address: NodeAddress, count: int) -> BrokerNode:
+        name = self.data_dir.name
+        if count == 1:
+            # The layout of a one-broker data dir is unchanged from before clusters.
+            return BrokerNode(self.settings, address, self.data_dir, self.data_dir.parent / f"{name}-broker.log")
+        return BrokerNode(
+            self.settings,
+            address,
+            self.data_dir / f"node-{address.node_id}",
+            self.data_dir.parent / f"{name}-broker-{address.node_id}.log",
+        )
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].address.client_port
+
     @property
     def bootstrap(self) -> str:
-        return f"{self.settings.host}:{self.port}"
+        return bootstrap_of(self.shape.nodes)
 
     @property
     def stream_bootstrap(self) -> str:
-        """The listener for the router's Faust worker (aiokafka cannot re-authenticate; see _listener_config)."""
-        return f"{self.settings.host}:{self.stream_port}" if self.secured else self.bootstrap
+        """The listeners for the router's Faust worker (aiokafka cannot re-authenticate; see config.py)."""
+        return ",".join(n.stream for n in self.shape.nodes) if self.secured else self.bootstrap
+
+    @property
+    def replication(self) -> Replication:
+        return self.shape.replication
+
+    @property
+    def log_path(self) -> Path:
+        """The first node's log (the only one with one broker)."""
+        return self.nodes[0].log_path
+
+    @property
+    def log_paths(self) -> list[Path]:
+        return [node.log_path for node in self.nodes]
 
     @property
     def ca_file(self) -> Path:
@@ -105,189 +148,135 @@ class KafkaBroker:
             write_credentials_file(path, access)
         return self._admin_password
 
-    def _listener_config(self) -> dict[str, str]:
-        host = self.settings.host
-        if not self.secured:
-            return {
-                "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
-                "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
-                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name": "PLAINTEXT",
-            }
-        tls = self._tls = ensure_broker_tls(self.data_dir / "tls", [host])
-        password = self._load_admin_password().get_secret_value()
-        store = {
-            "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(tls.keystore),
-            "ssl.keystore.password": tls.keystore_password,
-            "ssl.key.password": tls.keystore_password,
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(tls.ca_file),
-        }
-        scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required"
-        jaas = f'{scram_login} username="{ADMIN_USER}" password="{password}";'
-        return {
-            "listeners": (
-                f"CLIENTS://{host}:{self.port},STREAM://{host}:{self.stream_port},"
-                f"CONTROLLER://{host}:{self.controller_port}"
-            ),
-            "advertised.listeners": f"CLIENTS://{host}:{self.port},STREAM://{host}:{self.stream_port}",
-            # CLIENTS and STREAM: SCRAM-SHA-512 over TLS, the same users and ACLs. The controller
-            # listener takes only the broker's own certificate (mutual TLS), so nothing outside the
-            # broker can speak to the quorum.
-            "listener.security.protocol.map": "CLIENTS:SASL_SSL,STREAM:SASL_SSL,CONTROLLER:SSL",
-            "inter.broker.listener.name": "CLIENTS",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            "listener.name.clients.scram-sha-512.sasl.jaas.config": jaas,
-            "listener.name.stream.scram-sha-512.sasl.jaas.config": jaas,
-            **store,
-            **{f"listener.name.controller.{k}": v for k, v in store.items()},
-            "listener.name.controller.ssl.client.auth": "required",
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": f"User:{ADMIN_USER};{tls.broker_principal}",
-            # A revoked credential stops working within this time on connections already open:
-            # librdkafka (every department's client) re-authenticates in time. aiokafka, under the
-            # router's Faust worker, cannot (no KIP-368), and the broker would cut its connections
-            # every few seconds, so STREAM does not force it. New connections there are refused
-            # at once after a revocation, like everywhere.
-            "listener.name.clients.scram-sha-512.connections.max.reauth.ms": str(self.settings.max_reauth_ms),
-        }
+    def _write_configs(self) -> None:
+        tls: BrokerTls | None = None
+        password: str | None = None
+        if self.secured:
+            # One certificate for every node: they share the host (its name and localhost).
+            tls = self._tls = ensure_broker_tls(self.data_dir / "tls", [self.settings.host])
+            password = self._load_admin_password().get_secret_value()
+        for node in self.nodes:
+            write_properties(node.config_path, node_properties(self.shape, node.address, node.log_dir, tls, password))
 
-    def _write_config(self) -> Path:
-        host = self.settings.host
-        config = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            # A static voter set; Kafka 4 refuses `format --standalone` together with this, so we
-            # format without it.
-            "controller.quorum.voters": f"1@{host}:{self.controller_port}",
-            "controller.listener.names": "CONTROLLER",
-            **self._listener_config(),
-            "log.dirs": str(self.data_dir / "logs"),
-            "num.partitions": str(self.settings.default_partitions),
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "10",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            # One broker, no one to wait for: let consumer groups form at once.
-            "group.initial.rebalance.delay.ms": "0",
-            "log.retention.check.interval.ms": "60000",
-        }
-        path = self.data_dir / "server.properties"
-        # 0600: it holds the keystore password and the broker's own SCRAM login.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("".join(f"{k}={v}\n" for k, v in config.items()))
-        return path
+    def _check_layout(self) -> None:
+        existing = _existing_node_count(self.data_dir)
+        if existing is not None and existing != len(self.nodes):
+            raise BrokerStartError(
+                f"{self.data_dir} holds a cluster of {existing} broker(s), not {len(self.nodes)}: keep "
+                f"SHAREBUS_BROKERS={existing}, or start the new cluster in another SHAREBUS_BROKER_DATA_DIR "
+                "(a cluster's size is fixed when it is first formatted)"
+            )
 
-    def _java(self, libs: Path, *args: str) -> list[str]:
-        return [
-            "java",
-            f"-Xmx{self.settings.heap}",
-            "-Xms256m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
-            "-cp",
-            f"{libs}/*",
-            *args,
-        ]
-
-    def _format_if_needed(self, libs: Path, config: Path) -> None:
-        if (self.data_dir / "logs" / "meta.properties").exists():
-            return
-        cluster_id = new_cluster_id()
+    def _format(self, libs: Path) -> None:
+        known = {found for node in self.nodes if (found := read_cluster_id(node.log_dir)) is not None}
+        if len(known) > 1:
+            raise BrokerStartError(f"the nodes under {self.data_dir} belong to different clusters: {sorted(known)}")
+        cluster_id = known.pop() if known else new_cluster_id()
         scram: list[str] = []
         if self.secured:
             # The super user exists from the first start: SCRAM credentials live in the metadata log.
             password = self._load_admin_password().get_secret_value()
             scram = ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
-        result = subprocess.run(
-            self._java(
-                libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config), *scram
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise BrokerStartError(
-                f"formatting Kafka storage in {self.data_dir} failed:\n{(result.stdout + result.stderr)[-3000:]}"
-            )
+        for node in self.nodes:
+            node.format(libs, cluster_id, scram)
 
     def start(self) -> KafkaBroker:
-        if port_in_use(self.settings.host, self.port):
+        first = self.nodes[0].address
+        if port_in_use(first.host, first.client_port):
             raise BrokerStartError(
-                f"port {self.port} on {self.settings.host} is already in use: is another broker running? "
+                f"port {first.client_port} on {first.host} is already in use: is another broker running? "
                 "Stop it, or choose another port with SHAREBUS_BROKER_PORT."
             )
+        self._check_layout()
         libs = resolve_jars(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self._write_config()
-        self._format_if_needed(libs, config)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed after spawn
-        try:
-            self._process = subprocess.Popen(
-                self._java(libs, "kafka.Kafka", str(config)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
-            )
-        finally:
-            log.close()
+        self._write_configs()
+        self._format(libs)
+        for node in self.nodes:
+            node.spawn(libs)
+        brokers = f"{len(self.nodes)} brokers" if len(self.nodes) > 1 else "starting"
         print(
-            f"sharebus: Kafka {self.settings.kafka_version} starting on {self.bootstrap} (log: {self.log_path})",
+            f"sharebus: Kafka {self.settings.kafka_version} {brokers} on {self.bootstrap} "
+            f"(log: {', '.join(str(p) for p in self.log_paths)})",
             flush=True,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready(self.nodes)
+        except BrokerStartError:
+            self.stop()
+            raise
         return self
 
-    def _wait_ready(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.settings.start_timeout_s
-        admin = self.admin_access.admin({"log_level": 0})
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            code = self._process.poll()
+    def _failed_node(self) -> str | None:
+        for node in self.nodes:
+            code = node.exit_code()
             if code is not None:
-                raise BrokerStartError(
-                    f"the Kafka broker exited with code {code} during start-up. Last lines of {self.log_path}:\n"
-                    f"{log_tail(self.log_path)}"
+                return (
+                    f"Kafka node {node.address.node_id} exited with code {code} during start-up. "
+                    f"Last lines of {node.log_path}:\n{log_tail(node.log_path)}"
                 )
-            try:
-                metadata = admin.list_topics(timeout=1.0)
-                if metadata.brokers:
-                    return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"; kept for the error
-                last_error = str(exc)
+        return None
+
+    def _wait_ready(self, nodes: list[BrokerNode]) -> None:
+        """Until each of ``nodes`` answers a metadata request itself, listing itself as a live broker.
+
+        Asked of each node directly: the cluster keeps a killed node in its metadata until its
+        session expires, so a peer's answer would say a restarted node is back before it is.
+        """
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        access = self.admin_access
+        admins = {
+            node.address.node_id: access.model_copy(update={"bootstrap": node.address.client}).admin({"log_level": 0})
+            for node in nodes
+        }
+        waiting, last_error = set(admins), "no answer yet"
+        while time.monotonic() < deadline:
+            failed = self._failed_node()
+            if failed is not None:
+                raise BrokerStartError(failed)
+            for node_id in sorted(waiting):
+                try:
+                    metadata = admins[node_id].list_topics(timeout=1.0)
+                except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"; kept for the error
+                    last_error = f"node {node_id}: {exc}"
+                    continue
+                # Each client knows only its node until its first answer, so that answer is the node's.
+                if node_id in metadata.brokers:
+                    waiting.discard(node_id)
+            if not waiting:
+                return
             time.sleep(0.2)
-        self.stop()
+        logs = "\n".join(f"Last lines of {p}:\n{log_tail(p)}" for p in self.log_paths)
         raise BrokerStartError(
-            f"the Kafka broker did not answer a metadata request on {self.bootstrap} within "
-            f"{self.settings.start_timeout_s:.0f}s ({last_error}). "
-            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+            f"the Kafka cluster did not answer a metadata request on {self.bootstrap} within "
+            f"{self.settings.start_timeout_s:.0f}s (nodes {sorted(waiting)} not ready; {last_error}).\n{logs}"
         )
 
     def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return all(node.is_running() for node in self.nodes)
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILLs one node (0-based), as a crash would (for fault tests)."""
+        self.nodes[index].kill()
+
+    def restart_node(self, index: int) -> None:
+        """Starts a stopped node again, on its ports and data, and waits until the cluster has it back."""
+        node = self.nodes[index]
+        if node.is_running():
+            return
+        node.spawn(resolve_jars(self.settings))
+        self._wait_ready([node])
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        process, self._process = self._process, None
-        stop_process(process, timeout_s)
+        for node in self.nodes:
+            node.terminate()
+        for node in self.nodes:
+            node.stop(timeout_s)
 
     def kill(self) -> None:
-        """Stops the broker abruptly, as a crash would (for fault tests)."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None
+        """Stops every node abruptly, as a crash would (for fault tests)."""
+        for node in self.nodes:
+            node.kill()
 
     def __enter__(self) -> KafkaBroker:
         return self.start()

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ def user_cache_dir() -> Path:
 class BrokerSettings(BaseSettings):
     """How the local broker is resolved and started. Env prefix ``SHAREBUS_BROKER_``."""
 
-    model_config = SettingsConfigDict(env_prefix="SHAREBUS_BROKER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SHAREBUS_BROKER_", frozen=True, extra="ignore", populate_by_name=True)
 
     # 4.1.x is the current line; 3.9.1 also works (set SHAREBUS_BROKER_KAFKA_VERSION=3.9.1).
     kafka_version: str = "4.1.1"
@@ -33,7 +33,15 @@ class BrokerSettings(BaseSettings):
     data_dir: Path = REPO_ROOT / "var" / "kafka"
     cache_dir: Path = Field(default_factory=user_cache_dir)
     heap: str = "1g"
-    start_timeout_s: float = 60.0
+    brokers: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        validation_alias=AliasChoices("brokers", "SHAREBUS_BROKERS"),
+        description="nodes in the local KRaft cluster, each a broker and a controller (docs/brokers.md)",
+    )
+    # Generous: on a loaded two-core machine a JVM can take a minute to start.
+    start_timeout_s: float = 120.0
     default_partitions: int = 3
     security: Literal["sasl_ssl", "plaintext"] = Field(
         default="sasl_ssl", description="plaintext is for debugging only; sharebus run warns loudly when it is on"

@@ -1,4 +1,5 @@
-"""``sharebus audit``: verify the hash chain and its signed anchors; ask who received a class under which grant."""
+"""``sharebus audit``: verify the chain, its Merkle roots and signed anchors; prove one delivery; ask who
+received a class under which grant."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_ops.audit import AnchorSource, verify, who_received
+from sharebus_ops.audit_proof import prove_delivery
 
 _SPAN = re.compile(r"^(\d+)([hdw])$")
 
@@ -26,6 +28,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--topic", help="another copy of the audit topic to check, by its chain only (default: the bus's own)"
     )
+    proof = sub.add_parser(
+        "prove",
+        help="an inclusion proof for the delivery of one record: its audit event, the path to its block's "
+        "Merkle root, and the block's chain link, checked together with the chain and the signed anchors",
+    )
+    proof.add_argument("record_id", help="the record id (the sharebus-record-id header a subscriber received)")
+    proof.add_argument("--consumer", help="only the delivery to this consumer system")
+    proof.add_argument("--json", action="store_true", help="the proofs as JSON, for checking elsewhere")
     who = sub.add_parser("who", help="who received records of a data class, under which grant")
     who.add_argument("--class", dest="data_class", required=True)
     who.add_argument("--since", default="7d", help="a span back from now (12h, 7d, 2w) or an ISO time")
@@ -50,6 +60,13 @@ def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
         anchors = None if args.topic else AnchorSource(topics.audit_anchors, settings.audit_verifier())
         result = verify(settings.kafka, args.topic or topic, anchors)
         return str(result), 0 if result.intact else 5
+    if args.action == "prove":
+        source = AnchorSource(topics.audit_anchors, settings.audit_verifier())
+        proofs = prove_delivery(settings.kafka, topic, args.record_id, source, args.consumer)
+        if args.json:
+            body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
+            return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
+        return "\n".join(proofs.lines()), 0 if proofs.ok else 5
     now = dt.datetime.now(dt.UTC)
     since = parse_time(args.since, now)
     until = parse_time(args.until, now) if args.until else None

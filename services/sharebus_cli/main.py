@@ -11,6 +11,7 @@ from sharebus_cli import (
     apikey_cmd,
     audit_cmd,
     backfill_cmd,
+    catalogue_cmd,
     credentials_cmd,
     dispute_cmd,
     dlq_cmd,
@@ -25,10 +26,12 @@ from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
+from sharebus_core.topic_reader import TopicReadError
 from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
 from sharebus_report import BadPeriod, ReportUnavailable
+from sharebus_rules.dcat import DcatExportError
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -49,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("departments", help="list departments and their systems")
     show = sub.add_parser("show", help="show one data class")
     show.add_argument("code")
+    export = sub.add_parser("export", help="print the catalogue in a standard vocabulary (DCAT-AP 3, JSON-LD)")
+    export.add_argument("--format", choices=["dcat"], default="dcat", help="dcat: DCAT-AP 3.0.1 as JSON-LD")
+    export.add_argument(
+        "--base-url", help="where the gateway is reached; IRIs are minted under it (default: the gateway's settings)"
+    )
+    export.add_argument("--publisher", help="the catalogue's publishing department (default: the gateway's setting)")
+    catalogue_cmd.add_generate_parser(sub)
     grant_cmd.add_parser(commands)
     dispute_cmd.add_parser(commands)
     dlq_cmd.add_parser(commands)
@@ -75,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_bus(demo=args.demo)
         if args.command == "land":
             return land_cmd.run(args)
-        from sharebus_cli import catalogue_cmd
-
+        if args.command == "catalogue" and args.action == "generate":
+            text, code = catalogue_cmd.generate(args)
+            print(text, file=sys.stderr if code else sys.stdout)
+            return code
         catalogue = load_catalogue(settings.catalogue_dir)
         if args.command == "audit":
             text, code = audit_cmd.run(args, settings)
@@ -122,13 +134,15 @@ def main(argv: list[str] | None = None) -> int:
             print(catalogue_cmd.list_classes(catalogue))
         elif args.action == "departments":
             print(catalogue_cmd.list_departments(catalogue))
+        elif args.action == "export":
+            print(catalogue_cmd.export(catalogue, args.base_url, args.publisher))
         else:
             print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
     except GatewayCallError as exc:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError, BadPeriod) as exc:
+    except (CatalogueError, SigningKeyError, BadPeriod, DcatExportError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:
@@ -137,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable) as exc:
+    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable, TopicReadError) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

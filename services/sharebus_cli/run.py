@@ -169,6 +169,10 @@ def run_bus(demo: bool) -> int:
                 "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
                 "SHAREBUS_REGISTRY_PORT": str(settings.registry_port),
                 "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
+                # SHAREBUS_BROKERS sets the cluster's size; Faust's own topics follow its replication.
+                "SHAREBUS_ROUTER_TOPIC_REPLICATION_FACTOR": str(broker.replication.factor),
+                # The local bus serves its open classes on the gateway's /open/v1 (docs/open-data.md).
+                "SHAREBUS_ROUTER_PUBLIC_DELIVERY": "true",
                 "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
             }
             registry = _start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)

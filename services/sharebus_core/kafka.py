@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -98,7 +98,13 @@ class KafkaAccess(BaseModel):
         return Consumer(self.client_config(config))
 
     def producer(self, config: Mapping[str, Any] | None = None) -> Producer:
-        return Producer(self.client_config(config))
+        """A producer whose records count as sent only once every in-sync replica has them (``acks=all``):
+        with ``min.insync.replicas=2`` on three brokers, no acknowledged record is on one disk only.
+        ``config`` cannot weaken it."""
+        return Producer(self.producer_config(config))
+
+    def producer_config(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.client_config({**(config or {}), "acks": "all"})
 
     def admin(self, config: Mapping[str, Any] | None = None) -> AdminClient:
         return AdminClient(self.client_config(config))
@@ -143,6 +149,22 @@ class KafkaAccess(BaseModel):
         return context
 
 
+_REFUSAL_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+def is_credential_refusal(error: KafkaError) -> bool:
+    """Whether the broker refused the credential itself (wrong, revoked or expired).
+
+    librdkafka also reports a broker that goes away during the SASL handshake (one of several
+    brokers stopping or restarting) as an authentication error, worded "mechanism handshake failed:
+    Local: Broker transport failure". That is an outage the client rides out on the other brokers,
+    not a refusal: treating it as one would stop a healthy client while one broker restarts.
+    """
+    if error.code() not in _REFUSAL_CODES:
+        return False
+    return "transport failure" not in error.str().lower()
+
+
 class CredentialsFile(BaseModel):
     """A credential file as ``sharebus credentials issue --out`` writes it (JSON, mode 0600)."""
 
@@ -181,6 +203,7 @@ __all__ = [
     "KafkaAccess",
     "KafkaAccessError",
     "SecurityProtocol",
+    "is_credential_refusal",
     "read_credentials_file",
     "write_credentials_file",
 ]

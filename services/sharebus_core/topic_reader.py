@@ -6,6 +6,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+# Not re-exported by name from confluent_kafka.admin (for the type checker).
+from confluent_kafka.admin._listoffsets import OffsetSpec
+
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 
@@ -135,14 +138,9 @@ def last_record_times(access: KafkaAccess, topics: list[str], timeout_s: float =
     found: dict[str, float] = {}
     try:
         metadata = consumer.list_topics(timeout=10).topics
-        wanted = []
-        for topic in topics:
-            if topic not in metadata:
-                continue
-            for p in metadata[topic].partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                if high > low:
-                    wanted.append(TopicPartition(topic, p, high - 1))
+        partitions = [TopicPartition(t, p) for t in topics if t in metadata for p in metadata[t].partitions]
+        ends = partition_ends(access, partitions, timeout_s)
+        wanted = [TopicPartition(t, p, high - 1) for (t, p), (low, high) in ends.items() if high > low]
         if not wanted:
             return found
         consumer.assign(wanted)
@@ -161,6 +159,30 @@ def last_record_times(access: KafkaAccess, topics: list[str], timeout_s: float =
     finally:
         consumer.close()
     return found
+
+
+def partition_ends(
+    access: KafkaAccess, partitions: list[TopicPartition], timeout_s: float = 30.0
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) -> (earliest, latest) offset, asked in a few batched requests.
+
+    One ``get_watermark_offsets`` per partition is one round trip each: over a city catalogue's
+    ~9,500 source partitions that alone kept the router from starting for minutes.
+    """
+    if not partitions:
+        return {}
+    admin = access.admin()
+    answers: dict[str, dict[tuple[str, int], int]] = {}
+    specs = (("low", OffsetSpec.earliest()), ("high", OffsetSpec.latest()))  # type: ignore[no-untyped-call]
+    for name, spec in specs:
+        futures = admin.list_offsets(
+            {TopicPartition(tp.topic, tp.partition): spec for tp in partitions}, request_timeout=timeout_s
+        )
+        try:
+            answers[name] = {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+        except KafkaException as exc:
+            raise TopicReadError(f"cannot read the offsets of {len(partitions)} partition(s): {exc.args[0]}") from exc
+    return {key: (answers["low"][key], answers["high"][key]) for key in answers["high"]}
 
 
 def last_records(

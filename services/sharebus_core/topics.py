@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The consumer name of the public: the router delivers open classes to it, projected to their fields
+# that are not sensitive, and the gateway's open path serves them. A system code cannot start with "_",
+# so no department's system can ever be the public.
+PUBLIC_CONSUMER = "_public"
+
 
 def class_slug(code: str) -> str:
     """A data class code (``301001001/000001``) as a topic-safe token (``301001001.000001``)."""
@@ -21,6 +26,11 @@ class TopicNames:
     def delivery(self, system_code: str) -> str:
         """Where one consumer system receives everything it is entitled to."""
         return f"{self.namespace}.dlv.{system_code}"
+
+    @property
+    def public(self) -> str:
+        """Open classes for the public, without their sensitive fields (the gateway's /open/v1)."""
+        return self.delivery(PUBLIC_CONSUMER)
 
     @property
     def schemas(self) -> str:

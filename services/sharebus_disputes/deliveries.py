@@ -12,7 +12,6 @@ live on disk (about 100 bytes each, some 1 GB per city-scale day of deliveries).
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -24,6 +23,7 @@ from typing import Any, Self
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from sharebus_core.audit_trail import decode_record, events_of
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 
@@ -214,12 +214,10 @@ class DeliveryIndex:
                 moved[partition] = max(moved.get(partition, 0), msg.offset() or 0)
                 continue
             moved[partition] = max(moved.get(partition, 0), (msg.offset() or 0) + 1)
-            try:
-                row = delivery_row(json.loads(msg.value() or b""))
-            except ValueError:
-                row = None
-            if row is not None:
-                rows.append(row)
+            for event in events_of(decode_record(msg.value())):
+                row = delivery_row(event)
+                if row is not None:
+                    rows.append(row)
         self._commit(rows, moved)
 
     def _commit(self, rows: list[Row], moved: dict[int, int]) -> None:

@@ -8,12 +8,14 @@ import sys
 import uvicorn
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.exposition import lean_exposition
 from sharebus_core.signing import SigningKeyError
 from sharebus_gateway.app import create_app
 from sharebus_gateway.settings import GatewaySettings
 
 
 def main() -> int:
+    lean_exposition()
     settings = GatewaySettings()
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:

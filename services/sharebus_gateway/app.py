@@ -31,14 +31,17 @@ from sharebus_gateway import (
     feed_api,
     grants_api,
     identity_api,
+    open_api,
     publish,
+    standards_api,
 )
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
 from sharebus_gateway.idempotency import AnsweredKeys
-from sharebus_gateway.keys import KeyView
+from sharebus_gateway.keys import KeyStore, KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
+from sharebus_gateway.open_view import OpenData
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_gateway.state import Gateway, PublisherPool
 from sharebus_grants import GrantService, GrantsSettings
@@ -92,6 +95,8 @@ def build_gateway(
 
     follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant, control.verifier, rejections)
     feeds = OpenFeeds(settings.feed_max_per_key, settings.feed_max_connections)
+    metrics = GatewayMetrics(registry)
+    open_keys = KeyStore(catalogue, settings.kafka, topics.api_keys, control=control)
     return Gateway(
         settings=settings,
         catalogue=catalogue,
@@ -101,7 +106,7 @@ def build_gateway(
         grant_follower=follower,
         grants=grants,
         audit=audit,
-        metrics=GatewayMetrics(registry),
+        metrics=metrics,
         publishers=PublisherPool(settings, catalogue),
         rate_limits=TokenBuckets(settings.rate_per_s, settings.rate_burst),
         feeds=feeds,
@@ -110,6 +115,7 @@ def build_gateway(
         disputes=DisputeService(
             catalogue, settings.kafka, topics, DisputeSettings(namespace=settings.namespace), audit.write, registry
         ),
+        open_data=OpenData(settings, catalogue, topics, metrics, open_keys),
     )
 
 
@@ -131,18 +137,31 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         gw.keys.follower.start()
         gw.grant_follower.start()
         await run_in_threadpool(gw.disputes.start)
+        gw.open_data.view.start()
         app.state.gateway = gw
         try:
             yield
         finally:
             gw.disputes.stop()
+            gw.open_data.view.stop()
             gw.keys.follower.stop()
             gw.grant_follower.stop()
             gw.publishers.close()
             gw.audit.close()
 
     app = FastAPI(title="sharebus gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
-    for module in (publish, feed_api, batches_api, catalogue_api, grants_api, backfill_api, identity_api, disputes_api):
+    for module in (
+        publish,
+        feed_api,
+        batches_api,
+        catalogue_api,
+        grants_api,
+        backfill_api,
+        identity_api,
+        disputes_api,
+        standards_api,
+        open_api,
+    ):
         app.include_router(module.router)
 
     def body_refused() -> None:

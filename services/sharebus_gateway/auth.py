@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from sharebus_gateway.audit import forbidden_fact
+from sharebus_gateway.keys import KeyKind
 from sharebus_gateway.state import Gateway, gateway
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sharebus apikey issue --system SYS`")
@@ -32,7 +33,7 @@ def authenticate(connection: HTTPConnection, token: str | None) -> Caller:
     if not token:
         raise unauthenticated("an API key is required: Authorization: Bearer <key>")
     gw = gateway(connection)
-    key = gw.keys.authenticate(token)
+    key = gw.keys.authenticate(token, KeyKind.SYSTEM)
     if key is None:
         raise unauthenticated("the API key is not valid, or has been revoked")
     wait_s = gw.rate_limits.take(key.key_id)

@@ -4,6 +4,10 @@ control plane, and only a verified entry is a key (``sharebus_core.control_log``
 
 A token is ``sbk_<key id>_<secret>``: the key id finds the stored entry without scanning, and the
 secret is 32 random bytes. An unsalted hash is enough: the secret is random, not a password.
+
+Two kinds of key share the log: a system's key (the /v1 API, as that system) and a free open-data key
+(only /open/v1, for conditionally open classes), issued on an application that records who and why.
+Each is accepted only where its kind is asked for (``KeyView.authenticate``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from confluent_kafka import Message
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -26,10 +31,16 @@ from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys, Verifier
 from sharebus_core.topic_reader import TopicMissing, TopicReadError
+from sharebus_core.topics import PUBLIC_CONSUMER
 
 TOKEN_PREFIX = "sbk"  # noqa: S105 - a public marker of the token format, not a secret
 # How long one read of the key log may wait for the broker (per poll); looked up at each read.
 READ_TIMEOUT_S = 30.0
+
+
+class KeyKind(StrEnum):
+    SYSTEM = "system"
+    OPEN_DATA = "open_data"
 
 
 class ApiKey(BaseModel):
@@ -39,10 +50,16 @@ class ApiKey(BaseModel):
 
     key_id: str
     key_hash: str
+    # An open-data key's system and department are the public's (PUBLIC_CONSUMER), never a department's.
     system: str
     department: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    kind: KeyKind = KeyKind.SYSTEM
+    # The application an open-data key was issued on: who applied, for what use, and how to reach them.
+    holder: str | None = None
+    purpose: str | None = None
+    contact: str | None = None
 
     @property
     def active(self) -> bool:
@@ -80,6 +97,15 @@ def new_key(system: str, department: str, now: dt.datetime) -> IssuedKey:
     token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(key_id=key_id, key_hash=hash_token(token), system=system, department=department, created_at=now)
     return IssuedKey(key, SecretStr(token))
+
+
+def new_open_data_key(holder: str, purpose: str, contact: str | None, now: dt.datetime) -> IssuedKey:
+    """A free open-data key for whoever applied: it reads conditionally open classes on /open/v1, nothing else."""
+    issued = new_key(PUBLIC_CONSUMER, PUBLIC_CONSUMER, now)
+    key = issued.key.model_copy(
+        update={"kind": KeyKind.OPEN_DATA, "holder": holder, "purpose": purpose, "contact": contact}
+    )
+    return IssuedKey(key, issued.token)
 
 
 def matches(key: ApiKey, token: str) -> bool:
@@ -133,6 +159,12 @@ class KeyStore:
         self._append(issued.key)
         return issued
 
+    def issue_open_data(self, holder: str, purpose: str, contact: str | None = None) -> IssuedKey:
+        """Issues an open-data key on an application; the application is kept with the key, in the log."""
+        issued = new_open_data_key(holder, purpose, contact, dt.datetime.now(dt.UTC))
+        self._append(issued.key)
+        return issued
+
     def keys_of(self, system: str) -> list[ApiKey]:
         return sorted((k for k in self._all().values() if k.system == system), key=lambda k: k.created_at)
 
@@ -183,13 +215,13 @@ class KeyView:
             key = self._keys.get(key_id)
         return key is not None and key.active
 
-    def authenticate(self, token: str) -> ApiKey | None:
-        """The active key the token belongs to, or None."""
+    def authenticate(self, token: str, kind: KeyKind) -> ApiKey | None:
+        """The active key of ``kind`` the token belongs to, or None: an open-data key is no system's key."""
         key_id = key_id_of(token)
         if key_id is None:
             return None
         with self._lock:
             key = self._keys.get(key_id)
-        if key is None or not key.active or not matches(key, token):
+        if key is None or not key.active or key.kind is not kind or not matches(key, token):
             return None
         return key

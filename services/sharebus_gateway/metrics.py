@@ -54,3 +54,17 @@ class GatewayMetrics:
         self.forbidden = Counter(
             "sharebus_gateway_forbidden", "Requests refused with 403, by action", ["action"], registry=registry
         )
+        # Public use of open data, per class: bounded by the catalogue's open classes ("" for key issuance),
+        # a closed set of kinds and of access (anonymous, key).
+        self.open_requests = Counter(
+            "sharebus_gateway_open_requests",
+            "Open-data requests by class, kind (records, feed, schema, key_issued) and access (anonymous, key)",
+            ["data_class", "kind", "access"],
+            registry=registry,
+        )
+        self.open_records = Counter(
+            "sharebus_gateway_open_records_served",
+            "Open-data records served to the public, by class and transport (records, feed)",
+            ["data_class", "transport"],
+            registry=registry,
+        )

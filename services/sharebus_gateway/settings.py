@@ -38,3 +38,23 @@ class GatewaySettings(BusSettings):
     rate_per_s: float = Field(default=50.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
     feed_max_per_key: int = Field(default=4, ge=1)
+    # The address the public and other buses reach this gateway at: IRIs of the DCAT-AP and ODRL exports
+    # are minted under it (default http://<host>:<port>).
+    public_url: str | None = None
+    # The catalogue's publisher in the DCAT-AP export: the bureau that keeps it (the catalogue's first
+    # department when this one is not in it).
+    catalogue_publisher: str = "BDB"
+    # Open data (/open/v1, docs/open-data.md). Anonymous callers are limited per client address, open-data
+    # keys per key; both more strictly than department keys. A page holds at most open_page_max records
+    # (more is 413) and a response at most open_max_response_bytes (a page is cut short to fit).
+    open_rate_per_s: float = Field(default=5.0, gt=0)
+    open_rate_burst: int = Field(default=10, ge=1)
+    open_key_rate_per_s: float = Field(default=10.0, gt=0)
+    open_key_rate_burst: int = Field(default=20, ge=1)
+    open_page_max: int = Field(default=100, ge=1)
+    open_max_response_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Per open class, the newest records the gateway keeps for the paged download.
+    open_recent_records: int = Field(default=1000, ge=1)
+    # Open SSE feeds per client (address or open-data key) and in all.
+    open_feeds_per_client: int = Field(default=2, ge=1)
+    open_feeds_max: int = Field(default=100, ge=1)

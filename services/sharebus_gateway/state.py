@@ -18,6 +18,7 @@ from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
+from sharebus_gateway.open_view import OpenData
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_grants import GrantService
 from sharebus_sdk import Publisher, PublisherSettings
@@ -69,6 +70,7 @@ class Gateway:
     feeds: OpenFeeds
     answered: AnsweredKeys
     disputes: DisputeService
+    open_data: OpenData
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.exposition import lean_exposition
 from sharebus_land.plan import plan
 from sharebus_land.settings import LandSettings
 from sharebus_land.sink import Sink
@@ -57,6 +58,7 @@ def run(settings: LandSettings, *, once: bool = False, show_plan: bool = False) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    lean_exposition()
     parser = argparse.ArgumentParser(prog="python -m sharebus_land")
     parser.add_argument("--once", action="store_true", help="land what is there, then exit")
     parser.add_argument("--plan", action="store_true", help="print the DDL, apply nothing")

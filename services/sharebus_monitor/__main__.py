@@ -10,6 +10,7 @@ import threading
 from prometheus_client import REGISTRY, start_http_server
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.exposition import lean_exposition
 from sharebus_core.topics import TopicNames
 from sharebus_monitor.catalogue_info import CatalogueCollector
 from sharebus_monitor.collector import LagCollector, LagSampler, run_sampler
@@ -19,6 +20,7 @@ from sharebus_monitor.settings import MonitorSettings
 
 
 def main() -> int:
+    lean_exposition()
     settings = MonitorSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:

@@ -1,9 +1,9 @@
-"""Reads the audit trail: verifies its hash chains and signed anchors; answers who received what under which grant."""
+"""Reads the audit trail: verifies its hash chains, Merkle roots and signed anchors; proves one delivery;
+answers who received what under which grant. The record format is ``sharebus_core.audit_trail``'s."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,18 +12,15 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_audit.anchors import Anchor, AnchorProblem, BadAnchor, check_anchors, open_anchors
-from sharebus_audit.chain import BrokenLink, verify_partition
+from sharebus_core.audit_trail import (
+    BrokenLink,
+    decode_record,
+    events_of,
+    verify_links,
+)
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Verifier
-from sharebus_core.topic_reader import TopicReadError, read_topic
-
-
-def _event(msg: Message) -> dict[str, Any] | None:
-    try:
-        event = json.loads(msg.value() or b"")
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) else None
+from sharebus_core.topic_reader import TopicMissing, read_topic
 
 
 def _committed(access: KafkaAccess, topic: str) -> list[Message]:
@@ -80,41 +77,58 @@ class Verification:
         return "\n".join(lines)
 
 
+def anchor_records(access: KafkaAccess, source: AnchorSource) -> list[tuple[int, bytes | None, bytes | None]]:
+    """The anchors topic's committed (offset, key, value) records. A missing topic holds none (a new bus:
+    reported as "none found"); any other failure to read it raises ``TopicReadError``, never "none"."""
+    try:
+        return [(m.offset() or 0, m.key(), m.value()) for m in _committed(access, source.topic)]
+    except TopicMissing:
+        return []
+
+
 def _anchor_report(
     access: KafkaAccess, topic: str, source: AnchorSource, logs: Mapping[int, Mapping[int, str | None]]
 ) -> AnchorReport:
-    try:
-        records = [(m.offset() or 0, m.key(), m.value()) for m in _committed(access, source.topic)]
-    except TopicReadError:
-        records = []  # no anchors topic: reported as "none found"
-    anchors, bad = open_anchors(source.verifier, source.topic, topic, records)
+    anchors, bad = open_anchors(source.verifier, source.topic, topic, anchor_records(access, source))
     latest = max(anchors, key=lambda a: a.anchored_at) if anchors else None
     return AnchorReport(len(anchors), latest, tuple(bad), tuple(check_anchors(anchors, logs)))
 
 
-def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None) -> Verification:
-    """Walks every partition from its first event and reports the first broken link found; with
-    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
+def partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dict[str, Any] | None]]]:
     by_partition: dict[int, list[tuple[int, dict[str, Any] | None]]] = defaultdict(list)
     for msg in _committed(access, topic):
-        by_partition[msg.partition() or 0].append((msg.offset() or 0, _event(msg)))
+        by_partition[msg.partition() or 0].append((msg.offset() or 0, decode_record(msg.value())))
+    return by_partition
+
+
+def verify_read(
+    access: KafkaAccess,
+    topic: str,
+    anchors: AnchorSource | None,
+    by_partition: Mapping[int, list[tuple[int, dict[str, Any] | None]]],
+) -> Verification:
     report = None
     if anchors is not None:
-        logs = {p: {o: _hash(e) for o, e in events} for p, events in by_partition.items()}
+        logs = {p: {o: _hash(r) for o, r in records} for p, records in by_partition.items()}
         report = _anchor_report(access, topic, anchors, logs)
     checked = 0
     for partition in sorted(by_partition):
-        events = by_partition[partition]
-        broken = verify_partition(partition, events)
+        events, broken = verify_links(partition, by_partition[partition])
+        checked += events
         if broken is not None:
-            checked += sum(1 for o, _ in events if o < broken.offset)
             return Verification(checked, len(by_partition), broken, report)
-        checked += len(events)
     return Verification(checked, len(by_partition), None, report)
 
 
-def _hash(event: Mapping[str, Any] | None) -> str | None:
-    found = event.get("hash") if event is not None else None
+def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None) -> Verification:
+    """Walks every partition from its first record, checking each block's events against its Merkle
+    root and each link against the one before, and reports the first broken link found; with
+    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
+    return verify_read(access, topic, anchors, partitions(access, topic))
+
+
+def _hash(record: Mapping[str, Any] | None) -> str | None:
+    found = record.get("hash") if record is not None else None
     return found if isinstance(found, str) else None
 
 
@@ -133,13 +147,13 @@ def who_received(
     """Who received records of ``data_class`` in [since, until), under which grant, how many, when."""
     rows: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     for msg in _committed(access, topic):
-        event = _event(msg)
-        if event is None or event.get("data_class") != data_class or event.get("decision") != "deliver":
-            continue
-        at = dt.datetime.fromisoformat(event["time"])
-        if (since is not None and at < since) or (until is not None and at >= until):
-            continue
-        rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
+        for event in events_of(decode_record(msg.value())):
+            if event.get("data_class") != data_class or event.get("decision") != "deliver":
+                continue
+            at = dt.datetime.fromisoformat(event["time"])
+            if (since is not None and at < since) or (until is not None and at >= until):
+                continue
+            rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
     return [
         Receipt(consumer, grant_id, len(times), min(times), max(times))
         for (consumer, grant_id), times in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))

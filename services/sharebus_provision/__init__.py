@@ -1,7 +1,7 @@
 """Makes the broker and the registry match the catalogue: topics exist, schemas are registered."""
 
 from sharebus_provision.errors import ProvisionError
-from sharebus_provision.schemas import register_catalogue_schemas
+from sharebus_provision.schemas import SchemaProvisioning, provision_schemas, register_catalogue_schemas
 from sharebus_provision.topics import (
     AUDIT_PARTITIONS,
     AUDITOR_OUTAGE_SURVIVED_HOURS,
@@ -19,11 +19,13 @@ __all__ = [
     "AUDIT_PARTITIONS",
     "FACTS_RETENTION_HOURS",
     "ProvisionError",
+    "SchemaProvisioning",
     "TopicSpec",
     "audit_topics",
     "catalogue_topics",
     "dispute_topics",
     "ensure_topics",
+    "provision_schemas",
     "register_catalogue_schemas",
     "router_topics",
 ]

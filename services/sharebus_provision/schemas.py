@@ -1,17 +1,39 @@
-"""Registers every data class's schema under the subject of its source topic."""
+"""Registers every data class's schema under the subject of its source topic, incrementally.
+
+One listing of what the registry already holds (``GET /schemas?latestOnly=true``), then only the
+missing or changed schemas are registered, a few requests in flight, retrying the answers that mean
+"busy" (429, 503). A city catalogue (3,170 classes) that is already registered costs one request.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
-from confluent_kafka.schema_registry import Schema
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from sharebus_core.catalogue import Catalogue
-from sharebus_core.registry_client import registry_client
+from sharebus_core.registry_client import registry_http_auth
 from sharebus_core.topics import TopicNames
 from sharebus_provision.errors import ProvisionError
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = 16
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_ATTEMPTS = 6
+_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProvisioning:
+    """Class code -> schema id, and the codes whose schema this run registered."""
+
+    ids: dict[str, int]
+    registered: tuple[str, ...]
 
 
 def wait_for_registry(url: str, timeout_s: float = 60.0) -> None:
@@ -34,17 +56,98 @@ def register_catalogue_schemas(
 
     ``registry_auth`` (``user:password``) must be a principal the registry lets register schemas.
     """
+    return provision_schemas(catalogue, topics, registry_url, registry_auth).ids
+
+
+def provision_schemas(
+    catalogue: Catalogue, topics: TopicNames, registry_url: str, registry_auth: str | None
+) -> SchemaProvisioning:
+    """Registers what the registry lacks; says which classes that was."""
     # GET / is the registry's open readiness probe: it answers without a credential.
     wait_for_registry(registry_url)
-    client = registry_client(registry_url, registry_auth)
-    ids: dict[str, int] = {}
-    for code, schema in catalogue.schemas.items():
-        subject = topics.value_subject(code)
+    subjects = {topics.value_subject(code): code for code in catalogue.schemas}
+    with httpx.Client(
+        base_url=registry_url.rstrip("/"),
+        auth=registry_http_auth(registry_auth),
+        timeout=60.0,
+        limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT),
+    ) as client:
+        latest = _latest(client, topics)
+        ids: dict[str, int] = {}
+        todo: list[str] = []
+        for subject, code in subjects.items():
+            held = latest.get(subject)
+            if held is not None and _same(held[1], catalogue.schemas[code].text):
+                ids[code] = held[0]
+            else:
+                todo.append(code)
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="register") as pool:
+            for code, schema_id in zip(
+                todo, pool.map(lambda c: _register(client, topics, c, catalogue.schemas[c].text), todo), strict=True
+            ):
+                ids[code] = schema_id
+    if todo:
+        log.info("registered %d schema(s); %d were already registered", len(todo), len(ids) - len(todo))
+    return SchemaProvisioning(ids, tuple(todo))
+
+
+def _same(held: str, wanted: str) -> bool:
+    try:
+        return bool(json.loads(held) == json.loads(wanted))
+    except ValueError:
+        return False
+
+
+def _latest(client: httpx.Client, topics: TopicNames) -> dict[str, tuple[int, str]]:
+    """Subject -> (id, text) of the latest live version of every subject in the namespace."""
+    answer = _call(
+        client,
+        "GET",
+        "/schemas",
+        params={"latestOnly": "true", "subjectPrefix": f"{topics.namespace}.src."},
+        what="listing the registered schemas",
+    )
+    documents = answer if isinstance(answer, list) else []
+    return {d["subject"]: (int(d["id"]), str(d["schema"])) for d in documents if isinstance(d, dict)}
+
+
+def _register(client: httpx.Client, topics: TopicNames, code: str, text: str) -> int:
+    subject = topics.value_subject(code)
+    answer = _call(
+        client,
+        "POST",
+        f"/subjects/{subject}/versions",
+        json={"schema": text, "schemaType": "AVRO"},
+        what=f"registering the schema of data class {code} under {subject}",
+    )
+    if not isinstance(answer, dict) or "id" not in answer:
+        raise ProvisionError(f"registering the schema of data class {code}: the registry answered {answer!r}")
+    return int(answer["id"])
+
+
+def _call(client: httpx.Client, method: str, path: str, *, what: str, **kwargs: object) -> object:
+    delay = 0.2
+    for attempt in range(1, _ATTEMPTS + 1):
         try:
-            ids[code] = client.register_schema(subject, Schema(schema.text, "AVRO"))
-        except SchemaRegistryError as exc:
-            raise ProvisionError(
-                f"registering the schema of data class {code} under {subject} failed "
-                f"(HTTP {exc.http_status_code}, error {exc.error_code}): {exc.error_message}"
-            ) from exc
-    return ids
+            response = client.request(method, path, headers={"Content-Type": _CONTENT_TYPE}, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            if attempt == _ATTEMPTS:
+                raise ProvisionError(f"{what} failed: the registry did not answer ({exc})") from exc
+        else:
+            if response.status_code < 300:
+                return response.json()
+            if response.status_code not in _RETRY_STATUSES or attempt == _ATTEMPTS:
+                raise ProvisionError(f"{what} failed (HTTP {response.status_code}): {_reason(response)}")
+        time.sleep(delay)
+        delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        document = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(document, dict):
+        return f"error {document.get('error_code')}: {document.get('message')}"
+    return str(document)[:300]

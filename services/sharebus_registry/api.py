@@ -7,6 +7,7 @@ since a write blocks until the log has applied it.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -29,6 +30,9 @@ from sharebus_registry.store import SchemaStore, parse_version
 
 _MAX_BODY_BYTES = 16 * 1024 * 1024
 _ID = r"{schema_id:\d+}"
+# Registrations wait in threads while the store writes them in groups (SchemaStore.register); the
+# default executor's few threads would cap a group at a handful, so they get threads of their own.
+_REGISTRATIONS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="registry-register")
 
 
 def create_app(store: SchemaStore, *, guard: RegistryGuard | None) -> web.Application:
@@ -157,7 +161,9 @@ async def referenced_by(request: web.Request) -> web.Response:
 async def register(request: web.Request) -> web.Response:
     # ``normalize`` is accepted and needs no action: identity is always the canonical form.
     schema = await _submitted_schema(request)
-    schema_id = await asyncio.to_thread(store_of(request).register, request.match_info["subject"], schema)
+    store = store_of(request)
+    loop = asyncio.get_running_loop()
+    schema_id = await loop.run_in_executor(_REGISTRATIONS, store.register, request.match_info["subject"], schema)
     return json_response({"id": schema_id})
 
 

@@ -11,12 +11,10 @@ import time
 
 from confluent_kafka import KafkaError, KafkaException
 
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, is_credential_refusal
 from sharebus_registry.auth import VerifierUnavailable
 
 log = logging.getLogger(__name__)
-
-_REFUSED = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 
 
 class KafkaCredentialVerifier:
@@ -46,7 +44,7 @@ class KafkaCredentialVerifier:
             else:
                 return True
             client.poll(0)  # serves error_cb
-            if any(error.code() in _REFUSED for error in errors):
+            if any(is_credential_refusal(error) for error in errors):
                 return False
             if time.monotonic() >= deadline:
                 last = errors[-1].str() if errors else "no answer"

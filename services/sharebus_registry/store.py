@@ -59,11 +59,29 @@ def parse_version(text: str) -> VersionSpec:
     return number
 
 
+class _Registration:
+    """One queued ``register`` call and, once committed, its answer."""
+
+    __slots__ = ("done", "error", "schema", "schema_id", "subject")
+
+    def __init__(self, subject: str, schema: ParsedSchema) -> None:
+        self.subject = subject
+        self.schema = schema
+        self.done = False
+        self.schema_id: int | None = None
+        self.error: Exception | None = None
+
+    def finish(self, *, schema_id: int | None = None, error: Exception | None = None) -> None:
+        self.schema_id, self.error, self.done = schema_id, error, True
+
+
 class SchemaStore:
     def __init__(self, state: RegistryState, log: Log) -> None:
         self.state = state
         self._log = log
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Registration] = []
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -147,27 +165,87 @@ class SchemaStore:
     # --- writes -------------------------------------------------------------------------------
 
     def register(self, subject: str, schema: ParsedSchema) -> int:
-        """The schema's id under ``subject``, adding a version unless a live one already has it."""
+        """The schema's id under ``subject``, adding a version unless a live one already has it.
+
+        Group commit: registrations that arrive while another is being written queue up, and the
+        next writer decides and appends all of them at once (one produce and flush for the lot), so
+        concurrent registrations do not each wait for a round trip to the broker.
+        """
+        ticket = _Registration(subject, schema)
+        with self._queue_lock:
+            self._queue.append(ticket)
         with self._write_lock:
-            live = self.state.versions(subject)
-            existing_id = self.state.id_of(schema.canonical)
-            if existing_id is not None and any(entry.schema_id == existing_id for entry in live):
-                return existing_id
-            level = self.state.effective_level(subject)
-            result = self._check(level, schema, live)
-            if not result.is_compatible:
-                raise IncompatibleSchema(
-                    f'Schema being registered is incompatible with an earlier schema for subject "{subject}" '
-                    f"(compatibility {level.value}), details: [{'; '.join(result.messages)}]"
-                )
-            if existing_id is None:
-                schema_id, text = self.state.next_id(), schema.text
-            else:
-                # One id, one text: the same schema under another subject is served exactly as first stored.
-                schema_id, text = existing_id, self.state.schema_text(existing_id) or schema.text
-            version = self.state.next_version(subject)
-            self._log.append([Record(SchemaKey(subject, version), SchemaValue(subject, version, schema_id, text))])
-            return self._applied(subject, version).schema_id
+            if not ticket.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if ticket.error is not None:
+            raise ticket.error
+        assert ticket.schema_id is not None
+        return ticket.schema_id
+
+    def _commit(self, batch: list[_Registration]) -> None:
+        """Writes a batch of registrations; a subject queued twice waits for the next round."""
+        while batch:
+            planned: list[tuple[_Registration, int]] = []
+            records: list[Record] = []
+            new_ids: dict[str, tuple[int, str]] = {}
+            subjects: set[str] = set()
+            later: list[_Registration] = []
+            for ticket in batch:
+                if ticket.subject in subjects:
+                    later.append(ticket)
+                    continue
+                subjects.add(ticket.subject)
+                try:
+                    record = self._decide(ticket, new_ids)
+                except IncompatibleSchema as exc:
+                    ticket.finish(error=exc)
+                    continue
+                if isinstance(record, int):
+                    ticket.finish(schema_id=record)
+                    continue
+                planned.append((ticket, record[1]))
+                records.append(record[0])
+            self._write(planned, records)
+            batch = later
+
+    def _decide(self, ticket: _Registration, new_ids: dict[str, tuple[int, str]]) -> tuple[Record, int] | int:
+        """The record that registers ``ticket``, or the id when a live version already has the schema."""
+        subject, schema = ticket.subject, ticket.schema
+        live = self.state.versions(subject)
+        existing_id = self.state.id_of(schema.canonical)
+        if existing_id is not None and any(entry.schema_id == existing_id for entry in live):
+            return existing_id
+        level = self.state.effective_level(subject)
+        result = self._check(level, schema, live)
+        if not result.is_compatible:
+            raise IncompatibleSchema(
+                f'Schema being registered is incompatible with an earlier schema for subject "{subject}" '
+                f"(compatibility {level.value}), details: [{'; '.join(result.messages)}]"
+            )
+        if existing_id is not None:
+            # One id, one text: the same schema under another subject is served exactly as first stored.
+            schema_id, text = existing_id, self.state.schema_text(existing_id) or schema.text
+        elif schema.canonical in new_ids:
+            schema_id, text = new_ids[schema.canonical]
+        else:
+            schema_id, text = self.state.next_id() + len(new_ids), schema.text
+            new_ids[schema.canonical] = (schema_id, text)
+        version = self.state.next_version(subject)
+        return Record(SchemaKey(subject, version), SchemaValue(subject, version, schema_id, text)), version
+
+    def _write(self, planned: list[tuple[_Registration, int]], records: list[Record]) -> None:
+        if not records:
+            return
+        try:
+            self._log.append(records)
+            for ticket, version in planned:
+                ticket.finish(schema_id=self._applied(ticket.subject, version).schema_id)
+        except Exception as exc:  # noqa: BLE001 - every caller in the batch gets the writer's error, whatever it is
+            for ticket, _version in planned:
+                if not ticket.done:
+                    ticket.finish(error=exc)
 
     def _applied(self, subject: str, version: int) -> RegisteredVersion:
         for entry in self.state.versions(subject, include_deleted=True):
@@ -215,7 +293,10 @@ class SchemaStore:
 
     def set_level(self, subject: str | None, level: CompatibilityLevel) -> CompatibilityLevel:
         with self._write_lock:
-            self._log.append([Record(ConfigKey(subject), ConfigValue(level))])
+            # Setting the level a subject already has writes nothing: every router start sets its
+            # projections' subjects to NONE, thousands of them at city scale.
+            if self.state.level(subject) is not level:
+                self._log.append([Record(ConfigKey(subject), ConfigValue(level))])
             return self.get_level(subject, default_to_global=True)
 
     def delete_level(self, subject: str | None) -> CompatibilityLevel:

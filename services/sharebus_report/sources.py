@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from sharebus_core.audit_trail import events_of
 from sharebus_core.control_log import ControlEventRejected, log_once, read_verified
 from sharebus_core.errors import SharebusError
 from sharebus_core.grant_log import open_grant
@@ -39,6 +40,16 @@ OnEvent = Callable[[Mapping[str, Any], int], None]
 
 class ReportUnavailable(SharebusError, RuntimeError):
     """A record the report needs could not be read to its end: no report rather than a wrong one."""
+
+
+def each_event(on_event: OnEvent) -> OnEvent:
+    """``on_event`` for every audit event of a trail record (a block holds many: ``sharebus_core.audit_trail``)."""
+
+    def on_record(record: Mapping[str, Any], partition: int) -> None:
+        for event in events_of(record):
+            on_event(event, partition)
+
+    return on_record
 
 
 def _decode(msg: Message) -> Mapping[str, Any] | None:

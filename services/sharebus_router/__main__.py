@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
+from sharebus_core.exposition import lean_exposition
 from sharebus_core.grant_log import ensure_grant_topic
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
@@ -21,6 +22,7 @@ from sharebus_router.settings import RouterSettings
 
 
 def main() -> int:  # noqa: RET503 - the worker never returns; it exits the process
+    lean_exposition()
     settings = RouterSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:

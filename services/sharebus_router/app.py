@@ -27,7 +27,6 @@ from typing import Any, cast
 
 import faust
 from confluent_kafka import Message
-from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
@@ -44,8 +43,11 @@ from sharebus_core.kafka import SASL_MECHANISM, KafkaAccess
 from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
+from sharebus_provision.replication import cluster_replication
 from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
+from sharebus_router.fast_seek import batch_seeks
+from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
@@ -120,7 +122,7 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "consumer_auto_offset_reset": "earliest",
-        "topic_replication_factor": 1,
+        "topic_replication_factor": settings.topic_replication_factor or cluster_replication(settings.kafka).factor,
         "store": "memory://",
         "datadir": str(settings.data_dir / settings.namespace),
         "web_enabled": True,
@@ -138,9 +140,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
     read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
+    batch_seeks()  # one OffsetFetch for all source partitions at assignment, not one each (fast_seek.py)
     app = faust.App(topics.router_app_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
-    setup_prometheus_sensors(app, pattern="/metrics", registry=REGISTRY, name_prefix="faust_router")
+    install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
     schemas = SchemaCache(
         settings.registry_url,
         settings.registry_timeout_s,
@@ -160,7 +163,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     async def on_handover(entry: Handover) -> None:
         await send(topics.handover, entry.record_key.encode(), entry.to_json(), [])
 
-    builder = RouteBuilder(catalogue, topics, metrics, schemas)
+    builder = RouteBuilder(catalogue, topics, metrics, schemas, public=settings.public_delivery)
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
     # Several workers share the source partitions: each records the hand-over points of its own.
     keeper = point_keeper(app, table, topics, settings.kafka, settings.held_partitions, committed)

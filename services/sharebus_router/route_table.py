@@ -29,6 +29,7 @@ from sharebus_router.periodic import HoldState
 from sharebus_router.routes import ClassRoute, RouteBuilder, Target
 
 log = logging.getLogger(__name__)
+_BUILDS_IN_FLIGHT = 16
 _MAINTAIN_INTERVAL_S = 0.5
 
 
@@ -154,7 +155,15 @@ class RouteTable:
         seen = self.grant_events
         self._dirty.clear()
         now = self.clock()
-        await self._install([await self._build(c, now) for c in self.catalogue.data_classes])
+        # Several classes at once: building a route registers its projections' schemas, and at city
+        # scale (6,847 subscriptions) one registration after another kept the router from starting.
+        limit = asyncio.Semaphore(_BUILDS_IN_FLIGHT)
+
+        async def build(class_code: str) -> ClassRoute:
+            async with limit:
+                return await self._build(class_code, now)
+
+        await self._install(list(await asyncio.gather(*(build(c) for c in self.catalogue.data_classes))))
         self._dirty |= self.failed
         if not self.failed:
             self.grant_events_routed = seen
@@ -197,11 +206,21 @@ class RouteTable:
             # The handler's positions outlive any one route of the class.
             positions = self.positions.setdefault(route.data_class, {})
             self.routes[self.topics.source(route.data_class)] = dataclasses.replace(route, next_offsets=positions)
-        entries = [self._hand_over(route, target, committed) for route, target in fresh]
+        # Indexed once: a city catalogue has thousands of new targets and ~9,500 committed partitions.
+        committed_partitions: dict[str, set[int]] = {}
+        for topic, partition in committed:
+            committed_partitions.setdefault(topic, set()).add(partition)
+        entries = [self._hand_over(route, target, committed, committed_partitions) for route, target in fresh]
         for entry in entries:
             await self.on_handover(entry)
 
-    def _hand_over(self, route: ClassRoute, target: Target, committed: dict[tuple[str, int], int]) -> Handover:
+    def _hand_over(
+        self,
+        route: ClassRoute,
+        target: Target,
+        committed: dict[tuple[str, int], int],
+        committed_partitions: dict[str, set[int]],
+    ) -> Handover:
         if route.held:
             # Periodic: the open window reaches the new subscriber in its batch; its history is what was
             # held before that window began.
@@ -210,7 +229,7 @@ class RouteTable:
             return self.ledger.record(target.consumer, route.data_class, target.grant_id, self.topics.held, live_from)
         topic = self.topics.source(route.data_class)
         positions = self.positions[route.data_class]
-        partitions = {p for t, p in committed if t == topic} | set(positions)
+        partitions = committed_partitions.get(topic, set()) | set(positions)
         live_from = {p: max(committed.get((topic, p), 0), positions.get(p, 0)) for p in sorted(partitions)}
         return self.ledger.record(target.consumer, route.data_class, target.grant_id, topic, live_from)
 

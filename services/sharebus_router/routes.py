@@ -77,8 +77,18 @@ class ClassRoute:
 
 
 class RouteBuilder:
-    def __init__(self, catalogue: Catalogue, topics: TopicNames, metrics: RouterMetrics, schemas: SchemaCache) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        topics: TopicNames,
+        metrics: RouterMetrics,
+        schemas: SchemaCache,
+        *,
+        public: bool = False,
+    ) -> None:
         self.catalogue = catalogue
+        # Open classes also go to the public delivery topic (sharebus_rules.routing.public_delivery).
+        self.public = public
         self.topics = topics
         self.metrics = metrics
         self.schemas = schemas
@@ -124,7 +134,7 @@ class RouteBuilder:
 
     async def build(self, class_code: str, grants: Mapping[str, Sequence[Grant]], now: dt.datetime) -> ClassRoute:
         entry = self.catalogue.data_class(class_code)
-        plan = plan_routes(self.catalogue, class_code, grants, now)
+        plan = plan_routes(self.catalogue, class_code, grants, now, public=self.public)
         mode = entry.mode.value
         share_type = entry.share_type.value
         labels = (entry.provider, class_code, mode)

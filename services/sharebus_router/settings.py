@@ -21,6 +21,11 @@ class RouterSettings(BusSettings):
     producer_linger_ms: int = Field(default=5, ge=0)
     stream_buffer_maxsize: int = Field(default=4096, ge=1)
     delivery_partitions: int = Field(default=3, ge=1)
+    # Copies of the topics Faust creates itself (its leader topic, the periods table's changelog):
+    # min(3, brokers), as the bus's own topics get (sharebus_provision.replication). None: counted from
+    # the cluster at start, so a router started by hand on three brokers never makes a one-copy topic
+    # that min.insync.replicas=2 would refuse every write to.
+    topic_replication_factor: int | None = Field(default=None, ge=1, le=3)
     delivery_retention_hours: int = Field(default=7 * 24, ge=1)
     dead_letter_retention_hours: int = Field(default=30 * 24, ge=1)
     # A crashed worker holds its partitions until its session expires; keep that short so a
@@ -64,6 +69,10 @@ class RouterSettings(BusSettings):
     # of the referenced class (beyond it the rule fails closed).
     quality_delivery_window_s: float = Field(default=24 * 3600.0, gt=0)
     reference_keys_max: int = Field(default=5_000_000, ge=1)
+    # Open data (docs/open-data.md): records of open and conditionally open classes also go to the public
+    # delivery topic, without their sensitive fields, for the gateway's /open/v1. Off unless the operator
+    # opens it (`sharebus run` does): publishing to the public is a decision, not a side effect.
+    public_delivery: bool = False
     # Tests and release drills: a file holding a number of seconds added to the router's clock
     # (re-read every second). Unset in production.
     clock_skew_file: Path | None = None

@@ -6,9 +6,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription
+from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, OpenType, ShareType, Subscription
 from sharebus_core.grants import Grant, GrantState
+from sharebus_core.topics import PUBLIC_CONSUMER
 from sharebus_rules.decision import Decision, Deliver, Deny, DenyReason
+from sharebus_rules.open_data import open_fields
 
 _STATE_DENIALS = {
     GrantState.REVOKED: DenyReason.GRANT_REVOKED,
@@ -82,15 +84,29 @@ class RoutePlan:
     valid_until: dt.datetime | None = None
 
 
+def public_delivery(entry: DataClass, schema: AvroSchema) -> Deliver | None:
+    """The delivery to the public of an open or conditionally open class: never a sensitive field.
+
+    A class that is not shared between departments is not opened to the public either, whatever its
+    open type says: the stricter of the two rules wins.
+    """
+    if entry.open_type is OpenType.NOT_OPEN or entry.share_type is ShareType.NONE:
+        return None
+    return _deliver(PUBLIC_CONSUMER, schema, open_fields(entry, schema.field_names), (), None)
+
+
 def plan_routes(
     catalogue: Catalogue,
     class_code: str,
     grants: Mapping[str, Sequence[Grant]] | None = None,
     now: dt.datetime | None = None,
+    *,
+    public: bool = False,
 ) -> RoutePlan:
     """Decisions for every subscriber of a class and every consumer holding a grant on it.
 
-    ``grants`` maps consumer system -> that consumer's grants on this class.
+    ``grants`` maps consumer system -> that consumer's grants on this class. With ``public``, an open
+    class is also delivered to the public (``PUBLIC_CONSUMER``), never with a sensitive field.
     """
     now = now or dt.datetime.now(dt.UTC)
     grants = grants or {}
@@ -105,6 +121,9 @@ def plan_routes(
         decisions.append(decide(entry, schema, subscriptions.get(consumer), grant, now))
         if grant is not None and grant.valid_until is not None and grant.is_active(now):
             expiries.append(grant.valid_until)
+    opened = public_delivery(entry, schema) if public else None
+    if opened is not None:
+        decisions.append(opened)
     return RoutePlan(
         data_class=entry,
         deliveries=tuple(d for d in decisions if isinstance(d, Deliver)),

@@ -12,12 +12,11 @@ from typing import Any
 from confluent_kafka import KafkaError
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from sharebus_core.kafka import KafkaAccessError
+from sharebus_core.kafka import KafkaAccessError, is_credential_refusal
 from sharebus_core.principals import Principals
 from sharebus_core.settings import BusSettings
 from sharebus_sdk.errors import CredentialError, NotAuthorised
 
-_AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 _AUTHZ_CODES = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.GROUP_AUTHORIZATION_FAILED,
@@ -46,7 +45,7 @@ class ClientIdentity:
         return {**config, "error_cb": self._on_error}
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.code() in _AUTH_CODES:
+        if is_credential_refusal(error):
             with self._lock:
                 self._refusal = error.str()
 
@@ -61,7 +60,7 @@ class ClientIdentity:
 
     def translate(self, error: KafkaError, what: str) -> Exception | None:
         """A clear SDK error for a broker refusal, or None when the error is something else."""
-        if error.code() in _AUTH_CODES:
+        if is_credential_refusal(error):
             return CredentialError(
                 f"{self.acting_for}: Kafka refused the credential of {self.access.username}: {error.str()}"
             )

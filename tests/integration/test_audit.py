@@ -18,6 +18,7 @@ from sharebus_ops.audit import verify, who_received
 from sharebus_provision import AUDIT_PARTITIONS, TopicSpec, ensure_topics
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.kafka import eventually
 from tests.support.keys import keys_in_env
@@ -38,9 +39,7 @@ def auditor(bus: Bus, tmp_path: Path) -> Iterator[Child]:
 
 def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
-        return [
-            json.loads(m.value() or b"") for m in read_topic(bus.access, bus.topics.audit, isolation="read_committed")
-        ]
+        return trail_events(bus.access, bus.topics.audit)
 
     return eventually(read, lambda events: len(events) >= expected, timeout_s=60)
 
@@ -83,7 +82,7 @@ def test_every_decision_is_audited_chained_and_verifiable(
     assert sample["data_class"] == ENTERPRISE
     assert sample["trace_id"] == f"trace-{sample['key'][1:]}"
     assert len(sample["payload_sha256"]) == 64
-    assert {"time", "grant_id", "reason", "key", "record_id", "prev_hash", "hash"} <= set(sample)
+    assert {"time", "grant_id", "reason", "key", "record_id", "provider", "partition"} <= set(sample)
     denied = {(e["consumer"], e["data_class"], e["reason"]) for e in events if e["decision"] == "deny"}
     assert denied == {("tax-levy", PENALTY, "no_grant"), ("psb-case", INSPECTION, "class_not_shared")}
 
@@ -107,25 +106,54 @@ def test_every_decision_is_audited_chained_and_verifiable(
     assert "audit chain intact: 48 events" in capsys.readouterr().out
     assert cli(["audit", "who", "--class", ENTERPRISE, "--since", "1d"]) == 0
     assert "psb-case" in capsys.readouterr().out
+    record_id = sample["record_id"]
+    auditor.stop()  # it signs its heads on the way out: an anchor covers every block now
+    assert cli(["audit", "prove", record_id]) == 0
+    out = capsys.readouterr().out
+    assert out.count("proof: holds") == 2  # delivered to tax-levy and psb-case
+    assert "audit chain intact: 48 events" in out
+    assert cli(["audit", "prove", record_id, "--consumer", "tax-levy", "--json"]) == 0
+    proofs = json.loads(capsys.readouterr().out)
+    assert proofs["ok"] is True
+    assert [p["event"]["consumer"] for p in proofs["proofs"]] == ["tax-levy"]
+    assert proofs["proofs"][0]["link"]["root"]
+    assert "events" not in proofs["proofs"][0]["link"]
+    assert proofs["proofs"][0]["anchored"]["offset"] >= proofs["proofs"][0]["offset"]
+    assert proofs["proofs"][0]["anchor_record"]
+    assert cli(["audit", "prove", "no-such-record"]) == 5
+    assert "no delivery of record no-such-record" in capsys.readouterr().out
 
 
-def test_altering_removing_or_reordering_one_event_is_detected(
-    bus: Bus, auditor: Child, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_altering_removing_or_reordering_one_event_or_block_is_detected(
+    bus: Bus, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    publish(bus, 0, enterprises=30)
-    audit_events(bus, 60)
+    # Blocks of two events, so that each partition holds several blocks to remove or reorder.
+    auditor = start_auditor(
+        bus.services["auditor"], bus.namespace, tmp_path, extra_env={"SHAREBUS_AUDITOR_BLOCK_MAX_EVENTS": "2"}
+    )
+    try:
+        publish(bus, 0, enterprises=30)
+        audit_events(bus, 60)
+    finally:
+        auditor.stop()
     assert verify(bus.access, bus.topics.audit).broken is None
     busiest = max(
         range(AUDIT_PARTITIONS),
         key=lambda p: sum(1 for m in read_topic(bus.access, bus.topics.audit) if m.partition() == p),
     )
 
+    def edited(values: list[bytes], edit: Callable[[dict[str, Any]], None]) -> list[bytes]:
+        block = json.loads(values[3])
+        edit(block)
+        return [*values[:3], json.dumps(block).encode(), *values[4:]]
+
     def altered(partition: int, values: list[bytes]) -> list[bytes]:
-        if partition == busiest:
-            event = json.loads(values[3])
-            event["consumer"] = "someone-else"
-            values = [*values[:3], json.dumps(event).encode(), *values[4:]]
-        return values
+        if partition != busiest:
+            return values
+        return edited(values, lambda b: b["events"][0].update(consumer="someone-else"))
+
+    def event_removed(partition: int, values: list[bytes]) -> list[bytes]:
+        return edited(values, lambda b: b["events"].pop()) if partition == busiest else values
 
     def removed(partition: int, values: list[bytes]) -> list[bytes]:
         return [*values[:3], *values[4:]] if partition == busiest else values
@@ -134,7 +162,8 @@ def test_altering_removing_or_reordering_one_event_is_detected(
         return [*values[:3], values[4], values[3], *values[5:]] if partition == busiest else values
 
     for change, problem in (
-        (altered, "does not match its hash"),
+        (altered, "do not match its Merkle root"),
+        (event_removed, "an event was removed or added"),
         (removed, "prev_hash does not match"),
         (reordered, "prev_hash does not match"),
     ):

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sharebus_audit.chain import GENESIS, seal
 from sharebus_cli.main import main as cli
+from sharebus_core.audit_trail import GENESIS, events_of, seal_block
 from sharebus_core.produce import produce_confirmed
 from sharebus_core.signing import Verifier
 from sharebus_core.topic_reader import read_topic
@@ -25,9 +25,10 @@ from tests.support.records import publish_enterprises
 
 
 def committed(bus: Bus) -> dict[int, list[dict[str, Any]]]:
+    """The committed audit events per partition (the blocks opened)."""
     by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for msg in read_topic(bus.access, bus.topics.audit, isolation="read_committed"):
-        by_partition[msg.partition() or 0].append(json.loads(msg.value() or b"{}"))
+        by_partition[msg.partition() or 0].extend(events_of(json.loads(msg.value() or b"{}")))
     return by_partition
 
 
@@ -37,15 +38,15 @@ def checked(bus: Bus) -> Verification:
 
 
 def resealed(events: list[dict[str, Any]], length: int) -> list[bytes]:
-    """The partition's events with the fourth one altered, chained again from genesis (and padded to
-    ``length`` with more of the same): a chain as consistent as the original."""
-    body = [{k: v for k, v in e.items() if k not in ("hash", "prev_hash")} for e in events]
+    """The partition's events with the fourth one altered, sealed again from genesis one block per event
+    (padded to ``length`` blocks with more of the same): a chain as consistent as the original."""
+    body = list(events)
     body[3] = {**body[3], "consumer": "someone-else"}
     while len(body) < length:
         body.append(body[len(body) % len(events)])
     prev, out = GENESIS, []
     for event in body:
-        sealed = seal(event, prev)
+        sealed = seal_block([event], prev)
         prev = sealed["hash"]
         out.append(json.dumps(sealed).encode())
     return out

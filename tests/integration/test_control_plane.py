@@ -17,11 +17,11 @@ from sharebus_cli.children import Child
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.produce import produce_confirmed
 from sharebus_core.signing import Signer
-from sharebus_core.topic_reader import read_topic
 from sharebus_gateway.keys import KeyStore, new_key
 from sharebus_grants import GrantService
 from sharebus_ops.audit import verify
 from tests.integration.conftest import Bus, GatewayBus
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.kafka import end_offsets, eventually, metric, read_all
 from tests.support.keys import control_keys
@@ -62,10 +62,7 @@ def forged_grant(grant_id: str) -> Grant:
 
 def control_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
-        events = [
-            json.loads(m.value() or b"{}") for m in read_topic(bus.access, bus.topics.audit, isolation="read_committed")
-        ]
-        return [e for e in events if e.get("mode") == "control"]
+        return [e for e in trail_events(bus.access, bus.topics.audit) if e.get("mode") == "control"]
 
     return eventually(read, lambda events: len(events) >= expected, timeout_s=60)
 

@@ -26,6 +26,7 @@ from sharebus_core.topic_reader import read_topic
 from sharebus_grants import GrantService
 from sharebus_sdk import Delivery, Disputes, Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.gateway import GatewayProcess, issue_key, start_gateway
 from tests.support.kafka import end_offsets, eventually, metric
@@ -111,8 +112,7 @@ def deliveries(bus: Bus, system: str, done: Any, timeout_s: float = 30.0) -> lis
 
 
 def audit_trail(bus: Bus) -> list[dict[str, Any]]:
-    messages = read_topic(bus.access, bus.topics.audit, isolation="read_committed")
-    return [json.loads(m.value() or b"") for m in messages]
+    return trail_events(bus.access, bus.topics.audit)
 
 
 def dispute_events(bus: Bus) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ them; the router's quality metrics match a count made here; the audit trail carr
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -19,11 +18,11 @@ from sharebus_cli.children import Child
 from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import read_topic
 from sharebus_router.dead_letters import DLQ_DATA_CLASS, DLQ_REASON
 from sharebus_rules.check_digits import uscc_check_char
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.identities import provision_bus
 from tests.support.kafka import eventually, metric, read_all
@@ -201,9 +200,7 @@ def test_rules_reject_and_flag_exactly_the_records_that_break_them(quality_bus: 
     expected_events = 30 * 2 + 10 + 4 + 8
 
     def audit() -> list[dict[str, Any]]:
-        return [
-            json.loads(m.value() or b"") for m in read_topic(bus.access, bus.topics.audit, isolation="read_committed")
-        ]
+        return trail_events(bus.access, bus.topics.audit)
 
     events = eventually(audit, lambda found: len(found) >= expected_events, timeout_s=60)
     assert len(events) == expected_events

@@ -18,7 +18,6 @@ from selenium.webdriver.common.by import By
 from sharebus_cli.children import Child
 from sharebus_cli.main import main as cli
 from sharebus_core.audit_fact import AuditFact, FactDecision
-from sharebus_core.topic_reader import read_topic
 from sharebus_grants import GrantService
 from sharebus_provision import TopicSpec, ensure_topics
 from sharebus_report import Period, build_report, parse_period
@@ -26,6 +25,7 @@ from sharebus_report.model import DEPARTMENT_COLUMNS
 from sharebus_rules.quality import is_filled
 from tests.integration.conftest import Bus, ClockedBus
 from tests.integration.test_periodic import approve_roster_grant, held, roster
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.browser import console_errors, save_screenshot
 from tests.support.kafka import eventually
@@ -57,9 +57,7 @@ def month_of(at: dt.datetime) -> Period:
 
 def audit_events(bus: Bus, expected: int) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
-        return [
-            json.loads(m.value() or b"") for m in read_topic(bus.access, bus.topics.audit, isolation="read_committed")
-        ]
+        return trail_events(bus.access, bus.topics.audit)
 
     return eventually(read, lambda events: len(events) >= expected, timeout_s=60)
 

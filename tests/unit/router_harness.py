@@ -60,7 +60,7 @@ class MessageTooLarge(Exception):
 
 
 class Harness:
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, *, public: bool = False) -> None:
         self.catalogue = catalogue
         self.registry = CollectorRegistry()
         self.metrics = RouterMetrics(self.registry)
@@ -83,7 +83,9 @@ class Harness:
 
         self.send = send
 
-        self.table = RouteTable(catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas))
+        self.table = RouteTable(
+            catalogue, TOPICS, RouteBuilder(catalogue, TOPICS, self.metrics, self.schemas, public=public)
+        )
         asyncio.run(self.table.build_all())
         self.handler = RecordHandler(
             self.table.routes,

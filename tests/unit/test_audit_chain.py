@@ -1,4 +1,5 @@
-"""The audit chain: sealing, and that altering, removing or reordering one event is found."""
+"""The audit trail's format: blocks chained by their links over a Merkle root, the older single-event
+links, and inclusion proofs; altering, removing or reordering anything is found."""
 
 from __future__ import annotations
 
@@ -6,63 +7,212 @@ import hashlib
 import json
 from typing import Any
 
-from sharebus_audit.chain import GENESIS, event_hash, seal, verify_partition
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sharebus_core.audit_trail import (
+    GENESIS,
+    InclusionProof,
+    audit_path,
+    check_proof,
+    event_hash,
+    events_of,
+    leaf_hash,
+    link_hash,
+    merkle_root,
+    prove,
+    root_from_path,
+    seal_block,
+    verify_links,
+)
 
 
-def chain(n: int) -> list[dict[str, Any]]:
-    events, prev = [], GENESIS
-    for i in range(n):
-        event = seal({"seq": i, "consumer": "tax-levy", "decision": "deliver"}, prev)
-        events.append(event)
-        prev = event["hash"]
-    return events
+def event(i: int, consumer: str = "tax-levy") -> dict[str, Any]:
+    return {"seq": i, "record_id": f"r{i}", "consumer": consumer, "decision": "deliver"}
 
 
-def walk(events: list[dict[str, Any] | None]) -> str | None:
-    broken = verify_partition(0, enumerate(events))
-    return str(broken) if broken else None
+def chain(sizes: list[int]) -> list[dict[str, Any]]:
+    """Blocks of the given sizes, events numbered across them, linked from the genesis."""
+    blocks, prev, seq = [], GENESIS, 0
+    for size in sizes:
+        block = seal_block([event(seq + i) for i in range(size)], prev)
+        blocks.append(block)
+        prev, seq = block["hash"], seq + size
+    return blocks
 
 
-def test_an_intact_chain_verifies() -> None:
-    events = chain(5)
-    assert events[0]["prev_hash"] == GENESIS
-    assert all(e["hash"] == event_hash(e) for e in events)
-    assert walk(list(chain(5))) is None
-    assert walk([]) is None
+def legacy(events: list[dict[str, Any]], prev: str = GENESIS) -> list[dict[str, Any]]:
+    """The trail as it was written before blocks: each event its own link."""
+    out = []
+    for e in events:
+        linked = {**e, "prev_hash": prev}
+        linked["hash"] = event_hash(linked)
+        out.append(linked)
+        prev = linked["hash"]
+    return out
 
 
-def test_altering_an_event_is_found_at_that_event() -> None:
-    events: list[dict[str, Any] | None] = list(chain(5))
-    events[2] = {**chain(5)[2], "consumer": "psb-case"}
-    assert walk(events) == "partition 0, offset 2: its content does not match its hash (the event was altered)"
+def walk(records: list[dict[str, Any] | None]) -> tuple[int, str | None]:
+    events, broken = verify_links(0, enumerate(records))
+    return events, (str(broken) if broken else None)
 
 
-def test_altering_and_rehashing_is_found_at_the_next_event() -> None:
-    events: list[dict[str, Any] | None] = list(chain(5))
-    forged = {**chain(5)[2], "consumer": "psb-case"}
-    forged.pop("hash")
-    events[2] = seal({k: v for k, v in forged.items() if k != "prev_hash"}, forged["prev_hash"])
-    assert walk(events) is not None
-    assert "offset 3: its prev_hash does not match the event at offset 2" in (walk(events) or "")
+def test_an_intact_chain_of_blocks_verifies_and_counts_its_events() -> None:
+    blocks = chain([3, 1, 5])
+    assert blocks[0]["prev_hash"] == GENESIS
+    assert all(b["hash"] == link_hash(b) for b in blocks)
+    assert walk(list(blocks)) == (9, None)
+    assert walk([]) == (0, None)
+    assert [e["seq"] for b in blocks for e in events_of(b)] == list(range(9))
 
 
-def test_removing_an_event_is_found() -> None:
-    events: list[dict[str, Any] | None] = list(chain(5))
-    del events[1]
-    assert "offset 1: its prev_hash does not match the event at offset 0" in (walk(events) or "")
-    first_removed: list[dict[str, Any] | None] = [*chain(3)[1:]]
-    assert "offset 0: its prev_hash does not match the event at the start" in (walk(first_removed) or "")
+def test_the_link_covers_the_root_but_not_the_events_themselves() -> None:
+    block = chain([4])[0]
+    assert link_hash({k: v for k, v in block.items() if k != "events"}) == block["hash"]
+    assert block["root"] == merkle_root([leaf_hash(e) for e in block["events"]]).hex()
 
 
-def test_reordering_is_found() -> None:
-    events: list[dict[str, Any] | None] = list(chain(5))
-    events[1], events[2] = events[2], events[1]
-    assert "offset 1: its prev_hash" in (walk(events) or "")
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda b: b["events"][1].update(consumer="psb-case"), "do not match its Merkle root"),
+        (lambda b: b["events"].reverse(), "do not match its Merkle root"),
+        (lambda b: b["events"].pop(), "says 3 events but holds 2"),
+        (lambda b: b.update(count=2, events=b["events"][:2]), "do not match its Merkle root"),
+        (lambda b: b.update(root="0" * 64), "do not match its Merkle root"),
+        (lambda b: b.update(prev_hash="1" * 64), "its link does not match its hash"),
+    ],
+)
+def test_altering_a_block_is_found_at_that_block(change: Any, problem: str) -> None:
+    records: list[dict[str, Any] | None] = list(chain([2, 3, 2]))
+    target = records[1]
+    assert target is not None
+    change(target)
+    events, broken = walk(records)
+    assert events == 2
+    assert broken is not None
+    assert broken.startswith("partition 0, offset 1: ")
+    assert problem in broken
+
+
+def test_a_block_resealed_after_an_edit_is_found_at_the_next_block() -> None:
+    records: list[dict[str, Any] | None] = list(chain([2, 2, 2]))
+    original = records[1]
+    assert original is not None
+    records[1] = seal_block([{**e, "consumer": "psb-case"} for e in original["events"]], original["prev_hash"])
+    assert "offset 2: its prev_hash does not match the record at offset 1" in (walk(records)[1] or "")
+
+
+def test_removing_or_reordering_blocks_is_found() -> None:
+    removed: list[dict[str, Any] | None] = list(chain([1, 1, 1]))
+    del removed[1]
+    assert "offset 1: its prev_hash does not match the record at offset 0" in (walk(removed)[1] or "")
+    first_removed: list[dict[str, Any] | None] = [*chain([1, 1, 1])[1:]]
+    assert "offset 0: its prev_hash does not match the record at the start" in (walk(first_removed)[1] or "")
+    swapped: list[dict[str, Any] | None] = list(chain([1, 1, 1]))
+    swapped[1], swapped[2] = swapped[2], swapped[1]
+    assert "offset 1: its prev_hash" in (walk(swapped)[1] or "")
 
 
 def test_a_foreign_record_is_found() -> None:
-    events: list[dict[str, Any] | None] = [*chain(2), None]
-    assert walk(events) == "partition 0, offset 2: the record is not an audit event (not JSON, or empty)"
+    records: list[dict[str, Any] | None] = [*chain([2]), None]
+    assert walk(records) == (2, "partition 0, offset 1: the record is not an audit record (not JSON, or empty)")
+    not_events: list[dict[str, Any] | None] = [{**chain([2])[0], "events": "x"}]
+    assert "not a list of events" in (walk(not_events)[1] or "")
+
+
+def test_a_trail_written_before_blocks_still_verifies_and_blocks_may_follow_it() -> None:
+    old = legacy([event(0), event(1)])
+    assert walk(list(old)) == (2, None)
+    assert events_of(old[0]) == [old[0]]
+    then = seal_block([event(2), event(3)], old[-1]["hash"])
+    assert walk([*old, then]) == (4, None)
+    altered = [{**old[0], "consumer": "psb-case"}, old[1]]
+    assert "its content does not match its hash" in (walk(list(altered))[1] or "")
+
+
+def test_events_of_anything_else_is_nothing() -> None:
+    assert events_of(None) == []
+    assert events_of([1, 2]) == []
+    assert events_of({"kind": "block", "events": None}) == []
+
+
+def anchored_here(proof: InclusionProof) -> InclusionProof:
+    """The proof, with an anchor naming its own block as the head."""
+    return proof.anchored_by((), (proof.offset, proof.link["hash"]), "c2lnbmVk")
+
+
+@given(st.integers(min_value=1, max_value=70), st.data())
+def test_every_event_of_a_block_has_a_proof_that_holds_and_only_for_itself(size: int, data: st.DataObject) -> None:
+    block = seal_block([event(i) for i in range(size)], GENESIS)
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    proof = anchored_here(prove(3, 17, block, index))
+    assert proof.event == block["events"][index]
+    assert "events" not in proof.link
+    assert check_proof(proof) is None
+    assert len(proof.path) <= max(1, (size - 1).bit_length())
+    assert InclusionProof.from_dict(json.loads(json.dumps(proof.to_dict()))) == proof
+    other = data.draw(st.integers(min_value=0, max_value=size - 1))
+    if block["events"][other] != proof.event:
+        swapped = anchored_here(InclusionProof(3, 17, block["events"][other], index, proof.path, proof.link))
+        assert check_proof(swapped) == "the event and its path do not lead to the link's Merkle root"
+
+
+def test_a_proof_holds_only_down_to_a_signed_head_through_unbroken_links() -> None:
+    blocks = chain([3, 2, 4, 1])
+    proof = prove(0, 0, blocks[0], 1)
+    assert check_proof(proof) is not None
+    assert "no signed anchor covers the block yet" in (check_proof(proof) or "")
+    links = tuple((offset, {k: v for k, v in b.items() if k != "events"}) for offset, b in enumerate(blocks) if offset)
+    head = (3, blocks[3]["hash"])
+    assert check_proof(proof.anchored_by(links, head, "c2lnbmVk")) is None
+    assert check_proof(proof.anchored_by(links[:2], (2, blocks[2]["hash"]), "c2lnbmVk")) is None
+    gap = (links[0], links[2])
+    assert "breaks at offset 3" in (check_proof(proof.anchored_by(gap, head, "c2lnbmVk")) or "")
+    assert "does not end at the anchored head" in (check_proof(proof.anchored_by(links, (3, "f" * 64), "x")) or "")
+    altered = (links[0], (2, {**links[1][1], "count": 9}), links[2])
+    assert "breaks at offset 2" in (check_proof(proof.anchored_by(altered, head, "c2lnbmVk")) or "")
+
+
+def test_a_record_written_before_blocks_has_a_proof_too() -> None:
+    old = legacy([event(0), event(1)])
+    proof = prove(0, 0, old[0], 0)
+    assert proof.path == ()
+    assert proof.event == old[0]
+    assert check_proof(proof.anchored_by(((1, old[1]),), (1, old[1]["hash"]), "c2lnbmVk")) is None
+    forged = InclusionProof(0, 0, {**old[0], "consumer": "psb-case"}, 0, (), old[0])
+    assert check_proof(anchored_here(forged)) == "the event is not the record its link seals"
+
+
+def test_a_proof_with_a_forged_link_or_path_does_not_hold() -> None:
+    block = seal_block([event(i) for i in range(5)], GENESIS)
+    proof = prove(0, 0, block, 2)
+    forged_root = InclusionProof(0, 0, proof.event, 2, proof.path, {**proof.link, "root": "0" * 64})
+    assert check_proof(anchored_here(forged_root)) == "the link does not match its hash"
+    resealed_link = {**proof.link, "root": "0" * 64}
+    resealed_link["hash"] = link_hash(resealed_link)
+    assert check_proof(anchored_here(InclusionProof(0, 0, proof.event, 2, proof.path, resealed_link))) is not None
+    flipped = tuple(("left" if side == "right" else "right", h) for side, h in proof.path)
+    assert check_proof(anchored_here(InclusionProof(0, 0, proof.event, 2, flipped, proof.link))) is not None
+    up = InclusionProof(0, 0, proof.event, 2, (("up", "00"),), proof.link)
+    assert check_proof(anchored_here(up)) == "the path has a step that is neither left nor right"
+    not_hex = InclusionProof(0, 0, proof.event, 2, (("left", "zz"),), proof.link)
+    assert check_proof(anchored_here(not_hex)) == "the path holds a sibling that is not a hash"
+    with pytest.raises(ValueError, match="not an inclusion proof"):
+        InclusionProof.from_dict({"partition": 0})
+
+
+def test_the_merkle_tree_has_rfc_6962_shape() -> None:
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
+
+    def node(left: bytes, right: bytes) -> bytes:
+        return hashlib.sha256(b"\x01" + left + right).digest()
+
+    assert merkle_root(leaves) == node(node(leaves[0], leaves[1]), leaves[2])
+    assert audit_path(leaves, 2) == [("left", node(leaves[0], leaves[1]).hex())]
+    assert root_from_path(leaves[0], audit_path(leaves, 0)) == merkle_root(leaves)
+    assert leaf_hash({"a": 1}) == hashlib.sha256(b"\x00" + b'{"a":1}').digest()
 
 
 def test_router_batches_expand_into_one_event_per_decision() -> None:

@@ -10,8 +10,8 @@ from typing import Any, cast
 from confluent_kafka import Message
 
 from sharebus_audit.auditor import audit_events
-from sharebus_audit.chain import GENESIS, seal, verify_partition
 from sharebus_core import headers as h
+from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topic_reader import RangeReader
@@ -55,10 +55,10 @@ def events_of(messages: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
 
 def chains(events: list[dict[str, Any]]) -> bool:
     sealed, prev = [], GENESIS
-    for event in events:
-        sealed.append(seal(event, prev))
+    for start in range(0, len(events), 100):
+        sealed.append(seal_block(events[start : start + 100], prev))
         prev = sealed[-1]["hash"]
-    return verify_partition(0, enumerate(sealed)) is None
+    return verify_links(0, enumerate(sealed)) == (len(events), None)
 
 
 def test_the_bound_is_a_setting_well_under_the_brokers_limit() -> None:

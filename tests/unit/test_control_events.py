@@ -14,15 +14,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from sharebus_audit.auditor import audit_events
-from sharebus_audit.chain import GENESIS, seal, verify_partition
 from sharebus_core import control_log
 from sharebus_core.audit_fact import AuditFact
+from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
 from sharebus_core.control_log import ControlEventRejected, ControlRejections, denial_fact, read_verified
 from sharebus_core.grant_log import GrantFollower, open_grant
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import RejectReason, Signer, Verifier
-from sharebus_gateway.keys import KeyView, new_key, open_key
+from sharebus_core.topics import PUBLIC_CONSUMER
+from sharebus_gateway.keys import KeyKind, KeyView, new_key, new_open_data_key, open_key
 
 GRANTS, KEYS = "ns.grants", "ns.apikeys"
 UNUSED = KafkaAccess(bootstrap="unused:9092")  # the followers are fed by hand, never connected
@@ -169,17 +170,17 @@ def test_only_a_signed_entry_is_an_api_key(signer: Signer, verifier: Verifier) -
     token, forged_token = real.token.get_secret_value(), forged.token.get_secret_value()
 
     view.follower.on_record(log.record(forged.key.key_id, forged.key.model_dump_json().encode()))
-    assert view.authenticate(forged_token) is None  # a record written to the topic is not a key
+    assert view.authenticate(forged_token, KeyKind.SYSTEM) is None  # a record written to the topic is not a key
 
     view.follower.on_record(log.signed(signer, real.key.key_id, real.key.model_dump_json().encode()))
-    assert view.authenticate(token) == real.key
+    assert view.authenticate(token, KeyKind.SYSTEM) == real.key
     # Neither a forged revocation nor a tombstone takes the key away (it is revoked only by a signed event).
     revoked = real.key.model_copy(update={"revoked_at": NOW})
     view.follower.on_record(log.record(real.key.key_id, revoked.model_dump_json().encode()))
     view.follower.on_record(log.record(real.key.key_id, None))
-    assert view.authenticate(token) == real.key
+    assert view.authenticate(token, KeyKind.SYSTEM) == real.key
     view.follower.on_record(log.signed(signer, real.key.key_id, revoked.model_dump_json().encode()))
-    assert view.authenticate(token) is None
+    assert view.authenticate(token, KeyKind.SYSTEM) is None
     assert [(r.reason, r.claimed_subject) for r in refused] == [
         (RejectReason.UNSIGNED, "psb-case"),
         (RejectReason.UNSIGNED, "tax-levy"),
@@ -234,5 +235,24 @@ def test_the_denial_is_chained_by_the_auditor_like_any_other_fact(rejection: Con
     assert event["reader"] == "gateway"
     assert event["source"] == {"topic": GRANTS, "partition": 0, "offset": 0}
     assert event["key"] == "g-7"
-    sealed = seal(event, GENESIS)
-    assert verify_partition(1, [(0, sealed)]) is None
+    assert verify_links(1, [(0, seal_block([event], GENESIS))]) == (1, None)
+
+
+def test_open_data_keys_and_system_keys_never_stand_for_each_other(signer: Signer, verifier: Verifier) -> None:
+    log = Log(KEYS)
+    view = KeyView(UNUSED, KEYS, verifier, lambda _r: None)
+    system = new_key("tax-levy", "TAX", NOW)
+    public = new_open_data_key("Chongqing University transport lab", "bus punctuality study", "lab@example.edu", NOW)
+    for issued in (system, public):
+        view.follower.on_record(log.signed(signer, issued.key.key_id, issued.key.model_dump_json().encode()))
+    assert view.authenticate(system.token.get_secret_value(), KeyKind.SYSTEM) == system.key
+    assert view.authenticate(system.token.get_secret_value(), KeyKind.OPEN_DATA) is None
+    assert view.authenticate(public.token.get_secret_value(), KeyKind.OPEN_DATA) == public.key
+    assert view.authenticate(public.token.get_secret_value(), KeyKind.SYSTEM) is None
+    # The application it was issued on travels with the key, and it belongs to no department's system.
+    assert (public.key.holder, public.key.purpose, public.key.contact) == (
+        "Chongqing University transport lab",
+        "bus punctuality study",
+        "lab@example.edu",
+    )
+    assert public.key.system == public.key.department == PUBLIC_CONSUMER

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -19,8 +22,9 @@ from sharebus_registry.errors import (
     VersionNotSoftDeleted,
     VersionSoftDeleted,
 )
-from sharebus_registry.records import decode
+from sharebus_registry.records import Record, decode
 from sharebus_registry.schemas import ParsedSchema, parse
+from sharebus_registry.state import RegistryState
 from sharebus_registry.store import LATEST, SchemaStore, parse_version
 from tests.unit.registry.memory_log import MemoryLog, make_store
 
@@ -241,3 +245,73 @@ def test_invalid_version_segments_answer_42202(text: str) -> None:
     with pytest.raises(InvalidVersion) as caught:
         parse_version(text)
     assert caught.value.error_code == 42202
+
+
+class _GatedLog(MemoryLog):
+    """Holds the first append until released, and records the size of every append."""
+
+    def __init__(self, store_state: object) -> None:
+        super().__init__(store_state)  # type: ignore[arg-type]
+        self.sizes: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def append(self, records: Sequence[Record]) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        self.sizes.append(len(records))
+        super().append(records)
+
+
+def test_registrations_arriving_during_a_write_are_committed_together() -> None:
+    state = RegistryState()
+    log = _GatedLog(state)
+    store = SchemaStore(state, log)
+    results: dict[str, int] = {}
+    refused: dict[str, str] = {}
+
+    def register(name: str, subject: str, schema: ParsedSchema) -> None:
+        try:
+            results[name] = store.register(subject, schema)
+        except IncompatibleSchema as exc:
+            refused[name] = str(exc)
+
+    first = threading.Thread(target=register, args=("first", "s0", V1))
+    first.start()
+    assert log.entered.wait(10)
+    queued = [
+        ("b", "s1", person({"name": "b", "type": "int", "default": 0})),
+        ("c", "s2", person({"name": "c", "type": "int", "default": 0})),
+        ("same-as-b", "s3", person({"name": "b", "type": "int", "default": 0})),
+        ("s0-again", "s0", V2),
+        ("incompatible", "s0", parse('"string"')),
+    ]
+    threads = [threading.Thread(target=register, args=args) for args in queued]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(store._queue) < len(queued) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    log.release.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    # One write for the first; one for everything queued meanwhile (a subject queued twice waits
+    # for a round of its own, and that round writes nothing: its schema is refused).
+    assert log.sizes == [1, 4]
+    assert results["first"] == 1
+    assert results["b"] == results["same-as-b"] != results["c"]
+    assert {results["b"], results["c"]} == {2, 3}
+    assert results["s0-again"] == 4
+    assert "incompatible with an earlier schema" in refused["incompatible"]
+    assert store.versions("s0") == [1, 2]
+    assert replay(log).get_version("s3", LATEST).schema_id == results["b"]
+
+
+def test_setting_the_level_a_subject_already_has_writes_nothing() -> None:
+    store, log = make_store()
+    store.set_level("a", CompatibilityLevel.NONE)
+    written = len(log.entries)
+    assert store.set_level("a", CompatibilityLevel.NONE) is CompatibilityLevel.NONE
+    assert len(log.entries) == written
+    store.set_level("a", CompatibilityLevel.FULL)
+    assert len(log.entries) == written + 1

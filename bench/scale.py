@@ -1,0 +1,391 @@
+"""Benchmark: the bus over the city's catalogue (3,170 classes), from one run.
+
+Run with ``make bench-scale`` (or ``python -m bench.scale --scale district`` for a quick look). It
+generates the catalogue (``sharebus catalogue generate``), starts a secured broker, the registry, the
+router, the auditor and the lag monitor over it, and reports:
+
+- provisioning: ACLs, topics and schemas (first run), and a second, incremental run (nothing to do);
+- the router's start to ready (``/readyz`` 200), and its peak RSS;
+- the series count and size of every process's ``/metrics``;
+- publish->deliver p50/p99 at a steady rate spread over every class, against a raw confluent-kafka
+  passthrough at the same rate in the same run.
+
+Records go to every class in turn; only real-time unconditional classes deliver at once (periodic
+ones are held, conditional ones need a grant), and those deliveries are what the latency counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastavro
+import httpx
+from confluent_kafka import OFFSET_END, Producer, TopicPartition
+
+from bench.measure import PHASE, LatencySink, percentile, produce, publish, wait_for_count
+from bench.rig import PYTHON_ENV, forwarder, start_broker, write_results
+from sharebus_access.credentials import provision_access
+from sharebus_broker import BrokerSettings
+from sharebus_broker.launcher import free_port
+from sharebus_cli.children import Child, start_child
+from sharebus_core import headers as h
+from sharebus_core.catalogue import Catalogue, ShareType, UpdateMode, load_catalogue
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.key_files import bus_keys
+from sharebus_core.registry_client import auth_of
+from sharebus_core.topics import TopicNames
+from sharebus_core.wire import frame
+from sharebus_demo.city_catalogue import generate
+from sharebus_demo.fake import RecordFaker
+from sharebus_provision import TopicSpec, catalogue_topics, ensure_topics, provision_schemas, router_topics
+from sharebus_router.settings import RouterSettings
+
+ROUTER_READY_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Figures:
+    scale: str
+    classes: int
+    partitions: int
+    timings_s: dict[str, float] = field(default_factory=dict)
+    router_peak_rss_mib: float = 0.0
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale")
+    parser.add_argument("--scale", default="city", choices=("city", "district", "small"))
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per source topic")
+    parser.add_argument("--steady-rate", type=float, default=2000.0, help="records/s, spread over every class")
+    parser.add_argument("--steady-seconds", type=float, default=10.0)
+    parser.add_argument("--work", type=Path, help="keep logs and scrapes here (default: a temporary directory)")
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the broker and the children are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="sharebus-bench-scale-") as tmp, ExitStack() as stack:
+        work = args.work or Path(tmp)
+        figures = run(stack, work, args)
+    report(figures)
+    write_results("scale", figures.__dict__)
+    return 0
+
+
+def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
+    started = time.monotonic()
+    generate(args.scale, work / "catalogue", partitions=args.partitions)
+    catalogue = load_catalogue(work / "catalogue")
+    figures = Figures(args.scale, len(catalogue.data_classes), args.partitions)
+    figures.timings_s["generate_and_load"] = time.monotonic() - started
+    print(f"bench: {figures.classes} classes, {len(catalogue.subscriptions)} subscriptions", flush=True)
+    admin = start_broker(stack, BrokerSettings(port=free_port(), controller_port=free_port(), data_dir=work / "kafka"))
+    topics = TopicNames(f"scale-{uuid.uuid4().hex[:8]}")
+    with timed(figures, "acls"):
+        who = provision_access(admin, catalogue, topics.namespace, ("registry", "router", "auditor", "monitor"))
+    keys = bus_keys(work / "keys")
+    ports = {name: free_port() for name in ("registry", "router", "auditor", "monitor")}
+    registry_url = f"http://127.0.0.1:{ports['registry']}"
+    env = {
+        **keys.everyone,
+        **PYTHON_ENV,
+        "SHAREBUS_NAMESPACE": topics.namespace,
+        "SHAREBUS_REGISTRY_URL": registry_url,
+        "SHAREBUS_REGISTRY_PORT": str(ports["registry"]),
+        "SHAREBUS_CATALOGUE_DIR": str(work / "catalogue"),
+        "SHAREBUS_ROUTER_WEB_PORT": str(ports["router"]),
+        "SHAREBUS_ROUTER_DATA_DIR": str(work / "router"),
+        "SHAREBUS_ROUTER_LOG_LEVEL": "warning",
+        "SHAREBUS_AUDITOR_METRICS_PORT": str(ports["auditor"]),
+        "SHAREBUS_MONITOR_METRICS_PORT": str(ports["monitor"]),
+    }
+    registry = start_child(
+        "registry", "sharebus_registry", {**env, **who["registry"].env()}, work / "registry.log", f"{registry_url}/", 60
+    )
+    stack.callback(registry.stop)
+    schema_ids = provision(figures, admin, catalogue, topics, registry_url)
+    router = Child("router", "sharebus_router", {**env, **who["router"].env()}, work / "router.log").start()
+    stack.callback(router.stop)
+    with timed(figures, "router_start_to_ready"):
+        router.wait_http(f"http://127.0.0.1:{ports['router']}/readyz", ROUTER_READY_TIMEOUT_S)
+    figures.timings_s["provisioning_plus_router_ready"] = (
+        figures.timings_s["topics"] + figures.timings_s["schemas"] + figures.timings_s["router_start_to_ready"]
+    )
+    auditor_env = {**env, **who["auditor"].env(), **keys.auditor}
+    auditor_url = f"http://127.0.0.1:{ports['auditor']}/metrics"
+    auditor = start_child("auditor", "sharebus_audit", auditor_env, work / "auditor.log", auditor_url, 120)
+    stack.callback(auditor.stop)
+    monitor_url = f"http://127.0.0.1:{ports['monitor']}/metrics"
+    monitor_env = {**env, **who["monitor"].env()}
+    monitor = start_child("monitor", "sharebus_monitor", monitor_env, work / "monitor.log", monitor_url, 120)
+    stack.callback(monitor.stop)
+    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, router, figures)
+    figures.latency_ms["raw"] = raw_latency(admin, work, topics, args)
+    figures.router_peak_rss_mib = peak_rss_mib(router)
+    for name, url in (
+        ("router", f"http://127.0.0.1:{ports['router']}/metrics"),
+        ("auditor", auditor_url),
+        ("monitor", monitor_url),
+    ):
+        figures.metrics[name] = scrape(url, work / f"{name}.metrics.txt")
+    return figures
+
+
+@contextmanager
+def timed(figures: Figures, name: str) -> Iterator[None]:
+    start = time.monotonic()
+    print(f"bench: {name} ...", flush=True)
+    yield
+    figures.timings_s[name] = elapsed = time.monotonic() - start
+    print(f"bench: {name}: {elapsed:.1f}s", flush=True)
+
+
+def provision(
+    figures: Figures, admin: KafkaAccess, catalogue: Catalogue, topics: TopicNames, registry_url: str
+) -> dict[str, int]:
+    """As the router provisions on start, timed; then again, which must find nothing to do."""
+    # The router's own defaults, so its start finds every topic as it would have made it.
+    defaults = RouterSettings.model_fields
+    specs = catalogue_topics(
+        catalogue,
+        topics,
+        defaults["delivery_partitions"].default,
+        defaults["delivery_retention_hours"].default,
+        defaults["dead_letter_retention_hours"].default,
+    ) + router_topics(topics, defaults["held_partitions"].default, defaults["held_retention_hours"].default)
+    with timed(figures, "topics"):
+        created = ensure_topics(admin, specs, timeout_s=120)
+    with timed(figures, "schemas"):
+        first = provision_schemas(catalogue, topics, registry_url, auth_of(admin))
+    with timed(figures, "reprovision"):
+        again = ensure_topics(admin, specs), provision_schemas(catalogue, topics, registry_url, auth_of(admin))
+    figures.notes.append(
+        f"first run created {len(created)} topics and registered {len(first.registered)} schemas; "
+        f"the second created {len(again[0])} and registered {len(again[1].registered)}"
+    )
+    return first.ids
+
+
+def encoded_records(
+    catalogue: Catalogue, topics: TopicNames, schema_ids: dict[str, int]
+) -> tuple[list[tuple[str, str, bytes, bytes]], dict[str, int]]:
+    """One record per class (topic, class, key, value), and how many deliveries each class makes at once."""
+    faker = RecordFaker(seed=13)
+    records = []
+    fanout = {}
+    for code, entry in catalogue.data_classes.items():
+        schema = catalogue.schema(code)
+        record = faker.record(schema)
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, schema.parsed, record)
+        key = str(record[entry.key_field]).encode()
+        records.append((topics.source(code), code, key, frame(schema_ids[code], body.getvalue())))
+        at_once = entry.share_type is ShareType.UNCONDITIONAL and entry.mode is UpdateMode.REALTIME
+        fanout[code] = len(catalogue.subscriptions_of(code)) if at_once else 0
+    return records, fanout
+
+
+def steady_latency(
+    admin: KafkaAccess,
+    catalogue: Catalogue,
+    topics: TopicNames,
+    schema_ids: dict[str, int],
+    args: argparse.Namespace,
+    router: Child,
+    figures: Figures,
+) -> dict[str, float]:
+    """A warm-up round (one record per class, timed until all its deliveries arrive), then the steady phase."""
+    records, fanout = encoded_records(catalogue, topics, schema_ids)
+    delivery_topics = [topics.delivery(s) for s in catalogue.systems]
+    producer = admin.producer({"acks": "all", "linger.ms": 5, "enable.idempotence": True})
+    producer.list_topics(timeout=10)
+    warm = MultiTopicSink(admin, delivery_topics, "warm").start()
+    with timed(figures, "first_round_delivered"):
+        send_phase(producer, catalogue, records, len(records), "warm", None)
+        warm.wait(sum(fanout.values()), 600, router)
+    total = int(args.steady_rate * args.steady_seconds)
+    expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
+    sink = MultiTopicSink(admin, delivery_topics, "steady").start()
+    print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
+    send_phase(producer, catalogue, records, total, "steady", args.steady_rate)
+    sink.wait(expected, 120, router)
+    got = sink.latencies_ms
+    print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
+    if not got:
+        raise SystemExit(f"no deliveries measured; router log {router.log_path}:\n{router.tail()}")
+    return {"p50": percentile(got, 0.5), "p99": percentile(got, 0.99), "deliveries": len(got), "expected": expected}
+
+
+def send_phase(
+    producer: Producer,
+    catalogue: Catalogue,
+    records: list[tuple[str, str, bytes, bytes]],
+    total: int,
+    phase: str,
+    rate: float | None,
+) -> None:
+    """Sends ``total`` records, cycling over the classes, at ``rate``/s (flat out when None)."""
+    interval, next_at = (1.0 / rate if rate else 0.0), time.monotonic()
+    for i in range(total):
+        topic, code, key, value = records[i % len(records)]
+        headers: list[tuple[str, str | bytes | None]] = [
+            (h.DATA_CLASS, code.encode()),
+            (h.PROVIDER, catalogue.data_class(code).provider.encode()),
+            (h.RECORD_ID, f"{phase}-{i}".encode()),
+            (PHASE, phase.encode()),
+            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
+        ]
+        produce(producer, topic, key, value, headers)
+        producer.poll(0)
+        if interval:
+            next_at += interval
+            if (delay := next_at - time.monotonic()) > 0:
+                time.sleep(delay)
+    producer.flush(60)
+
+
+@dataclass
+class MultiTopicSink:
+    """Publish->deliver latencies of one phase, over many delivery topics at once."""
+
+    access: KafkaAccess
+    topics: list[str]
+    phase: str
+    latencies_ms: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> MultiTopicSink:
+        consumer = self.access.consumer(
+            {"group.id": f"bench-sink-{time.time_ns()}", "enable.auto.commit": False, "fetch.wait.max.ms": 10}
+        )
+        metadata = consumer.list_topics(timeout=30).topics
+        consumer.assign(
+            [TopicPartition(t, p, OFFSET_END) for t in self.topics for p in metadata[t].partitions if t in metadata]
+        )
+        # Let every partition resolve its end before the phase starts.
+        warm_until = time.monotonic() + 5
+        while time.monotonic() < warm_until:
+            consumer.poll(0.2)
+        phase = self.phase.encode()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                for msg in consumer.consume(1000, 0.05):
+                    received = time.time_ns()
+                    meta = h.header_map(msg.headers())
+                    if msg.error() is None and meta.get(PHASE) == phase:
+                        self.latencies_ms.append((received - int(meta[h.PUBLISHED_NS])) / 1e6)
+            consumer.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, expected: int, timeout_s: float, router: Child) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.latencies_ms) < expected and time.monotonic() < deadline and router.alive():
+            time.sleep(0.2)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def raw_latency(admin: KafkaAccess, work: Path, topics: TopicNames, args: argparse.Namespace) -> dict[str, float]:
+    """A raw confluent-kafka passthrough at the same rate: the floor the router's latency compares to."""
+    ns = topics.namespace
+    source, sink = f"{ns}.raw.in", f"{ns}.raw.out"
+    ensure_topics(admin, [TopicSpec(source, 3), TopicSpec(sink, 3)])
+    raw = forwarder(
+        "raw", "bench.raw_passthrough", {**admin.env(), **PYTHON_ENV}, work, source, sink, {"BENCH_APP_ID": f"{ns}-raw"}
+    )
+    raw.child.start()
+    try:
+        payloads = [(b"k", b"v" * 300)]
+        publish(admin, source, payloads, 10, "warm", None)
+        wait_for_count(admin, sink, 10, timeout_s=60, alive=raw.child.alive)
+        total = int(args.steady_rate * args.steady_seconds)
+        reader = LatencySink(admin, sink, "raw-steady").start()
+        publish(admin, source, payloads, total, "raw-steady", args.steady_rate)
+        reader.wait(total, timeout_s=120)
+        got = reader.latencies_ms
+    finally:
+        raw.child.stop()
+    return {"p50": percentile(got, 0.5), "p99": percentile(got, 0.99), "deliveries": len(got), "expected": total}
+
+
+def peak_rss_mib(child: Child) -> float:
+    """The child's peak resident set (VmHWM), from /proc; 0 when it cannot be read."""
+    if child.process is None:
+        return 0.0
+    try:
+        status = Path(f"/proc/{child.process.pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scrape(url: str, keep: Path) -> dict[str, float]:
+    """Series, exposition size, and bytes on the wire as Prometheus fetches it (it asks for gzip)."""
+    started = time.monotonic()
+    response = httpx.get(url, timeout=60, headers={"Accept-Encoding": "gzip"})
+    seconds = time.monotonic() - started
+    text = response.text
+    keep.write_text(text)
+    series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    return {
+        "series": series,
+        "bytes": len(response.content),
+        "wire_bytes": response.num_bytes_downloaded,
+        "seconds": seconds,
+    }
+
+
+def report(f: Figures) -> None:
+    t = f.timings_s
+    print(f"\nsharebus over a generated {f.scale} catalogue: {f.classes} classes, {f.partitions} partitions each")
+    for name in (
+        "acls",
+        "topics",
+        "schemas",
+        "reprovision",
+        "router_start_to_ready",
+        "provisioning_plus_router_ready",
+        "first_round_delivered",
+    ):
+        print(f"  {name:<32} {t.get(name, float('nan')):>8.1f} s")
+    print(f"  {'router peak RSS':<32} {f.router_peak_rss_mib:>8.0f} MiB")
+    total_series = sum(m["series"] for m in f.metrics.values())
+    for name, m in f.metrics.items():
+        print(
+            f"  /metrics {name:<23} {m['series']:>8.0f} series {m['bytes'] / 1e6:>7.2f} MB "
+            f"({m['wire_bytes'] / 1e6:.2f} MB gzipped on the wire, {m['seconds']:.2f} s)"
+        )
+    print(f"  /metrics all processes          {total_series:>8.0f} series")
+    ours, raw = f.latency_ms["sharebus"], f.latency_ms["raw"]
+    print(
+        f"  steady p50/p99 sharebus {ours['p50']:.1f}/{ours['p99']:.1f} ms "
+        f"({ours['deliveries']:.0f}/{ours['expected']:.0f} deliveries), raw {raw['p50']:.1f}/{raw['p99']:.1f} ms"
+    )
+    print(f"  steady p99 sharebus/raw: {ours['p99'] / raw['p99']:.2f}")
+    for note in f.notes:
+        print(f"  note: {note}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""The router's start-up reads of many partitions at once: batched ends, and each topic's newest record time."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import TopicPartition
+
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.topic_reader import last_record_times, partition_ends
+from sharebus_provision import TopicSpec, ensure_topics
+from tests.support.names import unique
+
+
+def test_ends_and_newest_times_over_several_topics(kafka_admin: KafkaAccess) -> None:
+    busy, quiet = unique("busy"), unique("quiet")
+    ensure_topics(kafka_admin, [TopicSpec(busy, 3), TopicSpec(quiet, 2)])
+    producer = kafka_admin.producer({"acks": "all"})
+    # Recent stamps: a record older than the topic's retention may be deleted before it is read.
+    base_ms = (int(time.time()) - 3600) * 1000
+    for partition, count in ((0, 3), (2, 1)):
+        for i in range(count):
+            producer.produce(busy, value=b"x", partition=partition, timestamp=base_ms + partition * 1000 + i)
+    assert producer.flush(30) == 0
+
+    partitions = [TopicPartition(busy, p) for p in range(3)] + [TopicPartition(quiet, p) for p in range(2)]
+    ends = partition_ends(kafka_admin, partitions)
+    assert ends == {(busy, 0): (0, 3), (busy, 1): (0, 0), (busy, 2): (0, 1), (quiet, 0): (0, 0), (quiet, 1): (0, 0)}
+
+    newest = last_record_times(kafka_admin, [busy, quiet, unique("absent")])
+    assert newest == {busy: (base_ms + 2000) / 1000}
+    assert partition_ends(kafka_admin, []) == {}
