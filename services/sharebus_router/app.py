@@ -150,6 +150,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         settings.registry_auth,
         negative_ttl_s=settings.unknown_schema_ttl_s,
         negative_entries=settings.unknown_schema_cache_size,
+        registered_prefix=f"{topics.namespace}.dlv.",
     )
     for code, schema_id in (schema_ids or {}).items():
         schemas.remember(schema_id, catalogue.schema(code).text, topics.value_subject(code))

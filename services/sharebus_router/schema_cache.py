@@ -101,6 +101,13 @@ class RecheckBudget:
         return len(self._spent)
 
 
+def _same_schema(held: str, wanted: str) -> bool:
+    try:
+        return bool(json.loads(held) == json.loads(wanted))
+    except ValueError:
+        return False
+
+
 class SchemaCache:
     """A registry outage is not the record's fault: lookups retry until the registry answers,
     which holds the stream back instead of dead-lettering good records.
@@ -119,6 +126,7 @@ class SchemaCache:
         negative_entries: int = DEFAULT_NEGATIVE_ENTRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        registered_prefix: str | None = None,
     ) -> None:
         self._client = httpx.AsyncClient(
             base_url=registry_url.rstrip("/"),
@@ -132,6 +140,13 @@ class SchemaCache:
         # Re-checks of (schema id, subject) pairs found not registered together.
         self.rechecks = RecheckBudget(negative_ttl_s, negative_entries, clock=clock)
         self.lookups = 0
+        # Subjects under this prefix (the projections) are listed once, at the first registration: a
+        # projection already registered as it is now needs no request (a restart over the city's 6,847
+        # subscriptions would otherwise make two registry writes each before routing a record).
+        self._registered_prefix = registered_prefix
+        self._registered: dict[str, tuple[int, str]] | None = None
+        self._listing = asyncio.Lock()
+        self.registrations = 0
 
     def remember(self, schema_id: int, schema_text: str, subject: str) -> None:
         """Preloads a schema the caller registered itself, so the first record needs no lookup."""
@@ -149,6 +164,11 @@ class SchemaCache:
         A consumer's projection changes whenever its grant's fields do, so its subject takes any
         schema (compatibility NONE): the subscriber decodes each record by its own schema id.
         """
+        known = (await self._listed()).get(subject)
+        if known is not None and _same_schema(known[1], schema_text):
+            self.remember(known[0], schema_text, subject)
+            return known[0], self._schemas[known[0]].parsed
+        self.registrations += 1
         delay = 0.2
         while True:
             try:
@@ -164,6 +184,25 @@ class SchemaCache:
         schema_id = int(response.json()["id"])
         self.remember(schema_id, schema_text, subject)
         return schema_id, self._schemas[schema_id].parsed
+
+    async def _listed(self) -> dict[str, tuple[int, str]]:
+        """Subject -> (id, text) of the latest schemas under the prefix, listed once. A listing that
+        fails leaves it empty: every projection is then registered, as without it."""
+        if self._registered_prefix is None:
+            return {}
+        async with self._listing:
+            if self._registered is None:
+                self._registered = {}
+                try:
+                    response = await self._client.get(
+                        "/schemas", params={"latestOnly": "true", "subjectPrefix": self._registered_prefix}
+                    )
+                    response.raise_for_status()
+                    for doc in response.json():
+                        self._registered[str(doc["subject"])] = (int(doc["id"]), str(doc["schema"]))
+                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                    log.warning("could not list the registered projections (%s); registering each", exc)
+        return self._registered
 
     def cached(self, schema_id: int) -> WriterSchema | None:
         return self._schemas.get(schema_id)

@@ -127,3 +127,53 @@ def test_router_limits_have_these_defaults(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.max_message_bytes == 1_000_000
     assert settings.unknown_schema_ttl_s == dt.timedelta(seconds=30).total_seconds()
     assert settings.unknown_schema_cache_size == 10_000
+
+
+class ProjectionRegistry:
+    """Holds one projection subject already (id 40); registers anything else as id 41."""
+
+    def __init__(self, held_schema: str, listing_fails: bool = False) -> None:
+        self.held_schema = held_schema
+        self.listing_fails = listing_fails
+        self.requests: list[tuple[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        if request.url.path == "/schemas":
+            if self.listing_fails:
+                return httpx.Response(503, json={"error_code": 50301})
+            assert request.url.params["subjectPrefix"] == "ns.dlv."
+            return httpx.Response(200, json=[{"subject": "ns.dlv.a.x-value", "id": 40, "schema": self.held_schema}])
+        if request.method == "PUT":
+            return httpx.Response(200, json={"compatibility": "NONE"})
+        return httpx.Response(200, json={"id": 41})
+
+
+def test_projections_already_registered_as_they_are_need_no_request_after_one_listing() -> None:
+    penalty = load_catalogue(FIXTURE_CATALOGUE).schema(PENALTY).text
+    enterprise = load_catalogue(FIXTURE_CATALOGUE).schema(ENTERPRISE).text
+    registry = ProjectionRegistry(penalty.replace("\n", " "))  # the same schema, written differently
+    schemas = SchemaCache(
+        "http://registry", 1.0, None, transport=httpx.MockTransport(registry), registered_prefix="ns.dlv."
+    )
+
+    async def run() -> list[int]:
+        same = await schemas.register("ns.dlv.a.x-value", penalty)
+        changed = await schemas.register("ns.dlv.a.x-value", enterprise)
+        new = await schemas.register("ns.dlv.b.x-value", penalty)
+        return [same[0], changed[0], new[0]]
+
+    assert asyncio.run(run()) == [40, 41, 41]
+    assert registry.requests.count(("GET", "/schemas")) == 1
+    assert schemas.registrations == 2
+    assert schemas.cached(40) is not None
+
+
+def test_a_failed_listing_only_means_every_projection_is_registered() -> None:
+    penalty = load_catalogue(FIXTURE_CATALOGUE).schema(PENALTY).text
+    registry = ProjectionRegistry(penalty, listing_fails=True)
+    schemas = SchemaCache(
+        "http://registry", 1.0, None, transport=httpx.MockTransport(registry), registered_prefix="ns.dlv."
+    )
+    assert asyncio.run(schemas.register("ns.dlv.a.x-value", penalty))[0] == 41
+    assert ("POST", "/subjects/ns.dlv.a.x-value/versions") in registry.requests
