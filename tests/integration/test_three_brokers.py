@@ -7,7 +7,6 @@ the bus over it as ``make run`` starts it: registry, router and auditor, each as
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,11 +21,11 @@ from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_cli.children import Child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import read_topic
 from sharebus_ops.audit import verify
 from sharebus_provision.replication import topic_replicas
 from sharebus_sdk import Delivery, Subscriber, SubscriberSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus
+from tests.support.audit_trail import trail_events
 from tests.support.auditor import start_auditor
 from tests.support.identities import provision_bus, provision_registry, registry_env
 from tests.support.kafka import end_offsets, eventually
@@ -130,8 +129,7 @@ def _min_insync(access: KafkaAccess, topic: str) -> str:
 
 def _audited_seqs(bus: Bus) -> set[int]:
     seqs = set()
-    for msg in read_topic(bus.access, bus.topics.audit, isolation="read_committed"):
-        event = json.loads(msg.value() or b"{}")
+    for event in trail_events(bus.access, bus.topics.audit):
         if event.get("decision") == "deliver" and event.get("consumer") == SYSTEM:
             seqs.add(int(str(event["key"])[1:]))
     return seqs
