@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["fetch", "run", "compose-config"])
     parser.add_argument("--dir", type=Path, default=Path("/sharebus/kafka"), help="compose-config: the CA's dir")
     parser.add_argument("--hosts", default="kafka-1,kafka-2,kafka-3", help="compose-config: the brokers' host names")
-    parser.add_argument("--nodes-dir", type=Path, default=Path("/sharebus/brokers"), help="compose-config: <dir>/<host>")
+    parser.add_argument(
+        "--nodes-dir", type=Path, default=Path("/sharebus/brokers"), help="compose-config: <dir>/<host>"
+    )
     parser.add_argument("--admin-dir", type=Path, default=Path("/sharebus/admin"), help="compose-config: for bus-init")
     parser.add_argument("--broker-uid", type=int, default=None, help="compose-config: the uid the brokers run as")
     args = parser.parse_args(argv)

@@ -74,7 +74,12 @@ def save_ports(data_dir: Path, addresses: tuple[NodeAddress, ...]) -> None:
     host = addresses[0].host
     saved = SavedPorts(
         host=host,
-        nodes={a.node_id: SavedNode(client_port=a.client_port, stream_port=a.stream_port, controller_port=a.controller_port) for a in addresses},
+        nodes={
+            a.node_id: SavedNode(
+                client_port=a.client_port, stream_port=a.stream_port, controller_port=a.controller_port
+            )
+            for a in addresses
+        },
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     temporary = data_dir / f"{FILE_NAME}.tmp"

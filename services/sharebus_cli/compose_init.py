@@ -102,7 +102,10 @@ def write_service_dir(
     for stale in home.iterdir():
         if stale.name != CREDENTIALS_FILE or credential is not None:
             stale.unlink()
-    env = {"SHAREBUS_KAFKA_CREDENTIALS_FILE": str(home / CREDENTIALS_FILE), "SHAREBUS_KAFKA_CA_FILE": str(home / CA_FILE)}
+    env = {
+        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(home / CREDENTIALS_FILE),
+        "SHAREBUS_KAFKA_CA_FILE": str(home / CA_FILE),
+    }
     shutil.copyfile(ca_file, home / CA_FILE)
     if credential is not None:
         write_credentials_file(home / CREDENTIALS_FILE, credential.model_copy(update={"ca_file": home / CA_FILE}))

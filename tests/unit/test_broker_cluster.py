@@ -151,5 +151,5 @@ def test_saved_ports_of_another_host_are_not_reused(tmp_path: Path) -> None:
 def test_damaged_saved_ports_are_refused(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "ports.json").write_text("{")
-    with pytest.raises(BrokerStartError, match="ports.json"):
+    with pytest.raises(BrokerStartError, match=r"ports\.json"):
         KafkaBroker(BrokerSettings(port=0, data_dir=tmp_path / "data", brokers=3))

@@ -16,8 +16,8 @@ from sharebus_core.principals import Principals
 NAMES = Principals("sharebus")
 
 
-def _access(username: str, password: str = "pw") -> KafkaAccess:
-    return KafkaAccess(bootstrap="kafka-1:9092", username=username, password=SecretStr(password))
+def _access(username: str, secret: str = "not-a-real-password") -> KafkaAccess:  # noqa: S107 - a test value
+    return KafkaAccess(bootstrap="kafka-1:9092", username=username, password=SecretStr(secret))
 
 
 @pytest.fixture
@@ -83,4 +83,5 @@ def test_a_service_directory_holds_only_its_own_keys(tmp_path: Path, ca_file: Pa
         env = (home / "env").read_text()
         # The env file names files in the service's own directory only.
         paths = [line.split("='", 1)[1].rstrip("'") for line in env.splitlines()]
-        assert paths and all(Path(p).parent == home for p in paths)
+        assert paths
+        assert all(Path(p).parent == home for p in paths)

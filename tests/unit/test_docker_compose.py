@@ -12,6 +12,7 @@ import yaml
 
 from sharebus_broker.compose import write_compose_cluster
 from sharebus_cli.compose_init import SERVICE_UIDS
+from sharebus_core.principals import ADMIN_USER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +101,9 @@ def test_only_kafka_init_holds_the_ca_key_and_only_the_init_services_run_as_root
 def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compose: dict[str, Any]) -> None:
     services = compose["services"]
     runtime = {name: s for name, s in services.items() if name not in INIT_SERVICES}
-    secret_volumes = {v for v in compose["volumes"] if v.endswith(("-secrets", "-conf")) or v in ("kafka-ca", "bus-admin", "bus-keys")}
+    secret_volumes = {
+        v for v in compose["volumes"] if v.endswith(("-secrets", "-conf")) or v in ("kafka-ca", "bus-admin", "bus-keys")
+    }
     for name, service in runtime.items():
         mounted = {v: m for v, m in _volumes(service).items() if v in secret_volumes}
         if name == "prometheus":
@@ -125,7 +128,7 @@ def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
     scripts = write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir)
     assert [s.parent for s in scripts] == [nodes_dir / h for h in HOSTS]
     assert (ca_dir / "tls" / "ca.key.pem").is_file()
-    assert sorted(p.name for p in admin_dir.iterdir()) == ["admin.json", "ca.pem"]
+    assert sorted(p.name for p in admin_dir.iterdir()) == sorted([f"{ADMIN_USER}.json", "ca.pem"])
     for script in scripts:
         node_dir = script.parent
         # A broker's volume holds its keystore and the CA certificate, never the CA's private key.
