@@ -65,7 +65,7 @@ def _env_file(path: Path, values: dict[str, str]) -> None:
         handle.write("".join(f"export {k}='{v}'\n" for k, v in values.items()))
 
 
-def _keys_for(service: str, keys: BusKeys) -> dict[str, str]:
+def keys_for(service: str, keys: BusKeys) -> dict[str, str]:
     extra = {**keys.everyone}
     if service in ("gateway", "operator"):
         extra.update(keys.control_writer)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     issued = provision_access(admin, catalogue, settings.namespace, services=missing)
     keys = bus_keys(args.dir / "keys")
     for name, service in PRINCIPALS.items():
-        write_service_dir(args.dir, name, issued.get(service), ca_file, _keys_for(service, keys), owner=True)
+        write_service_dir(args.dir, name, issued.get(service), ca_file, keys_for(service, keys), owner=True)
     write_service_dir(args.dir, "access", admin, ca_file, keys.everyone, owner=True)
     print(
         f"sharebus: {len(issued)} service principals issued, {len(kept)} kept, "

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from sharebus_cli.compose_init import CREDENTIALS_FILE, PRINCIPALS, _keys_for, kept_credentials, write_service_dir
+from sharebus_cli.compose_init import CREDENTIALS_FILE, PRINCIPALS, kept_credentials, keys_for, write_service_dir
 from sharebus_core.kafka import KafkaAccess, KafkaAccessError, read_credentials_file
 from sharebus_core.key_files import bus_keys
 from sharebus_core.principals import Principals
@@ -64,7 +64,7 @@ def test_an_unreadable_credential_file_fails_closed(tmp_path: Path) -> None:
 def test_a_service_directory_holds_only_its_own_keys(tmp_path: Path, ca_file: Path) -> None:
     keys = bus_keys(tmp_path / "keys")
     homes = {
-        name: write_service_dir(tmp_path, name, _access(NAMES.service(s)), ca_file, _keys_for(s, keys), owner=False)
+        name: write_service_dir(tmp_path, name, _access(NAMES.service(s)), ca_file, keys_for(s, keys), owner=False)
         for name, s in PRINCIPALS.items()
     }
     private = {keys.control_private.name, keys.audit_private.name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compo
 
 def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
     ca_dir, nodes_dir, admin_dir = tmp_path / "kafka", tmp_path / "brokers", tmp_path / "admin"
-    scripts = write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir)
+    scripts = write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir, owner=os.getuid())
     assert [s.parent for s in scripts] == [nodes_dir / h for h in HOSTS]
     assert (ca_dir / "tls" / "ca.key.pem").is_file()
     assert sorted(p.name for p in admin_dir.iterdir()) == sorted([f"{ADMIN_USER}.json", "ca.pem"])
@@ -135,6 +136,7 @@ def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
         files = sorted(str(p.relative_to(node_dir)) for p in node_dir.rglob("*") if p.is_file())
         assert files == ["server.properties", "start.sh", "tls/broker.p12", "tls/ca.pem"]
         assert all((node_dir / f).stat().st_mode & 0o077 == 0 for f in files)
+        assert {(node_dir / f).stat().st_uid for f in files} == {os.getuid()}
         props = dict(line.split("=", 1) for line in (node_dir / "server.properties").read_text().splitlines() if line)
         assert props["ssl.keystore.location"] == str(node_dir / "tls" / "broker.p12")
         assert props["ssl.truststore.location"] == str(node_dir / "tls" / "ca.pem")
