@@ -18,11 +18,17 @@ from sharebus_broker.settings import BrokerSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sharebus_broker")
     parser.add_argument("command", choices=["fetch", "run", "compose-config"])
-    parser.add_argument("--dir", type=Path, default=Path("/sharebus/kafka"), help="compose-config: where to write")
+    parser.add_argument("--dir", type=Path, default=Path("/sharebus/kafka"), help="compose-config: the CA's dir")
     parser.add_argument("--hosts", default="kafka-1,kafka-2,kafka-3", help="compose-config: the brokers' host names")
+    parser.add_argument(
+        "--nodes-dir", type=Path, default=Path("/sharebus/brokers"), help="compose-config: <dir>/<host>"
+    )
+    parser.add_argument("--admin-dir", type=Path, default=Path("/sharebus/admin"), help="compose-config: for bus-init")
+    parser.add_argument("--broker-uid", type=int, default=None, help="compose-config: the uid the brokers run as")
     args = parser.parse_args(argv)
     if args.command == "compose-config":
-        for script in write_compose_cluster(args.dir, [h.strip() for h in args.hosts.split(",") if h.strip()]):
+        hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
+        for script in write_compose_cluster(args.dir, hosts, args.nodes_dir, args.admin_dir, args.broker_uid):
             print(script)
         return 0
     settings = BrokerSettings()

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sharebus_broker.config import ClusterShape, NodeAddress, bootstrap_of, node_properties, write_properties
 from sharebus_broker.jars import resolve_jars
 from sharebus_broker.node import BrokerNode, BrokerStartError, read_cluster_id
+from sharebus_broker.saved_ports import node_addresses, save_ports
 from sharebus_broker.settings import BrokerSettings
 from sharebus_broker.tls import BrokerTls, ensure_broker_tls
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
@@ -59,19 +60,11 @@ class KafkaBroker:
         self.settings = settings
         self.data_dir = settings.data_dir
         self.secured = settings.security == "sasl_ssl"
-        host, count = settings.host, settings.brokers
-        addresses = [
-            NodeAddress(
-                node_id=i + 1,
-                host=host,
-                client_port=(settings.port if i == 0 else 0) or free_port(host),
-                stream_port=(settings.stream_port if i == 0 else 0) or free_port(host),
-                controller_port=(settings.controller_port if i == 0 else 0) or free_port(host),
-            )
-            for i in range(count)
-        ]
-        self.shape = ClusterShape(tuple(addresses), self.secured, settings.default_partitions, settings.max_reauth_ms)
-        self.nodes = [self._node(address, count) for address in addresses]
+        # Ports not set in the settings are chosen once and reused on every restart (saved_ports.py).
+        fixed = (settings.port, settings.stream_port, settings.controller_port)
+        addresses = node_addresses(self.data_dir, settings.host, settings.brokers, fixed)
+        self.shape = ClusterShape(addresses, self.secured, settings.default_partitions, settings.max_reauth_ms)
+        self.nodes = [self._node(address, settings.brokers) for address in addresses]
         self._admin_password: SecretStr | None = None
         self._tls: BrokerTls | None = None
 
@@ -167,6 +160,18 @@ class KafkaBroker:
                 "(a cluster's size is fixed when it is first formatted)"
             )
 
+    def _check_ports(self) -> None:
+        # Node 1's client port is checked by start(); a saved port taken since is refused, not replaced,
+        # because the clients' credential files name it.
+        for node in self.nodes[1:]:
+            a = node.address
+            taken = [p for p in (a.client_port, a.stream_port, a.controller_port) if port_in_use(a.host, p)]
+            if taken:
+                raise BrokerStartError(
+                    f"port(s) {taken} of broker {a.node_id} on {a.host} (saved in {self.data_dir / 'ports.json'}) "
+                    "are in use: stop what holds them, or start the cluster in another SHAREBUS_BROKER_DATA_DIR"
+                )
+
     def _format(self, libs: Path) -> None:
         known = {found for node in self.nodes if (found := read_cluster_id(node.log_dir)) is not None}
         if len(known) > 1:
@@ -188,8 +193,10 @@ class KafkaBroker:
                 "Stop it, or choose another port with SHAREBUS_BROKER_PORT."
             )
         self._check_layout()
+        self._check_ports()
         libs = resolve_jars(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        save_ports(self.data_dir, self.shape.nodes)
         self._write_configs()
         self._format(libs)
         for node in self.nodes:

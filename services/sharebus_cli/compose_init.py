@@ -2,53 +2,121 @@
 
 Runs the project's own provisioning, as ``sharebus run`` does, once the brokers are up: a principal
 (SCRAM credential) per service and the namespace's ACLs, the control plane's and the auditor's key
-pairs. Each service then gets an env file (``/sharebus/env/<service>.env``) naming its own credential
-file, the CA and the keys it may hold; its container sources that file before starting. The admin's
-credential goes only to the ACL reconciler, as in ``sharebus run``. Idempotent: keys are kept, and
-service passwords are issued afresh (every service reads its file at start).
+pairs. Each service has its own volume, mounted here at ``<dir>/<service>`` and read-only in that
+service's container only; it gets its credential, the CA certificate, the keys it may hold (private
+keys only to their holders) and an env file naming them, all owned by the uid the service runs as
+(``SERVICE_UIDS``, the ``user:`` of its containers) and readable by it alone. The super user's
+credential goes only to the ACL reconciler (``access``), as in ``sharebus run``; the key pairs stay
+in bus-init's own volume.
+
+Idempotent: keys are kept, and a service's password is issued only when it has no credential yet (no
+file, or its user is gone from the cluster): re-running ``docker compose up`` must not change the
+password of a service that is running.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from sharebus_access.credentials import provision_access
+from sharebus_access.credentials import ScramUsers, provision_access
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
 from sharebus_core.key_files import BusKeys, bus_keys
-from sharebus_core.principals import ADMIN_USER, Service
+from sharebus_core.principals import ADMIN_USER, Principals, Service
 from sharebus_core.settings import BusSettings
 
-# The containers of docker-compose.yml and the principal each runs as.
-CONTAINERS: dict[str, Service] = {
+# Each service's principal and the uid its containers run as (docker-compose.yml's `user:`; the
+# Dockerfile makes the data directories of the router and the gateway theirs). Both router workers
+# are one principal. "access" is the ACL reconciler: it runs as the super user.
+SERVICE_UIDS: dict[str, int] = {
+    "registry": 10001,
+    "router": 10002,
+    "auditor": 10003,
+    "gateway": 10004,
+    "monitor": 10005,
+    "operator": 10006,
+    "access": 10007,
+}
+PRINCIPALS: dict[str, Service] = {
     "registry": "registry",
     "router": "router",
     "auditor": "auditor",
     "gateway": "gateway",
     "monitor": "monitor",
-    "portal": "portal",
     "operator": "operator",
 }
+CREDENTIALS_FILE, CA_FILE, ENV_FILE = "credentials.json", "ca.pem", "env"
+
+
+def _owned(path: Path, uid: int | None, mode: int) -> None:
+    os.chmod(path, mode)
+    if uid is not None:
+        os.chown(path, uid, uid)
 
 
 def _env_file(path: Path, values: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("".join(f"export {k}='{v}'\n" for k, v in values.items()))
 
 
-def _keys_for(service: str, keys: BusKeys) -> dict[str, str]:
+def keys_for(service: str, keys: BusKeys) -> dict[str, str]:
     extra = {**keys.everyone}
-    if service in ("gateway", "portal", "operator"):
+    if service in ("gateway", "operator"):
         extra.update(keys.control_writer)
     if service == "auditor":
         extra.update(keys.auditor)
     return extra
+
+
+def kept_credentials(directory: Path, principals: Principals, known_users: set[str]) -> set[Service]:
+    """The services whose credential file names their user and whose SCRAM user still exists: kept as they are.
+
+    A file that cannot be read is an error (fail closed), not a reason to issue a new password.
+    """
+    kept: set[Service] = set()
+    for name, service in PRINCIPALS.items():
+        path = directory / name / CREDENTIALS_FILE
+        if not path.is_file() or principals.service(service) not in known_users:
+            continue
+        if read_credentials_file(path).username == principals.service(service):
+            kept.add(service)
+    return kept
+
+
+def write_service_dir(
+    directory: Path, name: str, credential: KafkaAccess | None, ca_file: Path, keys: dict[str, str], owner: bool
+) -> Path:
+    """Fills ``directory/name``: the credential (unless ``None``: kept), the CA certificate, copies of
+    the key files named in ``keys`` and the env file pointing at them; owned by the service's uid."""
+    uid = SERVICE_UIDS[name] if owner else None
+    home = directory / name
+    home.mkdir(parents=True, exist_ok=True)
+    _owned(home, uid, 0o700)
+    # Start from an empty directory (but the kept credential): a key the service no longer holds goes.
+    for stale in home.iterdir():
+        if stale.name != CREDENTIALS_FILE or credential is not None:
+            stale.unlink()
+    env = {
+        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(home / CREDENTIALS_FILE),
+        "SHAREBUS_KAFKA_CA_FILE": str(home / CA_FILE),
+    }
+    shutil.copyfile(ca_file, home / CA_FILE)
+    if credential is not None:
+        write_credentials_file(home / CREDENTIALS_FILE, credential.model_copy(update={"ca_file": home / CA_FILE}))
+    for variable, source in keys.items():
+        target = home / Path(source).name
+        shutil.copyfile(source, target)
+        env[variable] = str(target)
+    _env_file(home / ENV_FILE, env)
+    for path in home.iterdir():
+        _owned(path, uid, 0o600)
+    return home
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("/sharebus"))
     args = parser.parse_args(argv)
     settings = BusSettings()
-    kafka_dir: Path = args.dir / "kafka"
-    stored = read_credentials_file(kafka_dir / "credentials" / f"{ADMIN_USER}.json")
-    ca_file = kafka_dir / "tls" / "ca.pem"
+    admin_file, ca_file = args.dir / "admin" / f"{ADMIN_USER}.json", args.dir / "admin" / "ca.pem"
+    stored = read_credentials_file(admin_file)
     admin = KafkaAccess(
         bootstrap=settings.bootstrap_servers,
         stream_bootstrap=settings.kafka_stream_bootstrap,
@@ -67,19 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         ca_file=ca_file,
     )
     catalogue = load_catalogue(settings.catalogue_dir)
-    services = provision_access(admin, catalogue, settings.namespace)
+    kept = kept_credentials(args.dir, Principals(settings.namespace), set(ScramUsers(admin).iterations()))
+    missing = sorted(set(PRINCIPALS.values()) - kept)
+    issued = provision_access(admin, catalogue, settings.namespace, services=missing)
     keys = bus_keys(args.dir / "keys")
-    for container, service in CONTAINERS.items():
-        credentials = args.dir / "credentials" / f"{service}.json"
-        write_credentials_file(credentials, services[service])
-        env = {"SHAREBUS_KAFKA_CREDENTIALS_FILE": str(credentials), "SHAREBUS_KAFKA_CA_FILE": str(ca_file)}
-        _env_file(args.dir / "env" / f"{container}.env", {**env, **_keys_for(service, keys)})
-    admin_env = {
-        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(kafka_dir / "credentials" / f"{ADMIN_USER}.json"),
-        "SHAREBUS_KAFKA_CA_FILE": str(ca_file),
-    }
-    _env_file(args.dir / "env" / "access.env", {**admin_env, **keys.everyone})
-    print(f"sharebus: {len(services)} service principals and the ACLs of {settings.namespace} provisioned")
+    for name, service in PRINCIPALS.items():
+        write_service_dir(args.dir, name, issued.get(service), ca_file, keys_for(service, keys), owner=True)
+    write_service_dir(args.dir, "access", admin, ca_file, keys.everyone, owner=True)
+    print(
+        f"sharebus: {len(issued)} service principals issued, {len(kept)} kept, "
+        f"and the ACLs of {settings.namespace} provisioned"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError
 
 from sharebus_broker import BrokerSettings, BrokerStartError, KafkaBroker
 from sharebus_broker.config import ClusterShape, NodeAddress, node_properties
+from sharebus_broker.saved_ports import save_ports
 from sharebus_broker.tls import ensure_broker_tls
 from sharebus_core.kafka import KafkaAccess, is_credential_refusal
 from sharebus_provision.replication import Replication
@@ -123,3 +124,32 @@ def test_producers_always_wait_for_every_in_sync_replica() -> None:
 )
 def test_credential_refusals_are_told_from_outages(error: KafkaError, refused: bool) -> None:
     assert is_credential_refusal(error) is refused
+
+
+def test_a_restarted_cluster_listens_on_the_ports_it_chose_first(tmp_path: Path) -> None:
+    # The credential files written at the first start name every node's port (issue 13 §3, finding 13).
+    settings = BrokerSettings(port=0, stream_port=0, controller_port=0, data_dir=tmp_path / "data", brokers=3)
+    first = KafkaBroker(settings)
+    save_ports(first.data_dir, first.shape.nodes)  # as start() does before formatting
+    again = KafkaBroker(settings)
+    assert again.shape.nodes == first.shape.nodes
+    assert again.bootstrap == first.bootstrap
+    # A port set in the settings still wins for node 1; the others keep theirs.
+    pinned = KafkaBroker(settings.model_copy(update={"port": 29092}))
+    assert pinned.shape.nodes[0].client_port == 29092
+    assert pinned.shape.nodes[1:] == first.shape.nodes[1:]
+
+
+def test_saved_ports_of_another_host_are_not_reused(tmp_path: Path) -> None:
+    settings = BrokerSettings(port=0, stream_port=0, controller_port=0, data_dir=tmp_path / "data", brokers=3)
+    first = KafkaBroker(settings)
+    save_ports(first.data_dir, first.shape.nodes)
+    moved = KafkaBroker(settings.model_copy(update={"host": "localhost"}))
+    assert {n.client_port for n in moved.shape.nodes}.isdisjoint({n.client_port for n in first.shape.nodes})
+
+
+def test_damaged_saved_ports_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ports.json").write_text("{")
+    with pytest.raises(BrokerStartError, match=r"ports\.json"):
+        KafkaBroker(BrokerSettings(port=0, data_dir=tmp_path / "data", brokers=3))

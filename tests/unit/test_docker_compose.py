@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 import yaml
 
 from sharebus_broker.compose import write_compose_cluster
+from sharebus_cli.compose_init import SERVICE_UIDS
+from sharebus_core.principals import ADMIN_USER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +45,7 @@ def test_three_brokers_each_with_its_own_data(compose: dict[str, Any]) -> None:
     }
     assert len(data) == 3
     for i, broker in enumerate(brokers, start=1):
-        assert services[broker]["command"] == [f"/sharebus/kafka/node-{i}/start.sh"]
+        assert services[broker]["command"] == [f"/sharebus/brokers/kafka-{i}/start.sh"]
         assert services[broker]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
 
 
@@ -67,13 +70,76 @@ def test_every_bus_service_runs_secured_as_its_own_principal(compose: dict[str, 
         assert "SHAREBUS_KAFKA_PASSWORD" not in env
 
 
+HOSTS = ["kafka-1", "kafka-2", "kafka-3"]
+INIT_SERVICES = {"kafka-init", "bus-init"}
+
+
+def _volumes(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """A service's named volumes: name -> (where mounted, read-only)."""
+    found = {}
+    for entry in service.get("volumes", []):
+        parts = str(entry).split(":")
+        if not parts[0].startswith((".", "/")):
+            found[parts[0]] = (parts[1], len(parts) > 2 and "ro" in parts[2].split(","))
+    return found
+
+
+def test_only_kafka_init_holds_the_ca_key_and_only_the_init_services_run_as_root(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    holders = {name for name, s in services.items() if "kafka-ca" in _volumes(s)}
+    assert holders == {"kafka-init"}
+    assert {name for name, s in services.items() if "bus-admin" in _volumes(s)} == {"kafka-init", "bus-init"}
+    assert {name for name, s in services.items() if "bus-keys" in _volumes(s)} == {"bus-init"}
+    for name, service in services.items():
+        uid = str(service.get("user", "")).split(":")[0]
+        if name in INIT_SERVICES:
+            assert uid == "0", name
+        else:
+            assert uid not in ("", "0", "root"), f"{name} must run as a non-root uid"
+    assert "USER 65534:65534" in (REPO / "Dockerfile").read_text()
+
+
+def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    runtime = {name: s for name, s in services.items() if name not in INIT_SERVICES}
+    secret_volumes = {
+        v for v in compose["volumes"] if v.endswith(("-secrets", "-conf")) or v in ("kafka-ca", "bus-admin", "bus-keys")
+    }
+    for name, service in runtime.items():
+        mounted = {v: m for v, m in _volumes(service).items() if v in secret_volumes}
+        if name == "prometheus":
+            assert mounted == {}
+            continue
+        if name.startswith("kafka-"):
+            assert mounted == {f"{name}-conf": (f"/sharebus/brokers/{name}", True)}
+            assert service["user"] == "1000:1000"
+            continue
+        own = service["environment"]["SHAREBUS_SERVICE"]
+        # The entrypoint sources /sharebus/<SHAREBUS_SERVICE>/env: the service's own volume, nothing else.
+        assert mounted == {f"{own}-secrets": (f"/sharebus/{own}", True)}, name
+        assert service["user"] == f"{SERVICE_UIDS[own]}:{SERVICE_UIDS[own]}", name
+    # bus-init fills every service's volume; each volume has one owner (both routers are one principal).
+    filled = {v for v in _volumes(services["bus-init"]) if v.endswith("-secrets")}
+    assert filled == {f"{s}-secrets" for s in SERVICE_UIDS}
+    assert len(set(SERVICE_UIDS.values())) == len(SERVICE_UIDS)
+
+
 def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
-    scripts = write_compose_cluster(tmp_path, ["kafka-1", "kafka-2", "kafka-3"])
-    assert [s.parent.name for s in scripts] == ["node-1", "node-2", "node-3"]
+    ca_dir, nodes_dir, admin_dir = tmp_path / "kafka", tmp_path / "brokers", tmp_path / "admin"
+    scripts = write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir, owner=os.getuid())
+    assert [s.parent for s in scripts] == [nodes_dir / h for h in HOSTS]
+    assert (ca_dir / "tls" / "ca.key.pem").is_file()
+    assert sorted(p.name for p in admin_dir.iterdir()) == sorted([f"{ADMIN_USER}.json", "ca.pem"])
     for script in scripts:
-        props = dict(
-            line.split("=", 1) for line in (script.parent / "server.properties").read_text().splitlines() if line
-        )
+        node_dir = script.parent
+        # A broker's volume holds its keystore and the CA certificate, never the CA's private key.
+        files = sorted(str(p.relative_to(node_dir)) for p in node_dir.rglob("*") if p.is_file())
+        assert files == ["server.properties", "start.sh", "tls/broker.p12", "tls/ca.pem"]
+        assert all((node_dir / f).stat().st_mode & 0o077 == 0 for f in files)
+        assert {(node_dir / f).stat().st_uid for f in files} == {os.getuid()}
+        props = dict(line.split("=", 1) for line in (node_dir / "server.properties").read_text().splitlines() if line)
+        assert props["ssl.keystore.location"] == str(node_dir / "tls" / "broker.p12")
+        assert props["ssl.truststore.location"] == str(node_dir / "tls" / "ca.pem")
         assert props["default.replication.factor"] == "3"
         assert props["min.insync.replicas"] == "2"
         assert props["offsets.topic.replication.factor"] == "3"
@@ -83,5 +149,5 @@ def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
         assert script.stat().st_mode & 0o077 == 0
     # Re-running keeps the cluster id and the super user's password.
     before = (scripts[0]).read_text()
-    write_compose_cluster(tmp_path, ["kafka-1", "kafka-2", "kafka-3"])
+    write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir)
     assert scripts[0].read_text() == before
