@@ -1,6 +1,7 @@
 """What one API key may use: a request rate (token bucket) and a number of open feeds.
 
-Both are per key, so one noisy or compromised key cannot starve the others. ``OpenFeeds`` also ends a
+Both are per key, so one noisy or compromised key cannot starve the others (on /open/v1 also per client
+address, an IPv6 one by its /64: ``client_bucket``). ``OpenFeeds`` also ends a
 key's open feeds when the key is revoked: the key follower calls ``end_key`` from its thread, and each
 feed, which checks its ticket between events, says why and closes within about a second.
 """
