@@ -97,12 +97,19 @@ def build_gateway(
     feeds = OpenFeeds(settings.feed_max_per_key, settings.feed_max_connections)
     metrics = GatewayMetrics(registry)
     open_keys = KeyStore(catalogue, settings.kafka, topics.api_keys, control=control)
+    open_data = OpenData(settings, catalogue, topics, metrics, open_keys)
+
+    def on_revoked(key_id: str) -> None:
+        # Department and open-data feeds are counted apart; a key id is in at most one of them.
+        feeds.end_key(key_id)
+        open_data.feeds.end_key(key_id)
+
     return Gateway(
         settings=settings,
         catalogue=catalogue,
         topics=topics,
         # A revoked key's open feeds end within seconds: the key follower tells them.
-        keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections, on_revoked=feeds.end_key),
+        keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections, on_revoked=on_revoked),
         grant_follower=follower,
         grants=grants,
         audit=audit,
@@ -115,7 +122,7 @@ def build_gateway(
         disputes=DisputeService(
             catalogue, settings.kafka, topics, DisputeSettings(namespace=settings.namespace), audit.write, registry
         ),
-        open_data=OpenData(settings, catalogue, topics, metrics, open_keys),
+        open_data=open_data,
     )
 
 

@@ -215,6 +215,10 @@ class KeyView:
             key = self._keys.get(key_id)
         return key is not None and key.active
 
+    def count_active(self, kind: KeyKind) -> int:
+        with self._lock:
+            return sum(1 for key in self._keys.values() if key.active and key.kind is kind)
+
     def authenticate(self, token: str, kind: KeyKind) -> ApiKey | None:
         """The active key of ``kind`` the token belongs to, or None: an open-data key is no system's key."""
         key_id = key_id_of(token)

@@ -1,6 +1,7 @@
 """What one API key may use: a request rate (token bucket) and a number of open feeds.
 
-Both are per key, so one noisy or compromised key cannot starve the others. ``OpenFeeds`` also ends a
+Both are per key, so one noisy or compromised key cannot starve the others (on /open/v1 also per client
+address, an IPv6 one by its /64: ``client_bucket``). ``OpenFeeds`` also ends a
 key's open feeds when the key is revoked: the key follower calls ``end_key`` from its thread, and each
 feed, which checks its ticket between events, says why and closes within about a second.
 """
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +34,9 @@ class TokenBuckets:
         self.burst = burst
         self._clock = clock
         self._max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+        # key -> (tokens, when counted), least recently used first: past max_keys the oldest is forgotten,
+        # which costs that caller at most a fresh burst, in constant time under the lock.
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def take(self, key: str) -> float:
@@ -47,11 +52,28 @@ class TokenBuckets:
             return (1.0 - tokens) / self.rate_per_s
 
     def _remember(self, key: str, tokens: float, now: float) -> None:
-        if key not in self._buckets and len(self._buckets) >= self._max_keys:
-            # A full bucket is the same as no bucket: forget those first (keys are only valid ones).
-            full_after = self.burst / self.rate_per_s
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
         self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._buckets)
+
+
+def client_bucket(address: str) -> str:
+    """What an anonymous caller is counted by: its IPv4 address, or its IPv6 /64 (one subscriber's
+    network hands out addresses from a /64, so counting single IPv6 addresses would count nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class TooManyFeeds(SharebusError):
@@ -68,6 +90,7 @@ class FeedTicket:
 
     key_id: str
     loop: asyncio.AbstractEventLoop
+    address: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -78,22 +101,31 @@ class OpenFeeds:
         self.per_key = per_key
         self.total = total
         self._feeds: dict[str, set[FeedTicket]] = {}
+        self._by_address: dict[str, int] = {}
         self._count = 0
         self._lock = threading.Lock()
 
-    def open(self, key_id: str) -> FeedTicket:
-        """Registers a feed of ``key_id``; call on the event loop that serves it. Raises ``TooManyFeeds``."""
-        ticket = FeedTicket(key_id, asyncio.get_running_loop())
+    def open(self, key_id: str, address: str | None = None) -> FeedTicket:
+        """Registers a feed of ``key_id`` (from ``address``, counted by the same cap when given: many keys
+        from one address are no more feeds); call on the event loop that serves it. Raises ``TooManyFeeds``."""
+        ticket = FeedTicket(key_id, asyncio.get_running_loop(), address)
         with self._lock:
             if self._count >= self.total:
                 raise TooManyFeeds("too many feed connections on this gateway; retry later", per_key=False)
-            held = self._feeds.setdefault(key_id, set())
+            held = self._feeds.get(key_id, set())
             if len(held) >= self.per_key:
                 raise TooManyFeeds(
                     f"this API key already has {len(held)} open feeds, the most it may have; close one first",
                     per_key=True,
                 )
-            held.add(ticket)
+            if address is not None and self._by_address.get(address, 0) >= self.per_key:
+                raise TooManyFeeds(
+                    f"your address already has {self.per_key} open feeds, the most it may have; close one first",
+                    per_key=True,
+                )
+            self._feeds[key_id] = held | {ticket}
+            if address is not None:
+                self._by_address[address] = self._by_address.get(address, 0) + 1
             self._count += 1
         return ticket
 
@@ -106,6 +138,10 @@ class OpenFeeds:
             self._count -= 1
             if not held:
                 del self._feeds[ticket.key_id]
+            if ticket.address is not None:
+                left = self._by_address.pop(ticket.address, 1) - 1
+                if left > 0:
+                    self._by_address[ticket.address] = left
 
     def end_key(self, key_id: str) -> int:
         """Signals every open feed of ``key_id`` to end; callable from any thread. Returns how many."""
@@ -122,4 +158,4 @@ class OpenFeeds:
             return self._count if key_id is None else len(self._feeds.get(key_id, ()))
 
 
-__all__ = ["FeedTicket", "OpenFeeds", "TokenBuckets", "TooManyFeeds"]
+__all__ = ["FeedTicket", "OpenFeeds", "TokenBuckets", "TooManyFeeds", "client_bucket"]

@@ -23,8 +23,9 @@ from starlette.types import Receive, Scope, Send
 
 from sharebus_core.catalogue import DataClass
 from sharebus_gateway.auth import bearer_token, unauthenticated
+from sharebus_gateway.feed_api import key_revoked_message
 from sharebus_gateway.keys import KeyKind, KeysUnavailable
-from sharebus_gateway.limits import FeedTicket, TokenBuckets, TooManyFeeds
+from sharebus_gateway.limits import FeedTicket, TokenBuckets, TooManyFeeds, client_bucket
 from sharebus_gateway.open_view import Listener
 from sharebus_gateway.publish import normalise_class_code
 from sharebus_gateway.standards_api import JSON_LD, addresses
@@ -39,10 +40,13 @@ ANONYMOUS, KEY = "anonymous", "key"
 
 @dataclass(frozen=True, slots=True)
 class OpenCaller:
-    """Who is asking: a client address, or an open-data key (``client`` is what the limits count by)."""
+    """Who is asking: a client address, or an open-data key (``client`` is what the limits count by: the
+    key id itself, so a revocation finds the key's feeds). ``address`` is the caller's address (IPv6 by
+    /64) whatever it sends: key issuance and feeds are counted by it too."""
 
     client: str
     access: str
+    address: str
     key_id: str | None = None
 
 
@@ -61,15 +65,15 @@ def _throttle(gw: Gateway, buckets: TokenBuckets, client: str, what: str) -> Non
 def open_caller(request: Request, gw: GwDep) -> OpenCaller:
     """Anonymous (by address) unless a bearer token is sent; a token that is no valid open-data key is 401."""
     token = bearer_token(request)
+    address = client_bucket(request.client.host if request.client is not None else "unknown")
     if token:
         key = gw.keys.authenticate(token, KeyKind.OPEN_DATA)
         if key is None:
             raise unauthenticated("the open-data key is not valid, or has been revoked")
         _throttle(gw, gw.open_data.key_limits, key.key_id, "this open-data key")
-        return OpenCaller(f"key:{key.key_id}", KEY, key.key_id)
-    address = request.client.host if request.client is not None else "unknown"
+        return OpenCaller(key.key_id, KEY, address, key.key_id)
     _throttle(gw, gw.open_data.limits, address, "your address")
-    return OpenCaller(f"ip:{address}", ANONYMOUS)
+    return OpenCaller(f"ip:{address}", ANONYMOUS, address)
 
 
 OpenCallerDep = Annotated[OpenCaller, Depends(open_caller)]
@@ -124,7 +128,8 @@ def catalogue_jsonld(who: OpenCallerDep, gw: GwDep) -> JSONResponse:
     public = open_catalogue(gw.catalogue)
     chosen = choose_publisher(gw.catalogue, gw.settings.catalogue_publisher)
     gw.open_data.requests.labels("", "catalogue", who.access).inc()
-    return JSONResponse(catalogue_dcat(public, addresses(gw.settings), chosen), media_type=JSON_LD)
+    document = catalogue_dcat(public, addresses(gw.settings), chosen, public=True)
+    return JSONResponse(document, media_type=JSON_LD)
 
 
 @router.get("/classes", summary="The open data classes (no key needed to list them)")
@@ -171,22 +176,34 @@ def records(
     if not gw.open_data.view.caught_up.is_set():
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the open-data view is still catching up; retry")
     page = gw.open_data.view.page(entry.code, before, limit)
-    body, served = _fitting(entry.code, page, limit, settings.open_max_response_bytes)
+    body, served = fit_to_limit(entry.code, page, limit, settings.open_max_response_bytes)
     gw.open_data.served.labels(entry.code, "records").inc(served)
     return JSONResponse(body)
 
 
-def _fitting(code: str, page: list[dict[str, Any]], limit: int, max_bytes: int) -> tuple[dict[str, Any], int]:
-    """The page cut short to fit the response limit (the rest stays for the next page), and its size."""
+_ENVELOPE = 200
+OMITTED = "the record is larger than the response limit; its value is left out"
+
+
+def _size(item: dict[str, Any]) -> int:
+    return len(json.dumps(item, ensure_ascii=False).encode()) + 1
+
+
+def fit_to_limit(code: str, page: list[dict[str, Any]], limit: int, max_bytes: int) -> tuple[dict[str, Any], int]:
+    """The page cut short to fit the response limit (the rest stays for the next page), and its size.
+
+    A record larger than the limit on its own is served without its value, with a note: else no page
+    could ever get past it.
+    """
     kept: list[dict[str, Any]] = []
-    size = 200  # the envelope
-    for item in page:
-        size += len(json.dumps(item, ensure_ascii=False).encode()) + 1
+    size = _ENVELOPE
+    for whole in page:
+        item, item_size = whole, _size(whole)
+        if _ENVELOPE + item_size > max_bytes:
+            item = {**{k: v for k, v in whole.items() if k != "value"}, "value": None, "omitted": OMITTED}
+            item_size = _size(item)
+        size += item_size
         if size > max_bytes:
-            if not kept:
-                raise HTTPException(
-                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "one record is larger than the response limit"
-                )
             break
         kept.append(item)
     cut = len(kept) < len(page)
@@ -216,6 +233,16 @@ class KeyApplication(BaseModel):
     responses={429: {"description": "too many requests from your address"}, 503: {"description": "keys unavailable"}},
 )
 async def apply_for_key(body: KeyApplication, who: OpenCallerDep, gw: GwDep) -> dict[str, Any]:
+    # Counted by address whatever token is sent: a key must not buy more keys. Each key is a record on the
+    # control log that every gateway keeps, so the active ones are capped as well.
+    _throttle(gw, gw.open_data.issuance, who.address, "your address (open-data key applications)")
+    if gw.keys.count_active(KeyKind.OPEN_DATA) >= gw.settings.open_keys_max:
+        gw.metrics.throttled.labels("open_keys").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"no more open-data keys can be issued: {gw.settings.open_keys_max} are active, the most this bus "
+            "holds; ask the data bureau",
+        )
     try:
         issued = await run_in_threadpool(gw.open_data.issue, body.holder.strip(), body.purpose.strip(), body.contact)
     except KeysUnavailable as exc:
@@ -246,13 +273,16 @@ async def apply_for_key(body: KeyApplication, who: OpenCallerDep, gw: GwDep) -> 
 async def feed(class_code: str, who: OpenCallerDep, gw: GwDep) -> Response:
     entry = readable(gw, who, class_code, "feed")
     try:
-        ticket = gw.open_data.feeds.open(who.client)
+        ticket = gw.open_data.feeds.open(who.client, address=who.address)
     except TooManyFeeds as exc:
         gw.metrics.throttled.labels("open_feeds").inc()
         code = status.HTTP_429_TOO_MANY_REQUESTS if exc.per_key else status.HTTP_503_SERVICE_UNAVAILABLE
         raise HTTPException(code, str(exc).replace("this API key", "you")) from exc
+    if who.key_id is not None and not gw.keys.active(who.key_id):  # revoked since it authenticated
+        gw.open_data.feeds.close(ticket)
+        raise unauthenticated("the open-data key has been revoked")
     listener = gw.open_data.view.listen(entry.code, gw.settings.feed_queue_size)
-    return OpenFeed(gw, listener, ticket)
+    return OpenFeed(gw, listener, ticket, who.key_id)
 
 
 @router.get(
@@ -276,9 +306,9 @@ class OpenFeed(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, gw: Gateway, listener: Listener, ticket: FeedTicket) -> None:
+    def __init__(self, gw: Gateway, listener: Listener, ticket: FeedTicket, key_id: str | None) -> None:
         super().__init__(media_type=self.media_type)
-        self.gw, self.listener, self.ticket = gw, listener, ticket
+        self.gw, self.listener, self.ticket, self.key_id = gw, listener, ticket, key_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gw = self.gw
@@ -310,11 +340,12 @@ class OpenFeed(Response):
     async def _stream(self, send: Send, disconnected: asyncio.Event) -> None:
         gw, listener = self.gw, self.listener
         await self._write(send, b": sharebus open data\n\n")
-        last_write = time.monotonic()
+        last_write = started = time.monotonic()
         while not disconnected.is_set():
-            if listener.overflowed.is_set():
-                gw.metrics.feed_disconnects.labels("slow_client").inc()
-                body = json.dumps({"reason": "slow_client", "message": "the client did not keep up; reconnect"})
+            ending = self._ending(started)
+            if ending is not None:
+                gw.metrics.feed_disconnects.labels(ending["reason"]).inc()
+                body = json.dumps(ending)
                 await self._write(send, f"event: error\ndata: {body}\n\n".encode(), more=False)
                 return
             try:
@@ -328,3 +359,16 @@ class OpenFeed(Response):
             await self._write(send, f"id: {item['seq']}\nevent: record\ndata: {data}\n\n".encode())
             last_write = time.monotonic()
             gw.open_data.served.labels(listener.data_class, "feed").inc()
+
+    def _ending(self, started: float) -> dict[str, Any] | None:
+        """Why the feed must end now, or None: its key was revoked, it fell behind, or it is too old."""
+        gw = self.gw
+        # The ticket is ended by the key follower; the check of the view covers a revocation read before
+        # the feed was registered.
+        if self.ticket.ended.is_set() or (self.key_id is not None and not gw.keys.active(self.key_id)):
+            return key_revoked_message()
+        if self.listener.overflowed.is_set():
+            return {"reason": "slow_client", "message": "the client did not keep up; reconnect"}
+        if time.monotonic() - started >= gw.settings.open_feed_max_lifetime_s:
+            return {"reason": "lifetime", "message": "an open feed lasts a limited time; reconnect to go on"}
+        return None

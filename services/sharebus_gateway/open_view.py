@@ -23,7 +23,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sharebus_core import headers as h
-from sharebus_core.catalogue import Catalogue, OpenType
+from sharebus_core.catalogue import Catalogue
 from sharebus_core.registry_client import registry_client
 from sharebus_core.topics import PUBLIC_CONSUMER, TopicNames
 from sharebus_gateway.json_avro import to_json
@@ -31,7 +31,7 @@ from sharebus_gateway.keys import IssuedKey, KeyStore
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
 from sharebus_gateway.metrics import GatewayMetrics
 from sharebus_gateway.settings import GatewaySettings
-from sharebus_rules.open_data import open_fields, open_record
+from sharebus_rules.open_data import is_open, key_is_open, open_fields, open_record
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ class OpenRecords:
         self.fields = {
             code: open_fields(entry, catalogue.schema(code).field_names)
             for code, entry in catalogue.data_classes.items()
-            if entry.open_type is not OpenType.NOT_OPEN
+            if is_open(entry)
         }
+        # The record key is record[key_field]: served only when that field is itself open.
+        self._key_open = {code: key_is_open(catalogue.data_classes[code], f) for code, f in self.fields.items()}
         self._recent: dict[str, deque[dict[str, Any]]] = {code: deque(maxlen=self.keep) for code in self.fields}
         self._sequence = dict.fromkeys(self.fields, 0)
         self._listeners: dict[str, set[Listener]] = {code: set() for code in self.fields}
@@ -77,6 +79,9 @@ class OpenRecords:
         self._thread = threading.Thread(target=self._supervise, name="open-data-view", daemon=True)
 
     # -- reading (request handlers) --------------------------------------------------------------
+
+    def serves_key(self, data_class: str) -> bool:
+        return self._key_open.get(data_class, False)
 
     def page(self, data_class: str, before: int | None, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` records of the class, newest first, each with a sequence number below ``before``."""
@@ -190,7 +195,7 @@ class OpenRecords:
             return
         if not isinstance(value, dict):
             return
-        key = msg.key()
+        key = msg.key() if self.serves_key(data_class) else None
         _kind, stamp = msg.timestamp()
         self.add(
             data_class,
@@ -217,6 +222,7 @@ class OpenData:
         self.view = OpenRecords(settings, catalogue, topics.public)
         self.limits = TokenBuckets(settings.open_rate_per_s, settings.open_rate_burst)
         self.key_limits = TokenBuckets(settings.open_key_rate_per_s, settings.open_key_rate_burst)
+        self.issuance = TokenBuckets(settings.open_key_issue_per_hour / 3600.0, settings.open_key_issue_burst)
         self.feeds = OpenFeeds(settings.open_feeds_per_client, settings.open_feeds_max)
         self.requests = metrics.open_requests
         self.served = metrics.open_records

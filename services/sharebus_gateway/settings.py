@@ -58,3 +58,11 @@ class GatewaySettings(BusSettings):
     # Open SSE feeds per client (address or open-data key) and in all.
     open_feeds_per_client: int = Field(default=2, ge=1)
     open_feeds_max: int = Field(default=100, ge=1)
+    # An open feed is closed after this long (the client reconnects), so no feed holds a slot forever.
+    open_feed_max_lifetime_s: float = Field(default=3600.0, gt=0)
+    # Open-data key applications per client address (IPv6 by /64), whatever token it sends: a burst, then
+    # open_key_issue_per_hour; and the most active open-data keys the bus holds (each is a control record
+    # every gateway keeps).
+    open_key_issue_burst: int = Field(default=3, ge=1)
+    open_key_issue_per_hour: float = Field(default=3.0, gt=0)
+    open_keys_max: int = Field(default=10_000, ge=1)

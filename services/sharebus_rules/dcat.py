@@ -13,6 +13,7 @@ from typing import Any
 from sharebus_core.catalogue import Catalogue, DataClass, Department, OpenType, Period, UpdateMode
 from sharebus_core.errors import SharebusError
 from sharebus_core.topics import TopicNames
+from sharebus_rules.open_data import is_open
 
 CONTEXT: dict[str, str] = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -91,6 +92,12 @@ class Addresses:
         return f"kafka://{first}"
 
 
+def _access_right(entry: DataClass) -> str:
+    """PUBLIC or RESTRICTED only for a class the open path serves (``is_open``); NON_PUBLIC otherwise."""
+    kind = entry.open_type if is_open(entry) else OpenType.NOT_OPEN
+    return f"{_EU}access-right/{_ACCESS_RIGHT[kind]}"
+
+
 def _text(en: str, zh: str | None = None) -> list[dict[str, str]]:
     values = [{"@value": en, "@language": "en"}]
     if zh:
@@ -164,7 +171,7 @@ def _concepts(catalogue: Catalogue, at: Addresses) -> list[dict[str, Any]]:
         nodes.setdefault(eu_iri, _eu_concept(eu_iri, "skos:Concept", _EU_THEME_LABEL[eu]))
         freq = frequency(entry)
         nodes.setdefault(freq, _eu_concept(freq, "dct:Frequency"))
-        rights = f"{_EU}access-right/{_ACCESS_RIGHT[entry.open_type]}"
+        rights = _access_right(entry)
         nodes.setdefault(rights, _eu_concept(rights, "dct:RightsStatement"))
     for iri, node in nodes.items():
         if node["@type"] == "skos:Concept" and iri.startswith(scheme + "/"):
@@ -172,8 +179,8 @@ def _concepts(catalogue: Catalogue, at: Addresses) -> list[dict[str, Any]]:
     return list(nodes.values())
 
 
-def _services(at: Addresses) -> list[dict[str, Any]]:
-    return [
+def _services(at: Addresses, public: bool) -> list[dict[str, Any]]:
+    services = [
         {
             "@id": at.iri("id", "services", "kafka"),
             "@type": "dcat:DataService",
@@ -200,35 +207,41 @@ def _services(at: Addresses) -> list[dict[str, Any]]:
             "dcat:endpointURL": _ref(at.iri("open", "v1")),
         },
     ]
+    # The public sees only the open path: no Kafka address, no department API.
+    return services[2:] if public else services
 
 
-def _distributions(entry: DataClass, at: Addresses) -> list[dict[str, Any]]:
+def _distributions(entry: DataClass, at: Addresses, public: bool) -> list[dict[str, Any]]:
     topics = TopicNames(at.namespace)
     dataset = at.dataset(entry.code)
-    found = [
-        {
-            "@id": f"{dataset}/distributions/kafka",
-            "@type": "dcat:Distribution",
-            "dct:title": _text("Kafka delivery topic (Avro, Confluent wire format)"),
-            "dct:description": _text(
-                f"Published on {topics.source(entry.code)}; a granted system receives it, projected and masked "
-                f"for its grant, on {topics.delivery('<system>')}."
-            ),
-            "dcat:accessURL": _ref(at.kafka_endpoint()),
-            "dcat:accessService": _ref(at.iri("id", "services", "kafka")),
-            "dcat:mediaType": _ref("https://www.iana.org/assignments/media-types/application/avro"),
-        },
-        {
-            "@id": f"{dataset}/distributions/sse",
-            "@type": "dcat:Distribution",
-            "dct:title": _text("Server-sent events feed of the gateway"),
-            "dct:description": _text("GET /v1/systems/<system>/feed with the system's API key."),
-            "dcat:accessURL": _ref(at.iri("v1", "systems")),
-            "dcat:accessService": _ref(at.iri("id", "services", "gateway")),
-            "dcat:mediaType": _ref("https://www.iana.org/assignments/media-types/text/event-stream"),
-        },
-    ]
-    if entry.open_type is not OpenType.NOT_OPEN:
+    found: list[dict[str, Any]] = (
+        []
+        if public
+        else [
+            {
+                "@id": f"{dataset}/distributions/kafka",
+                "@type": "dcat:Distribution",
+                "dct:title": _text("Kafka delivery topic (Avro, Confluent wire format)"),
+                "dct:description": _text(
+                    f"Published on {topics.source(entry.code)}; a granted system receives it, projected and masked "
+                    f"for its grant, on {topics.delivery('<system>')}."
+                ),
+                "dcat:accessURL": _ref(at.kafka_endpoint()),
+                "dcat:accessService": _ref(at.iri("id", "services", "kafka")),
+                "dcat:mediaType": _ref("https://www.iana.org/assignments/media-types/application/avro"),
+            },
+            {
+                "@id": f"{dataset}/distributions/sse",
+                "@type": "dcat:Distribution",
+                "dct:title": _text("Server-sent events feed of the gateway"),
+                "dct:description": _text("GET /v1/systems/<system>/feed with the system's API key."),
+                "dcat:accessURL": _ref(at.iri("v1", "systems")),
+                "dcat:accessService": _ref(at.iri("id", "services", "gateway")),
+                "dcat:mediaType": _ref("https://www.iana.org/assignments/media-types/text/event-stream"),
+            },
+        ]
+    )
+    if is_open(entry):
         key = " with a free open-data key" if entry.open_type is OpenType.CONDITIONAL_OPEN else ", no key needed"
         found.append(
             {
@@ -245,9 +258,9 @@ def _distributions(entry: DataClass, at: Addresses) -> list[dict[str, Any]]:
     return found
 
 
-def _dataset(entry: DataClass, at: Addresses) -> list[dict[str, Any]]:
+def _dataset(entry: DataClass, at: Addresses, public: bool) -> list[dict[str, Any]]:
     digit, item, eu = class_themes(entry.code)
-    distributions = _distributions(entry, at)
+    distributions = _distributions(entry, at, public)
     dataset: dict[str, Any] = {
         "@id": at.dataset(entry.code),
         "@type": "dcat:Dataset",
@@ -260,7 +273,7 @@ def _dataset(entry: DataClass, at: Addresses) -> list[dict[str, Any]]:
             _ref(f"{_EU}data-theme/{eu}"),
         ],
         "dct:accrualPeriodicity": _ref(frequency(entry)),
-        "dct:accessRights": _ref(f"{_EU}access-right/{_ACCESS_RIGHT[entry.open_type]}"),
+        "dct:accessRights": _ref(_access_right(entry)),
         "dcat:keyword": [
             {"@value": f"share type: {entry.share_type.value}", "@language": "en"},
             {"@value": f"open type: {entry.open_type.value}", "@language": "en"},
@@ -300,8 +313,13 @@ def choose_publisher(catalogue: Catalogue, wanted: str) -> str:
     return wanted if wanted in catalogue.departments else next(iter(catalogue.departments))
 
 
-def catalogue_dcat(catalogue: Catalogue, at: Addresses, publisher: str) -> dict[str, Any]:
-    """The whole catalogue as one DCAT-AP JSON-LD document; ``publisher`` is the catalogue's department."""
+def catalogue_dcat(catalogue: Catalogue, at: Addresses, publisher: str, *, public: bool = False) -> dict[str, Any]:
+    """The whole catalogue as one DCAT-AP JSON-LD document; ``publisher`` is the catalogue's department.
+
+    ``public``: the anonymous variant, for a catalogue already cut to its open classes (``open_catalogue``):
+    only the open-data distribution and service (no Kafka address, namespace or topic), and only the
+    departments that publish those classes, and the catalogue's publisher.
+    """
     if publisher not in catalogue.departments:
         raise DcatExportError(f"the catalogue publisher {publisher!r} is not a department of the catalogue")
     graph: list[dict[str, Any]] = [
@@ -317,13 +335,14 @@ def catalogue_dcat(catalogue: Catalogue, at: Addresses, publisher: str) -> dict[
             "foaf:homepage": _ref(at.iri("docs")),
             "dcat:themeTaxonomy": _ref(at.iri("id", "themes")),
             "dcat:dataset": [_ref(at.dataset(code)) for code in catalogue.data_classes],
-            "dcat:service": [_ref(s["@id"]) for s in _services(at)],
+            "dcat:service": [_ref(s["@id"]) for s in _services(at, public)],
         }
     ]
-    graph.extend(_agent(d, at) for d in catalogue.departments.values())
+    named = {publisher, *(e.provider for e in catalogue.data_classes.values())}
+    graph.extend(_agent(d, at) for d in catalogue.departments.values() if not public or d.code in named)
     for entry in catalogue.data_classes.values():
-        graph.extend(_dataset(entry, at))
-    graph.extend(_services(at))
+        graph.extend(_dataset(entry, at, public))
+    graph.extend(_services(at, public))
     graph.extend(_concepts(catalogue, at))
     graph.extend(_typed_targets(graph))
     return {"@context": dict(CONTEXT), "@graph": graph}

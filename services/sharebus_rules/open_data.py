@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from sharebus_core.catalogue import Catalogue, DataClass, OpenType
+from sharebus_core.catalogue import Catalogue, DataClass, OpenType, ShareType
 from sharebus_core.errors import SharebusError
 
 
@@ -25,8 +25,19 @@ class NotOpen(SharebusError, LookupError):
         super().__init__(f"data class {code!r} is not open data")
 
 
+def is_open(entry: DataClass) -> bool:
+    """Whether the public may see the class at all: the one test every open-data path uses.
+
+    A class that is not shared between departments is not opened to the public either, whatever its
+    open type says: the stricter of the two rules wins.
+    """
+    return entry.open_type is not OpenType.NOT_OPEN and entry.share_type is not ShareType.NONE
+
+
 def public_access(entry: DataClass) -> PublicAccess:
     """Who may read the class on the open path; NotOpen for a class that is not open."""
+    if not is_open(entry):
+        raise NotOpen(entry.code)
     if entry.open_type is OpenType.OPEN:
         return PublicAccess.ANYONE
     if entry.open_type is OpenType.CONDITIONAL_OPEN:
@@ -39,6 +50,11 @@ def open_fields(entry: DataClass, schema_fields: Sequence[str]) -> tuple[str, ..
     public_access(entry)
     sensitive = set(entry.sensitive_fields)
     return tuple(f for f in schema_fields if f not in sensitive)
+
+
+def key_is_open(entry: DataClass, fields: Sequence[str]) -> bool:
+    """Whether the record key (the value of ``key_field``) may be served: only when that field is open."""
+    return entry.key_field in fields
 
 
 def open_record(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
@@ -57,7 +73,7 @@ def open_schema(schema: Mapping[str, Any], fields: Sequence[str]) -> dict[str, A
 
 def open_catalogue(catalogue: Catalogue) -> Catalogue:
     """The catalogue as the public sees it: only the open and conditionally open classes, no subscriptions."""
-    kept = {code: entry for code, entry in catalogue.data_classes.items() if entry.open_type is not OpenType.NOT_OPEN}
+    kept = {code: entry for code, entry in catalogue.data_classes.items() if is_open(entry)}
     return dataclasses.replace(
         catalogue,
         data_classes=kept,

@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, OpenType, ShareType, Subscription
+from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.topics import PUBLIC_CONSUMER
 from sharebus_rules.decision import Decision, Deliver, Deny, DenyReason
-from sharebus_rules.open_data import open_fields
+from sharebus_rules.open_data import is_open, open_fields
 
 _STATE_DENIALS = {
     GrantState.REVOKED: DenyReason.GRANT_REVOKED,
@@ -87,10 +87,9 @@ class RoutePlan:
 def public_delivery(entry: DataClass, schema: AvroSchema) -> Deliver | None:
     """The delivery to the public of an open or conditionally open class: never a sensitive field.
 
-    A class that is not shared between departments is not opened to the public either, whatever its
-    open type says: the stricter of the two rules wins.
+    ``is_open`` decides, as on every other open-data path.
     """
-    if entry.open_type is OpenType.NOT_OPEN or entry.share_type is ShareType.NONE:
+    if not is_open(entry):
         return None
     return _deliver(PUBLIC_CONSUMER, schema, open_fields(entry, schema.field_names), (), None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,13 @@ from rdflib import RDF, Graph, Namespace, URIRef
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topics import TopicNames
+from sharebus_core.topics import PUBLIC_CONSUMER, TopicNames
+from sharebus_gateway.keys import KeyStore
 from tests.integration.conftest import FIXTURE_CATALOGUE
-from tests.support.gateway import GatewayProcess, issue_key, read_sse, start_gateway
+from tests.support.gateway import GatewayProcess, SSEEvent, issue_key, read_sse, start_gateway
 from tests.support.identities import provision_bus
 from tests.support.kafka import eventually, metric
+from tests.support.keys import control_keys
 from tests.support.names import unique
 from tests.support.records import ENTERPRISE, PENALTY, enterprise, penalty
 from tests.support.registry import RegistryProcess
@@ -41,6 +44,7 @@ ODRL = Namespace("http://www.w3.org/ns/odrl/2/")
 INSPECTION = "301001003/000001"  # not shared, not open
 SENSITIVE = "legal_rep_name"
 RATE_PER_S, BURST, PAGE_MAX = 1, 8, 20
+KEY_ISSUE_BURST = 2
 
 
 def open_catalogue(work: Path) -> Path:
@@ -109,6 +113,7 @@ def open_bus(
         "SHAREBUS_GATEWAY_OPEN_PAGE_MAX": str(PAGE_MAX),
         "SHAREBUS_GATEWAY_FEED_KEEPALIVE_S": "1",
         "SHAREBUS_GATEWAY_PUBLIC_URL": "https://data.example.gov.cn",
+        "SHAREBUS_GATEWAY_OPEN_KEY_ISSUE_BURST": str(KEY_ISSUE_BURST),
     }
     try:
         gateway = start_gateway(services["gateway"], namespace, shared_registry.url, catalogue_dir, work, env)
@@ -269,3 +274,62 @@ def test_the_catalogue_and_the_grants_export_as_dcat_ap_and_odrl(open_bus: OpenB
         for c in odrl.objects(p, ODRL.constraint)
     }
     assert prohibited == {"person_id_number"}
+
+
+def apply(client: httpx.Client, **headers: str) -> httpx.Response:
+    return client.post("/open/v1/keys", json={"holder": "A reader", "purpose": "reading open data"}, headers=headers)
+
+
+def test_a_revoked_open_data_key_ends_its_open_feed(open_bus: OpenBus) -> None:
+    with anonymous(open_bus, "127.0.0.8") as public:
+        applied = apply(public)
+    assert applied.status_code == 201, applied.text
+    token, key_id = applied.json()["token"], applied.json()["key_id"]
+    auth = {"Authorization": f"Bearer {token}"}
+    metrics_url = f"{open_bus.gateway.base_url}/metrics"
+    feeds_before = metric(metrics_url, "sharebus_gateway_feed_connections", transport="open_sse")
+    events: list[SSEEvent] = []
+
+    def read() -> None:
+        with httpx.Client(base_url=open_bus.gateway.base_url, timeout=30) as keyed:
+            assert eventually(lambda: keyed.get("/open/v1/classes", headers=auth).status_code, lambda c: c == 200, 20)
+            events.extend(read_sse(keyed, f"/open/v1/classes/{PENALTY}/feed", 1000, timeout_s=60, headers=auth))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    opened = eventually(
+        lambda: metric(metrics_url, "sharebus_gateway_feed_connections", transport="open_sse"),
+        lambda n: n > feeds_before,
+        30,
+    )
+    assert opened > feeds_before
+    store = KeyStore(open_bus.catalogue, open_bus.access, open_bus.topics.api_keys, control=control_keys())
+    assert [k.key_id for k in store.revoke(PUBLIC_CONSUMER, key_id)] == [key_id]
+    reader.join(timeout=45)
+    assert not reader.is_alive(), "the feed of a revoked key is still open"
+    assert events, "the feed ended without saying why"
+    assert events[-1].event == "error"
+    assert events[-1].data["reason"] == "key_revoked"
+    with httpx.Client(base_url=open_bus.gateway.base_url, timeout=30) as keyed:
+        assert keyed.get(f"/open/v1/classes/{PENALTY}/feed", headers=auth).status_code == 401
+
+
+def test_open_data_keys_are_issued_per_address_whatever_token_is_sent(open_bus: OpenBus) -> None:
+    with anonymous(open_bus, "127.0.0.9") as public:
+        issued = [apply(public) for _ in range(KEY_ISSUE_BURST)]
+        assert [r.status_code for r in issued] == [201] * KEY_ISSUE_BURST, [r.text for r in issued]
+        refused = apply(public)
+        # A key of its own does not buy the address more keys.
+        key = issued[0].json()["token"]
+        assert eventually(
+            lambda: public.get("/open/v1/classes", headers={"Authorization": f"Bearer {key}"}).status_code,
+            lambda c: c == 200,
+            20,
+        )
+        with_key = apply(public, Authorization=f"Bearer {key}")
+    assert refused.status_code == 429
+    assert "key applications" in refused.json()["detail"]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert with_key.status_code == 429, with_key.text
+    with anonymous(open_bus, "127.0.0.10") as other:
+        assert apply(other).status_code == 201

@@ -167,3 +167,18 @@ def test_system_of_another_department_as_provider_system(write_catalogue: Callab
     assert "field 'system': system 'psb-case' belongs to PSB, not to the provider AMR" in _problem(
         write_catalogue(mutate)
     )
+
+
+def test_an_open_class_may_not_be_keyed_by_a_sensitive_field(write_catalogue: Callable[[Mutator], Path]) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        # Open: its record key would go to the public.
+        raw["data_classes"][1]["key_field"] = "party_id_number"
+        # Not open: its key stays between departments, as before.
+        raw["data_classes"][0]["sensitive_fields"] = ["uscc", "legal_rep_id_number"]
+
+    message = _problem(write_catalogue(mutate))
+    assert (
+        "data_classes[1] (301001002/000001), field 'key_field': 'party_id_number' is sensitive, so it cannot be "
+        "the key of a class opened to the public" in message
+    )
+    assert "data_classes[0]" not in message

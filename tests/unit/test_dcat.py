@@ -194,3 +194,21 @@ def test_a_grant_without_expiry_or_masks_has_neither_constraint_nor_prohibition(
     assert ODRL.dateTime not in lefts
     assert ODRL.purpose in lefts
     assert g.value(policy, ODRL.prohibition) is None
+
+
+def test_the_anonymous_catalogue_names_no_kafka_and_only_open_publishers(catalogue: Catalogue, shapes: Graph) -> None:
+    public = open_catalogue(catalogue)
+    document = catalogue_dcat(public, AT, "BDB", public=True)
+    ok, report = conforms(document, shapes)
+    assert ok, report
+    text = json.dumps(document)
+    for internal in ("kafka", "broker-1", "/v1/systems", "sharebus."):
+        assert internal not in text, internal
+    g = graph_of(document)
+    agents = {str(a) for a in g.subjects(RDF.type, FOAF.Agent)}
+    expected = {AT.department(d) for d in {"BDB", *(e.provider for e in public.data_classes.values())}}
+    assert agents == expected
+    assert len(agents) < len(catalogue.departments)
+    for code in public.data_classes:
+        accesses = {str(g.value(d, DCAT.accessURL)) for d in g.objects(URIRef(AT.dataset(code)), DCAT.distribution)}
+        assert accesses == {AT.iri("open", "v1", "classes", code)}

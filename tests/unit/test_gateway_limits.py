@@ -10,7 +10,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from sharebus_gateway.body_limit import BodyLimit
-from sharebus_gateway.limits import OpenFeeds, TokenBuckets, TooManyFeeds
+from sharebus_gateway.limits import OpenFeeds, TokenBuckets, TooManyFeeds, client_bucket
 
 
 class FakeClock:
@@ -123,3 +123,43 @@ def test_a_chunked_oversize_body_is_refused_as_soon_as_it_passes_the_limit() -> 
     assert (status, read) == (413, 2)
     # A body that lies about its length is counted too.
     assert call([b"x" * 60, b"x" * 60], 10)[0] == 413
+
+
+def test_buckets_are_a_bounded_lru_forgetting_the_oldest() -> None:
+    clock = FakeClock()
+    buckets = TokenBuckets(rate_per_s=1.0, burst=2, clock=clock, max_keys=100)
+    assert [buckets.take("hot") for _ in range(2)] == [0.0, 0.0]
+    for n in range(5_000):
+        buckets.take(f"10.0.{n // 256}.{n % 256}")
+        if n % 50 == 0:
+            assert buckets.take("hot") > 0  # recently used: kept, and still empty
+    assert len(buckets) == 100
+    # The oldest newcomer is forgotten (at worst it gets a fresh burst), the bucket in use is not.
+    assert buckets.take("10.0.0.0") == 0.0
+    assert buckets.take("hot") > 0
+
+
+def test_ipv6_callers_are_counted_by_their_64() -> None:
+    assert client_bucket("2001:db8:1:2:aaaa::1") == client_bucket("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert client_bucket("2001:db8:1:3::1") != client_bucket("2001:db8:1:2::1")
+    assert client_bucket("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_bucket("192.0.2.7") == "192.0.2.7"
+    assert client_bucket("testclient") == "testclient"
+
+
+def test_feeds_are_capped_per_address_whatever_key_opens_them() -> None:
+    async def scenario() -> None:
+        feeds = OpenFeeds(per_key=2, total=10)
+        first = feeds.open("k1", address="192.0.2.7")
+        feeds.open("k2", address="192.0.2.7")
+        with pytest.raises(TooManyFeeds) as refused:
+            feeds.open("k3", address="192.0.2.7")
+        assert refused.value.per_key
+        assert "your address" in str(refused.value)
+        assert feeds.count("k3") == 0
+        feeds.open("k3", address="192.0.2.8")
+        feeds.close(first)
+        feeds.open("k4", address="192.0.2.7")
+        assert feeds.count() == 3
+
+    asyncio.run(scenario())

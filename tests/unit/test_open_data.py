@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -11,12 +12,28 @@ import pytest
 from sharebus_core.catalogue import Catalogue, OpenType, ShareType, load_catalogue
 from sharebus_core.topics import PUBLIC_CONSUMER
 from sharebus_demo.fake import RecordFaker
+from sharebus_gateway.open_api import OMITTED, fit_to_limit
+from sharebus_gateway.open_view import OpenRecords
+from sharebus_gateway.settings import GatewaySettings
 from sharebus_rules import plan_routes
-from sharebus_rules.open_data import NotOpen, PublicAccess, open_fields, open_record, open_schema, public_access
+from sharebus_rules.dcat import Addresses, catalogue_dcat
+from sharebus_rules.open_data import (
+    NotOpen,
+    PublicAccess,
+    is_open,
+    key_is_open,
+    open_catalogue,
+    open_fields,
+    open_record,
+    open_schema,
+    public_access,
+)
 from tests.unit.router_harness import TOPICS, Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+# Unvalidated: the view is only built here, never started (no broker in a unit test).
+OPEN_SETTINGS = GatewaySettings.model_construct(open_recent_records=10)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +117,48 @@ def test_the_public_route_sends_no_sensitive_field(catalogue: Catalogue) -> None
     closed = Harness(catalogue)
     closed.handle(code, closed.encode(code, record))
     assert not [t for t, *_ in closed.sent if t == TOPICS.public]
+
+
+def test_a_class_not_shared_is_not_open_on_any_path(catalogue: Catalogue) -> None:
+    code = "301001002/000001"
+    closed = catalogue.data_classes[code].model_copy(update={"share_type": ShareType.NONE})
+    assert is_open(catalogue.data_classes[code])
+    assert not is_open(closed)
+    with pytest.raises(NotOpen):
+        public_access(closed)
+    cut = dataclasses.replace(catalogue, data_classes={**catalogue.data_classes, code: closed})
+    assert code not in open_catalogue(cut).data_classes
+    assert code not in OpenRecords(OPEN_SETTINGS, cut, "t.public").fields
+    document = catalogue_dcat(cut, Addresses("https://data.example", "broker-1:9093"), "BDB")
+    nodes = {node["@id"]: node for node in document["@graph"]}
+    dataset = nodes[f"https://data.example/id/classes/{code}"]
+    assert f"https://data.example/id/classes/{code}/distributions/open" not in nodes
+    assert dataset["dct:accessRights"]["@id"].endswith("/NON_PUBLIC")
+
+
+def test_the_record_key_is_served_only_when_its_field_is_open(catalogue: Catalogue) -> None:
+    entry = catalogue.data_classes["301001002/000001"]
+    names = catalogue.schema(entry.code).field_names
+    assert key_is_open(entry, open_fields(entry, names))
+    sensitive_key = entry.model_copy(update={"key_field": "party_id_number"})
+    assert not key_is_open(sensitive_key, open_fields(sensitive_key, names))
+    view = OpenRecords(OPEN_SETTINGS, catalogue, "t.public")
+    assert view.serves_key(entry.code)
+    cut = dataclasses.replace(catalogue, data_classes={**catalogue.data_classes, entry.code: sensitive_key})
+    assert not OpenRecords(OPEN_SETTINGS, cut, "t.public").serves_key(entry.code)
+
+
+def test_a_record_larger_than_the_response_limit_does_not_block_paging() -> None:
+    small = [{"seq": n, "record_id": f"r{n}", "value": {"x": "a"}} for n in (5, 4)]
+    huge = {"seq": 3, "record_id": "r3", "value": {"x": "b" * 5000}}
+    older = [{"seq": n, "record_id": f"r{n}", "value": {"x": "a"}} for n in (2, 1)]
+    body, served = fit_to_limit("c", [*small, huge, *older], 5, 1024)
+    assert [r["seq"] for r in body["records"]] == [5, 4, 3, 2, 1]
+    assert body["records"][2]["value"] is None
+    assert body["records"][2]["omitted"] == OMITTED
+    assert body["records"][2]["record_id"] == "r3"
+    assert served == 5
+    # Alone on a page, it is served the same way, and paging goes on past it.
+    body, _served = fit_to_limit("c", [huge], 1, 1024)
+    assert body["records"][0]["omitted"] == OMITTED
+    assert body["next_before"] == 3

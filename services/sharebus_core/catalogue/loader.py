@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from sharebus_core.catalogue.catalogue import Catalogue
 from sharebus_core.catalogue.errors import CatalogueError, Problem
-from sharebus_core.catalogue.models import CatalogueDocument, DataClass, Subscription
+from sharebus_core.catalogue.models import CatalogueDocument, DataClass, OpenType, Subscription
 from sharebus_core.catalogue.quality import RuleKind, a_rule
 from sharebus_core.catalogue.schema import AvroSchema, SchemaParseError
 
@@ -213,6 +213,13 @@ class _Checker:
         for name in data_class.sensitive_fields:
             if name not in schema.field_types:
                 self._add(entry, "sensitive_fields", f"{name!r} is not a field of the schema")
+        if data_class.open_type is not OpenType.NOT_OPEN and data_class.key_field in data_class.sensitive_fields:
+            # The record key carries key_field's value; an open class's key would show it to the public.
+            self._add(
+                entry,
+                "key_field",
+                f"{data_class.key_field!r} is sensitive, so it cannot be the key of a class opened to the public",
+            )
         self._check_quality(entry, data_class, schema)
 
     def _check_quality(self, entry: str, data_class: DataClass, schema: AvroSchema) -> None:
