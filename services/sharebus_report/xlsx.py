@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from sharebus_report.html import FORMULA
 from sharebus_report.model import CLASS_COLUMNS, DEPARTMENT_COLUMNS, ClassRow, Column, DepartmentRow, Report, cell
@@ -80,7 +81,9 @@ def render_xlsx(report: Report) -> bytes:
     workbook.properties.modified = stamp
     workbook.properties.creator = "sharebus report"
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    # Not workbook.save(): it sets ``modified`` to the time of writing, so two renders a second apart
+    # would differ. The writer it calls writes the properties as they are.
+    ExcelWriter(workbook, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
     return _stamped(buffer.getvalue(), stamp)
 
 

@@ -130,6 +130,14 @@ def test_the_workbook_has_the_same_tables_as_numbers(report: Report) -> None:
     assert about["Complete"] == "yes"
 
 
+def test_the_workbook_is_dated_by_the_report_not_by_the_clock(report: Report) -> None:
+    # openpyxl's save() stamps ``modified`` with the time of writing: two renders a second apart differed.
+    book = load_workbook(io.BytesIO(render_xlsx(report)))
+    stamp = report.as_of.astimezone(dt.UTC).replace(tzinfo=None)
+    assert book.properties.modified == stamp
+    assert book.properties.created == stamp
+
+
 def test_the_command_refuses_a_bad_period_before_reading_anything(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
