@@ -101,6 +101,10 @@ class Authenticator:
         self._cache: dict[bytes, float] = {}
         self._gates: dict[str, _Gate] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
+        # A credential being verified: more requests with the very same credential wait for that
+        # answer instead of queueing verifications of their own (a client's burst after the cache
+        # entry expired is one verification, not a refusal for "too many attempts").
+        self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
     def _key(self, username: str, password: str) -> bytes:
         message = username.encode() + b"\x00" + password.encode()
@@ -128,6 +132,32 @@ class Authenticator:
         key = self._key(credentials.username, credentials.password)
         if self._cached(key):
             return True
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            try:
+                return await asyncio.shield(inflight)
+            except asyncio.CancelledError:
+                if not inflight.cancelled():
+                    raise  # this request itself was cancelled
+                # The request that was verifying went away: verify here instead.
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = answer
+        try:
+            good = await self._verified(key, credentials)
+        except (TooManyAttempts, VerifierUnavailable) as exc:
+            self._inflight.pop(key, None)
+            answer.set_exception(exc)
+            answer.exception()  # retrieved here, so a future nobody else awaited is not reported
+            raise
+        except BaseException:
+            self._inflight.pop(key, None)
+            answer.cancel()
+            raise
+        answer.set_result(good)
+        self._inflight.pop(key, None)
+        return good
+
+    async def _verified(self, key: bytes, credentials: BasicCredentials) -> bool:
         gate = self._gates.setdefault(credentials.username, _Gate())
         if gate.pending >= self._max_pending:
             raise TooManyAttempts(self._failure_delay_s * self._max_pending)

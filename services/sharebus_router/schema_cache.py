@@ -179,8 +179,13 @@ class SchemaCache:
                 break
             except httpx.TransportError as exc:
                 log.warning("schema registry unavailable (%s); retrying registration of %s", exc, subject)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except httpx.HTTPStatusError as exc:
+                # Busy (429) or unable to check the credential now (503): the registry says retry.
+                if exc.response.status_code not in (429, 503):
+                    raise
+                log.warning("schema registry busy (%s); retrying registration of %s", exc.response.status_code, subject)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
         schema_id = int(response.json()["id"])
         self.remember(schema_id, schema_text, subject)
         return schema_id, self._schemas[schema_id].parsed

@@ -177,3 +177,29 @@ def test_a_failed_listing_only_means_every_projection_is_registered() -> None:
     )
     assert asyncio.run(schemas.register("ns.dlv.a.x-value", penalty))[0] == 41
     assert ("POST", "/subjects/ns.dlv.a.x-value/versions") in registry.requests
+
+
+def test_a_busy_registry_is_asked_again_not_taken_for_a_refusal() -> None:
+    penalty = load_catalogue(FIXTURE_CATALOGUE).schema(PENALTY).text
+    answers = iter([429, 503, 200])
+    calls: list[str] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if request.method == "PUT":
+            status = next(answers)
+            return httpx.Response(status, json={"error_code": status * 100 + 1} if status >= 300 else {})
+        return httpx.Response(200, json={"id": 9})
+
+    schemas = SchemaCache("http://registry", 1.0, None, transport=httpx.MockTransport(registry))
+    assert asyncio.run(schemas.register("ns.dlv.a.x-value", penalty))[0] == 9
+    assert calls == ["PUT", "PUT", "PUT", "POST"]
+
+
+def test_a_registry_refusal_is_not_retried() -> None:
+    penalty = load_catalogue(FIXTURE_CATALOGUE).schema(PENALTY).text
+    schemas = SchemaCache(
+        "http://registry", 1.0, None, transport=httpx.MockTransport(lambda _r: httpx.Response(403, json={}))
+    )
+    with pytest.raises(httpx.HTTPStatusError):
+        asyncio.run(schemas.register("ns.dlv.a.x-value", penalty))

@@ -157,6 +157,23 @@ def test_a_flood_of_guesses_for_one_user_is_refused_without_asking_the_broker() 
     asyncio.run(scenario())
 
 
+def test_a_burst_with_one_good_credential_is_one_verification_not_a_refusal() -> None:
+    # A router building routes sends dozens of requests at once when its cached credential expires.
+    broker = FakeBroker({"router": "right"})
+    auth = Authenticator(broker, failure_delay_s=0.2, max_pending_per_user=2)
+
+    async def scenario() -> None:
+        burst = [auth.authenticate(BasicCredentials("router", "right")) for _ in range(40)]
+        assert await asyncio.gather(*burst) == [True] * 40
+        assert broker.calls == 1
+        # Guesses still queue per user and are refused past the limit, burst or not.
+        guesses = [auth.authenticate(BasicCredentials("router", f"guess{i}")) for i in range(4)]
+        results = await asyncio.gather(*guesses, return_exceptions=True)
+        assert [type(r) for r in results] == [bool, bool, TooManyAttempts, TooManyAttempts]
+
+    asyncio.run(scenario())
+
+
 def test_the_cache_keeps_no_password() -> None:
     auth = Authenticator(FakeBroker({"alice": "s3cret-password"}), failure_delay_s=0)
     assert asyncio.run(auth.authenticate(BasicCredentials("alice", "s3cret-password")))
