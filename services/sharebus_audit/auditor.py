@@ -18,7 +18,6 @@ hash) are signed with the auditor's own key onto ``<ns>.audit.anchors`` (``share
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
@@ -30,6 +29,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import Counter, Gauge
 
 from sharebus_audit.anchors import Anchor, ChainHead, sign_anchor
+from sharebus_audit.facts import UNREADABLE, fact_bodies
+from sharebus_audit.facts import audit_events as audit_events
 from sharebus_audit.settings import AuditorSettings
 from sharebus_core.audit_trail import GENESIS, encode_block, event_body
 from sharebus_core.kafka import KafkaAccess
@@ -45,16 +46,6 @@ MALFORMED = Counter("sharebus_audit_malformed_facts", "Decision facts that could
 ANCHORS = Counter("sharebus_audit_anchors", "Signed chain-head anchors committed to the anchors topic")
 TRANSACTIONS = Counter("sharebus_audit_transactions", "Audit transactions committed (each bounded in events)")
 HEAD_RECOVERY = Gauge("sharebus_audit_head_recovery_seconds", "How long the last chain-head recovery took")
-
-
-def audit_events(batch: dict[str, Any], partition: int) -> list[dict[str, Any]]:
-    """One unsealed audit event per decision, for every record fact in a batch from the router."""
-    events: list[dict[str, Any]] = []
-    for fact in batch["records"]:
-        common = {k: v for k, v in fact.items() if k != "decisions"}
-        common["time"] = dt.datetime.fromtimestamp(fact["time"], dt.UTC).isoformat(timespec="milliseconds")
-        events.extend({**common, **decision, "partition": partition} for decision in fact["decisions"])
-    return events
 
 
 def chain_heads(access: KafkaAccess, topic: str) -> dict[int, ChainHead]:
@@ -104,15 +95,26 @@ class _Pending:
         self._blocks: dict[int, list[tuple[bytes | None, list[bytes], int]]] = {}
 
     def add(self, partition: int, key: bytes | None, event: dict[str, Any]) -> None:
-        body = event_body(event)
+        self.add_bodies(partition, key, [event_body(event)])
+
+    def add_bodies(self, partition: int, key: bytes | None, bodies: list[bytes]) -> None:
+        """Appends events, as block bodies, to the partition's last block, starting new ones as it fills."""
+        if not bodies:
+            return
         blocks = self._blocks.setdefault(partition, [])
         if blocks:
-            first_key, bodies, used = blocks[-1]
-            if len(bodies) < self.max_events and used + len(body) <= self.max_bytes:
-                bodies.append(body)
-                blocks[-1] = (first_key, bodies, used + len(body))
-                return
-        blocks.append((key, [body], len(body)))
+            block_key, block, used = blocks[-1]
+        else:
+            block_key, block, used = key, [], 0
+            blocks.append((block_key, block, used))
+        for body in bodies:
+            if block and (len(block) >= self.max_events or used + len(body) > self.max_bytes):
+                blocks[-1] = (block_key, block, used)
+                block_key, block, used = key, [], 0
+                blocks.append((block_key, block, used))
+            block.append(body)
+            used += len(body)
+        blocks[-1] = (block_key, block, used)
 
     def blocks(self) -> list[tuple[int, bytes | None, list[bytes]]]:
         """(partition, key, bodies) per block, in partition order and, within one, in fact order."""
@@ -210,20 +212,19 @@ class Auditor:
         self.anchored = heads
         ANCHORS.inc()
 
-    def _events(self, msg: Message, pending: _Pending, counts: dict[str, int]) -> int:
-        """Adds one fact's events to ``pending`` (its partition's next block); returns how many."""
+    def _events(self, msg: Message, pending: _Pending, counts: dict[Any, int]) -> int:
+        """Adds one facts message's events to ``pending`` (its partition's next block); returns how many."""
         partition = msg.partition() or 0
         try:
-            fact = json.loads(msg.value() or b"")
-            events = audit_events(fact, partition)
-        except (ValueError, KeyError, TypeError):
+            bodies, made = fact_bodies(msg.value() or b"", partition)
+        except UNREADABLE:
             MALFORMED.inc()
             log.exception("skipping an unreadable fact at %s[%s]@%s", msg.topic(), partition, msg.offset())
             return 0
-        for event in events:
-            counts[event["decision"]] = counts.get(event["decision"], 0) + 1
-            pending.add(partition, msg.key(), event)
-        return len(events)
+        for decision, n in made.items():
+            counts[decision] = counts.get(decision, 0) + n
+        pending.add_bodies(partition, msg.key(), bodies)
+        return len(bodies)
 
     def _produce(
         self, key: bytes | None, partition: int, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
@@ -252,7 +253,7 @@ class Auditor:
         """One transaction: facts from ``start`` up to the first fact boundary past
         ``max_transaction_events`` events. Returns where the next transaction starts, None if aborted."""
         heads = dict(self.heads)
-        counts: dict[str, int] = {}
+        counts: dict[Any, int] = {}
         delivered = _Delivered()
         pending = _Pending(self.settings.block_max_events, self.settings.block_max_bytes)
         end, events = start, 0
