@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sharebus_audit.auditor import _Pending
+from sharebus_audit.auditor import MALFORMED, Auditor, _Pending
 from sharebus_audit.facts import UNREADABLE, _EventTimes, audit_events, event_time, fact_bodies
 from sharebus_core.audit_trail import event_body
 
@@ -101,7 +101,9 @@ def test_what_orjson_will_not_read_is_read_as_it_always_was(value: bytes) -> Non
         b"not json",
         b"[]",
         b'{"records":[1]}',  # a fact that is not an object (the auditor used to stop on it)
-        b'{"records":[{"time":1e300,"decisions":[{"decision":"deliver"}]}]}',  # past datetime's range
+        b'{"records":[{"time":1e300,"decisions":[{"decision":"deliver"}]}]}',  # OverflowError
+        b'{"records":[{"time":1e18,"decisions":[{"decision":"deliver"}]}]}',  # OSError
+        b'{"records":[{"time":1e12,"decisions":[{"decision":"deliver"}]}]}',  # ValueError (year 33658)
         b'{"records":[{"time":"noon","decisions":[]}]}',
         b'{"records":[{"time":1,"decisions":[{"decision":"deliver","s":"\\ud800"}]}]}',  # a lone surrogate
         b'{"records":[{"time":1,"decisions":[{"decision":{"not":"hashable"}}]}]}',
@@ -158,3 +160,40 @@ def test_adding_a_messages_bodies_at_once_cuts_the_blocks_one_at_a_time_did(
     for seq, bodies in enumerate(messages):
         pending.add_bodies(3, f"k{seq}".encode(), bodies)
     assert [(key, bodies) for _p, key, bodies in pending.blocks()] == cut_one_at_a_time(messages, max_events, 700)
+
+
+class Fact:
+    """A consumed facts message, as much of confluent-kafka's ``Message`` as ``Auditor._events`` reads."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes:
+        return b"t:0"
+
+    def topic(self) -> str:
+        return "ns.audit.facts"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 41
+
+
+def test_the_auditor_skips_and_counts_an_unreadable_message_and_chains_the_next() -> None:
+    auditor = Auditor.__new__(Auditor)  # _events reads no setting and no client
+    pending = _Pending(1000, 1 << 20)
+    counts: dict[Any, int] = {}
+    skipped = MALFORMED._value.get()
+    good = message([{"time": 1.25, "decisions": [{"decision": "deliver"}, {"decision": "deny"}]}])
+    assert auditor._events(Fact(b'{"records":[{"time":1,"decisions":[]},7]}'), pending, counts) == 0  # type: ignore[arg-type]
+    assert pending.blocks() == []
+    assert counts == {}
+    assert MALFORMED._value.get() == skipped + 1
+    assert auditor._events(Fact(good), pending, counts) == 2  # type: ignore[arg-type]
+    assert counts == {"deliver": 1, "deny": 1}
+    assert pending.blocks() == [(2, b"t:0", reference(good, 2)[0])]
