@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit bench-scale bench-rebalance clean
+.PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit bench-audit-kafka bench-scale bench-rebalance clean
 
 ## run: start the whole bus locally with demo departments until Ctrl-C
 run: setup
@@ -52,9 +52,13 @@ bench-quality: setup
 bench-rebalance: setup
 	$(PY) -m bench.rebalance --records 20000 --stock
 
-## bench-audit: microseconds per audit event of sealing blocks against one record per event (no Kafka)
+## bench-audit: CPU microseconds per audit event of the auditor's step, before and now, and of sealing (no Kafka)
 bench-audit: setup
 	$(PY) -m bench.audit --events 20000 --rounds 5
+
+## bench-audit-kafka: the auditor on a broker: backlog catch-up per second and per CPU second, lag at a steady rate
+bench-audit-kafka: setup
+	$(PY) -m bench.audit_kafka --records 100000 --rate 50000 --seconds 20
 
 ## bench-scale: the bus over a generated city catalogue (3,170 classes): provisioning, start, /metrics, latency
 bench-scale: setup

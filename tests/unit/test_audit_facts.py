@@ -5,6 +5,7 @@ messages that are not the router's included; what cannot be read is refused, nev
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from typing import Any
 
@@ -197,3 +198,18 @@ def test_the_auditor_skips_and_counts_an_unreadable_message_and_chains_the_next(
     assert auditor._events(Fact(good), pending, counts) == 2  # type: ignore[arg-type]
     assert counts == {"deliver": 1, "deny": 1}
     assert pending.blocks() == [(2, b"t:0", reference(good, 2)[0])]
+
+
+def test_the_cycle_collector_is_as_it_was_after_a_message_read_or_refused() -> None:
+    assert gc.isenabled()
+    fact_bodies(message([{"time": 1, "decisions": [{"decision": "deliver"}]}]), 0)
+    assert gc.isenabled()
+    with pytest.raises(UNREADABLE):
+        fact_bodies(b'{"records":[7]}', 0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        fact_bodies(message([{"time": 1, "decisions": [{"decision": "deliver"}]}]), 0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
