@@ -66,10 +66,7 @@ def plain(value: Any) -> bool:
         if not kinds & _CONTAINERS:
             return True
         level = list(
-            chain(
-                chain.from_iterable(v.values() for v in level if type(v) is dict),
-                chain.from_iterable(v for v in level if type(v) is list or type(v) is tuple),
-            )
+            chain.from_iterable(v.values() if type(v) is dict else v for v in level if type(v) in _CONTAINERS)
         )
     return True
 
