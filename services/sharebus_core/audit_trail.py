@@ -65,9 +65,7 @@ def plain(value: Any) -> bool:
             return False
         if not kinds & _CONTAINERS:
             return True
-        level = list(
-            chain.from_iterable(v.values() if type(v) is dict else v for v in level if type(v) in _CONTAINERS)
-        )
+        level = list(chain.from_iterable(v.values() if type(v) is dict else v for v in level if type(v) in _CONTAINERS))
     return True
 
 
