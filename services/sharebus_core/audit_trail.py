@@ -35,7 +35,8 @@ GENESIS = "0" * 64
 BLOCK = "block"
 
 
-# What orjson may not decide by itself: these types go to the reference encoder, as they always did.
+# Sorted keys; dataclasses, datetimes and subclasses of the JSON types, which orjson would write its own
+# way, are refused, so that the reference encoder decides them as it always did.
 CANONICAL_OPTIONS = (
     orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -130,7 +131,7 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def merkle_root_by_split(leaves: Sequence[bytes]) -> bytes:
-    """RFC 6962's definition of the root, as written there (the reference ``merkle_root`` is held to)."""
+    """RFC 6962's definition of the root, as written there: what ``merkle_root`` is tested against."""
     if not leaves:
         return hashlib.sha256(b"").digest()
     if len(leaves) == 1:
