@@ -92,6 +92,8 @@ def mirror_properties(
         "refresh.topics.interval.seconds": str(refresh_topics_s),
         # Headers cross as they are: the bus's headers (consumer, grant id, schema) travel with the record.
         "dedicated.mode.enable.internal.rest": "false",
+        # Every plugin on the classpath has a ServiceLoader manifest: skip the slow reflective scan.
+        "plugin.discovery": "service_load",
     }
     for source, target in ((plan.district, CITY), (CITY, plan.district)):
         topics = plan.up if target == CITY else plan.down
