@@ -113,7 +113,16 @@ def write_properties(path: Path, props: dict[str, str]) -> None:
             handle.write(f"{key}={value.replace(chr(92), chr(92) * 2)}\n")
 
 
-def _last_task_state(consumer: Consumer, topic: str) -> str:
+def _status_ends(consumer: Consumer, topic: str) -> dict[int, int]:
+    """Partition -> end offset of the status topic now (empty before MirrorMaker 2 first made it)."""
+    found = consumer.list_topics(topic, timeout=5).topics.get(topic)
+    if found is None or found.error is not None:
+        return {}
+    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in found.partitions}
+
+
+def _last_task_state(consumer: Consumer, topic: str, since: dict[int, int]) -> str:
+    """The source task's last state written at or after ``since`` (this process's run, not an earlier one's)."""
     metadata = consumer.list_topics(topic, timeout=5)
     found = metadata.topics.get(topic)
     if found is None or found.error is not None:
@@ -121,6 +130,9 @@ def _last_task_state(consumer: Consumer, topic: str) -> str:
     state = "unknown"
     for partition in found.partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+        low = max(low, since.get(partition, 0))
+        if high <= low:
+            continue
         consumer.assign([TopicPartition(topic, partition, low)])
         position = low
         while position < high:
@@ -157,6 +169,7 @@ class MirrorMaker:
         self.config_path = settings.data_dir / f"mm2-{plan.district}.properties"
         self.log_path = settings.data_dir / f"mm2-{plan.district}.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._since: dict[str, dict[int, int]] = {}
 
     def start(self) -> MirrorMaker:
         if not self.plan.flows():
@@ -174,7 +187,21 @@ class MirrorMaker:
             raise
         return self
 
+    def _mark_status(self) -> None:
+        """Remembers where each status topic ends before a start: a RUNNING written by an earlier run
+        (one that was killed writes nothing on its way out) must not pass for this one's."""
+        for target in {t for _s, t in self.plan.flows()}:
+            access = self.accesses[target]
+            consumer = access.consumer({"group.id": access.private_group("health"), "enable.auto.commit": False})
+            try:
+                self._since[target] = _status_ends(consumer, self.plan.internal_topic(target, "status"))
+            except KafkaException as exc:
+                raise MirrorError(f"cannot read MirrorMaker 2's status topic on {target}: {exc}") from exc
+            finally:
+                consumer.close()
+
     def _spawn(self, libs: Path) -> None:
+        self._mark_status()
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed after spawn
         try:
             self._process = subprocess.Popen(
@@ -219,7 +246,7 @@ class MirrorMaker:
         access = self.accesses[target]
         consumer = access.consumer({"group.id": access.private_group("health"), "enable.auto.commit": False})
         try:
-            return _last_task_state(consumer, self.plan.internal_topic(target, "status"))
+            return _last_task_state(consumer, self.plan.internal_topic(target, "status"), self._since.get(target, {}))
         except KafkaException as exc:
             return f"unreadable: {exc}"
         finally:
