@@ -267,7 +267,11 @@ class MirrorMaker:
         """Stops and starts again on the same configuration and Connect state: it resumes where it was."""
         self.stop()
         self._spawn(resolve_jars(self.settings.jar_settings(), "mirror"))
-        return self.wait_mirroring(self.settings.start_timeout_s)
+        try:
+            return self.wait_mirroring(self.settings.start_timeout_s)
+        except MirrorError:
+            self.stop()
+            raise
 
     def __enter__(self) -> MirrorMaker:
         return self.start()
