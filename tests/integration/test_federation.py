@@ -278,6 +278,16 @@ def test_a_district_class_flows_up_to_a_city_subscriber_under_the_districts_gran
     assert _denied(city, "tax-levy", UP_CLASS, "grant_revoked", 5) >= 5
     assert end_offsets(city.admin, city.topics.delivery("tax-levy")) == 80
 
+    # Fail closed: a record carrying an id that no registry imported is dead-lettered by the city's
+    # router after crossing, never decoded by a guess.
+    unknown = 1 + ID_SPAN + 999_999
+    producer = district.admin.producer()
+    producer.produce(district.topics.source(UP_CLASS), key=b"k", value=b"\x00" + unknown.to_bytes(4, "big") + b"x")
+    assert producer.flush(30) == 0
+    labels = {"data_class": UP_CLASS, "reason": "unknown_schema_id"}
+    url = city.router.metrics_url
+    assert eventually(lambda: metric(url, "sharebus_dead_letters_total", **labels), lambda v: v >= 1, 240) == 1
+
 
 def test_a_city_class_granted_down_reaches_the_district_with_the_grants_fields_only(federated: Federated) -> None:
     city, district = federated.city, federated.district
