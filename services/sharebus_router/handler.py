@@ -318,8 +318,10 @@ class RecordHandler:
         headers: Iterable[RawHeader],
         data_class: str,
         bad: BadRecord,
+        send: Send | None = None,
     ) -> None:
+        """``send``: the caller's own producer (a release's, committed by Faust), else the data path's."""
         dl_headers = dead_letter_headers(headers, bad.reason_text, bad.detail, topic, partition, offset, data_class)
         dl_key, dl_value, dl_headers = bounded(key, value, dl_headers, self.max_message_bytes)
-        await self.send(self.dead_letter_topic, dl_key, dl_value, dl_headers)
+        await (send or self.send)(self.dead_letter_topic, dl_key, dl_value, dl_headers)
         self.metrics.dead_letter(data_class or "unknown", bad.reason)

@@ -156,6 +156,7 @@ class BatchReleaser:
                     record.headers,
                     route.data_class,
                     bad,
+                    send=self.send,
                 )
         return decoded
 
