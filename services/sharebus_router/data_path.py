@@ -82,6 +82,9 @@ class DataProducer:
                 "message.max.bytes": config.max_message_bytes,
                 # Retries neither repeat nor reorder a partition's messages.
                 "enable.idempotence": True,
+                # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
+                # land in the partition where Faust's markers of its class go (live_points.held_partition).
+                "partitioner": "murmur2_random",
                 # A report per failed message only: one Python call per delivery costs ~1 µs a record.
                 "delivery.report.only.error": True,
                 "on_delivery": self._delivered,
