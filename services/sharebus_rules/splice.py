@@ -13,9 +13,8 @@ once per (writer schema, grant projection). A caller must have decoded the recor
 record that does not decode is never forwarded), so the walk only ever sees valid bytes, and may only
 splice when the writer schema's projected fields have the types the projection's schema gives them.
 
-Not used by the router yet: it is the projection step of the batch data path (issue 14), where
-encoding is a measured share of a record's cost. Until then the router encodes projections with
-fastavro (``sharebus_router.handler.render``).
+The router's data path uses it (``sharebus_router.projector``) when a record's writer schema derives
+exactly the projection's schema, and encodes with fastavro otherwise.
 
 ``tests/unit/test_splice.py`` proves the bytes identical to fastavro's own encoding of
 ``project(record, fields, masked)`` over random records of every catalogue schema.
