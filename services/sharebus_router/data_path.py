@@ -121,9 +121,17 @@ class DataPath:
     """Consumes the source topics in batches and routes them; commits only what Kafka acknowledged."""
 
     def __init__(
-        self, access: KafkaAccess, config: DataPathConfig, producer: DataProducer, route: Route, keeper: PointKeeper
+        self,
+        access: KafkaAccess,
+        config: DataPathConfig,
+        producer: DataProducer,
+        route: Route,
+        keeper: PointKeeper,
+        after_batch: Callable[[], None] = lambda: None,
     ) -> None:
         self.access = access
+        # The handler's batch-shaped counters are added to the exported ones here.
+        self.after_batch = after_batch
         self.config = config
         self.producer = producer
         self.route = route
@@ -211,6 +219,7 @@ class DataPath:
             self._routed[(topic, partition)] = offset + 1
         self.records_routed += len(messages)
         self._produce_facts()
+        self.after_batch()
 
     def _produce_facts(self) -> None:
         """The batch's audit facts, after its deliveries: acknowledged by the same flush before a commit."""

@@ -23,7 +23,7 @@ from sharebus_router import audit_facts
 from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
 from sharebus_router.message_size import message_size
-from sharebus_router.metrics import RouterMetrics
+from sharebus_router.metrics import RouterMetrics, Tally
 from sharebus_router.projector import Projector
 from sharebus_router.quality_gate import QualityGate, QualityRejected, flagged
 from sharebus_router.routes import ClassRoute, Target
@@ -105,6 +105,8 @@ class RecordHandler:
         self.send = send
         self.max_message_bytes = max_message_bytes
         self.projector = Projector()
+        # Counts of the records handled since the caller last flushed it (the data path: once per batch).
+        self.tally = Tally()
 
     def bus_headers(self, headers: Iterable[RawHeader], route: ClassRoute) -> HeaderList:
         """The headers the record travels on with: the bus's own, never a publisher's copies (bus_headers)."""
@@ -243,7 +245,7 @@ class RecordHandler:
             unforeseen = BadRecord(DeadLetterReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}")
             await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, unforeseen)
             return None
-        route.received.inc()
+        self.tally.add(route.received)
         self.last_seen[route.data_class] = self.clock()
         if self.quality is not None and verdict is not None:
             self.quality.count(route.data_class, verdict)
@@ -284,15 +286,15 @@ class RecordHandler:
             target = plan.target
             if plan.expired:
                 # The route is rebuilt within a second; until then the expiry is enforced here.
-                target.expired.inc()
+                self.tally.add(target.expired)
                 decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
                 continue
             await self.send(target.topic, key, plan.value, plan.headers)
-            target.calls.inc()
-            target.records.inc()
+            self.tally.add(target.calls)
+            self.tally.add(target.records)
             decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value))
         for denial in route.denials:
-            denial.counter.inc()
+            self.tally.add(denial.counter)
             decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
         published = published_ns(headers)
         if route.targets and published is not None:

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from sharebus_router.dead_letters import DeadLetterReason
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Tally:
+    """Counter increments gathered over a batch and added once per child at its end.
+
+    A pre-bound child's ``inc()`` takes a lock (~0.5 µs); adding to a dict is a fifth of that. The
+    exported series are the same; they are only behind by the batch in flight.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[Any, int] = {}
+
+    def add(self, child: Any) -> None:
+        counts = self._counts
+        counts[child] = counts.get(child, 0) + 1
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        for child, n in counts.items():
+            child.inc(n)
 
 
 class RouterMetrics:
