@@ -278,7 +278,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.timer(1.0)(supervise_followers)
 
-    path = DataPath(settings.kafka, data_config, producer, handler.handle, keeper, handler.tally.flush)
+    path = DataPath(settings.kafka, data_config, producer, handler.handle, keeper, metrics, handler.tally.flush)
 
     async def host_data_path() -> None:
         # Started once Faust runs, stopped (with a last flush and commit) before Faust's own clients.

@@ -38,6 +38,7 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_router.audit_facts import encode_batch
 from sharebus_router.bus_headers import RawHeader
 from sharebus_router.live_points import PointKeeper
+from sharebus_router.metrics import RouterMetrics
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,10 @@ class DataPath:
         producer: DataProducer,
         route: Route,
         keeper: PointKeeper,
+        metrics: RouterMetrics,
         after_batch: Callable[[], None] = lambda: None,
     ) -> None:
+        self.metrics = metrics
         self.access = access
         # The handler's batch-shaped counters are added to the exported ones here.
         self.after_batch = after_batch
@@ -220,6 +223,8 @@ class DataPath:
         self.records_routed += len(messages)
         self._produce_facts()
         self.after_batch()
+        self.metrics.consumed.inc(len(messages))
+        self.metrics.routed_batches.inc()
 
     def _produce_facts(self) -> None:
         """The batch's audit facts, after its deliveries: acknowledged by the same flush before a commit."""
@@ -237,10 +242,12 @@ class DataPath:
         self._produce_facts()
         routed = dict(self._routed)
         loop = asyncio.get_running_loop()
+        started = loop.time()
         # Nothing else consumes or commits meanwhile: this coroutine is the only caller of either.
         remaining = await loop.run_in_executor(None, self.producer.flush, self.config.session_timeout_s)
         if remaining:
             log.warning("%d deliveries not acknowledged yet; committing later", remaining)
+            self.metrics.commit_failures.labels("unacknowledged").inc()
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
         if offsets:
@@ -249,7 +256,9 @@ class DataPath:
             except KafkaException as exc:
                 # A rebalance under way: the next owner routes those records again (repeats, not loss).
                 log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
+                self.metrics.commit_failures.labels("refused").inc()
                 return
+        self.metrics.commit_seconds.observe(loop.time() - started)
         for key, offset in routed.items():
             if self._routed.get(key) == offset:
                 del self._routed[key]
@@ -260,6 +269,8 @@ class DataPath:
         self.joined = True
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_assigned(partitions)
+        self.metrics.rebalances.labels("assigned").inc(len(partitions))
+        self.metrics.source_partitions.set(len(self.assigned))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commits what was acknowledged on the revoked partitions before giving them up."""
@@ -270,16 +281,20 @@ class DataPath:
             # Blocks the loop for one flush: a rebalance waits for it anyway.
             if self.producer.flush(self.config.session_timeout_s / 2):
                 log.warning("deliveries not acknowledged at revocation; the next owner routes them again")
+                self.metrics.commit_failures.labels("unacknowledged").inc()
             else:
                 try:
                     consumer.commit(offsets=offsets, asynchronous=False)
                 except KafkaException as exc:
                     log.warning("commit at revocation failed (%s); the next owner routes those records again", exc)
+                    self.metrics.commit_failures.labels("refused").inc()
+        self.metrics.rebalances.labels("revoked").inc(len(partitions))
         self._forget(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Already someone else's: committing now could move past what the new owner routes.
         log.warning("%d source partitions lost (the session expired)", len(partitions))
+        self.metrics.rebalances.labels("lost").inc(len(partitions))
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
@@ -287,6 +302,7 @@ class DataPath:
             self._routed.pop((tp.topic, tp.partition), None)
             self.assigned.discard((tp.topic, tp.partition))
         self.keeper.on_revoked(partitions)
+        self.metrics.source_partitions.set(len(self.assigned))
 
     async def stop(self) -> None:
         """Ends the loop after its batch, commits what was acknowledged and leaves the group."""

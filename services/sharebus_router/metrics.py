@@ -107,6 +107,39 @@ class RouterMetrics:
             ["follower"],
             registry=registry,
         )
+        # The data path (data_path.py): what Faust's sensor counted when Faust read the sources.
+        self.consumed = Counter(
+            "sharebus_router_consumed_records", "Records the data path read from the source topics", registry=registry
+        )
+        self.routed_batches = Counter(
+            "sharebus_router_batches", "Batches of source records the data path routed", registry=registry
+        )
+        self.commit_seconds = Histogram(
+            "sharebus_router_commit_seconds",
+            "The data path's commits: the producer's flush, then the offsets",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.commit_failures = Counter(
+            "sharebus_router_commit_failures",
+            "Commits not made (deliveries not yet acknowledged, or refused in a rebalance): those records are routed"
+            " again",
+            ["reason"],
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "sharebus_router_rebalances",
+            "Source partitions assigned to, revoked from, or lost by this worker's data path",
+            ["event"],
+            registry=registry,
+        )
+        self.source_partitions = Gauge(
+            "sharebus_router_source_partitions", "Source partitions this worker's data path owns", registry=registry
+        )
+        for event in ("assigned", "revoked", "lost"):
+            self.rebalances.labels(event)
+        for reason in ("unacknowledged", "refused"):
+            self.commit_failures.labels(reason)
         self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}
 
     def dead_letter(self, data_class: str, reason: DeadLetterReason) -> None:
