@@ -38,7 +38,7 @@ bench: bench-forward bench-security bench-land bench-quality bench-audit bench-r
 
 ## bench-forward: throughput and latency against bare Faust and raw confluent-kafka
 bench-forward: setup
-	$(PY) -m bench.forward --rounds 3 --records 60000
+	$(PY) -m bench.forward --rounds 3 --records 60000 --steady-rate 2000
 
 ## bench-security: the router and raw confluent-kafka on a SASL_SSL broker against a plaintext one
 bench-security: setup

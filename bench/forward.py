@@ -5,7 +5,8 @@ for all three, each forwarder measured alone so they do not share the two cores:
 
 - raw:      confluent-kafka consume -> produce (the broker's and client's ceiling)
 - faust:    a bare Faust agent with the router's app settings and send path (Faust's ceiling)
-- sharebus: the real router: wire-format check, schema lookup, Avro decode, rules, headers, counters
+- sharebus: the real router: wire-format check, schema lookup, Avro decode, rules, headers, counters,
+            with the auditor running beside it (its lag on the facts is reported: does it keep up?)
 
 Throughput: N records are preloaded, then the forwarder drains them; the rate comes from the producer
 timestamps of the output. Latency: a publisher sends at a steady rate, then flat out, while a sink
@@ -23,6 +24,7 @@ from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.auditor_probe import AuditorFigures, AuditorProbe
 from bench.rig import (
     BENCH_DIR,
     CLASS,
@@ -96,12 +98,18 @@ def main() -> int:
             forwarders["foundation"] = foundation_forwarder(args.foundation, rig)
         names = args.only.split(",") + (["foundation"] if args.foundation else [])
         runs: dict[str, list[Result]] = {name: [] for name in names}
+        # The auditor runs beside the router, as in production, and is measured with it.
+        auditor = AuditorProbe(rig).start()
+        stack.callback(auditor.stop)
         # Interleaved rounds: a slow spell of the machine hits every forwarder, not just one.
         for round_no in range(1, args.rounds + 1):
             for name in names:
-                runs[name].append(run_round(name, forwarders[name], rig, args, f"round {round_no}"))
+                probe = auditor if name == "sharebus" else None
+                runs[name].append(run_round(name, forwarders[name], rig, args, f"round {round_no}", probe))
+                if probe is not None:
+                    auditor.catch_up()
         results = [median_run(runs[name]) for name in names]
-    report(results, rig.record_bytes, args, runs)
+    report(results, rig.record_bytes, args, runs, auditor.figures)
     return 0
 
 
@@ -119,7 +127,13 @@ def foundation_forwarder(ref: str, rig: Rig) -> Forwarder:
     )
 
 
-def report(results: list[Result], size: float, args: argparse.Namespace, runs: dict[str, list[Result]]) -> None:
+def report(
+    results: list[Result],
+    size: float,
+    args: argparse.Namespace,
+    runs: dict[str, list[Result]],
+    auditor: AuditorFigures,
+) -> None:
     by_name = {r.name: r for r in results}
     print(
         f"\nsharebus forward benchmark: {results[0].records} records of ~{size:.0f} bytes, one broker, "
@@ -135,9 +149,16 @@ def report(results: list[Result], size: float, args: argparse.Namespace, runs: d
     for name, base in pairs:
         if name in by_name and base in by_name:
             ratios[f"{name}/{base}"] = ratio_line(f"{name}/{base}", by_name[name], by_name[base])[0]
+    print(
+        f"auditor beside sharebus, per round: lag when the backlog was drained {auditor.lag_when_drained}; "
+        f"over the steady phase {auditor.steady_lag_start} -> {auditor.steady_lag_end}; "
+        f"caught up {', '.join(f'{s:.1f}' for s in auditor.catch_up_s)} s after the round "
+        f"(facts messages on the topic by then: {auditor.facts_messages})"
+    )
     write_results(
         "forward",
         {
+            "auditor": asdict(auditor),
             "results": [asdict(r) for r in results],
             "runs": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
             "ratios": ratios,

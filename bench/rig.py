@@ -42,6 +42,7 @@ from sharebus_core.registry_client import auth_of, registry_client
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
 from sharebus_provision import TopicSpec, ensure_topics, register_catalogue_schemas
+from sharebus_provision.topics import audit_topics
 
 BENCH_DIR = Path(__file__).resolve().parent
 CLASS = "301001001/000001"
@@ -85,6 +86,8 @@ class Rig:
     env: dict[str, str]
     router_env: dict[str, str]
     payloads: list[tuple[bytes, bytes]]
+    # The auditor's principal and its anchor-signing key: the sharebus rounds run the auditor too.
+    auditor_env: dict[str, str]
 
     @property
     def record_bytes(self) -> float:
@@ -114,13 +117,14 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
     catalogue = load_catalogue(BENCH_DIR / "catalogue")
     registry_port = free_port()
     registry_url = f"http://127.0.0.1:{registry_port}"
+    keys = bus_keys(work / "keys")
     env = {
         **access.env(),
         "SHAREBUS_NAMESPACE": ns,
         "SHAREBUS_REGISTRY_URL": registry_url,
         "SHAREBUS_REGISTRY_PORT": str(registry_port),
         # The router reads grants only once verified: it needs the control plane's public key.
-        **bus_keys(work / "keys").everyone,
+        **keys.everyone,
         **PYTHON_ENV,
     }
     services = service_envs(access, catalogue, ns)
@@ -134,21 +138,23 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
         TopicSpec(topics.dead_letter, 3),
     ]
     specs += [TopicSpec(f"{ns}.{name}.{end}", 3) for name in ("raw", "faust") for end in ("in", "out")]
+    specs += audit_topics(topics)  # the auditor may start before the router, which would make them
     ensure_topics(access, specs)
     register_catalogue_schemas(catalogue, topics, registry_url, auth_of(access))
     print(f"bench: encoding {records} records", flush=True)
     payloads = encode_records(
         registry_url, auth_of(access), topics.source(CLASS), catalogue.schema(CLASS).text, records
     )
-    return Rig(work, topics, access, env, {**env, **services.get("router", {})}, payloads)
+    auditor_env = {**env, **services.get("auditor", {}), **keys.auditor}
+    return Rig(work, topics, access, env, {**env, **services.get("router", {})}, payloads, auditor_env)
 
 
 def service_envs(access: KafkaAccess, catalogue: Catalogue, ns: str) -> dict[Service, dict[str, str]]:
-    """The registry's and the router's own principals, with the namespace's ACLs; none on plaintext."""
+    """The registry's, the router's and the auditor's own principals, with the namespace's ACLs; none on plaintext."""
     if not access.secured:
         # No authorizer and no authentication there: every client is ANONYMOUS.
         return {}
-    accesses = provision_access(access, catalogue, ns, services=("registry", "router"))
+    accesses = provision_access(access, catalogue, ns, services=("registry", "router", "auditor"))
     return {service: service_access.env() for service, service_access in accesses.items()}
 
 
@@ -242,19 +248,40 @@ def preload(access: KafkaAccess, topic: str, payloads: list[tuple[bytes, bytes]]
     producer.flush(120)
 
 
-def run_round(name: str, fwd: Forwarder, rig: Rig, args: argparse.Namespace, label: str) -> Result:
+class Probe:
+    """Watches something beside the forwarder: told when the backlog is drained and when the run ends."""
+
+    def drained(self) -> None:
+        pass
+
+    def steady_started(self) -> None:
+        pass
+
+    def steady_ended(self) -> None:
+        pass
+
+
+def run_round(
+    name: str, fwd: Forwarder, rig: Rig, args: argparse.Namespace, label: str, probe: Probe | None = None
+) -> Result:
     """Preloads the backlog and measures ``fwd`` on it; ``label`` says which round in the progress lines."""
     print(f"bench: {label}: preloading {len(rig.payloads)} records into {fwd.source}", flush=True)
     preload(rig.access, fwd.source, rig.payloads)
     print(f"bench: {label}: measuring {name}", flush=True)
-    result = measure(name, fwd, rig.access, rig.payloads, args)
+    result = measure(name, fwd, rig.access, rig.payloads, args, probe)
     print(f"bench: {result}", flush=True)
     return result
 
 
 def measure(
-    name: str, fwd: Forwarder, access: KafkaAccess, payloads: list[tuple[bytes, bytes]], args: argparse.Namespace
+    name: str,
+    fwd: Forwarder,
+    access: KafkaAccess,
+    payloads: list[tuple[bytes, bytes]],
+    args: argparse.Namespace,
+    probe: Probe | None = None,
 ) -> Result:
+    probe = probe or Probe()
     n, child, source, sink = len(payloads), fwd.child, fwd.source, fwd.sink
     # Earlier rounds left records in the sink; this round's output starts at the current ends.
     start = high_watermarks(access, sink)
@@ -265,14 +292,19 @@ def measure(
         if got < n or not child.alive():
             raise SystemExit(f"{name}: only {got}/{n} records came out. Log {child.log_path}:\n{child.tail()}")
         rate = output_rate(access, start, n)
+        probe.drained()
         latencies = {}
         for phase, total, pace in (
             ("steady", int(args.steady_rate * args.steady_seconds), args.steady_rate),
             ("flat", args.flat_records, None),
         ):
             sink_reader = LatencySink(access, sink, f"{name}-{phase}").start()
+            if phase == "steady":
+                probe.steady_started()
             publish(access, source, payloads, total, f"{name}-{phase}", pace)
             sink_reader.wait(total, timeout_s=300)
+            if phase == "steady":
+                probe.steady_ended()
             latencies[phase] = sink_reader.latencies_ms
             if len(sink_reader.latencies_ms) < total:
                 raise SystemExit(f"{name}/{phase}: {len(sink_reader.latencies_ms)}/{total} records measured")

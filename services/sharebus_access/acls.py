@@ -21,7 +21,7 @@ test keeps the two equal). In short:
 - router: reads the sources, grants, held, hand-over and backfill topics; writes the deliveries,
   dead letters, held, hand-over, backfill and audit facts; creates the topics it provisions today
   (the catalogue's, its own, grants, the audit topics); Faust's internal topics ``<ns>-router-*``;
-  its group ``<ns>-router``;
+  its groups ``<ns>-router`` (the data path) and ``<ns>-router-faust``;
 - auditor: reads the audit facts, writes the audit trail in transactions (transactional id and
   group ``<ns>-auditor``), writes the anchors;
 - gateway: writes the sources (publishes for the systems it authenticated), reads the deliveries
@@ -158,7 +158,8 @@ def _router(t: TopicNames, own: str) -> list[Need]:
         need(t.audit, (CREATE,), "provisions the audit topics with the catalogue's; never reads them"),
         need(anchors_topic(t), (CREATE,), "provisions the anchors topic with the audit topics; never reads it"),
         need(f"{own}-", (*READS_WRITES, CREATE), "Faust's internal topics (the `periods` changelog)", PREFIXED),
-        Need("router", GROUP, own, LITERAL, READS, "Faust's group; its committed offsets (hand-over)"),
+        Need("router", GROUP, own, LITERAL, READS, "the data path's group on the sources; its offsets (hand-over)"),
+        Need("router", GROUP, t.router_faust_id, LITERAL, READS, "Faust's group (held, backfill, control topics)"),
     ]
 
 

@@ -7,7 +7,8 @@ The reconciler deletes what is extra, so what it owns must never reach into anot
   dot, so no other namespace has such users) or exactly one of its services (``<ns>-<service>``);
 - or its resource is: a name under ``<ns>.``, or a service's own names (``<ns>-<service>`` itself,
   or under ``<ns>-<service>.`` / ``<ns>-<service>-``);
-- for a registry of another namespace, only its principal, its log and its groups.
+- for a registry of another namespace, only its principal, its log and its groups;
+- never a rule of MirrorMaker 2's principals (``<ns>-mm2-<peer>``): the federation owns those.
 
 Caveat: principal names put a service's names (``<ns>-router.x``) in the same space as the names of
 a namespace called ``<ns>-router``. Do not give a namespace the name of another namespace's service.
@@ -63,6 +64,10 @@ class Scope:
         )
 
     def owns(self, rule: AclRule) -> bool:
+        if rule.username.startswith(f"{self.namespace}-mm2-"):
+            # MirrorMaker 2's principals (sharebus_federation) keep their own rules on the namespace's
+            # federated topics; the federation provisions and revokes them, not this reconciler.
+            return False
         return self.owns_principal(rule.username) or self.owns_resource(rule.resource_type, rule.resource_name)
 
 

@@ -92,7 +92,13 @@ class TopicNames:
 
     @property
     def router_app_id(self) -> str:
+        """The router's group on the source topics (its data path): their committed offsets are its progress."""
         return f"{self.namespace}-router"
+
+    @property
+    def router_faust_id(self) -> str:
+        """The Faust app of the router's control side (periods table, control agents); its topics' prefix."""
+        return f"{self.namespace}-router-faust"
 
     def projection_subject(self, consumer: str, class_code: str) -> str:
         """Registry subject of the schema a consumer receives a class in (its granted fields)."""

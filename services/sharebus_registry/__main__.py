@@ -41,7 +41,7 @@ async def serve(settings: RegistrySettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    state = RegistryState()
+    state = RegistryState(settings.first_id)
     schema_log = KafkaSchemaLog(settings.kafka, settings.topic, state)
     try:
         if not await _open_unless_stopped(schema_log, stop):

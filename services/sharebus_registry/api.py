@@ -24,6 +24,7 @@ from sharebus_registry.api_support import (
     schema_text_response,
     store_of,
 )
+from sharebus_registry.errors import UnprocessableEntity
 from sharebus_registry.schemas import SUPPORTED_TYPES, ParsedSchema, parse_submitted
 from sharebus_registry.state import RegisteredVersion
 from sharebus_registry.store import SchemaStore, parse_version
@@ -160,10 +161,19 @@ async def referenced_by(request: web.Request) -> web.Response:
 
 async def register(request: web.Request) -> web.Response:
     # ``normalize`` is accepted and needs no action: identity is always the canonical form.
-    schema = await _submitted_schema(request)
+    body = await read_object(request)
+    schema = parse_submitted(body.get("schema"), body.get("schemaType"), body.get("references"))
     store = store_of(request)
+    subject = request.match_info["subject"]
     loop = asyncio.get_running_loop()
-    schema_id = await loop.run_in_executor(_REGISTRATIONS, store.register, request.match_info["subject"], schema)
+    wanted = body.get("id")
+    if wanted is not None:
+        # Confluent's import form: the schema keeps the id another bus's registry gave it (federation).
+        if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 1:
+            raise UnprocessableEntity("id must be a positive integer")
+        schema_id = await loop.run_in_executor(_REGISTRATIONS, store.import_version, subject, schema, wanted)
+    else:
+        schema_id = await loop.run_in_executor(_REGISTRATIONS, store.register, subject, schema)
     return json_response({"id": schema_id})
 
 

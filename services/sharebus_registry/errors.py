@@ -139,3 +139,7 @@ class StoreUnavailable(RegistryError):
 
 class StoreTimeout(RegistryError):
     error_code = 50002
+
+
+class ImportConflict(IncompatibleSchema):
+    """An import names an id this registry already holds for another schema, or one of its own range."""

@@ -7,6 +7,7 @@ from pydantic import Field
 from sharebus_core.principals import ADMIN_USER, Principals, Service
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
+from sharebus_registry.state import ID_SPAN
 
 
 class RegistrySettings(BusSettings):
@@ -30,6 +31,9 @@ class RegistrySettings(BusSettings):
     # After a refused credential, that user's next verification waits this long (no fast guessing).
     auth_failure_delay_s: float = Field(default=1.0, ge=0)
     auth_verify_timeout_s: float = Field(default=10.0, gt=0)
+    # Federated buses hand out disjoint ids (docs/federation.md): this registry's own ids are
+    # ``first_id`` .. ``first_id + ID_SPAN - 1``; ids outside that range come only by import.
+    first_id: int = Field(default=1, ge=1, le=2**31 - 1 - ID_SPAN)
 
     @property
     def topic(self) -> str:

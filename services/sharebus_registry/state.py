@@ -35,8 +35,13 @@ class RegisteredVersion:
     deleted: bool
 
 
+# How many ids one registry hands out of its own (RegistrySettings.first_id).
+ID_SPAN = 10_000_000
+
+
 class RegistryState:
-    def __init__(self) -> None:
+    def __init__(self, first_id: int = 1) -> None:
+        self.first_id = first_id
         self._lock = threading.RLock()
         self._subjects: dict[str, dict[int, SchemaValue]] = {}
         self._texts: dict[int, str] = {}
@@ -46,7 +51,7 @@ class RegistryState:
         self._levels: dict[str | None, CompatibilityLevel] = {}
         # Never lowered by deletes, so a permanently deleted id is not handed out again while the
         # process runs (after compaction has removed a record, a restart may).
-        self._max_id = 0
+        self._max_id = first_id - 1
 
     # --- applying the log -------------------------------------------------------------------
 
@@ -70,7 +75,9 @@ class RegistryState:
                         self._put_version(SchemaKey(key.subject, number), _soft_deleted(entry))
 
     def _put_version(self, key: SchemaKey, value: SchemaValue) -> None:
-        self._max_id = max(self._max_id, value.schema_id)
+        if self.owns_id(value.schema_id):
+            # An imported id (another bus's range) never moves this registry's own counter.
+            self._max_id = max(self._max_id, value.schema_id)
         if value.schema_type != AVRO:
             log.warning(
                 "ignoring %s schema %s version %s: only AVRO is supported", value.schema_type, key.subject, key.version
@@ -161,6 +168,9 @@ class RegistryState:
                 for number, entry in sorted(versions.items())
                 if entry.schema_id == schema_id and (include_deleted or not entry.deleted)
             ]
+
+    def owns_id(self, schema_id: int) -> bool:
+        return self.first_id <= schema_id < self.first_id + ID_SPAN
 
     def next_id(self) -> int:
         with self._lock:

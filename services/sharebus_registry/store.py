@@ -18,6 +18,7 @@ from sharebus_registry.compat import (
     check_compatibility,
 )
 from sharebus_registry.errors import (
+    ImportConflict,
     IncompatibleSchema,
     InvalidVersion,
     SchemaNotFound,
@@ -183,6 +184,27 @@ class SchemaStore:
             raise ticket.error
         assert ticket.schema_id is not None
         return ticket.schema_id
+
+    def import_version(self, subject: str, schema: ParsedSchema, schema_id: int) -> int:
+        """Adds ``schema`` under ``subject`` with the id another bus's registry gave it (federation).
+
+        The id must be outside this registry's own range and, if already held, held for the same
+        schema: an import can never make an id mean a second schema. No compatibility check: the
+        schema was checked where it was registered.
+        """
+        if self.state.owns_id(schema_id):
+            raise ImportConflict(f"id {schema_id} is in this registry's own range; only another bus's ids are imported")
+        with self._write_lock:
+            held = self.state.parsed(schema_id)
+            if held is not None and held.canonical != schema.canonical:
+                raise ImportConflict(f"id {schema_id} is already held for another schema")
+            live = self.state.versions(subject)
+            if any(entry.schema_id == schema_id for entry in live):
+                return schema_id
+            version = self.state.next_version(subject)
+            record = Record(SchemaKey(subject, version), SchemaValue(subject, version, schema_id, schema.text))
+            self._log.append([record])
+            return self._applied(subject, version).schema_id
 
     def _commit(self, batch: list[_Registration]) -> None:
         """Writes a batch of registrations; a subject queued twice waits for the next round."""

@@ -1,19 +1,15 @@
-"""Faust wiring: one agent over every source topic, calling the Kafka-free RecordHandler.
+"""The router: a Faust worker hosting the batch data path (``data_path.py``) beside its control side.
 
-Processing guarantee: at-least-once, with a stable record id in the headers so that delivery is
-idempotent for subscribers (the SDK's Subscriber drops ids it has seen).
-
-- Faust's ``exactly_once`` mode keeps one transactional producer per assigned source partition;
-  at city scale (3,170 classes x partitions) that is thousands of producers per worker.
-- The order, per record: forward to every entitled delivery topic (enqueued on the shared
-  producer) -> its audit fact joins a batch -> the batch's facts are sent -> only then are the
-  batch's events acked (the stream is ``noack``) -> at commit time Faust first awaits
-  ``producer.flush()`` and only then commits acked offsets (faust/transport/consumer.py,
-  ``_commit_offsets``). So no offset is committed before its deliveries and its audit are in
-  Kafka. A crash before the commit re-reads records whose deliveries may already be written:
-  duplicates, never loss (tests/integration/test_router_crash.py).
-- A send that Kafka finally rejects ends the process at once (before the flush that precedes the
-  next commit can finish), so offsets never move past a record that was not delivered.
+- The data path (a confluent-kafka consumer and producer) reads every source topic in batches and
+  calls the Kafka-free ``RecordHandler`` per record; its ordering guarantee (produce, then flush,
+  then commit) is written down in ``data_path.py``.
+- Faust keeps the rest: the process lifecycle, the ``periods`` table and the ``hold`` agent
+  (holding.py), the backfill agent, timers (route maintenance, markers, freshness, followers), the
+  web endpoints and its sensor. Faust's app id is ``<ns>-router-faust``; the data path's group is
+  ``<ns>-router``, whose committed offsets on the sources are the router's progress.
+- Faust's ``exactly_once`` mode was not used: it keeps one transactional producer per assigned source
+  partition, thousands per worker at city scale. Delivery is at-least-once with a stable record id
+  in the headers, so that subscribers (the SDK's Subscriber) drop repeats.
 """
 
 from __future__ import annotations
@@ -21,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, cast
 
 import faust
-from confluent_kafka import Message
 from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
@@ -44,16 +38,14 @@ from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
-from sharebus_router.audit_facts import AuditBuffer
 from sharebus_router.backfill import Backfiller, failed
-from sharebus_router.fast_seek import batch_seeks
+from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService, DataProducer, end_process
 from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import Handover
 from sharebus_router.holding import install_holding
-from sharebus_router.isolation import read_committed
 from sharebus_router.key_views import key_views
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.quality_gate import QualityCounters, QualityGate, QualityScores
@@ -62,20 +54,16 @@ from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import RouteBuilder
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_router.settings import RouterSettings
-from sharebus_router.skips import OrderGuard, bytes_headers
 from sharebus_router.workers import install_workers, point_keeper
 from sharebus_rules.freshness import FreshnessPolicy
 
 log = logging.getLogger("sharebus.router")
-EXIT_DELIVERY_FAILED = 70
 
 
 def _on_send_done(future: asyncio.Future[Any]) -> None:
     if future.cancelled() or future.exception() is None:
         return
-    log.critical("Kafka rejected a delivery (%s); exiting so uncommitted records are routed again", future.exception())
-    logging.shutdown()
-    os._exit(EXIT_DELIVERY_FAILED)
+    end_process(f"Kafka rejected a delivery ({future.exception()})")
 
 
 def make_worker(app: faust.App, log_level: str) -> faust.Worker:
@@ -139,9 +127,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     """
     verifier = settings.control_keys().verifier
     topics = TopicNames(settings.namespace)
-    read_committed()  # a gateway batch is a transaction: an aborted one must not be routed
-    batch_seeks()  # one OffsetFetch for all source partitions at assignment, not one each (fast_seek.py)
-    app = faust.App(topics.router_app_id, **faust_app_settings(settings))
+    app = faust.App(topics.router_faust_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
     install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
     schemas = SchemaCache(
@@ -183,15 +169,29 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     REGISTRY.register(QualityScores(catalogue, quality, freshness, window))
 
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        """The control side's sends (releases, backfills, markers, points): Faust flushes them before it commits."""
         future = await app.producer.send(topic, key, value, None, None, headers)
         cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
 
+    data_config = DataPathConfig(
+        group=topics.router_app_id,
+        topics=[topics.source(code) for code in catalogue.data_classes],
+        audit_topic=topics.audit_facts,
+        audit_max_bytes=settings.audit_message_max_bytes,
+        batch_max=settings.batch_max_records,
+        commit_interval_s=settings.commit_interval_s,
+        session_timeout_s=settings.session_timeout_s,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        linger_ms=settings.producer_linger_ms,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    producer = DataProducer(settings.kafka, data_config)
     handler = RecordHandler(
         table.routes,
         schemas,
         metrics,
         topics.dead_letter,
-        send,
+        producer.send,
         catalogue.data_classes,
         held_topic=topics.held,
         clock=clock.time,
@@ -224,16 +224,6 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         lacking=keeper.lacking_held,
     )
     keeper.hold_state = hold_state
-    audit = AuditBuffer(topics.audit_facts, send, settings.audit_batch_records, settings.audit_message_max_bytes)
-    acks: list[Callable[[Any], Awaitable[Any]]] = []
-    source = app.topic(
-        *(topics.source(code) for code in catalogue.data_classes),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        allow_empty=True,
-    )
 
     async def follow_grants() -> None:
         loop = asyncio.get_running_loop()
@@ -280,26 +270,6 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.task(follow_grants)
 
-    async def route_refilled(message: Message) -> None:
-        fact = await handler.handle(
-            message.topic() or "",
-            message.partition() or 0,
-            message.offset() or 0,
-            message.key(),
-            message.value(),
-            bytes_headers(message),
-        )
-        audit.add(fact, None)
-
-    async def committed_offset(topic: str, partition: int) -> int:
-        return (await committed([topic])).get((topic, partition), 0)
-
-    order = OrderGuard(
-        settings.kafka, {topics.source(code) for code in catalogue.data_classes}, committed_offset, route_refilled
-    )
-    # Before the fetcher starts: Faust can skip records while the route agent still waits for its routes.
-    order.install(app.consumer)
-
     async def supervise_followers() -> None:
         # A follower that failed restarts itself; one whose thread ended is started again here.
         for running in follower:
@@ -308,43 +278,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.timer(1.0)(supervise_followers)
 
-    # A plain coroutine, not an async generator: faust logs (and formats) a debug line for every
-    # value an agent yields, which cost ~3% of the router's time when profiled.
-    @app.agent(source, name="route")
-    async def route(stream: faust.StreamT[bytes]) -> None:
-        # Records wait in the stream's buffer until every grant has been read: routing earlier could
-        # deny a record that an existing grant entitles.
-        await table.ready.wait()
-        # Manual acks: a record is acked only once its audit fact has been sent (see AuditBuffer).
-        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT's interface omits noack; Stream has it
-        acks.append(manual.ack)
+    path = DataPath(settings.kafka, data_config, producer, handler.handle, keeper, metrics, handler.tally.flush)
 
-        async def settle() -> None:
-            await audit.flush(manual.ack)
+    async def host_data_path() -> None:
+        # Started once Faust runs, stopped (with a last flush and commit) before Faust's own clients.
+        await app.add_runtime_dependency(DataPathService(path, table.ready))
 
-        async for event in manual.events():
-            message = event.message
-            # The partition's hand-over points are recorded before its first record is routed here.
-            await keeper.claim(message.topic, message.partition)
-            if not await order.admit(message.tp, message.offset, message.generation_id, settle):
-                # Routed before (by this worker, or below the committed offset by the previous owner).
-                if audit.add(None, event):
-                    await audit.flush(manual.ack)
-                continue
-            headers = list(message.headers.items()) if isinstance(message.headers, dict) else message.headers
-            fact = await handler.handle(
-                message.topic, message.partition, message.offset, message.key, message.value, headers or []
-            )
-            if audit.add(fact, event):
-                await audit.flush(manual.ack)
+    app.task(host_data_path)
 
-    async def flush_audit() -> None:
-        # A quiet stream still gets its facts out, and its offsets acked, within this interval.
-        if acks:
-            await audit.flush(acks[0])
-
-    app.timer(settings.audit_flush_interval_s)(flush_audit)
-    install_workers(app, keeper, flush_audit, freshness, settings.kafka, settings.freshness_refresh_s)
+    install_workers(app, keeper, freshness, settings.kafka, settings.freshness_refresh_s)
 
     table.hold_state = hold_state
     backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
@@ -384,10 +326,13 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         assigned = app.consumer.assignment()
         # Not ready while a follower is down: the routes may lag the grants without anyone knowing.
         followers_up = bool(follower) and all(running.up for running in follower)
-        ready = bool(assigned) and not app.rebalancing and table.ready.is_set() and followers_up
+        joined = bool(assigned) and path.joined and not app.rebalancing
+        ready = joined and table.ready.is_set() and followers_up
         body = {
             "ready": ready,
-            "assigned_partitions": len(assigned),
+            "assigned_partitions": len(assigned) + len(path.assigned),
+            "source_partitions": len(path.assigned),
+            "records_routed": path.records_routed,
             "routes_built": table.ready.is_set(),
             "followers_up": followers_up,
             "routes_closed": sorted(table.failed),
@@ -404,7 +349,6 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     def close(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> Awaitable[None]:
         for running in follower:
             running.stop()
-        order.reader.close()
         return schemas.close()
 
     # mode's signal stubs reject any concrete receiver signature; this one is what mode calls.

@@ -1,8 +1,7 @@
 """What the router tells the auditor: every decision made for each record.
 
-Facts are buffered and sent per source partition and batch (``AuditBuffer``); the records' offsets
-are acknowledged only after their facts are sent, and Faust commits only acknowledged offsets after
-flushing the producer, so no record is committed without its audit.
+The data path sends a batch's facts after the batch's deliveries, and commits its offsets only after
+flushing the producer (``data_path.py``), so no record is committed without its audit.
 
 Every facts message is bounded (``encode_batch``'s ``max_bytes``): the broker refuses a message
 over its limit (1 MB), and a refused send ends the router. A batch becomes as many messages as it
@@ -15,11 +14,12 @@ partition (all parts carry the same key).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
@@ -85,13 +85,17 @@ def record_fact(
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON (what ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` gives), ~5x faster."""
+    return orjson.dumps(body)
+
+
+_ENVELOPE = len(b'{"records":[]}')
 
 
 def split_fact(fact: dict[str, Any], max_bytes: int) -> list[dict[str, Any]]:
     """The fact itself when it fits in a message of ``max_bytes``; else parts with slices of its decisions."""
     decisions = fact["decisions"]
-    if len(_dumps({"records": [fact]})) <= max_bytes or len(decisions) <= 1:
+    if _ENVELOPE + len(_dumps(fact)) <= max_bytes or len(decisions) <= 1:
         return [fact]
     base = len(_dumps({"records": [{**fact, "decisions": []}]}))
     parts: list[dict[str, Any]] = []
@@ -110,13 +114,15 @@ def split_fact(fact: dict[str, Any], max_bytes: int) -> list[dict[str, Any]]:
 
 def _pack(facts: list[dict[str, Any]], max_bytes: int) -> list[bytes]:
     """Facts of one partition, in order, as few ``{"records": [...]}`` bodies as fit in ``max_bytes`` each."""
-    envelope = len(_dumps({"records": []}))
+    envelope = _ENVELOPE
     bodies: list[bytes] = []
     current: list[bytes] = []
     size = envelope
     for fact in facts:
-        for part in split_fact(fact, max_bytes):
-            encoded = _dumps(part)
+        whole = _dumps(fact)
+        # Encoded once: a fact that fits (nearly every one) is not split, so not encoded again.
+        parts = [whole] if envelope + len(whole) <= max_bytes else [_dumps(p) for p in split_fact(fact, max_bytes)]
+        for encoded in parts:
             if current and size + len(encoded) + 1 > max_bytes:
                 bodies.append(b'{"records":[' + b",".join(current) + b"]}")
                 current, size = [], envelope
@@ -137,33 +143,3 @@ def encode_batch(facts: list[dict[str, Any]], max_bytes: int = DEFAULT_MAX_BYTES
     for fact in facts:
         groups[f"{fact['source']['topic']}:{fact['source']['partition']}"].append(fact)
     return [(key.encode(), body) for key, records in groups.items() for body in _pack(records, max_bytes)]
-
-
-class AuditBuffer:
-    """Holds facts and the events they belong to until the facts are sent; then the events are acked."""
-
-    def __init__(self, topic: str, send: Send, max_records: int = 200, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.topic = topic
-        self.send = send
-        self.max_records = max_records
-        self.max_bytes = max_bytes
-        self._facts: list[dict[str, Any]] = []
-        self._events: list[Any] = []
-
-    def add(self, fact: dict[str, Any] | None, event: Any) -> bool:
-        """Returns True when the buffer is full and should be flushed."""
-        if fact is not None:
-            self._facts.append(fact)
-        self._events.append(event)
-        return len(self._events) >= self.max_records
-
-    async def flush(self, ack: Callable[[Any], Awaitable[Any]]) -> None:
-        # Swapped out before the first await, so records arriving meanwhile start a new batch.
-        facts, events = self._facts, self._events
-        self._facts, self._events = [], []
-        for key, value in encode_batch(facts, self.max_bytes):
-            await self.send(self.topic, key, value, [])
-        for event in events:
-            # None: a record Faust skipped and the router read again (skips.py); Faust acks it as a gap.
-            if event is not None:
-                await ack(event)

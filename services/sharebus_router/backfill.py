@@ -29,9 +29,10 @@ from sharebus_core.topic_reader import RangeReader
 from sharebus_core.topics import TopicNames
 from sharebus_router import audit_facts
 from sharebus_router.dead_letters import BadRecord
-from sharebus_router.handler import RecordHandler, render
+from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import handover_key
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
 from sharebus_router.release import HeldRecord, held_records, record_fact
 from sharebus_router.route_table import RouteTable

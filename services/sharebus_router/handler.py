@@ -18,16 +18,16 @@ import fastavro
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
-from sharebus_core.wire import WireFormatError, frame, unframe
+from sharebus_core.wire import WireFormatError, unframe
 from sharebus_router import audit_facts
 from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
 from sharebus_router.message_size import message_size
-from sharebus_router.metrics import RouterMetrics
+from sharebus_router.metrics import RouterMetrics, Tally
+from sharebus_router.projector import Projector
 from sharebus_router.quality_gate import QualityGate, QualityRejected, flagged
 from sharebus_router.routes import ClassRoute, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
-from sharebus_rules.projection import project
 from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,6 @@ def decode(writer: WriterSchema, body: memoryview) -> dict[str, Any]:
             f"{len(body) - stream.tell()} trailing byte(s) after a record of schema {writer.schema_id}",
         )
     return record
-
-
-def encode(parsed: Any, record: dict[str, Any]) -> bytes:
-    stream = io.BytesIO()
-    fastavro.schemaless_writer(stream, parsed, record)
-    return stream.getvalue()
 
 
 def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -> HeaderList:
@@ -80,14 +74,6 @@ class Planned:
     value: bytes | None
     headers: HeaderList
     expired: bool = False
-
-
-def render(target: Target, record: dict[str, Any], value: bytes | None) -> bytes | None:
-    """What ``target`` receives of a record: the published bytes, or its projection in the consumer's schema."""
-    projection = target.projection
-    if projection is None:
-        return value
-    return frame(projection.schema_id, encode(projection.parsed, project(record, projection.fields, projection.masked)))
 
 
 class RecordHandler:
@@ -118,6 +104,9 @@ class RecordHandler:
         self.dead_letter_topic = dead_letter_topic
         self.send = send
         self.max_message_bytes = max_message_bytes
+        self.projector = Projector()
+        # Counts of the records handled since the caller last flushed it (the data path: once per batch).
+        self.tally = Tally()
 
     def bus_headers(self, headers: Iterable[RawHeader], route: ClassRoute) -> HeaderList:
         """The headers the record travels on with: the bus's own, never a publisher's copies (bus_headers)."""
@@ -134,6 +123,10 @@ class RecordHandler:
             )
 
     async def decode_value(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
+        return (await self.decoded(value, route))[2]
+
+    async def decoded(self, value: bytes | None, route: ClassRoute) -> tuple[WriterSchema, memoryview, dict[str, Any]]:
+        """The record's writer schema, its Avro body and its value; raises ``BadRecord``."""
         try:
             schema_id, body = unframe(value)
         except WireFormatError as exc:
@@ -152,7 +145,7 @@ class RecordHandler:
                 f"schema id {schema_id} is registered for {sorted(writer.subjects)[:5]}, not for data class "
                 f"{route.data_class}",
             )
-        return decode(writer, body)
+        return writer, body, decode(writer, body)
 
     def judge(self, route: ClassRoute, record: dict[str, Any], headers: HeaderList) -> Verdict | None:
         """The record's quality verdict; raises ``QualityRejected`` when a failed rule rejects it."""
@@ -169,17 +162,23 @@ class RecordHandler:
         return self.quality.judge(route.data_class, record) if self.quality is not None else None
 
     def _plan(
-        self, route: ClassRoute, key: bytes | None, value: bytes | None, record: dict[str, Any], headers: HeaderList
+        self,
+        route: ClassRoute,
+        key: bytes | None,
+        value: bytes | None,
+        decoded: tuple[WriterSchema, memoryview, dict[str, Any]],
+        headers: HeaderList,
     ) -> list[Planned]:
         """Every target's delivery, rendered and size-checked before any is sent: a record is delivered
         to all its targets or to none."""
         now_s = self.clock()
+        writer, body, record = decoded
         planned = []
         for target in route.targets:
             if target.expires_at is not None and now_s >= target.expires_at:
                 planned.append(Planned(target, None, [], expired=True))
                 continue
-            delivered = render(target, record, value)
+            delivered = self.projector.render(target, record, value, writer, body)
             out = [*headers, *target.extra_headers]
             self.check_size(key, delivered, out, f"the delivery to {target.consumer}", BACKFILL_HEADER_RESERVE)
             planned.append(Planned(target, delivered, out))
@@ -197,7 +196,8 @@ class RecordHandler:
         headers = self.bus_headers(raw, route)
         # Every record is decoded, also when it passes unchanged: a record that does not fit its
         # schema must reach the dead-letter topic, not a subscriber.
-        record = await self.decode_value(value, route)
+        decoded = await self.decoded(value, route)
+        record = decoded[2]
         verdict = self.judge(route, record, headers)
         if route.held:
             # The flag header is added when the window is released (release.py): the held copy goes
@@ -206,7 +206,7 @@ class RecordHandler:
             self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
             return held, [], verdict
         headers = flagged(headers, verdict)
-        return headers, self._plan(route, key, value, record, headers), verdict
+        return headers, self._plan(route, key, value, decoded, headers), verdict
 
     async def handle(
         self,
@@ -245,7 +245,7 @@ class RecordHandler:
             unforeseen = BadRecord(DeadLetterReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}")
             await self.dead_letter(topic, partition, offset, key, value, raw, route.data_class, unforeseen)
             return None
-        route.received.inc()
+        self.tally.add(route.received)
         self.last_seen[route.data_class] = self.clock()
         if self.quality is not None and verdict is not None:
             self.quality.count(route.data_class, verdict)
@@ -286,15 +286,15 @@ class RecordHandler:
             target = plan.target
             if plan.expired:
                 # The route is rebuilt within a second; until then the expiry is enforced here.
-                target.expired.inc()
+                self.tally.add(target.expired)
                 decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
                 continue
             await self.send(target.topic, key, plan.value, plan.headers)
-            target.calls.inc()
-            target.records.inc()
+            self.tally.add(target.calls)
+            self.tally.add(target.records)
             decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value))
         for denial in route.denials:
-            denial.counter.inc()
+            self.tally.add(denial.counter)
             decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
         published = published_ns(headers)
         if route.targets and published is not None:
@@ -318,8 +318,10 @@ class RecordHandler:
         headers: Iterable[RawHeader],
         data_class: str,
         bad: BadRecord,
+        send: Send | None = None,
     ) -> None:
+        """``send``: the caller's own producer (a release's, committed by Faust), else the data path's."""
         dl_headers = dead_letter_headers(headers, bad.reason_text, bad.detail, topic, partition, offset, data_class)
         dl_key, dl_value, dl_headers = bounded(key, value, dl_headers, self.max_message_bytes)
-        await self.send(self.dead_letter_topic, dl_key, dl_value, dl_headers)
+        await (send or self.send)(self.dead_letter_topic, dl_key, dl_value, dl_headers)
         self.metrics.dead_letter(data_class or "unknown", bad.reason)

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from sharebus_router.dead_letters import DeadLetterReason
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Tally:
+    """Counter increments gathered over a batch and added once per child at its end.
+
+    A pre-bound child's ``inc()`` takes a lock (~0.5 µs); adding to a dict is a fifth of that. The
+    exported series are the same; they are only behind by the batch in flight.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[Any, int] = {}
+
+    def add(self, child: Any) -> None:
+        counts = self._counts
+        counts[child] = counts.get(child, 0) + 1
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        for child, n in counts.items():
+            child.inc(n)
 
 
 class RouterMetrics:
@@ -85,6 +107,39 @@ class RouterMetrics:
             ["follower"],
             registry=registry,
         )
+        # The data path (data_path.py): what Faust's sensor counted when Faust read the sources.
+        self.consumed = Counter(
+            "sharebus_router_consumed_records", "Records the data path read from the source topics", registry=registry
+        )
+        self.routed_batches = Counter(
+            "sharebus_router_batches", "Batches of source records the data path routed", registry=registry
+        )
+        self.commit_seconds = Histogram(
+            "sharebus_router_commit_seconds",
+            "The data path's commits: the producer's flush, then the offsets",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.commit_failures = Counter(
+            "sharebus_router_commit_failures",
+            "Commits not made (deliveries not yet acknowledged, or refused in a rebalance): those records are routed"
+            " again",
+            ["reason"],
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "sharebus_router_rebalances",
+            "Source partitions assigned to, revoked from, or lost by this worker's data path",
+            ["event"],
+            registry=registry,
+        )
+        self.source_partitions = Gauge(
+            "sharebus_router_source_partitions", "Source partitions this worker's data path owns", registry=registry
+        )
+        for event in ("assigned", "revoked", "lost"):
+            self.rebalances.labels(event)
+        for reason in ("unacknowledged", "refused"):
+            self.commit_failures.labels(reason)
         self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}
 
     def dead_letter(self, data_class: str, reason: DeadLetterReason) -> None:

@@ -22,9 +22,10 @@ from sharebus_core.headers import HeaderList
 from sharebus_router import audit_facts
 from sharebus_router.dead_letters import BadRecord
 from sharebus_router.freshness import FreshnessTracker
-from sharebus_router.handler import RecordHandler, render
+from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.periodic import batch_id
+from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
 from sharebus_router.routes import ClassRoute
 from sharebus_rules.periods import Window
@@ -156,6 +157,7 @@ class BatchReleaser:
                     record.headers,
                     route.data_class,
                     bad,
+                    send=self.send,
                 )
         return decoded
 

@@ -28,6 +28,8 @@ class Projection:
     masked: frozenset[str]
     schema_id: int
     parsed: Any
+    # The projection's schema (JSON): a record may be spliced only if its writer schema derives the same.
+    document: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,11 @@ class RouteBuilder:
         found = self._projections.get(key)
         if found is None:
             document = json.loads(self.catalogue.schema(class_code).text)
-            derived = json.dumps(derive_schema(document, decision.fields, decision.masked), ensure_ascii=False)
+            derived = derive_schema(document, decision.fields, decision.masked)
             subject = self.topics.projection_subject(decision.consumer, class_code)
-            schema_id, parsed = await self.schemas.register(subject, derived)
-            found = self._projections[key] = Projection(decision.fields, decision.masked, schema_id, parsed)
+            schema_id, parsed = await self.schemas.register(subject, json.dumps(derived, ensure_ascii=False))
+            projection = Projection(decision.fields, decision.masked, schema_id, parsed, derived)
+            found = self._projections[key] = projection
         return found
 
     def closed(self, class_code: str, consumers: Sequence[str]) -> ClassRoute:

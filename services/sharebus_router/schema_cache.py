@@ -33,6 +33,8 @@ class WriterSchema:
     schema_id: int
     parsed: Any
     subjects: frozenset[str]
+    # The schema as registered (JSON), for the splicer (projector.py): fastavro's parsed form renames.
+    document: Any = None
 
 
 class NegativeCache:
@@ -153,10 +155,12 @@ class SchemaCache:
         self.unknown.discard(schema_id)
         known = self._schemas.get(schema_id)
         if known is not None:
-            self._schemas[schema_id] = WriterSchema(schema_id, known.parsed, known.subjects | {subject})
+            self._schemas[schema_id] = WriterSchema(schema_id, known.parsed, known.subjects | {subject}, known.document)
             return
-        parsed = fastavro.parse_schema(json.loads(schema_text))
-        self._schemas[schema_id] = WriterSchema(schema_id, parsed, frozenset({subject}))
+        document = json.loads(schema_text)
+        self._schemas[schema_id] = WriterSchema(
+            schema_id, fastavro.parse_schema(document), frozenset({subject}), document
+        )
 
     async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
         """Registers a projection schema; returns its id and parsed form.
@@ -253,9 +257,9 @@ class SchemaCache:
                 log.warning("schema registry unavailable (%s); retrying schema id %d in %.1fs", exc, schema_id, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        parsed = fastavro.parse_schema(json.loads(schema_resp.json()["schema"]))
+        document = json.loads(schema_resp.json()["schema"])
         subjects = frozenset(v["subject"] for v in versions_resp.json())
-        return WriterSchema(schema_id, parsed, subjects)
+        return WriterSchema(schema_id, fastavro.parse_schema(document), subjects, document)
 
     async def close(self) -> None:
         await self._client.aclose()

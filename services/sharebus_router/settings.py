@@ -32,9 +32,9 @@ class RouterSettings(BusSettings):
     # replacement (or a restart) takes over in seconds rather than a minute.
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
-    # Audit facts go out per batch: at most this many records, or after this interval.
-    audit_batch_records: int = Field(default=200, ge=1)
-    audit_flush_interval_s: float = Field(default=0.05, gt=0)
+    # The data path takes at most this many records per batch (data_path.py); each batch's audit facts
+    # are sent right after its deliveries.
+    batch_max_records: int = Field(default=2000, ge=1, le=100_000)
     # No facts message is larger than this (the broker refuses one over 1 MB, which would end the
     # router): a batch of facts, a released window's or a backfill chunk's, is split to fit.
     audit_message_max_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=1_000_000)

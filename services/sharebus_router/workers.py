@@ -1,11 +1,8 @@
-"""What several router workers in one consumer group need besides Faust: see docs/router-workers.md.
+"""What several router workers in one consumer group need: see docs/router-workers.md.
 
-- Hand-over points per source partition, written by the partition's owner (``live_points.py``).
-- A commit on revocation: Faust forgets a revoked partition's acknowledged offsets before it
-  waits for its agents, so everything routed since the last commit (up to a second's worth) was
-  routed again by the next owner. Here, before Faust's own handling, the flow is stopped, the
-  in-flight records are settled (delivered, audited, acknowledged), the producer is flushed and the
-  acknowledged offsets are committed: a worker joining or leaving repeats almost nothing.
+- Hand-over points per source partition, written by the partition's owner (``live_points.py``);
+  the data path tells the keeper of its source partitions (``data_path.py``, which also commits on
+  revocation), and Faust of its held and backfill partitions (here).
 - Freshness from one worker: the owner of the backfill topic's only partition (``freshness.py``).
 """
 
@@ -51,34 +48,15 @@ def point_keeper(
 
 
 def install_workers(
-    app: faust.App,
-    keeper: PointKeeper,
-    settle: Callable[[], Awaitable[None]],
-    freshness: FreshnessTracker,
-    access: KafkaAccess,
-    refresh_s: float,
+    app: faust.App, keeper: PointKeeper, freshness: FreshnessTracker, access: KafkaAccess, refresh_s: float
 ) -> None:
-    """Wires the keeper to rebalances, the commit on revocation and the freshness owner."""
+    """Wires the keeper to Faust's rebalances (held and backfill partitions) and the freshness owner."""
     topics = keeper.topics
     consumer: Any = app.consumer
     original = consumer.on_partitions_revoked
-    session_s = float(app.conf.broker_session_timeout)
 
     async def on_partitions_revoked(revoked: set[Any]) -> None:
-        # An instance attribute shadows Faust's method: this runs before Faust drops the acks.
-        try:
-            consumer.stop_flow()
-            app.flow_control.suspend()
-            app.flow_control.clear()
-            try:
-                await asyncio.wait_for(_settled(consumer, settle), timeout=session_s / 2)
-            except TimeoutError:
-                log.warning("records still in flight at revocation; committing what is acknowledged")
-            # Faust's commit flushes the producer first: only offsets whose deliveries are in Kafka.
-            await consumer.commit()
-        except Exception:
-            # Not committing only costs repeats (routed again by the next owner), never a loss.
-            log.exception("committing on revocation failed; the next owner routes those records again")
+        # An instance attribute shadows Faust's method: the keeper forgets before Faust hands them on.
         keeper.on_revoked(revoked)
         await original(revoked)
 
@@ -111,12 +89,3 @@ def install_workers(
         freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
 
     app.timer(refresh_s)(refresh_freshness)
-
-
-async def _settled(consumer: Any, settle: Callable[[], Awaitable[None]]) -> None:
-    """Sends the audit facts of records routed so far (acknowledging them) until none is in flight."""
-    while True:
-        await settle()
-        if not consumer._unacked_messages:
-            return
-        await asyncio.sleep(0.01)

@@ -13,9 +13,8 @@ once per (writer schema, grant projection). A caller must have decoded the recor
 record that does not decode is never forwarded), so the walk only ever sees valid bytes, and may only
 splice when the writer schema's projected fields have the types the projection's schema gives them.
 
-Not used by the router yet: it is the projection step of the batch data path (issue 14), where
-encoding is a measured share of a record's cost. Until then the router encodes projections with
-fastavro (``sharebus_router.handler.render``).
+The router's data path uses it (``sharebus_router.projector``) when a record's writer schema derives
+exactly the projection's schema, and encodes with fastavro otherwise.
 
 ``tests/unit/test_splice.py`` proves the bytes identical to fastavro's own encoding of
 ``project(record, fields, masked)`` over random records of every catalogue schema.
@@ -23,6 +22,7 @@ fastavro (``sharebus_router.handler.render``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -196,14 +196,66 @@ class Splicer:
         self._plan = [(position[f], f, f in masked) for f in fields]
         # Only as far into the record as the last field the projection needs.
         self._walk = max((position[f] for f in fields), default=-1) + 1
+        # The common field types are stepped over inline (no call per field): most records are flat.
+        self._steps = [_step(f["type"], skip) for f, skip in zip(writer_schema["fields"], self._skips, strict=True)]
+        self._steps = self._steps[: self._walk]
+        self._runs = _runs([i for i, _name, is_masked in self._plan if not is_masked]) if not masked else None
 
     def project(self, payload: bytes, record: Mapping[str, Any]) -> bytes:
         bounds = [0]
         pos = 0
-        for skip in self._skips[: self._walk]:
-            pos = skip(payload, pos)
+        for kind, skip in self._steps:
+            if kind == _SIZED:
+                length = payload[pos]
+                if length < 0x80:
+                    pos += 1 + ((length >> 1) ^ -(length & 1))
+                else:
+                    pos = _skip_sized(payload, pos)
+            elif kind == _VARINT:
+                while payload[pos] & 0x80:
+                    pos += 1
+                pos += 1
+            elif kind > 0:
+                pos += kind
+            else:
+                pos = skip(payload, pos)
             bounds.append(pos)
+        if self._runs is not None:
+            # Kept fields in the writer's order, none masked: a few slices of runs of adjacent fields.
+            return b"".join([payload[bounds[start] : bounds[end]] for start, end in self._runs])
         return b"".join(
             masked_bytes(name, record.get(name)) if masked else payload[bounds[i] : bounds[i + 1]]
             for i, name, masked in self._plan
         )
+
+
+# Step kinds: a positive kind is a fixed width in bytes.
+_SIZED = -1
+_VARINT = -2
+_CALL = 0
+_WIDTHS = {"boolean": 1, "float": 4, "double": 8}
+
+
+def _step(schema: Any, skip: Skip) -> tuple[int, Skip]:
+    """How ``Splicer.project`` steps over a field of ``schema``: inline for primitives, else ``skip``."""
+    base = schema.get("type") if isinstance(schema, Mapping) and "logicalType" in schema else schema
+    if base in ("string", "bytes"):
+        return _SIZED, skip
+    if base in ("int", "long"):
+        return _VARINT, skip
+    if isinstance(base, str) and base in _WIDTHS:
+        return _WIDTHS[base], skip
+    return _CALL, skip
+
+
+def _runs(indexes: Sequence[int]) -> list[tuple[int, int]] | None:
+    """``[start, end)`` runs of adjacent field indexes, or None when the fields are not in the writer's order."""
+    if any(b <= a for a, b in itertools.pairwise(indexes)):
+        return None
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs

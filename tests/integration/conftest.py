@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import Service
@@ -34,6 +35,18 @@ def shared_registry(kafka_admin: KafkaAccess, tmp_path_factory: pytest.TempPathF
     access = provision_registry(kafka_admin, load_catalogue(FIXTURE_CATALOGUE), namespace)
     with start_registry(access, namespace, tmp_path_factory.mktemp("registry"), extra_env=registry_env()) as registry:
         yield registry
+
+
+@pytest.fixture(scope="session")
+def district_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaAccess]:
+    """A second cluster, a district's bus, started by the same launcher as ``kafka_admin`` (the city's).
+
+    Secured the same way, with its own CA and super user; only the federation tests start it.
+    """
+    data_dir: Path = tmp_path_factory.mktemp("kafka-district") / "data"
+    settings = BrokerSettings(port=0, controller_port=0, data_dir=data_dir, heap="512m")
+    with KafkaBroker(settings) as broker:
+        yield broker.admin_access
 
 
 @dataclass

@@ -105,7 +105,12 @@ def test_each_system_reads_its_own_delivery_topic_in_its_own_group_and_nothing_e
 def test_foreign_groups_and_the_auditors_transactions_are_refused(matrix: Matrix) -> None:
     principals = Principals(matrix.topics.namespace)
     foreign = [f"{principals.consumer_group_prefix(s)}matrix-join" for s in matrix.systems]
-    foreign += [matrix.topics.router_app_id, matrix.topics.auditor_app_id, f"{principals.service('router')}.reader-x"]
+    foreign += [
+        matrix.topics.router_app_id,
+        matrix.topics.router_faust_id,
+        matrix.topics.auditor_app_id,
+        f"{principals.service('router')}.reader-x",
+    ]
 
     def probe(system: str, access: KafkaAccess) -> dict[str, str]:
         own = matrix.topics.delivery(system)

@@ -144,7 +144,7 @@ def test_a_broker_lost_mid_stream_loses_nothing(
     # Every bus topic is on all three brokers, and a write needs two of them; so are the committed
     # offsets and the topic Faust made for itself.
     replicated_topics = [source, delivery, topics.audit_facts, topics.audit, topics.dead_letter]
-    replicated_topics += ["__consumer_offsets", f"{topics.router_app_id}-__assignor-__leader"]
+    replicated_topics += ["__consumer_offsets", f"{topics.router_faust_id}-__assignor-__leader"]
     replicas = topic_replicas(bus.access, replicated_topics)
     assert len(replicas) == len(replicated_topics), replicas
     assert {r.replicas for r in replicas.values()} == {3}, replicas

@@ -33,7 +33,7 @@ def control_topics(topics: TopicNames) -> list[str]:
         anchors_topic(topics),
         topics.schemas,
         topics.dead_letter,
-        f"{topics.router_app_id}-periods-changelog",
+        f"{topics.router_faust_id}-periods-changelog",
     ]
 
 

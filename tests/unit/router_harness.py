@@ -116,6 +116,7 @@ class Harness:
     def handle(self, code: str, value: bytes | None, offset: int = 0, label: str | None = None) -> None:
         headers = [(h.DATA_CLASS, (label or code).encode()), (h.RECORD_ID, b"r1")]
         fact = asyncio.run(self.handler.handle(TOPICS.source(code), 0, offset, b"k", value, headers))
+        self.handler.tally.flush()  # as the data path does after each batch
         if fact is not None:
             # Through the wire encoding the auditor reads.
             [(_, encoded)] = encode_batch([fact])
@@ -124,8 +125,10 @@ class Harness:
     def handle_raw(
         self, code: str, value: bytes | None, headers: list[tuple[str, bytes | None]], key: bytes | None = b"k"
     ) -> dict[str, Any] | None:
-        """Routes one record with exactly these headers (valueless ones too, as aiokafka hands them over)."""
-        return asyncio.run(self.handler.handle(TOPICS.source(code), 0, 0, key, value, headers))
+        """Routes one record with exactly these headers (valueless ones too, as confluent-kafka hands them over)."""
+        fact = asyncio.run(self.handler.handle(TOPICS.source(code), 0, 0, key, value, headers))
+        self.handler.tally.flush()
+        return fact
 
     def value(self, name: str, labels: dict[str, str]) -> float:
         result = self.registry.get_sample_value(name, labels)

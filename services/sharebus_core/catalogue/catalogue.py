@@ -33,6 +33,8 @@ class Catalogue:
     schemas: Mapping[str, AvroSchema]
     subscriptions: tuple[Subscription, ...]
     _subscribers: Mapping[str, tuple[Subscription, ...]] = field(repr=False, default_factory=dict)
+    # Department -> the district bus it belongs to; departments of the city itself are not in it.
+    district_of_department: Mapping[str, str] = field(default_factory=dict)
 
     def data_class(self, code: str) -> DataClass:
         try:
@@ -58,3 +60,13 @@ class Catalogue:
 
     def classes_of(self, department: str) -> tuple[DataClass, ...]:
         return tuple(c for c in self.data_classes.values() if c.provider == department)
+
+    def level_of(self, department: str) -> tuple[str, str]:
+        """(level, district) of a department, bounded labels for metrics and audit: ("city", "")
+        or ("district", its code)."""
+        district = self.district_of_department.get(department)
+        return ("district", district) if district else ("city", "")
+
+    def federated_up(self) -> tuple[DataClass, ...]:
+        """In a district's catalogue: the classes it federates up to the city."""
+        return tuple(c for c in self.data_classes.values() if c.federate == "city")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from sharebus_core.catalogue.catalogue import Catalogue
 from sharebus_core.catalogue.errors import CatalogueError, Problem
+from sharebus_core.catalogue.federation import merge_districts
 from sharebus_core.catalogue.models import CatalogueDocument, DataClass, OpenType, Subscription
 from sharebus_core.catalogue.quality import RuleKind, a_rule
 from sharebus_core.catalogue.schema import AvroSchema, SchemaParseError
@@ -75,7 +76,8 @@ def load_catalogue(directory: Path | str) -> Catalogue:
         document = CatalogueDocument.model_validate(raw)
     except ValidationError as exc:
         raise CatalogueError([_problem_from_pydantic(shown, raw, err) for err in exc.errors()]) from exc
-    return _Checker(directory, shown, document).build()
+    catalogue = _Checker(directory, shown, document).build()
+    return merge_districts(catalogue, document.districts, load_catalogue) if document.districts else catalogue
 
 
 def _display(path: Path) -> str:

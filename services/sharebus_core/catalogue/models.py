@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -16,6 +16,8 @@ SystemCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,40}$")
 # National catalogue guide shape: class (1) + item (2) + subitem (3) + detail (3), "/", sequence (6).
 ClassCode = Annotated[str, StringConstraints(pattern=r"^[1-3]\d{8}/\d{6}$")]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+# A district's code: its MirrorMaker 2 cluster alias and its metrics label (docs/federation.md).
+DistrictCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,30}$")]
 
 
 class ShareType(StrEnum):
@@ -101,6 +103,8 @@ class DataClass(_Entry):
     retention_hours: int | None = Field(default=None, ge=1)
     # Field rules checked by the router on every record (sharebus_core.catalogue.quality).
     quality: QualityPolicy | None = None
+    # In a district's catalogue: the class is federated up to the city bus (docs/federation.md).
+    federate: Literal["city"] | None = None
 
     @model_validator(mode="after")
     def _legal_basis_when_restricted(self) -> DataClass:
@@ -119,8 +123,17 @@ class Subscription(_Entry):
     purpose: Text | None = None
 
 
+class DistrictBus(_Entry):
+    """In the city's catalogue: a district bus federated with it, and where its catalogue is."""
+
+    code: DistrictCode
+    catalogue: Text  # a directory, relative to the city catalogue's
+
+
 class CatalogueDocument(_Entry):
     """The catalogue file as written, before cross-references are checked."""
+
+    districts: tuple[DistrictBus, ...] = ()
 
     departments: tuple[Department, ...] = Field(min_length=1)
     data_classes: tuple[DataClass, ...] = ()

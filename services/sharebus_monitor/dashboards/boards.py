@@ -332,27 +332,28 @@ def health() -> Board:
     )
     board.row("Processor")
     board.graph(
-        "Router throughput (messages /s)",
-        "Messages the router's Faust consumer read, and events its agent processed",
+        "Router throughput (records /s)",
+        "Source records the router's data path read, and control events its Faust agents processed",
         "short",
-        Query(f"sum(rate(faust_router_messages_received_total[{RATE}]))", "received"),
-        Query(f"sum(rate(faust_router_total_events_total[{RATE}]))", "events"),
+        Query(f"sum(rate(sharebus_router_consumed_records_total[{RATE}]))", "source records"),
+        Query(f"sum(rate(faust_router_total_events_total[{RATE}]))", "control events"),
     )
     board.graph(
         "Rebalances",
-        "Rebalances completed in the interval, and in progress now",
+        "Source partitions assigned, revoked and lost in the interval (data path), and Faust's rebalances",
         "short",
-        Query(f"sum(increase(faust_router_rebalance_done_latency_count[{RATE}]))", "completed"),
-        Query("sum(faust_router_total_rebalances)", "in progress"),
+        Query(f"sum by (event) (increase(sharebus_router_rebalances_total[{RATE}]))", "{{event}}"),
+        Query(f"sum(increase(faust_router_rebalance_done_latency_count[{RATE}]))", "Faust completed"),
     )
     board.graph(
-        "Commit latency p99 (ms)",
-        "Faust's offset commits; commits wait for the producer's flush",
-        "ms",
+        "Commit latency p99 (s)",
+        "The data path's commits: the producer's flush, then the offsets; and commits not made",
+        "s",
         Query(
-            f"histogram_quantile(0.99, sum by (le) (rate(faust_router_consumer_commit_latency_bucket[{RATE}])))",
+            f"histogram_quantile(0.99, sum by (le) (rate(sharebus_router_commit_seconds_bucket[{RATE}])))",
             "p99",
         ),
+        Query(f"sum by (reason) (increase(sharebus_router_commit_failures_total[{RATE}]))", "not made: {{reason}}"),
     )
     board.graph(
         "Audit events /s by decision",

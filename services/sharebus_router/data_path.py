@@ -1,0 +1,333 @@
+"""The router's data path: a confluent-kafka batch loop hosted by the Faust worker.
+
+Why not a Faust stream (``docs/router-data-path.md`` has the figures): every event of a Faust stream
+passes the fetcher, the conductor, a channel queue and the stream iterator, about 50 µs a record
+whatever the settings, which held the router near 4,000 records/s. Here one consumer takes up to
+``batch_max`` records at once (``consume(n, 0)``) and routes them in a plain loop; Faust keeps the
+rest of the worker: its lifecycle, the ``periods`` table, the control agents, timers and the web.
+
+The guarantee (at-least-once, with stable record ids so that subscribers drop repeats), in the
+order it happens:
+
+1. a batch is routed: deliveries, held copies and dead letters are *produced* (enqueued) on this
+   path's producer, and the batch's audit facts are produced after them;
+2. every ``commit_interval_s``, on revocation and at stop: ``flush()`` waits until Kafka has
+   acknowledged everything produced so far, and only then are the next offsets of the routed
+   records committed;
+3. a message Kafka finally rejects ends the process in the delivery callback, which runs inside
+   ``flush()``: before the commit that would have moved past its record.
+
+A crash before a commit re-reads records whose deliveries may already be written: repeats, never a
+loss (tests/integration/test_router_crash.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from mode import Service
+
+from sharebus_core.headers import HeaderList
+from sharebus_core.kafka import KafkaAccess
+from sharebus_router.audit_facts import encode_batch
+from sharebus_router.bus_headers import RawHeader
+from sharebus_router.live_points import PointKeeper
+from sharebus_router.metrics import RouterMetrics
+
+log = logging.getLogger(__name__)
+
+EXIT_DELIVERY_FAILED = 70
+# With nothing to read, the loop looks again after this long: at most this much latency added to a
+# quiet partition's next record, for a few hundred cheap calls a second.
+IDLE_S = 0.004
+
+Route = Callable[[str, int, int, bytes | None, bytes | None, list[RawHeader]], Awaitable[dict[str, Any] | None]]
+_Headers = list[tuple[str, str | bytes | None]]  # confluent-kafka's type for what it takes and gives
+TP = tuple[str, int]
+
+
+def end_process(reason: str) -> None:
+    """Ends the worker before its next commit: the records not committed are routed again by the next."""
+    log.critical("%s; exiting so that uncommitted records are routed again", reason)
+    logging.shutdown()
+    os._exit(EXIT_DELIVERY_FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class DataPathConfig:
+    group: str
+    topics: Sequence[str]
+    audit_topic: str
+    audit_max_bytes: int
+    batch_max: int = 2000
+    commit_interval_s: float = 1.0
+    session_timeout_s: float = 10.0
+    heartbeat_interval_s: float = 2.0
+    linger_ms: int = 5
+    max_message_bytes: int = 1_000_000
+
+
+class DataProducer:
+    """The data path's producer: idempotent, ``acks=all``; a message Kafka rejects ends the process."""
+
+    def __init__(self, access: KafkaAccess, config: DataPathConfig) -> None:
+        self._producer: Producer = access.producer(
+            {
+                "linger.ms": config.linger_ms,
+                "message.max.bytes": config.max_message_bytes,
+                # Retries neither repeat nor reorder a partition's messages.
+                "enable.idempotence": True,
+                # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
+                # land in the partition where Faust's markers of its class go (live_points.held_partition).
+                "partitioner": "murmur2_random",
+                # A report per failed message only: one Python call per delivery costs ~1 µs a record.
+                "delivery.report.only.error": True,
+                "on_delivery": self._delivered,
+            }
+        )
+
+    @staticmethod
+    def _delivered(error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            end_process(f"Kafka rejected a delivery to {message.topic()} ({error})")
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        self.produce(topic, key, value, headers)
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=cast(_Headers, headers))
+            except BufferError:
+                # The local queue is full: the broker is behind. Waiting here is the back-pressure.
+                self._producer.poll(0.05)
+            else:
+                return
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float) -> int:
+        """Messages still not acknowledged after ``timeout_s`` (0: every one is in Kafka)."""
+        return int(self._producer.flush(timeout_s))
+
+
+class DataPath:
+    """Consumes the source topics in batches and routes them; commits only what Kafka acknowledged."""
+
+    def __init__(
+        self,
+        access: KafkaAccess,
+        config: DataPathConfig,
+        producer: DataProducer,
+        route: Route,
+        keeper: PointKeeper,
+        metrics: RouterMetrics,
+        after_batch: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.metrics = metrics
+        self.access = access
+        # The handler's batch-shaped counters are added to the exported ones here.
+        self.after_batch = after_batch
+        self.config = config
+        self.producer = producer
+        self.route = route
+        self.keeper = keeper
+        # Next offset to commit per partition, for records routed since the last commit.
+        self._routed: dict[TP, int] = {}
+        self._facts: list[dict[str, Any]] = []
+        self._consumer: Consumer | None = None
+        self._stopping = False
+        self._finished = asyncio.Event()
+        self.joined = False
+        self.assigned: set[TP] = set()
+        self.records_routed = 0
+
+    def _make_consumer(self) -> Consumer:
+        config = self.config
+        return self.access.consumer(
+            {
+                "group.id": config.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # A gateway batch is one transaction: the records of an aborted one are never routed.
+                "isolation.level": "read_committed",
+                "session.timeout.ms": int(config.session_timeout_s * 1000),
+                "heartbeat.interval.ms": int(config.heartbeat_interval_s * 1000),
+                # A joining or leaving worker moves only the partitions it must (no stop-the-world).
+                "partition.assignment.strategy": "cooperative-sticky",
+                # Prefetched records of all partitions together (not per partition: 9,510 at city scale).
+                "queued.max.messages.kbytes": 16384,
+            }
+        )
+
+    async def run(self, ready: asyncio.Event) -> None:
+        """Routes until ``stop()``; any failure but a record's own ends the process (no commit)."""
+        try:
+            await ready.wait()  # every grant read and every route built: no record meets a cold table
+            if not self._stopping:
+                await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("the data path failed")
+            end_process(f"the data path failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._finished.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        consumer = self._consumer = self._make_consumer()
+        consumer.subscribe(
+            list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        next_commit = loop.time() + self.config.commit_interval_s
+        while not self._stopping:
+            # Rebalance callbacks run inside consume(), on this thread, between two batches.
+            messages = consumer.consume(self.config.batch_max, 0)
+            if messages:
+                await self._route_batch(messages)
+            else:
+                await asyncio.sleep(IDLE_S)
+            self.producer.poll()
+            if loop.time() >= next_commit:
+                await self.commit()
+                next_commit = loop.time() + self.config.commit_interval_s
+
+    async def _route_batch(self, messages: list[Message]) -> None:
+        ready = self.keeper.ready
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("source consumer: %s", error)
+                continue
+            topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset() or 0
+            if (topic, partition) not in ready:
+                # The partition's hand-over points are recorded before its first record is routed here.
+                await self.keeper.claim(topic, partition)
+            # (name, bytes | None) pairs, as bus_headers takes them: a value-less header is checked there.
+            fact = await self.route(
+                topic, partition, offset, message.key(), message.value(), cast(list[RawHeader], message.headers() or [])
+            )
+            if fact is not None:
+                self._facts.append(fact)
+            self._routed[(topic, partition)] = offset + 1
+        self.records_routed += len(messages)
+        self._produce_facts()
+        self.after_batch()
+        self.metrics.consumed.inc(len(messages))
+        self.metrics.routed_batches.inc()
+
+    def _produce_facts(self) -> None:
+        """The batch's audit facts, after its deliveries: acknowledged by the same flush before a commit."""
+        if not self._facts:
+            return
+        facts, self._facts = self._facts, []
+        for key, value in encode_batch(facts, self.config.audit_max_bytes):
+            self.producer.produce(self.config.audit_topic, key, value, [])
+
+    async def commit(self) -> None:
+        """Flushes the producer, then commits the offsets of what it acknowledged."""
+        consumer = self._consumer
+        if consumer is None or not self._routed:
+            return
+        self._produce_facts()
+        routed = dict(self._routed)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Nothing else consumes or commits meanwhile: this coroutine is the only caller of either.
+        remaining = await loop.run_in_executor(None, self.producer.flush, self.config.session_timeout_s)
+        if remaining:
+            log.warning("%d deliveries not acknowledged yet; committing later", remaining)
+            self.metrics.commit_failures.labels("unacknowledged").inc()
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
+        if offsets:
+            try:
+                await loop.run_in_executor(None, lambda: consumer.commit(offsets=offsets, asynchronous=False))
+            except KafkaException as exc:
+                # A rebalance under way: the next owner routes those records again (repeats, not loss).
+                log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
+                self.metrics.commit_failures.labels("refused").inc()
+                return
+        self.metrics.commit_seconds.observe(loop.time() - started)
+        for key, offset in routed.items():
+            if self._routed.get(key) == offset:
+                del self._routed[key]
+
+    # -- rebalances (inside consume(), on the event loop's thread) -----------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.joined = True
+        self.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        self.keeper.on_assigned(partitions)
+        self.metrics.rebalances.labels("assigned").inc(len(partitions))
+        self.metrics.source_partitions.set(len(self.assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commits what was acknowledged on the revoked partitions before giving them up."""
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._routed.items() if (t, p) in revoked]
+        if offsets:
+            self._produce_facts()
+            # Blocks the loop for one flush: a rebalance waits for it anyway.
+            if self.producer.flush(self.config.session_timeout_s / 2):
+                log.warning("deliveries not acknowledged at revocation; the next owner routes them again")
+                self.metrics.commit_failures.labels("unacknowledged").inc()
+            else:
+                try:
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                except KafkaException as exc:
+                    log.warning("commit at revocation failed (%s); the next owner routes those records again", exc)
+                    self.metrics.commit_failures.labels("refused").inc()
+        self.metrics.rebalances.labels("revoked").inc(len(partitions))
+        self._forget(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Already someone else's: committing now could move past what the new owner routes.
+        log.warning("%d source partitions lost (the session expired)", len(partitions))
+        self.metrics.rebalances.labels("lost").inc(len(partitions))
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._routed.pop((tp.topic, tp.partition), None)
+            self.assigned.discard((tp.topic, tp.partition))
+        self.keeper.on_revoked(partitions)
+        self.metrics.source_partitions.set(len(self.assigned))
+
+    async def stop(self) -> None:
+        """Ends the loop after its batch, commits what was acknowledged and leaves the group."""
+        self._stopping = True
+        if self._consumer is None:
+            return
+        await self._finished.wait()
+        await self.commit()
+        consumer, self._consumer = self._consumer, None
+        # close() revokes the partitions (committing what the commit above left) and leaves the group. On
+        # this thread: the revocation callback touches the keeper's tasks.
+        consumer.close()
+        self.producer.flush(self.config.session_timeout_s)
+
+
+class DataPathService(Service):
+    """Hosts the data path in the Faust worker: started with it, and stopped (committing) before it."""
+
+    def __init__(self, path: DataPath, ready: asyncio.Event) -> None:
+        super().__init__()
+        self.path = path
+        self.ready = ready
+
+    async def on_start(self) -> None:
+        self.add_future(self.path.run(self.ready))
+
+    async def on_stop(self) -> None:
+        await self.path.stop()
