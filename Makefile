@@ -34,7 +34,7 @@ e2e: setup
 	$(PY) -m pytest tests/e2e -q
 
 ## bench: the benchmarks below, one after the other (not part of test)
-bench: bench-forward bench-security bench-land bench-quality bench-audit bench-rebalance
+bench: bench-forward bench-security bench-land bench-quality bench-audit bench-audit-kafka bench-rebalance
 
 ## bench-forward: throughput and latency against bare Faust and raw confluent-kafka
 bench-forward: setup
