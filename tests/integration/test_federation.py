@@ -227,6 +227,11 @@ def _denied(side: Side, consumer: str, class_code: str, reason: str, at_least: i
     return eventually(lambda: metric(url, "sharebus_denials_total", **labels), lambda v: v >= at_least, 240)
 
 
+def _has_subject(side: Side, subject: str) -> bool:
+    with RegistryEnd(side.registry.url, side.registry.auth).client() as client:
+        return client.get(f"/subjects/{subject}/versions").status_code == 200
+
+
 def _granted_view(seq: int) -> dict[str, object]:
     return {"uscc": penalty(seq)["uscc"], "person_id_number": MASKED_ID, "seq": seq}
 
@@ -304,6 +309,11 @@ def test_a_city_class_granted_down_reaches_the_district_with_the_grants_fields_o
     )
     grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     wait_routed(city.router, 2)
+    # The grant's projection schema is registered in the city's registry when the route is built; the
+    # follower imports it into Yubei's within a second or so. A district subscriber that met a record
+    # before its schema would skip it (a known gap, docs/federation.md), so the records go once it is there.
+    subject = city.topics.projection_subject("yb-tax", CITY_CLASS)
+    assert eventually(lambda: _has_subject(district, subject), bool, 120)
     _publish(city, "AMR", CITY_CLASS, range(0, 20))
 
     # Served by the district's own bus: its cluster, its registry (the projection's id imported).
