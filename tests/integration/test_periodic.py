@@ -47,6 +47,8 @@ def held(bus: Bus, expected: int) -> int:
 def end_markers(bus: Bus, system: str) -> list[dict[str, bytes]]:
     topic = bus.topics.delivery(system)
     messages = read_all(bus.access, topic, end_offsets(bus.access, topic), timeout_s=20)
+    # In the order they were sent: two batches' markers can sit in different partitions, read in any order.
+    messages.sort(key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
     metas = [h.header_map(m.headers()) for m in messages]
     return [meta for meta in metas if h.BATCH_END in meta]
 
