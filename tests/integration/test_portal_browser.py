@@ -256,7 +256,9 @@ def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(
     eventually(lambda: driver.current_url, lambda u: "/login" in u, 20)
     driver.find_element(By.ID, "username").send_keys("bureau")
     driver.find_element(By.ID, "password").send_keys("not the password", Keys.ENTER)
-    assert "Wrong user name or password" in driver.find_element(By.ID, "signin-error").text
+    # The form posts and the refusal is a new page: wait for it rather than read the page being replaced.
+    refusal = eventually(lambda: text_of(driver, "signin-error"), lambda t: t != "", 20)
+    assert "Wrong user name or password" in refusal
     assert all("status of 401" in e for e in console_errors(driver))
     page_ok(driver, "signin-refused")
     sign_in(driver, approver, "bureau")
