@@ -5,9 +5,9 @@ PY    := $(VENV)/bin/python
 
 .PHONY: run test setup lint typecheck unit integration e2e bench bench-forward bench-security bench-land bench-quality bench-audit bench-audit-kafka bench-scale bench-rebalance clean
 
-## run: start the whole bus locally with demo departments until Ctrl-C
+## run: start the whole bus locally with demo departments until Ctrl-C (DISTRICTS=1: a district bus beside it)
 run: setup
-	$(VENV)/bin/sharebus run --demo
+	$(VENV)/bin/sharebus run --demo $(if $(DISTRICTS),--districts $(DISTRICTS))
 
 ## test: every check: lint, types, unit, integration (real Kafka), e2e
 test: setup lint typecheck

@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         default=True,
         help="also run demo departments publishing and subscribing (default: on)",
     )
+    run.add_argument(
+        "--districts",
+        type=int,
+        choices=[0, 1],
+        default=None,
+        help="district buses federated beside the city bus (docs/federation.md; default: SHAREBUS_RUN_DISTRICTS or 0)",
+    )
     catalogue = commands.add_parser("catalogue", help="check and browse the catalogue")
     sub = catalogue.add_subparsers(dest="action", required=True)
     sub.add_parser("check", help="load and validate the catalogue")
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from sharebus_cli.run import run_bus
 
-            return run_bus(demo=args.demo)
+            return run_bus(demo=args.demo, districts=args.districts)
         if args.command == "land":
             return land_cmd.run(args)
         if args.command == "catalogue" and args.action == "generate":

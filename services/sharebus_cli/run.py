@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
@@ -18,7 +19,8 @@ from sharebus_broker.launcher import port_in_use
 from sharebus_cli.children import Child, ChildFailed, start_child
 from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
-from sharebus_cli.run_access import RunIdentities, provision_identities
+from sharebus_cli.run_access import RunIdentities, print_cli_access, provision_identities
+from sharebus_cli.run_districts import district_run
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.errors import SharebusError
@@ -128,8 +130,11 @@ PLAINTEXT_WARNING = """
 """
 
 
-def run_bus(demo: bool) -> int:
+def run_bus(demo: bool, districts: int | None = None) -> int:
     settings = RunSettings()
+    district = district_run(districts, settings.catalogue_dir, settings.namespace, settings.log_dir)
+    if district is not None:  # the city's catalogue names the district (run_districts.py)
+        settings = settings.model_copy(update={"catalogue_dir": district.city_catalogue_dir})
     catalogue = load_catalogue(settings.catalogue_dir)
     topics = TopicNames(settings.namespace)
     router_ports = [settings.router_port] + [settings.router_more_port + i for i in range(settings.routers - 1)]
@@ -143,6 +148,7 @@ def run_bus(demo: bool) -> int:
     ports.append(("ACL reconciler", settings.access_port))
     if demo and settings.land_system:
         ports.append(("landing sink", settings.land_port))
+    ports += district.ports() if district is not None else []
     for name, port in ports:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
@@ -161,7 +167,7 @@ def run_bus(demo: bool) -> int:
                 broker.admin_access, catalogue, settings.namespace, settings.credentials_dir, demo
             )
             keys = bus_keys(settings.keys_dir)
-            _print_cli_access(settings, who, broker, {**keys.everyone, **keys.control_writer})
+            print_cli_access(settings.credentials_dir, who, broker, {**keys.everyone, **keys.control_writer})
             env = {
                 **keys.everyone,
                 "SHAREBUS_NAMESPACE": settings.namespace,
@@ -223,6 +229,9 @@ def run_bus(demo: bool) -> int:
                     watched.append(_start_land(stack, settings, who, env, api_keys[settings.land_system]))
                 elif settings.land_system:
                     print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
+            if district is not None:
+                watched += district.start(stack, broker.admin_access, who, control, env)
+                observability += district.describe()
             print(
                 _describe(
                     settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload, observability
@@ -235,6 +244,7 @@ def run_bus(demo: bool) -> int:
                 [f"http://127.0.0.1:{port}/metrics" for port in router_ports],
                 workload,
                 settings.status_interval_s,
+                district.status if district is not None else str,
             )
         except (KeyboardInterrupt, Stop):
             print(
@@ -299,21 +309,6 @@ def _start_land(
 def as_(who: RunIdentities, service: Service, env: dict[str, str]) -> dict[str, str]:
     """``env`` plus the Kafka identity of one bus service."""
     return {**env, **who.services[service].env()}
-
-
-def _print_cli_access(settings: RunSettings, who: RunIdentities, broker: KafkaBroker, keys: dict[str, str]) -> None:
-    """Where the credentials are (never the secrets), and what the operator's shell needs for the CLI."""
-    exports = {
-        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(who.operator_file),
-        "SHAREBUS_BOOTSTRAP": broker.bootstrap,
-        **keys,
-    }
-    print(
-        f"sharebus: Kafka: SASL_SSL (SCRAM-SHA-512) on {broker.bootstrap}, CA {broker.ca_file}; a principal per "
-        f"service; credentials of the operator and the demo systems in {settings.credentials_dir} (0600)\n"
-        f"sharebus: for the operator's CLI: export {' '.join(f'{k}={v}' for k, v in exports.items())}",
-        flush=True,
-    )
 
 
 def _start_reconciler(settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
@@ -383,6 +378,7 @@ def _watch(
     metrics_urls: list[str],
     workload: DemoWorkload | None,
     interval_s: float,
+    suffix: Callable[[], str],
 ) -> None:
     tty = sys.stdout.isatty()
     ticks = 0
@@ -395,11 +391,14 @@ def _watch(
         if not broker.is_running():
             raise ChildFailed(f"the Kafka broker stopped unexpectedly; see {broker.log_path}")
         counts = workload.counts if workload is not None else None
-        line = status_line(
-            scrape_totals(*metrics_urls),
-            counts.published if counts else 0,
-            counts.junk if counts else 0,
-            sum(counts.received.values()) if counts else 0,
+        line = (
+            status_line(
+                scrape_totals(*metrics_urls),
+                counts.published if counts else 0,
+                counts.junk if counts else 0,
+                sum(counts.received.values()) if counts else 0,
+            )
+            + suffix()
         )
         if tty:
             print(f"\r{time.strftime('%H:%M:%S')} {line}", end="", flush=True)

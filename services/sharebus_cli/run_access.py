@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sharebus_access.credentials import SystemCredentials, provision_access
+from sharebus_broker import KafkaBroker
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess, write_credentials_file
 from sharebus_core.principals import Service
@@ -46,4 +47,19 @@ def provision_identities(
     return RunIdentities(admin, services, systems, credentials_dir)
 
 
-__all__ = ["RunIdentities", "provision_identities"]
+def print_cli_access(credentials_dir: Path, who: RunIdentities, broker: KafkaBroker, keys: dict[str, str]) -> None:
+    """Where the credentials are (never the secrets), and what the operator's shell needs for the CLI."""
+    exports = {
+        "SHAREBUS_KAFKA_CREDENTIALS_FILE": str(who.operator_file),
+        "SHAREBUS_BOOTSTRAP": broker.bootstrap,
+        **keys,
+    }
+    print(
+        f"sharebus: Kafka: SASL_SSL (SCRAM-SHA-512) on {broker.bootstrap}, CA {broker.ca_file}; a principal per "
+        f"service; credentials of the operator and the demo systems in {credentials_dir} (0600)\n"
+        f"sharebus: for the operator's CLI: export {' '.join(f'{k}={v}' for k, v in exports.items())}",
+        flush=True,
+    )
+
+
+__all__ = ["RunIdentities", "print_cli_access", "provision_identities"]

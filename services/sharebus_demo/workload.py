@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sharebus_core.catalogue import Catalogue, ShareType
+from sharebus_core.catalogue import Catalogue, DataClass, ShareType
 from sharebus_core.grant_log import read_grants
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
@@ -121,6 +121,13 @@ class DemoWorkload:
         for thread in self.threads:
             thread.join(timeout=15)
 
+    def _own_classes(self) -> list[DataClass]:
+        """The classes this bus's departments publish: a district's federated classes in a city
+        catalogue are published on the district's bus and arrive through MirrorMaker 2."""
+        return [
+            c for c in self.catalogue.data_classes.values() if c.provider not in self.catalogue.district_of_department
+        ]
+
     def _publish(self) -> None:
         faker = RecordFaker(seed=7)
         # One publisher per providing system, each with its own credential: the broker lets a system
@@ -132,13 +139,13 @@ class DemoWorkload:
                 self.catalogue,
                 {"logger": client_log},
             )
-            for system in {c.system for c in self.catalogue.data_classes.values()}
+            for system in {c.system for c in self._own_classes()}
         }
         junk = {
             system: self._as_system(self.publisher_settings, system).kafka.producer({"logger": client_log})
             for system in publishers
         }
-        classes = list(self.catalogue.data_classes.values())
+        classes = self._own_classes()
         # Real-time classes send often; periodic ones trickle, as their providers would between releases.
         weights = [6 if c.mode.value == "realtime" else 1 for c in classes]
         interval = 1.0 / self.rate

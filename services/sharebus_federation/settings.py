@@ -1,13 +1,44 @@
-"""Settings of the MirrorMaker 2 launcher (env prefix ``SHAREBUS_FEDERATION_``)."""
+"""Settings of the federation service (env prefix ``SHAREBUS_FEDERATION_``).
+
+The MirrorMaker 2 launcher needs only the first group; ``python -m sharebus_federation`` also needs
+where both buses are (``ServiceConfig``), and refuses to start, naming each one, when any is missing.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_broker.settings import REPO_ROOT, BrokerSettings, user_cache_dir
+from sharebus_core.errors import SharebusError
+
+# The service's side settings: what it needs of each bus, by field name.
+_SIDE_FIELDS = ("bootstrap", "credentials_file", "registry_url", "registry_credentials_file", "catalogue_dir")
+
+
+class FederationSettingsError(SharebusError, ValueError):
+    """A setting the federation service needs is missing; the message names the variables."""
+
+
+@dataclass(frozen=True, slots=True)
+class BusEnd:
+    """One bus as the federation service reaches it. ``credentials_file``: MirrorMaker 2's principal
+    on that cluster (a 0600 file); ``registry_credentials_file``: a writer of that bus's registry."""
+
+    bootstrap: str
+    credentials_file: Path
+    registry_url: str
+    registry_credentials_file: Path
+    catalogue_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    city: BusEnd
+    district: BusEnd
 
 
 class FederationSettings(BaseSettings):
@@ -27,6 +58,42 @@ class FederationSettings(BaseSettings):
     start_timeout_s: float = Field(default=240.0, gt=0)
     refresh_topics_s: int = Field(default=5, ge=1, description="how soon a new federated topic is mirrored")
 
+    # --- python -m sharebus_federation: both buses (service_config() checks they are all set) ---
+    city_bootstrap: str | None = None
+    city_credentials_file: Path | None = None
+    city_registry_url: str | None = None
+    city_registry_credentials_file: Path | None = None
+    city_catalogue_dir: Path | None = None
+    district_bootstrap: str | None = None
+    district_credentials_file: Path | None = None
+    district_registry_url: str | None = None
+    district_registry_credentials_file: Path | None = None
+    district_catalogue_dir: Path | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=6177, ge=0, le=65535)
+    schema_sync_s: float = Field(default=1.0, gt=0, description="how often the schema follower looks")
+    # /healthz reads MirrorMaker 2's status topics on both clusters: a scrape storm must not multiply that.
+    health_cache_s: float = Field(default=2.0, ge=0)
+
     def jar_settings(self) -> BrokerSettings:
         """The broker's jar resolver resolves MirrorMaker 2 too (component ``mirror``)."""
         return BrokerSettings(kafka_version=self.kafka_version, cache_dir=self.cache_dir, heap=self.heap)
+
+    def service_config(self) -> ServiceConfig:
+        """Both buses' ends; raises ``FederationSettingsError`` naming every missing variable."""
+        missing = [
+            f"SHAREBUS_FEDERATION_{side.upper()}_{name.upper()}"
+            for side in ("city", "district")
+            for name in _SIDE_FIELDS
+            if getattr(self, f"{side}_{name}") in (None, "")
+        ]
+        if missing:
+            raise FederationSettingsError(f"the federation service needs {', '.join(missing)}")
+        ends = {
+            side: BusEnd(**{name: getattr(self, f"{side}_{name}") for name in _SIDE_FIELDS})
+            for side in ("city", "district")
+        }
+        return ServiceConfig(city=ends["city"], district=ends["district"])
+
+
+__all__ = ["BusEnd", "FederationSettings", "FederationSettingsError", "ServiceConfig"]

@@ -1,0 +1,151 @@
+"""The federation service: one district's MirrorMaker 2 and schema follower, run as a process.
+
+``python -m sharebus_federation`` (``__main__``) builds this from ``FederationSettings``: it reads
+MirrorMaker 2's credentials on both clusters from the 0600 files the launcher provisioned
+(``provision_mirror``), and a registry writer's credential for each bus's registry. It serves
+``/metrics`` (``FederationCollector``) and ``/healthz``, which answers 503 until MirrorMaker 2 runs
+every flow and the schema follower's last pass succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.errors import SharebusError
+from sharebus_core.kafka import KafkaAccess, read_credentials_file
+from sharebus_federation.metrics import FederationCollector
+from sharebus_federation.mirror import MirrorError, MirrorHealth, MirrorMaker
+from sharebus_federation.plan import CITY, plan_for, schema_subjects
+from sharebus_federation.schemas import RegistryEnd, SchemaFollower
+from sharebus_federation.settings import BusEnd, FederationSettings
+
+log = logging.getLogger("sharebus.federation")
+
+
+def mirror_access(end: BusEnd) -> KafkaAccess:
+    """MirrorMaker 2's own principal on one cluster, from the credential file the launcher wrote."""
+    held = read_credentials_file(end.credentials_file)
+    access = KafkaAccess(bootstrap=end.bootstrap, username=held.username, password=held.password, ca_file=held.ca_file)
+    access.check()
+    return access
+
+
+def registry_end(end: BusEnd) -> RegistryEnd:
+    held = read_credentials_file(end.registry_credentials_file)
+    return RegistryEnd(end.registry_url, f"{held.username}:{held.password.get_secret_value()}")
+
+
+class FederationService:
+    def __init__(self, settings: FederationSettings) -> None:
+        config = settings.service_config()
+        self.settings = settings
+        city_catalogue = load_catalogue(config.city.catalogue_dir)
+        self.plan = plan_for(settings.namespace, settings.district, load_catalogue(config.district.catalogue_dir))
+        if settings.district not in set(city_catalogue.district_of_department.values()):
+            raise MirrorError(
+                f"the city catalogue {config.city.catalogue_dir} names no district {settings.district!r} (districts:)"
+            )
+        self.mirror = MirrorMaker(settings, self.plan, mirror_access(config.city), mirror_access(config.district))
+        city_registry, district_registry = registry_end(config.city), registry_end(config.district)
+        self.follower = SchemaFollower(
+            [
+                (district_registry, city_registry, schema_subjects(self.plan, "up")),
+                (city_registry, district_registry, schema_subjects(self.plan, "down")),
+            ],
+            every_s=settings.schema_sync_s,
+        )
+        self.registry = CollectorRegistry()
+        self.registry.register(FederationCollector(city_catalogue, self.mirror, self.follower))
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, MirrorHealth] | None = None
+        # True while MirrorMaker 2 starts (minutes): a stop signal then interrupts the wait (__main__).
+        self.starting = False
+
+    def health(self) -> MirrorHealth:
+        """MirrorMaker 2's health, read at most once per ``health_cache_s``."""
+        with self._health_lock:
+            now = time.monotonic()
+            if self._health is None or now - self._health[0] >= self.settings.health_cache_s:
+                self._health = (now, self.mirror.health())
+            return self._health[1]
+
+    def health_body(self) -> dict[str, object]:
+        health = self.health()
+        flows = {("up" if target == CITY else "down"): state for (_s, target), state in health.flows.items()}
+        schemas_ok = self.follower.passes > 0 and self.follower.last_error is None
+        return {
+            "healthy": health.mirroring and schemas_ok,
+            "district": self.plan.district,
+            "mirrormaker_running": health.running,
+            "flows": flows,
+            "schemas_imported": self.follower.imported,
+            "schema_error": self.follower.last_error,
+        }
+
+    def serve(self) -> ThreadingHTTPServer:
+        """``/metrics`` and ``/healthz`` in a daemon thread; ``shutdown()`` the server to stop."""
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, generate_latest(service.registry), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    body = service.health_body()
+                    self._send(200 if body["healthy"] else 503, json.dumps(body).encode(), "application/json")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return  # health probes every second would drown the log
+
+        server = ThreadingHTTPServer((self.settings.metrics_host, self.settings.metrics_port), Handler)
+        threading.Thread(target=server.serve_forever, name="federation-http", daemon=True).start()
+        return server
+
+    def _watch(self, stop: threading.Event) -> int:
+        while not stop.wait(1.0):
+            if not self.mirror.is_running():
+                log.error("MirrorMaker 2 exited; see %s", self.mirror.log_path)
+                return 1
+        return 0
+
+    def run(self, stop: threading.Event) -> int:
+        """Until ``stop`` is set: 0, or 1 when MirrorMaker 2 failed to start or exited on its own."""
+        server = self.serve()
+        try:
+            self.follower.run_once()
+        except SharebusError as exc:
+            log.warning("first schema pass failed (retried every %gs): %s", self.settings.schema_sync_s, exc)
+        self.follower.start()
+        try:
+            self.starting = True
+            self.mirror.start()
+            self.starting = False
+            log.info("district %s federated: flows %s", self.plan.district, self.plan.flows())
+            return self._watch(stop)
+        except MirrorError:
+            log.exception("MirrorMaker 2 did not start")
+            return 1
+        finally:
+            self.mirror.stop()
+            self.follower.stop()
+            server.shutdown()
+            server.server_close()
+
+
+__all__ = ["FederationService", "mirror_access", "registry_end"]
