@@ -39,9 +39,14 @@ def provision_identities(
     systems: dict[str, KafkaAccess] = {}
     if demo:
         issuer = SystemCredentials(admin, catalogue, namespace)
+        # A district's systems are served by their own bus; a credential on this cluster would let
+        # them write their federated classes here directly (docs/federation.md).
+        own = [
+            s for s in catalogue.systems if catalogue.department_of_system[s] not in catalogue.district_of_department
+        ]
         # Each new credential is confirmed by a real login; a few at a time keeps start-up short.
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for system, issued in zip(catalogue.systems, pool.map(issuer.renew, catalogue.systems), strict=True):
+            for system, issued in zip(own, pool.map(issuer.renew, own), strict=True):
                 write_credentials_file(credentials_dir / f"{system}.json", issued.access)
                 systems[system] = issued.access
     return RunIdentities(admin, services, systems, credentials_dir)

@@ -122,7 +122,8 @@ def test_run_demo_with_a_district_federates_both_ways_and_stops_cleanly(tmp_path
         assert metric(city_router, "sharebus_dead_letters_total", data_class=DOWN_CLASS) == 0
         # Down: the city's grant reached the district's cluster, and its system decoded it (the status
         # line's count is the district subscriber's, through the district's own registry).
-        district_admin = read_credentials_file(tmp_path / "districts" / "yubei" / "kafka" / "credentials" / f"{ADMIN_USER}.json")
+        admin_file = tmp_path / "districts" / "yubei" / "kafka" / "credentials" / f"{ADMIN_USER}.json"
+        district_admin = read_credentials_file(admin_file)
         district = KafkaAccess(
             bootstrap=f"127.0.0.1:{ports['district_broker']}",
             username=district_admin.username,

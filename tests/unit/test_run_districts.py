@@ -1,0 +1,64 @@
+"""The district side of ``sharebus run`` and the federation service's settings (pure parts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sharebus_cli.run_districts import DistrictsError, city_catalogue_with
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.settings import REPO_ROOT
+from sharebus_federation.settings import FederationSettings, FederationSettingsError
+
+DEMO = REPO_ROOT / "schemas"
+YUBEI = REPO_ROOT / "catalogue-districts" / "yubei"
+
+
+def test_the_city_catalogue_names_the_district_without_copying_the_demo_catalogue(tmp_path: Path) -> None:
+    out = city_catalogue_with(DEMO, "yubei", YUBEI, tmp_path / "city")
+    city = load_catalogue(out)
+    demo = load_catalogue(DEMO)
+    assert set(city.data_classes) == set(demo.data_classes) | {"301002001/000001"}  # only the federated class
+    assert city.level_of("YBAMR") == ("district", "yubei")
+    assert city.level_of("AMR") == ("city", "")
+    assert (out / "avro").is_symlink()
+    assert (out / "avro").resolve() == (DEMO / "avro").resolve()
+    # Written again on the next run, from the demo catalogue as it is then.
+    assert load_catalogue(city_catalogue_with(DEMO, "yubei", YUBEI, tmp_path / "city")).data_classes.keys() == (
+        city.data_classes.keys()
+    )
+
+
+def test_a_catalogue_that_already_names_districts_is_refused(tmp_path: Path) -> None:
+    once = city_catalogue_with(DEMO, "yubei", YUBEI, tmp_path / "once")
+    with pytest.raises(DistrictsError, match="already names districts"):
+        city_catalogue_with(once, "yubei", YUBEI, tmp_path / "twice")
+
+
+def test_the_district_catalogue_federates_one_class_and_keeps_the_other() -> None:
+    district = load_catalogue(YUBEI)
+    assert [c.code for c in district.federated_up()] == ["301002001/000001"]
+    assert "301002002/000001" in district.data_classes
+
+
+def test_the_federation_service_names_every_missing_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CITY_BOOTSTRAP", "DISTRICT_REGISTRY_URL"):
+        monkeypatch.delenv(f"SHAREBUS_FEDERATION_{name}", raising=False)
+    settings = FederationSettings(
+        city_credentials_file=Path("/x/mm2.json"),
+        city_registry_url="http://127.0.0.1:8081",
+        city_registry_credentials_file=Path("/x/operator.json"),
+        city_catalogue_dir=Path("/x/city"),
+        district_bootstrap="127.0.0.1:9192",
+        district_credentials_file=Path("/x/mm2d.json"),
+        district_registry_credentials_file=Path("/x/op.json"),
+        district_catalogue_dir=Path("/x/yubei"),
+    )
+    with pytest.raises(FederationSettingsError) as raised:
+        settings.service_config()
+    assert str(raised.value).endswith("SHAREBUS_FEDERATION_CITY_BOOTSTRAP, SHAREBUS_FEDERATION_DISTRICT_REGISTRY_URL")
+    complete = settings.model_copy(update={"city_bootstrap": "127.0.0.1:9092", "district_registry_url": "http://d"})
+    config = complete.service_config()
+    assert config.city.bootstrap == "127.0.0.1:9092"
+    assert config.district.registry_url == "http://d"
