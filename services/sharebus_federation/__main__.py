@@ -24,6 +24,8 @@ from sharebus_federation.settings import FederationSettings
 def main() -> int:
     lean_exposition()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    # The schema follower asks both registries every second: one log line per request would drown the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = FederationSettings()
         service = FederationService(settings)

@@ -11,26 +11,34 @@ without a new label on every router series, e.g. records the city delivered from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
-from sharebus_federation.mirror import MirrorMaker
+from sharebus_federation.mirror import MirrorHealth, MirrorMaker
 from sharebus_federation.plan import CITY
 from sharebus_federation.schemas import SchemaFollower
 
 
 class FederationCollector(Collector):
-    def __init__(self, city_catalogue: Catalogue, mirror: MirrorMaker, follower: SchemaFollower) -> None:
+    def __init__(
+        self,
+        city_catalogue: Catalogue,
+        mirror: MirrorMaker,
+        follower: SchemaFollower,
+        health: Callable[[], MirrorHealth] | None = None,
+    ) -> None:
+        """``health``: where a scrape reads MirrorMaker 2's health (default: read it now)."""
         self.catalogue = city_catalogue
         self.mirror = mirror
         self.follower = follower
+        self.health = health or mirror.health
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         district = self.mirror.plan.district
-        health = self.mirror.health()
+        health = self.health()
         mirroring = GaugeMetricFamily(
             "sharebus_federation_mirroring",
             "1 while MirrorMaker 2 runs every flow of the district",

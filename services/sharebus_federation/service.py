@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -61,20 +60,25 @@ class FederationService:
             ],
             every_s=settings.schema_sync_s,
         )
-        self.registry = CollectorRegistry()
-        self.registry.register(FederationCollector(city_catalogue, self.mirror, self.follower))
         self._health_lock = threading.Lock()
-        self._health: tuple[float, MirrorHealth] | None = None
+        self._health = MirrorHealth(running=False, flows={})
+        self._halt = threading.Event()
+        self.registry = CollectorRegistry()
+        self.registry.register(FederationCollector(city_catalogue, self.mirror, self.follower, self.health))
         # True while MirrorMaker 2 starts (minutes): a stop signal then interrupts the wait (__main__).
         self.starting = False
 
     def health(self) -> MirrorHealth:
-        """MirrorMaker 2's health, read at most once per ``health_cache_s``."""
+        """The last health read by the refresher thread: a probe is answered at once, however slow
+        reading MirrorMaker 2's status topics is on a loaded machine."""
         with self._health_lock:
-            now = time.monotonic()
-            if self._health is None or now - self._health[0] >= self.settings.health_cache_s:
-                self._health = (now, self.mirror.health())
-            return self._health[1]
+            return self._health
+
+    def _refresh_health(self) -> None:
+        while not self._halt.wait(self.settings.health_interval_s):
+            health = self.mirror.health()
+            with self._health_lock:
+                self._health = health
 
     def health_body(self) -> dict[str, object]:
         health = self.health()
@@ -127,6 +131,8 @@ class FederationService:
     def run(self, stop: threading.Event) -> int:
         """Until ``stop`` is set: 0, or 1 when MirrorMaker 2 failed to start or exited on its own."""
         server = self.serve()
+        refresher = threading.Thread(target=self._refresh_health, name="federation-health", daemon=True)
+        refresher.start()
         try:
             self.follower.run_once()
         except SharebusError as exc:
@@ -142,6 +148,8 @@ class FederationService:
             log.exception("MirrorMaker 2 did not start")
             return 1
         finally:
+            self._halt.set()
+            refresher.join(timeout=30)
             self.mirror.stop()
             self.follower.stop()
             server.shutdown()

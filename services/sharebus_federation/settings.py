@@ -72,8 +72,8 @@ class FederationSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=6177, ge=0, le=65535)
     schema_sync_s: float = Field(default=1.0, gt=0, description="how often the schema follower looks")
-    # /healthz reads MirrorMaker 2's status topics on both clusters: a scrape storm must not multiply that.
-    health_cache_s: float = Field(default=2.0, ge=0)
+    # How often MirrorMaker 2's status topics are read for /healthz (a probe never waits for that read).
+    health_interval_s: float = Field(default=2.0, gt=0)
 
     def jar_settings(self) -> BrokerSettings:
         """The broker's jar resolver resolves MirrorMaker 2 too (component ``mirror``)."""
