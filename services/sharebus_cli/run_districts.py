@@ -254,7 +254,8 @@ class DistrictRun:
             f"{self.federation_url}/healthz",
             330,
         )
-        stack.callback(child.stop)
+        # MirrorMaker 2's JVM may take up to 30 s to stop inside it.
+        stack.callback(child.stop, 60.0)
         self.children.append(child)
         print(f"sharebus: federation {self.code} <-> city running ({self.federation_url}/metrics)", flush=True)
 
