@@ -26,7 +26,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_broker import BrokerSettings, KafkaBroker
-from sharebus_cli.children import Child, start_child
+from sharebus_cli.children import Child, ChildFailed, start_child
 from sharebus_cli.run_access import RunIdentities, provision_identities
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.catalogue.loader import CATALOGUE_FILE
@@ -296,6 +296,10 @@ class DistrictRun:
         return int(up), down
 
     def status(self) -> str:
+        """The status line's end; raises ``ChildFailed`` once the district's broker stopped (the
+        run's watch loop checks the city's broker and every child process, this one here)."""
+        if self.broker is not None and not self.broker.is_running():
+            raise ChildFailed(f"district {self.code}'s Kafka broker stopped unexpectedly; see {self.broker.log_path}")
         up, down = self.flows()
         return f" | {self.code} up {up:>6} down {down:>6}"
 
