@@ -133,31 +133,27 @@ class RangeReader:
 
 
 def last_record_times(access: KafkaAccess, topics: list[str], timeout_s: float = 30.0) -> dict[str, float]:
-    """Per topic, the Kafka timestamp (epoch seconds) of its newest record; topics without records are absent."""
-    consumer = _plain_consumer(access)
-    found: dict[str, float] = {}
+    """Per topic, the greatest record timestamp (epoch seconds) it holds; topics without records are absent.
+
+    One batched ListOffsets ``MAX_TIMESTAMP`` request per broker (KIP-734): the broker answers from its
+    segment indexes. Fetching each partition's last record instead took 34 s per refresh over a city
+    catalogue's 9,500 source partitions (issue 13). A record of an aborted transaction counts too.
+    """
+    admin = access.admin()
     try:
-        metadata = consumer.list_topics(timeout=10).topics
-        partitions = [TopicPartition(t, p) for t in topics if t in metadata for p in metadata[t].partitions]
-        ends = partition_ends(access, partitions, timeout_s)
-        wanted = [TopicPartition(t, p, high - 1) for (t, p), (low, high) in ends.items() if high > low]
+        metadata = admin.list_topics(timeout=10).topics
+        spec = OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
+        wanted = {TopicPartition(t, p): spec for t in topics if t in metadata for p in metadata[t].partitions}
         if not wanted:
-            return found
-        consumer.assign(wanted)
-        remaining = {(tp.topic, tp.partition) for tp in wanted}
-        while remaining:
-            msg = consumer.poll(timeout_s)
-            if msg is None:
-                raise TopicReadError(f"reading the newest records timed out; {len(remaining)} partition(s) unread")
-            topic, partition = msg.topic() or "", msg.partition() or 0
-            remaining.discard((topic, partition))
-            if msg.error() is not None:
-                continue
-            _kind, stamp_ms = msg.timestamp()
+            return {}
+        found: dict[str, float] = {}
+        for tp, future in admin.list_offsets(wanted, request_timeout=timeout_s).items():
+            stamp_ms = future.result().timestamp
             if stamp_ms > 0:
-                found[topic] = max(found.get(topic, 0.0), stamp_ms / 1000)
-    finally:
-        consumer.close()
+                found[tp.topic] = max(found.get(tp.topic, 0.0), stamp_ms / 1000)
+    except KafkaException as exc:
+        # A broker that does not answer in time is "unknown", never "no records".
+        raise TopicReadError(f"cannot read the newest timestamps of {len(topics)} topic(s): {exc.args[0]}") from exc
     return found
 
 

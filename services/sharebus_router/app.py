@@ -25,7 +25,7 @@ from faust.web import Request, Response, View
 from prometheus_client import REGISTRY
 
 from sharebus_core.audit_fact import AuditFact
-from sharebus_core.backfill_log import BackfillState, decode_event, latest_events
+from sharebus_core.backfill_log import latest_events
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.clock import Clock
 from sharebus_core.compacted_log import LogFollower
@@ -38,7 +38,8 @@ from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
-from sharebus_router.backfill import Backfiller, failed
+from sharebus_router.backfill import Backfiller
+from sharebus_router.backfill_agent import BackfillDesk, install_backfill
 from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService, DataProducer, end_process
 from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
@@ -291,31 +292,16 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     table.hold_state = hold_state
     backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
     backfiller.refresh = keeper.refresh  # other workers write the points of their partitions
-    requests = app.topic(
-        topics.backfill, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    desk = BackfillDesk(
+        backfiller,
+        topics,
+        lambda: latest_events(settings.kafka, topics.backfill),
+        send,
+        lambda: app.producer.flush(),  # Faust makes its producer when first asked: not here
+        clock.now,
+        settings.backfill_stall_s,
     )
-
-    @app.agent(requests, name="backfill")
-    async def backfill(stream: faust.StreamT[bytes]) -> None:
-        await table.ready.wait()
-        loop = asyncio.get_running_loop()
-        async for value in stream:
-            request = decode_event(value)
-            if request is None or request.state is not BackfillState.REQUESTED:
-                continue
-            # A request replayed after a crash may have been served already; its outcome is in the log.
-            latest = await loop.run_in_executor(None, latest_events, settings.kafka, topics.backfill)
-            current = latest.get(request.request_id)
-            if current is not None and current.state is not BackfillState.REQUESTED:
-                continue
-            try:
-                outcome = await backfiller.serve(request)
-                # "done" is written only once every replayed record is acknowledged.
-                await app.producer.flush()
-            except Exception as exc:
-                log.exception("backfill %s failed", request.request_id)
-                outcome = failed(request, f"{type(exc).__name__}: {exc}")
-            await send(topics.backfill, request.request_id.encode(), outcome.model_dump_json().encode(), [])
+    install_backfill(app, desk, keeper, table.ready)
 
     @app.page("/healthz")
     async def healthz(view: View, request: Request) -> Response:

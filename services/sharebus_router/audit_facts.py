@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -34,20 +34,34 @@ DEFAULT_MAX_BYTES = 256 * 1024
 MAX_FIELD_CHARS = 512
 
 
+# Cross-level flows (docs/federation.md): a fact or decision of a district's department carries
+# ``<role>_level: "district"`` and ``<role>_district: <code>``; a city's carries nothing (the default).
+NO_LEVEL: Mapping[str, str] = {}
+
+
 def payload_digest(payload: bytes | None) -> str | None:
     return hashlib.sha256(payload).hexdigest() if payload is not None else None
 
 
 def decision(
-    consumer: str | None, grant_id: str | None, delivered: bool, reason: str | None, payload: bytes | None = None
+    consumer: str | None,
+    grant_id: str | None,
+    delivered: bool,
+    reason: str | None,
+    payload: bytes | None = None,
+    level: Mapping[str, str] = NO_LEVEL,
 ) -> dict[str, Any]:
-    return {
+    """``level``: the consumer's level fields when it is a district's (``routes.level_fields``)."""
+    made = {
         "consumer": consumer,
         "grant_id": grant_id,
         "decision": "deliver" if delivered else "deny",
         "reason": reason,
         "payload_sha256": payload_digest(payload) if delivered else None,
     }
+    if level:
+        made.update(level)
+    return made
 
 
 def bounded_text(raw: bytes | None) -> str | None:
@@ -69,9 +83,11 @@ def record_fact(
     key: bytes | None,
     headers: HeaderList,
     decisions: list[dict[str, Any]],
+    level: Mapping[str, str] = NO_LEVEL,
 ) -> dict[str, Any]:
+    """``level``: the provider's level fields when it is a district's (a class federated up)."""
     meta = {name: raw for name, raw in headers if name in (h.TRACE_ID, h.RECORD_ID)}
-    return {
+    fact = {
         "time": time.time(),
         "provider": provider,
         "data_class": data_class,
@@ -82,6 +98,9 @@ def record_fact(
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "decisions": decisions,
     }
+    if level:
+        fact.update(level)
+    return fact
 
 
 def _dumps(body: Any) -> bytes:

@@ -173,7 +173,9 @@ class Backfiller:
                     delivered = render(target, value, record.value)
                     await self.send(target.topic, record.key, delivered, [*headers, *target.extra_headers, marker])
                     sent += 1
-                    decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered)
+                    decision = audit_facts.decision(
+                        target.consumer, target.grant_id, True, None, delivered, target.level
+                    )
                     facts.append({**record_fact(route, record, [decision], verdict), "backfill": request.request_id})
                 for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
                     await self.send(self.topics.audit_facts, key, payload, [])

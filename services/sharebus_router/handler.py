@@ -265,7 +265,7 @@ class RecordHandler:
             self.quality.count(route.data_class, rejected.verdict)
         denial = audit_facts.decision(None, None, False, rejected.reason_text)
         fact = audit_facts.record_fact(
-            route.provider, route.data_class, route.mode, *offset, key, rejected.headers, [denial]
+            route.provider, route.data_class, route.mode, *offset, key, rejected.headers, [denial], route.level
         )
         fact["quality"] = rejected.verdict.as_fact()
         return fact
@@ -287,22 +287,30 @@ class RecordHandler:
             if plan.expired:
                 # The route is rebuilt within a second; until then the expiry is enforced here.
                 self.tally.add(target.expired)
-                decisions.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
+                decisions.append(
+                    audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired", None, target.level)
+                )
                 continue
             await self.send(target.topic, key, plan.value, plan.headers)
             self.tally.add(target.calls)
             self.tally.add(target.records)
-            decisions.append(audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value))
+            for crossing in target.crossings:
+                self.tally.add(crossing)
+            decisions.append(
+                audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value, target.level)
+            )
         for denial in route.denials:
             self.tally.add(denial.counter)
-            decisions.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
+            decisions.append(
+                audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
+            )
         published = published_ns(headers)
         if route.targets and published is not None:
             route.latency.observe(max(0.0, (time.time_ns() - published) / 1e9))
         if not decisions:
             return None
         fact = audit_facts.record_fact(
-            route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions
+            route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions, route.level
         )
         if verdict is not None:
             fact["quality"] = verdict.as_fact()

@@ -57,6 +57,13 @@ class RouterMetrics:
             ["provider", "data_class", "mode"],
             registry=registry,
         )
+        # Bounded: direction x the city catalogue's district codes; none at all on a bus without districts.
+        self.cross_level = Counter(
+            "sharebus_cross_level_records",
+            "Records delivered across levels: up from a district's class, down to a district's system",
+            ["direction", "district"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "sharebus_dead_letters",
             "Records sent to the dead-letter topic, by reason",

@@ -93,6 +93,7 @@ def record_fact(
         record.key,
         record.headers,
         decisions,
+        route.level,
     )
     if verdict is not None:
         fact["quality"] = verdict.as_fact()
@@ -176,22 +177,32 @@ class BatchReleaser:
             if target.expires_at is not None and now_s >= target.expires_at:
                 target.expired.inc(len(records))
                 for made in decisions:
-                    made.append(audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired"))
+                    made.append(
+                        audit_facts.decision(
+                            target.consumer, target.grant_id, False, "grant_expired", None, target.level
+                        )
+                    )
                 continue
             for seq, (record, value, _verdict) in enumerate(records):
                 delivered = render(target, value, record.value)
                 headers = [*record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
                 await self.send(target.topic, record.key, delivered, headers)
-                decisions[seq].append(audit_facts.decision(target.consumer, target.grant_id, True, None, delivered))
+                decisions[seq].append(
+                    audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
+                )
             # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
             end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
             await self.send(target.topic, batch.encode(), None, end)
             target.calls.inc()
             target.records.inc(len(records))
+            for crossing in target.crossings:
+                crossing.inc(len(records))
         for denial in route.denials:
             denial.counter.inc(len(records))
             for made in decisions:
-                made.append(audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason))
+                made.append(
+                    audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
+                )
         await self._audit(route, records, decisions)
         outcome = "delivered" if records else "empty"
         self.metrics.batches.labels(route.provider, class_code, outcome).inc()

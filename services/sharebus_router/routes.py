@@ -45,6 +45,10 @@ class Target:
     calls: Any
     records: Any
     expired: Any
+    # A district's system (docs/federation.md): its level fields for the audit, and the
+    # cross-level counters each delivery to it adds to (down, and up when the provider is a district's).
+    level: Mapping[str, str] = field(default_factory=dict)
+    crossings: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Denial:
     reason: str
     grant_id: str | None
     counter: Any
+    level: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ class ClassRoute:
     closed: bool = False
     # partition -> the next source offset the handler will route (updated per record).
     next_offsets: dict[int, int] = field(default_factory=dict)
+    # The provider's level fields for the audit when it is a district's (a class federated up).
+    level: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def needs_record(self) -> bool:
@@ -95,6 +102,19 @@ class RouteBuilder:
         self.metrics = metrics
         self.schemas = schemas
         self._projections: dict[tuple[str, str, tuple[str, ...], frozenset[str]], Projection] = {}
+
+    def _level(self, role: str, department: str | None) -> dict[str, str]:
+        """Audit fields of a district's department (bounded: the city catalogue's district codes)."""
+        level, district = self.catalogue.level_of(department) if department else ("city", "")
+        return {f"{role}_level": level, f"{role}_district": district} if district else {}
+
+    def _crossings(self, provider: str, consumer: str) -> tuple[Any, ...]:
+        """The cross-level counters one delivery adds to: up from the provider's district, down to the
+        consumer's (both, for a district's class granted to another district's system)."""
+        up = self._level("provider", provider).get("provider_district")
+        down = self._level("consumer", self.catalogue.department_of_system.get(consumer)).get("consumer_district")
+        found = [self.metrics.cross_level.labels("up", up)] if up else []
+        return (*found, *([self.metrics.cross_level.labels("down", down)] if down else []))
 
     async def _projection(self, class_code: str, decision: Deliver) -> Projection | None:
         if decision.fields is None:
@@ -125,7 +145,13 @@ class RouteBuilder:
             subject=self.topics.value_subject(class_code),
             targets=(),
             denials=tuple(
-                Denial(c, reason, None, self.metrics.denials.labels(entry.provider, c, class_code, reason))
+                Denial(
+                    c,
+                    reason,
+                    None,
+                    self.metrics.denials.labels(entry.provider, c, class_code, reason),
+                    self._level("consumer", self.catalogue.department_of_system.get(c)),
+                )
                 for c in consumers
             ),
             received=self.metrics.received.labels(entry.provider, class_code, entry.mode.value),
@@ -133,6 +159,7 @@ class RouteBuilder:
             valid_until=None,
             held=entry.mode is UpdateMode.PERIODIC,
             closed=True,
+            level=self._level("provider", entry.provider),
         )
 
     async def build(self, class_code: str, grants: Mapping[str, Sequence[Grant]], now: dt.datetime) -> ClassRoute:
@@ -161,6 +188,8 @@ class RouteBuilder:
                     expired=self.metrics.denials.labels(
                         entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
                     ),
+                    level=self._level("consumer", self.catalogue.department_of_system.get(d.consumer)),
+                    crossings=self._crossings(entry.provider, d.consumer),
                 )
             )
         # Series exist from the start (at 0), so rates and alerts work before the first batch or backfill.
@@ -181,6 +210,7 @@ class RouteBuilder:
                     d.reason.value,
                     d.grant_id,
                     self.metrics.denials.labels(entry.provider, d.consumer, class_code, d.reason.value),
+                    self._level("consumer", self.catalogue.department_of_system.get(d.consumer)),
                 )
                 for d in plan.denials
             ),
@@ -188,4 +218,5 @@ class RouteBuilder:
             latency=self.metrics.latency.labels(mode),
             valid_until=plan.valid_until,
             held=entry.mode is UpdateMode.PERIODIC,
+            level=self._level("provider", entry.provider),
         )

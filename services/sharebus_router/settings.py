@@ -32,6 +32,9 @@ class RouterSettings(BusSettings):
     # replacement (or a restart) takes over in seconds rather than a minute.
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    # A backfill request still unanswered this long after it was made is served by the owner's sweep
+    # (backfill_agent.py): Faust can leave a partition it assigned after a rebalance unfetched.
+    backfill_stall_s: float = Field(default=30.0, gt=0)
     # The data path takes at most this many records per batch (data_path.py); each batch's audit facts
     # are sent right after its deliveries.
     batch_max_records: int = Field(default=2000, ge=1, le=100_000)

@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
@@ -28,8 +29,12 @@ from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import SKIPPED, Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.errors import CredentialError, DeliveryDecodeError, SubscriberFailed
 from sharebus_sdk.identity import ClientIdentity
+from sharebus_sdk.offsets import OffsetBook, Position
 
 log = logging.getLogger(__name__)
+
+# The registry's error code for an id it has no schema under (the Confluent REST API's).
+SCHEMA_NOT_FOUND = 40403
 
 
 class SubscriberSettings(BusSettings):
@@ -42,6 +47,12 @@ class SubscriberSettings(BusSettings):
     from_beginning: bool = True
     # Record ids remembered to drop redeliveries (the router is at-least-once).
     dedupe_window: int = Field(default=100_000, ge=0)
+    unknown_schema_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long a record whose schema id the registry does not know is asked about again before "
+        "it is skipped as undecodable: on a federated bus the schema can arrive a moment after the record",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +77,6 @@ class Delivery:
     corrects: str | None = None
     # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
     quality: tuple[str, ...] = ()
-
-
-Position = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,48 +105,6 @@ def _position(msg: Message) -> Position:
     if topic is None or partition is None or offset is None:
         raise DeliveryDecodeError("a consumed message has no topic, partition or offset")
     return topic, partition, offset
-
-
-class _OffsetBook:
-    """Which offsets may be committed: never past a message the caller has not finished with.
-
-    A message is open from the moment it is consumed until the caller asks for the next item after
-    receiving it (or it is skipped). Records of an incomplete batch stay open until the whole batch
-    has been handed out, so a crash mid-batch receives the batch again.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, int], set[int]] = {}
-        self._next: dict[tuple[str, int], int] = {}
-        self._stored: dict[tuple[str, int], int] = {}
-
-    def consumed(self, position: Position) -> None:
-        topic, partition, offset = position
-        self._open.setdefault((topic, partition), set()).add(offset)
-        tp = (topic, partition)
-        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
-
-    def forget(self, partitions: set[tuple[str, int]]) -> None:
-        """Partitions revoked from this member: nothing more is stored for them (librdkafka refuses
-        an offset for a partition not assigned), and a later assignment starts afresh."""
-        for tp in partitions:
-            self._open.pop(tp, None)
-            self._next.pop(tp, None)
-            self._stored.pop(tp, None)
-
-    def done(self, positions: list[Position]) -> None:
-        for topic, partition, offset in positions:
-            self._open.get((topic, partition), set()).discard(offset)
-
-    def to_store(self) -> list[TopicPartition]:
-        changes = []
-        for tp, next_offset in self._next.items():
-            open_offsets = self._open.get(tp)
-            position = min(open_offsets) if open_offsets else next_offset
-            if self._stored.get(tp) != position:
-                self._stored[tp] = position
-                changes.append(TopicPartition(tp[0], tp[1], position))
-        return changes
 
 
 class Subscriber:
@@ -173,7 +139,7 @@ class Subscriber:
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
         self._on_error = on_error
         self._consumer = self._kafka(lambda: self._make_consumer(group_prefix, client_config), "connect")
-        self._book = _OffsetBook()
+        self._book = OffsetBook()
         self._handed: list[Position] = []
         self._batches = BatchAssembler()
         self._seen = RecentIds(self.settings.dedupe_window)
@@ -316,10 +282,30 @@ class Subscriber:
     def _is_repeat(self, delivery: Delivery) -> bool:
         return self._seen.is_repeat(delivery.record_id)
 
+    def _deserialize(self, msg: Message, topic: str) -> Any:
+        """Decodes with the writer schema, asking the registry again, bounded, for an id it does not know.
+
+        A federated bus imports the other bus's schemas with their ids a moment after the records can
+        cross (docs/federation.md), so an unknown id may be on its way. The router delivers only
+        records it decoded, so an id that stays unknown is the registry's loss: then it is undecodable.
+        """
+        context = SerializationContext(topic, MessageField.VALUE)
+        deadline = time.monotonic() + self.settings.unknown_schema_wait_s
+        delay = 0.05
+        while True:
+            try:
+                return self._deserializer(msg.value(), context)
+            except SchemaRegistryError as exc:
+                if exc.error_code != SCHEMA_NOT_FOUND or time.monotonic() + delay > deadline:
+                    raise
+            log.info("schema of %s[%s]@%s not in the registry yet; asking again", topic, msg.partition(), msg.offset())
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
         topic, partition, offset = _position(msg)
         try:
-            value = self._deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
+            value = self._deserialize(msg, topic)
         except Exception as exc:
             refusal = self.identity.translate_registry(exc, f"look up the schema of {topic}")
             if refusal is not None:

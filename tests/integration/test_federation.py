@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
@@ -232,6 +234,19 @@ def _has_subject(side: Side, subject: str) -> bool:
         return client.get(f"/subjects/{subject}/versions").status_code == 200
 
 
+def _facts(side: Side, class_code: str) -> list[dict[str, Any]]:
+    """The audit facts the side's router wrote for a class, as the auditor reads them."""
+    topic = side.topics.audit_facts
+    messages = read_all(side.admin, topic, end_offsets(side.admin, topic))
+    return [f for m in messages for f in json.loads(m.value() or b"{}")["records"] if f["data_class"] == class_code]
+
+
+def _cross_level(side: Side, direction: str, at_least: int) -> float:
+    labels = {"direction": direction, "district": DISTRICT}
+    url = side.router.metrics_url
+    return eventually(lambda: metric(url, "sharebus_cross_level_records_total", **labels), lambda v: v >= at_least, 60)
+
+
 def _granted_view(seq: int) -> dict[str, object]:
     return {"uscc": penalty(seq)["uscc"], "person_id_number": MASKED_ID, "seq": seq}
 
@@ -276,6 +291,12 @@ def test_a_district_class_flows_up_to_a_city_subscriber_under_the_districts_gran
     assert (registry.get_sample_value("sharebus_federation_schemas_imported_total", {"district": DISTRICT}) or 0) >= 1
     level = {"department": "YBAMR", "level": "district", "district": DISTRICT}
     assert registry.get_sample_value("sharebus_department_level_info", level) == 1
+    # The city's router counts and audits the flow as Yubei's, up.
+    assert _cross_level(city, "up", 80) == 80
+    assert _cross_level(city, "down", 0) == 0
+    delivered = [f for f in _facts(city, UP_CLASS) if any(d["decision"] == "deliver" for d in f["decisions"])]
+    assert len(delivered) >= 80
+    assert all((f["provider_level"], f["provider_district"]) == ("district", DISTRICT) for f in delivered)
 
     grants.revoke(grant.grant_id, department="YBAMR", reason="rating finished")
     wait_routed(city.router, 3)
@@ -310,10 +331,8 @@ def test_a_city_class_granted_down_reaches_the_district_with_the_grants_fields_o
     grants.approve(grant.grant_id, department="AMR", valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     wait_routed(city.router, 2)
     # The grant's projection schema is registered in the city's registry when the route is built; the
-    # follower imports it into Yubei's within a second or so. A district subscriber that met a record
-    # before its schema would skip it (a known gap, docs/federation.md), so the records go once it is there.
-    subject = city.topics.projection_subject("yb-tax", CITY_CLASS)
-    assert eventually(lambda: _has_subject(district, subject), bool, 120)
+    # follower imports it into Yubei's a moment later. The records go at once: a district subscriber that
+    # meets one before its schema asks its registry again (bounded) rather than skipping it.
     _publish(city, "AMR", CITY_CLASS, range(0, 20))
 
     # Served by the district's own bus: its cluster, its registry (the projection's id imported).
@@ -321,6 +340,12 @@ def test_a_city_class_granted_down_reaches_the_district_with_the_grants_fields_o
     assert sorted(d.value["seq"] for d in received.deliveries) == list(range(20))
     assert all(d.value == _granted_view(d.value["seq"]) for d in received.deliveries)  # no "amount"
     assert all(d.consumer == "yb-tax" and d.provider == "AMR" for d in received.deliveries)
+    assert _has_subject(district, city.topics.projection_subject("yb-tax", CITY_CLASS))
+    assert _cross_level(city, "down", 20) == 20
+    to_district = [d for f in _facts(city, CITY_CLASS) for d in f["decisions"] if d["consumer"] == "yb-tax"]
+    assert len(to_district) >= 20
+    assert all((d["consumer_level"], d["consumer_district"]) == ("district", DISTRICT) for d in to_district)
+    assert all("provider_level" not in f for f in _facts(city, CITY_CLASS))  # AMR is the city's
 
     grants.revoke(grant.grant_id, department="AMR", reason="audit finished")
     wait_routed(city.router, 3)

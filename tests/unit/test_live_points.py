@@ -18,7 +18,7 @@ from sharebus_router.live_points import PointKeeper, held_partition
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
 from tests.unit.test_control_events import Log
-from tests.unit.test_router_release import ENTERPRISE, roster_grant
+from tests.unit.test_router_release import ENTERPRISE, ROSTER, roster_grant
 
 SOURCE = TOPICS.source(ENTERPRISE)  # three partitions in the fixture catalogue
 
@@ -201,3 +201,42 @@ def test_the_lowest_point_of_a_partition_is_kept_and_whole_entries_are_complete(
 def test_the_held_partition_is_where_the_producer_puts_the_class() -> None:
     for code in ("301001004/000001", "301001005/000001", "x"):
         assert held_partition(code, 8) == DefaultPartitioner()(code.encode(), list(range(8)), list(range(8)))
+
+
+def test_a_sweep_of_held_points_looks_again_only_at_rebuilt_routes(harness: Harness) -> None:
+    """The keeper's one-second sweep skips a periodic class whose route was swept whole (issue 13)."""
+    worker = Worker(harness)
+    keeper = worker.keeper
+    looked: list[str] = []
+
+    def hold_state(code: str) -> None:
+        looked.append(code)
+
+    keeper.hold_state = hold_state
+    recovered = False
+    keeper.recovered = lambda: recovered
+    keeper.on_assigned([TP(TOPICS.held, p) for p in range(8)])
+    harness.table.ready.set()
+    harness.grant(roster_grant())
+    assert not [w for w in worker.written if w.topic == TOPICS.held]  # not recovered: no point yet
+
+    asyncio.run(keeper.sweep_held())
+    assert not [w for w in worker.written if w.topic == TOPICS.held]  # still not: looked at again later
+    recovered = True
+    asyncio.run(keeper.sweep_held())
+    held_points = [w for w in worker.written if w.topic == TOPICS.held]
+    assert f"tax-levy|{ROSTER}|g-r|" in " ".join(w.record_key for w in held_points)
+    swept, written = len(looked), len(worker.written)
+    asyncio.run(keeper.sweep_held())
+    asyncio.run(keeper.sweep_held())
+    assert len(looked) == swept  # nothing changed: nothing looked at
+    assert len(worker.written) == written
+
+    harness.grant(roster_grant().model_copy(update={"grant_id": "g-r2", "consumer": "psb-case"}))
+    looked.clear()
+    asyncio.run(keeper.sweep_held())
+    assert set(looked) == {ROSTER}  # the rebuilt route only
+    keeper.on_revoked([TP(TOPICS.held, 0)])
+    looked.clear()
+    asyncio.run(keeper.sweep_held())
+    assert ROSTER in looked  # a rebalance looks at every periodic class again

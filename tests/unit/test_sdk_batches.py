@@ -6,7 +6,7 @@ import datetime as dt
 
 from sharebus_core import headers as h
 from sharebus_sdk.batches import BatchAssembler, BatchInfo
-from sharebus_sdk.subscriber import _OffsetBook
+from sharebus_sdk.offsets import OffsetBook
 
 START = dt.datetime(2026, 11, 22, 2, tzinfo=dt.UTC)
 
@@ -55,7 +55,7 @@ def test_batch_info_is_read_from_headers() -> None:
 
 
 def test_offsets_are_stored_only_up_to_the_oldest_unfinished_message() -> None:
-    book = _OffsetBook()
+    book = OffsetBook()
     for offset in range(5):
         book.consumed(("t", 0, offset))
     book.done([("t", 0, 0), ("t", 0, 2), ("t", 0, 3)])  # 1 and 4 still open (say, parts of a batch)
