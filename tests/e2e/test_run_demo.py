@@ -13,30 +13,17 @@ from pathlib import Path
 
 import httpx
 
-from sharebus_broker.launcher import free_port, port_in_use
+from sharebus_broker.launcher import free_port
 from sharebus_core.kafka import read_credentials_file
 from sharebus_core.principals import ADMIN_USER
 from tests.support.kafka import metric
+from tests.support.run_cli import assert_stopped_cleanly
 
 STATUS = re.compile(
     r"published\s+(?P<published>\d+) \| junk\s+(?P<junk>\d+) \| routed\s+(?P<routed>\d+) \| "
     r"delivered\s+(?P<delivered>\d+) \| denied\s+(?P<denied>\d+) \| dead letters\s+(?P<dead>\d+) \| "
     r"subscribers received\s+(?P<received>\d+)"
 )
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline[:200]}")
-    return found
 
 
 def _last_status(output: str) -> dict[str, int] | None:
@@ -189,8 +176,4 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         code = process.wait(timeout=90)
 
     output = out_path.read_text(errors="replace")
-    assert code == 0, output[-3000:]
-    assert "stopped; no processes left behind" in output
-    for name, port in ports.items():
-        assert not port_in_use("127.0.0.1", port), f"{name} port {port} still open"
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert_stopped_cleanly(code, output, ports, tmp_path)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from sharebus_broker.launcher import free_port, port_in_use
+from sharebus_broker.launcher import free_port
 from sharebus_core.kafka import KafkaAccess, read_credentials_file
 from sharebus_core.principals import ADMIN_USER
 from sharebus_core.topics import TopicNames
 from tests.support.kafka import end_offsets, metric
+from tests.support.run_cli import assert_stopped_cleanly
 
 # Two clusters, two registries, two routers and MirrorMaker 2, whose start alone takes minutes on a
 # loaded two-core machine.
@@ -25,20 +26,6 @@ pytestmark = pytest.mark.timeout(1500)
 FLOWS = re.compile(r"\| yubei up\s+(?P<up>\d+) down\s+(?P<down>\d+)")
 UP_CLASS = "301002001/000001"  # catalogue-districts/yubei: federate: city
 DOWN_CLASS = "101001001/000001"  # the city's, granted to Yubei's yb-tax by the demo
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{entry.name}: {cmdline[:200]}")
-    return found
 
 
 def _flows(output: str) -> tuple[int, int] | None:
@@ -147,9 +134,5 @@ def test_run_demo_with_a_district_federates_both_ways_and_stops_cleanly(tmp_path
         code = process.wait(timeout=180)
 
     output = out_path.read_text(errors="replace")
-    assert code == 0, output[-4000:]
-    assert "stopped; no processes left behind" in output
-    for name, port in ports.items():
-        assert not port_in_use("127.0.0.1", port), f"{name} port {port} still open"
     # MirrorMaker 2's JVM too: its command line names its configuration under tmp_path.
-    assert _processes_mentioning(str(tmp_path)) == []
+    assert_stopped_cleanly(code, output, ports, tmp_path)

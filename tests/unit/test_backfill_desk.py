@@ -34,15 +34,23 @@ class Bus:
         self.pending: dict[str, BackfillEvent] = {}  # sent, not flushed: not in the log yet
         self.served: list[str] = []
         self.fail_reads = False
+        self.reads = 0
+        self.contended = False  # serve waits for the other path (the test of both paths at once)
 
     def read_log(self) -> dict[str, BackfillEvent]:
         if self.fail_reads:
             raise TopicReadError("broker away")
+        self.reads += 1
         return dict(self.log)
 
     async def serve(self, event: BackfillEvent) -> BackfillEvent:
         self.served.append(event.request_id)
-        await asyncio.sleep(0)  # the other path may run meanwhile
+        # While this serve runs, give the other path every chance to read the log for the same request
+        # (its third read, after the two paths' first): bounded, since a desk that works never does.
+        for _ in range(200 if self.contended else 0):
+            if self.reads >= 3:
+                break
+            await asyncio.sleep(0.005)
         return event.model_copy(update={"state": BackfillState.DONE, "records": 3})
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
@@ -62,6 +70,7 @@ class Bus:
 
 def test_a_request_seen_by_both_paths_at_once_is_served_once() -> None:
     bus = Bus(request("r1", age_s=600))
+    bus.contended = True
     desk = bus.desk()
 
     async def both() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import GrantState
+from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
 from tests.unit.test_router_handler import penalty, penalty_grant
 
@@ -62,11 +63,15 @@ def test_a_city_class_granted_down_to_a_district_system_is_audited_and_counted_a
     assert TOPICS.delivery("yb-tax") in {topic for topic, *_ in city.sent}
 
 
-def test_a_bus_without_districts_adds_no_level_field_and_no_series(city: Harness) -> None:
-    city.grant(penalty_grant())
-    city.handle(CITY_CLASS, city.encode(CITY_CLASS, penalty()))
-    [fact] = city.facts
+@pytest.mark.parametrize("catalogue", [CITY, FIXTURE_CATALOGUE], ids=["city-with-districts", "no-districts"])
+def test_a_city_flow_adds_no_level_field_and_no_cross_level_series(catalogue: Path) -> None:
+    bus = Harness(load_catalogue(catalogue))
+    bus.grant(penalty_grant())
+    bus.handle(CITY_CLASS, bus.encode(CITY_CLASS, penalty()))
+    [fact] = bus.facts
+    assert fact["decisions"], fact  # a city system got the record: the fact is there to look at
     assert not {k for k in fact if k.endswith(("_level", "_district"))}
     assert not {k for d in fact["decisions"] for k in d if k.endswith(("_level", "_district"))}
-    families = {m.name for m in city.registry.collect() if m.samples}
+    families = {m.name for m in bus.registry.collect() if m.samples}
+    assert "sharebus_records" in families
     assert "sharebus_cross_level_records" not in families
