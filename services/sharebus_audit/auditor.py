@@ -21,6 +21,7 @@ hash) are signed with the auditor's own key onto ``<ns>.audit.anchors`` (``share
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import threading
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from sharebus_audit.anchors import Anchor, ChainHead, sign_anchor
@@ -36,6 +37,7 @@ from sharebus_audit.facts import UNREADABLE, fact_bodies
 from sharebus_audit.facts import audit_events as audit_events
 from sharebus_audit.settings import AuditorSettings
 from sharebus_core.audit_trail import GENESIS, encode_block, event_body
+from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Signer, SigningKeyError
 from sharebus_core.topic_reader import last_records
@@ -43,11 +45,17 @@ from sharebus_core.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
+# Between attempts to read the heads and offsets back while Kafka cannot answer (a broker just died).
+RESYNC_BACKOFF_S = 1.0
+
 EVENTS = Counter("sharebus_audit_events", "Audit events chained and committed", ["decision"])
 BLOCKS = Counter("sharebus_audit_blocks", "Audit blocks (chain links over a Merkle tree of events) committed")
 MALFORMED = Counter("sharebus_audit_malformed_facts", "Decision facts that could not be read (skipped, logged)")
 ANCHORS = Counter("sharebus_audit_anchors", "Signed chain-head anchors committed to the anchors topic")
 TRANSACTIONS = Counter("sharebus_audit_transactions", "Audit transactions committed (each bounded in events)")
+RESYNC_FAILURES = Counter(
+    "sharebus_audit_resync_failures", "Times the auditor could not read its heads or offsets back from Kafka (retried)"
+)
 HEAD_RECOVERY = Gauge("sharebus_audit_head_recovery_seconds", "How long the last chain-head recovery took")
 
 
@@ -138,6 +146,20 @@ def _signer(settings: AuditorSettings) -> Signer:
     return Signer.from_file(settings.audit_signing_key_file)
 
 
+class _Step(enum.Enum):
+    """How far the auditor's cache (chain heads, consumer positions, producer) agrees with the log."""
+
+    IN_STEP = "in step"
+    # Positions and heads come back from the log (after an assignment whose heads could not be read,
+    # or an aborted transaction): whatever was consumed meanwhile is read again.
+    REWIND = "rewind"
+    # As REWIND, with a new transactional producer first: one that could not abort is fenced by it.
+    NEW_PRODUCER = "new producer"
+
+
+_STEPS = list(_Step)
+
+
 class Auditor:
     def __init__(self, settings: AuditorSettings) -> None:
         self.settings = settings
@@ -149,6 +171,7 @@ class Auditor:
         self.anchored: tuple[ChainHead, ...] = ()
         self.last_anchor = time.monotonic()
         self.stop = threading.Event()
+        self.step = _Step.NEW_PRODUCER
         self.consumer = settings.kafka.consumer(
             {
                 "group.id": self.topics.auditor_app_id,
@@ -157,13 +180,20 @@ class Auditor:
                 "auto.offset.reset": "earliest",
             }
         )
-        self.producer = settings.kafka.producer(
+        self.producer = self._new_producer()
+
+    def _new_producer(self) -> Producer:
+        return self.settings.kafka.producer(
             {
                 # One auditor per namespace: a second one with the same id fences the first.
                 "transactional.id": self.topics.auditor_app_id,
                 "enable.idempotence": True,
             }
         )
+
+    def _fall_back(self, step: _Step) -> None:
+        if _STEPS.index(step) > _STEPS.index(self.step):
+            self.step = step
 
     def _recover_heads(self) -> None:
         started = time.monotonic()
@@ -172,29 +202,73 @@ class Auditor:
         self.heads = {partition: head.hash for partition, head in self.committed.items()}
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._recover_heads()
+        # Never raises: an exception here would escape consume() and end the auditor. Heads that
+        # cannot be read now (a broker just died) are read by the loop before anything is chained.
+        try:
+            self._recover_heads()
+        except (KafkaException, SharebusError) as exc:
+            self._fall_back(_Step.REWIND)
+            assigned = [p.partition for p in partitions]
+            log.warning("auditor assigned %s; chain heads unreadable for now: %s", assigned, exc)
+            return
         log.info(
             "auditor assigned %s; chain heads recovered from %s", [p.partition for p in partitions], self.topics.audit
         )
 
+    def _resync(self) -> bool:
+        """Brings the cache back in step with the log; False (logged, retried later) if Kafka cannot answer."""
+        try:
+            if self.step is _Step.NEW_PRODUCER:
+                # init_transactions aborts whatever an earlier producer with this id left open.
+                self.producer.init_transactions(30)
+            # Nothing assigned yet: the heads are read at the assignment.
+            assignment = self.consumer.assignment()
+            if assignment:
+                for tp in self.consumer.committed(assignment, timeout=30):
+                    tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                    self.consumer.seek(tp)
+                self._recover_heads()
+        except (KafkaException, SharebusError) as exc:
+            RESYNC_FAILURES.inc()
+            log.warning("auditor out of step with the log (%s: %s); retrying", self.step.value, exc)
+            return False
+        self.step = _Step.IN_STEP
+        return True
+
     def run(self) -> None:
-        self.producer.init_transactions(30)
         self.consumer.subscribe([self.topics.audit_facts], on_assign=self._on_assign)
         try:
             while not self.stop.is_set():
+                if self.step is not _Step.IN_STEP and not self._resync():
+                    self.stop.wait(RESYNC_BACKOFF_S)
+                    continue
                 batch = self.consumer.consume(self.settings.batch_size, 0.5)
                 facts = [m for m in batch if m.error() is None]
+                if self.step is not _Step.IN_STEP:
+                    continue  # assigned during this consume without readable heads: read again after resync
                 if facts:
                     self._chain(facts)
                 if time.monotonic() - self.last_anchor >= self.settings.anchor_interval_s:
                     self.anchor()
         finally:
             try:
-                self.anchor()
+                if self.step is _Step.IN_STEP:
+                    self.anchor()
             except KafkaException:
                 log.exception("could not anchor the chain heads at stop")
             finally:
                 self.consumer.close()
+
+    def _abort(self) -> None:
+        """Aborts the open transaction; a producer that cannot (fatal, or its coordinator gone) is replaced."""
+        try:
+            self.producer.abort_transaction(30)
+        except KafkaException as exc:
+            log.warning("could not abort the audit transaction (%s); a new producer fences the old one", exc)
+            self.producer = self._new_producer()
+            self._fall_back(_Step.NEW_PRODUCER)
+            return
+        self._fall_back(_Step.REWIND)
 
     def anchor(self) -> None:
         """Signs the committed chain heads onto the anchors topic, in a transaction of its own (if they moved)."""
@@ -210,7 +284,7 @@ class Auditor:
         except KafkaException:
             # The heads stay unanchored and are tried again next interval; the chain itself is unaffected.
             log.exception("could not commit an anchor; retrying at the next interval")
-            self.producer.abort_transaction(30)
+            self._abort()
             return
         self.anchored = heads
         ANCHORS.inc()
@@ -264,8 +338,8 @@ class Auditor:
             events += self._events(facts[end], pending, counts)
             end += 1
         blocks = 0
-        self.producer.begin_transaction()
         try:
+            self.producer.begin_transaction()
             for partition, key, bodies in pending.blocks():
                 link, value = encode_block(bodies, heads.get(partition, GENESIS))
                 heads[partition] = link
@@ -280,8 +354,7 @@ class Auditor:
             self.producer.commit_transaction(30)
         except KafkaException:
             log.exception("audit transaction failed; aborting and resuming from the last commit")
-            self.producer.abort_transaction(30)
-            self._rewind()
+            self._abort()
             return None
         self.heads = heads
         self.committed.update(delivered.heads)
@@ -290,12 +363,3 @@ class Auditor:
         for decision, n in counts.items():
             EVENTS.labels(decision).inc(n)
         return end
-
-    def _rewind(self) -> None:
-        """After an abort: back to the committed offsets, with heads from the committed log."""
-        assignment = self.consumer.assignment()
-        committed = self.consumer.committed(assignment, timeout=30)
-        for tp in committed:
-            tp.offset = tp.offset if tp.offset >= 0 else 0
-            self.consumer.seek(tp)
-        self._recover_heads()

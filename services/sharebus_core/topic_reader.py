@@ -211,6 +211,9 @@ def last_records(
                 if start == low:
                     break
                 span *= 8
+    except KafkaException as exc:
+        # A broker that does not answer in time (a leader moving after a broker died) is "unknown".
+        raise TopicReadError(f"reading the end of {topic}: {exc.args[0]}") from exc
     finally:
         consumer.close()
     return found

@@ -198,7 +198,13 @@ def test_a_broker_lost_mid_stream_loses_nothing(
 
     # Every delivery is in the audit trail, and the chain is whole.
     audited = eventually(lambda: _audited_seqs(bus), lambda s: everything <= s, timeout_s=180)
-    assert everything <= audited, f"{len(everything - audited)} deliveries not audited"
+    auditor = replicated.auditor
+    assert everything <= audited, (
+        f"{len(everything - audited)} deliveries not audited; auditor alive: {auditor.alive()}; its log ends:\n"
+        f"{auditor.tail(40)}"
+    )
+    # The auditor lived through the broker's death (it waits for heads it cannot read, never exits).
+    assert auditor.alive(), auditor.tail(40)
     result = verify(bus.access, topics.audit)
     assert result.broken is None, str(result)
     assert result.events >= 2 * COUNT
