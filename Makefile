@@ -12,7 +12,7 @@ run: setup
 ## test: every check: lint, types, unit, integration (real Kafka), e2e
 test: setup lint typecheck
 	$(PY) -m pytest tests/unit -q
-	$(PY) -m pytest tests/integration tests/e2e -q
+	$(PY) -m pytest tests/integration tests/e2e -q --durations=25
 
 setup:
 	@scripts/bootstrap.sh
