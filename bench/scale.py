@@ -60,6 +60,7 @@ class Figures:
     classes: int
     partitions: int
     timings_s: dict[str, float] = field(default_factory=dict)
+    routers: int = 1
     router_peak_rss_mib: float = 0.0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=3, help="partitions per source topic")
     parser.add_argument("--steady-rate", type=float, default=2000.0, help="records/s, spread over every class")
     parser.add_argument("--steady-seconds", type=float, default=10.0)
+    parser.add_argument("--routers", type=int, default=1, help="router workers sharing the source partitions")
     parser.add_argument("--work", type=Path, help="keep logs and scrapes here (default: a temporary directory)")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the broker and the children are stopped.
@@ -88,7 +90,7 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     started = time.monotonic()
     generate(args.scale, work / "catalogue", partitions=args.partitions)
     catalogue = load_catalogue(work / "catalogue")
-    figures = Figures(args.scale, len(catalogue.data_classes), args.partitions)
+    figures = Figures(args.scale, len(catalogue.data_classes), args.partitions, routers=args.routers)
     figures.timings_s["generate_and_load"] = time.monotonic() - started
     print(f"bench: {figures.classes} classes, {len(catalogue.subscriptions)} subscriptions", flush=True)
     admin = start_broker(stack, BrokerSettings(port=free_port(), controller_port=free_port(), data_dir=work / "kafka"))
@@ -96,7 +98,8 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     with timed(figures, "acls"):
         who = provision_access(admin, catalogue, topics.namespace, ("registry", "router", "auditor", "monitor"))
     keys = bus_keys(work / "keys")
-    ports = {name: free_port() for name in ("registry", "router", "auditor", "monitor")}
+    ports = {name: free_port() for name in ("registry", "auditor", "monitor")}
+    router_ports = [free_port() for _ in range(args.routers)]
     registry_url = f"http://127.0.0.1:{ports['registry']}"
     env = {
         **keys.everyone,
@@ -105,8 +108,6 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
         "SHAREBUS_REGISTRY_URL": registry_url,
         "SHAREBUS_REGISTRY_PORT": str(ports["registry"]),
         "SHAREBUS_CATALOGUE_DIR": str(work / "catalogue"),
-        "SHAREBUS_ROUTER_WEB_PORT": str(ports["router"]),
-        "SHAREBUS_ROUTER_DATA_DIR": str(work / "router"),
         "SHAREBUS_ROUTER_LOG_LEVEL": "warning",
         "SHAREBUS_AUDITOR_METRICS_PORT": str(ports["auditor"]),
         "SHAREBUS_MONITOR_METRICS_PORT": str(ports["monitor"]),
@@ -116,10 +117,7 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     )
     stack.callback(registry.stop)
     schema_ids = provision(figures, admin, catalogue, topics, registry_url)
-    router = Child("router", "sharebus_router", {**env, **who["router"].env()}, work / "router.log").start()
-    stack.callback(router.stop)
-    with timed(figures, "router_start_to_ready"):
-        router.wait_http(f"http://127.0.0.1:{ports['router']}/readyz", ROUTER_READY_TIMEOUT_S)
+    routers = start_routers(stack, work, {**env, **who["router"].env()}, router_ports, figures)
     figures.timings_s["provisioning_plus_router_ready"] = (
         figures.timings_s["topics"] + figures.timings_s["schemas"] + figures.timings_s["router_start_to_ready"]
     )
@@ -131,16 +129,31 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     monitor_env = {**env, **who["monitor"].env()}
     monitor = start_child("monitor", "sharebus_monitor", monitor_env, work / "monitor.log", monitor_url, 120)
     stack.callback(monitor.stop)
-    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, router, figures)
+    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, routers, figures)
     figures.latency_ms["raw"] = raw_latency(admin, work, topics, args)
-    figures.router_peak_rss_mib = peak_rss_mib(router)
-    for name, url in (
-        ("router", f"http://127.0.0.1:{ports['router']}/metrics"),
-        ("auditor", auditor_url),
-        ("monitor", monitor_url),
-    ):
+    figures.router_peak_rss_mib = max(peak_rss_mib(router) for router in routers)
+    router_urls = [
+        (router.name, f"http://127.0.0.1:{port}/metrics") for router, port in zip(routers, router_ports, strict=True)
+    ]
+    for name, url in (*router_urls, ("auditor", auditor_url), ("monitor", monitor_url)):
         figures.metrics[name] = scrape(url, work / f"{name}.metrics.txt")
     return figures
+
+
+def start_routers(stack: ExitStack, work: Path, env: dict[str, str], ports: list[int], figures: Figures) -> list[Child]:
+    """The router workers, one group sharing the source partitions, each with its own port and data
+    directory; all started at once and timed until every one is ready."""
+    routers = []
+    for i, port in enumerate(ports):
+        name = "router" if i == 0 else f"router-{i + 1}"
+        worker_env = {**env, "SHAREBUS_ROUTER_WEB_PORT": str(port), "SHAREBUS_ROUTER_DATA_DIR": str(work / name)}
+        router = Child(name, "sharebus_router", worker_env, work / f"{name}.log").start()
+        stack.callback(router.stop)
+        routers.append(router)
+    with timed(figures, "router_start_to_ready"):
+        for router, port in zip(routers, ports, strict=True):
+            router.wait_http(f"http://127.0.0.1:{port}/readyz", ROUTER_READY_TIMEOUT_S)
+    return routers
 
 
 @contextmanager
@@ -203,7 +216,7 @@ def steady_latency(
     topics: TopicNames,
     schema_ids: dict[str, int],
     args: argparse.Namespace,
-    router: Child,
+    routers: list[Child],
     figures: Figures,
 ) -> dict[str, float]:
     """A warm-up round (one record per class, timed until all its deliveries arrive), then the steady phase."""
@@ -214,17 +227,17 @@ def steady_latency(
     warm = MultiTopicSink(admin, delivery_topics, "warm").start()
     with timed(figures, "first_round_delivered"):
         send_phase(producer, catalogue, records, len(records), "warm", None)
-        warm.wait(sum(fanout.values()), 600, router)
+        warm.wait(sum(fanout.values()), 600, routers)
     total = int(args.steady_rate * args.steady_seconds)
     expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
     sink = MultiTopicSink(admin, delivery_topics, "steady").start()
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
     send_phase(producer, catalogue, records, total, "steady", args.steady_rate)
-    sink.wait(expected, 120, router)
+    sink.wait(expected, 120, routers)
     got = sink.latencies_ms
     print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
     if not got:
-        raise SystemExit(f"no deliveries measured; router log {router.log_path}:\n{router.tail()}")
+        raise SystemExit(f"no deliveries measured; router log {routers[0].log_path}:\n{routers[0].tail()}")
     return {"p50": percentile(got, 0.5), "p99": percentile(got, 0.99), "deliveries": len(got), "expected": expected}
 
 
@@ -294,9 +307,9 @@ class MultiTopicSink:
         self._thread.start()
         return self
 
-    def wait(self, expected: int, timeout_s: float, router: Child) -> None:
+    def wait(self, expected: int, timeout_s: float, routers: list[Child]) -> None:
         deadline = time.monotonic() + timeout_s
-        while len(self.latencies_ms) < expected and time.monotonic() < deadline and router.alive():
+        while len(self.latencies_ms) < expected and time.monotonic() < deadline and all(r.alive() for r in routers):
             time.sleep(0.2)
         self._stop.set()
         if self._thread is not None:
@@ -358,7 +371,10 @@ def scrape(url: str, keep: Path) -> dict[str, float]:
 
 def report(f: Figures) -> None:
     t = f.timings_s
-    print(f"\nsharebus over a generated {f.scale} catalogue: {f.classes} classes, {f.partitions} partitions each")
+    print(
+        f"\nsharebus over a generated {f.scale} catalogue: {f.classes} classes, {f.partitions} partitions each, "
+        f"{f.routers} router worker(s)"
+    )
     for name in (
         "acls",
         "topics",
@@ -369,7 +385,7 @@ def report(f: Figures) -> None:
         "first_round_delivered",
     ):
         print(f"  {name:<32} {t.get(name, float('nan')):>8.1f} s")
-    print(f"  {'router peak RSS':<32} {f.router_peak_rss_mib:>8.0f} MiB")
+    print(f"  {'router peak RSS (largest worker)':<32} {f.router_peak_rss_mib:>8.0f} MiB")
     total_series = sum(m["series"] for m in f.metrics.values())
     for name, m in f.metrics.items():
         print(
