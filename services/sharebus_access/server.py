@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from sharebus_access.reconcile import Health
+from sharebus_core.probe_server import Probe, serve_probes
 
 
 def health_body(health: Health) -> dict[str, object]:
@@ -30,27 +29,12 @@ def serve(
 ) -> ThreadingHTTPServer:
     """Starts serving in a daemon thread; ``shutdown()`` the returned server to stop."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-            elif self.path in ("/healthz", "/readyz"):
-                body = health_body(health()) if self.path == "/readyz" else {"status": "ok"}
-                status = 200 if self.path == "/healthz" or body["ready"] else 503
-                self._send(status, json.dumps(body).encode(), "application/json")
-            else:
-                self._send(404, b"not found\n", "text/plain")
+    def alive() -> tuple[int, Mapping[str, object]]:
+        return 200, {"status": "ok"}
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def ready() -> tuple[int, Mapping[str, object]]:
+        body = health_body(health())
+        return (200 if body["ready"] else 503), body
 
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes every few seconds would drown the log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="access-http", daemon=True).start()
-    return server
+    probes: dict[str, Probe] = {"/healthz": alive, "/readyz": ready}
+    return serve_probes(host, port, registry, probes, "access-http")

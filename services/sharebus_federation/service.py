@@ -9,16 +9,16 @@ every flow and the schema follower's last pass succeeded.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess, read_credentials_file
+from sharebus_core.probe_server import serve_probes
 from sharebus_federation.metrics import FederationCollector
 from sharebus_federation.mirror import MirrorError, MirrorHealth, MirrorMaker
 from sharebus_federation.plan import CITY, plan_for, schema_subjects
@@ -95,31 +95,18 @@ class FederationService:
 
     def serve(self) -> ThreadingHTTPServer:
         """``/metrics`` and ``/healthz`` in a daemon thread; ``shutdown()`` the server to stop."""
-        service = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    self._send(200, generate_latest(service.registry), CONTENT_TYPE_LATEST)
-                elif self.path == "/healthz":
-                    body = service.health_body()
-                    self._send(200 if body["healthy"] else 503, json.dumps(body).encode(), "application/json")
-                else:
-                    self._send(404, b"not found\n", "text/plain")
+        def healthz() -> tuple[int, dict[str, object]]:
+            body = self.health_body()
+            return (200 if body["healthy"] else 503), body
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return  # health probes every second would drown the log
-
-        server = ThreadingHTTPServer((self.settings.metrics_host, self.settings.metrics_port), Handler)
-        threading.Thread(target=server.serve_forever, name="federation-http", daemon=True).start()
-        return server
+        return serve_probes(
+            self.settings.metrics_host,
+            self.settings.metrics_port,
+            self.registry,
+            {"/healthz": healthz},
+            "federation-http",
+        )
 
     def _watch(self, stop: threading.Event) -> int:
         while not stop.wait(1.0):
