@@ -215,12 +215,21 @@ class Auditor:
             "auditor assigned %s; chain heads recovered from %s", [p.partition for p in partitions], self.topics.audit
         )
 
+    def _init_producer(self) -> None:
+        """init_transactions aborts whatever an earlier producer with this id left open."""
+        try:
+            self.producer.init_transactions(30)
+        except KafkaException:
+            # A producer whose init failed may be unusable (a fatal error): the next attempt gets a new one.
+            self.producer = self._new_producer()
+            raise
+
     def _resync(self) -> bool:
         """Brings the cache back in step with the log; False (logged, retried later) if Kafka cannot answer."""
         try:
             if self.step is _Step.NEW_PRODUCER:
-                # init_transactions aborts whatever an earlier producer with this id left open.
-                self.producer.init_transactions(30)
+                self._init_producer()
+                self.step = _Step.REWIND
             # Nothing assigned yet: the heads are read at the assignment.
             assignment = self.consumer.assignment()
             if assignment:

@@ -144,7 +144,15 @@ class FakeConsumer:
 
 
 class Harness:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fail_heads: int, fail: set[str]) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        fail_heads: int | set[int],
+        fail: set[str],
+    ) -> None:
+        """``fail_heads``: the first N head reads fail, or those numbered (from 1); ``fail``: calls that fail
+        once on the first producer."""
         key = tmp_path / "auditor.pem"
         key.write_bytes(
             Ed25519PrivateKey.generate().private_bytes(
@@ -159,7 +167,8 @@ class Harness:
 
         def heads(access: KafkaAccess, topic: str) -> dict[int, ChainHead]:
             self.head_reads += 1
-            if self.head_reads <= fail_heads:
+            failing = set(range(1, fail_heads + 1)) if isinstance(fail_heads, int) else fail_heads
+            if self.head_reads in failing:
                 raise TopicReadError(f"reading the end of {topic}: timed out")
             return {}
 
@@ -227,3 +236,34 @@ def test_a_transaction_that_cannot_be_aborted_gets_a_new_producer_before_anythin
     ]
     assert harness.consumer.seeks[-1] == 0
     assert len(second.produced) == 2  # one block, then the anchor at stop
+
+
+def test_a_producer_that_cannot_start_transactions_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    harness = Harness(monkeypatch, tmp_path, fail_heads=0, fail={"init"})
+    harness.script += [(True, [Fact(0)])]
+
+    harness.auditor.run()
+
+    first, second = harness.producers
+    assert [c.split(":")[1] for c in harness.calls if c.startswith(f"{id(first)}:")] == ["init"]
+    assert [c.split(":")[1] for c in harness.calls if c.startswith(f"{id(second)}:")][:3] == [
+        "init",
+        "begin",
+        "send_offsets",
+    ]
+
+
+def test_a_new_producer_is_started_once_even_when_reading_the_heads_after_it_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The first producer can neither commit nor abort; the heads read right after its replacement fails.
+    harness = Harness(monkeypatch, tmp_path, fail_heads={2}, fail={"commit", "abort"})
+    harness.script += [(True, [Fact(0)]), (False, [Fact(0)])]
+
+    harness.auditor.run()
+
+    _, second = harness.producers
+    second_calls = [c.split(":")[1] for c in harness.calls if c.startswith(f"{id(second)}:")]
+    assert second_calls.count("init") == 1
+    assert second_calls[:3] == ["init", "begin", "send_offsets"]
+    assert harness.head_reads == 3
