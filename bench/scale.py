@@ -78,6 +78,12 @@ def main() -> int:
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the broker and the children are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.work is not None and (args.work / "kafka").exists():
+        # A broker started over an earlier run's 12,000 partitions spends minutes loading them, and its
+        # old credentials make the new ones look refused: every figure would be wrong.
+        parser.error(
+            f"--work {args.work} holds an earlier run's broker data ({args.work / 'kafka'}); give an empty directory"
+        )
     with tempfile.TemporaryDirectory(prefix="sharebus-bench-scale-") as tmp, ExitStack() as stack:
         work = args.work or Path(tmp)
         figures = run(stack, work, args)
