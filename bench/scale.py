@@ -244,7 +244,18 @@ def steady_latency(
     print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
     if not got:
         raise SystemExit(f"no deliveries measured; router log {routers[0].log_path}:\n{routers[0].tail()}")
-    return {"p50": percentile(got, 0.5), "p99": percentile(got, 0.99), "deliveries": len(got), "expected": expected}
+    routed = sink.routed_ms
+    after = [whole - to_router for whole, to_router in zip(got, routed, strict=True)]
+    return {
+        "p50": percentile(got, 0.5),
+        "p99": percentile(got, 0.99),
+        "deliveries": len(got),
+        "expected": expected,
+        "publish_to_routed_p50": percentile(routed, 0.5),
+        "publish_to_routed_p99": percentile(routed, 0.99),
+        "routed_to_received_p50": percentile(after, 0.5),
+        "routed_to_received_p99": percentile(after, 0.99),
+    }
 
 
 def send_phase(
@@ -283,6 +294,8 @@ class MultiTopicSink:
     topics: list[str]
     phase: str
     latencies_ms: list[float] = field(default_factory=list)
+    # The delivered record's CreateTime is when the router produced it: publish->routed, routed->received.
+    routed_ms: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -306,7 +319,9 @@ class MultiTopicSink:
                     received = time.time_ns()
                     meta = h.header_map(msg.headers())
                     if msg.error() is None and meta.get(PHASE) == phase:
-                        self.latencies_ms.append((received - int(meta[h.PUBLISHED_NS])) / 1e6)
+                        published_ns = int(meta[h.PUBLISHED_NS])
+                        self.latencies_ms.append((received - published_ns) / 1e6)
+                        self.routed_ms.append(msg.timestamp()[1] - published_ns / 1e6)
             consumer.close()
 
         self._thread = threading.Thread(target=run, daemon=True)
@@ -405,6 +420,11 @@ def report(f: Figures) -> None:
         f"({ours['deliveries']:.0f}/{ours['expected']:.0f} deliveries), raw {raw['p50']:.1f}/{raw['p99']:.1f} ms"
     )
     print(f"  steady p99 sharebus/raw: {ours['p99'] / raw['p99']:.2f}")
+    print(
+        f"  sharebus by stage p50/p99: publish->routed {ours['publish_to_routed_p50']:.1f}/"
+        f"{ours['publish_to_routed_p99']:.1f} ms, routed->received {ours['routed_to_received_p50']:.1f}/"
+        f"{ours['routed_to_received_p99']:.1f} ms"
+    )
     for note in f.notes:
         print(f"  note: {note}")
 

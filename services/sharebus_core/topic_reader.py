@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 # Not re-exported by name from confluent_kafka.admin (for the type checker).
 from confluent_kafka.admin._listoffsets import OffsetSpec
@@ -168,17 +169,30 @@ def partition_ends(
     if not partitions:
         return {}
     admin = access.admin()
-    answers: dict[str, dict[tuple[str, int], int]] = {}
-    specs = (("low", OffsetSpec.earliest()), ("high", OffsetSpec.latest()))  # type: ignore[no-untyped-call]
-    for name, spec in specs:
-        futures = admin.list_offsets(
-            {TopicPartition(tp.topic, tp.partition): spec for tp in partitions}, request_timeout=timeout_s
-        )
-        try:
-            answers[name] = {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
-        except KafkaException as exc:
-            raise TopicReadError(f"cannot read the offsets of {len(partitions)} partition(s): {exc.args[0]}") from exc
-    return {key: (answers["low"][key], answers["high"][key]) for key in answers["high"]}
+    low = _list_offsets(admin, partitions, OffsetSpec.earliest(), timeout_s)  # type: ignore[no-untyped-call]
+    high = _list_offsets(admin, partitions, OffsetSpec.latest(), timeout_s)  # type: ignore[no-untyped-call]
+    return {key: (low[key], high[key]) for key in high}
+
+
+def partition_starts(
+    access: KafkaAccess, partitions: list[TopicPartition], timeout_s: float = 30.0
+) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> its log start offset, asked in one batched request per broker."""
+    if not partitions:
+        return {}
+    return _list_offsets(access.admin(), partitions, OffsetSpec.earliest(), timeout_s)  # type: ignore[no-untyped-call]
+
+
+def _list_offsets(
+    admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec, timeout_s: float
+) -> dict[tuple[str, int], int]:
+    futures = admin.list_offsets(
+        {TopicPartition(tp.topic, tp.partition): spec for tp in partitions}, request_timeout=timeout_s
+    )
+    try:
+        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+    except KafkaException as exc:
+        raise TopicReadError(f"cannot read the offsets of {len(partitions)} partition(s): {exc.args[0]}") from exc
 
 
 def last_records(

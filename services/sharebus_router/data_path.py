@@ -30,11 +30,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from mode import Service
 
 from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.topic_reader import TopicReadError, partition_starts
 from sharebus_router.audit_facts import encode_batch
 from sharebus_router.bus_headers import RawHeader
 from sharebus_router.live_points import PointKeeper
@@ -48,6 +49,7 @@ EXIT_DELIVERY_FAILED = 70
 IDLE_S = 0.004
 
 Route = Callable[[str, int, int, bytes | None, bytes | None, list[RawHeader]], Awaitable[dict[str, Any] | None]]
+Starts = Callable[[KafkaAccess, list[TopicPartition], float], dict[tuple[str, int], int]]
 _Headers = list[tuple[str, str | bytes | None]]  # confluent-kafka's type for what it takes and gives
 TP = tuple[str, int]
 
@@ -130,8 +132,10 @@ class DataPath:
         keeper: PointKeeper,
         metrics: RouterMetrics,
         after_batch: Callable[[], None] = lambda: None,
+        starts: Starts = partition_starts,
     ) -> None:
         self.metrics = metrics
+        self.starts = starts
         self.access = access
         # The handler's batch-shaped counters are added to the exported ones here.
         self.after_batch = after_batch
@@ -266,11 +270,37 @@ class DataPath:
     # -- rebalances (inside consume(), on the event loop's thread) -----------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.incremental_assign(self._positions(consumer, partitions))
         self.joined = True
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_assigned(partitions)
         self.metrics.rebalances.labels("assigned").inc(len(partitions))
         self.metrics.source_partitions.set(len(self.assigned))
+
+    def _positions(self, consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Where each assigned partition starts: its committed offset, else its log start.
+
+        Left to itself, librdkafka asks one ListOffsets per partition without a committed offset (at
+        city scale, thousands of quiet partitions), and a request cut by a closing connection (the
+        broker ends any that does not re-authenticate within 10 s) is asked again only at the next
+        metadata refresh, minutes later: that partition's records waited for it. Here it is one
+        OffsetFetch and one batched ListOffsets; if either fails, librdkafka does it its own way.
+        """
+        timeout_s = self.config.session_timeout_s / 2
+        try:
+            committed = consumer.committed([TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout_s)
+            fresh = [tp for tp in committed if tp.error is None and tp.offset < 0]
+            starts = self.starts(self.access, fresh, timeout_s)
+        except (KafkaException, TopicReadError) as exc:
+            log.warning("start offsets of %d partition(s) unknown (%s); the consumer asks", len(partitions), exc)
+            self.metrics.start_offset_failures.inc()
+            return partitions
+        positioned = []
+        for tp in committed:
+            # Without the leader epoch: a known epoch makes librdkafka validate each partition in turn.
+            offset = starts.get((tp.topic, tp.partition), tp.offset) if tp.error is None else OFFSET_INVALID
+            positioned.append(TopicPartition(tp.topic, tp.partition, offset))
+        return positioned
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commits what was acknowledged on the revoked partitions before giving them up."""

@@ -140,6 +140,11 @@ class RouterMetrics:
             ["event"],
             registry=registry,
         )
+        self.start_offset_failures = Counter(
+            "sharebus_router_start_offset_failures",
+            "Assignments whose start offsets could not be read in one batch: the consumer asked per partition",
+            registry=registry,
+        )
         self.source_partitions = Gauge(
             "sharebus_router_source_partitions", "Source partitions this worker's data path owns", registry=registry
         )

@@ -7,7 +7,7 @@ import time
 from confluent_kafka import TopicPartition
 
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import last_record_times, partition_ends
+from sharebus_core.topic_reader import last_record_times, partition_ends, partition_starts
 from sharebus_provision import TopicSpec, ensure_topics
 from tests.support.names import unique
 
@@ -30,3 +30,17 @@ def test_ends_and_newest_times_over_several_topics(kafka_admin: KafkaAccess) -> 
     newest = last_record_times(kafka_admin, [busy, quiet, unique("absent")])
     assert newest == {busy: (base_ms + 2000) / 1000}
     assert partition_ends(kafka_admin, []) == {}
+
+    # Where a consumer without a committed offset starts (the router's data path at an assignment):
+    # the log start, which retention or a deletion moves past 0.
+    admin = kafka_admin.admin()  # kept: a client collected while a request is pending never answers it
+    for future in admin.delete_records([TopicPartition(busy, 0, 2)], request_timeout=30).values():
+        future.result(timeout=60)
+    assert partition_starts(kafka_admin, partitions) == {
+        (busy, 0): 2,
+        (busy, 1): 0,
+        (busy, 2): 0,
+        (quiet, 0): 0,
+        (quiet, 1): 0,
+    }
+    assert partition_starts(kafka_admin, []) == {}
