@@ -223,6 +223,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         clock.refresh,
         releases=keeper.releases,
         lacking=keeper.lacking_held,
+        ownership=lambda: frozenset(keeper.owned_held),
     )
     keeper.hold_state = hold_state
 
