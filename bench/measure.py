@@ -73,8 +73,19 @@ class LatencySink:
     topic: str
     phase: str
     latencies_ms: list[float] = field(default_factory=list)
+    # The output record's CreateTime is when the forwarder produced it: publish->forwarded, then the rest.
+    forwarded_ms: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+
+    def stages(self) -> str:
+        """p50/p99 of publish->forwarded and forwarded->received (the forwarder's send, the broker, the sink)."""
+        after = [whole - before for whole, before in zip(self.latencies_ms, self.forwarded_ms, strict=True)]
+        first, rest = self.forwarded_ms, after
+        return (
+            f"publish->forwarded {percentile(first, 0.5):.1f}/{percentile(first, 0.99):.1f} ms, "
+            f"forwarded->received {percentile(rest, 0.5):.1f}/{percentile(rest, 0.99):.1f} ms"
+        )
 
     def start(self) -> LatencySink:
         consumer = self.access.consumer(
@@ -100,7 +111,9 @@ class LatencySink:
                     received = time.time_ns()
                     meta = h.header_map(msg.headers())
                     if msg.error() is None and meta.get(PHASE) == phase:
-                        self.latencies_ms.append((received - int(meta[h.PUBLISHED_NS])) / 1e6)
+                        published_ns = int(meta[h.PUBLISHED_NS])
+                        self.latencies_ms.append((received - published_ns) / 1e6)
+                        self.forwarded_ms.append(msg.timestamp()[1] - published_ns / 1e6)
             consumer.close()
 
         self._thread = threading.Thread(target=run, daemon=True)

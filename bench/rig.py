@@ -305,6 +305,7 @@ def measure(
             sink_reader.wait(total, timeout_s=300)
             if phase == "steady":
                 probe.steady_ended()
+                print(f"bench: {name} steady p50/p99 by stage: {sink_reader.stages()}", flush=True)
             latencies[phase] = sink_reader.latencies_ms
             if len(sink_reader.latencies_ms) < total:
                 raise SystemExit(f"{name}/{phase}: {len(sink_reader.latencies_ms)}/{total} records measured")
