@@ -203,3 +203,41 @@ def test_a_registry_refusal_is_not_retried() -> None:
     )
     with pytest.raises(httpx.HTTPStatusError):
         asyncio.run(schemas.register("ns.dlv.a.x-value", penalty))
+
+
+def test_a_new_projection_subject_is_registered_with_one_request_and_its_level_set_only_when_refused() -> None:
+    penalty = load_catalogue(FIXTURE_CATALOGUE).schema(PENALTY).text
+    enterprise = load_catalogue(FIXTURE_CATALOGUE).schema(ENTERPRISE).text
+    registry = ProjectionRegistry(penalty)
+    schemas = SchemaCache(
+        "http://registry", 1.0, None, transport=httpx.MockTransport(registry), registered_prefix="ns.dlv."
+    )
+    # Absent from the listing: its first schema needs no level (there is nothing to be compatible with).
+    asyncio.run(schemas.register("ns.dlv.b.x-value", penalty))
+    assert registry.requests == [("GET", "/schemas"), ("POST", "/subjects/ns.dlv.b.x-value/versions")]
+    # Listed with another schema: the level goes first, so the change is never refused.
+    registry.requests.clear()
+    asyncio.run(schemas.register("ns.dlv.a.x-value", enterprise))
+    assert registry.requests == [("PUT", "/config/ns.dlv.a.x-value"), ("POST", "/subjects/ns.dlv.a.x-value/versions")]
+
+    # Registered by another worker since the listing, with a schema the default level refuses.
+    refused = iter([409])
+
+    def racing(request: httpx.Request) -> httpx.Response:
+        registry.requests.append((request.method, request.url.path))
+        if request.url.path == "/schemas":
+            return httpx.Response(200, json=[])
+        if request.method == "POST" and next(refused, None) == 409:
+            return httpx.Response(409, json={"error_code": 409})
+        return httpx.Response(200, json={"compatibility": "NONE"} if request.method == "PUT" else {"id": 42})
+
+    registry.requests.clear()
+    other = SchemaCache(
+        "http://registry", 1.0, None, transport=httpx.MockTransport(racing), registered_prefix="ns.dlv."
+    )
+    assert asyncio.run(other.register("ns.dlv.c.x-value", enterprise))[0] == 42
+    assert registry.requests[1:] == [
+        ("POST", "/subjects/ns.dlv.c.x-value/versions"),
+        ("PUT", "/config/ns.dlv.c.x-value"),
+        ("POST", "/subjects/ns.dlv.c.x-value/versions"),
+    ]
