@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import signal
 import sys
 import tempfile
@@ -65,6 +66,8 @@ class Figures:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Cores each process used over the steady phase (CPU seconds / wall seconds).
+    steady_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def main() -> int:
@@ -238,8 +241,13 @@ def steady_latency(
     expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
     sink = MultiTopicSink(admin, delivery_topics, "steady").start()
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
+    cpu_before, started = cpu_seconds(), time.monotonic()
     send_phase(producer, catalogue, records, total, "steady", args.steady_rate)
     sink.wait(expected, 120, routers)
+    cpu_after, span = cpu_seconds(), time.monotonic() - started
+    # Who had the two cores while the steady records were sent and routed (until the last delivery).
+    figures.steady_cpu = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / span, 2) for role in cpu_after}
+    figures.steady_cpu["wall seconds"] = round(span, 1)
     got = sink.latencies_ms
     print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
     if not got:
@@ -256,6 +264,34 @@ def steady_latency(
         "routed_to_received_p50": percentile(after, 0.5),
         "routed_to_received_p99": percentile(after, 0.99),
     }
+
+
+_ROLES = (
+    ("kafka.Kafka", "broker"),
+    ("sharebus_router", "router"),
+    ("sharebus_audit", "auditor"),
+    ("sharebus_monitor", "monitor"),
+    ("sharebus_registry", "registry"),
+    ("bench.scale", "benchmark (publisher and sinks)"),
+)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system, all threads) of the run's processes so far, by role."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        role = next((name for marker, name in _ROLES if marker in cmdline), None)
+        if role is not None:
+            found[role] = found.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def send_phase(
@@ -425,6 +461,8 @@ def report(f: Figures) -> None:
         f"{ours['publish_to_routed_p99']:.1f} ms, routed->received {ours['routed_to_received_p50']:.1f}/"
         f"{ours['routed_to_received_p99']:.1f} ms"
     )
+    if f.steady_cpu:
+        print("  cores used over the steady phase: " + ", ".join(f"{k} {v}" for k, v in f.steady_cpu.items()))
     for note in f.notes:
         print(f"  note: {note}")
 
