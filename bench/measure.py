@@ -80,11 +80,10 @@ class LatencySink:
 
     def stages(self) -> str:
         """p50/p99 of publish->forwarded and forwarded->received (the forwarder's send, the broker, the sink)."""
-        after = [whole - before for whole, before in zip(self.latencies_ms, self.forwarded_ms, strict=True)]
-        first, rest = self.forwarded_ms, after
+        split = by_stage(self.latencies_ms, self.forwarded_ms)
         return (
-            f"publish->forwarded {percentile(first, 0.5):.1f}/{percentile(first, 0.99):.1f} ms, "
-            f"forwarded->received {percentile(rest, 0.5):.1f}/{percentile(rest, 0.99):.1f} ms"
+            f"publish->forwarded {split['first_p50']:.1f}/{split['first_p99']:.1f} ms, "
+            f"forwarded->received {split['rest_p50']:.1f}/{split['rest_p99']:.1f} ms"
         )
 
     def start(self) -> LatencySink:
@@ -169,6 +168,18 @@ def produce(
             producer.poll(0.05)
         else:
             return
+
+
+def by_stage(totals_ms: list[float], first_ms: list[float]) -> dict[str, float]:
+    """p50/p99 of a delivery's two stages, split at the output record's CreateTime: ``first_*`` up to
+    it (publish -> the forwarder produced it), ``rest_*`` after it (the broker and the sink)."""
+    rest = [whole - first for whole, first in zip(totals_ms, first_ms, strict=True)]
+    return {
+        "first_p50": percentile(first_ms, 0.5),
+        "first_p99": percentile(first_ms, 0.99),
+        "rest_p50": percentile(rest, 0.5),
+        "rest_p99": percentile(rest, 0.99),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -34,7 +34,7 @@ import fastavro
 import httpx
 from confluent_kafka import OFFSET_END, Producer, TopicPartition
 
-from bench.measure import PHASE, LatencySink, percentile, produce, publish, wait_for_count
+from bench.measure import PHASE, LatencySink, by_stage, percentile, produce, publish, wait_for_count
 from bench.rig import PYTHON_ENV, forwarder, start_broker, write_results
 from sharebus_access.credentials import provision_access
 from sharebus_broker import BrokerSettings
@@ -252,17 +252,16 @@ def steady_latency(
     print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
     if not got:
         raise SystemExit(f"no deliveries measured; router log {routers[0].log_path}:\n{routers[0].tail()}")
-    routed = sink.routed_ms
-    after = [whole - to_router for whole, to_router in zip(got, routed, strict=True)]
+    split = by_stage(got, sink.routed_ms)
     return {
         "p50": percentile(got, 0.5),
         "p99": percentile(got, 0.99),
         "deliveries": len(got),
         "expected": expected,
-        "publish_to_routed_p50": percentile(routed, 0.5),
-        "publish_to_routed_p99": percentile(routed, 0.99),
-        "routed_to_received_p50": percentile(after, 0.5),
-        "routed_to_received_p99": percentile(after, 0.99),
+        "publish_to_routed_p50": split["first_p50"],
+        "publish_to_routed_p99": split["first_p99"],
+        "routed_to_received_p50": split["rest_p50"],
+        "routed_to_received_p99": split["rest_p99"],
     }
 
 
