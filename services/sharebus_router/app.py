@@ -293,6 +293,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     table.hold_state = hold_state
     backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
     backfiller.refresh = keeper.refresh  # other workers write the points of their partitions
+    metrics.backfill_records.serving = lambda: keeper.owns(topics.backfill, 0)
+    metrics.backfill_records.entitled = table.entitled
     desk = BackfillDesk(
         backfiller,
         topics,

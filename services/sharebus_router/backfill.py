@@ -125,7 +125,7 @@ class Backfiller:
             sent += await self._replay(
                 request, route, target, RangeReader(self.access, topic, partition, start, end), seen
             )
-        self.metrics.backfill_records.labels(route.provider, target.consumer, route.data_class).inc(sent)
+        self.metrics.backfill_records.add(route.provider, target.consumer, route.data_class, sent)
         log.info("backfill %s: %d record(s) of %s to %s", request.request_id, sent, route.data_class, target.consumer)
         return _outcome(request, BackfillState.DONE, sent, None)
 

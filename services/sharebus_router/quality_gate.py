@@ -6,7 +6,9 @@ on it (dead letter, or the ``sharebus-quality`` header) and puts ``verdict.as_fa
 record's audit fact (docs/quality.md). Counting happens once per record read from a source topic
 (``count``): a held record is counted when it is held, not again when its window is released.
 
-``QualityScores`` turns the counters and the freshness tracker into the score gauges at scrape time.
+``QualityScores`` turns the freshness tracker into the delivery gauges at scrape time. The other
+scores are PromQL over what is exported (docs/quality.md): completeness and validity are ratios of the
+counters, correct summed over several workers, and timeliness is ``1 - sharebus_freshness_overdue``.
 Labels are (provider, data_class) and (provider, data_class, rule), all from the catalogue.
 """
 
@@ -24,7 +26,7 @@ from sharebus_core.headers import QUALITY, HeaderList
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_rules.quality import ClassRules, KeyView, Verdict
-from sharebus_rules.quality_scores import delivered, ratio, share
+from sharebus_rules.quality_scores import delivered, share
 
 
 class QualityRejected(BadRecord):
@@ -121,6 +123,10 @@ class QualityCounters(Collector):
             "sharebus_quality_fields_filled", "Declared fields of the records read that were filled", labels=labels
         )
         for code, counts in self.gate.counts.items():
+            # A class's series begin with its first record on this worker: with several workers, a
+            # class whose partitions are all elsewhere adds none here.
+            if not counts.records:
+                continue
             provider = self.gate.provider[code]
             for result, value in list(counts.results.items()):
                 records.add_metric([provider, code, result], value)
@@ -142,11 +148,9 @@ def flagged(headers: HeaderList, verdict: Verdict | None) -> HeaderList:
 
 
 class QualityScores(Collector):
-    """The four scores per (provider, class), and delivery per provider, computed at scrape time.
+    """Delivery per (provider, class) and per provider, computed at scrape time.
 
-    Completeness and validity are since this router started (a router's counters; with several
-    router workers, take them from the counters in Prometheus: docs/quality.md). Timeliness and
-    delivery come from the freshness tracker, which is seeded from the source topics' newest records at
+    It comes from the freshness tracker, which is seeded from the source topics' newest records at
     start, so a class never published shows 0 from the first scrape.
     """
 
@@ -159,16 +163,11 @@ class QualityScores(Collector):
         self.window = delivery_window
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        labels = ["provider", "data_class"]
-        families = {
-            name: GaugeMetricFamily(f"sharebus_quality_{name}", text, labels=labels)
-            for name, text in (
-                ("completeness", "Share of the class's declared fields filled in the records read"),
-                ("validity", "Share of the class's records read that passed every quality rule"),
-                ("timeliness", "1 while the class's newest record is within its period plus grace, else 0"),
-                ("delivery", "1 when the class was published within the delivery window, else 0"),
-            )
-        }
+        by_class = GaugeMetricFamily(
+            "sharebus_quality_delivery",
+            "1 when the class was published within the delivery window, else 0",
+            labels=["provider", "data_class"],
+        )
         by_provider = GaugeMetricFamily(
             "sharebus_quality_delivery_ratio",
             "Share of the provider's catalogued classes published within the delivery window",
@@ -176,28 +175,17 @@ class QualityScores(Collector):
         )
         now = dt.datetime.fromtimestamp(self.freshness.clock(), dt.UTC)
         per_provider: dict[str, list[bool]] = {d: [] for d in self.catalogue.departments}
-        # With several router workers timeliness and delivery come from the one that tracks freshness.
-        active = self.freshness.active()
-        for item in self.freshness.report():
-            values = [item.provider, item.data_class]
-            counts = self.gate.counts[item.data_class]
-            for name, score in (
-                ("completeness", ratio(counts.filled, counts.fields)),
-                ("validity", ratio(counts.results["passed"], counts.records)),
-            ):
-                if score is not None:
-                    families[name].add_metric(values, score)
-            if not active:
-                continue
-            families["timeliness"].add_metric(values, 0.0 if item.overdue else 1.0)
-            entry = self.catalogue.data_class(item.data_class)
-            done = delivered(entry, item.last_record, now, self.freshness.policy, self.window)
-            families["delivery"].add_metric(values, 1.0 if done else 0.0)
-            per_provider.setdefault(item.provider, []).append(done)
+        # With several router workers delivery comes from the one that tracks freshness.
+        if self.freshness.active():
+            for item in self.freshness.report():
+                entry = self.catalogue.data_class(item.data_class)
+                done = delivered(entry, item.last_record, now, self.freshness.policy, self.window)
+                by_class.add_metric([item.provider, item.data_class], 1.0 if done else 0.0)
+                per_provider.setdefault(item.provider, []).append(done)
         for provider, flags in sorted(per_provider.items()):
             if flags:
                 by_provider.add_metric([provider], share(flags))
-        yield from families.values()
+        yield by_class
         yield by_provider
         keys = GaugeMetricFamily(
             "sharebus_quality_reference_keys",

@@ -105,6 +105,10 @@ class RouteTable:
     def grants(self) -> list[Grant]:
         return list(self._grants.values())
 
+    def entitled(self) -> list[tuple[str, str, str]]:
+        """(provider, consumer, data class) of every live target: who may ask for a backfill now."""
+        return [(r.provider, t.consumer, r.data_class) for r in list(self.routes.values()) for t in r.targets]
+
     def grants_of(self, class_code: str) -> dict[str, list[Grant]]:
         by_consumer: dict[str, list[Grant]] = defaultdict(list)
         for grant in self._grants.values():
@@ -129,8 +133,9 @@ class RouteTable:
             return self.builder.closed(class_code, self._consumers(class_code))
         if class_code in self.failed:
             log.info("routes of %s built again; the class is open", class_code)
-        self.failed.discard(class_code)
-        self.builder.metrics.routes_closed.labels(*labels).set(0)
+            self.failed.discard(class_code)
+            # A class gets its series when it first closes, not one per class at 0 from the start.
+            self.builder.metrics.routes_closed.labels(*labels).set(0)
         return route
 
     def _consumers(self, class_code: str) -> list[str]:

@@ -15,7 +15,7 @@ from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
-from sharebus_router.metrics import RouterMetrics
+from sharebus_router.metrics import LazyChild, RouterMetrics
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_rules import Deliver, plan_routes
 from sharebus_rules.decision import DenyReason
@@ -185,16 +185,14 @@ class RouteBuilder:
                     expires_at=expires,
                     calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
                     records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),
-                    expired=self.metrics.denials.labels(
-                        entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
+                    expired=LazyChild(
+                        self.metrics.denials, entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
                     ),
                     level=self._level("consumer", self.catalogue.department_of_system.get(d.consumer)),
                     crossings=self._crossings(entry.provider, d.consumer),
                 )
             )
-        # Series exist from the start (at 0), so rates and alerts work before the first batch or backfill.
-        for d in plan.deliveries:
-            self.metrics.backfill_records.labels(entry.provider, d.consumer, class_code)
+        # Series exist from the start (at 0), so rates and alerts work before the first batch.
         if entry.mode is UpdateMode.PERIODIC:
             for outcome in ("delivered", "empty"):
                 self.metrics.batches.labels(entry.provider, class_code, outcome)

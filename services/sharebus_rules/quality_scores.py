@@ -1,11 +1,9 @@
-"""The quality scores of a provider's class, from counts and freshness: pure arithmetic, no Kafka.
+"""The delivery score of a provider's classes, from freshness: pure arithmetic, no Kafka.
 
-- completeness: declared fields filled / declared fields, over the records read;
-- validity: records that passed every rule / records read;
-- timeliness: 1 while the class's newest record is within its period plus the grace (real-time: the
-  allowed silence), else 0 (``sharebus_rules.freshness``);
-- delivery: 1 when the class was published within the delivery window, else 0; a provider's delivery
-  is the share of its catalogued classes delivered. A class catalogued but never published is 0.
+Delivery is 1 when a class was published within the delivery window, else 0; a provider's delivery is
+the share of its catalogued classes delivered. A class catalogued but never published is 0. The other
+scores (completeness, validity, timeliness) are ratios of exported counters and flags, summed over the
+router workers in PromQL (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -15,11 +13,6 @@ from collections.abc import Iterable
 
 from sharebus_core.catalogue import DataClass
 from sharebus_rules.freshness import FreshnessPolicy, allowed_age
-
-
-def ratio(part: float, whole: float) -> float | None:
-    """None when there is nothing to score yet (no record read): absent, not a misleading 0 or 1."""
-    return part / whole if whole > 0 else None
 
 
 def delivery_window(entry: DataClass, policy: FreshnessPolicy, window: dt.timedelta) -> dt.timedelta:

@@ -20,7 +20,7 @@ from sharebus_demo.fake import RecordFaker
 from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
-from sharebus_router.quality_gate import QualityCounters, QualityGate, QualityScores
+from sharebus_router.quality_gate import RESULTS, QualityCounters, QualityGate, QualityScores
 from sharebus_router.release import BatchReleaser, HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
@@ -210,16 +210,23 @@ def test_scores_per_provider_and_class(harness: Harness) -> None:
     freshness.last[ENTERPRISE] = now - 60
     registry = CollectorRegistry()
     registry.register(QualityScores(harness.catalogue, harness.handler.quality, freshness, dt.timedelta(hours=24)))
+    registry.register(QualityCounters(harness.handler.quality))
 
-    def score(name: str, code: str) -> float | None:
-        return registry.get_sample_value(f"sharebus_quality_{name}", {"provider": "AMR", "data_class": code})
+    def sample(name: str, code: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"provider": "AMR", "data_class": code, **labels})
 
-    assert score("validity", ENTERPRISE) == 2 / 4
-    assert score("completeness", ENTERPRISE) == (6 + 6 + 7 + 6) / 28
-    assert score("validity", PENALTY) is None  # nothing read: no score rather than a made-up one
-    assert score("timeliness", ENTERPRISE) == 1.0
-    assert score("delivery", ENTERPRISE) == 1.0
-    assert score("delivery", PENALTY) == 0.0  # catalogued, never published: the subtraction shows
+    # Validity and completeness are ratios of the counters (docs/quality.md), not gauges of their own.
+    results = {r: sample("sharebus_quality_records_total", ENTERPRISE, result=r) for r in RESULTS}
+    assert results == {"passed": 2, "flagged": 1, "rejected": 1}
+    filled = sample("sharebus_quality_fields_filled_total", ENTERPRISE)
+    assert (filled, sample("sharebus_quality_fields_declared_total", ENTERPRISE)) == (6 + 6 + 7 + 6, 28)
+    for gone in ("validity", "completeness", "timeliness"):
+        assert sample(f"sharebus_quality_{gone}", ENTERPRISE) is None
+    # Nothing read: no series rather than a made-up score, and none to carry on a worker without the class.
+    assert sample("sharebus_quality_records_total", PENALTY, result="passed") is None
+    assert sample("sharebus_quality_fields_declared_total", PENALTY) is None
+    assert sample("sharebus_quality_delivery", ENTERPRISE) == 1.0
+    assert sample("sharebus_quality_delivery", PENALTY) == 0.0  # catalogued, never published: the subtraction shows
     classes = len(harness.catalogue.classes_of("AMR"))
     assert registry.get_sample_value("sharebus_quality_delivery_ratio", {"provider": "AMR"}) == 1 / classes
 

@@ -207,7 +207,7 @@ def test_delivery_window_is_never_shorter_than_the_class_period() -> None:
     from sharebus_core.catalogue import load_catalogue
     from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
     from sharebus_rules.freshness import FreshnessPolicy
-    from sharebus_rules.quality_scores import delivered, delivery_window, ratio, share
+    from sharebus_rules.quality_scores import delivered, delivery_window, share
 
     catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
     policy = FreshnessPolicy(grace=dt.timedelta(hours=1))
@@ -220,5 +220,4 @@ def test_delivery_window_is_never_shorter_than_the_class_period() -> None:
     assert delivered(monthly, ten_days_ago, NOW, policy, day)
     assert not delivered(realtime, ten_days_ago, NOW, policy, day)
     assert not delivered(realtime, None, NOW, policy, day)  # never published
-    assert (ratio(1, 4), ratio(0, 0)) == (0.25, None)
     assert (share([True, False, False, True]), share([])) == (0.5, 1.0)

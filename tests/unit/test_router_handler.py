@@ -147,10 +147,12 @@ def test_revoked_grant_stops_delivery(harness: Harness) -> None:
 
 def test_expiry_is_enforced_per_record_before_the_route_is_rebuilt(harness: Harness) -> None:
     harness.grant(penalty_grant(valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)))
+    labels = {"provider": "AMR", "consumer": "tax-levy", "data_class": PENALTY, "reason": "grant_expired"}
+    # The target's expiry count is a series only once a record meets the expired grant.
+    assert harness.registry.get_sample_value("sharebus_denials_total", labels) is None
     harness.now += 11 * 60
     harness.handle(PENALTY, harness.encode(PENALTY, penalty()))
     assert harness.sent == []
-    labels = {"provider": "AMR", "consumer": "tax-levy", "data_class": PENALTY, "reason": "grant_expired"}
     assert harness.value("sharebus_denials_total", labels) == 1
 
 

@@ -210,7 +210,7 @@ def department() -> Board:
         Query(
             _share("sharebus_quality_fields_filled_total", "", "sharebus_quality_fields_declared_total"), instant=True
         ),
-        Query('max by (data_class) (sharebus_quality_timeliness{provider="$department"})', instant=True),
+        Query('1 - max by (data_class) (sharebus_freshness_overdue{provider="$department"})', instant=True),
         Query('max by (data_class) (sharebus_quality_delivery{provider="$department"})', instant=True),
     )
     board.graph(
