@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
@@ -31,6 +31,9 @@ def committed_offsets(
     """(topic, partition) -> the group's committed offset, 0 where it has committed nothing yet.
 
     While the group's coordinator moves to another broker, the lookup is retried until ``timeout_s``.
+    A partition answered with an error raises: read as 0, it would become a hand-over point at the
+    log's start, and a backfill would then replay nothing below a point that live delivery passed long
+    ago (a gap the subscriber never hears of).
     """
     consumer = access.consumer({"group.id": group, "enable.auto.commit": False})
     deadline = time.monotonic() + timeout_s
@@ -41,7 +44,7 @@ def committed_offsets(
             return {}
         while True:
             try:
-                found = consumer.committed(wanted, timeout=max(1.0, deadline - time.monotonic()))
+                found = _committed(consumer, wanted, max(1.0, deadline - time.monotonic()))
             except KafkaException as exc:
                 code = exc.args[0].code()
                 if code in _COORDINATOR_MOVING and time.monotonic() + _RETRY_S < deadline:
@@ -51,3 +54,12 @@ def committed_offsets(
             return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in found}
     finally:
         consumer.close()
+
+
+def _committed(consumer: Consumer, wanted: list[TopicPartition], timeout_s: float) -> list[TopicPartition]:
+    """The committed offsets, a partition's own error raised like a whole request's."""
+    found = consumer.committed(wanted, timeout=timeout_s)
+    failed = next((tp for tp in found if tp.error is not None), None)
+    if failed is not None:
+        raise KafkaException(failed.error)
+    return found

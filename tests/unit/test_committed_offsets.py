@@ -61,3 +61,34 @@ def test_a_coordinator_that_never_settles_ends_in_an_error(monkeypatch: pytest.M
     with pytest.raises(OffsetLookupError):
         committed_offsets(_with(monkeypatch, consumer), "g", ["src"], timeout_s=0.2)
     assert 1 < consumer.calls < 1000
+
+
+class PartlyFailing(FakeConsumer):
+    """Answers every partition, but with a per-partition error on partition 1 for the first ``times`` calls."""
+
+    def __init__(self, code: int, times: int) -> None:
+        super().__init__([])
+        self.code, self.times = code, times
+
+    def committed(self, wanted: list[TopicPartition], timeout: float) -> list[Any]:
+        self.calls += 1
+        failing = self.calls <= self.times
+        return [
+            SimpleNamespace(
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=-1001 if failing and tp.partition == 1 else 7,
+                error=KafkaError(self.code) if failing and tp.partition == 1 else None,
+            )
+            for tp in wanted
+        ]
+
+
+def test_a_partition_answered_with_an_error_is_not_read_as_nothing_committed(monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer = PartlyFailing(KafkaError.TOPIC_AUTHORIZATION_FAILED, times=1)
+    with pytest.raises(OffsetLookupError, match="TOPIC_AUTHORIZATION_FAILED"):
+        committed_offsets(_with(monkeypatch, consumer), "g", ["src"])
+    # A partition whose coordinator is loading is asked again, like a whole request.
+    loading = PartlyFailing(KafkaError.COORDINATOR_LOAD_IN_PROGRESS, times=2)
+    assert committed_offsets(_with(monkeypatch, loading), "g", ["src"]) == {("src", 0): 7, ("src", 1): 7}
+    assert loading.calls == 3
