@@ -315,12 +315,15 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         assigned = app.consumer.assignment()
         # Not ready while a follower is down: the routes may lag the grants without anyone knowing.
         followers_up = bool(follower) and all(running.up for running in follower)
-        joined = bool(assigned) and path.joined and not app.rebalancing
+        # Joined and claimed: a source partition routes only once its hand-over points are recorded.
+        unclaimed = keeper.unclaimed()
+        joined = bool(assigned) and path.joined and not unclaimed and not app.rebalancing
         ready = joined and table.ready.is_set() and followers_up
         body = {
             "ready": ready,
             "assigned_partitions": len(assigned) + len(path.assigned),
             "source_partitions": len(path.assigned),
+            "unclaimed_partitions": unclaimed,
             "records_routed": path.records_routed,
             "routes_built": table.ready.is_set(),
             "followers_up": followers_up,

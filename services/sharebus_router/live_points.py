@@ -124,6 +124,10 @@ class PointKeeper:
     def owns(self, topic: str, partition: int) -> bool:
         return (topic, partition) in self.assigned
 
+    def unclaimed(self) -> int:
+        """Source partitions assigned here whose points are not recorded yet: nothing routes there yet."""
+        return sum(1 for key in self.assigned if key[0] in self.classes and key not in self.ready)
+
     async def claim(self, topic: str, partition: int) -> None:
         """Returns once the partition's points are recorded; the route agent awaits it before routing.
 

@@ -88,10 +88,13 @@ def test_a_claimed_partition_records_every_target_at_the_committed_offset(harnes
     worker = Worker(harness, {(SOURCE, 1): 40})
 
     async def claim() -> None:
-        worker.keeper.on_assigned([TP(SOURCE, 1)])
+        worker.keeper.on_assigned([TP(SOURCE, 1), TP(TOPICS.held, 0)])
+        assert worker.keeper.unclaimed() == 1  # the source partition; a held one needs no claim
         await worker.keeper.claim(SOURCE, 1)
 
     asyncio.run(claim())
+    # The router's /readyz waits for this count to reach 0: assigned and not yet routing is not ready.
+    assert worker.keeper.unclaimed() == 0
     for consumer in ("tax-levy", "psb-case"):  # the class's two subscribers
         entry = harness.table.ledger.get(handover_key(consumer, ENTERPRISE, None))
         assert entry is not None
