@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported by name
 
 from sharebus_core.errors import SharebusError
@@ -21,8 +21,23 @@ class OffsetsUnavailable(SharebusError, RuntimeError):
 
 class OffsetReader:
     def __init__(self, access: KafkaAccess, timeout_s: float) -> None:
+        self.access = access
         self.admin = access.admin()
         self.timeout_s = timeout_s
+
+    def unavailable(self, what: str, exc: KafkaException) -> OffsetsUnavailable:
+        """The error to raise; after a timeout the admin client is replaced first.
+
+        librdkafka can abort the process when a timed-out admin request's late answer meets the
+        request's freed state (confluentinc/librdkafka#4605); its known workaround is a fresh client.
+        """
+        if _timed_out(exc):
+            self._renew()
+        return OffsetsUnavailable(f"{what}: {exc}")
+
+    def _renew(self) -> None:
+        log.warning("an admin request timed out: replacing the admin client (librdkafka#4605)")
+        self.admin = self.access.admin()
 
     def partitions(self, topics: Iterable[str]) -> list[Partition]:
         """Partitions of those of ``topics`` that exist."""
@@ -30,20 +45,20 @@ class OffsetReader:
         try:
             metadata = self.admin.list_topics(timeout=self.timeout_s)
         except KafkaException as exc:
-            raise OffsetsUnavailable(f"cannot list topics: {exc}") from exc
+            raise self.unavailable("cannot list topics", exc) from exc
         return [(name, p) for name, topic in metadata.topics.items() if name in wanted for p in topic.partitions]
 
     def topics(self) -> list[str]:
         try:
             return list(self.admin.list_topics(timeout=self.timeout_s).topics)
         except KafkaException as exc:
-            raise OffsetsUnavailable(f"cannot list topics: {exc}") from exc
+            raise self.unavailable("cannot list topics", exc) from exc
 
     def groups(self) -> list[str]:
         try:
             listed = self.admin.list_consumer_groups(request_timeout=self.timeout_s).result()
         except KafkaException as exc:
-            raise OffsetsUnavailable(f"cannot list consumer groups: {exc}") from exc
+            raise self.unavailable("cannot list consumer groups", exc) from exc
         return sorted(g.group_id for g in listed.valid)
 
     def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
@@ -56,13 +71,17 @@ class OffsetReader:
             for group in groups
         }
         found: dict[str, dict[Partition, int]] = {}
+        timed_out = False
         for group, future in futures.items():
             try:
                 result = future.result()
             except KafkaException as exc:
                 log.warning("no offsets for group %s: %s", group, exc)
+                timed_out = timed_out or _timed_out(exc)
                 continue
             found[group] = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+        if timed_out:
+            self._renew()  # once every request of the old client has been answered or timed out
         return found
 
     def watermarks(self, partitions: Iterable[Partition], latest: bool) -> dict[Partition, int]:
@@ -75,4 +94,9 @@ class OffsetReader:
             futures = self.admin.list_offsets(request, request_timeout=self.timeout_s)
             return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
         except KafkaException as exc:
-            raise OffsetsUnavailable(f"cannot read watermarks: {exc}") from exc
+            raise self.unavailable("cannot read watermarks", exc) from exc
+
+
+def _timed_out(exc: KafkaException) -> bool:
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and error.code() == KafkaError._TIMED_OUT

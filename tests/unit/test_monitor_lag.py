@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from sharebus_monitor.collector import LagSampler
 from sharebus_monitor.lag import GrowthTracker, Partition, lag_by_topic
-from sharebus_monitor.offsets import OffsetReader
+from sharebus_monitor.offsets import OffsetReader, OffsetsUnavailable
 
 
 def test_lag_sums_partitions_per_topic_against_committed_offsets() -> None:
@@ -100,3 +104,37 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
         # The auditor: facts not yet chained.
         ("ns-auditor", "ns.audit.facts"): 60,
     }
+
+
+class _Admin:
+    def __init__(self, error: int) -> None:
+        self.error = error
+
+    def list_topics(self, timeout: float) -> object:
+        raise KafkaException(KafkaError(self.error))
+
+
+class _Access:
+    """Hands out a new admin client, failing with ``error``, each time one is asked for."""
+
+    def __init__(self, error: int) -> None:
+        self.error = error
+        self.made: list[_Admin] = []
+
+    def admin(self) -> _Admin:
+        self.made.append(_Admin(self.error))
+        return self.made[-1]
+
+
+def test_an_admin_client_is_replaced_after_a_timeout_only() -> None:
+    access = _Access(KafkaError._TRANSPORT)
+    reader = OffsetReader(cast(KafkaAccess, access), timeout_s=1.0)
+    with pytest.raises(OffsetsUnavailable, match="cannot list topics"):
+        reader.topics()
+    assert access.made == [reader.admin]  # a broker down: the client reconnects by itself
+    access.made[0].error = KafkaError._TIMED_OUT
+    with pytest.raises(OffsetsUnavailable):
+        reader.topics()
+    # A timed-out admin request can abort the process later (librdkafka#4605): a fresh client.
+    assert len(access.made) == 2
+    assert reader.admin is access.made[1]
