@@ -131,10 +131,12 @@ def test_an_admin_client_is_replaced_after_a_timeout_only() -> None:
     reader = OffsetReader(cast(KafkaAccess, access), timeout_s=1.0)
     with pytest.raises(OffsetsUnavailable, match="cannot list topics"):
         reader.topics()
-    assert access.made == [reader.admin]  # a broker down: the client reconnects by itself
+    admin: object = reader.admin
+    assert access.made == [admin]  # a broker down: the client reconnects by itself
     access.made[0].error = KafkaError._TIMED_OUT
     with pytest.raises(OffsetsUnavailable):
         reader.topics()
     # A timed-out admin request can abort the process later (librdkafka#4605): a fresh client.
     assert len(access.made) == 2
-    assert reader.admin is access.made[1]
+    admin = reader.admin
+    assert admin is access.made[1]
