@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
@@ -158,12 +158,20 @@ def publish(
 
 
 def produce(
-    producer: Producer, topic: str, key: bytes, value: bytes, headers: list[tuple[str, str | bytes | None]]
+    producer: Producer,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    headers: list[tuple[str, str | bytes | None]],
+    on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
 ) -> None:
     """Produces, waiting for room when the local queue is full (flat-out phases fill it)."""
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers)
+            if on_delivery is None:
+                producer.produce(topic, value=value, key=key, headers=headers)
+            else:
+                producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
         except BufferError:
             producer.poll(0.05)
         else:

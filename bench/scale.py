@@ -25,14 +25,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastavro
 import httpx
-from confluent_kafka import OFFSET_END, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, Message, Producer, TopicPartition
 
 from bench.measure import PHASE, LatencySink, by_stage, percentile, produce, publish, wait_for_count
 from bench.rig import PYTHON_ENV, forwarder, start_broker, write_results
@@ -242,7 +242,8 @@ def steady_latency(
     sink = MultiTopicSink(admin, delivery_topics, "steady").start()
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
     cpu_before, started = cpu_seconds(), time.monotonic()
-    send_phase(producer, catalogue, records, total, "steady", args.steady_rate)
+    acked: list[float] = []
+    send_phase(producer, catalogue, records, total, "steady", args.steady_rate, acked)
     sink.wait(expected, 120, routers)
     cpu_after, span = cpu_seconds(), time.monotonic() - started
     # Who had the two cores while the steady records were sent and routed (until the last delivery).
@@ -258,6 +259,8 @@ def steady_latency(
         "p99": percentile(got, 0.99),
         "deliveries": len(got),
         "expected": expected,
+        "publish_to_acked_p50": percentile(acked, 0.5),
+        "publish_to_acked_p99": percentile(acked, 0.99),
         "publish_to_routed_p50": split["first_p50"],
         "publish_to_routed_p99": split["first_p99"],
         "routed_to_received_p50": split["rest_p50"],
@@ -300,25 +303,40 @@ def send_phase(
     total: int,
     phase: str,
     rate: float | None,
+    acked_ms: list[float] | None = None,
 ) -> None:
-    """Sends ``total`` records, cycling over the classes, at ``rate``/s (flat out when None)."""
+    """Sends ``total`` records, cycling over the classes, at ``rate``/s (flat out when None).
+
+    ``acked_ms`` gets each record's publish->acknowledged time: how long the publisher's own send to
+    the broker took, before any router could see the record.
+    """
     interval, next_at = (1.0 / rate if rate else 0.0), time.monotonic()
     for i in range(total):
         topic, code, key, value = records[i % len(records)]
+        published_ns = time.time_ns()
         headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, code.encode()),
             (h.PROVIDER, catalogue.data_class(code).provider.encode()),
             (h.RECORD_ID, f"{phase}-{i}".encode()),
             (PHASE, phase.encode()),
-            (h.PUBLISHED_NS, str(time.time_ns()).encode()),
+            (h.PUBLISHED_NS, str(published_ns).encode()),
         ]
-        produce(producer, topic, key, value, headers)
+        on_delivery = None if acked_ms is None else _acknowledged(acked_ms, published_ns)
+        produce(producer, topic, key, value, headers, on_delivery)
         producer.poll(0)
         if interval:
             next_at += interval
             if (delay := next_at - time.monotonic()) > 0:
                 time.sleep(delay)
     producer.flush(60)
+
+
+def _acknowledged(acked_ms: list[float], published_ns: int) -> Callable[[KafkaError | None, Message], None]:
+    def done(error: KafkaError | None, _msg: Message) -> None:
+        if error is None:
+            acked_ms.append((time.time_ns() - published_ns) / 1e6)
+
+    return done
 
 
 @dataclass
@@ -459,6 +477,10 @@ def report(f: Figures) -> None:
         f"  sharebus by stage p50/p99: publish->routed {ours['publish_to_routed_p50']:.1f}/"
         f"{ours['publish_to_routed_p99']:.1f} ms, routed->received {ours['routed_to_received_p50']:.1f}/"
         f"{ours['routed_to_received_p99']:.1f} ms"
+    )
+    print(
+        f"  of which the publisher's own send (publish->acknowledged by the broker) p50/p99: "
+        f"{ours['publish_to_acked_p50']:.1f}/{ours['publish_to_acked_p99']:.1f} ms"
     )
     if f.steady_cpu:
         print("  cores used over the steady phase: " + ", ".join(f"{k} {v}" for k, v in f.steady_cpu.items()))
