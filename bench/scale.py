@@ -231,11 +231,11 @@ def steady_latency(
     """A warm-up round (one record per class, timed until all its deliveries arrive), then the steady phase."""
     records, fanout = encoded_records(catalogue, topics, schema_ids)
     delivery_topics = [topics.delivery(s) for s in catalogue.systems]
-    producer = admin.producer({"acks": "all", "linger.ms": 5, "enable.idempotence": True})
-    producer.list_topics(timeout=10)
+    # One producer per providing department, as the city has: each sends only its own classes' partitions.
+    producers = Publishers(admin, catalogue)
     warm = MultiTopicSink(admin, delivery_topics, "warm").start()
     with timed(figures, "first_round_delivered"):
-        send_phase(producer, catalogue, records, len(records), "warm", None)
+        send_phase(producers, catalogue, records, len(records), "warm", None)
         warm.wait(sum(fanout.values()), 600, routers)
     total = int(args.steady_rate * args.steady_seconds)
     expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
@@ -243,7 +243,7 @@ def steady_latency(
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
     cpu_before, started = cpu_seconds(), time.monotonic()
     acked: list[float] = []
-    send_phase(producer, catalogue, records, total, "steady", args.steady_rate, acked)
+    send_phase(producers, catalogue, records, total, "steady", args.steady_rate, acked)
     sink.wait(expected, 120, routers)
     cpu_after, span = cpu_seconds(), time.monotonic() - started
     # Who had the two cores while the steady records were sent and routed (until the last delivery).
@@ -296,8 +296,33 @@ def cpu_seconds() -> dict[str, float]:
     return found
 
 
+class Publishers:
+    """A producer per providing department (idempotent, ``acks=all``), each connected before the phases."""
+
+    def __init__(self, admin: KafkaAccess, catalogue: Catalogue) -> None:
+        self.provider = {code: entry.provider for code, entry in catalogue.data_classes.items()}
+        self.by_department: dict[str, Producer] = {}
+        for department in sorted(set(self.provider.values())):
+            config = {"acks": "all", "linger.ms": 5, "enable.idempotence": True, "client.id": f"bench-{department}"}
+            self.by_department[department] = admin.producer(config)
+        for producer in self.by_department.values():
+            producer.list_topics(timeout=10)
+
+    def of(self, code: str) -> Producer:
+        return self.by_department[self.provider[code]]
+
+    def poll(self) -> None:
+        """Serves every producer's delivery reports (the acknowledged times are taken there)."""
+        for producer in self.by_department.values():
+            producer.poll(0)
+
+    def flush(self, timeout_s: float) -> None:
+        for producer in self.by_department.values():
+            producer.flush(timeout_s)
+
+
 def send_phase(
-    producer: Producer,
+    producers: Publishers,
     catalogue: Catalogue,
     records: list[tuple[str, str, bytes, bytes]],
     total: int,
@@ -322,13 +347,14 @@ def send_phase(
             (h.PUBLISHED_NS, str(published_ns).encode()),
         ]
         on_delivery = None if acked_ms is None else _acknowledged(acked_ms, published_ns)
-        produce(producer, topic, key, value, headers, on_delivery)
-        producer.poll(0)
+        produce(producers.of(code), topic, key, value, headers, on_delivery)
+        if i % 10 == 0:
+            producers.poll()
         if interval:
             next_at += interval
             if (delay := next_at - time.monotonic()) > 0:
                 time.sleep(delay)
-    producer.flush(60)
+    producers.flush(60)
 
 
 def _acknowledged(acked_ms: list[float], published_ns: int) -> Callable[[KafkaError | None, Message], None]:
