@@ -185,6 +185,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         heartbeat_interval_s=settings.heartbeat_interval_s,
         linger_ms=settings.producer_linger_ms,
         max_message_bytes=settings.max_message_bytes,
+        producers=settings.data_producers,
     )
     producer = DataProducer(settings.kafka, data_config)
     handler = RecordHandler(

@@ -27,6 +27,8 @@ import asyncio
 import gc
 import logging
 import os
+import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -85,26 +87,41 @@ class DataPathConfig:
     heartbeat_interval_s: float = 2.0
     linger_ms: int = 5
     max_message_bytes: int = 1_000_000
+    producers: int = 8
 
 
 class DataProducer:
-    """The data path's producer: idempotent, ``acks=all``; a message Kafka rejects ends the process."""
+    """The data path's producers: idempotent, ``acks=all``; a message Kafka rejects ends the process.
+
+    Several librdkafka producers, each topic always sent by the same one (so a partition's messages keep
+    their order). One librdkafka producer puts one partition in a ProduceRequest, and an idempotent one
+    has one request in flight at a time (confluentinc/librdkafka#1700, #4989): over the city's ~900
+    delivery topics a partition waited its turn for seconds, and the data path's flush before each commit
+    took 2.5-10 s (``make bench-scale``). ``producers`` connections take turns in parallel.
+    """
 
     def __init__(self, access: KafkaAccess, config: DataPathConfig) -> None:
-        self._producer: Producer = access.producer(
-            {
-                "linger.ms": config.linger_ms,
-                "message.max.bytes": config.max_message_bytes,
-                # Retries neither repeat nor reorder a partition's messages.
-                "enable.idempotence": True,
-                # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
-                # land in the partition where Faust's markers of its class go (live_points.held_partition).
-                "partitioner": "murmur2_random",
-                # A report per failed message only: one Python call per delivery costs ~1 µs a record.
-                "delivery.report.only.error": True,
-                "on_delivery": self._delivered,
-            }
-        )
+        settings = {
+            "linger.ms": config.linger_ms,
+            "message.max.bytes": config.max_message_bytes,
+            # Retries neither repeat nor reorder a partition's messages.
+            "enable.idempotence": True,
+            # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
+            # land in the partition where Faust's markers of its class go (live_points.held_partition).
+            "partitioner": "murmur2_random",
+            # A report per failed message only: one Python call per delivery costs ~1 µs a record.
+            "delivery.report.only.error": True,
+            "on_delivery": self._delivered,
+        }
+        self._producers: list[Producer] = [access.producer(settings) for _ in range(max(1, config.producers))]
+        self._by_topic: dict[str, Producer] = {}
+
+    def _of(self, topic: str) -> Producer:
+        producer = self._by_topic.get(topic)
+        if producer is None:
+            # crc32, not hash(): the same spread in every run.
+            producer = self._by_topic[topic] = self._producers[zlib.crc32(topic.encode()) % len(self._producers)]
+        return producer
 
     @staticmethod
     def _delivered(error: KafkaError | None, message: Message) -> None:
@@ -115,21 +132,27 @@ class DataProducer:
         self.produce(topic, key, value, headers)
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        producer = self._of(topic)
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=cast(_Headers, headers))
+                producer.produce(topic, value, key, headers=cast(_Headers, headers))
             except BufferError:
                 # The local queue is full: the broker is behind. Waiting here is the back-pressure.
-                self._producer.poll(0.05)
+                producer.poll(0.05)
             else:
                 return
 
     def poll(self) -> None:
-        self._producer.poll(0)
+        for producer in self._producers:
+            producer.poll(0)
 
     def flush(self, timeout_s: float) -> int:
-        """Messages still not acknowledged after ``timeout_s`` (0: every one is in Kafka)."""
-        return int(self._producer.flush(timeout_s))
+        """Messages still not acknowledged after ``timeout_s`` (0: every one is in Kafka).
+
+        One deadline for all: while the first flush waits, the others' messages are being sent too.
+        """
+        deadline = time.monotonic() + timeout_s
+        return sum(int(p.flush(max(0.0, deadline - time.monotonic()))) for p in self._producers)
 
 
 class DataPath:

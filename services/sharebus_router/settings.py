@@ -19,6 +19,9 @@ class RouterSettings(BusSettings):
     # Offsets are committed at most this often, always after the producer has flushed.
     commit_interval_s: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=5, ge=0)
+    # The data path's producers, each sending its own share of the topics (data_path.DataProducer): one
+    # librdkafka producer serves its partitions one ProduceRequest at a time.
+    data_producers: int = Field(default=8, ge=1, le=64)
     stream_buffer_maxsize: int = Field(default=4096, ge=1)
     delivery_partitions: int = Field(default=3, ge=1)
     # Copies of the topics Faust creates itself (its leader topic, the periods table's changelog):
