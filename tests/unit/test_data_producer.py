@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
 from sharebus_core.kafka import KafkaAccess
+from sharebus_router import data_path
 from sharebus_router.data_path import DataPathConfig, DataProducer
 
 
@@ -59,12 +63,22 @@ def test_each_topic_keeps_one_producer_and_the_topics_are_spread() -> None:
     assert [p.polls for p in access.made] == [1, 1, 1, 1]
 
 
-def test_a_flush_counts_what_any_producer_still_holds_within_one_deadline() -> None:
+def test_a_flush_counts_what_any_producer_still_holds_within_one_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     producer, access = _producer(3)
     assert producer.flush(5.0) == 0
     access.made[1].unacknowledged = 7
     access.made[2].unacknowledged = 2
     assert producer.flush(5.0) == 9
-    # The producers share one deadline: none waits the whole timeout again after another did.
-    assert all(p.flush_timeouts[-1] <= 5.0 for p in access.made)
-    assert access.made[2].flush_timeouts[-1] <= access.made[0].flush_timeouts[-1]
+    # The first producer's flush takes 2 s: the others get what is left of the one deadline, not 5 s each.
+    now = [100.0]
+    monkeypatch.setattr(data_path, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    first = access.made[0]
+
+    def slow_flush(timeout: float) -> int:
+        first.flush_timeouts.append(timeout)
+        now[0] += 2.0
+        return 0
+
+    monkeypatch.setattr(first, "flush", slow_flush)
+    producer.flush(5.0)
+    assert [p.flush_timeouts[-1] for p in access.made] == [5.0, 3.0, 3.0]
