@@ -38,9 +38,11 @@ from sharebus_core.offsets import committed_offsets
 from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
+from sharebus_router.acknowledgements import end_process
 from sharebus_router.backfill import Backfiller
 from sharebus_router.backfill_agent import BackfillDesk, install_backfill
-from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService, DataProducer, end_process
+from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService
+from sharebus_router.data_producer import DataProducer
 from sharebus_router.faust_sensor import install_sensor
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.grant_metrics import GrantCollector

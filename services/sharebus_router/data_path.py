@@ -10,12 +10,15 @@ The guarantee (at-least-once, with stable record ids so that subscribers drop re
 order it happens:
 
 1. a batch is routed: deliveries, held copies and dead letters are *produced* (enqueued) on this
-   path's producer, and the batch's audit facts are produced after them;
-2. every ``commit_interval_s``, on revocation and at stop: ``flush()`` waits until Kafka has
-   acknowledged everything produced so far, and only then are the next offsets of the routed
-   records committed;
-3. a message Kafka finally rejects ends the process in the delivery callback, which runs inside
-   ``flush()``: before the commit that would have moved past its record.
+   path's producers, and the batch's audit facts are produced after them;
+2. every ``commit_interval_s`` the messages produced so far are cut into an epoch with the next
+   offsets of the records routed so far; once Kafka has acknowledged every message of that epoch
+   and of the ones before it, those offsets are committed (asynchronously). The loop never stops
+   routing to wait for it (``acknowledgements.py``);
+3. on revocation and at stop: ``flush()`` waits until Kafka has acknowledged everything produced
+   so far, and only then are the offsets committed, synchronously;
+4. a message Kafka finally rejects ends the process in its delivery report, served by ``poll()`` or
+   ``flush()``: before any commit that would move past its record.
 
 A crash before a commit re-reads records whose deliveries may already be written: repeats, never a
 loss (tests/integration/test_router_crash.py).
@@ -26,42 +29,30 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import time
-import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from mode import Service
 
-from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import TopicReadError, partition_starts
+from sharebus_router.acknowledgements import TP, end_process
 from sharebus_router.audit_facts import encode_batch
 from sharebus_router.bus_headers import RawHeader
+from sharebus_router.data_producer import DataProducer
 from sharebus_router.live_points import PointKeeper
 from sharebus_router.metrics import RouterMetrics
 
 log = logging.getLogger(__name__)
 
-EXIT_DELIVERY_FAILED = 70
 # With nothing to read, the loop looks again after this long: at most this much latency added to a
 # quiet partition's next record, for a few hundred cheap calls a second.
 IDLE_S = 0.004
 
 Route = Callable[[str, int, int, bytes | None, bytes | None, list[RawHeader]], Awaitable[dict[str, Any] | None]]
 Starts = Callable[[KafkaAccess, list[TopicPartition], float], dict[tuple[str, int], int]]
-_Headers = list[tuple[str, str | bytes | None]]  # confluent-kafka's type for what it takes and gives
-TP = tuple[str, int]
-
-
-def end_process(reason: str) -> None:
-    """Ends the worker before its next commit: the records not committed are routed again by the next."""
-    log.critical("%s; exiting so that uncommitted records are routed again", reason)
-    logging.shutdown()
-    os._exit(EXIT_DELIVERY_FAILED)
 
 
 def settle_heap() -> None:
@@ -88,71 +79,6 @@ class DataPathConfig:
     linger_ms: int = 5
     max_message_bytes: int = 1_000_000
     producers: int = 8
-
-
-class DataProducer:
-    """The data path's producers: idempotent, ``acks=all``; a message Kafka rejects ends the process.
-
-    Several librdkafka producers, each topic always sent by the same one (so a partition's messages keep
-    their order). One librdkafka producer puts one partition in a ProduceRequest, and an idempotent one
-    has one request in flight at a time (confluentinc/librdkafka#1700, #4989): over the city's ~900
-    delivery topics a partition waited its turn for seconds, and the data path's flush before each commit
-    took 2.5-10 s (``make bench-scale``). ``producers`` connections take turns in parallel.
-    """
-
-    def __init__(self, access: KafkaAccess, config: DataPathConfig) -> None:
-        settings = {
-            "linger.ms": config.linger_ms,
-            "message.max.bytes": config.max_message_bytes,
-            # Retries neither repeat nor reorder a partition's messages.
-            "enable.idempotence": True,
-            # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
-            # land in the partition where Faust's markers of its class go (live_points.held_partition).
-            "partitioner": "murmur2_random",
-            # A report per failed message only: one Python call per delivery costs ~1 µs a record.
-            "delivery.report.only.error": True,
-            "on_delivery": self._delivered,
-        }
-        self._producers: list[Producer] = [access.producer(settings) for _ in range(max(1, config.producers))]
-        self._by_topic: dict[str, Producer] = {}
-
-    def _of(self, topic: str) -> Producer:
-        producer = self._by_topic.get(topic)
-        if producer is None:
-            # crc32, not hash(): the same spread in every run.
-            producer = self._by_topic[topic] = self._producers[zlib.crc32(topic.encode()) % len(self._producers)]
-        return producer
-
-    @staticmethod
-    def _delivered(error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            end_process(f"Kafka rejected a delivery to {message.topic()} ({error})")
-
-    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
-        self.produce(topic, key, value, headers)
-
-    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
-        producer = self._of(topic)
-        while True:
-            try:
-                producer.produce(topic, value, key, headers=cast(_Headers, headers))
-            except BufferError:
-                # The local queue is full: the broker is behind. Waiting here is the back-pressure.
-                producer.poll(0.05)
-            else:
-                return
-
-    def poll(self) -> None:
-        for producer in self._producers:
-            producer.poll(0)
-
-    def flush(self, timeout_s: float) -> int:
-        """Messages still not acknowledged after ``timeout_s`` (0: every one is in Kafka).
-
-        One deadline for all: while the first flush waits, the others' messages are being sent too.
-        """
-        deadline = time.monotonic() + timeout_s
-        return sum(int(p.flush(max(0.0, deadline - time.monotonic()))) for p in self._producers)
 
 
 class DataPath:
@@ -203,6 +129,8 @@ class DataPath:
                 "partition.assignment.strategy": "cooperative-sticky",
                 # Prefetched records of all partitions together (not per partition: 9,510 at city scale).
                 "queued.max.messages.kbytes": 16384,
+                # The outcome of an asynchronous commit (the periodic ones), served inside consume().
+                "on_commit": self._on_commit,
             }
         )
 
@@ -227,7 +155,7 @@ class DataPath:
         consumer.subscribe(
             list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
-        next_commit = loop.time() + self.config.commit_interval_s
+        next_cut = loop.time() + self.config.commit_interval_s
         while not self._stopping:
             # Rebalance callbacks run inside consume(), on this thread, between two batches.
             messages = consumer.consume(self.config.batch_max, 0)
@@ -235,10 +163,13 @@ class DataPath:
                 await self._route_batch(messages)
             else:
                 await asyncio.sleep(IDLE_S)
+            # Delivery reports, counted in their epochs (on this thread: nothing else counts them).
             self.producer.poll()
-            if loop.time() >= next_commit:
-                await self.commit()
-                next_commit = loop.time() + self.config.commit_interval_s
+            now = loop.time()
+            if now >= next_cut:
+                self._cut(now)
+                next_cut = now + self.config.commit_interval_s
+            self._commit_acknowledged(consumer, now)
 
     async def _route_batch(self, messages: list[Message]) -> None:
         ready = self.keeper.ready
@@ -274,34 +205,77 @@ class DataPath:
         for key, value in encode_batch(facts, self.config.audit_max_bytes):
             self.producer.produce(self.config.audit_topic, key, value, [])
 
+    def _cut(self, now: float) -> None:
+        """Closes the open epoch with the next offsets of everything routed so far (its facts produced first)."""
+        if self._routed:
+            self._produce_facts()
+            self.producer.acks.cut(dict(self._routed), now)
+
+    def _commit_acknowledged(self, consumer: Consumer, now: float) -> None:
+        """Commits, without waiting, the offsets of the epochs Kafka has acknowledged in full."""
+        acks = self.producer.acks
+        done = acks.acknowledged()
+        if done is None:
+            late = acks.waiting(now, self.config.session_timeout_s)
+            if late is not None:
+                log.warning("%d deliveries not acknowledged yet; committing later", late.produced - late.delivered)
+                self.metrics.commit_failures.labels("unacknowledged").inc()
+            return
+        routed, cut_at = done
+        offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
+        if offsets:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
+                self.metrics.commit_failures.labels("refused").inc()
+                return
+        self.metrics.commit_seconds.observe(now - cut_at)
+        self._committed(routed)
+
+    def _committed(self, routed: dict[TP, int]) -> None:
+        for key, offset in routed.items():
+            if self._routed.get(key) == offset:
+                del self._routed[key]
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit's outcome; a refused one is made again with the partition's next commit."""
+        if error is not None and error.code() == KafkaError._NO_OFFSET:
+            return  # nothing was left to commit
+        refused = [tp for tp in partitions if tp.error is not None] if error is None else partitions
+        if not refused:
+            return
+        log.warning("commit of %d partition(s) failed (%s)", len(refused), error or refused[0].error)
+        self.metrics.commit_failures.labels("refused").inc()
+        for tp in refused:
+            if (tp.topic, tp.partition) in self.assigned:
+                self._routed.setdefault((tp.topic, tp.partition), tp.offset)
+
     async def commit(self) -> None:
-        """Flushes the producer, then commits the offsets of what it acknowledged."""
+        """Flushes the producers, then commits the offsets of everything routed, synchronously (at stop)."""
         consumer = self._consumer
         if consumer is None or not self._routed:
             return
-        self._produce_facts()
-        routed = dict(self._routed)
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        # Nothing else consumes or commits meanwhile: this coroutine is the only caller of either.
+        self._cut(loop.time())
+        # The loop has ended: nothing else produces, polls or commits meanwhile.
         remaining = await loop.run_in_executor(None, self.producer.flush, self.config.session_timeout_s)
-        if remaining:
-            log.warning("%d deliveries not acknowledged yet; committing later", remaining)
+        done = self.producer.acks.acknowledged()
+        if remaining or done is None:
+            log.warning("%d deliveries not acknowledged; the next owner routes those records again", remaining)
             self.metrics.commit_failures.labels("unacknowledged").inc()
             return
+        routed, cut_at = done
         offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
         if offsets:
             try:
                 await loop.run_in_executor(None, lambda: consumer.commit(offsets=offsets, asynchronous=False))
             except KafkaException as exc:
-                # A rebalance under way: the next owner routes those records again (repeats, not loss).
                 log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
                 self.metrics.commit_failures.labels("refused").inc()
                 return
-        self.metrics.commit_seconds.observe(loop.time() - started)
-        for key, offset in routed.items():
-            if self._routed.get(key) == offset:
-                del self._routed[key]
+        self.metrics.commit_seconds.observe(loop.time() - cut_at)
+        self._committed(routed)
 
     # -- rebalances (inside consume(), on the event loop's thread) -----------------------------------
 
@@ -367,6 +341,7 @@ class DataPath:
         for tp in partitions:
             self._routed.pop((tp.topic, tp.partition), None)
             self.assigned.discard((tp.topic, tp.partition))
+        self.producer.acks.forget((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_revoked(partitions)
         self.metrics.source_partitions.set(len(self.assigned))
 

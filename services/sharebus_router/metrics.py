@@ -178,7 +178,8 @@ class RouterMetrics:
         )
         self.commit_seconds = Histogram(
             "sharebus_router_commit_seconds",
-            "The data path's commits: the producer's flush, then the offsets",
+            "The data path's commits: from an epoch's cut until Kafka had acknowledged its messages and its offsets"
+            " were sent",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

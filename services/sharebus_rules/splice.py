@@ -193,15 +193,22 @@ class Splicer:
         missing = [f for f in fields if f not in position]
         if missing:
             raise SpliceUnsupported(f"fields {missing} are not in the writer's schema")
-        self._plan = [(position[f], f, f in masked) for f in fields]
-        # Only as far into the record as the last field the projection needs.
-        self._walk = max((position[f] for f in fields), default=-1) + 1
+        last = len(names)
+        # A slice ends at the next field's start; the last field's ends where the record does (None).
+        self._plan = [(position[f], _end(position[f], last), f, f in masked) for f in fields]
+        runs = _runs([position[f] for f in fields if f not in masked]) if not masked else None
+        self._runs = [(start, _end(end - 1, last)) for start, end in runs] if runs is not None else None
+        # Only as far into the record as the last bound a slice needs: not past the start of a last
+        # field that is copied, whose end is the record's.
+        walk = max(
+            (end if end is not None else i for i, end, _name, is_masked in self._plan if not is_masked), default=0
+        )
         # The common field types are stepped over inline (no call per field): most records are flat.
-        self._steps = [_step(f["type"], skip) for f, skip in zip(writer_schema["fields"], self._skips, strict=True)]
-        self._steps = self._steps[: self._walk]
-        self._runs = _runs([i for i, _name, is_masked in self._plan if not is_masked]) if not masked else None
+        steps = [_step(f["type"], skip) for f, skip in zip(writer_schema["fields"], self._skips, strict=True)]
+        self._steps = steps[:walk]
 
     def project(self, payload: bytes, record: Mapping[str, Any]) -> bytes:
+        """``payload``: exactly one record's bytes, as the caller's full decode found them (nothing after)."""
         bounds = [0]
         pos = 0
         for kind, skip in self._steps:
@@ -222,10 +229,14 @@ class Splicer:
             bounds.append(pos)
         if self._runs is not None:
             # Kept fields in the writer's order, none masked: a few slices of runs of adjacent fields.
-            return b"".join([payload[bounds[start] : bounds[end]] for start, end in self._runs])
+            return b"".join(
+                [payload[bounds[start] : None if end is None else bounds[end]] for start, end in self._runs]
+            )
         return b"".join(
-            masked_bytes(name, record.get(name)) if masked else payload[bounds[i] : bounds[i + 1]]
-            for i, name, masked in self._plan
+            masked_bytes(name, record.get(name))
+            if masked
+            else payload[bounds[i] : None if end is None else bounds[end]]
+            for i, end, name, masked in self._plan
         )
 
 
@@ -246,6 +257,11 @@ def _step(schema: Any, skip: Skip) -> tuple[int, Skip]:
     if isinstance(base, str) and base in _WIDTHS:
         return _WIDTHS[base], skip
     return _CALL, skip
+
+
+def _end(index: int, fields: int) -> int | None:
+    """The bound where field ``index``'s bytes end: the next field's start, or None for the record's end."""
+    return index + 1 if index + 1 < fields else None
 
 
 def _runs(indexes: Sequence[int]) -> list[tuple[int, int]] | None:

@@ -8,8 +8,9 @@ from typing import Any, cast
 import pytest
 
 from sharebus_core.kafka import KafkaAccess
-from sharebus_router import data_path
-from sharebus_router.data_path import DataPathConfig, DataProducer
+from sharebus_router import data_producer
+from sharebus_router.data_path import DataPathConfig
+from sharebus_router.data_producer import DataProducer
 
 
 class FakeProducer:
@@ -20,7 +21,9 @@ class FakeProducer:
         self.unacknowledged = 0
         self.flush_timeouts: list[float] = []
 
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, headers: Any = None) -> None:
+    def produce(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Any = None, on_delivery: Any = None
+    ) -> None:
         self.sent.append(topic)
 
     def poll(self, timeout: float) -> int:
@@ -71,7 +74,7 @@ def test_a_flush_counts_what_any_producer_still_holds_within_one_deadline(monkey
     assert producer.flush(5.0) == 9
     # The first producer's flush takes 2 s: the others get what is left of the one deadline, not 5 s each.
     now = [100.0]
-    monkeypatch.setattr(data_path, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(data_producer, "time", SimpleNamespace(monotonic=lambda: now[0]))
     first = access.made[0]
 
     def slow_flush(timeout: float) -> int:

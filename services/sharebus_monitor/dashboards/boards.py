@@ -347,7 +347,8 @@ def health() -> Board:
     )
     board.graph(
         "Commit latency p99 (s)",
-        "The data path's commits: the producer's flush, then the offsets; and commits not made",
+        "The data path's commits: from an epoch's cut until Kafka acknowledged it and its offsets went out; and "
+        "commits not made",
         "s",
         Query(
             f"histogram_quantile(0.99, sum by (le) (rate(sharebus_router_commit_seconds_bucket[{RATE}])))",
