@@ -221,19 +221,25 @@ class DataPath:
                 log.warning("%d deliveries not acknowledged yet; committing later", late.produced - late.delivered)
                 self.metrics.commit_failures.labels("unacknowledged").inc()
             return
+        self._commit_offsets(consumer, done, now, asynchronous=True)
+
+    def _commit_offsets(
+        self, consumer: Consumer, done: tuple[dict[TP, int], float], now: float, *, asynchronous: bool
+    ) -> None:
+        """Commits acknowledged offsets of the partitions still assigned; forgets what it committed."""
         routed, cut_at = done
         offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
         if offsets:
             try:
-                consumer.commit(offsets=offsets, asynchronous=True)
+                if asynchronous:
+                    consumer.commit(offsets=offsets, asynchronous=True)  # its outcome: _on_commit
+                else:
+                    consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
                 self.metrics.commit_failures.labels("refused").inc()
                 return
         self.metrics.commit_seconds.observe(now - cut_at)
-        self._committed(routed)
-
-    def _committed(self, routed: dict[TP, int]) -> None:
         for key, offset in routed.items():
             if self._routed.get(key) == offset:
                 del self._routed[key]
@@ -265,17 +271,7 @@ class DataPath:
             log.warning("%d deliveries not acknowledged; the next owner routes those records again", remaining)
             self.metrics.commit_failures.labels("unacknowledged").inc()
             return
-        routed, cut_at = done
-        offsets = [TopicPartition(t, p, o) for (t, p), o in routed.items() if (t, p) in self.assigned]
-        if offsets:
-            try:
-                await loop.run_in_executor(None, lambda: consumer.commit(offsets=offsets, asynchronous=False))
-            except KafkaException as exc:
-                log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
-                self.metrics.commit_failures.labels("refused").inc()
-                return
-        self.metrics.commit_seconds.observe(loop.time() - cut_at)
-        self._committed(routed)
+        await loop.run_in_executor(None, lambda: self._commit_offsets(consumer, done, loop.time(), asynchronous=False))
 
     # -- rebalances (inside consume(), on the event loop's thread) -----------------------------------
 
