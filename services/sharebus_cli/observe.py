@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from sharebus_cli.children import Child, start_child
-from sharebus_cli.prometheus import INSTALL_HINT, find_prometheus, start_prometheus
+from sharebus_cli.prometheus import INSTALL_HINT, catalogue_shards, find_prometheus, start_prometheus
 
 
 def start_observability(
@@ -17,9 +17,11 @@ def start_observability(
     job_ports: Mapping[str, int | Sequence[int]],
     prometheus_port: int,
     prometheus_dir: Path,
+    classes: int,
 ) -> tuple[list[Child], list[str]]:
     """Starts the monitor (port ``job_ports['sharebus-monitor']``) and, if installed, Prometheus scraping
-    every job at its port. Returns the children to watch and the lines that say where they are."""
+    every job at its port, in as many parts as a catalogue of ``classes`` classes needs. Returns the
+    children to watch and the lines that say where they are."""
     monitor_port = job_ports["sharebus-monitor"]
     monitor_url = f"http://127.0.0.1:{monitor_port}/metrics"
     monitor = start_child(
@@ -31,7 +33,7 @@ def start_observability(
     if find_prometheus() is None:
         lines.append(f"  prometheus not installed, so not started; {INSTALL_HINT}")
         return [monitor], lines
-    prometheus = start_prometheus(prometheus_dir, prometheus_port, job_ports)
+    prometheus = start_prometheus(prometheus_dir, prometheus_port, job_ports, shards=catalogue_shards(classes))
     stack.callback(prometheus.stop)
     lines.append(
         f"  prometheus {prometheus.url}   (alerts: {prometheus.url}/alerts; data in {prometheus_dir}; "

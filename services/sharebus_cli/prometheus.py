@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from sharebus_cli.children import Child, ChildFailed
+from sharebus_core.exposition import shards_for
 from sharebus_core.settings import REPO_ROOT
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -26,24 +27,53 @@ def find_prometheus() -> str | None:
     return shutil.which("prometheus")
 
 
-def rewrite_config(text: str, ports: Mapping[str, int | Sequence[int]], scrape_interval: str | None = None) -> str:
+def rewrite_config(
+    text: str,
+    ports: Mapping[str, int | Sequence[int]],
+    scrape_interval: str | None = None,
+    shards: Mapping[str, int] | None = None,
+) -> str:
     """The config with each job in ``ports`` scraping that port (or those ports: one target each, e.g. the
-    router workers) on the same host. Other jobs are left alone."""
+    router workers) on the same host, and each job in ``shards`` scraped in that many parts. Other jobs are
+    left alone."""
     config: dict[str, Any] = yaml.safe_load(text)
-    unknown = set(ports) - {job["job_name"] for job in config["scrape_configs"]}
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    unknown = (set(ports) | set(shards or {})) - jobs
     if unknown:
         raise ValueError(f"no such scrape job in {CONFIG.name}: {sorted(unknown)}")
     for job in config["scrape_configs"]:
         port = ports.get(job["job_name"])
-        if port is None:
-            continue
-        for static in job["static_configs"]:
-            each = [port] if isinstance(port, int) else list(port)
-            static["targets"] = [f"{target.rsplit(':', 1)[0]}:{p}" for target in static["targets"] for p in each]
+        if port is not None:
+            for static in job["static_configs"]:
+                each = [port] if isinstance(port, int) else list(port)
+                static["targets"] = [f"{target.rsplit(':', 1)[0]}:{p}" for target in static["targets"] for p in each]
+        count = (shards or {}).get(job["job_name"], 1)
+        if count > 1:
+            _shard(job, count)
     if scrape_interval is not None:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["evaluation_interval"] = scrape_interval
     return yaml.safe_dump(config, sort_keys=False)
+
+
+# The jobs whose series grow with the catalogue: per class, per subscription and per topic.
+SHARDED_JOBS = ("sharebus-router", "sharebus-monitor")
+
+
+def catalogue_shards(classes: int) -> dict[str, int]:
+    """How many parts each catalogue-sized job is scraped in, for a catalogue of ``classes`` classes."""
+    return dict.fromkeys(SHARDED_JOBS, shards_for(classes))
+
+
+def _shard(job: dict[str, Any], count: int) -> None:
+    """Every target of ``job`` scraped as ``count`` targets, ``/metrics?shard=K&shards=count`` each
+    (sharebus_core.exposition). The ``shard`` label keeps the parts' ``up`` series apart."""
+    job["params"] = {**job.get("params", {}), "shards": [str(count)]}
+    job["static_configs"] = [
+        {**static, "labels": {**static.get("labels", {}), "__param_shard": str(index), "shard": str(index)}}
+        for static in job["static_configs"]
+        for index in range(count)
+    ]
 
 
 class PrometheusServer(Child):
@@ -57,6 +87,7 @@ class PrometheusServer(Child):
         ports: Mapping[str, int | Sequence[int]],
         scrape_interval: str | None = None,
         log_path: Path | None = None,
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__("prometheus", binary, {}, log_path or work_dir / "prometheus.log")
         self.binary = binary
@@ -64,6 +95,7 @@ class PrometheusServer(Child):
         self.port = port
         self.ports = dict(ports)
         self.scrape_interval = scrape_interval
+        self.shards = dict(shards or {})
 
     @property
     def url(self) -> str:
@@ -80,7 +112,7 @@ class PrometheusServer(Child):
 
     def start(self) -> PrometheusServer:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        config = rewrite_config(CONFIG.read_text(), self.ports, self.scrape_interval)
+        config = rewrite_config(CONFIG.read_text(), self.ports, self.scrape_interval, self.shards)
         (self.work_dir / "prometheus.yml").write_text(config)
         # Rule files are named relative to the config, so they sit beside the copy, unchanged.
         for rule_file in yaml.safe_load(config).get("rule_files", []):
@@ -94,13 +126,17 @@ class PrometheusServer(Child):
 
 
 def start_prometheus(
-    work_dir: Path, port: int, ports: Mapping[str, int | Sequence[int]], scrape_interval: str | None = None
+    work_dir: Path,
+    port: int,
+    ports: Mapping[str, int | Sequence[int]],
+    scrape_interval: str | None = None,
+    shards: Mapping[str, int] | None = None,
 ) -> PrometheusServer:
     """Starts Prometheus and returns once it is ready; raises ``ChildFailed`` when it is not installed."""
     binary = find_prometheus()
     if binary is None:
         raise ChildFailed(f"prometheus is not installed; {INSTALL_HINT}")
-    server = PrometheusServer(binary, work_dir, port, ports, scrape_interval).start()
+    server = PrometheusServer(binary, work_dir, port, ports, scrape_interval, shards=shards).start()
     try:
         return server.wait_ready()
     except BaseException:

@@ -192,7 +192,13 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                 "sharebus-monitor": settings.monitor_port,
             }
             watched, observability = start_observability(
-                stack, as_(who, "monitor", env), logs, job_ports, settings.prometheus_port, settings.prometheus_dir
+                stack,
+                as_(who, "monitor", env),
+                logs,
+                job_ports,
+                settings.prometheus_port,
+                settings.prometheus_dir,
+                len(catalogue.data_classes),
             )
             reconciler = _start_reconciler(settings, who, env)
             stack.callback(reconciler.stop)

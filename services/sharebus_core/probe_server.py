@@ -7,8 +7,11 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+
+from sharebus_core.exposition import scrape
 
 # An endpoint's answer: the HTTP status and the JSON body.
 Probe = Callable[[], tuple[int, Mapping[str, object]]]
@@ -21,18 +24,21 @@ def serve_probes(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            probe = probes.get(self.path)
-            if self.path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            url = urlsplit(self.path)
+            probe = probes.get(url.path)
+            if url.path == "/metrics":
+                answer = scrape(registry, dict(parse_qsl(url.query)), self.headers.get("Accept-Encoding", ""))
+                self._send(answer.status, answer.body, answer.headers)
             elif probe is not None:
                 status, body = probe()
-                self._send(status, json.dumps(body).encode(), "application/json")
+                self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
             else:
-                self._send(404, b"not found\n", "text/plain")
+                self._send(404, b"not found\n", {"Content-Type": "text/plain"})
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -7,10 +7,11 @@ import signal
 import sys
 import threading
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
+from sharebus_core.probe_server import serve_probes
 from sharebus_core.topics import TopicNames
 from sharebus_monitor.catalogue_info import CatalogueCollector
 from sharebus_monitor.collector import LagCollector, LagSampler, run_sampler
@@ -40,7 +41,8 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    start_http_server(settings.metrics_port, settings.metrics_host)
+    # Served in shards on request (sharebus_core.exposition): the lag of every class's topic is city-sized.
+    serve_probes(settings.metrics_host, settings.metrics_port, REGISTRY, {}, "monitor-http")
     print(
         f"sharebus-monitor: lag of {topics.router_app_id} and {settings.namespace}.* groups every "
         f"{settings.interval_s:g}s; metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics",

@@ -10,7 +10,6 @@ traffic is in ``sharebus_records_received_total``, and per-topic lag is the moni
 
 from __future__ import annotations
 
-import gzip
 from typing import Any, cast
 
 import faust
@@ -20,7 +19,9 @@ from faust.types import TP, AppT, CollectionT, EventT, Message, ProducerT, Recor
 from faust.types.assignor import PartitionAssignorT
 from faust.types.transports import ConsumerT
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from sharebus_core.exposition import scrape
 
 # Faust's buckets (milliseconds), so histograms read as before.
 _MS_BUCKETS = (5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
@@ -35,14 +36,8 @@ def install_sensor(app: faust.App, registry: CollectorRegistry, pattern: str = "
     async def metrics(_view: View, request: Request) -> Response:
         # aiohttp's own Response: the exposition's content type carries a charset, which
         # ``View.bytes`` (aiohttp's ``content_type=``) refuses.
-        body = generate_latest(registry)
-        headers = {"Content-Type": CONTENT_TYPE_LATEST}
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            # Prometheus asks for gzip; a city catalogue's per-class series compress about tenfold.
-            # As prometheus-client's own server does; level 1 keeps the router's CPU for routing.
-            body = gzip.compress(body, compresslevel=1)
-            headers["Content-Encoding"] = "gzip"
-        return cast(Response, web.Response(body=body, headers=headers))
+        answer = scrape(registry, request.query, request.headers.get("Accept-Encoding", ""))
+        return cast(Response, web.Response(status=answer.status, body=answer.body, headers=answer.headers))
 
     return sensor
 

@@ -2,7 +2,8 @@
 
 Router, auditor and monitor run as processes on the session's broker; the demo departments publish and
 subscribe in this process; Prometheus (Debian's package, installed by set-up) runs on the project's
-deploy/prometheus/prometheus.yml, rewritten only for ports and a 1 s scrape interval.
+deploy/prometheus/prometheus.yml, rewritten only for ports, a 1 s scrape interval and the router and the monitor
+scraped in two parts each.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tests.support.router import start_router
 DEPARTMENT = "BDB"
 DATA_CLASS = "101001001/000001"
 LATE_APPLICANT = "hs-settle"
+SHARDS = {"sharebus-router": 2, "sharebus-monitor": 2}
 GRAFANA = {"__rate_interval": "30s", "__range": "10m", "department": DEPARTMENT, "data_class": DATA_CLASS}
 
 
@@ -105,7 +107,8 @@ def scraped_bus(
             "sharebus-auditor": int(auditor.env["SHAREBUS_AUDITOR_METRICS_PORT"]),
             "sharebus-monitor": monitor_port,
         }
-        prometheus = start_prometheus(tmp_path / "prometheus", free_port(), jobs, scrape_interval="1s")
+        # The catalogue-sized jobs in two parts each, as a city's would be in eight (docs/metrics.md).
+        prometheus = start_prometheus(tmp_path / "prometheus", free_port(), jobs, scrape_interval="1s", shards=SHARDS)
         stack.callback(prometheus.stop)
         yield prometheus
 
@@ -138,8 +141,23 @@ def test_every_dashboard_query_parses_and_returns_data(scraped_bus: PrometheusSe
 
 def test_targets_rules_and_label_bounds_on_the_scraped_bus(scraped_bus: PrometheusServer) -> None:
     url = scraped_bus.url
-    up = eventually(lambda: query(url, 'up{job=~"sharebus-.*"} == 1').result, lambda r: len(r) == 3, 60)
-    assert sorted(r["metric"]["job"] for r in up) == ["sharebus-auditor", "sharebus-monitor", "sharebus-router"]
+    up = eventually(lambda: query(url, 'up{job=~"sharebus-.*"} == 1').result, lambda r: len(r) == 5, 60)
+    assert sorted((r["metric"]["job"], r["metric"].get("shard")) for r in up) == [
+        ("sharebus-auditor", None),
+        ("sharebus-monitor", "0"),
+        ("sharebus-monitor", "1"),
+        ("sharebus-router", "0"),
+        ("sharebus-router", "1"),
+    ]
+
+    # Each class's series are in one part; the parts together hold every class, once.
+    catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
+    received = 'count by (data_class, shard) (sharebus_records_received_total{job="sharebus-router"})'
+    per_class = eventually(lambda: query(url, received).result, lambda r: len(r) == len(catalogue.data_classes), 60)
+    assert sorted(r["metric"]["data_class"] for r in per_class) == sorted(catalogue.data_classes)
+    assert {r["metric"]["shard"] for r in per_class} == {"0", "1"}
+    process_wide = query(url, 'sharebus_router_source_partitions{job="sharebus-router"}').result
+    assert [r["metric"]["shard"] for r in process_wide] == ["0"]
 
     rules = httpx.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
     loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
@@ -147,7 +165,6 @@ def test_targets_rules_and_label_bounds_on_the_scraped_bus(scraped_bus: Promethe
     assert set(loaded.values()) == {"ok"}
 
     # Labels stay bounded: every provider, consumer, class and department is a catalogue code.
-    catalogue = load_catalogue(DEFAULT_CATALOGUE_DIR)
     allowed = {
         "provider": set(catalogue.departments),
         "department": set(catalogue.departments),

@@ -33,3 +33,27 @@ def test_metrics_probes_and_unknown_paths() -> None:
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 404
     finally:
         server.shutdown()
+
+
+def test_metrics_in_shards_and_a_bad_shard_refused() -> None:
+    registry = CollectorRegistry()
+    things = Counter("probe_test_classes", "per class", ["data_class"], registry=registry)
+    for code in ("a/1", "b/2", "c/3", "d/4"):
+        things.labels(code).inc()
+    server = serve_probes("127.0.0.1", 0, registry, {}, "probe-shard-test")
+    base = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    try:
+        parts = [httpx.get(base, params={"shard": k, "shards": 2}, timeout=10) for k in range(2)]
+        assert [part.status_code for part in parts] == [200, 200]
+        lines = [
+            line for part in parts for line in part.text.splitlines() if line.startswith("probe_test_classes_total{")
+        ]
+        assert len(lines) == 4
+        zipped = httpx.get(base, params={"shard": 0, "shards": 2}, headers={"Accept-Encoding": "gzip"}, timeout=10)
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert zipped.text == parts[0].text
+        refused = httpx.get(base, params={"shard": 2, "shards": 2}, timeout=10)
+        assert refused.status_code == 400
+        assert "shard 2 of 2" in refused.text
+    finally:
+        server.shutdown()

@@ -1,0 +1,102 @@
+"""Scrapes in shards: every series in exactly one part, a histogram's lines together, bad queries refused."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from sharebus_cli.prometheus import CONFIG, catalogue_shards, rewrite_config
+from sharebus_core.exposition import BadShard, Shard, scrape, shards_for
+
+CLASSES = [f"30100{n:04d}/000001" for n in range(300)]
+
+
+def _registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    records = Counter("t_records", "per subscription", ["consumer", "data_class"], registry=registry)
+    lag = Gauge("t_lag", "per topic", ["group", "topic"], registry=registry)
+    latency = Histogram("t_latency", "per class", ["data_class"], registry=registry, buckets=(0.1, 1.0))
+    Gauge("t_partitions", "process-wide", registry=registry).set(7)
+    for n, code in enumerate(CLASSES):
+        records.labels(f"system-{n % 7}", code).inc(n)
+        lag.labels("g", f"ns.src.{code}").set(n)
+        latency.labels(code).observe(0.5)
+    return registry
+
+
+def _series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_shards_split_the_series_without_loss_or_overlap() -> None:
+    registry = _registry()
+    whole = _series(scrape(registry, {}).body.decode())
+    parts = [_series(scrape(registry, {"shard": str(k), "shards": "4"}).body.decode()) for k in range(4)]
+    assert sum(len(part) for part in parts) == len(whole)
+    assert set().union(*parts) == whole
+    assert all(0.15 * len(whole) < len(part) < 0.35 * len(whole) for part in parts), [len(p) for p in parts]
+    # Unlabelled series are in shard 0 alone; a class's histogram lines stay in one part.
+    assert [("t_partitions", ()) in part for part in parts] == [True, False, False, False]
+    for part in parts:
+        classes = {dict(labels).get("data_class") for name, labels in part if name.startswith("t_latency")}
+        buckets = {dict(labels)["data_class"] for name, labels in part if name == "t_latency_bucket"}
+        assert classes - {None} == buckets
+
+
+def test_a_series_keeps_its_shard_from_scrape_to_scrape() -> None:
+    assert Shard(3, 8).holds({"data_class": CLASSES[5]}) == Shard(3, 8).holds({"data_class": CLASSES[5]})
+    owners = [k for k in range(8) if Shard(k, 8).holds({"topic": "ns.src.x", "consumer": "tax"})]
+    assert len(owners) == 1
+    assert owners == [k for k in range(8) if Shard(k, 8).holds({"topic": "ns.src.x"})]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"shard": "1"}, {"shards": "2"}, {"shard": "x", "shards": "2"}, {"shard": "2", "shards": "2"},
+     {"shard": "-1", "shards": "2"}, {"shard": "0", "shards": "0"}, {"shard": "0", "shards": "1000"}],
+)  # fmt: skip
+def test_a_shard_that_does_not_exist_is_refused_with_the_reason(query: dict[str, str]) -> None:
+    with pytest.raises(BadShard):
+        Shard.from_query(query)
+    answer = scrape(_registry(), query)
+    assert answer.status == 400
+    assert b"shard" in answer.body
+
+
+def test_gzip_only_when_the_scraper_asks() -> None:
+    registry = _registry()
+    plain = scrape(registry, {"shard": "0", "shards": "2"})
+    zipped = scrape(registry, {"shard": "0", "shards": "2"}, "gzip, deflate")
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.body) == plain.body
+
+
+def test_catalogue_sized_jobs_get_a_shard_per_few_hundred_classes() -> None:
+    assert shards_for(32) == 1
+    assert shards_for(400) == 1
+    assert shards_for(401) == 2
+    assert shards_for(3170) == 8
+    assert catalogue_shards(3170) == {"sharebus-router": 8, "sharebus-monitor": 8}
+
+
+def test_prometheus_scrapes_each_worker_in_every_shard() -> None:
+    text = rewrite_config(CONFIG.read_text(), {"sharebus-router": [6066, 6071]}, shards={"sharebus-router": 3})
+    jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
+    router = jobs["sharebus-router"]
+    assert router["params"] == {"shards": ["3"]}
+    assert [(static["targets"], static["labels"]) for static in router["static_configs"]] == [
+        (["127.0.0.1:6066", "127.0.0.1:6071"], {"__param_shard": str(k), "shard": str(k)}) for k in range(3)
+    ]
+    assert "params" not in jobs["sharebus-auditor"]
+    assert len(jobs["sharebus-monitor"]["static_configs"]) == 1
+    with pytest.raises(ValueError, match="no such scrape job"):
+        rewrite_config(CONFIG.read_text(), {}, shards={"sharebus-nothing": 2})
