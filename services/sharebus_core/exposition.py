@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from sharebus_core.errors import SharebusError
 
@@ -69,29 +70,65 @@ class Shard:
         return cls(index, count)
 
     def holds(self, labels: Mapping[str, str]) -> bool:
-        if self.count == 1:
-            return True
         for name in SHARD_LABELS:
             value = labels.get(name)
             if value is not None:
-                return zlib.crc32(value.encode()) % self.count == self.index
+                return self.holds_value(value)
         return self.index == 0
+
+    def holds_value(self, value: str) -> bool:
+        """Whether a series whose first shard label has ``value`` is in this shard."""
+        return self.count == 1 or zlib.crc32(value.encode()) % self.count == self.index
 
 
 class _ShardView(Collector):
-    """The registry's families, each with only the shard's samples; families left empty are left out."""
+    """The registry's families, each with only the shard's samples; families left empty are left out.
 
-    def __init__(self, registry: Collector, shard: Shard) -> None:
+    A labelled prometheus-client metric renders only the children in the shard: building every
+    child's samples to drop most of them made eight parts cost four whole scrapes (docs/metrics.md).
+    That reads the library's private state, as its own ``RestrictedRegistry`` does; the version is
+    pinned, and ``tests/unit/test_exposition.py`` proves the parts equal to the whole. Any other
+    collector is collected whole and filtered.
+    """
+
+    def __init__(self, registry: CollectorRegistry, shard: Shard) -> None:
         self.registry = registry
         self.shard = shard
 
     def collect(self) -> Iterator[Metric]:
-        for family in self.registry.collect():
-            kept = [sample for sample in family.samples if self.shard.holds(sample.labels)]
-            if kept:
-                part = copy.copy(family)
-                part.samples = kept
-                yield part
+        with self.registry._lock:
+            collectors = list(self.registry._collector_to_names)
+        for collector in collectors:
+            if isinstance(collector, MetricWrapperBase) and collector._labelnames:
+                part = self._children(collector)
+                if part.samples:
+                    yield part
+                continue
+            for family in collector.collect():
+                kept = [sample for sample in family.samples if self.shard.holds(sample.labels)]
+                if kept:
+                    part = copy.copy(family)
+                    part.samples = kept
+                    yield part
+
+    def _children(self, metric: MetricWrapperBase) -> Metric:
+        """What ``metric.collect()`` gives, for the children in the shard only."""
+        names: tuple[str, ...] = tuple(metric._labelnames)
+        family = Metric(metric._name, metric._documentation, metric._type or "unknown", metric._unit)
+        position = next((names.index(label) for label in SHARD_LABELS if label in names), None)
+        if position is None and self.shard.index != 0:
+            return family
+        with metric._lock:
+            children = dict(metric._metrics)
+        for values, child in children.items():
+            if position is not None and not self.shard.holds_value(values[position]):
+                continue
+            series = list(zip(names, values, strict=True))
+            for suffix, labels, value, timestamp, exemplar, native in child._samples():
+                family.add_sample(
+                    metric._name + suffix, dict(series + list(labels.items())), value, timestamp, exemplar, native
+                )
+        return family
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +138,7 @@ class Scrape:
     headers: dict[str, str]
 
 
-def scrape(registry: Collector, query: Mapping[str, str], accept_encoding: str = "") -> Scrape:
+def scrape(registry: CollectorRegistry, query: Mapping[str, str], accept_encoding: str = "") -> Scrape:
     """The answer to ``GET /metrics?<query>``: the asked shard in the text format, gzipped when accepted."""
     try:
         shard = Shard.from_query(query)

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from sharebus_cli.prometheus import CONFIG, catalogue_shards, rewrite_config
 from sharebus_core.exposition import BadShard, Shard, scrape, shards_for
 
 CLASSES = [f"30100{n:04d}/000001" for n in range(300)]
+
+
+class _Systems(Collector):
+    """A collector of its own (as the monitor's catalogue and lag collectors are): filtered after collecting."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        systems = GaugeMetricFamily("t_system_info", "per system", labels=["consumer", "department"])
+        for n in range(40):
+            systems.add_metric([f"system-{n}", f"D{n % 5}"], 1)
+        yield systems
 
 
 def _registry() -> CollectorRegistry:
@@ -21,6 +34,10 @@ def _registry() -> CollectorRegistry:
     lag = Gauge("t_lag", "per topic", ["group", "topic"], registry=registry)
     latency = Histogram("t_latency", "per class", ["data_class"], registry=registry, buckets=(0.1, 1.0))
     Gauge("t_partitions", "process-wide", registry=registry).set(7)
+    states = Gauge("t_grants", "labelled, by no shard label", ["state"], registry=registry)
+    states.labels("applied").set(2)
+    states.labels("revoked").set(1)
+    registry.register(_Systems())
     for n, code in enumerate(CLASSES):
         records.labels(f"system-{n % 7}", code).inc(n)
         lag.labels("g", f"ns.src.{code}").set(n)
@@ -28,9 +45,9 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def _series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+def _series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
     return {
-        (sample.name, tuple(sorted(sample.labels.items())))
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
@@ -44,10 +61,12 @@ def test_the_shards_split_the_series_without_loss_or_overlap() -> None:
     assert set().union(*parts) == whole
     assert all(0.15 * len(whole) < len(part) < 0.35 * len(whole) for part in parts), [len(p) for p in parts]
     # Unlabelled series are in shard 0 alone; a class's histogram lines stay in one part.
-    assert [("t_partitions", ()) in part for part in parts] == [True, False, False, False]
+    assert [("t_partitions", (), 7.0) in part for part in parts] == [True, False, False, False]
+    assert [sum(name == "t_grants" for name, _, _ in part) for part in parts] == [2, 0, 0, 0]
+    assert all(any(name == "t_system_info" for name, _, _ in part) for part in parts)
     for part in parts:
-        classes = {dict(labels).get("data_class") for name, labels in part if name.startswith("t_latency")}
-        buckets = {dict(labels)["data_class"] for name, labels in part if name == "t_latency_bucket"}
+        classes = {dict(labels).get("data_class") for name, labels, _ in part if name.startswith("t_latency")}
+        buckets = {dict(labels)["data_class"] for name, labels, _ in part if name == "t_latency_bucket"}
         assert classes - {None} == buckets
 
 
