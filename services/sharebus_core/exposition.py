@@ -14,8 +14,9 @@ import copy
 import gzip
 import math
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -81,14 +82,27 @@ class Shard:
         return self.count == 1 or zlib.crc32(value.encode()) % self.count == self.index
 
 
+# Every series: what ``/metrics`` without a shard serves.
+WHOLE = Shard()
+
+
+@runtime_checkable
+class ShardedCollector(Protocol):
+    """A collector that can build one shard's samples alone (the router's per-class collectors): the
+    others are collected whole for every part and filtered."""
+
+    def collect_shard(self, shard: Shard) -> Iterable[Metric]: ...
+
+
 class _ShardView(Collector):
     """The registry's families, each with only the shard's samples; families left empty are left out.
 
     A labelled prometheus-client metric renders only the children in the shard: building every
     child's samples to drop most of them made eight parts cost four whole scrapes (docs/metrics.md).
     That reads the library's private state, as its own ``RestrictedRegistry`` does; the version is
-    pinned, and ``tests/unit/test_exposition.py`` proves the parts equal to the whole. Any other
-    collector is collected whole and filtered.
+    pinned, and ``tests/unit/test_exposition.py`` proves the parts equal to the whole. A
+    ``ShardedCollector`` builds the shard's samples itself; any other collector is collected whole.
+    Either way only the shard's samples are kept.
     """
 
     def __init__(self, registry: CollectorRegistry, shard: Shard) -> None:
@@ -104,7 +118,10 @@ class _ShardView(Collector):
                 if part.samples:
                     yield part
                 continue
-            for family in collector.collect():
+            families = (
+                collector.collect_shard(self.shard) if isinstance(collector, ShardedCollector) else collector.collect()
+            )
+            for family in families:
                 kept = [sample for sample in family.samples if self.shard.holds(sample.labels)]
                 if kept:
                     part = copy.copy(family)

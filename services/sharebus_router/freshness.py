@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.exposition import WHOLE, Shard
 from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess
 
 
@@ -43,17 +44,23 @@ class FreshnessTracker(Collector):
             if seen > self.last.get(code, 0.0):
                 self.last[code] = seen
 
-    def report(self) -> list[Freshness]:
+    def report(self, shard: Shard = WHOLE) -> list[Freshness]:
+        """Every class's freshness now (the classes of ``shard`` only, for a scrape in parts)."""
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         since = dt.datetime.fromtimestamp(self.started, dt.UTC)
         report = []
         for code, entry in self.catalogue.data_classes.items():
+            if not shard.holds_value(code):
+                continue
             seen = self.last.get(code)
             last = dt.datetime.fromtimestamp(seen, dt.UTC) if seen is not None else None
             report.append(assess(entry, last, since, now, self.policy))
         return report
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self.collect_shard(WHOLE)
+
+    def collect_shard(self, shard: Shard) -> Iterator[GaugeMetricFamily]:
         labels = ["provider", "data_class", "mode"]
         last = GaugeMetricFamily(
             "sharebus_freshness_last_record_timestamp_seconds",
@@ -76,7 +83,7 @@ class FreshnessTracker(Collector):
             labels=labels,
         )
         active = self.active()
-        for item in self.report():
+        for item in self.report(shard):
             values = [item.provider, item.data_class, item.mode]
             if item.data_class in self.window_delivered and self.releases(item.data_class):
                 delivered.add_metric(values, 1.0 if self.window_delivered[item.data_class] else 0.0)

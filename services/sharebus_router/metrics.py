@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
+from sharebus_core.exposition import WHOLE, Shard
 from sharebus_router.dead_letters import DeadLetterReason
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -77,6 +78,9 @@ class BackfillCounts(Collector):
         self.counts[key] = self.counts.get(key, 0) + records
 
     def collect(self) -> Iterator[CounterMetricFamily]:
+        return self.collect_shard(WHOLE)
+
+    def collect_shard(self, shard: Shard) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
             "sharebus_backfill_records",
             "Records replayed from retained history to a new subscriber",
@@ -87,7 +91,8 @@ class BackfillCounts(Collector):
             for pair in self.entitled():
                 values.setdefault(pair, 0)
         for pair, count in sorted(values.items()):
-            family.add_metric(list(pair), count)
+            if shard.holds_value(pair[2]):
+                family.add_metric(list(pair), count)
         yield family
 
 

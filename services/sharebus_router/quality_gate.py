@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.exposition import WHOLE, Shard
 from sharebus_core.headers import QUALITY, HeaderList
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason
 from sharebus_router.freshness import FreshnessTracker
@@ -103,6 +104,9 @@ class QualityCounters(Collector):
         self.gate = gate
 
     def collect(self) -> Iterator[CounterMetricFamily]:
+        return self.collect_shard(WHOLE)
+
+    def collect_shard(self, shard: Shard) -> Iterator[CounterMetricFamily]:
         labels = ["provider", "data_class"]
         records = CounterMetricFamily(
             "sharebus_quality_records",
@@ -125,7 +129,7 @@ class QualityCounters(Collector):
         for code, counts in self.gate.counts.items():
             # A class's series begin with its first record on this worker: with several workers, a
             # class whose partitions are all elsewhere adds none here.
-            if not counts.records:
+            if not counts.records or not shard.holds_value(code):
                 continue
             provider = self.gate.provider[code]
             for result, value in list(counts.results.items()):
@@ -163,6 +167,10 @@ class QualityScores(Collector):
         self.window = delivery_window
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self.collect_shard(WHOLE)
+
+    def collect_shard(self, shard: Shard) -> Iterator[GaugeMetricFamily]:
+        """A class's delivery in its shard; the per-provider ratios (over every class) in shard 0."""
         by_class = GaugeMetricFamily(
             "sharebus_quality_delivery",
             "1 when the class was published within the delivery window, else 0",
@@ -175,15 +183,17 @@ class QualityScores(Collector):
         )
         now = dt.datetime.fromtimestamp(self.freshness.clock(), dt.UTC)
         per_provider: dict[str, list[bool]] = {d: [] for d in self.catalogue.departments}
+        ratios = shard.index == 0
         # With several router workers delivery comes from the one that tracks freshness.
         if self.freshness.active():
-            for item in self.freshness.report():
+            for item in self.freshness.report(WHOLE if ratios else shard):
                 entry = self.catalogue.data_class(item.data_class)
                 done = delivered(entry, item.last_record, now, self.freshness.policy, self.window)
-                by_class.add_metric([item.provider, item.data_class], 1.0 if done else 0.0)
+                if shard.holds_value(item.data_class):
+                    by_class.add_metric([item.provider, item.data_class], 1.0 if done else 0.0)
                 per_provider.setdefault(item.provider, []).append(done)
         for provider, flags in sorted(per_provider.items()):
-            if flags:
+            if flags and ratios:
                 by_provider.add_metric([provider], share(flags))
         yield by_class
         yield by_provider
