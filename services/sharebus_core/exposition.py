@@ -62,10 +62,9 @@ class Shard:
         raw_index, raw_count = query.get("shard"), query.get("shards")
         if raw_index is None and raw_count is None:
             return cls()
-        try:
-            index, count = int(raw_index or ""), int(raw_count or "")
-        except ValueError as exc:
-            raise BadShard(f"shard and shards must both be integers, not {raw_index!r} and {raw_count!r}") from exc
+        if not all(raw is not None and raw.isascii() and raw.isdigit() for raw in (raw_index, raw_count)):
+            raise BadShard(f"shard and shards must both be whole numbers, not {raw_index!r} and {raw_count!r}")
+        index, count = int(raw_index or ""), int(raw_count or "")
         if not 1 <= count <= MAX_SHARDS or not 0 <= index < count:
             raise BadShard(f"shard {index} of {count}: want 0 <= shard < shards <= {MAX_SHARDS}")
         return cls(index, count)

@@ -27,7 +27,8 @@ def serve_probes(
             url = urlsplit(self.path)
             probe = probes.get(url.path)
             if url.path == "/metrics":
-                answer = scrape(registry, dict(parse_qsl(url.query)), self.headers.get("Accept-Encoding", ""))
+                query = dict(parse_qsl(url.query, keep_blank_values=True))
+                answer = scrape(registry, query, self.headers.get("Accept-Encoding", ""))
                 self._send(answer.status, answer.body, answer.headers)
             elif probe is not None:
                 status, body = probe()

@@ -80,7 +80,8 @@ def test_a_series_keeps_its_shard_from_scrape_to_scrape() -> None:
 @pytest.mark.parametrize(
     "query",
     [{"shard": "1"}, {"shards": "2"}, {"shard": "x", "shards": "2"}, {"shard": "2", "shards": "2"},
-     {"shard": "-1", "shards": "2"}, {"shard": "0", "shards": "0"}, {"shard": "0", "shards": "1000"}],
+     {"shard": "-1", "shards": "2"}, {"shard": "0", "shards": "0"}, {"shard": "0", "shards": "1000"},
+     {"shard": "", "shards": ""}, {"shard": "\u0663", "shards": "8"}, {"shard": " 1", "shards": "2"}],
 )  # fmt: skip
 def test_a_shard_that_does_not_exist_is_refused_with_the_reason(query: dict[str, str]) -> None:
     with pytest.raises(BadShard):

@@ -55,5 +55,6 @@ def test_metrics_in_shards_and_a_bad_shard_refused() -> None:
         refused = httpx.get(base, params={"shard": 2, "shards": 2}, timeout=10)
         assert refused.status_code == 400
         assert "shard 2 of 2" in refused.text
+        assert httpx.get(f"{base}?shard=&shards=", timeout=10).status_code == 400
     finally:
         server.shutdown()
