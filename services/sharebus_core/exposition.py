@@ -111,10 +111,12 @@ class _ShardView(Collector):
     def collect(self) -> Iterator[Metric]:
         with self.registry._lock:
             collectors = list(self.registry._collector_to_names)
+        # A family with no series yet keeps its HELP and TYPE lines, in part 0, as in a whole scrape.
+        first = self.shard.index == 0
         for collector in collectors:
             if isinstance(collector, MetricWrapperBase) and collector._labelnames:
                 part = self._children(collector)
-                if part.samples:
+                if part.samples or (first and not collector._metrics):
                     yield part
                 continue
             families = (
@@ -122,7 +124,7 @@ class _ShardView(Collector):
             )
             for family in families:
                 kept = [sample for sample in family.samples if self.shard.holds(sample.labels)]
-                if kept:
+                if kept or (first and not family.samples):
                     part = copy.copy(family)
                     part.samples = kept
                     yield part

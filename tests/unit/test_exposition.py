@@ -26,6 +26,7 @@ class _Systems(Collector):
         for n in range(40):
             systems.add_metric([f"system-{n}", f"D{n % 5}"], 1)
         yield systems
+        yield GaugeMetricFamily("t_nothing_yet", "a family with no samples", labels=["data_class"])
 
 
 def _registry() -> CollectorRegistry:
@@ -38,6 +39,7 @@ def _registry() -> CollectorRegistry:
     states.labels("applied").set(2)
     states.labels("revoked").set(1)
     registry.register(_Systems())
+    Counter("t_unused", "labelled, no series yet", ["data_class"], registry=registry)
     for n, code in enumerate(CLASSES):
         records.labels(f"system-{n % 7}", code).inc(n)
         lag.labels("g", f"ns.src.{code}").set(n)
@@ -120,3 +122,12 @@ def test_prometheus_scrapes_each_worker_in_every_shard() -> None:
     assert len(jobs["sharebus-monitor"]["static_configs"]) == 1
     with pytest.raises(ValueError, match="no such scrape job"):
         rewrite_config(CONFIG.read_text(), {}, shards={"sharebus-nothing": 2})
+
+
+def test_a_family_without_series_keeps_its_metadata_in_part_zero_only() -> None:
+    registry = _registry()
+    whole = scrape(registry, {}).body.decode()
+    parts = [scrape(registry, {"shard": str(k), "shards": "4"}).body.decode() for k in range(4)]
+    for line in ("# TYPE t_unused_total counter", "# TYPE t_nothing_yet gauge"):
+        assert line in whole
+        assert [line in part for part in parts] == [True, False, False, False], line
