@@ -37,8 +37,9 @@ def rewrite_config(
     router workers) on the same host, and each job in ``shards`` scraped in that many parts. Other jobs are
     left alone."""
     config: dict[str, Any] = yaml.safe_load(text)
+    shards = shards or {}
     jobs = {job["job_name"] for job in config["scrape_configs"]}
-    unknown = (set(ports) | set(shards or {})) - jobs
+    unknown = (set(ports) | set(shards)) - jobs
     if unknown:
         raise ValueError(f"no such scrape job in {CONFIG.name}: {sorted(unknown)}")
     for job in config["scrape_configs"]:
@@ -47,7 +48,7 @@ def rewrite_config(
             for static in job["static_configs"]:
                 each = [port] if isinstance(port, int) else list(port)
                 static["targets"] = [f"{target.rsplit(':', 1)[0]}:{p}" for target in static["targets"] for p in each]
-        count = (shards or {}).get(job["job_name"], 1)
+        count = shards.get(job["job_name"], 1)
         if count > 1:
             _shard(job, count)
     if scrape_interval is not None:

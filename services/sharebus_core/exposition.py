@@ -97,7 +97,7 @@ class _ShardView(Collector):
     """The registry's families, each with only the shard's samples; families left empty are left out.
 
     A labelled prometheus-client metric renders only the children in the shard: building every
-    child's samples to drop most of them made eight parts cost four whole scrapes (docs/metrics.md).
+    child's samples to drop most of them made eight parts cost four whole scrapes (docs/benchmarks.md).
     That reads the library's private state, as its own ``RestrictedRegistry`` does; the version is
     pinned, and ``tests/unit/test_exposition.py`` proves the parts equal to the whole. A
     ``ShardedCollector`` builds the shard's samples itself; any other collector is collected whole.

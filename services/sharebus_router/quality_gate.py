@@ -191,9 +191,10 @@ class QualityScores(Collector):
                 done = delivered(entry, item.last_record, now, self.freshness.policy, self.window)
                 if shard.holds_value(item.data_class):
                     by_class.add_metric([item.provider, item.data_class], 1.0 if done else 0.0)
-                per_provider.setdefault(item.provider, []).append(done)
+                if ratios:
+                    per_provider.setdefault(item.provider, []).append(done)
         for provider, flags in sorted(per_provider.items()):
-            if flags and ratios:
+            if flags:
                 by_provider.add_metric([provider], share(flags))
         yield by_class
         yield by_provider
