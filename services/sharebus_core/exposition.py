@@ -17,9 +17,10 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qs
 
 import prometheus_client
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -149,6 +150,22 @@ class _ShardView(Collector):
         return family
 
 
+class _Named(Collector):
+    """The samples named in a scrape's ``name[]`` parameters, as prometheus-client's own server serves them."""
+
+    def __init__(self, source: Collector, names: frozenset[str]) -> None:
+        self.source = source
+        self.names = names
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            kept = [sample for sample in family.samples if sample.name in self.names]
+            if kept:
+                part = copy.copy(family)
+                part.samples = kept
+                yield part
+
+
 @dataclass(frozen=True, slots=True)
 class Scrape:
     status: int
@@ -156,17 +173,33 @@ class Scrape:
     headers: dict[str, str]
 
 
-def scrape(registry: CollectorRegistry, query: Mapping[str, str], accept_encoding: str = "") -> Scrape:
-    """The answer to ``GET /metrics?<query>``: the asked shard in the text format, gzipped when accepted."""
+def scrape(registry: CollectorRegistry, query: str, accept: str = "", accept_encoding: str = "") -> Scrape:
+    """The answer to ``GET /metrics?<query>`` with these ``Accept`` and ``Accept-Encoding`` headers.
+
+    As prometheus-client's own server: the text format, or OpenMetrics when the scraper asks for it;
+    only the samples named by ``name[]`` when given; gzipped when accepted. And the asked shard.
+    """
+    params = parse_qs(query, keep_blank_values=True)
     try:
-        shard = Shard.from_query(query)
+        shard = Shard.from_query({name: _single(params, name) for name in ("shard", "shards") if name in params})
     except BadShard as exc:
         return Scrape(400, f"{exc}\n".encode(), {"Content-Type": "text/plain; charset=utf-8"})
-    body = generate_latest(registry if shard.count == 1 else _ShardView(registry, shard))
-    headers = {"Content-Type": CONTENT_TYPE_LATEST}
+    source: Collector = registry if shard.count == 1 else _ShardView(registry, shard)
+    if "name[]" in params:
+        source = _Named(source, frozenset(params["name[]"]))
+    encoder, content_type = choose_encoder(accept)
+    body = encoder(source)
+    headers = {"Content-Type": content_type}
     if "gzip" in accept_encoding:
         # Prometheus asks for gzip; a city catalogue's per-class series compress about tenfold.
         # Level 1, as prometheus-client's own server: the process's CPU is for its work.
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
     return Scrape(200, body, headers)
+
+
+def _single(params: Mapping[str, list[str]], name: str) -> str:
+    values = params[name]
+    if len(values) != 1:
+        raise BadShard(f"{name} given {len(values)} times")
+    return values[0]

@@ -4,10 +4,11 @@ registry, and JSON health endpoints, each a function that returns its status and
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 
@@ -27,8 +28,8 @@ def serve_probes(
             url = urlsplit(self.path)
             probe = probes.get(url.path)
             if url.path == "/metrics":
-                query = dict(parse_qsl(url.query, keep_blank_values=True))
-                answer = scrape(registry, query, self.headers.get("Accept-Encoding", ""))
+                accept, encoding = self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", "")
+                answer = scrape(registry, url.query, accept, encoding)
                 self._send(answer.status, answer.body, answer.headers)
             elif probe is not None:
                 status, body = probe()
@@ -47,6 +48,10 @@ def serve_probes(
         def log_message(self, format: str, *args: object) -> None:
             return  # probes every few seconds would drown the log
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        # An IPv6 host ("::") binds an IPv6 socket, as prometheus-client's own server does.
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name=thread_name, daemon=True).start()
     return server

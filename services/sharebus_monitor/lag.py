@@ -25,20 +25,26 @@ class LagSample:
 
 
 def lag_by_topic(
-    committed: Mapping[Partition, int], earliest: Mapping[Partition, int], latest: Mapping[Partition, int]
+    committed: Mapping[Partition, int | None], earliest: Mapping[Partition, int], latest: Mapping[Partition, int]
 ) -> dict[str, int]:
     """Records behind the high-water mark, summed per topic, over the partitions in ``latest``.
 
     A partition the group has not committed on yet is read from its earliest offset (the bus's
-    consumers start at ``earliest``), so everything retained there is still to be read.
+    consumers start at ``earliest``), so everything retained there is still to be read. A partition
+    whose committed offset Kafka answered with an error (``None``) leaves its topic out: a guess from
+    the earliest offset would report a backlog that may not exist.
     """
     lag: dict[str, int] = {}
+    unknown: set[str] = set()
     for partition, end in latest.items():
         position = committed.get(partition, -1)
+        if position is None:
+            unknown.add(partition[0])
+            continue
         if position < 0:
             position = earliest.get(partition, 0)
         lag[partition[0]] = lag.get(partition[0], 0) + max(0, end - position)
-    return lag
+    return {topic: records for topic, records in lag.items() if topic not in unknown}
 
 
 class GrowthTracker:

@@ -61,8 +61,9 @@ class OffsetReader:
             raise self.unavailable("cannot list consumer groups", exc) from exc
         return sorted(g.group_id for g in listed.valid)
 
-    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
-        """Committed offsets of each group (-1 where none); a group that vanished meanwhile is left out."""
+    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int | None]]:
+        """Committed offsets of each group: -1 where none, ``None`` where Kafka answered the partition
+        with an error. A group that vanished meanwhile is left out."""
         # The API takes one group per request; the requests still run concurrently.
         futures = {
             group: self.admin.list_consumer_group_offsets(
@@ -70,7 +71,7 @@ class OffsetReader:
             )[group]
             for group in groups
         }
-        found: dict[str, dict[Partition, int]] = {}
+        found: dict[str, dict[Partition, int | None]] = {}
         timed_out = False
         for group, future in futures.items():
             try:
@@ -79,7 +80,11 @@ class OffsetReader:
                 log.warning("no offsets for group %s: %s", group, exc)
                 timed_out = timed_out or _timed_out(exc)
                 continue
-            found[group] = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+            found[group] = offsets = {}
+            for tp in result.topic_partitions or []:
+                if tp.error is not None:
+                    log.warning("no committed offset of %s on %s[%d]: %s", group, tp.topic, tp.partition, tp.error)
+                offsets[(tp.topic, tp.partition)] = None if tp.error is not None else tp.offset
         if timed_out:
             self._renew()  # once every request of the old client has been answered or timed out
         return found

@@ -36,7 +36,8 @@ def install_sensor(app: faust.App, registry: CollectorRegistry, pattern: str = "
     async def metrics(_view: View, request: Request) -> Response:
         # aiohttp's own Response: the exposition's content type carries a charset, which
         # ``View.bytes`` (aiohttp's ``content_type=``) refuses.
-        answer = scrape(registry, request.query, request.headers.get("Accept-Encoding", ""))
+        headers = request.headers
+        answer = scrape(registry, request.query_string, headers.get("Accept", ""), headers.get("Accept-Encoding", ""))
         return cast(Response, web.Response(status=answer.status, body=answer.body, headers=answer.headers))
 
     return sensor

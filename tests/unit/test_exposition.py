@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from urllib.parse import urlencode
 from collections.abc import Iterator
 
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -57,8 +59,8 @@ def _series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
 
 def test_the_shards_split_the_series_without_loss_or_overlap() -> None:
     registry = _registry()
-    whole = _series(scrape(registry, {}).body.decode())
-    parts = [_series(scrape(registry, {"shard": str(k), "shards": "4"}).body.decode()) for k in range(4)]
+    whole = _series(scrape(registry, "").body.decode())
+    parts = [_series(scrape(registry, f"shard={k}&shards=4").body.decode()) for k in range(4)]
     assert sum(len(part) for part in parts) == len(whole)
     assert set().union(*parts) == whole
     assert all(0.15 * len(whole) < len(part) < 0.35 * len(whole) for part in parts), [len(p) for p in parts]
@@ -89,15 +91,15 @@ def test_a_series_keeps_its_shard_from_scrape_to_scrape() -> None:
 def test_a_shard_that_does_not_exist_is_refused_with_the_reason(query: dict[str, str]) -> None:
     with pytest.raises(BadShard):
         Shard.from_query(query)
-    answer = scrape(_registry(), query)
+    answer = scrape(_registry(), urlencode(query))
     assert answer.status == 400
     assert b"shard" in answer.body
 
 
 def test_gzip_only_when_the_scraper_asks() -> None:
     registry = _registry()
-    plain = scrape(registry, {"shard": "0", "shards": "2"})
-    zipped = scrape(registry, {"shard": "0", "shards": "2"}, "gzip, deflate")
+    plain = scrape(registry, "shard=0&shards=2")
+    zipped = scrape(registry, "shard=0&shards=2", accept_encoding="gzip, deflate")
     assert "Content-Encoding" not in plain.headers
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == plain.body
@@ -127,8 +129,41 @@ def test_prometheus_scrapes_each_worker_in_every_shard() -> None:
 
 def test_a_family_without_series_keeps_its_metadata_in_part_zero_only() -> None:
     registry = _registry()
-    whole = scrape(registry, {}).body.decode()
-    parts = [scrape(registry, {"shard": str(k), "shards": "4"}).body.decode() for k in range(4)]
+    whole = scrape(registry, "").body.decode()
+    parts = [scrape(registry, f"shard={k}&shards=4").body.decode() for k in range(4)]
     for line in ("# TYPE t_unused_total counter", "# TYPE t_nothing_yet gauge"):
         assert line in whole
         assert [line in part for part in parts] == [True, False, False, False], line
+
+
+def test_a_shard_given_twice_is_refused() -> None:
+    answer = scrape(_registry(), "shard=0&shard=1&shards=2")
+    assert (answer.status, answer.body) == (400, b"shard given 2 times\n")
+
+
+def test_openmetrics_when_the_scraper_asks_for_it() -> None:
+    registry = _registry()
+    answer = scrape(registry, "shard=1&shards=4", accept="application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
+    assert answer.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = answer.body.decode()
+    assert text.endswith("# EOF\n")
+    ours = {
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in openmetrics_families(text)
+        for sample in family.samples
+    }
+    # The same part as in the text format (OpenMetrics names a counter's family without ``_total``).
+    assert ours == _series(scrape(registry, "shard=1&shards=4").body.decode())
+    assert scrape(registry, "", accept="text/html").headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+
+def test_name_parameters_keep_only_the_named_samples_of_the_shard() -> None:
+    registry = _registry()
+    named = "name[]=t_partitions&name[]=t_records_total&name[]=t_latency_count"
+    whole = _series(scrape(registry, named).body.decode())
+    assert {name for name, _, _ in whole} == {"t_partitions", "t_records_total", "t_latency_count"}
+    assert len(whole) == 1 + 2 * len(CLASSES)
+    parts = [_series(scrape(registry, f"{named}&shard={k}&shards=3").body.decode()) for k in range(3)]
+    assert set().union(*parts) == whole
+    assert sum(map(len, parts)) == len(whole)
+    assert scrape(registry, "name[]=t_no_such_family").body == b""

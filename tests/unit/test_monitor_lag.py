@@ -28,6 +28,12 @@ def test_partition_without_a_commit_counts_from_its_earliest_offset() -> None:
     assert lag_by_topic({("a", 0): -1001}, earliest, latest) == {"a": 10 + 3}
 
 
+def test_a_partition_whose_commit_kafka_could_not_read_leaves_its_topic_out() -> None:
+    latest = {("a", 0): 10, ("a", 1): 8, ("b", 0): 4}
+    # Not the earliest offset's guess of 10 + 8: the lag of "a" is unknown this round.
+    assert lag_by_topic({("a", 0): None, ("a", 1): 6, ("b", 0): 1}, {}, latest) == {"b": 3}
+
+
 def test_committed_past_the_end_never_gives_negative_lag() -> None:
     assert lag_by_topic({("a", 0): 12}, {}, {("a", 0): 10}) == {"a": 0}
 
@@ -63,7 +69,7 @@ class FakeOffsets:
 
     def __init__(self) -> None:
         self.listed = ["ns-router", "ns-auditor", "ns.sub.tax-levy", "other.sub.x", "probe-1"]
-        self.commits = {
+        self.commits: dict[str, dict[Partition, int | None]] = {
             "ns-router": {("ns.src.a", 0): 5},
             "ns-auditor": {("ns.audit.facts", 0): 40},
             "ns.sub.tax-levy": {("ns.dlv.tax-levy", 0): 2, ("ns.grants", 0): 1},
@@ -80,7 +86,7 @@ class FakeOffsets:
     def groups(self) -> list[str]:
         return self.listed
 
-    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int]]:
+    def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int | None]]:
         return {g: self.commits.get(g, {}) for g in groups}
 
     def partitions(self, topics: Iterable[str]) -> list[Partition]:
@@ -104,6 +110,10 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
         # The auditor: facts not yet chained.
         ("ns-auditor", "ns.audit.facts"): 60,
     }
+    reader.commits["ns-router"][("ns.src.a", 1)] = None  # Kafka answered this partition with an error
+    samples = {(s.group, s.topic): s.records for s in sampler.sample(now=15.0)}
+    assert ("ns-router", "ns.src.a") not in samples
+    assert samples[("ns-router", "ns.src.b")] == 0
 
 
 class _Admin:

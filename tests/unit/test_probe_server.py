@@ -58,3 +58,22 @@ def test_metrics_in_shards_and_a_bad_shard_refused() -> None:
         assert httpx.get(f"{base}?shard=&shards=", timeout=10).status_code == 400
     finally:
         server.shutdown()
+
+
+def test_an_ipv6_host_is_served_with_openmetrics_and_named_samples() -> None:
+    registry = CollectorRegistry()
+    Counter("probe_test_one", "one", registry=registry).inc()
+    Counter("probe_test_two", "two", registry=registry).inc(2)
+    server = serve_probes("::1", 0, registry, {}, "probe-ipv6-test")
+    base = f"http://[::1]:{server.server_address[1]}/metrics"
+    try:
+        answer = httpx.get(
+            base, params={"name[]": "probe_test_two_total"}, headers={"Accept": "application/openmetrics-text"}
+        )
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert "probe_test_two_total 2.0" in answer.text
+        assert "probe_test_one" not in answer.text
+        assert answer.text.endswith("# EOF\n")
+    finally:
+        server.shutdown()

@@ -42,8 +42,8 @@ def test_the_router_collectors_split_into_parts_that_add_up_to_the_whole() -> No
     for pair in [(catalogue.data_class(code).provider, "some-system", code) for code in codes[:3]]:
         harness.metrics.backfill_records.add(*pair, 5)
 
-    whole = _samples(scrape(registry, {}).body.decode())
-    parts = [_samples(scrape(registry, {"shard": str(k), "shards": "3"}).body.decode()) for k in range(3)]
+    whole = _samples(scrape(registry, "").body.decode())
+    parts = [_samples(scrape(registry, f"shard={k}&shards=3").body.decode()) for k in range(3)]
     assert sorted(sample for part in parts for sample in part) == whole
     per_class = {"sharebus_freshness_age_seconds", "sharebus_quality_delivery", "sharebus_quality_records_total"}
     for name in per_class:
