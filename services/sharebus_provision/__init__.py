@@ -1,5 +1,6 @@
 """Makes the broker and the registry match the catalogue: topics exist, schemas are registered."""
 
+from sharebus_provision.bus import BusProvisioning, provision_bus
 from sharebus_provision.errors import ProvisionError
 from sharebus_provision.schemas import SchemaProvisioning, provision_schemas, register_catalogue_schemas
 from sharebus_provision.topics import (
@@ -18,6 +19,7 @@ __all__ = [
     "AUDITOR_OUTAGE_SURVIVED_HOURS",
     "AUDIT_PARTITIONS",
     "FACTS_RETENTION_HOURS",
+    "BusProvisioning",
     "ProvisionError",
     "SchemaProvisioning",
     "TopicSpec",
@@ -25,6 +27,7 @@ __all__ = [
     "catalogue_topics",
     "dispute_topics",
     "ensure_topics",
+    "provision_bus",
     "provision_schemas",
     "register_catalogue_schemas",
     "router_topics",

@@ -13,8 +13,7 @@ from sharebus_core.topics import TopicNames
 from sharebus_provision import (
     ProvisionError,
     catalogue_topics,
-    ensure_topics,
-    register_catalogue_schemas,
+    provision_bus,
     router_topics,
 )
 from sharebus_router.app import build_app, make_worker
@@ -37,24 +36,22 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
         return 2
     topics = TopicNames(settings.namespace)
     try:
-        ensure_topics(
-            settings.kafka,
-            catalogue_topics(
-                catalogue,
-                topics,
-                settings.delivery_partitions,
-                settings.delivery_retention_hours,
-                settings.dead_letter_retention_hours,
-            )
-            + router_topics(topics, settings.held_partitions, settings.held_retention_hours),
+        specs = catalogue_topics(
+            catalogue,
+            topics,
+            settings.delivery_partitions,
+            settings.delivery_retention_hours,
+            settings.dead_letter_retention_hours,
+        ) + router_topics(topics, settings.held_partitions, settings.held_retention_hours)
+        provisioned = provision_bus(
+            settings.kafka, specs, catalogue, topics, settings.registry_url, settings.registry_auth
         )
         ensure_grant_topic(settings.kafka, topics.grants)
-        schema_ids = register_catalogue_schemas(catalogue, topics, settings.registry_url, settings.registry_auth)
     except ProvisionError as exc:
         print(f"sharebus-router: {exc}", file=sys.stderr)
         return 3
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, catalogue, schema_ids)
+    app = build_app(settings, catalogue, provisioned.schemas.ids)
     print(
         f"sharebus-router: routing {len(catalogue.data_classes)} data classes; metrics on "
         f"http://{settings.web_host}:{settings.web_port}/metrics",
