@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
-from sharebus_provision.schemas import SchemaProvisioning, provision_schemas
+from sharebus_provision.schemas import SchemaProvisioning, provision_projections, provision_schemas
 from sharebus_provision.topics import TopicSpec, ensure_topics
 
 
@@ -23,6 +23,8 @@ from sharebus_provision.topics import TopicSpec, ensure_topics
 class BusProvisioning:
     created: list[str]
     schemas: SchemaProvisioning
+    # The catalogue-only projection subjects registered (provision_projections).
+    projections: tuple[str, ...]
     # How long each took, side by side.
     topics_s: float
     schemas_s: float
@@ -36,13 +38,18 @@ def provision_bus(
     registry_url: str,
     registry_auth: str | None,
     timeout_s: float = 30.0,
+    *,
+    public: bool = False,
 ) -> BusProvisioning:
-    """Creates the missing topics while registering the missing schemas; raises the topics'
+    """Creates the missing topics while registering the missing schemas, the classes' and the
+    catalogue-only projections' (``public``: the router's ``public_delivery``); raises the topics'
     ``ProvisionError`` first, else the schemas', once both have finished (neither is left running)."""
 
-    def timed_schemas() -> tuple[SchemaProvisioning, float]:
+    def timed_schemas() -> tuple[SchemaProvisioning, tuple[str, ...], float]:
         started = time.monotonic()
-        return provision_schemas(catalogue, topics, registry_url, registry_auth), time.monotonic() - started
+        classes = provision_schemas(catalogue, topics, registry_url, registry_auth)
+        projections = provision_projections(catalogue, topics, registry_url, registry_auth, public=public)
+        return classes, projections, time.monotonic() - started
 
     # Leaving the pool waits for the schemas, also when the topics fail: their error is raised then.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provision-schemas") as pool:
@@ -50,5 +57,5 @@ def provision_bus(
         started = time.monotonic()
         created = ensure_topics(access, specs, timeout_s)
         topics_s = time.monotonic() - started
-        schemas, schemas_s = registering.result()
-    return BusProvisioning(created, schemas, topics_s, schemas_s)
+        schemas, projections, schemas_s = registering.result()
+    return BusProvisioning(created, schemas, projections, topics_s, schemas_s)

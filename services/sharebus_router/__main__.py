@@ -44,7 +44,13 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
             settings.dead_letter_retention_hours,
         ) + router_topics(topics, settings.held_partitions, settings.held_retention_hours)
         provisioned = provision_bus(
-            settings.kafka, specs, catalogue, topics, settings.registry_url, settings.registry_auth
+            settings.kafka,
+            specs,
+            catalogue,
+            topics,
+            settings.registry_url,
+            settings.registry_auth,
+            public=settings.public_delivery,
         )
         ensure_grant_topic(settings.kafka, topics.grants)
     except ProvisionError as exc:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -155,6 +156,7 @@ class DataPath:
         consumer.subscribe(
             list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
+        log.info("subscribed to %d source topic(s)", len(self.config.topics))
         next_cut = loop.time() + self.config.commit_interval_s
         while not self._stopping:
             # Rebalance callbacks run inside consume(), on this thread, between two batches.
@@ -276,7 +278,9 @@ class DataPath:
     # -- rebalances (inside consume(), on the event loop's thread) -----------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = time.monotonic()
         consumer.incremental_assign(self._positions(consumer, partitions))
+        log.info("assigned %d source partition(s); positioned in %.1f s", len(partitions), time.monotonic() - started)
         self.joined = True
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_assigned(partitions)

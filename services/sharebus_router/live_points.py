@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -154,6 +155,7 @@ class PointKeeper:
         return task
 
     async def _claim(self, keys: list[tuple[str, int]]) -> None:
+        started = time.monotonic()
         topics = sorted({topic for topic, _ in keys})
         while True:
             try:
@@ -178,6 +180,7 @@ class PointKeeper:
                 entries += self._live_points(route, topic, sorted(p for t, p in keys if t == topic))
         for entry in entries:
             await self.write(entry)
+        log.info("claimed %d source partition(s) in %.1f s", len(keys), time.monotonic() - started)
 
     async def _await_targets(self, code: str, topic: str, partition: int) -> None:
         loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ from sharebus_router.metrics import LazyChild, RouterMetrics
 from sharebus_router.schema_cache import SchemaCache
 from sharebus_rules import Deliver, plan_routes
 from sharebus_rules.decision import DenyReason
-from sharebus_rules.projection import derive_schema
+from sharebus_rules.routing import projection_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +122,7 @@ class RouteBuilder:
         key = (class_code, decision.consumer, decision.fields, decision.masked)
         found = self._projections.get(key)
         if found is None:
-            document = json.loads(self.catalogue.schema(class_code).text)
-            derived = derive_schema(document, decision.fields, decision.masked)
+            derived = projection_schema(self.catalogue, class_code, decision.fields, decision.masked)
             subject = self.topics.projection_subject(decision.consumer, class_code)
             schema_id, parsed = await self.schemas.register(subject, json.dumps(derived, ensure_ascii=False))
             projection = Projection(decision.fields, decision.masked, schema_id, parsed, derived)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sharebus_core.catalogue import AvroSchema, Catalogue, DataClass, ShareType, Subscription
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.topics import PUBLIC_CONSUMER
 from sharebus_rules.decision import Decision, Deliver, Deny, DenyReason
 from sharebus_rules.open_data import is_open, open_fields
+from sharebus_rules.projection import derive_schema
 
 _STATE_DENIALS = {
     GrantState.REVOKED: DenyReason.GRANT_REVOKED,
@@ -129,3 +132,26 @@ def plan_routes(
         denials=tuple(d for d in decisions if isinstance(d, Deny)),
         valid_until=min(expiries) if expiries else None,
     )
+
+
+def projection_schema(
+    catalogue: Catalogue, class_code: str, fields: Sequence[str], masked: Collection[str]
+) -> dict[str, Any]:
+    """The Avro schema a consumer receives a class in: its granted fields, masked ones as strings."""
+    return derive_schema(json.loads(catalogue.schema(class_code).text), fields, masked)
+
+
+def catalogue_projections(
+    catalogue: Catalogue, now: dt.datetime, *, public: bool = False
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(consumer, class, schema) of every projection the catalogue alone decides, with no grant: what
+    provisioning registers ahead of the router, so that its start does not (sharebus_provision.schemas)."""
+    for class_code in catalogue.data_classes:
+        for delivery in plan_routes(catalogue, class_code, {}, now, public=public).deliveries:
+            # No fields: the published bytes pass as they are, in the class's own schema.
+            if delivery.fields is not None:
+                yield (
+                    delivery.consumer,
+                    class_code,
+                    projection_schema(catalogue, class_code, delivery.fields, delivery.masked),
+                )

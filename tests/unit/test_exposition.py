@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-from urllib.parse import urlencode
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 import yaml

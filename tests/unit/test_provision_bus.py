@@ -35,11 +35,16 @@ def _run(
         return SchemaProvisioning({"a": 1}, ("a",))
 
     monkeypatch.setattr(bus, "ensure_topics", ensure_topics)
+    def provision_projections(*_: object, public: bool) -> tuple[str, ...]:
+        events.append(f"projections public={public}")
+        return ("ns.dlv.tax.a-value",)
+
     monkeypatch.setattr(bus, "provision_schemas", provision_schemas)
+    monkeypatch.setattr(bus, "provision_projections", provision_projections)
 
     def call() -> bus.BusProvisioning:
         return bus.provision_bus(
-            cast(KafkaAccess, None), [], cast(Catalogue, None), TopicNames("ns"), "http://registry", None
+            cast(KafkaAccess, None), [], cast(Catalogue, None), TopicNames("ns"), "http://registry", None, public=True
         )
 
     return call, events
@@ -48,7 +53,10 @@ def _run(
 def test_topics_and_schemas_run_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
     call, events = _run(monkeypatch, topics_fail=False, schemas_fail=False)
     done = call()
-    assert (done.created, done.schemas.ids, sorted(events)) == (["ns.src.a"], {"a": 1}, ["schemas", "topics"])
+    assert (done.created, done.schemas.ids, done.projections) == (["ns.src.a"], {"a": 1}, ("ns.dlv.tax.a-value",))
+    # The projections after the classes' schemas, in the same thread.
+    assert sorted(events) == ["projections public=True", "schemas", "topics"]
+    assert events.index("schemas") < events.index("projections public=True")
 
 
 @pytest.mark.parametrize(
@@ -61,4 +69,4 @@ def test_a_failure_is_raised_once_both_have_finished(
     call, events = _run(monkeypatch, topics_fail, schemas_fail)
     with pytest.raises(ProvisionError, match=f"{reason} refused"):
         call()
-    assert sorted(events) == ["schemas", "topics"]
+    assert {"schemas", "topics"} <= set(events)
