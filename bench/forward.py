@@ -1,12 +1,15 @@
 """Benchmark: records/s and publish->deliver latency of sharebus against bare Faust and raw confluent-kafka.
 
 Run with ``make bench-forward`` (or ``python -m bench.forward --records 100000``). One broker, the same records
-for all three, each forwarder measured alone so they do not share the two cores:
+for all, each forwarder measured alone so they do not share the two cores:
 
 - raw:      confluent-kafka consume -> produce (the broker's and client's ceiling)
 - faust:    a bare Faust agent with the router's app settings and send path (Faust's ceiling)
 - sharebus: the real router: wire-format check, schema lookup, Avro decode, rules, headers, counters,
-            with the auditor running beside it (its lag on the facts is reported: does it keep up?)
+            with the auditor running beside it (its lag on the facts is reported: does it keep up?); the
+            bench class's sensitive field is projected out
+- sharebus-pass: the same router and records in a class without a sensitive field: passed whole, after
+            the same checks and full decode (issue 14's pass-through target is a ratio to raw)
 
 Throughput: N records are preloaded, then the forwarder drains them; the rate comes from the producer
 timestamps of the output. Latency: a publisher sends at a steady rate, then flat out, while a sink
@@ -29,6 +32,7 @@ from bench.rig import (
     BENCH_DIR,
     CLASS,
     CONSUMER,
+    WHOLE_CLASS,
     Forwarder,
     Result,
     Rig,
@@ -68,7 +72,7 @@ def foundation_checkout(ref: str) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.forward")
     add_load_arguments(parser, records=100_000, rounds=1)
-    parser.add_argument("--only", default="raw,faust,sharebus")
+    parser.add_argument("--only", default="raw,faust,sharebus,sharebus-pass")
     parser.add_argument(
         "--foundation",
         metavar="GIT_REF",
@@ -93,6 +97,8 @@ def main() -> int:
             "raw": raw_forwarder(rig),
             "faust": faust_forwarder(rig),
             "sharebus": router_forwarder("sharebus", rig.router_env, work, rig.topics, {}),
+            # The same router on the class without a sensitive field: the records pass whole.
+            "sharebus-pass": router_forwarder("sharebus-pass", rig.router_env, work, rig.topics, {}, WHOLE_CLASS),
         }
         if args.foundation:
             forwarders["foundation"] = foundation_forwarder(args.foundation, rig)
@@ -145,7 +151,13 @@ def report(
     for name, rs in runs.items():
         print(f"  {name}: records/s per round {', '.join(f'{r.throughput_rps:.0f}' for r in rs)}")
     ratios = {}
-    pairs = [("sharebus", "faust"), ("sharebus", "raw"), ("sharebus", "foundation"), ("foundation", "faust")]
+    pairs = [
+        ("sharebus", "faust"),
+        ("sharebus", "raw"),
+        ("sharebus-pass", "raw"),
+        ("sharebus", "foundation"),
+        ("foundation", "faust"),
+    ]
     for name, base in pairs:
         if name in by_name and base in by_name:
             ratios[f"{name}/{base}"] = ratio_line(f"{name}/{base}", by_name[name], by_name[base])[0]

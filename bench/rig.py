@@ -22,6 +22,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.measure import (
+    BENCH_CLASS,
     LatencySink,
     high_watermarks,
     output_rate,
@@ -45,7 +46,9 @@ from sharebus_provision import TopicSpec, ensure_topics, register_catalogue_sche
 from sharebus_provision.topics import audit_topics
 
 BENCH_DIR = Path(__file__).resolve().parent
-CLASS = "301001001/000001"
+CLASS = BENCH_CLASS
+# The same records in a class without a sensitive field: the router passes them whole.
+WHOLE_CLASS = "301001001/000002"
 CONSUMER = "tax-levy"
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
 
@@ -69,6 +72,8 @@ class Forwarder:
     child: Child
     source: str
     sink: str
+    # The class its records are labelled with.
+    data_class: str = CLASS
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
     stack.callback(registry.stop)
     specs = [
         TopicSpec(topics.source(CLASS), 3),
+        TopicSpec(topics.source(WHOLE_CLASS), 3),
         TopicSpec(topics.delivery(CONSUMER), 3),
         TopicSpec(topics.delivery("amr-reg"), 3),
         TopicSpec(topics.dead_letter, 3),
@@ -176,10 +182,17 @@ def encode_records(
 
 
 def forwarder(
-    name: str, module: str, env: dict[str, str], work: Path, source: str, sink: str, extra: dict[str, str]
+    name: str,
+    module: str,
+    env: dict[str, str],
+    work: Path,
+    source: str,
+    sink: str,
+    extra: dict[str, str],
+    data_class: str = CLASS,
 ) -> Forwarder:
     child_env = {**env, "BENCH_SOURCE": source, "BENCH_SINK": sink, **extra}
-    return Forwarder(Child(name, module, child_env, work / f"{name}.log"), source, sink)
+    return Forwarder(Child(name, module, child_env, work / f"{name}.log"), source, sink, data_class)
 
 
 def raw_forwarder(rig: Rig, name: str = "raw") -> Forwarder:
@@ -215,15 +228,15 @@ def faust_forwarder(rig: Rig) -> Forwarder:
 
 
 def router_forwarder(
-    name: str, env: dict[str, str], work: Path, topics: TopicNames, extra: dict[str, str]
+    name: str, env: dict[str, str], work: Path, topics: TopicNames, extra: dict[str, str], data_class: str = CLASS
 ) -> Forwarder:
-    """The real router, from the bench class's source topic to the bench consumer's delivery topic."""
+    """The real router, from a bench class's source topic to the bench consumer's delivery topic."""
     return forwarder(
         name,
         "sharebus_router",
         env,
         work,
-        topics.source(CLASS),
+        topics.source(data_class),
         topics.delivery(CONSUMER),
         {
             "SHAREBUS_CATALOGUE_DIR": str(BENCH_DIR / "catalogue"),
@@ -232,14 +245,15 @@ def router_forwarder(
             "SHAREBUS_ROUTER_WEB_PORT": str(free_port()),
             **extra,
         },
+        data_class,
     )
 
 
-def preload(access: KafkaAccess, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+def preload(access: KafkaAccess, topic: str, payloads: list[tuple[bytes, bytes]], data_class: str = CLASS) -> None:
     producer = access.producer({"linger.ms": 20, "acks": "all"})
     for i, (key, value) in enumerate(payloads):
         headers: list[tuple[str, str | bytes | None]] = [
-            ("sharebus-class", CLASS.encode()),
+            ("sharebus-class", data_class.encode()),
             ("sharebus-provider", b"AMR"),
             ("sharebus-record-id", f"pre-{i}".encode()),
             ("sharebus-published-ns", b"0"),
@@ -266,7 +280,7 @@ def run_round(
 ) -> Result:
     """Preloads the backlog and measures ``fwd`` on it; ``label`` says which round in the progress lines."""
     print(f"bench: {label}: preloading {len(rig.payloads)} records into {fwd.source}", flush=True)
-    preload(rig.access, fwd.source, rig.payloads)
+    preload(rig.access, fwd.source, rig.payloads, fwd.data_class)
     print(f"bench: {label}: measuring {name}", flush=True)
     result = measure(name, fwd, rig.access, rig.payloads, args, probe)
     print(f"bench: {result}", flush=True)
@@ -301,7 +315,7 @@ def measure(
             sink_reader = LatencySink(access, sink, f"{name}-{phase}").start()
             if phase == "steady":
                 probe.steady_started()
-            publish(access, source, payloads, total, f"{name}-{phase}", pace)
+            publish(access, source, payloads, total, f"{name}-{phase}", pace, fwd.data_class)
             sink_reader.wait(total, timeout_s=300)
             if phase == "steady":
                 probe.steady_ended()

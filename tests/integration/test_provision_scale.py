@@ -6,6 +6,7 @@ topics still go to the controller in several CreateTopics requests, as a city's 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topics import TopicNames
 from sharebus_demo.city_catalogue import SCALES, generate
 from sharebus_provision import ProvisionError, TopicSpec, catalogue_topics, ensure_topics, provision_schemas
+from sharebus_provision.schemas import provision_projections
 from sharebus_provision.topics import chunk_specs
+from sharebus_rules.routing import catalogue_projections
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess
 
@@ -77,3 +80,34 @@ def test_a_topic_kafka_refuses_is_a_provision_error_naming_it(kafka_admin: Kafka
     name = unique("refused")
     with pytest.raises(ProvisionError, match=f"Kafka did not create topic {name}: .*retention"):
         ensure_topics(kafka_admin, [TopicSpec(name, 1, {"retention.ms": "not-a-number"})])
+
+
+def test_catalogue_projections_are_registered_once_and_a_changed_one_again(
+    shared_registry: RegistryProcess, tmp_path: Path
+) -> None:
+    generate("small", tmp_path, partitions=1)
+    catalogue = load_catalogue(tmp_path)
+    topics = TopicNames(unique("projections"))
+    wanted = {
+        topics.projection_subject(consumer, code): schema
+        for consumer, code, schema in catalogue_projections(catalogue, dt.datetime.now(dt.UTC))
+    }
+    assert wanted  # the generated catalogue's sensitive fields make projections
+    provision_schemas(catalogue, topics, shared_registry.url, shared_registry.auth)
+    with shared_registry.http() as http:
+        # One subject holds what an earlier catalogue gave it, at a level that refuses the new one.
+        changed = sorted(wanted)[0]
+        earlier = {"type": "record", "name": "Earlier", "fields": [{"name": "n", "type": "long"}]}
+        http.post(f"/subjects/{changed}/versions", json={"schema": json.dumps(earlier)}).raise_for_status()
+        http.put(f"/config/{changed}", json={"compatibility": "BACKWARD"}).raise_for_status()
+
+        first = provision_projections(catalogue, topics, shared_registry.url, shared_registry.auth, public=False)
+        assert sorted(first) == sorted(wanted)
+
+        def latest(subject: str) -> object:
+            response = http.get(f"/subjects/{subject}/versions/latest")
+            response.raise_for_status()
+            return json.loads(response.json()["schema"])
+
+        assert all(latest(subject) == schema for subject, schema in wanted.items())
+        assert provision_projections(catalogue, topics, shared_registry.url, shared_registry.auth, public=False) == ()

@@ -35,6 +35,7 @@ def _run(
         return SchemaProvisioning({"a": 1}, ("a",))
 
     monkeypatch.setattr(bus, "ensure_topics", ensure_topics)
+
     def provision_projections(*_: object, public: bool) -> tuple[str, ...]:
         events.append(f"projections public={public}")
         return ("ns.dlv.tax.a-value",)
