@@ -68,12 +68,7 @@ def provision_schemas(
     # GET / is the registry's open readiness probe: it answers without a credential.
     wait_for_registry(registry_url)
     subjects = {topics.value_subject(code): code for code in catalogue.schemas}
-    with httpx.Client(
-        base_url=registry_url.rstrip("/"),
-        auth=registry_http_auth(registry_auth),
-        timeout=60.0,
-        limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT),
-    ) as client:
+    with _client(registry_url, registry_auth) as client:
         latest = _latest(client, f"{topics.namespace}.src.")
         ids: dict[str, int] = {}
         todo: list[str] = []
@@ -110,12 +105,7 @@ def provision_projections(
         topics.projection_subject(consumer, code): json.dumps(schema, ensure_ascii=False)
         for consumer, code, schema in catalogue_projections(catalogue, now, public=public)
     }
-    with httpx.Client(
-        base_url=registry_url.rstrip("/"),
-        auth=registry_http_auth(registry_auth),
-        timeout=60.0,
-        limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT),
-    ) as client:
+    with _client(registry_url, registry_auth) as client:
         held = _latest(client, topics.delivery(""))
         todo = [(subject, text) for subject, text in wanted.items() if not _held(held, subject, text)]
         with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="register-projection") as pool:
@@ -135,6 +125,16 @@ def _register_projection(client: httpx.Client, subject: str, text: str, *, chang
     if changed:
         _call(client, "PUT", f"/config/{subject}", json={"compatibility": "NONE"}, what=f"{what} (its level)")
     _call(client, "POST", f"/subjects/{subject}/versions", json={"schema": text, "schemaType": "AVRO"}, what=what)
+
+
+def _client(registry_url: str, registry_auth: str | None) -> httpx.Client:
+    """A client for ``IN_FLIGHT`` requests at once."""
+    return httpx.Client(
+        base_url=registry_url.rstrip("/"),
+        auth=registry_http_auth(registry_auth),
+        timeout=60.0,
+        limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT),
+    )
 
 
 def _same(held: str, wanted: str) -> bool:
