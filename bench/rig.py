@@ -47,7 +47,7 @@ from sharebus_provision.topics import audit_topics
 
 BENCH_DIR = Path(__file__).resolve().parent
 CLASS = BENCH_CLASS
-# The same records in a class without a sensitive field: the router passes them whole.
+# The same records (the same schema, copied) in a class without a sensitive field: the router passes them whole.
 WHOLE_CLASS = "301001001/000002"
 CONSUMER = "tax-levy"
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
