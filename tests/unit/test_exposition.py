@@ -149,7 +149,7 @@ def test_openmetrics_when_the_scraper_asks_for_it() -> None:
     assert text.endswith("# EOF\n")
     ours = {
         (sample.name, tuple(sorted(sample.labels.items())), sample.value)
-        for family in openmetrics_families(text)
+        for family in openmetrics_families(text)  # type: ignore[no-untyped-call]  # the parser has no annotations
         for sample in family.samples
     }
     # The same part as in the text format (OpenMetrics names a counter's family without ``_total``).
