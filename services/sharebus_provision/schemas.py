@@ -1,8 +1,10 @@
-"""Registers every data class's schema under the subject of its source topic, incrementally.
+"""Registers every data class's schema under the subject of its source topic, and the projection
+schemas the catalogue alone decides under their delivery subjects, incrementally.
 
 One listing of what the registry already holds (``GET /schemas?latestOnly=true``), then only the
 missing or changed schemas are registered, a few requests in flight, retrying the answers that mean
-"busy" (429, 503). A city catalogue (3,170 classes) that is already registered costs one request.
+"busy" (429, 503). A city catalogue (3,170 classes) that is already registered costs one request,
+and its 4,260 projections one more.
 """
 
 from __future__ import annotations
