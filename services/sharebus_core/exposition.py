@@ -185,8 +185,10 @@ def scrape(registry: CollectorRegistry, query: str, accept: str = "", accept_enc
     except BadShard as exc:
         return Scrape(400, f"{exc}\n".encode(), {"Content-Type": "text/plain; charset=utf-8"})
     source: Collector = registry if shard.count == 1 else _ShardView(registry, shard)
-    if "name[]" in params:
-        source = _Named(source, frozenset(params["name[]"]))
+    # Blank names are ignored, as prometheus-client's server does: ``name[]=`` alone serves everything.
+    names = frozenset(name for name in params.get("name[]", ()) if name)
+    if names:
+        source = _Named(source, names)
     encoder, content_type = choose_encoder(accept)
     body = encoder(source)
     headers = {"Content-Type": content_type}

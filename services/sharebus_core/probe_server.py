@@ -49,8 +49,8 @@ def serve_probes(
             return  # probes every few seconds would drown the log
 
     class Server(ThreadingHTTPServer):
-        # An IPv6 host ("::") binds an IPv6 socket, as prometheus-client's own server does.
-        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        # An IPv6 address ("::", "::1") binds an IPv6 socket; a name or "" binds IPv4, as before.
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name=thread_name, daemon=True).start()

@@ -50,12 +50,17 @@ class LagSampler:
         latest = self.reader.watermarks(partitions, latest=True)
         earliest = self.reader.watermarks(partitions, latest=False)
         samples = []
+        # A topic whose lag is unknown for one sample keeps its growth window: an error is not a drain.
+        kept: set[tuple[str, str]] = set()
         for group, group_topics in sorted(wanted.items()):
             mine: dict[Partition, int] = {p: end for p, end in latest.items() if p[0] in group_topics}
-            for topic, records in sorted(lag_by_topic(committed[group], earliest, mine).items()):
+            lag, unknown = lag_by_topic(committed[group], earliest, mine)
+            for topic, records in sorted(lag.items()):
                 growing = self.growth.observe((group, topic), now, records)
                 samples.append(LagSample(group, topic, records, growing))
-        self.growth.forget_all_but({(s.group, s.topic) for s in samples})
+                kept.add((group, topic))
+            kept.update((group, topic) for topic in unknown)
+        self.growth.forget_all_but(kept)
         return samples
 
 

@@ -26,13 +26,14 @@ class LagSample:
 
 def lag_by_topic(
     committed: Mapping[Partition, int | None], earliest: Mapping[Partition, int], latest: Mapping[Partition, int]
-) -> dict[str, int]:
-    """Records behind the high-water mark, summed per topic, over the partitions in ``latest``.
+) -> tuple[dict[str, int], set[str]]:
+    """Records behind the high-water mark, summed per topic, over the partitions in ``latest``; and the
+    topics whose lag is unknown this time.
 
     A partition the group has not committed on yet is read from its earliest offset (the bus's
     consumers start at ``earliest``), so everything retained there is still to be read. A partition
-    whose committed offset Kafka answered with an error (``None``) leaves its topic out: a guess from
-    the earliest offset would report a backlog that may not exist.
+    whose committed offset Kafka answered with an error (``None``) makes its topic's lag unknown: a
+    guess from the earliest offset would report a backlog that may not exist.
     """
     lag: dict[str, int] = {}
     unknown: set[str] = set()
@@ -44,7 +45,7 @@ def lag_by_topic(
         if position < 0:
             position = earliest.get(partition, 0)
         lag[partition[0]] = lag.get(partition[0], 0) + max(0, end - position)
-    return {topic: records for topic, records in lag.items() if topic not in unknown}
+    return {topic: records for topic, records in lag.items() if topic not in unknown}, unknown
 
 
 class GrowthTracker:

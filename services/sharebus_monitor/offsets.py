@@ -80,11 +80,20 @@ class OffsetReader:
                 log.warning("no offsets for group %s: %s", group, exc)
                 timed_out = timed_out or _timed_out(exc)
                 continue
-            found[group] = offsets = {}
-            for tp in result.topic_partitions or []:
-                if tp.error is not None:
-                    log.warning("no committed offset of %s on %s[%d]: %s", group, tp.topic, tp.partition, tp.error)
-                offsets[(tp.topic, tp.partition)] = None if tp.error is not None else tp.offset
+            partitions = result.topic_partitions or []
+            found[group] = {(tp.topic, tp.partition): None if tp.error else tp.offset for tp in partitions}
+            failed = [tp for tp in partitions if tp.error]
+            if failed:
+                # One line per group: the router's alone spans thousands of partitions.
+                first = failed[0]
+                log.warning(
+                    "no committed offset of %s on %d partition(s), %s[%d] the first: %s",
+                    group,
+                    len(failed),
+                    first.topic,
+                    first.partition,
+                    first.error,
+                )
         if timed_out:
             self._renew()  # once every request of the old client has been answered or timed out
         return found

@@ -93,40 +93,59 @@ def provision_schemas(
 def provision_projections(
     catalogue: Catalogue, topics: TopicNames, registry_url: str, registry_auth: str | None, *, public: bool
 ) -> tuple[str, ...]:
-    """Registers the projection schemas the catalogue alone decides (``catalogue_projections``); returns
-    the subjects this run registered.
+    """Registers the projection schemas the catalogue alone decides (``catalogue_projections``) whose
+    subjects the registry does not hold yet; returns the subjects this run registered.
 
     The router registers a route's projection when it builds it; at city scale that was 4,260 requests,
     half of its first start. Registered here, beside the topics' creation, the router finds them in the
-    registry's listing. A projection subject takes any schema (``SchemaCache.register``): a new subject
-    takes its first at any level, so only a changed one has its level set to NONE first.
+    registry's listing. Best effort, and only new subjects: a subject that holds any schema already may
+    hold a grant's projection, which only the router knows of, and a subject that cannot be registered
+    here (refused, or taken meanwhile) is left to the router, which closes only that class's route if
+    it cannot register it either. Nothing here keeps the router from starting.
     """
-    wait_for_registry(registry_url)
+    try:
+        wanted = catalogue_projection_schemas(catalogue, topics, public)
+        with _client(registry_url, registry_auth) as client:
+            held = _latest(client, topics.delivery(""))
+            todo = [(subject, text) for subject, text in wanted.items() if subject not in held]
+            with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="register-projection") as pool:
+                errors = list(pool.map(lambda item: _register_projection(client, *item), todo))
+    except ProvisionError as exc:
+        log.warning("projection schemas not registered ahead (%s); the router registers them", exc)
+        return ()
+    registered = tuple(subject for (subject, _), error in zip(todo, errors, strict=True) if not error)
+    refused = [error for error in errors if error]
+    if refused:
+        log.warning("%d projection schema(s) left to the router; the first: %s", len(refused), refused[0])
+    if registered:
+        log.info("registered %d projection schema(s) ahead of the router", len(registered))
+    return registered
+
+
+def catalogue_projection_schemas(catalogue: Catalogue, topics: TopicNames, public: bool) -> dict[str, str]:
+    """Subject -> schema text of each projection the catalogue alone decides, as the router would register
+    it; a class whose projections cannot be derived is left out (the router decides it)."""
     now = dt.datetime.now(dt.UTC)
-    wanted = {
-        topics.projection_subject(consumer, code): json.dumps(schema, ensure_ascii=False)
-        for consumer, code, schema in catalogue_projections(catalogue, now, public=public)
-    }
-    with _client(registry_url, registry_auth) as client:
-        held = _latest(client, topics.delivery(""))
-        todo = [(subject, text) for subject, text in wanted.items() if not _held(held, subject, text)]
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="register-projection") as pool:
-            list(pool.map(lambda item: _register_projection(client, *item, changed=item[0] in held), todo))
-    if todo:
-        log.info("registered %d projection schema(s); %d were already registered", len(todo), len(wanted) - len(todo))
-    return tuple(subject for subject, _ in todo)
+    wanted: dict[str, str] = {}
+    for code in catalogue.data_classes:
+        try:
+            projections = list(catalogue_projections(catalogue, now, public=public, classes=[code]))
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("the projections of %s cannot be derived here (%s); the router decides", code, exc)
+            continue
+        for consumer, _, schema in projections:
+            wanted[topics.projection_subject(consumer, code)] = json.dumps(schema, ensure_ascii=False)
+    return wanted
 
 
-def _held(held: dict[str, tuple[int, str]], subject: str, text: str) -> bool:
-    found = held.get(subject)
-    return found is not None and _same(found[1], text)
-
-
-def _register_projection(client: httpx.Client, subject: str, text: str, *, changed: bool) -> None:
+def _register_projection(client: httpx.Client, subject: str, text: str) -> str:
+    """Registers one projection; returns why it could not be, or "" when it was."""
     what = f"registering the projection schema {subject}"
-    if changed:
-        _call(client, "PUT", f"/config/{subject}", json={"compatibility": "NONE"}, what=f"{what} (its level)")
-    _call(client, "POST", f"/subjects/{subject}/versions", json={"schema": text, "schemaType": "AVRO"}, what=what)
+    try:
+        _call(client, "POST", f"/subjects/{subject}/versions", json={"schema": text, "schemaType": "AVRO"}, what=what)
+    except ProvisionError as exc:
+        return str(exc)
+    return ""
 
 
 def _client(registry_url: str, registry_auth: str | None) -> httpx.Client:

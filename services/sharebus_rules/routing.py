@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,11 +142,12 @@ def projection_schema(
 
 
 def catalogue_projections(
-    catalogue: Catalogue, now: dt.datetime, *, public: bool = False
+    catalogue: Catalogue, now: dt.datetime, *, public: bool = False, classes: Iterable[str] | None = None
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(consumer, class, schema) of every projection the catalogue alone decides, with no grant: what
-    provisioning registers ahead of the router, so that its start does not (sharebus_provision.schemas)."""
-    for class_code in catalogue.data_classes:
+    """(consumer, class, schema) of every projection the catalogue alone decides, with no grant, of
+    ``classes`` (default: all): what provisioning registers ahead of the router, so that its start does
+    not (sharebus_provision.schemas)."""
+    for class_code in catalogue.data_classes if classes is None else classes:
         for delivery in plan_routes(catalogue, class_code, {}, now, public=public).deliveries:
             # No fields: the published bytes pass as they are, in the class's own schema.
             if delivery.fields is not None:

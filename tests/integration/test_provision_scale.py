@@ -15,6 +15,8 @@ import yaml
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.principals import Principals
+from sharebus_core.registry_client import auth_of
 from sharebus_core.topics import TopicNames
 from sharebus_demo.city_catalogue import SCALES, generate
 from sharebus_provision import ProvisionError, TopicSpec, catalogue_topics, ensure_topics, provision_schemas
@@ -22,6 +24,7 @@ from sharebus_provision.schemas import provision_projections
 from sharebus_provision.topics import chunk_specs
 from sharebus_rules.routing import catalogue_projections
 from tests.support.names import unique
+from tests.support.principals import delete_scram_user, scram_user
 from tests.support.registry import RegistryProcess
 
 NEW_CODE = "399999999/999999"
@@ -82,7 +85,7 @@ def test_a_topic_kafka_refuses_is_a_provision_error_naming_it(kafka_admin: Kafka
         ensure_topics(kafka_admin, [TopicSpec(name, 1, {"retention.ms": "not-a-number"})])
 
 
-def test_catalogue_projections_are_registered_once_and_a_changed_one_again(
+def test_catalogue_projections_are_registered_ahead_where_the_registry_holds_none(
     shared_registry: RegistryProcess, tmp_path: Path
 ) -> None:
     generate("small", tmp_path, partitions=1)
@@ -92,22 +95,43 @@ def test_catalogue_projections_are_registered_once_and_a_changed_one_again(
         topics.projection_subject(consumer, code): schema
         for consumer, code, schema in catalogue_projections(catalogue, dt.datetime.now(dt.UTC))
     }
-    assert wanted  # the generated catalogue's sensitive fields make projections
+    assert len(wanted) > 1  # the generated catalogue's sensitive fields make projections
     provision_schemas(catalogue, topics, shared_registry.url, shared_registry.auth)
     with shared_registry.http() as http:
-        # One subject holds what an earlier catalogue gave it, at a level that refuses the new one.
-        changed = sorted(wanted)[0]
-        earlier = {"type": "record", "name": "Earlier", "fields": [{"name": "n", "type": "long"}]}
-        http.post(f"/subjects/{changed}/versions", json={"schema": json.dumps(earlier)}).raise_for_status()
-        http.put(f"/config/{changed}", json={"compatibility": "BACKWARD"}).raise_for_status()
-
-        first = provision_projections(catalogue, topics, shared_registry.url, shared_registry.auth, public=False)
-        assert sorted(first) == sorted(wanted)
 
         def latest(subject: str) -> object:
             response = http.get(f"/subjects/{subject}/versions/latest")
             response.raise_for_status()
             return json.loads(response.json()["schema"])
 
-        assert all(latest(subject) == schema for subject, schema in wanted.items())
+        # A subject that holds a schema already (a grant's projection, say) is the router's to decide.
+        taken = sorted(wanted)[0]
+        earlier = {"type": "record", "name": "Earlier", "fields": [{"name": "n", "type": "long"}]}
+        http.post(f"/subjects/{taken}/versions", json={"schema": json.dumps(earlier)}).raise_for_status()
+
+        first = provision_projections(catalogue, topics, shared_registry.url, shared_registry.auth, public=False)
+        assert sorted(first) == sorted(set(wanted) - {taken})
+        assert all(latest(subject) == wanted[subject] for subject in first)
+        assert latest(taken) == earlier
         assert provision_projections(catalogue, topics, shared_registry.url, shared_registry.auth, public=False) == ()
+
+
+def test_projections_the_registry_refuses_are_left_to_the_router(
+    kafka_admin: KafkaAccess, shared_registry: RegistryProcess, tmp_path: Path
+) -> None:
+    generate("small", tmp_path, partitions=1)
+    catalogue = load_catalogue(tmp_path)
+    topics = TopicNames(unique("refused"))
+    # A system may read the registry but not register: every registration is refused (403).
+    username = Principals(shared_registry.namespace).system(unique("reader"))
+    reader = auth_of(scram_user(kafka_admin, username))
+    try:
+        assert provision_projections(catalogue, topics, shared_registry.url, reader, public=False) == ()
+        # A credential the registry does not know: the listing itself is refused (401).
+        assert provision_projections(catalogue, topics, shared_registry.url, f"{username}:wrong", public=False) == ()
+    finally:
+        delete_scram_user(kafka_admin, username)
+    with shared_registry.http() as http:
+        listed = http.get("/schemas", params={"subjectPrefix": topics.delivery("")})
+        listed.raise_for_status()
+        assert listed.json() == []

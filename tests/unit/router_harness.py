@@ -37,6 +37,8 @@ class OfflineSchemas(SchemaCache):
         registry = httpx.MockTransport(lambda request: httpx.Response(404, json={"error_code": 40403}))
         super().__init__("http://registry", timeout_s=0.1, registry_auth=None, transport=registry)
         self.next_id = 1000
+        # Subject -> the schema text last registered under it.
+        self.registered: dict[str, str] = {}
 
     async def refresh(self, schema_id: int) -> WriterSchema:
         writer = self.cached(schema_id)
@@ -44,6 +46,7 @@ class OfflineSchemas(SchemaCache):
         return writer
 
     async def register(self, subject: str, schema_text: str) -> tuple[int, Any]:
+        self.registered[subject] = schema_text
         self.next_id += 1
         self.remember(self.next_id, schema_text, subject)
         writer = self.cached(self.next_id)

@@ -167,3 +167,5 @@ def test_name_parameters_keep_only_the_named_samples_of_the_shard() -> None:
     assert set().union(*parts) == whole
     assert sum(map(len, parts)) == len(whole)
     assert scrape(registry, "name[]=t_no_such_family").body == b""
+    # A blank name filters nothing, as prometheus-client's own server does.
+    assert scrape(registry, "name[]=").body == scrape(registry, "").body

@@ -18,24 +18,24 @@ from sharebus_monitor.offsets import OffsetReader, OffsetsUnavailable
 def test_lag_sums_partitions_per_topic_against_committed_offsets() -> None:
     latest = {("a", 0): 10, ("a", 1): 7, ("b", 0): 3}
     committed = {("a", 0): 4, ("a", 1): 7, ("b", 0): 1}
-    assert lag_by_topic(committed, {}, latest) == {"a": 6, "b": 2}
+    assert lag_by_topic(committed, {}, latest) == ({"a": 6, "b": 2}, set())
 
 
 def test_partition_without_a_commit_counts_from_its_earliest_offset() -> None:
     latest = {("a", 0): 10, ("a", 1): 8}
     earliest = {("a", 0): 0, ("a", 1): 5}
     # -1001 is Kafka's "no committed offset"; partition 1 is absent altogether.
-    assert lag_by_topic({("a", 0): -1001}, earliest, latest) == {"a": 10 + 3}
+    assert lag_by_topic({("a", 0): -1001}, earliest, latest) == ({"a": 10 + 3}, set())
 
 
 def test_a_partition_whose_commit_kafka_could_not_read_leaves_its_topic_out() -> None:
     latest = {("a", 0): 10, ("a", 1): 8, ("b", 0): 4}
     # Not the earliest offset's guess of 10 + 8: the lag of "a" is unknown this round.
-    assert lag_by_topic({("a", 0): None, ("a", 1): 6, ("b", 0): 1}, {}, latest) == {"b": 3}
+    assert lag_by_topic({("a", 0): None, ("a", 1): 6, ("b", 0): 1}, {}, latest) == ({"b": 3}, {"a"})
 
 
 def test_committed_past_the_end_never_gives_negative_lag() -> None:
-    assert lag_by_topic({("a", 0): 12}, {}, {("a", 0): 10}) == {"a": 0}
+    assert lag_by_topic({("a", 0): 12}, {}, {("a", 0): 10}) == ({"a": 0}, set())
 
 
 def test_lag_that_only_rises_over_a_full_window_is_growing() -> None:
@@ -114,6 +114,11 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
     samples = {(s.group, s.topic): s.records for s in sampler.sample(now=15.0)}
     assert ("ns-router", "ns.src.a") not in samples
     assert samples[("ns-router", "ns.src.b")] == 0
+    # Known again, and higher than a full window ago: growing, as the unknown sample kept the window.
+    reader.commits["ns-router"][("ns.src.a", 1)] = 1
+    reader.ends[("ns.src.a", 0)] = 30
+    growing = {(s.group, s.topic): s.growing for s in sampler.sample(now=61.0)}
+    assert growing[("ns-router", "ns.src.a")] is True
 
 
 class _Admin:

@@ -3,9 +3,11 @@ and anything else with 404."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from sharebus_core.probe_server import serve_probes
@@ -60,6 +62,16 @@ def test_metrics_in_shards_and_a_bad_shard_refused() -> None:
         server.shutdown()
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this host has no IPv6 loopback to bind")
 def test_an_ipv6_host_is_served_with_openmetrics_and_named_samples() -> None:
     registry = CollectorRegistry()
     Counter("probe_test_one", "one", registry=registry).inc()
@@ -75,5 +87,17 @@ def test_an_ipv6_host_is_served_with_openmetrics_and_named_samples() -> None:
         assert "probe_test_two_total 2.0" in answer.text
         assert "probe_test_one" not in answer.text
         assert answer.text.endswith("# EOF\n")
+    finally:
+        server.shutdown()
+
+
+def test_a_blank_host_binds_every_ipv4_address() -> None:
+    registry = CollectorRegistry()
+    Counter("probe_test_blank", "blank host", registry=registry).inc()
+    server = serve_probes("", 0, registry, {}, "probe-blank-host-test")
+    try:
+        assert server.socket.family == socket.AF_INET
+        answer = httpx.get(f"http://127.0.0.1:{server.server_address[1]}/metrics", timeout=10)
+        assert "probe_test_blank_total 1.0" in answer.text
     finally:
         server.shutdown()

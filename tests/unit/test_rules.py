@@ -9,9 +9,7 @@ import pytest
 from sharebus_core.catalogue import Catalogue, DataClass, ShareType, Subscription, UpdateMode, load_catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
-from sharebus_core.topics import PUBLIC_CONSUMER
 from sharebus_rules import Deliver, Deny, DenyReason, decide, plan_routes, select_grant
-from sharebus_rules.routing import catalogue_projections, projection_schema
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
@@ -169,20 +167,3 @@ def test_unconditional_granted_on_request_reaches_a_consumer_without_a_catalogue
         "", DenyReason.CONSUMER_NOT_SUBSCRIBED
     )
 
-
-@pytest.mark.parametrize("public", [False, True])
-def test_catalogue_projections_are_the_grantless_plans_deliveries_with_fields(demo: Catalogue, public: bool) -> None:
-    found = {(consumer, code): schema for consumer, code, schema in catalogue_projections(demo, NOW, public=public)}
-    expected = {
-        (d.consumer, code): (d.fields, d.masked)
-        for code in demo.data_classes
-        for d in plan_routes(demo, code, {}, NOW, public=public).deliveries
-        if d.fields is not None
-    }
-    assert found.keys() == expected.keys()
-    assert found  # the demo catalogue's sensitive fields make projections
-    for (consumer, code), (fields, masked) in expected.items():
-        schema = found[(consumer, code)]
-        assert [f["name"] for f in schema["fields"]] == list(fields)
-        assert schema == projection_schema(demo, code, fields, masked)
-    assert any(consumer == PUBLIC_CONSUMER for consumer, _ in found) is public
