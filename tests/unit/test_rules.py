@@ -166,4 +166,3 @@ def test_unconditional_granted_on_request_reaches_a_consumer_without_a_catalogue
     assert decide(small.data_class(code), small.schema(code), None, None, NOW) == Deny(
         "", DenyReason.CONSUMER_NOT_SUBSCRIBED
     )
-
