@@ -22,7 +22,7 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.registry_client import registry_http_auth
 from sharebus_core.topics import TopicNames
 from sharebus_provision.errors import ProvisionError
-from sharebus_rules.routing import catalogue_projections
+from sharebus_rules.routing import class_projections
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def provision_schemas(
 def provision_projections(
     catalogue: Catalogue, topics: TopicNames, registry_url: str, registry_auth: str | None, *, public: bool
 ) -> tuple[str, ...]:
-    """Registers the projection schemas the catalogue alone decides (``catalogue_projections``) whose
+    """Registers the projection schemas the catalogue alone decides (``catalogue_projection_schemas``) whose
     subjects the registry does not hold yet; returns the subjects this run registered.
 
     The router registers a route's projection when it builds it; at city scale that was 4,260 requests,
@@ -109,12 +109,12 @@ def provision_projections(
             held = _latest(client, topics.delivery(""))
             todo = [(subject, text) for subject, text in wanted.items() if subject not in held]
             with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="register-projection") as pool:
-                errors = list(pool.map(lambda item: _register_projection(client, *item), todo))
+                refusals = list(pool.map(lambda item: _register_projection(client, *item), todo))
     except ProvisionError as exc:
         log.warning("projection schemas not registered ahead (%s); the router registers them", exc)
         return ()
-    registered = tuple(subject for (subject, _), error in zip(todo, errors, strict=True) if not error)
-    refused = [error for error in errors if error]
+    registered = tuple(subject for (subject, _), refusal in zip(todo, refusals, strict=True) if refusal is None)
+    refused = [refusal for refusal in refusals if refusal is not None]
     if refused:
         log.warning("%d projection schema(s) left to the router; the first: %s", len(refused), refused[0])
     if registered:
@@ -129,23 +129,23 @@ def catalogue_projection_schemas(catalogue: Catalogue, topics: TopicNames, publi
     wanted: dict[str, str] = {}
     for code in catalogue.data_classes:
         try:
-            projections = list(catalogue_projections(catalogue, now, public=public, classes=[code]))
+            projections = list(class_projections(catalogue, code, now, public=public))
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("the projections of %s cannot be derived here (%s); the router decides", code, exc)
             continue
-        for consumer, _, schema in projections:
+        for consumer, schema in projections:
             wanted[topics.projection_subject(consumer, code)] = json.dumps(schema, ensure_ascii=False)
     return wanted
 
 
-def _register_projection(client: httpx.Client, subject: str, text: str) -> str:
-    """Registers one projection; returns why it could not be, or "" when it was."""
+def _register_projection(client: httpx.Client, subject: str, text: str) -> str | None:
+    """Registers one projection; returns why the registry refused it, None when it took it."""
     what = f"registering the projection schema {subject}"
     try:
         _call(client, "POST", f"/subjects/{subject}/versions", json={"schema": text, "schemaType": "AVRO"}, what=what)
     except ProvisionError as exc:
         return str(exc)
-    return ""
+    return None
 
 
 def _client(registry_url: str, registry_auth: str | None) -> httpx.Client:
@@ -202,7 +202,10 @@ def _call(client: httpx.Client, method: str, path: str, *, what: str, **kwargs: 
                 raise ProvisionError(f"{what} failed: the registry did not answer ({exc})") from exc
         else:
             if response.status_code < 300:
-                return response.json()
+                try:
+                    return response.json()
+                except ValueError as exc:
+                    raise ProvisionError(f"{what}: the registry answered {response.text[:300]!r}") from exc
             if response.status_code not in _RETRY_STATUSES or attempt == _ATTEMPTS:
                 raise ProvisionError(f"{what} failed (HTTP {response.status_code}): {_reason(response)}")
         time.sleep(delay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,18 +141,12 @@ def projection_schema(
     return derive_schema(json.loads(catalogue.schema(class_code).text), fields, masked)
 
 
-def catalogue_projections(
-    catalogue: Catalogue, now: dt.datetime, *, public: bool = False, classes: Iterable[str] | None = None
-) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(consumer, class, schema) of every projection the catalogue alone decides, with no grant, of
-    ``classes`` (default: all): what provisioning registers ahead of the router, so that its start does
-    not (sharebus_provision.schemas)."""
-    for class_code in catalogue.data_classes if classes is None else classes:
-        for delivery in plan_routes(catalogue, class_code, {}, now, public=public).deliveries:
-            # No fields: the published bytes pass as they are, in the class's own schema.
-            if delivery.fields is not None:
-                yield (
-                    delivery.consumer,
-                    class_code,
-                    projection_schema(catalogue, class_code, delivery.fields, delivery.masked),
-                )
+def class_projections(
+    catalogue: Catalogue, class_code: str, now: dt.datetime, *, public: bool = False
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(consumer, schema) of each projection of a class that the catalogue alone decides, with no grant:
+    what provisioning registers ahead of the router, so that its start does not (sharebus_provision.schemas)."""
+    for delivery in plan_routes(catalogue, class_code, {}, now, public=public).deliveries:
+        # No fields: the published bytes pass as they are, in the class's own schema.
+        if delivery.fields is not None:
+            yield delivery.consumer, projection_schema(catalogue, class_code, delivery.fields, delivery.masked)

@@ -22,7 +22,7 @@ from sharebus_demo.city_catalogue import SCALES, generate
 from sharebus_provision import ProvisionError, TopicSpec, catalogue_topics, ensure_topics, provision_schemas
 from sharebus_provision.schemas import provision_projections
 from sharebus_provision.topics import chunk_specs
-from sharebus_rules.routing import catalogue_projections
+from sharebus_rules.routing import class_projections
 from tests.support.names import unique
 from tests.support.principals import delete_scram_user, scram_user
 from tests.support.registry import RegistryProcess
@@ -91,9 +91,11 @@ def test_catalogue_projections_are_registered_ahead_where_the_registry_holds_non
     generate("small", tmp_path, partitions=1)
     catalogue = load_catalogue(tmp_path)
     topics = TopicNames(unique("projections"))
+    now = dt.datetime.now(dt.UTC)
     wanted = {
         topics.projection_subject(consumer, code): schema
-        for consumer, code, schema in catalogue_projections(catalogue, dt.datetime.now(dt.UTC))
+        for code in catalogue.data_classes
+        for consumer, schema in class_projections(catalogue, code, now)
     }
     assert len(wanted) > 1  # the generated catalogue's sensitive fields make projections
     provision_schemas(catalogue, topics, shared_registry.url, shared_registry.auth)
