@@ -45,8 +45,11 @@ from sharebus_core.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-# Between attempts to read the heads and offsets back while Kafka cannot answer (a broker just died).
+# Between attempts to read the heads and offsets back while Kafka cannot answer (a broker just died):
+# the first wait, doubled after each failed attempt up to the last, and the first again once in step.
+# A broker that is down for minutes then costs a retry (and a warning) every 30 s, not every second.
 RESYNC_BACKOFF_S = 1.0
+RESYNC_BACKOFF_MAX_S = 30.0
 
 EVENTS = Counter("sharebus_audit_events", "Audit events chained and committed", ["decision"])
 BLOCKS = Counter("sharebus_audit_blocks", "Audit blocks (chain links over a Merkle tree of events) committed")
@@ -246,11 +249,15 @@ class Auditor:
 
     def run(self) -> None:
         self.consumer.subscribe([self.topics.audit_facts], on_assign=self._on_assign)
+        backoff = RESYNC_BACKOFF_S
         try:
             while not self.stop.is_set():
-                if self.step is not _Step.IN_STEP and not self._resync():
-                    self.stop.wait(RESYNC_BACKOFF_S)
-                    continue
+                if self.step is not _Step.IN_STEP:
+                    if not self._resync():
+                        self.stop.wait(backoff)
+                        backoff = min(backoff * 2, RESYNC_BACKOFF_MAX_S)
+                        continue
+                    backoff = RESYNC_BACKOFF_S
                 batch = self.consumer.consume(self.settings.batch_size, 0.5)
                 facts = [m for m in batch if m.error() is None]
                 if self.step is not _Step.IN_STEP:

@@ -129,6 +129,9 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     Raises ``SigningKeyError`` without the control plane's verify key: no grant could be trusted.
     """
     verifier = settings.control_keys().verifier
+    # Every client of the router on the listener that does not force re-authentication, as Faust's are
+    # (KafkaAccess.streaming): the bus's own service, not a department whose revocation must cut it.
+    kafka = settings.kafka.streaming()
     topics = TopicNames(settings.namespace)
     app = faust.App(topics.router_faust_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)
@@ -147,7 +150,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     async def committed(source_topics: list[str]) -> dict[tuple[str, int], int]:
         loop = asyncio.get_running_loop()
-        access, group = settings.kafka, topics.router_app_id
+        access, group = kafka, topics.router_app_id
         return await loop.run_in_executor(None, committed_offsets, access, group, source_topics)
 
     async def on_handover(entry: Handover) -> None:
@@ -156,7 +159,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     builder = RouteBuilder(catalogue, topics, metrics, schemas, public=settings.public_delivery)
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
     # Several workers share the source partitions: each records the hand-over points of its own.
-    keeper = point_keeper(app, table, topics, settings.kafka, settings.held_partitions, committed)
+    keeper = point_keeper(app, table, topics, kafka, settings.held_partitions, committed)
     REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
     policy = FreshnessPolicy(
         dt.timedelta(seconds=settings.freshness_grace_s), dt.timedelta(seconds=settings.realtime_max_silence_s)
@@ -165,7 +168,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     REGISTRY.register(freshness)
     follower: list[LogFollower] = []
     # Reference rules ask another class's keys: one followed view per referenced class (key_views.py).
-    views = key_views(catalogue, topics, settings.kafka, settings.reference_keys_max)
+    views = key_views(catalogue, topics, kafka, settings.reference_keys_max)
     quality = QualityGate(catalogue, clock.now, views)
     REGISTRY.register(QualityCounters(quality))
     window = dt.timedelta(seconds=settings.quality_delivery_window_s)
@@ -189,7 +192,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         max_message_bytes=settings.max_message_bytes,
         producers=settings.data_producers,
     )
-    producer = DataProducer(settings.kafka, data_config)
+    producer = DataProducer(kafka, data_config)
     handler = RecordHandler(
         table.routes,
         schemas,
@@ -219,7 +222,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         catalogue,
         topics.held,
         settings.held_partitions,
-        settings.kafka,
+        kafka,
         table,
         releaser,
         clock.now,
@@ -245,7 +248,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
         # A grant event the control plane did not sign changes no route: counted, logged and audited.
         rejections = ControlRejections("router", REGISTRY, audit_rejection)
-        grants = GrantFollower(settings.kafka, topics.grants, on_grant, verifier, rejections, on_closed)
+        grants = GrantFollower(kafka, topics.grants, on_grant, verifier, rejections, on_closed)
         follower.append(grants.start())
         await loop.run_in_executor(None, follower[0].caught_up.wait)
         # Routing waits for every referenced class's keys too, so no record meets a cold view; later,
@@ -254,10 +257,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             follower.append(view.start())
         for view in views.values():
             await loop.run_in_executor(None, view.caught_up.wait)
-        table.ledger.load(await loop.run_in_executor(None, read_topic, settings.kafka, topics.handover))
+        table.ledger.load(await loop.run_in_executor(None, read_topic, kafka, topics.handover))
         sources = {topics.source(code): code for code in catalogue.data_classes}
         try:
-            newest = await loop.run_in_executor(None, last_record_times, settings.kafka, list(sources))
+            newest = await loop.run_in_executor(None, last_record_times, kafka, list(sources))
             freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
         except TopicReadError:
             # Freshness then counts from this start; routing must not wait for it.
@@ -283,7 +286,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.timer(1.0)(supervise_followers)
 
-    path = DataPath(settings.kafka, data_config, producer, handler.handle, keeper, metrics, handler.tally.flush)
+    path = DataPath(kafka, data_config, producer, handler.handle, keeper, metrics, handler.tally.flush)
 
     async def host_data_path() -> None:
         # Started once Faust runs, stopped (with a last flush and commit) before Faust's own clients.
@@ -291,17 +294,17 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.task(host_data_path)
 
-    install_workers(app, keeper, freshness, settings.kafka, settings.freshness_refresh_s)
+    install_workers(app, keeper, freshness, kafka, settings.freshness_refresh_s)
 
     table.hold_state = hold_state
-    backfiller = Backfiller(table, topics, handler, send, metrics, settings.kafka, settings.audit_message_max_bytes)
+    backfiller = Backfiller(table, topics, handler, send, metrics, kafka, settings.audit_message_max_bytes)
     backfiller.refresh = keeper.refresh  # other workers write the points of their partitions
     metrics.backfill_records.serving = lambda: keeper.owns(topics.backfill, 0)
     metrics.backfill_records.entitled = table.entitled
     desk = BackfillDesk(
         backfiller,
         topics,
-        lambda: latest_events(settings.kafka, topics.backfill),
+        lambda: latest_events(kafka, topics.backfill),
         send,
         lambda: app.producer.flush(),  # Faust makes its producer when first asked: not here
         clock.now,

@@ -8,6 +8,7 @@ broker under the real auditor."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,35 @@ def test_a_new_producer_is_started_once_even_when_reading_the_heads_after_it_fai
     assert second_calls.count("init") == 1
     assert second_calls[:3] == ["init", "begin", "send_offsets"]
     assert harness.head_reads == 3
+
+
+class RecordingStop(threading.Event):
+    """The auditor's stop event, recording how long each wait would have been (and not waiting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return self.is_set()
+
+
+def test_resync_waits_double_while_kafka_cannot_answer_and_start_again_once_in_step(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Eight failed head reads from the first assignment (one there, seven retried), then in step; a
+    # producer that can neither commit nor abort takes the auditor out of step again later, and its
+    # first new read fails once more.
+    harness = Harness(monkeypatch, tmp_path, fail_heads={1, 2, 3, 4, 5, 6, 7, 8, 10}, fail={"commit", "abort"})
+    monkeypatch.setattr(auditor_module, "RESYNC_BACKOFF_S", 1.0)
+    monkeypatch.setattr(auditor_module, "RESYNC_BACKOFF_MAX_S", 30.0)
+    stop = harness.auditor.stop = RecordingStop()
+    harness.consumer.stop = stop.set
+    harness.script += [(True, []), (False, [Fact(0)]), (False, [Fact(0)])]
+
+    harness.auditor.run()
+
+    assert stop.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 1.0]
+    assert harness.chained_transactions() == 2  # the failed commit, then the same fact again
+    assert harness.auditor.step is _Step.IN_STEP
