@@ -37,6 +37,12 @@ def end_process(reason: str) -> None:
     os._exit(EXIT_DELIVERY_FAILED)
 
 
+def fail_rejected(error: KafkaError | None, message: Message) -> None:
+    """A delivery report: a message Kafka rejected ends the worker (``end_process``); nothing else does."""
+    if error is not None:
+        end_process(f"Kafka rejected a delivery to {message.topic()} ({error})")
+
+
 class Epoch:
     """The messages produced between two cuts; called with the delivery report of each (``on_delivery``)."""
 
@@ -51,8 +57,7 @@ class Epoch:
         self.warned = False
 
     def __call__(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            end_process(f"Kafka rejected a delivery to {message.topic()} ({error})")
+        fail_rejected(error, message)
         self.delivered += 1
 
     @property

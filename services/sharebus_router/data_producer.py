@@ -6,11 +6,11 @@ import time
 import zlib
 from typing import TYPE_CHECKING, cast
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 
 from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import KafkaAccess
-from sharebus_router.acknowledgements import AckLedger, end_process
+from sharebus_router.acknowledgements import AckLedger, fail_rejected
 
 if TYPE_CHECKING:
     from sharebus_router.data_path import DataPathConfig
@@ -41,7 +41,7 @@ class DataProducer:
             # land in the partition where Faust's markers of its class go (live_points.held_partition).
             "partitioner": "murmur2_random",
             # Only for a message sent without its epoch's callback (none is): it fails closed all the same.
-            "on_delivery": self._delivered,
+            "on_delivery": fail_rejected,
         }
         self._producers: list[Producer] = [access.producer(settings) for _ in range(max(1, config.producers))]
         self._by_topic: dict[str, Producer] = {}
@@ -53,11 +53,6 @@ class DataProducer:
             # crc32, not hash(): the same spread in every run.
             producer = self._by_topic[topic] = self._producers[zlib.crc32(topic.encode()) % len(self._producers)]
         return producer
-
-    @staticmethod
-    def _delivered(error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            end_process(f"Kafka rejected a delivery to {message.topic()} ({error})")
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
         self.produce(topic, key, value, headers)

@@ -57,21 +57,22 @@ class LazyChild:
         self._child.inc(amount)
 
 
-Pair = tuple[str, str, str]
+# (provider, consumer, data class): one backfill flow.
+Flow = tuple[str, str, str]
 
 
 class BackfillCounts(Collector):
     """``sharebus_backfill_records_total`` per (provider, consumer, data class).
 
-    The worker that serves backfills (``serving``) exports every entitled pair, at 0 until its first
+    The worker that serves backfills (``serving``) exports every entitled flow, at 0 until its first
     backfill, so a dashboard's ``increase()`` sees the first one. The others export only what they
     replayed while they served: one worker's zeros, not every worker's.
     """
 
     def __init__(self) -> None:
-        self.counts: dict[Pair, int] = {}
+        self.counts: dict[Flow, int] = {}
         self.serving: Callable[[], bool] = lambda: True
-        self.entitled: Callable[[], Iterable[Pair]] = lambda: ()
+        self.entitled: Callable[[], Iterable[Flow]] = lambda: ()
 
     def add(self, provider: str, consumer: str, data_class: str, records: int) -> None:
         key = (provider, consumer, data_class)
@@ -88,11 +89,11 @@ class BackfillCounts(Collector):
         )
         values = dict(self.counts)
         if self.serving():
-            for pair in self.entitled():
-                values.setdefault(pair, 0)
-        for pair, count in sorted(values.items()):
-            if shard.holds_value(pair[2]):
-                family.add_metric(list(pair), count)
+            for flow in self.entitled():
+                values.setdefault(flow, 0)
+        for flow, count in sorted(values.items()):
+            if shard.holds_value(flow[2]):
+                family.add_metric(list(flow), count)
         yield family
 
 
