@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Message
 
 from sharebus_core.compacted_log import LogFollower, append, ensure_compacted_topic
@@ -23,8 +24,14 @@ from tests.support.records import PENALTY, penalty, publish_records
 from tests.support.router import start_router, wait_routed
 
 
-def test_a_follower_that_fails_is_down_until_it_restarts_from_the_record_that_failed(kafka_admin: KafkaAccess) -> None:
+def test_a_follower_that_fails_is_down_until_it_restarts_from_the_record_that_failed(
+    kafka_admin: KafkaAccess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     topic = unique("follow")
+    # How the follower's thread ends below is the point of the test: recorded here, not left to pytest's
+    # hook (which would report it as an unhandled thread exception).
+    thread_ends: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_ends.append(args.exc_value))
     ensure_compacted_topic(kafka_admin, topic)
     append(kafka_admin, topic, "a", b"1")
     seen: list[bytes] = []
@@ -57,6 +64,7 @@ def test_a_follower_that_fails_is_down_until_it_restarts_from_the_record_that_fa
         assert eventually(lambda: follower.up, lambda up: not up, timeout_s=30) is False
         # The thread clears caught_up on its way out and stays alive a moment longer: a supervisor asks again.
         assert eventually(follower.ensure_running, bool, timeout_s=30)
+        assert [repr(end) for end in thread_ends] == [repr(SystemExit("the thread ends"))]
         assert eventually(lambda: follower.up, bool, timeout_s=30)
         assert seen == [b"1", b"2", b"3"]
     finally:
