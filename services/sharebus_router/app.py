@@ -98,9 +98,8 @@ def faust_credentials(access: KafkaAccess) -> dict[str, Any]:
 
 def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
     """The router's Faust settings; bench/ runs its bare-Faust baseline with the same ones."""
-    stream_bootstrap = settings.kafka.stream_bootstrap or settings.bootstrap_servers
     return {
-        "broker": [f"kafka://{server.strip()}" for server in stream_bootstrap.split(",")],
+        "broker": [f"kafka://{server.strip()}" for server in settings.kafka.bootstrap.split(",")],
         **faust_credentials(settings.kafka),
         "key_serializer": "raw",
         "value_serializer": "raw",
@@ -129,9 +128,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     Raises ``SigningKeyError`` without the control plane's verify key: no grant could be trusted.
     """
     verifier = settings.control_keys().verifier
-    # Every client of the router on the listener that does not force re-authentication, as Faust's are
-    # (KafkaAccess.streaming): the bus's own service, not a department whose revocation must cut it.
-    kafka = settings.kafka.streaming()
+    kafka = settings.kafka  # on the listener that does not force re-authentication (RouterSettings.kafka)
     topics = TopicNames(settings.namespace)
     app = faust.App(topics.router_faust_id, **faust_app_settings(settings))
     metrics = RouterMetrics(REGISTRY)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 
 
@@ -82,3 +83,13 @@ class RouterSettings(BusSettings):
     # Tests and release drills: a file holding a number of seconds added to the router's clock
     # (re-read every second). Unset in production.
     clock_skew_file: Path | None = None
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """The router's identity on the listener that does not force re-authentication (KafkaAccess.streaming).
+
+        Every client of the router uses it: Faust's, the data path's, the followers' and the start's
+        provisioning. The router is the bus's own service, not a department whose revocation must cut
+        its open connections within seconds (docs/security.md).
+        """
+        return super().kafka.streaming()

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.settings import BusSettings
+from sharebus_router.app import faust_app_settings
+from sharebus_router.settings import RouterSettings
 
 SECURED = KafkaAccess(
     bootstrap="127.0.0.1:9093",
@@ -34,3 +37,15 @@ def test_without_a_stream_listener_streaming_is_the_access_itself() -> None:
 
     assert plain.streaming() is plain
     assert SECURED.model_copy(update={"stream_bootstrap": None}).streaming().bootstrap == "127.0.0.1:9093"
+
+
+def test_every_client_of_the_router_is_on_the_stream_listener() -> None:
+    settings = RouterSettings(**SECURED.settings_fields())
+
+    assert settings.kafka == SECURED.streaming()
+    # Faust's clients too (plaintext here: its TLS context would need a real CA file).
+    plain = KafkaAccess(bootstrap="127.0.0.1:9092", stream_bootstrap="127.0.0.1:9094", security_protocol="PLAINTEXT")
+    faust = faust_app_settings(RouterSettings(**plain.settings_fields(), topic_replication_factor=1))
+    assert faust["broker"] == ["kafka://127.0.0.1:9094"]
+    # Only the router's: any other service of the bus stays on the client listener.
+    assert BusSettings(**SECURED.settings_fields()).kafka == SECURED
