@@ -7,9 +7,11 @@ COPY schemas ./schemas
 RUN pip install --no-cache-dir -c constraints.txt .
 # The data directories of the router and the gateway belong to their uids (sharebus_cli/compose_init.py
 # SERVICE_UIDS), so the fresh volumes mounted over them do too.
-RUN mkdir -p /var/lib/sharebus/router /var/lib/sharebus/disputes \
+# The Prometheus config that prometheus-config writes for compose's Prometheus (both run as nobody).
+RUN mkdir -p /var/lib/sharebus/router /var/lib/sharebus/disputes /var/lib/sharebus/prometheus \
     && chown 10002:10002 /var/lib/sharebus/router && chmod 0700 /var/lib/sharebus/router \
-    && chown 10004:10004 /var/lib/sharebus/disputes && chmod 0700 /var/lib/sharebus/disputes
+    && chown 10004:10004 /var/lib/sharebus/disputes && chmod 0700 /var/lib/sharebus/disputes \
+    && chown 65534:65534 /var/lib/sharebus/prometheus
 ENV SHAREBUS_CATALOGUE_DIR=/app/schemas
 # Not root unless a service says so: docker-compose.yml gives each service its own uid, and only the
 # init services (which write and chown the secrets) run as root.

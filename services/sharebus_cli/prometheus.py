@@ -32,14 +32,16 @@ def rewrite_config(
     ports: Mapping[str, int | Sequence[int]],
     scrape_interval: str | None = None,
     shards: Mapping[str, int] | None = None,
+    hosts: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """The config with each job in ``ports`` scraping that port (or those ports: one target each, e.g. the
-    router workers) on the same host, and each job in ``shards`` scraped in that many parts. Other jobs are
+    router workers) on the same host, each job in ``hosts`` scraping exactly those ``host:port`` targets
+    (docker-compose's service names), and each job in ``shards`` scraped in that many parts. Other jobs are
     left alone."""
     config: dict[str, Any] = yaml.safe_load(text)
-    shards = shards or {}
+    shards, hosts = shards or {}, hosts or {}
     jobs = {job["job_name"] for job in config["scrape_configs"]}
-    unknown = (set(ports) | set(shards)) - jobs
+    unknown = (set(ports) | set(shards) | set(hosts)) - jobs
     if unknown:
         raise ValueError(f"no such scrape job in {CONFIG.name}: {sorted(unknown)}")
     for job in config["scrape_configs"]:
@@ -48,6 +50,9 @@ def rewrite_config(
             for static in job["static_configs"]:
                 each = [port] if isinstance(port, int) else list(port)
                 static["targets"] = [f"{target.rsplit(':', 1)[0]}:{p}" for target in static["targets"] for p in each]
+        targets = hosts.get(job["job_name"])
+        if targets is not None:
+            job["static_configs"] = [{"targets": list(targets)}]
         count = shards.get(job["job_name"], 1)
         if count > 1:
             _shard(job, count)
@@ -64,6 +69,25 @@ SHARDED_JOBS = ("sharebus-router", "sharebus-monitor")
 def catalogue_shards(classes: int) -> dict[str, int]:
     """How many parts each catalogue-sized job is scraped in, for a catalogue of ``classes`` classes."""
     return dict.fromkeys(SHARDED_JOBS, shards_for(classes))
+
+
+# docker-compose.yml's services, scraped by service name on the compose network.
+COMPOSE_HOSTS: Mapping[str, Sequence[str]] = {
+    "sharebus-router": ("router-1:6066", "router-2:6066"),
+    "sharebus-auditor": ("auditor:6067",),
+    "sharebus-monitor": ("monitor:6068",),
+}
+
+
+def compose_config(classes: int, rules_dir: str) -> str:
+    """docker-compose.yml's Prometheus config: the project's, scraping the compose services by name, in
+    as many parts as ``sharebus run`` scrapes a catalogue of ``classes`` classes, with the rule files
+    read from ``rules_dir`` (where compose mounts deploy/prometheus)."""
+    config: dict[str, Any] = yaml.safe_load(
+        rewrite_config(CONFIG.read_text(), {}, shards=catalogue_shards(classes), hosts=COMPOSE_HOSTS)
+    )
+    config["rule_files"] = [f"{rules_dir.rstrip('/')}/{rule_file}" for rule_file in config.get("rule_files", [])]
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def _shard(job: dict[str, Any], count: int) -> None:

@@ -107,7 +107,7 @@ def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compo
     }
     for name, service in runtime.items():
         mounted = {v: m for v, m in _volumes(service).items() if v in secret_volumes}
-        if name == "prometheus":
+        if name in ("prometheus", "prometheus-config"):
             assert mounted == {}
             continue
         if name.startswith("kafka-"):
@@ -151,3 +151,21 @@ def test_the_brokers_configs_replicate_and_are_secured(tmp_path: Path) -> None:
     before = (scripts[0]).read_text()
     write_compose_cluster(ca_dir, HOSTS, nodes_dir, admin_dir)
     assert scripts[0].read_text() == before
+
+
+def test_prometheus_runs_with_the_config_rendered_for_the_catalogue(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    render = services["prometheus-config"]
+    assert render["command"][:3] == ["python", "-m", "sharebus_cli.compose_prometheus"]
+    out = Path(render["command"][render["command"].index("--out") + 1])
+    rules_dir = render["command"][render["command"].index("--rules-dir") + 1]
+    prometheus = services["prometheus"]
+    assert prometheus["depends_on"]["prometheus-config"]["condition"] == "service_completed_successfully"
+    # The volume the config is written to is the one Prometheus reads it from.
+    written = {m: v for v, (m, _) in _volumes(render).items()}
+    read = {v: m for v, (m, _) in _volumes(prometheus).items()}
+    volume = written[str(out.parent)]
+    assert f"--config.file={read[volume]}/{out.name}" in prometheus["command"]
+    assert _volumes(prometheus)[volume][1], "Prometheus only reads the rendered config"
+    # The project's alert rules are where the rendered config names them.
+    assert any(str(v).endswith(f"deploy/prometheus:{rules_dir}:ro") for v in prometheus["volumes"])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
+import pytest
 import yaml
 
-from sharebus_cli.prometheus import CONFIG, INSTALL_HINT, PROMETHEUS_DIR, rewrite_config
+from sharebus_cli.compose_prometheus import main as compose_prometheus
+from sharebus_cli.prometheus import COMPOSE_HOSTS, CONFIG, INSTALL_HINT, PROMETHEUS_DIR, compose_config, rewrite_config
 
 ALERTS = PROMETHEUS_DIR / "alerts.yml"
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
@@ -65,3 +68,38 @@ def test_rewriting_changes_only_the_ports_and_intervals() -> None:
     # With no interval given, the project's own stays.
     kept = yaml.safe_load(rewrite_config(CONFIG.read_text(), ports))
     assert kept["global"] == original["global"]
+
+
+def test_compose_scrapes_a_city_sized_bus_by_service_name_in_parts(tmp_path: Path) -> None:
+    # Rules from the project's directory here, so that promtool can load them.
+    config = yaml.safe_load(compose_config(3170, str(PROMETHEUS_DIR)))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name in ("sharebus-router", "sharebus-monitor"):
+        assert jobs[name]["params"] == {"shards": ["8"]}
+        assert [static["labels"]["shard"] for static in jobs[name]["static_configs"]] == [str(k) for k in range(8)]
+        assert {tuple(static["targets"]) for static in jobs[name]["static_configs"]} == {tuple(COMPOSE_HOSTS[name])}
+    assert jobs["sharebus-auditor"]["static_configs"] == [{"targets": ["auditor:6067"]}]
+    assert config["rule_files"] == [f"{PROMETHEUS_DIR}/alerts.yml"]
+    rendered = tmp_path / "prometheus.yml"
+    rendered.write_text(yaml.safe_dump(config))
+    result = _promtool("check", "config", str(rendered))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_scrapes_the_demo_catalogue_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(PROMETHEUS_DIR.parents[1] / "schemas"))
+    out = tmp_path / "rendered" / "prometheus.yml"
+    assert compose_prometheus(["--out", str(out), "--rules-dir", "/etc/sharebus"]) == 0
+    config = yaml.safe_load(out.read_text())
+    assert out.stat().st_mode & 0o777 == 0o644
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["sharebus-router"]["static_configs"] == [{"targets": ["router-1:6066", "router-2:6066"]}]
+    assert "params" not in jobs["sharebus-router"]
+    assert config["rule_files"] == ["/etc/sharebus/alerts.yml"]
+
+
+def test_compose_prometheus_refuses_a_broken_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(tmp_path / "nothing"))
+    out = tmp_path / "prometheus.yml"
+    assert compose_prometheus(["--out", str(out)]) == 2
+    assert not out.exists()
