@@ -68,6 +68,7 @@ class Figures:
     scale: str
     classes: int
     partitions: int
+    delivery_partitions: int
     timings_s: dict[str, float] = field(default_factory=dict)
     routers: int = 1
     router_peak_rss_mib: float = 0.0
@@ -82,6 +83,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale")
     parser.add_argument("--scale", default="city", choices=("city", "district", "small"))
     parser.add_argument("--partitions", type=int, default=3, help="partitions per source topic")
+    parser.add_argument(
+        "--delivery-partitions",
+        type=int,
+        default=RouterSettings.model_fields["delivery_partitions"].default,
+        help="partitions per delivery topic (the router's default unless given)",
+    )
     parser.add_argument("--steady-rate", type=float, default=2000.0, help="records/s, spread over every class")
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--routers", type=int, default=1, help="router workers sharing the source partitions")
@@ -110,7 +117,9 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     started = time.monotonic()
     generate(args.scale, work / "catalogue", partitions=args.partitions)
     catalogue = load_catalogue(work / "catalogue")
-    figures = Figures(args.scale, len(catalogue.data_classes), args.partitions, routers=args.routers)
+    figures = Figures(
+        args.scale, len(catalogue.data_classes), args.partitions, args.delivery_partitions, routers=args.routers
+    )
     figures.timings_s["generate_and_load"] = time.monotonic() - started
     print(f"bench: {figures.classes} classes, {len(catalogue.subscriptions)} subscriptions", flush=True)
     admin = start_broker(stack, BrokerSettings(port=free_port(), controller_port=free_port(), data_dir=work / "kafka"))
@@ -129,6 +138,7 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
         "SHAREBUS_REGISTRY_PORT": str(ports["registry"]),
         "SHAREBUS_CATALOGUE_DIR": str(work / "catalogue"),
         "SHAREBUS_ROUTER_LOG_LEVEL": args.router_log_level,
+        "SHAREBUS_ROUTER_DELIVERY_PARTITIONS": str(args.delivery_partitions),
         "SHAREBUS_AUDITOR_METRICS_PORT": str(ports["auditor"]),
         "SHAREBUS_MONITOR_METRICS_PORT": str(ports["monitor"]),
     }
@@ -136,7 +146,7 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
         "registry", "sharebus_registry", {**env, **who["registry"].env()}, work / "registry.log", f"{registry_url}/", 60
     )
     stack.callback(registry.stop)
-    schema_ids = provision(figures, admin, catalogue, topics, registry_url)
+    schema_ids = provision(figures, admin, catalogue, topics, registry_url, args.delivery_partitions)
     routers = start_routers(stack, work, {**env, **who["router"].env()}, router_ports, figures)
     figures.timings_s["provisioning_plus_router_ready"] = (
         figures.timings_s["provisioning"] + figures.timings_s["router_start_to_ready"]
@@ -189,15 +199,21 @@ def timed(figures: Figures, name: str) -> Iterator[None]:
 
 
 def provision(
-    figures: Figures, admin: KafkaAccess, catalogue: Catalogue, topics: TopicNames, registry_url: str
+    figures: Figures,
+    admin: KafkaAccess,
+    catalogue: Catalogue,
+    topics: TopicNames,
+    registry_url: str,
+    delivery_partitions: int,
 ) -> dict[str, int]:
     """As the router provisions on start, timed; then again, which must find nothing to do."""
-    # The router's own defaults, so its start finds every topic as it would have made it.
+    # The router's own defaults (and its delivery partitions), so its start finds every topic as it would
+    # have made it.
     defaults = RouterSettings.model_fields
     specs = catalogue_topics(
         catalogue,
         topics,
-        defaults["delivery_partitions"].default,
+        delivery_partitions,
         defaults["delivery_retention_hours"].default,
         defaults["dead_letter_retention_hours"].default,
     ) + router_topics(topics, defaults["held_partitions"].default, defaults["held_retention_hours"].default)
@@ -507,7 +523,7 @@ def report(f: Figures) -> None:
     t = f.timings_s
     print(
         f"\nsharebus over a generated {f.scale} catalogue: {f.classes} classes, {f.partitions} partitions each, "
-        f"{f.routers} router worker(s)"
+        f"{f.delivery_partitions} per delivery topic, {f.routers} router worker(s)"
     )
     for name in (
         "acls",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import fastavro
+from fastavro.schema import to_parsing_canonical_form
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
@@ -34,14 +35,19 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 
 
-def decode(writer: WriterSchema, body: memoryview) -> dict[str, Any]:
-    """Decodes a body fully, so that a truncated or padded record is caught here, not downstream."""
+def decode(writer: WriterSchema, body: memoryview, reader: Any = None) -> dict[str, Any]:
+    """Decodes a body fully, so that a truncated or padded record is caught here, not downstream.
+
+    ``reader``: the class's schema when the record was written with another version of it (Avro's
+    schema resolution fills in the fields added since with their defaults); None when it is the same.
+    """
     stream = io.BytesIO(body)
     try:
-        record = cast(dict[str, Any], fastavro.schemaless_reader(stream, writer.parsed, None))
+        record = cast(dict[str, Any], fastavro.schemaless_reader(stream, writer.parsed, reader))
     except Exception as exc:
+        as_class = "" if reader is None else " as the class's current schema"
         raise BadRecord(
-            DeadLetterReason.SCHEMA_INVALID, f"cannot decode with schema {writer.schema_id}: {exc}"
+            DeadLetterReason.SCHEMA_INVALID, f"cannot decode with schema {writer.schema_id}{as_class}: {exc}"
         ) from exc
     if stream.tell() != len(body):
         raise BadRecord(
@@ -55,6 +61,15 @@ def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -
     """Where a held record came from (its key too: on the held topic the key is the class code)."""
     origin = {"topic": topic, "partition": partition, "offset": offset, "key": key.hex() if key is not None else None}
     return [(h.ORIGIN, json.dumps(origin, separators=(",", ":")).encode())]
+
+
+# (writer schema id, class) pairs whose reader schema is remembered; beyond it the table starts again.
+MAX_READERS = 10_000
+
+
+def canonical_form(parsed: Any) -> str:
+    """Avro's parsing canonical form: equal for two schemas that read and write the same bytes."""
+    return to_parsing_canonical_form(parsed)
 
 
 # The largest message the router sends; the producer is configured with the same (RouterSettings).
@@ -105,6 +120,8 @@ class RecordHandler:
         self.send = send
         self.max_message_bytes = max_message_bytes
         self.projector = Projector()
+        # (writer schema id, class) -> the schema to read it as (None: its own), see _reader.
+        self._readers: dict[tuple[int, str], Any] = {}
         # Counts of the records handled since the caller last flushed it (the data path: once per batch).
         self.tally = Tally()
 
@@ -145,7 +162,27 @@ class RecordHandler:
                 f"schema id {schema_id} is registered for {sorted(writer.subjects)[:5]}, not for data class "
                 f"{route.data_class}",
             )
-        return writer, body, decode(writer, body)
+        return writer, body, decode(writer, body, self._reader(writer, route))
+
+    def _reader(self, writer: WriterSchema, route: ClassRoute) -> Any:
+        """The class's schema to read a record of ``writer`` as; None when ``writer`` is that schema.
+
+        Routes, projections and quality rules are built on the class's schema in the catalogue: a
+        record of an earlier version would lack the fields added since (and fail every release of its
+        window, or be dead-lettered as unprocessable), so it is resolved to the current version.
+        """
+        key = (writer.schema_id, route.data_class)
+        try:
+            return self._readers[key]
+        except KeyError:
+            pass
+        reader = None
+        if route.schema is not None and canonical_form(writer.parsed) != canonical_form(route.schema):
+            reader = route.schema
+        if len(self._readers) >= MAX_READERS:
+            self._readers.clear()
+        self._readers[key] = reader
+        return reader
 
     def judge(self, route: ClassRoute, record: dict[str, Any], headers: HeaderList) -> Verdict | None:
         """The record's quality verdict; raises ``QualityRejected`` when a failed rule rejects it."""

@@ -79,6 +79,9 @@ class ClassRoute:
     next_offsets: dict[int, int] = field(default_factory=dict)
     # The provider's level fields for the audit when it is a district's (a class federated up).
     level: Mapping[str, str] = field(default_factory=dict)
+    # The class's schema in the catalogue (fastavro's parsed form): what every record is read as, so a
+    # record written with an earlier version gets the fields added since, with their defaults.
+    schema: Any = None
 
     @property
     def needs_record(self) -> bool:
@@ -142,6 +145,7 @@ class RouteBuilder:
             provider=entry.provider,
             mode=entry.mode.value,
             subject=self.topics.value_subject(class_code),
+            schema=self.catalogue.schema(class_code).parsed,
             targets=(),
             denials=tuple(
                 Denial(
@@ -200,6 +204,7 @@ class RouteBuilder:
             provider=entry.provider,
             mode=mode,
             subject=self.topics.value_subject(class_code),
+            schema=self.catalogue.schema(class_code).parsed,
             targets=tuple(targets),
             denials=tuple(
                 Denial(
