@@ -9,6 +9,12 @@
 The field rules are the subscriber's as of now (its current target), and every replayed record
 carries the ``sharebus-backfill`` header with the request id. Backfilled records are counted in
 ``sharebus_backfill_records_total``, not as calls.
+
+A backfill obeys the grant rules of live delivery for as long as it runs: before each record is sent,
+the subscriber's target must still be in the class's current route (a revoked grant has none) and its
+grant must not have expired on the router's clock. Otherwise it stops there, refused, with the count of
+records it delivered before. A record whose headers live delivery refuses (``bus_headers``) is skipped,
+as it went to the dead-letter topic when it was first routed.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from confluent_kafka import Message
@@ -28,13 +34,14 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
 from sharebus_core.topics import TopicNames
 from sharebus_router import audit_facts
+from sharebus_router.bus_headers import RawHeader
 from sharebus_router.dead_letters import BadRecord
 from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import handover_key
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
-from sharebus_router.release import HeldRecord, held_records, record_fact
+from sharebus_router.release import HeldRecord, Origin, held_records, record_fact
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
 
@@ -51,6 +58,28 @@ def _outcome(request: BackfillEvent, state: BackfillState, records: int | None, 
 
 def failed(request: BackfillEvent, reason: str) -> BackfillEvent:
     return _outcome(request, BackfillState.FAILED, None, reason)
+
+
+def _closed_reason(data_class: str) -> str:
+    return f"the routes of {data_class} cannot be built now; ask again later"
+
+
+def _where(record: HeldRecord) -> tuple[str, int, int]:
+    return record.origin_topic, record.origin_partition, record.origin_offset
+
+
+class Stopped(Exception):
+    """The backfill may deliver no more (see the module's doc); ``sent``: what it delivered before."""
+
+    def __init__(self, state: BackfillState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+        self.sent = 0
+
+
+# A replayed record and the headers it was read with, valueless ones included (bus_headers judges them).
+Replayed = tuple[HeldRecord, Sequence[RawHeader]]
 
 
 class Backfiller:
@@ -110,8 +139,7 @@ class Backfiller:
         if route is None:
             return _outcome(request, BackfillState.REFUSED, None, f"unknown data class {request.data_class}")
         if route.closed:
-            reason = f"the routes of {request.data_class} cannot be built now; ask again later"
-            return _outcome(request, BackfillState.FAILED, None, reason)
+            return _outcome(request, BackfillState.FAILED, None, _closed_reason(request.data_class))
         target = next((t for t in route.targets if t.consumer == request.consumer), None)
         if target is None:
             reason = f"{request.consumer} is not entitled to {request.data_class} now"
@@ -120,65 +148,113 @@ class Backfiller:
         if isinstance(ranges, str):
             return _outcome(request, BackfillState.REFUSED, None, ranges)
         sent = 0
-        seen: set[bytes] = set()
-        for topic, partition, start, end in ranges:
-            sent += await self._replay(
-                request, route, target, RangeReader(self.access, topic, partition, start, end), seen
-            )
+        seen: set[Origin] = set()
+        try:
+            # An expired grant's target stays in the route until it is rebuilt: refused, not done with 0.
+            self._check_entitled(route, target)
+            for topic, partition, start, end in ranges:
+                sent += await self._replay(request, route, target, self._reader(topic, partition, start, end), seen)
+        except Stopped as stopped:
+            sent += stopped.sent
+            self.metrics.backfill_records.add(route.provider, target.consumer, route.data_class, sent)
+            log.warning("backfill %s stopped after %d record(s): %s", request.request_id, sent, stopped.reason)
+            reason = f"{stopped.reason}; stopped after {sent} record(s)"
+            return _outcome(request, stopped.state, sent, reason)
         self.metrics.backfill_records.add(route.provider, target.consumer, route.data_class, sent)
         log.info("backfill %s: %d record(s) of %s to %s", request.request_id, sent, route.data_class, target.consumer)
         return _outcome(request, BackfillState.DONE, sent, None)
 
-    def _records(self, route: ClassRoute, chunk: list[Message], seen: set[bytes]) -> list[HeldRecord]:
+    def _reader(self, topic: str, partition: int, start: int, end: int) -> RangeReader:
+        return RangeReader(self.access, topic, partition, start, end)
+
+    def _check_entitled(self, route: ClassRoute, target: Target) -> None:
+        """Raises ``Stopped`` when live delivery would no longer deliver to ``target`` (handler's ``_plan``).
+
+        The class's current route, not the one the backfill began with: a revoked grant's target is gone
+        from the rebuilt route. The expiry is the current target's (a grant can be extended) on the
+        handler's clock, which enforces it until the route is rebuilt.
+        """
+        current = self.table.routes.get(self.topics.source(route.data_class))
+        if current is None or current.closed:
+            raise Stopped(BackfillState.FAILED, _closed_reason(route.data_class))
+        live = next(
+            (t for t in current.targets if t.consumer == target.consumer and t.grant_id == target.grant_id), None
+        )
+        who = f"{target.consumer}'s grant {target.grant_id} to {route.data_class}"
+        if live is None:
+            raise Stopped(BackfillState.REFUSED, f"{who} was revoked or replaced during the backfill")
+        if live.expires_at is not None and self.handler.clock() >= live.expires_at:
+            raise Stopped(BackfillState.REFUSED, f"{who} expired during the backfill (grant_expired)")
+
+    def _records(self, route: ClassRoute, chunk: list[Message], seen: set[Origin]) -> list[Replayed]:
         if route.held:
-            fresh = []
-            for record in held_records(chunk, route.data_class):
-                record_id = dict(record.headers).get(h.RECORD_ID)
-                if record_id is None or record_id not in seen:
-                    fresh.append(record)
-                    if record_id is not None:
-                        seen.add(record_id)
-            return fresh
-        records = []
+            # Each source record once (by its origin, across the chunks), as a release takes them.
+            return [(record, record.headers) for record in held_records(chunk, route.data_class, seen)]
+        records: list[Replayed] = []
         for msg in chunk:
             raw = msg.headers() or []
             items = raw.items() if isinstance(raw, dict) else raw
-            headers: HeaderList = [(k, v.encode() if isinstance(v, str) else v) for k, v in items if v is not None]
-            records.append(
-                HeldRecord(msg.key(), msg.value(), headers, msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
+            given: list[RawHeader] = [(k, v.encode() if isinstance(v, str) else v) for k, v in items]
+            # Valueless headers go to bus_headers as live delivery hands them over: it refuses some.
+            headers: HeaderList = [(k, v) for k, v in given if v is not None]
+            held = HeldRecord(
+                msg.key(), msg.value(), headers, msg.topic() or "", msg.partition() or 0, msg.offset() or 0
             )
+            records.append((held, given))
         return records
 
     async def _replay(
-        self, request: BackfillEvent, route: ClassRoute, target: Target, reader: RangeReader, seen: set[bytes]
+        self, request: BackfillEvent, route: ClassRoute, target: Target, reader: RangeReader, seen: set[Origin]
     ) -> int:
         loop = asyncio.get_running_loop()
-        marker = (h.BACKFILL, request.request_id.encode())
         sent = 0
         try:
             while not reader.done:
                 chunk = await loop.run_in_executor(None, reader.next_chunk, CHUNK)
-                facts = []
-                for record in self._records(route, chunk, seen):
-                    try:
-                        # Replayed from the source topic: the publisher's headers are checked and owned again.
-                        headers = self.handler.bus_headers(record.headers, route)
-                        value = await self.handler.decode_value(record.value, route)
-                    except BadRecord:
-                        continue  # it went to the dead-letter topic when it was first routed
-                    verdict = self.handler.rejudge(route, value)
-                    if verdict is not None and verdict.rejected_by is not None:
-                        continue  # rejected for quality: it went to the dead-letter topic too
-                    headers = flagged(headers, verdict)
-                    delivered = render(target, value, record.value)
-                    await self.send(target.topic, record.key, delivered, [*headers, *target.extra_headers, marker])
-                    sent += 1
-                    decision = audit_facts.decision(
-                        target.consumer, target.grant_id, True, None, delivered, target.level
-                    )
-                    facts.append({**record_fact(route, record, [decision], verdict), "backfill": request.request_id})
-                for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
-                    await self.send(self.topics.audit_facts, key, payload, [])
+                facts: list[dict[str, Any]] = []
+                try:
+                    for record, raw in self._records(route, chunk, seen):
+                        fact = await self._replay_one(request, route, target, record, raw)
+                        if fact is not None:
+                            facts.append(fact)
+                            sent += 1
+                except Stopped as stopped:
+                    # What was delivered is audited all the same.
+                    await self._audit(facts)
+                    stopped.sent = sent
+                    raise
+                await self._audit(facts)
         finally:
             reader.close()
         return sent
+
+    async def _replay_one(
+        self, request: BackfillEvent, route: ClassRoute, target: Target, record: HeldRecord, raw: Sequence[RawHeader]
+    ) -> dict[str, Any] | None:
+        """Sends one record to ``target``; its audit fact, or None when it is skipped. Raises ``Stopped``."""
+        try:
+            # Replayed from the source topic: the publisher's headers are checked and owned again.
+            headers = self.handler.bus_headers(raw, route)
+            value = await self.handler.decode_value(record.value, route)
+        except BadRecord:
+            return None  # it went to the dead-letter topic when it was first routed
+        verdict = self.handler.rejudge(route, value)
+        if verdict is not None and verdict.rejected_by is not None:
+            return None  # rejected for quality: it went to the dead-letter topic too
+        delivered = render(target, value, record.value)
+        out = [*flagged(headers, verdict), *target.extra_headers, (h.BACKFILL, request.request_id.encode())]
+        try:
+            self.handler.check_size(record.key, delivered, out, f"the backfilled delivery to {target.consumer}")
+        except BadRecord as bad:
+            # Live delivery keeps room for the backfill's header; only a grant changed since can outgrow it.
+            log.warning("backfill %s skips %s[%d]@%d: %s", request.request_id, *_where(record), bad.detail)
+            return None
+        # Checked with no await before the send, so a revocation applied meanwhile cannot slip past it.
+        self._check_entitled(route, target)
+        await self.send(target.topic, record.key, delivered, out)
+        decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
+        return {**record_fact(route, record, [decision], verdict), "backfill": request.request_id}
+
+    async def _audit(self, facts: list[dict[str, Any]]) -> None:
+        for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):
+            await self.send(self.topics.audit_facts, key, payload, [])

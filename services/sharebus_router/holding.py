@@ -37,7 +37,7 @@ from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
 from sharebus_router.periodic import HoldState, MarkerKind, due_marker, on_open, on_record, on_release
-from sharebus_router.release import BatchReleaser, HeldRecord, held_records
+from sharebus_router.release import BatchReleaser, HeldRecord, Origin, held_records
 from sharebus_router.route_table import RouteTable
 from sharebus_rules.periods import Window
 
@@ -131,7 +131,7 @@ def install_holding(
         loop = asyncio.get_running_loop()
         reader = RangeReader(access, held_topic_name, partition, since, upto)
         records: list[HeldRecord] = []
-        seen: set[bytes] = set()
+        seen: set[Origin] = set()
         try:
             while not reader.done:
                 chunk = await loop.run_in_executor(None, reader.next_chunk, 5000)

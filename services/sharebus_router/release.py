@@ -4,6 +4,10 @@ The rules are those of the route at release time, exactly as for real-time recor
 masking, expiry, denials). Every record of a batch carries the batch id, the window, the count
 and its index; after the records each subscriber gets one end marker (no value), so that it can
 tell it holds the whole batch, even an empty one and even when the batch spans partitions.
+
+Every record is made ready (decoded, judged, rendered for each subscriber, size-checked) before the first
+is sent, so the count is known. One that fails any of it goes to the dead-letter topic and the batch goes
+without it; only a failure to send (Kafka's) escapes, and the release is retried from the same records.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from sharebus_core import headers as h
 from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
 from sharebus_router import audit_facts
-from sharebus_router.dead_letters import BadRecord
+from sharebus_router.dead_letters import BadRecord, DeadLetterReason
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.handler import RecordHandler
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.periodic import batch_id
 from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
-from sharebus_router.routes import ClassRoute
+from sharebus_router.routes import ClassRoute, Target
 from sharebus_rules.periods import Window
 from sharebus_rules.quality import Verdict
 
@@ -39,6 +43,8 @@ class RoutesUnavailable(SharebusError, RuntimeError):
 
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
+# Where a held record was read in its source topic: (topic, partition, offset).
+Origin = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +57,13 @@ class HeldRecord:
     origin_offset: int
 
 
-def held_records(messages: Iterable[Message], class_code: str, seen: set[bytes] | None = None) -> list[HeldRecord]:
-    """The class's records among held messages, markers dropped, each published record once.
+def held_records(messages: Iterable[Message], class_code: str, seen: set[Origin] | None = None) -> list[HeldRecord]:
+    """The class's records among held messages, markers dropped, each source record once.
 
-    A router that crashed before committing may have held a record twice; the record id says so.
-    ``seen`` carries the ids across chunks of one window.
+    A router that crashed before committing may have held a source record twice; both copies carry
+    the same origin (the handler writes one on every held record), which says so. The record id
+    cannot: a publisher may give distinct records the same id, and each of them is released.
+    ``seen`` carries the origins across chunks of one window.
     """
     records = []
     seen = set() if seen is None else seen
@@ -67,15 +75,14 @@ def held_records(messages: Iterable[Message], class_code: str, seen: set[bytes] 
         meta = dict(headers)
         if h.MARKER in meta or h.ORIGIN not in meta:
             continue
-        record_id = meta.get(h.RECORD_ID)
-        if record_id is not None:
-            if record_id in seen:
-                continue
-            seen.add(record_id)
         origin = json.loads(meta[h.ORIGIN])
+        where: Origin = (origin["topic"], origin["partition"], origin["offset"])
+        if where in seen:
+            continue
+        seen.add(where)
         key = bytes.fromhex(origin["key"]) if origin["key"] is not None else None
         kept = [(k, v) for k, v in headers if k != h.ORIGIN]
-        records.append(HeldRecord(key, msg.value(), kept, origin["topic"], origin["partition"], origin["offset"]))
+        records.append(HeldRecord(key, msg.value(), kept, *where))
     return records
 
 
@@ -98,6 +105,16 @@ def record_fact(
     if verdict is not None:
         fact["quality"] = verdict.as_fact()
     return fact
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A held record ready for its batch: its headers (flagged), its verdict and what each of the route's
+    targets receives of it, in the targets' order (None for a target whose grant has expired)."""
+
+    record: HeldRecord
+    verdict: Verdict | None
+    deliveries: tuple[bytes | None, ...]
 
 
 def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
@@ -132,35 +149,71 @@ class BatchReleaser:
         self.freshness = freshness
         self.clock = clock
 
-    async def _decoded(
-        self, route: ClassRoute, held: list[HeldRecord]
-    ) -> list[tuple[HeldRecord, dict[str, Any], Verdict | None]]:
-        decoded = []
+    async def _ready(
+        self, route: ClassRoute, held: list[HeldRecord], targets: list[tuple[Target, bool]], room: HeaderList
+    ) -> list[Ready]:
+        """The batch's records, each decoded, judged, rendered and size-checked for every live target before
+        anything is sent: the batch's count goes out with its first record, and a record that fails any of
+        it is dead-lettered alone. Raising instead would fail every release of the window (each retried a
+        second later) and hold back all its other records for good."""
+        ready = []
         for record in held:
             try:
-                # The bus's headers only, also for records held before the router owned them (bus_headers).
-                headers = self.handler.bus_headers(record.headers, route)
-                value = await self.handler.decode_value(record.value, route)
-                # Judged again for the flag header and the audit: a record that a rule rejects was
-                # rejected when it was held, so it is not here (unless the rules changed since).
-                verdict = self.handler.rejudge(route, value)
-                decoded.append((replace(record, headers=flagged(headers, verdict)), value, verdict))
+                ready.append(await self._prepare(route, record, targets, room))
             except BadRecord as bad:
                 # It was valid when held; its schema can only have been deleted since (or it was held
-                # before its headers were checked). Nothing is lost: it goes to the dead-letter topic.
-                log.warning("a held record of %s no longer decodes: %s", route.data_class, bad.detail)
-                await self.handler.dead_letter(
+                # before its headers were checked, or a grant's headers make a delivery too large).
+                # Nothing is lost: it goes to the dead-letter topic.
+                log.warning("a held record of %s cannot be released (%s): %s", route.data_class, bad.reason, bad.detail)
+                await self._dead_letter(route, record, bad)
+            except Exception as exc:
+                # As on the data path (RecordHandler.handle): what the code did not foresee about one record
+                # (a value the projection cannot encode, say) is that record's, not its whole window's.
+                log.exception(
+                    "held record %s[%d]@%d could not be released; dead-lettered",
                     record.origin_topic,
                     record.origin_partition,
                     record.origin_offset,
-                    record.key,
-                    record.value,
-                    record.headers,
-                    route.data_class,
-                    bad,
-                    send=self.send,
                 )
-        return decoded
+                unforeseen = BadRecord(DeadLetterReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}")
+                await self._dead_letter(route, record, unforeseen)
+        return ready
+
+    async def _prepare(
+        self, route: ClassRoute, record: HeldRecord, targets: list[tuple[Target, bool]], room: HeaderList
+    ) -> Ready:
+        """``targets``: the route's, each with whether it is live (its grant not expired); ``room``: the batch
+        headers a delivery will carry, at their largest. Raises on any failure."""
+        # The bus's headers only, also for records held before the router owned them (bus_headers).
+        headers = self.handler.bus_headers(record.headers, route)
+        value = await self.handler.decode_value(record.value, route)
+        # Judged again for the flag header and the audit: a record that a rule rejects was
+        # rejected when it was held, so it is not here (unless the rules changed since).
+        verdict = self.handler.rejudge(route, value)
+        headers = flagged(headers, verdict)
+        deliveries: list[bytes | None] = []
+        for target, is_live in targets:
+            if not is_live:
+                deliveries.append(None)
+                continue
+            delivered = render(target, value, record.value)
+            out = [*headers, *target.extra_headers, *room]
+            self.handler.check_size(record.key, delivered, out, f"the delivery to {target.consumer}")
+            deliveries.append(delivered)
+        return Ready(replace(record, headers=headers), verdict, tuple(deliveries))
+
+    async def _dead_letter(self, route: ClassRoute, record: HeldRecord, bad: BadRecord) -> None:
+        await self.handler.dead_letter(
+            record.origin_topic,
+            record.origin_partition,
+            record.origin_offset,
+            record.key,
+            record.value,
+            record.headers,
+            route.data_class,
+            bad,
+            send=self.send,
+        )
 
     async def release(self, class_code: str, window: Window, held: list[HeldRecord]) -> int:
         """Sends the window's batch to every entitled subscriber; returns the number of records in it."""
@@ -168,13 +221,16 @@ class BatchReleaser:
         if route.closed:
             # Denying a whole batch for a passing failure would lose it for good; held, it waits.
             raise RoutesUnavailable(f"the routes of {class_code} cannot be built; the release waits for them")
-        records = await self._decoded(route, held)
         batch = batch_id(class_code, window)
+        now_s = self.clock()
+        targets = [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+        # The count and index are not known yet; as large as they can be, they bound the size check.
+        room = [*batch_headers(batch, window, len(held)), (h.BATCH_SEQ, str(len(held)).encode())]
+        records = await self._ready(route, held, targets, room)
         common = batch_headers(batch, window, len(records))
         decisions: list[list[dict[str, Any]]] = [[] for _ in records]
-        now_s = self.clock()
-        for target in route.targets:
-            if target.expires_at is not None and now_s >= target.expires_at:
+        for index, (target, is_live) in enumerate(targets):
+            if not is_live:
                 target.expired.inc(len(records))
                 for made in decisions:
                     made.append(
@@ -183,20 +239,7 @@ class BatchReleaser:
                         )
                     )
                 continue
-            for seq, (record, value, _verdict) in enumerate(records):
-                delivered = render(target, value, record.value)
-                headers = [*record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
-                await self.send(target.topic, record.key, delivered, headers)
-                decisions[seq].append(
-                    audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
-                )
-            # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
-            end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
-            await self.send(target.topic, batch.encode(), None, end)
-            target.calls.inc()
-            target.records.inc(len(records))
-            for crossing in target.crossings:
-                crossing.inc(len(records))
+            await self._send_batch(target, index, batch, common, records, decisions)
         for denial in route.denials:
             denial.counter.inc(len(records))
             for made in decisions:
@@ -210,15 +253,40 @@ class BatchReleaser:
         log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), len(route.targets))
         return len(records)
 
+    async def _send_batch(
+        self,
+        target: Target,
+        index: int,
+        batch: str,
+        common: HeaderList,
+        records: list[Ready],
+        decisions: list[list[dict[str, Any]]],
+    ) -> None:
+        """One target's batch: its records (``index``: the target's place among the route's), then the end marker."""
+        for seq, ready in enumerate(records):
+            delivered = ready.deliveries[index]
+            headers = [*ready.record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
+            await self.send(target.topic, ready.record.key, delivered, headers)
+            decisions[seq].append(
+                audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
+            )
+        # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
+        end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
+        await self.send(target.topic, batch.encode(), None, end)
+        target.calls.inc()
+        target.records.inc(len(records))
+        for crossing in target.crossings:
+            crossing.inc(len(records))
+
     async def _audit(
         self,
         route: ClassRoute,
-        records: list[tuple[HeldRecord, dict[str, Any], Verdict | None]],
+        records: list[Ready],
         decisions: list[list[dict[str, Any]]],
     ) -> None:
         facts = [
-            record_fact(route, record, made, verdict)
-            for (record, _value, verdict), made in zip(records, decisions, strict=True)
+            record_fact(route, ready.record, made, ready.verdict)
+            for ready, made in zip(records, decisions, strict=True)
             if made
         ]
         for key, value in audit_facts.encode_batch(facts, self.audit_max_bytes):
