@@ -101,30 +101,31 @@ class DisputeService:
         self.view.apply(event)
         return event
 
-    def _receipt(self, record_id: str, system: str) -> tuple[Receipt | None, list[Receipt]]:
-        receipts = self.index.receipts(record_id)
-        mine = next((r for r in receipts if r.consumer == system), None)
+    def _receipt(self, record_id: str, system: str) -> Receipt | None:
+        """``system``'s own receipt of the record, or None when the trail shows no delivery of it to ``system``."""
+        mine = next((r for r in self.index.receipts(record_id) if r.consumer == system), None)
         if mine is None:
             # Received a moment ago? Its delivery may not be chained and indexed yet: wait for the index.
             if not self.index.wait_current(self.settings.index_wait_s):
                 raise IndexBehind("the index of deliveries is catching up with the audit trail; try again shortly")
-            receipts = self.index.receipts(record_id)
-            mine = next((r for r in receipts if r.consumer == system), None)
-        return mine, receipts
+            mine = next((r for r in self.index.receipts(record_id) if r.consumer == system), None)
+        return mine
 
     def open(self, *, system: str, department: str, record_id: str, fields: Sequence[str], reason: str) -> DisputeEvent:
         """Opens a dispute on a record ``system`` received; raises ``NotReceived`` (after writing the
         ``refused`` event) when the audit trail shows no delivery of it to ``system``."""
-        mine, receipts = self._receipt(record_id, system)
-        known = mine or (receipts[0] if receipts else None)
-        data_class = (known.data_class if known else None) or UNKNOWN
+        mine = self._receipt(record_id, system)
+        # Only the caller's own receipt names the class and provider: taken from another system's, a
+        # refused event would tell the caller what the record is and who provides it (and land in that
+        # provider's list), for any record id it guesses.
+        data_class = (mine.data_class if mine else None) or UNKNOWN
         known_class = data_class in self.catalogue.data_classes
         schema_fields = self.catalogue.schema(data_class).field_names if known_class else ()
         event = rules.open_dispute(
             dispute_id=f"d-{uuid.uuid4().hex[:12]}",
             record_id=record_id,
             data_class=data_class,
-            provider=(known.provider if known else None) or UNKNOWN,
+            provider=(mine.provider if mine else None) or UNKNOWN,
             consumer=system,
             consumer_department=department,
             fields=fields,

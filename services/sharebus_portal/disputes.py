@@ -52,8 +52,32 @@ def _time(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
-def _parties(row: DisputeRow) -> tuple[str, str]:
-    return row.provider, row.consumer_department
+# What a refused row shows for its class and provider. A refused claim was never opened with anyone:
+# its provider has nothing to answer, and events written before the dispute service stopped doing so
+# name the class and provider of another system's receipt, which the claimant must not learn.
+UNKNOWN = "unknown"
+
+
+def _parties(row: DisputeRow) -> tuple[str, ...]:
+    # A refused claim is the claimant department's alone (the gateway's ``fold`` lists it to nobody).
+    return (row.consumer_department,) if row.status == "refused" else (row.provider, row.consumer_department)
+
+
+def _new_row(dispute_id: str, kind: str, event: dict[str, Any]) -> DisputeRow:
+    refused = kind == "refused"
+    return DisputeRow(
+        dispute_id=dispute_id,
+        record_id=str(event.get("record_id", "")),
+        data_class=UNKNOWN if refused else str(event.get("data_class", "")),
+        provider=UNKNOWN if refused else str(event.get("provider", "")),
+        consumer=str(event.get("consumer", "")),
+        consumer_department=str(event.get("consumer_department", "")),
+        fields=[str(f) for f in event.get("fields") or []],
+        reason=str(event.get("reason", "")),
+        opened_at=_time(event.get("opened_at")),
+        deadline=_time(event.get("deadline")),
+        status=kind,
+    )
 
 
 class DisputeView:
@@ -78,20 +102,9 @@ class DisputeView:
         with self._lock:
             row = self._rows.get(dispute_id)
             if row is None:
-                row = DisputeRow(
-                    dispute_id=dispute_id,
-                    record_id=str(event.get("record_id", "")),
-                    data_class=str(event.get("data_class", "")),
-                    provider=str(event.get("provider", "")),
-                    consumer=str(event.get("consumer", "")),
-                    consumer_department=str(event.get("consumer_department", "")),
-                    fields=[str(f) for f in event.get("fields") or []],
-                    reason=str(event.get("reason", "")),
-                    opened_at=_time(event.get("opened_at")),
-                    deadline=_time(event.get("deadline")),
-                    status=kind,
-                )
-                self._rows[dispute_id] = row
+                row = self._rows[dispute_id] = _new_row(dispute_id, kind, event)
+            elif kind == "refused" or row.status == "refused":
+                return  # as ``fold``: a refusal changes no dispute, and a refused claim never opens
             # "overdue" escalates an open dispute; it never reopens a closed one.
             if not (kind == "overdue" and not row.open):
                 row.status = kind

@@ -23,6 +23,7 @@ from sharebus_registry.api_support import (
     read_object,
     schema_text_response,
     store_of,
+    visible_of,
 )
 from sharebus_registry.errors import UnprocessableEntity
 from sharebus_registry.schemas import SUPPORTED_TYPES, ParsedSchema, parse_submitted
@@ -88,9 +89,10 @@ async def list_schemas(request: web.Request) -> web.Response:
     prefix = request.query.get("subjectPrefix", "")
     include_deleted = flag(request, "deleted")
     latest_only = flag(request, "latestOnly")
+    visible = visible_of(request)
     documents = []
     for subject in store.subjects(include_deleted):
-        if not subject.startswith(prefix):
+        if not subject.startswith(prefix) or not visible(subject):
             continue
         versions = store.state.versions(subject, include_deleted)
         documents += [_version_document(entry) for entry in (versions[-1:] if latest_only else versions)]
@@ -110,7 +112,8 @@ async def raw_schema_by_id(request: web.Request) -> web.Response:
 def _id_versions(request: web.Request) -> list[RegisteredVersion]:
     entries = store_of(request).versions_of_id(int_segment(request, "schema_id"), flag(request, "deleted"))
     subject = request.query.get("subject")
-    return [entry for entry in entries if subject is None or entry.subject == subject]
+    visible = visible_of(request)
+    return [entry for entry in entries if (subject is None or entry.subject == subject) and visible(entry.subject)]
 
 
 async def versions_of_id(request: web.Request) -> web.Response:
@@ -129,7 +132,8 @@ async def subjects_of_id(request: web.Request) -> web.Response:
 async def list_subjects(request: web.Request) -> web.Response:
     subjects = store_of(request).subjects(flag(request, "deleted"), flag(request, "deleted_only"))
     prefix = request.query.get("subjectPrefix", "")
-    return json_response(page(request, [subject for subject in subjects if subject.startswith(prefix)]))
+    visible = visible_of(request)
+    return json_response(page(request, [s for s in subjects if s.startswith(prefix) and visible(s)]))
 
 
 async def list_versions(request: web.Request) -> web.Response:

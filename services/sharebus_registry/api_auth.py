@@ -2,8 +2,10 @@
 
 Refusals use Confluent's error shape: 401 ``{"error_code": 401, "message": "Unauthorized"}`` with
 ``WWW-Authenticate: Basic``, and 403 ``{"error_code": 40301, "message": "User is denied operation
-<op> on <resource>"}``. ``GET /`` stays open: ``sharebus run``, the tests and provisioning poll it for
-readiness, and it answers ``{}``, which tells nothing.
+<op> on <resource>"}``. A read naming a subject the caller may not see is 404 ``40401`` (subject not
+found), whether or not the subject exists; the handlers leave such subjects out of their listings.
+``GET /`` stays open: ``sharebus run``, the tests and provisioning poll it for readiness, and it
+answers ``{}``, which tells nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from sharebus_registry.api_support import Handler, error_response
+from sharebus_registry.api_support import VISIBLE, Handler, error_response, http_status
 from sharebus_registry.auth import (
     Authenticator,
     RegistryPolicy,
@@ -24,6 +26,7 @@ from sharebus_registry.auth import (
     operation_of,
     parse_basic,
 )
+from sharebus_registry.errors import SubjectNotFound
 
 log = logging.getLogger("sharebus_registry.auth")
 
@@ -65,10 +68,19 @@ class RegistryGuard:
         if not good:
             log.info("refused a credential for %r on %s %s", credentials.username, request.method, request.path)
             return unauthorized()
-        operation = operation_of(request.method, _route_of(request), request.match_info.get("subject"))
-        if not self.policy.allows(credentials.username, operation):
-            log.info("denied %s on %s to %r", operation.name, operation.resource, credentials.username)
+        return self._permission(request, credentials.username)
+
+    def _permission(self, request: web.Request, username: str) -> web.Response | None:
+        subject = request.match_info.get("subject")
+        operation = operation_of(request.method, _route_of(request), subject)
+        if not self.policy.allows(username, operation):
+            log.info("denied %s on %s to %r", operation.name, operation.resource, username)
             return error_response(403, 40301, f"User is denied operation {operation.name} on {operation.resource}")
+        visible = request[VISIBLE] = self.policy.subjects_of(username)
+        if subject is not None and not visible(subject):
+            # Decided by the name alone, never by the store: the answer is the same whether it exists.
+            hidden = SubjectNotFound(subject)
+            return error_response(http_status(hidden), hidden.error_code, hidden.message)
         return None
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from sharebus_registry.auth import EVERY_SUBJECT, SubjectScope
 from sharebus_registry.errors import (
     BadRequest,
     IncompatibleSchema,
@@ -23,6 +24,8 @@ from sharebus_registry.store import SchemaStore
 log = logging.getLogger(__name__)
 
 STORE = web.AppKey("store", SchemaStore)
+# The subjects the caller may see, set by the guard; absent when there is no guard (every subject).
+VISIBLE = web.RequestKey("visible_subjects", SubjectScope)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_BODY_TYPES = frozenset(
@@ -41,6 +44,11 @@ T = TypeVar("T")
 
 def store_of(request: web.Request) -> SchemaStore:
     return request.app[STORE]
+
+
+def visible_of(request: web.Request) -> SubjectScope:
+    scope: SubjectScope = request.get(VISIBLE, EVERY_SUBJECT)
+    return scope
 
 
 def json_response(document: object, status: int = 200) -> web.Response:

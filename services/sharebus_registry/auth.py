@@ -6,8 +6,10 @@
   a revoked or rotated credential stops working within the TTL. Failures are never cached; instead
   each user's verifications are serialised and a failure holds that user's gate for a delay, so
   guessing one user's password runs at no more than one try per delay, whatever the concurrency.
-- Authorisation: any authenticated principal may read; only the writer principals (the bus's own
-  services and the admin) may register, delete, and change compatibility or mode.
+- Authorisation: only the writer principals (the bus's own services and the admin) may register,
+  delete, and change compatibility or mode. Writers see every subject; any other principal sees only
+  the subjects its name entitles it to (``SubjectScope``): a subject names a grant's consumer and
+  class, and a projection's fields, which the gateway hides from everyone but the parties.
 
 Nothing here knows Kafka or HTTP: the verifier and the request's method and route are passed in.
 """
@@ -19,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +30,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from sharebus_core.errors import SharebusError
+from sharebus_core.principals import SERVICES
 
 Verifier = Callable[[str, str], bool]
 """Blocking: True when the broker takes ``(username, password)``, False when it refuses it.
@@ -217,6 +221,56 @@ def operation_of(method: str, route: str | None, subject: str | None) -> Operati
     return Operation("Write", resource)
 
 
+# The shapes of BusSettings.namespace and of a catalogue SystemCode: neither holds a dot, so the first
+# dot of ``<ns>.<system>`` splits it, and ``<ns>.dlv.<system>.`` is no other system's prefix.
+_NAMESPACE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,48}")
+_SYSTEM = re.compile(r"[a-z][a-z0-9-]{1,40}")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectScope:
+    """The subjects one principal may see: all of them, or those with one of ``rules``' (prefix, suffix)."""
+
+    everything: bool = False
+    rules: tuple[tuple[str, str], ...] = ()
+
+    def __call__(self, subject: str) -> bool:
+        return self.everything or any(subject.startswith(p) and subject.endswith(s) for p, s in self.rules)
+
+
+EVERY_SUBJECT = SubjectScope(everything=True)
+NO_SUBJECT = SubjectScope()
+
+
+def _service_namespace(username: str) -> str | None:
+    """``<ns>`` of a bus service's principal ``<ns>-<service>``, or None when it is not one."""
+    for service in SERVICES:
+        namespace = username.removesuffix(f"-{service}")
+        if namespace != username and _NAMESPACE.fullmatch(namespace):
+            return namespace
+    return None
+
+
+def scope_of_reader(username: str) -> SubjectScope:
+    """What a principal that is no writer may see, from its name alone (sharebus_core.principals).
+
+    A system ``<ns>.<system>`` sees its own delivery subjects ``<ns>.dlv.<system>.*`` (what it
+    receives, in its grants' fields: the SDK's land reads them) and the class subjects
+    ``<ns>.src.*-value`` (the catalogue's schemas, public to every department: the SDK's Publisher
+    looks its class up there). A bus service ``<ns>-<service>`` sees its namespace's subjects: the
+    gateway and the portal read every delivery topic, and the facts the monitor and auditor read
+    name every delivery's consumer and class already. Anyone else sees none. Schemas by id stay
+    readable to all (they name no subject): a deserializer fetches the writer schema of a record so.
+    """
+    namespace, dot, system = username.partition(".")
+    if dot:
+        if not (_NAMESPACE.fullmatch(namespace) and _SYSTEM.fullmatch(system)):
+            return NO_SUBJECT
+        return SubjectScope(rules=((f"{namespace}.src.", "-value"), (f"{namespace}.dlv.{system}.", "")))
+    service_namespace = _service_namespace(username)
+    return SubjectScope(rules=((f"{service_namespace}.", ""),)) if service_namespace else NO_SUBJECT
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryPolicy:
     """Writers are exact principals or ``fnmatch`` patterns (a registry shared by many test namespaces)."""
@@ -231,18 +285,29 @@ class RegistryPolicy:
         return any(fnmatchcase(username, pattern) for pattern in self.writers)
 
     def allows(self, username: str, operation: Operation) -> bool:
-        """Any authenticated principal reads; only writers change anything."""
+        """Any authenticated principal reads (within ``subjects_of``); only writers change anything."""
         return not operation.writes or self.is_writer(username)
+
+    def subjects_of(self, username: str) -> SubjectScope:
+        """The subjects ``username`` may see: every one for a writer, else ``scope_of_reader``.
+
+        The namespace comes from the name, not from the registry's settings: one registry serves many
+        namespaces (``served_namespaces``, every test's), and each principal sees only its own."""
+        return EVERY_SUBJECT if self.is_writer(username) else scope_of_reader(username)
 
 
 __all__ = [
+    "EVERY_SUBJECT",
+    "NO_SUBJECT",
     "Authenticator",
     "BasicCredentials",
     "Operation",
     "RegistryPolicy",
+    "SubjectScope",
     "TooManyAttempts",
     "Verifier",
     "VerifierUnavailable",
     "operation_of",
     "parse_basic",
+    "scope_of_reader",
 ]

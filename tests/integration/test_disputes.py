@@ -271,7 +271,8 @@ def test_disputes_opened_refused_corrected_and_escalated(
     ]
     assert events[4]["correction_record_id"] == correction_id
     assert events[3]["by"] == "amr-reg"
-    assert events[1]["data_class"] == PENALTY
+    # hrss-si received nothing: another system's receipt must not tell it the class or the provider.
+    assert (events[1]["data_class"], events[1]["provider"]) == ("unknown", "unknown")
     assert events[1]["consumer_department"] == "HRSS"
     audited = eventually(
         lambda: [(e["dispute_event"], e["decision"]) for e in audit_trail(bus) if e.get("mode") == "dispute"],

@@ -8,13 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
+from sharebus_core.audit_fact import AuditFact
+from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.topics import TopicNames
+from sharebus_disputes import DisputeSettings, NotReceived
+from sharebus_disputes import service as dispute_service
 from sharebus_disputes.audit import dispute_fact
 from sharebus_disputes.deliveries import DeliveryIndex, delivery_row
 from sharebus_rules import disputes as rules
 from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeRefused, DisputeState, fold
+from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 FRIDAY = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 FIELDS = ("uscc", "name", "legal_rep_name", "registered_capital", "established", "seq", "note")
@@ -199,6 +206,37 @@ def test_the_delivery_index_keeps_deliveries_and_its_positions_on_disk(tmp_path:
     assert receipt is not None
     assert (receipt.data_class, receipt.provider, receipt.delivered_at) == ("c", "AMR", "t1")
     again.stop()
+
+
+def test_a_refused_claim_names_no_class_or_provider_from_another_systems_receipt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else a refusal tells any department what a record id it guessed is, and who provides it."""
+    written: list[DisputeEvent] = []
+    facts: list[AuditFact] = []
+    monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
+    service = dispute_service.DisputeService(
+        load_catalogue(FIXTURE_CATALOGUE),
+        KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT"),
+        TopicNames("ns"),
+        DisputeSettings(namespace="ns", index_dir=tmp_path),
+        facts.append,
+        CollectorRegistry(),
+    )
+    monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
+    service.index._commit([("r-1", "tax-levy", "301001002/000001", "AMR", "t1")], {})
+    try:
+        with pytest.raises(NotReceived):
+            service.open(system="hrss-si", department="HRSS", record_id="r-1", fields=["name"], reason="wrong")
+        refused = written[-1]
+        assert (refused.type, refused.data_class, refused.provider) == ("refused", "unknown", "unknown")
+        assert (facts[-1].data_class, facts[-1].provider) == ("unknown", "unknown")  # nor in the audit trail
+        assert service.listing("AMR") == service.listing("HRSS") == []
+        # The system that received it names its own receipt's class and provider.
+        mine = service.open(system="tax-levy", department="TAX", record_id="r-1", fields=["amount"], reason="wrong")
+        assert (mine.type, mine.data_class, mine.provider) == ("opened", "301001002/000001", "AMR")
+    finally:
+        service.index.stop()
 
 
 def test_the_router_passes_a_corrects_header_checked_as_a_record_id() -> None:

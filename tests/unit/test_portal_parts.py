@@ -198,3 +198,34 @@ def test_dispute_events_fold_into_one_row_per_dispute_seen_by_the_two_department
     assert len(rows[2].history) == 4
     assert view.rows("PSB", now) == []
     assert len(view.rows(None, now)) == 3
+
+
+def test_a_refused_claim_is_the_claimants_alone_and_names_no_class_or_provider() -> None:
+    now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    # As written before the dispute service stopped copying them from another system's receipt.
+    refused = {
+        "type": "refused",
+        "dispute_id": "d-r",
+        "record_id": "r-9",
+        "data_class": "301001002/000001",
+        "provider": "AMR",
+        "consumer": "hrss-si",
+        "consumer_department": "HRSS",
+        "fields": ["name"],
+        "reason": "probe",
+        "deadline": "2026-12-08T08:00:00+00:00",
+        "time": "2026-12-01T08:00:00+00:00",
+    }
+    view = DisputeView()
+    view.put(refused)
+    view.put({**refused, "type": "opened", "consumer": "tax-levy", "consumer_department": "TAX"})  # never opens
+    assert view.rows("AMR", now) == []  # not planted in the provider's list
+    assert view.rows("TAX", now) == []
+    [row] = view.rows("HRSS", now)
+    assert (row.status, row.data_class, row.provider, row.record_id) == ("refused", "unknown", "unknown", "r-9")
+    assert [r.dispute_id for r in view.rows(None, now)] == ["d-r"]
+    # A refusal changes no dispute that was opened.
+    view.put({**refused, "type": "opened", "dispute_id": "d-o", "consumer_department": "TAX"})
+    view.put({**refused, "dispute_id": "d-o", "consumer_department": "TAX"})
+    [opened] = view.rows("AMR", now)
+    assert (opened.dispute_id, opened.status, opened.provider) == ("d-o", "opened", "AMR")

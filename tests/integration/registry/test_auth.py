@@ -1,7 +1,8 @@
 """The registry's door on the secured broker: the credential is the caller's Kafka SCRAM credential.
 
-Systems may read; only the bus's own principals (and the admin) may register, delete or change
-compatibility. Unauthenticated calls are 401, forbidden ones 403, both in Confluent's error shape.
+Systems may read the subjects of their namespace's classes and of their own deliveries; only the
+bus's own principals (and the admin) may register, delete or change compatibility. Unauthenticated
+calls are 401, forbidden ones 403, both in Confluent's error shape; another system's subjects are 404.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import Principals
 from sharebus_core.registry_client import auth_of, registry_client
+from sharebus_core.topics import TopicNames
 from tests.integration.registry.schemas import V1, V2
 from tests.support.kafka import eventually
 from tests.support.principals import delete_scram_user, scram_user
@@ -77,30 +79,39 @@ def test_without_a_credential_reads_writes_deletes_and_config_changes_are_401(re
 
 
 def test_a_system_principal_reads_but_may_not_register_delete_or_configure(
-    registry: RegistryProcess, system: str
+    registry: RegistryProcess, system: str, namespace: str
 ) -> None:
+    topics = TopicNames(namespace)
+    people = topics.value_subject("301001002/000001")  # a class's subject: every system may read it
+    others = topics.projection_subject("hrss-si", "301001002/000001")  # another system's grant
     with registry.client() as admin:
-        schema_id = admin.register_schema("people-value", V1)
+        schema_id = admin.register_schema(people, V1)
+        hidden_id = admin.register_schema(others, V2)
     with registry.client(system) as client:
-        assert client.get_versions("people-value") == [1]
+        assert client.get_versions(people) == [1]
         assert json.loads(client.get_schema(schema_id).schema_str or "") == json.loads(V1.schema_str or "")
-        assert client.lookup_schema("people-value", V1).version == 1
-        assert client.test_compatibility("people-value", V2)
-        assert refusal(lambda: client.register_schema("people-value", V2)) == (403, 40301)
+        assert client.lookup_schema(people, V1).version == 1
+        assert client.test_compatibility(people, V2)
+        assert client.get_subjects() == [people]
+        assert refusal(lambda: client.get_versions(others)) == (404, 40401)
+        assert refusal(lambda: client.get_latest_version(others)) == (404, 40401)
+        assert client.get_schema(hidden_id).schema_str  # by id, as a deserializer: names no subject
+        assert refusal(lambda: client.register_schema(people, V2)) == (403, 40301)
         assert refusal(lambda: client.register_schema("new-value", V1)) == (403, 40301)
-        assert refusal(lambda: client.delete_version("people-value", 1)) == (403, 40301)
-        assert refusal(lambda: client.delete_subject("people-value")) == (403, 40301)
-        assert refusal(lambda: client.set_compatibility("people-value", "NONE")) == (403, 40301)
+        assert refusal(lambda: client.delete_version(people, 1)) == (403, 40301)
+        assert refusal(lambda: client.delete_subject(people)) == (403, 40301)
+        assert refusal(lambda: client.set_compatibility(people, "NONE")) == (403, 40301)
         assert refusal(lambda: client.set_compatibility(level="NONE")) == (403, 40301)
     with registry.http(system, headers=MEDIA_TYPE, timeout=30) as http:
-        denied = http.delete("/subjects/people-value")
+        denied = http.delete(f"/subjects/{people}")
         assert denied.json() == {
             "error_code": 40301,
-            "message": "User is denied operation Delete on Subject: people-value",
+            "message": f"User is denied operation Delete on Subject: {people}",
         }
+        assert http.get(f"/schemas/ids/{hidden_id}/subjects").json() == []
     with registry.client() as admin:  # nothing changed
-        assert admin.get_versions("people-value") == [1]
-        assert admin.get_subjects() == ["people-value"]
+        assert admin.get_versions(people) == [1]
+        assert admin.get_subjects() == sorted([people, others])
         assert admin.get_compatibility() == "BACKWARD"
 
 

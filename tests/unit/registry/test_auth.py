@@ -92,6 +92,34 @@ def test_operations(method: str, route: str | None, subject: str | None, name: s
     assert operation_of(method, route, subject).name == name
 
 
+def test_a_reader_sees_only_the_subjects_its_name_entitles_it_to() -> None:
+    policy = RegistryPolicy.of(["sharebus-admin", "sharebus-router", "t-*-router"])
+    subjects = [
+        "sharebus.src.301001002.000001-value",
+        "sharebus.src.301001002.000001-key",
+        "sharebus.dlv.tax-levy.302001001.000001-value",
+        "sharebus.dlv.tax-levy-2.302001001.000001-value",
+        "sharebus.dlv.hrss-si.302001001.000001-value",
+        "sharebus.dlv._public.302001001.000001-value",
+        "t-1.src.301001002.000001-value",
+        "t-1.dlv.tax-levy.302001001.000001-value",
+        "people-value",
+    ]
+
+    def seen(username: str) -> list[int]:
+        scope = policy.subjects_of(username)
+        return [i for i, subject in enumerate(subjects) if scope(subject)]
+
+    assert seen("sharebus-router") == seen("sharebus-admin") == seen("t-1-router") == list(range(len(subjects)))
+    assert seen("sharebus.tax-levy") == [0, 2]  # the classes, and its own deliveries; not tax-levy-2's
+    assert seen("t-1.tax-levy") == [6, 7]  # its own namespace's, from its name (a shared registry)
+    assert seen("sharebus.hrss-si") == [0, 4]
+    assert seen("sharebus-gateway") == seen("sharebus-portal") == [0, 1, 2, 3, 4, 5]  # the bus: its namespace
+    assert seen("t-1-gateway") == [6, 7]
+    for stranger in ("sharebus-mm2-yubei", "sharebus.tax-levy.302001001", "sharebus.", "nobody", "a.b.c"):
+        assert seen(stranger) == [], stranger
+
+
 def test_readers_read_and_only_writers_write() -> None:
     policy = RegistryPolicy.of(["sharebus-admin", "sharebus-router", "t-*-router"])
     read, write = operation_of("GET", "/subjects", None), operation_of("POST", "/subjects/{subject}/versions", "s")
@@ -199,9 +227,17 @@ def serve(verify: Callable[[str, str], bool], scenario: Callable[[TestClient[Any
     asyncio.run(main())
 
 
-BROKER = FakeBroker({"sharebus-router": "r", "sharebus.tax-levy": "t"})
+BROKER = FakeBroker(
+    {"sharebus-router": "r", "sharebus.tax-levy": "t", "sharebus.edu-status": "e", "sharebus-gateway": "g"}
+)
 ROUTER = {"Authorization": basic("sharebus-router", "r"), "Content-Type": MEDIA_TYPE}
 SYSTEM = {"Authorization": basic("sharebus.tax-levy", "t"), "Content-Type": MEDIA_TYPE}
+EDU = {"Authorization": basic("sharebus.edu-status", "e"), "Content-Type": MEDIA_TYPE}
+GATEWAY = {"Authorization": basic("sharebus-gateway", "g"), "Content-Type": MEDIA_TYPE}
+# A class's subject, and two consumers' projections of another class (what the router registers per grant).
+SRC = "sharebus.src.301001002.000001-value"
+TAX_GRANT = "sharebus.dlv.tax-levy.302001001.000001-value"
+EDU_GRANT = "sharebus.dlv.edu-status.302001001.000001-value"
 CONFIG = json.dumps({"compatibility": "NONE"})
 
 
@@ -235,14 +271,14 @@ def test_without_a_credential_every_call_but_the_probe_is_401_in_confluents_shap
 
 def test_a_system_reads_but_may_not_register_delete_or_configure() -> None:
     async def scenario(client: TestClient[Any, Any]) -> None:
-        assert await call(client, "POST", "/subjects/s/versions", data=INT, headers=ROUTER) == (200, {"id": 1})
-        assert (await call(client, "GET", "/subjects/s/versions", headers=SYSTEM)) == (200, [1])
-        assert (await call(client, "POST", "/subjects/s", data=INT, headers=SYSTEM))[0] == 200  # lookup
+        assert await call(client, "POST", f"/subjects/{SRC}/versions", data=INT, headers=ROUTER) == (200, {"id": 1})
+        assert (await call(client, "GET", f"/subjects/{SRC}/versions", headers=SYSTEM)) == (200, [1])
+        assert (await call(client, "POST", f"/subjects/{SRC}", data=INT, headers=SYSTEM))[0] == 200  # lookup
         for method, path, body, denied in [
-            ("POST", "/subjects/s/versions", INT, "Write on Subject: s"),
-            ("DELETE", "/subjects/s", None, "Delete on Subject: s"),
-            ("DELETE", "/subjects/s/versions/1", None, "Delete on Subject: s"),
-            ("PUT", "/config/s", CONFIG, "AlterCompatibility on Subject: s"),
+            ("POST", f"/subjects/{SRC}/versions", INT, f"Write on Subject: {SRC}"),
+            ("DELETE", f"/subjects/{SRC}", None, f"Delete on Subject: {SRC}"),
+            ("DELETE", f"/subjects/{SRC}/versions/1", None, f"Delete on Subject: {SRC}"),
+            ("PUT", f"/config/{SRC}", CONFIG, f"AlterCompatibility on Subject: {SRC}"),
             ("PUT", "/config", CONFIG, "AlterCompatibility on the global configuration"),
         ]:
             status, body_json = await call(client, method, path, data=body, headers=SYSTEM)
@@ -250,7 +286,7 @@ def test_a_system_reads_but_may_not_register_delete_or_configure() -> None:
                 403,
                 {"error_code": 40301, "message": f"User is denied operation {denied}"},
             ), (method, path)
-        assert (await call(client, "GET", "/subjects/s/versions", headers=SYSTEM)) == (200, [1])  # nothing changed
+        assert (await call(client, "GET", f"/subjects/{SRC}/versions", headers=SYSTEM)) == (200, [1])  # unchanged
 
     serve(BROKER, scenario)
 
@@ -270,3 +306,44 @@ def test_an_unverifiable_credential_is_503_not_401() -> None:
         assert (status, body["error_code"]) == (503, 50003)
 
     serve(unavailable, scenario)
+
+
+def test_another_systems_grant_is_neither_listed_nor_readable_by_name() -> None:
+    """A department's login learns nothing of the grants it is not party to: the gateway answers them 404."""
+    not_found = {"error_code": 40401, "message": f"Subject '{TAX_GRANT}' not found."}
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        ids = {}
+        for subject, schema in ((SRC, '"int"'), (TAX_GRANT, '"string"'), (EDU_GRANT, '"long"')):
+            document = json.dumps({"schema": schema})
+            _, answer = await call(client, "POST", f"/subjects/{subject}/versions", data=document, headers=ROUTER)
+            ids[subject] = answer["id"]
+        assert await call(client, "GET", "/subjects", headers=EDU) == (200, [EDU_GRANT, SRC])
+        _, documents = await call(client, "GET", "/schemas", headers=EDU)
+        assert sorted(d["subject"] for d in documents) == [EDU_GRANT, SRC]
+        tax_id = ids[TAX_GRANT]
+        assert await call(client, "GET", f"/schemas/ids/{tax_id}/subjects", headers=EDU) == (200, [])
+        assert await call(client, "GET", f"/schemas/ids/{tax_id}/versions", headers=EDU) == (200, [])
+        # The schema by id names no subject, and a deserializer needs it for every record it decodes.
+        assert await call(client, "GET", f"/schemas/ids/{tax_id}", headers=EDU) == (200, {"schema": '"string"'})
+        for method, path, body in [
+            ("GET", f"/subjects/{TAX_GRANT}/versions", None),
+            ("GET", f"/subjects/{TAX_GRANT}/versions/latest", None),
+            ("GET", f"/subjects/{TAX_GRANT}/versions/1/schema", None),
+            ("GET", f"/subjects/{TAX_GRANT}/versions/1/referencedby", None),
+            ("POST", f"/subjects/{TAX_GRANT}", json.dumps({"schema": '"string"'})),  # lookup
+            ("POST", f"/compatibility/subjects/{TAX_GRANT}/versions/latest", json.dumps({"schema": '"string"'})),
+            ("GET", f"/config/{TAX_GRANT}?defaultToGlobal=true", None),
+        ]:
+            assert await call(client, method, path, data=body, headers=EDU) == (404, not_found), (method, path)
+        # The same answer for one that was never registered: the name decides, not the store.
+        never = TAX_GRANT.replace("302001001.000001", "302001009.000001")
+        assert (await call(client, "GET", f"/subjects/{never}/versions", headers=EDU))[1]["error_code"] == 40401
+        # A write is refused as before, whether or not the subject exists.
+        assert (await call(client, "POST", f"/subjects/{TAX_GRANT}/versions", data=INT, headers=EDU))[0] == 403
+        # The parties to the grant, and the bus's own services, still read it.
+        assert (await call(client, "GET", f"/subjects/{TAX_GRANT}/versions", headers=SYSTEM)) == (200, [1])
+        assert (await call(client, "GET", "/subjects", headers=GATEWAY)) == (200, [EDU_GRANT, TAX_GRANT, SRC])
+        assert (await call(client, "GET", f"/schemas/ids/{tax_id}/subjects", headers=GATEWAY)) == (200, [TAX_GRANT])
+
+    serve(BROKER, scenario)
