@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from sharebus_gateway.audit import forbidden_fact
-from sharebus_gateway.keys import KeyKind
+from sharebus_gateway.keys import ApiKey, KeyKind
 from sharebus_gateway.state import Gateway, gateway
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sharebus apikey issue --system SYS`")
@@ -46,7 +46,42 @@ def authenticate(connection: HTTPConnection, token: str | None) -> Caller:
             f"{limits.burst} at once; retry after the Retry-After seconds",
             headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
         )
-    return Caller(key.system, key.department, key.key_id)
+    return current_caller(gw, connection, key)
+
+
+def current_caller(gw: Gateway, connection: HTTPConnection, key: ApiKey) -> Caller:
+    """The key's caller, as the catalogue has it now.
+
+    A key names the system and department it was issued to, and keys outlive catalogue changes: a key
+    of a system since removed, or moved to another department, must not keep acting as the old
+    department. Refused after the rate limit, so a stale key cannot flood the audit trail faster.
+    """
+    department = gw.catalogue.department_of_system.get(key.system)
+    if department == key.department:
+        return Caller(key.system, department, key.key_id)
+    if department is None:
+        reason = "system_not_in_catalogue"
+        detail = f"the API key's system {key.system} is no longer in the catalogue; its keys no longer work"
+    else:
+        reason = "department_changed"
+        detail = (
+            f"the API key was issued to {key.system} of department {key.department}, and the catalogue now "
+            f"puts {key.system} in {department}: issue a new key for it (`sharebus apikey issue --system "
+            f"{key.system}`)"
+        )
+    gw.metrics.stale_keys.labels(reason).inc()
+    gw.audit.write(
+        forbidden_fact(
+            action="authenticate",
+            system=key.system,
+            department=key.department,
+            key_id=key.key_id,
+            method=connection.scope.get("method", "WEBSOCKET"),
+            path=connection.url.path,
+            reason=reason,
+        )
+    )
+    raise unauthenticated(detail)
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sharebus_disputes import DisputeLogError, DisputeNotFound, DisputeService, IndexBehind, NotReceived
 from sharebus_gateway.auth import Caller, CallerDep, forbid
 from sharebus_gateway.json_avro import validate_batch
+from sharebus_gateway.publish import require_owning_system
 from sharebus_gateway.state import Gateway, gateway
 from sharebus_rules.disputes import Dispute, DisputeRefused, DisputeState
 from sharebus_sdk import PublishFailed
@@ -164,7 +165,10 @@ def _provided(gw: Gateway, who: Caller, request: Request, dispute_id: str, actio
 
 
 _ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"description": "your department does not provide the disputed record"},
+    403: {
+        "description": "your department does not provide the disputed record, or (with a correction) "
+        "another of its systems owns the class"
+    },
     404: {"description": "not visible to you"},
     409: {"description": "the dispute is not in a state that allows it"},
     422: {"description": "an invalid correction (nothing was published)"},
@@ -181,7 +185,11 @@ def answer(dispute_id: str, body: Answer, who: CallerDep, request: Request, gw: 
     confirm = body.decision == "confirm"
     if body.correction is not None and not confirm:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a correction goes with confirm, not reject")
-    converted = _converted(gw, dispute, body.correction) if body.correction is not None else None
+    converted = None
+    if body.correction is not None:
+        # Checked before the answer is written, so a refused correction leaves the dispute as it was.
+        _owning_system(gw, who, request, dispute)
+        converted = _converted(gw, dispute, body.correction)
     service = _service(gw)
     try:
         service.answer(dispute, system=who.system, department=who.department, confirm=confirm, text=body.answer)
@@ -206,7 +214,15 @@ def correction(dispute_id: str, body: Correction, who: CallerDep, request: Reque
             status.HTTP_409_CONFLICT,
             f"dispute {dispute_id} is {dispute.state.value}; only a confirmed one is corrected",
         )
+    _owning_system(gw, who, request, dispute)
     return _correct(gw, who, dispute_id, _converted(gw, dispute, body.record))
+
+
+def _owning_system(gw: Gateway, who: Caller, request: Request, dispute: Dispute) -> None:
+    """A correction is a publish: only the system owning the class may make it, as on /records."""
+    entry = gw.catalogue.data_classes.get(dispute.latest.data_class)
+    if entry is not None:  # a class gone from the catalogue is refused by _converted, with 409
+        require_owning_system(gw, who, request, entry, "dispute.correct")
 
 
 def _converted(gw: Gateway, dispute: Dispute, record: dict[str, Any]) -> dict[str, Any]:

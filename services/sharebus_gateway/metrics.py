@@ -51,6 +51,13 @@ class GatewayMetrics:
             ["reason"],
             registry=registry,
         )
+        self.stale_keys = Counter(
+            "sharebus_gateway_stale_keys",
+            "Requests refused with 401: a valid key whose system the catalogue no longer has "
+            "(system_not_in_catalogue) or puts in another department (department_changed)",
+            ["reason"],
+            registry=registry,
+        )
         self.forbidden = Counter(
             "sharebus_gateway_forbidden", "Requests refused with 403, by action", ["action"], registry=registry
         )

@@ -44,6 +44,28 @@ def known_class(gw: Gateway, code: str) -> DataClass:
     return entry
 
 
+def require_owning_system(gw: Gateway, who: Caller, request: Request, entry: DataClass, action: str) -> None:
+    """403 (audited) unless the caller is the system that owns the class.
+
+    Kafka's ACLs let only the owning system write a class's source topic (``sharebus_access.acls``), and
+    the SDK refuses the same; the gateway publishes with its department's credential, so it must hold
+    HTTP callers to the same rule, or one system could publish another system's class of its department.
+    """
+    if entry.system == who.system:
+        return
+    raise forbid(
+        gw,
+        who,
+        request,
+        action=action,
+        reason="not_owning_system",
+        detail=f"system {who.system} may not publish data class {entry.code}: it belongs to system "
+        f"{entry.system}, and only a key of {entry.system} may publish it",
+        data_class=entry.code,
+        provider=entry.provider,
+    )
+
+
 RecordsBody = Annotated[
     list[dict[str, Any]] | dict[str, Any],
     Body(description="one record (a JSON object), or a batch (an array of objects); dates as ISO 8601 strings"),
@@ -53,9 +75,9 @@ RecordsBody = Annotated[
 @router.post(
     "/v1/classes/{class_code:path}/records",
     response_model=Published,
-    summary="Publish records of a data class your department provides",
+    summary="Publish records of a data class your system provides",
     responses={
-        403: {"description": "your department does not provide this class"},
+        403: {"description": "your department does not provide this class, or another of its systems does"},
         404: {"description": "no such class"},
         413: {"description": "too many records in one request"},
         422: {
@@ -86,6 +108,7 @@ def publish(
             data_class=entry.code,
             provider=entry.provider,
         )
+    require_owning_system(gw, who, request, entry, "publish")
     records: list[Any] = body if isinstance(body, list) else [body]
     if not records:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the batch has no records")

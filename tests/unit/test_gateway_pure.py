@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,22 @@ def test_a_valid_batch_has_no_problems() -> None:
 def test_class_codes_are_accepted_in_both_forms() -> None:
     assert normalise_class_code("301001001.000001") == "301001001/000001"
     assert normalise_class_code("301001001/000001") == "301001001/000001"
+
+
+def test_a_date_sent_as_a_number_no_reader_can_decode_is_refused_by_field() -> None:
+    # JSON numbers reach the schema untouched: fastavro takes any int32 for a date, but the router
+    # decodes into a Python date (years 1 to 9999), so 10**9 days would be accepted, then dead-lettered.
+    batch = [enterprise(established=10**9), enterprise(established=-(10**9)), enterprise(established=2_932_896)]
+    converted, problems = validate_batch(batch, ENTERPRISE)
+    assert [(p.index, p.field) for p in problems] == [(0, "established"), (1, "established")]
+    assert "out of range: it must be a date from 0001-01-01 to 9999-12-31" in problems[0].message
+    assert [r["established"] for r in converted] == [2_932_896]  # 9999-12-31, the last day a reader can hold
+
+
+def test_a_lone_surrogate_from_a_json_escape_is_refused_by_field_not_left_to_the_serializer() -> None:
+    # "\ud800" is valid JSON and a valid Python str, but not UTF-8: the Avro serializer would raise.
+    name, key = json.loads('["\\ud800", "U\\udfff1"]')
+    converted, problems = validate_batch([enterprise(name=name), enterprise(uscc=key), enterprise()], ENTERPRISE)
+    assert [(p.index, p.field) for p in problems] == [(0, "name"), (1, "uscc")]
+    assert "cannot be encoded as UTF-8" in problems[0].message
+    assert len(converted) == 1
