@@ -29,6 +29,7 @@ from confluent_kafka import Message
 
 from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
+from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
@@ -68,7 +69,7 @@ def _where(record: HeldRecord) -> tuple[str, int, int]:
     return record.origin_topic, record.origin_partition, record.origin_offset
 
 
-class Stopped(Exception):
+class Stopped(SharebusError):
     """The backfill may deliver no more (see the module's doc); ``sent``: what it delivered before."""
 
     def __init__(self, state: BackfillState, reason: str) -> None:
