@@ -89,6 +89,13 @@ def main() -> int:
         default=RouterSettings.model_fields["delivery_partitions"].default,
         help="partitions per delivery topic (the router's default unless given)",
     )
+    parser.add_argument(
+        "--sink-wait-ms",
+        type=int,
+        default=10,
+        help="the latency sink's fetch.wait.max.ms: 10 polls its 2,700 partitions ~100 times a second when idle "
+        "(a broker cost of the measurement); 500 is a subscriber's default (docs/benchmarks.md)",
+    )
     parser.add_argument("--steady-rate", type=float, default=2000.0, help="records/s, spread over every class")
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--routers", type=int, default=1, help="router workers sharing the source partitions")
@@ -278,13 +285,13 @@ def steady_latency(
     delivery_topics = [topics.delivery(s) for s in catalogue.systems]
     # One producer per providing department, as the city has: each sends only its own classes' partitions.
     producers = Publishers(admin, catalogue)
-    warm = MultiTopicSink(admin, delivery_topics, "warm").start()
+    warm = MultiTopicSink(admin, delivery_topics, "warm", args.sink_wait_ms).start()
     with timed(figures, "first_round_delivered"):
         send_phase(producers, catalogue, records, len(records), "warm", None)
         warm.wait(sum(fanout.values()), 600, routers)
     total = int(args.steady_rate * args.steady_seconds)
     expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
-    sink = MultiTopicSink(admin, delivery_topics, "steady").start()
+    sink = MultiTopicSink(admin, delivery_topics, "steady", args.sink_wait_ms).start()
     print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
     cpu_before, started = cpu_seconds(), time.monotonic()
     acked: list[float] = []
@@ -417,6 +424,7 @@ class MultiTopicSink:
     access: KafkaAccess
     topics: list[str]
     phase: str
+    wait_ms: int = 10
     latencies_ms: list[float] = field(default_factory=list)
     # The delivered record's CreateTime is when the router produced it: publish->routed, routed->received.
     routed_ms: list[float] = field(default_factory=list)
@@ -425,7 +433,11 @@ class MultiTopicSink:
 
     def start(self) -> MultiTopicSink:
         consumer = self.access.consumer(
-            {"group.id": f"bench-sink-{time.time_ns()}", "enable.auto.commit": False, "fetch.wait.max.ms": 10}
+            {
+                "group.id": f"bench-sink-{time.time_ns()}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": self.wait_ms,
+            }
         )
         metadata = consumer.list_topics(timeout=30).topics
         consumer.assign(
