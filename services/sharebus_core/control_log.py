@@ -73,7 +73,8 @@ def _claimed(value: bytes | None, subject_field: str) -> str | None:
     return subject[:100] if isinstance(subject, str) else None
 
 
-def _rejected(msg: Message, outcome: Rejected, subject_field: str) -> ControlEventRejected:
+def rejected_event(msg: Message, outcome: Rejected, subject_field: str) -> ControlEventRejected:
+    """A record a reader refuses, described for logs and the audit (also for checks made after ``open_event``)."""
     key, value = msg.key(), msg.value()
     return ControlEventRejected(
         topic=msg.topic() or "",
@@ -104,8 +105,8 @@ def open_event(
             return decode(outcome.payload, key.decode("utf-8", "replace") if key is not None else None)
         except ValueError as exc:
             invalid = Rejected(RejectReason.INVALID_PAYLOAD, f"signed, but not a valid entry: {exc}", outcome.key_id)
-            return _rejected(msg, invalid, subject_field)
-    return _rejected(msg, outcome, subject_field)
+            return rejected_event(msg, invalid, subject_field)
+    return rejected_event(msg, outcome, subject_field)
 
 
 def append_signed(access: KafkaAccess, topic: str, key: str, payload: bytes, signer: Signer) -> None:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from sharebus_audit.auditor import audit_events
-from sharebus_core import control_log
+from sharebus_core import control_log, grant_log
 from sharebus_core.audit_fact import AuditFact
 from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
 from sharebus_core.control_log import ControlEventRejected, ControlRejections, denial_fact, read_verified
@@ -256,3 +256,58 @@ def test_open_data_keys_and_system_keys_never_stand_for_each_other(signer: Signe
         "lab@example.edu",
     )
     assert public.key.system == public.key.department == PUBLIC_CONSUMER
+
+
+def test_a_replayed_approval_never_undoes_a_revocation(signer: Signer, verifier: Verifier) -> None:
+    """A signed event copied back within the replay window verifies; the workflow's order still refuses it."""
+    log, t = Log(GRANTS), time.time_ns() // 1_000_000
+    approved = log.signed(signer, "g-1", encoded(grant()), appended_ms=t)
+    revoked = grant(GrantState.REVOKED)
+    messages = [
+        log.signed(signer, "g-1", encoded(grant(GrantState.APPLIED)), appended_ms=t - 1_000),
+        approved,
+        log.signed(signer, "g-1", encoded(revoked), appended_ms=t + 60_000),
+        log.record("g-1", approved.value(), appended_ms=t + 100_000),  # within the 300 s window
+        log.record("g-1", approved.value(), appended_ms=t + 100_000),  # and again: still refused
+    ]
+    seen, refused = follow(verifier, messages)
+    assert seen == {"g-1": revoked}
+    assert [(r.offset, r.reason) for r in refused] == [(3, RejectReason.STALE), (4, RejectReason.STALE)]
+    assert read_grants_of(verifier, messages) == {"g-1": revoked}
+
+
+def test_only_a_forward_step_of_the_workflow_changes_a_grant(signer: Signer, verifier: Verifier) -> None:
+    log = Log(GRANTS)
+    rejected = grant(GrantState.REJECTED)
+    seen, refused = follow(
+        verifier,
+        [
+            log.signed(signer, "g-1", encoded(grant(GrantState.APPLIED))),
+            log.signed(signer, "g-1", encoded(grant(GrantState.APPLIED))),  # the same event again: no change
+            log.signed(signer, "g-1", encoded(rejected)),
+            log.signed(signer, "g-1", encoded(grant())),  # an approval written after the rejection (a race)
+            log.signed(signer, "g-1", encoded(grant(GrantState.APPLIED))),  # nor back to applied
+        ],
+    )
+    assert seen == {"g-1": rejected}
+    assert [(r.offset, r.reason) for r in refused] == [(3, RejectReason.STALE), (4, RejectReason.STALE)]
+
+
+def test_a_grant_closed_by_an_unreadable_event_is_not_reopened_by_a_replay(signer: Signer, verifier: Verifier) -> None:
+    log, history = Log(GRANTS), grant_log.GrantHistory(verifier)
+    approved = log.signed(signer, "g-1", encoded(grant()))
+    assert history.open(approved) == grant()
+    assert reason(history.open(log.signed(signer, "g-1", b'{"grant_id": "g-1", "state": "paused"}'))) is (
+        RejectReason.INVALID_PAYLOAD
+    )
+    assert reason(history.open(log.record("g-1", approved.value()))) is RejectReason.STALE
+    revoked = grant(GrantState.REVOKED)
+    assert history.open(log.signed(signer, "g-1", encoded(revoked))) == revoked  # a readable word again
+
+
+def read_grants_of(verifier: Verifier, messages: list[Message]) -> dict[str, Grant]:
+    """The one-shot reader (CLI, gateway's GrantService) over the same records."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(control_log, "read_topic", lambda *_args, **_kw: messages)
+        patch.setattr(grant_log, "ensure_grant_topic", lambda *_args: None)
+        return grant_log.read_grants(UNUSED, GRANTS, verifier)
