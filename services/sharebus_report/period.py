@@ -13,9 +13,13 @@ from zoneinfo import ZoneInfo
 
 from sharebus_core.errors import SharebusError
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_YEAR = re.compile(r"^(\d{4})$")
+# ASCII digits only: ``\d`` also takes other scripts' digits, which int() reads but which then stay in the
+# label, and the label names the downloaded file (a header, which only Latin-1 can carry).
+_QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_YEAR = re.compile(r"^([0-9]{4})$")
+# Python's dates: a period must start and end (the next period's start) within these years.
+FIRST_YEAR, LAST_YEAR = dt.MINYEAR, dt.MAXYEAR
 
 
 class BadPeriod(SharebusError, ValueError):
@@ -40,6 +44,10 @@ class Period:
 
 def _month_start(year: int, month: int, zone: ZoneInfo) -> dt.datetime:
     index = year * 12 + month - 1
+    if not FIRST_YEAR <= index // 12 <= LAST_YEAR:
+        raise BadPeriod(
+            f"the period is out of range: it must start and end within the years {FIRST_YEAR} to {LAST_YEAR}"
+        )
     return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=zone)
 
 

@@ -53,6 +53,20 @@ def test_a_bad_period_is_refused_with_the_forms_it_takes(text: str) -> None:
         parse_period(text)
 
 
+@pytest.mark.parametrize("text", ["9999", "9999-Q4", "9999-12", "0000", "0000-01", "0000-Q1"])
+def test_a_period_outside_the_years_dates_can_hold_is_refused_not_an_error(text: str) -> None:
+    with pytest.raises(BadPeriod, match="out of range"):
+        parse_period(text)
+    assert parse_period("9999-11").end.year == 9999
+
+
+@pytest.mark.parametrize("text", ["\u0662\u0660\u0662\u0666", "\uff12\uff10\uff12\uff16-Q1", "2026-\u0661\u0661"])
+def test_a_period_in_digits_other_than_ascii_is_refused(text: str) -> None:
+    # Its label names the downloaded report file, in a header that carries Latin-1 only.
+    with pytest.raises(BadPeriod, match="2026-Q4"):
+        parse_period(text)
+
+
 def test_windows_end_in_their_period_and_wait_for_their_grace() -> None:
     monthly = UpdatePolicy(mode=UpdateMode.PERIODIC, period=Period.MONTHLY, release_at=dt.time(0, 0))
     year = parse_period("2026")
