@@ -61,3 +61,19 @@ def header_list(headers: RawHeaders) -> HeaderList:
 def text(headers: Mapping[str, bytes], name: str) -> str | None:
     value = headers.get(name)
     return value.decode("utf-8", "replace") if value is not None else None
+
+
+def record_identity(provider: str | None, data_class: str | None, record_id: str | None) -> str | None:
+    """What a subscriber tells repeats by: the record id within its provider's class, None without an id.
+
+    A record id is the publisher's to choose, so an id alone would let one department's records pass
+    for repeats of another's (and be dropped unseen). The provider and class headers are the router's.
+    """
+    if record_id is None:
+        return None
+    return f"{provider or ''}\n{data_class or ''}\n{record_id}"
+
+
+def identity_in(headers: Mapping[str, bytes]) -> str | None:
+    """``record_identity`` of a delivered message's headers."""
+    return record_identity(text(headers, PROVIDER), text(headers, DATA_CLASS), text(headers, RECORD_ID))

@@ -142,7 +142,7 @@ class FeedSource:
             self.positions[partition] = offset + 1
             if not is_realtime_delivery(msg, self.system):
                 continue
-            if self.seen.is_repeat(h.text(h.header_map(msg.headers()), h.RECORD_ID)):
+            if self.seen.is_repeat(h.identity_in(h.header_map(msg.headers()))):
                 continue
             try:
                 value = self._deserializer(msg.value(), SerializationContext(self.topic, MessageField.VALUE))

@@ -113,8 +113,9 @@ class Subscriber:
 
     ``poll`` returns a ``Delivery`` (a real-time or backfilled record), a ``Batch`` (every record of
     one released window), or None. An item's offsets are stored only when the caller asks for the
-    next one, so a crash while handling it redelivers it (at-least-once); redeliveries with a record
-    id already seen in the dedupe window are dropped and counted in ``duplicates``.
+    next one, so a crash while handling it redelivers it (at-least-once); redeliveries of a record
+    already seen in the dedupe window (the same record id of the same provider's class) are dropped
+    and counted in ``duplicates``.
 
     A record that cannot be decoded goes to ``on_error`` (default ``log_and_skip``) and is skipped: its
     offset is stored as done. A callback that raises stops the Subscriber at that record instead.
@@ -280,7 +281,7 @@ class Subscriber:
         return batch
 
     def _is_repeat(self, delivery: Delivery) -> bool:
-        return self._seen.is_repeat(delivery.record_id)
+        return self._seen.is_repeat(h.record_identity(delivery.provider, delivery.data_class, delivery.record_id))
 
     def _deserialize(self, msg: Message, topic: str) -> Any:
         """Decodes with the writer schema, asking the registry again, bounded, for an id it does not know.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Message
 
+from sharebus_core import headers as h
 from sharebus_core.topic_reader import read_topic
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.integration.conftest import Bus, GatewayBus
@@ -24,22 +25,29 @@ def committed(bus: Bus, topic: str) -> list[Message]:
     return read_topic(bus.access, topic, isolation="read_committed")
 
 
-def test_the_feed_drops_a_redelivered_record_by_its_record_id(gateway_bus: GatewayBus) -> None:
+def test_the_feed_drops_a_redelivered_record_by_its_providers_class_and_record_id(gateway_bus: GatewayBus) -> None:
     bus = gateway_bus.bus
     topic = bus.topics.delivery("tax-levy")
     publish(gateway_bus, ENTERPRISE, [enterprise_json(seq) for seq in range(3)])
     assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 3) == 3
     # What a router crash before its commit leaves behind: the same deliveries written again.
     producer = bus.access.producer()
-    for msg in read_topic(bus.access, topic):
+    delivered = read_topic(bus.access, topic)
+    for msg in delivered:
         producer.produce(topic, key=msg.key(), value=msg.value(), headers=msg.headers(), partition=msg.partition() or 0)
+    # Another provider's record that happens to carry the same record id: not a repeat.
+    other: list[tuple[str, str | bytes | None]] = [
+        (k, b"OTHER" if k == h.PROVIDER else v) for k, v in h.header_list(delivered[0].headers())
+    ]
+    producer.produce(topic, key=delivered[0].key(), value=delivered[0].value(), headers=other)
     assert producer.flush(10) == 0
     publish(gateway_bus, ENTERPRISE, [enterprise_json(3)])
-    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 7) == 7
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 8) == 8
 
     with gateway_bus.client("tax-levy") as tax:
-        events = read_sse(tax, "/v1/systems/tax-levy/feed", 7, timeout_s=15)
-    assert sorted(e.data["value"]["seq"] for e in events) == [0, 1, 2, 3]
+        events = read_sse(tax, "/v1/systems/tax-levy/feed", 8, timeout_s=15)
+    assert sorted(e.data["value"]["seq"] for e in events) == [0, 0, 1, 2, 3]
+    assert sorted(e.data["provider"] for e in events) == ["AMR"] * 4 + ["OTHER"]
     assert len({e.data["record_id"] for e in events}) == 4
     assert None not in {e.data["record_id"] for e in events}
 

@@ -1,4 +1,4 @@
-"""The SDK Subscriber at its edges: an undecodable record, a revoked partition."""
+"""The SDK Subscriber at its edges: an undecodable record, a revoked partition, what a repeat is."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 from confluent_kafka import TopicPartition
 
+from sharebus_core import headers as h
 from sharebus_sdk import Delivery, Subscriber, SubscriberSettings
 from tests.integration.conftest import Bus
-from tests.support.kafka import end_offsets, eventually
+from tests.support.kafka import end_offsets, eventually, read_all
 from tests.support.names import unique
-from tests.support.records import publish_enterprises
+from tests.support.records import ENTERPRISE, publish_enterprises
 
 if TYPE_CHECKING:
     from sharebus_sdk.subscriber import Undecodable
@@ -114,3 +115,30 @@ def test_two_members_share_a_feed_through_a_revocation(bus: Bus) -> None:
                 if len(seen) == 6:
                     break
     assert seen == {f"trace-{i}" for i in range(6)}
+
+
+def test_a_repeat_is_the_same_record_id_in_the_same_providers_class(bus: Bus) -> None:
+    """A record id is the publisher's choice: another department's record with the same id is no repeat."""
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(1))
+    [original] = read_all(bus.access, topic, 1)
+    headers = h.header_list(original.headers())
+
+    def copy(name: str, value: bytes) -> h.HeaderList:
+        return [(k, value if k == name else v) for k, v in headers]
+
+    producer = bus.access.producer()
+    for copied in (headers, copy(h.PROVIDER, b"OTHER"), copy(h.DATA_CLASS, b"399001001/000001")):
+        producer.produce(topic, original.value(), original.key(), original.partition() or 0, headers=list(copied))
+    assert producer.flush(10) == 0
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    with Subscriber(SYSTEM, _settings(bus, group)) as subscriber:
+        received = _deliveries(subscriber)
+        duplicates = subscriber.duplicates
+    assert {d.record_id for d in received} == {h.text(h.header_map(headers), h.RECORD_ID)}
+    assert sorted((d.provider, d.data_class) for d in received) == [
+        ("AMR", ENTERPRISE),
+        ("AMR", "399001001/000001"),
+        ("OTHER", ENTERPRISE),
+    ]
+    assert duplicates == 1
