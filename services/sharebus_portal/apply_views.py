@@ -4,6 +4,7 @@ will be masked; submit through the same grant workflow as the gateway and the CL
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -102,7 +103,8 @@ def valid_until_from(days: str) -> dt.datetime | None:
         value = float(days) if days else 0.0
     except ValueError as exc:
         raise GrantRefused("the validity must be a number of days") from exc
-    if value < 0 or value > 36_500:
+    # Not a number (``nan``) compares false with every bound, so it must be refused by name.
+    if not math.isfinite(value) or value < 0 or value > 36_500:
         raise GrantRefused("the validity must be between 0 and 36500 days")
     return dt.datetime.now(dt.UTC) + dt.timedelta(days=value) if value else None
 

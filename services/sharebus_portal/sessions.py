@@ -85,7 +85,8 @@ class SessionStore:
 
 
 def csrf_ok(session: Session, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(session.csrf_token, sent)
+    # As bytes: compare_digest raises TypeError on a str that is not ASCII, which a client may well send.
+    return sent is not None and hmac.compare_digest(session.csrf_token.encode(), sent.encode("utf-8", "replace"))
 
 
 @dataclass

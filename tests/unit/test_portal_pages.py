@@ -141,6 +141,51 @@ def test_a_form_without_the_session_csrf_token_changes_nothing(portal_app: tuple
     assert tax.post("/apply", data={**form, "csrf_token": token}).status_code == 403
 
 
+def test_a_csrf_token_that_is_not_ascii_is_refused_as_a_bad_form_not_an_error(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    app, client = portal_app
+    tax = client("tax.requester")
+    form = {"data_class": PENALTY, "consumer": "tax-levy", "purpose": "p", "scenario": "s", "action": "submit"}
+    for token in ("\u00e9", "\u4e2d\u6587", "\U0001f600"):
+        refused = tax.post("/apply", data={**form, "csrf_token": token})
+        assert refused.status_code == 403
+        assert "did not come from this portal" in refused.text
+        assert tax.post("/logout", data={"csrf_token": token}).status_code == 403
+    assert grants_log(app).log == {}
+    assert tax.get("/grants").status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("days", ["nan", "NaN", "-nan", "inf", "-1", "36501", "ten"])
+def test_a_validity_that_is_not_a_number_of_days_is_refused_on_apply_and_on_approval(
+    portal_app: tuple[FastAPI, Client], days: str
+) -> None:
+    app, client = portal_app
+    tax, amr = client("tax.requester"), client("amr.approver")
+    page = tax.get("/apply", params={"data_class": PENALTY})
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "data_class": PENALTY,
+        "consumer": "tax-levy",
+        "fields": ["uscc", "seq"],
+        "purpose": "p",
+        "scenario": "s",
+        "valid_days": days,
+        "action": "submit",
+    }
+    refused = tax.post("/apply", data=form)
+    assert refused.status_code == 422
+    assert "the validity must be" in refused.text
+    assert grants_log(app).log == {}
+    grant_id = apply_for_penalty(tax)
+    decision = amr.get(f"/departments/AMR/inbox/{grant_id}")
+    approve = {"csrf_token": csrf_of(decision.text), "fields": ["uscc"], "valid_days": days, "action": "approve"}
+    answered = amr.post(f"/departments/AMR/inbox/{grant_id}", data=approve)
+    assert answered.status_code == 409
+    assert "the validity must be" in answered.text
+    assert grants_log(app).log[grant_id].state is GrantState.APPLIED
+
+
 def test_apply_previews_masking_then_the_provider_approves_with_a_field_masked_and_revokes(
     portal_app: tuple[FastAPI, Client],
 ) -> None:
