@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeGuard
+from urllib.parse import quote
 
 import httpx
 
@@ -38,35 +39,70 @@ class RegistryEnd:
         return httpx.Client(base_url=self.url.rstrip("/"), auth=registry_http_auth(self.auth), timeout=30.0)
 
 
-def _listed(client: httpx.Client, prefix: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Version:
+    subject: str
+    version: int
+    schema_id: int
+    schema: str
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _version(document: object, prefix: str) -> _Version:
+    """One entry of a peer registry's listing, checked: the peer is another bus, not this one's code."""
+    if not isinstance(document, dict):
+        raise SchemaImportError(f"the listing under {prefix!r} holds {str(document)[:100]}, not a schema version")
+    subject, version, schema_id, schema = (document.get(k) for k in ("subject", "version", "id", "schema"))
+    if not (isinstance(subject, str) and isinstance(schema, str) and _whole(version) and _whole(schema_id)):
+        raise SchemaImportError(f"the listing under {prefix!r} holds a malformed version: {str(document)[:300]}")
+    if not subject.startswith(prefix):
+        raise SchemaImportError(f"the listing under {prefix!r} holds subject {subject!r}, which is not under it")
+    return _Version(subject, version, schema_id, schema)
+
+
+def _listed(client: httpx.Client, prefix: str) -> list[_Version]:
     response = client.get("/schemas", params={"subjectPrefix": prefix})
     response.raise_for_status()
-    documents = response.json()
-    return [d for d in documents if isinstance(d, dict)] if isinstance(documents, list) else []
+    try:
+        documents = response.json()
+    except ValueError as exc:
+        raise SchemaImportError(f"{client.base_url} answered the listing under {prefix!r} with no JSON") from exc
+    if not isinstance(documents, list):
+        raise SchemaImportError(f"{client.base_url} answered the listing under {prefix!r} with no list")
+    return [_version(d, prefix) for d in documents]
+
+
+def _import(dst: httpx.Client, version: _Version) -> None:
+    body = {"schema": version.schema, "schemaType": "AVRO", "id": version.schema_id}
+    # One path segment, escaped: a subject named ".../../<another subject>" would otherwise be
+    # normalised by the client into a write to that other subject, with this bus's writer credential.
+    path = f"/subjects/{quote(version.subject, safe='')}/versions"
+    answer = dst.post(path, json=body, headers={"Content-Type": _CONTENT_TYPE})
+    if answer.status_code >= 300:
+        raise SchemaImportError(
+            f"importing {version.subject} id {version.schema_id} into {dst.base_url} failed "
+            f"(HTTP {answer.status_code}): {answer.text[:300]}"
+        )
 
 
 def sync_schemas(source: RegistryEnd, target: RegistryEnd, prefixes: tuple[str, ...]) -> int:
-    """Imports every version under ``prefixes`` that the target lacks; returns how many it imported."""
+    """Imports every version under ``prefixes`` that the target lacks; returns how many it imported.
+
+    ``SchemaImportError`` when a registry cannot be reached or answers what a registry would not.
+    """
     imported = 0
     try:
         with source.client() as src, target.client() as dst:
             for prefix in prefixes:
-                held = {(d["subject"], int(d["id"])) for d in _listed(dst, prefix)}
-                wanted = sorted(_listed(src, prefix), key=lambda d: (str(d["subject"]), int(d["version"])))
-                for document in wanted:
-                    subject, schema_id = str(document["subject"]), int(document["id"])
-                    if (subject, schema_id) in held:
+                held = {(v.subject, v.schema_id) for v in _listed(dst, prefix)}
+                for version in sorted(_listed(src, prefix), key=lambda v: (v.subject, v.version)):
+                    if (version.subject, version.schema_id) in held:
                         continue
-                    body = {"schema": document["schema"], "schemaType": "AVRO", "id": schema_id}
-                    answer = dst.post(
-                        f"/subjects/{subject}/versions", json=body, headers={"Content-Type": _CONTENT_TYPE}
-                    )
-                    if answer.status_code >= 300:
-                        raise SchemaImportError(
-                            f"importing {subject} id {schema_id} into {target.url} failed "
-                            f"(HTTP {answer.status_code}): {answer.text[:300]}"
-                        )
-                    held.add((subject, schema_id))
+                    _import(dst, version)
+                    held.add((version.subject, version.schema_id))
                     imported += 1
     except httpx.HTTPError as exc:
         raise SchemaImportError(f"schema import from {source.url} to {target.url} failed: {exc}") from exc
