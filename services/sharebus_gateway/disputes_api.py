@@ -10,6 +10,7 @@ to the class now (so to every original recipient still entitled, under its curre
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from confluent_kafka import KafkaException
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sharebus_disputes import DisputeLogError, DisputeNotFound, DisputeService, IndexBehind, NotReceived
 from sharebus_gateway.auth import Caller, CallerDep, forbid
+from sharebus_gateway.idempotency import body_digest
 from sharebus_gateway.json_avro import validate_batch
 from sharebus_gateway.publish import require_owning_system
 from sharebus_gateway.state import Gateway, gateway
@@ -239,6 +241,16 @@ def _converted(gw: Gateway, dispute: Dispute, record: dict[str, Any]) -> dict[st
     return converted[0]
 
 
+def correction_record_id(dispute_id: str, record: dict[str, Any]) -> str:
+    """The record id of a dispute's correction: the same for the same corrected record.
+
+    A correction can reach Kafka and still be answered 503 (the dispute log failed after it), and the
+    provider is told to send it again; two clicks send it twice. Each repeat carries this same id, so
+    every subscriber drops it (as with an Idempotency-Key), while another corrected record gets its own.
+    """
+    return hashlib.sha256(f"correction\0{dispute_id}\0{body_digest([record])}".encode()).hexdigest()[:32]
+
+
 def _correct(gw: Gateway, who: Caller, dispute_id: str, record: dict[str, Any]) -> DisputeOut:
     """Publishes the correction as the provider (one transaction), then writes the ``corrected`` step."""
     dispute = _visible(gw, who, dispute_id)
@@ -247,7 +259,13 @@ def _correct(gw: Gateway, who: Caller, dispute_id: str, record: dict[str, Any]) 
     with lock:
         try:
             with publisher.transaction(gw.settings.publish_timeout_s):
-                record_id = publisher.publish(code, record, trace_id=f"dispute-{dispute_id}", corrects=original)
+                record_id = publisher.publish(
+                    code,
+                    record,
+                    trace_id=f"dispute-{dispute_id}",
+                    record_id=correction_record_id(dispute_id, record),
+                    corrects=original,
+                )
         except (SerializationError, SchemaRegistryError, KafkaException, PublishFailed) as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from sharebus_core.audit_fact import AuditFact
 from sharebus_core.catalogue import Catalogue, load_catalogue
+from sharebus_disputes import DisputeLogError
 from sharebus_gateway import disputes_api, publish
 from sharebus_gateway.auth import Caller, authenticate, caller
 from sharebus_gateway.keys import ApiKey, IssuedKey, KeyKind, new_key
@@ -69,6 +70,7 @@ class Keys:
 class Publisher:
     def __init__(self) -> None:
         self.published: list[tuple[str, dict[str, Any], str | None]] = []
+        self.ids: list[str] = []
 
     @contextlib.contextmanager
     def transaction(self, timeout_s: float) -> Iterator[None]:
@@ -76,7 +78,9 @@ class Publisher:
 
     def publish(self, code: str, record: dict[str, Any], trace_id: str | None = None, **kw: Any) -> str:
         self.published.append((code, record, kw.get("corrects")))
-        return f"r-{len(self.published)}"
+        # As the SDK: the record id given, else a new one.
+        self.ids.append(str(kw.get("record_id") or f"r-{len(self.published)}"))
+        return self.ids[-1]
 
 
 def gateway(catalogue: Catalogue, **more: Any) -> SimpleNamespace:
@@ -217,3 +221,33 @@ def test_a_confirm_with_a_correction_from_another_system_changes_nothing() -> No
     response = client(gw, AMR_LIC).post("/v1/disputes/d-1/answer", json=body)
     assert response.status_code == 403
     assert (gw.publisher.published, service.steps) == ([], [])  # not answered either: nothing half done
+
+
+class FailingLog(Disputes):
+    """The dispute log refuses the ``corrected`` step once, after the correction was published."""
+
+    def __init__(self) -> None:
+        super().__init__(DisputeState.ANSWERED)
+        self.failures = 1
+
+    def corrected(self, _dispute: object, **kw: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DisputeLogError("the disputes topic is unavailable")
+        self.steps.append(f"corrected {kw['correction_record_id']}")
+
+
+def test_a_correction_sent_again_after_a_503_is_the_same_record_so_subscribers_drop_the_repeat() -> None:
+    service = FailingLog()
+    gw = gateway(TWO_SYSTEMS, disputes=service)
+    amr = client(gw, AMR_REG)
+    failed = amr.post("/v1/disputes/d-1/correction", json={"record": RECORD})
+    assert failed.status_code == 503
+    assert amr.post("/v1/disputes/d-1/correction", json={"record": RECORD}).status_code == 200
+    ids = [gw.publisher.ids[0], gw.publisher.ids[1]]
+    # Published twice (the first one did reach Kafka), but as one record: every edge drops the repeat.
+    assert ids[0] == ids[1]
+    assert service.steps == [f"corrected {ids[0]}"]
+    # Another corrected record is another correction, with its own id.
+    assert amr.post("/v1/disputes/d-1/correction", json={"record": {**RECORD, "seq": 2}}).status_code == 200
+    assert gw.publisher.ids[2] != ids[0]
