@@ -63,7 +63,25 @@ class GrantService:
         self.deadline = answer_deadline_working_days
 
     def _read(self) -> dict[str, Grant]:
-        return read_grants(self.access, self.topic, self.control.verifier)
+        return {
+            grant_id: self._with_current_parties(grant)
+            for grant_id, grant in read_grants(self.access, self.topic, self.control.verifier).items()
+        }
+
+    def _with_current_parties(self, grant: Grant) -> Grant:
+        """The grant with the provider and consumer department the catalogue names now.
+
+        A grant records its parties when it is applied for; a class handed to another department (a
+        reorganisation, a corrected catalogue entry) must not leave the old one deciding on access
+        to data it no longer provides, nor the new one unable to see or revoke that access. A class
+        or system the catalogue no longer has keeps what the grant recorded.
+        """
+        entry = self.catalogue.data_classes.get(grant.data_class)
+        provider = entry.provider if entry is not None else grant.provider
+        consumer_department = self.catalogue.department_of_system.get(grant.consumer, grant.consumer_department)
+        if (provider, consumer_department) == (grant.provider, grant.consumer_department):
+            return grant
+        return grant.model_copy(update={"provider": provider, "consumer_department": consumer_department})
 
     def _write(self, grant: Grant) -> None:
         write_grant(self.access, self.topic, grant, self.control.signing())
