@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,23 +18,53 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class Tally:
-    """Counter increments gathered over a batch and added once per child at its end.
+    """Counter increments and histogram observations gathered over a batch, added once per child at its end.
 
-    A pre-bound child's ``inc()`` takes a lock (~0.5 µs); adding to a dict is a fifth of that. The
-    exported series are the same; they are only behind by the batch in flight.
+    A pre-bound child's ``inc()`` takes a lock (~0.5 µs), and a histogram's ``observe()`` two locks and
+    a walk of its buckets (~3 µs); appending to a list or a dict is a fraction of that. The exported
+    series are the same; they are only behind by the batch in flight.
     """
 
     def __init__(self) -> None:
         self._counts: dict[Any, int] = {}
+        self._observed: list[tuple[Any, float]] = []
 
     def add(self, child: Any) -> None:
         counts = self._counts
         counts[child] = counts.get(child, 0) + 1
 
+    def observe(self, child: Any, amount: float) -> None:
+        """An observation of a histogram child (``observe(amount)`` at the flush, in bulk)."""
+        self._observed.append((child, amount))
+
     def flush(self) -> None:
         counts, self._counts = self._counts, {}
         for child, n in counts.items():
             child.inc(n)
+        observed, self._observed = self._observed, []
+        if observed:
+            observe_in_bulk(observed)
+
+
+def observe_in_bulk(observed: list[tuple[Any, float]]) -> None:
+    """What ``Histogram.observe`` does per amount, done once per child and bucket.
+
+    prometheus_client has no bulk observe: this adds to the child's sum and (non-cumulative) bucket
+    values as its ``observe`` does, a bucket being the first whose upper bound is at least the amount
+    (tests/unit/test_router_metrics_tally.py checks the exposition is the same as ``observe``'s).
+    """
+    sums: dict[Any, float] = {}
+    buckets: dict[tuple[Any, int], int] = {}
+    for child, amount in observed:
+        sums[child] = sums.get(child, 0.0) + amount
+        if amount != amount:
+            continue  # NaN: in the sum and in no bucket, as observe() leaves it
+        key = (child, bisect_left(child._upper_bounds, amount))
+        buckets[key] = buckets.get(key, 0) + 1
+    for child, total in sums.items():
+        child._sum.inc(total)
+    for (child, index), n in buckets.items():
+        child._buckets[index].inc(n)  # the last bound is +Inf: every number has a bucket
 
 
 class LazyChild:
