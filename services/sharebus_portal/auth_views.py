@@ -40,7 +40,8 @@ async def login(
     username = username.strip().lower()
     client = request.client.host if request.client else "unknown"
     keys = (f"user:{username}", f"client:{client}")
-    wait_s = app.limiter.retry_after(*keys)
+    # Counted as a failure from here until the password proves right.
+    wait_s, attempt = app.limiter.begin(*keys)
     if wait_s > 0:
         await _audit_failure(app, request, username, client, "rate_limited")
         response = render(
@@ -55,7 +56,6 @@ async def login(
         return response
     account = await run_in_threadpool(app.accounts.verify, username, password)
     if account is None:
-        app.limiter.failed(*keys)
         await _audit_failure(app, request, username, client, "bad_credentials")
         return render(
             request,
@@ -65,7 +65,7 @@ async def login(
             next=_safe_next(next),
             error="Wrong user name or password. 用户名或密码错误。",
         )
-    app.limiter.succeeded(keys[0])
+    app.limiter.succeeded(keys[0], keys[1], attempt)
     session_id, _session = app.sessions.start(account)
     redirect = RedirectResponse(_safe_next(next), status_code=303)
     redirect.set_cookie(

@@ -7,6 +7,7 @@ form posts back. Sessions end on sign-out, after ``idle_s`` without a request, o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -108,27 +109,51 @@ class SignInLimiter:
             times.popleft()
         return times
 
+    def _wait(self, keys: tuple[str, ...], now: float) -> float:
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if len(times) >= self.max_failures:
+                wait = max(wait, self.window_s - (now - times[0]))
+        return wait
+
     def retry_after(self, *keys: str) -> float:
         """Seconds until these keys may try again; 0 when they may now."""
         now = self.now()
-        wait = 0.0
         with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    wait = max(wait, self.window_s - (now - times[0]))
-        return wait
+            return self._wait(keys, now)
+
+    def begin(self, *keys: str) -> tuple[float, float]:
+        """Starts one sign-in: (seconds to wait, 0 when it may go on; the attempt's time, for ``succeeded``).
+
+        An attempt that goes on counts as a failure at once, in the same step as the check: checking a
+        password takes a while, and sign-ins sent together would otherwise all pass the check before any
+        failed, so guessing would have no limit at all."""
+        now = self.now()
+        with self._lock:
+            wait = self._wait(keys, now)
+            if wait == 0:
+                for key in keys:
+                    self._recent(key, now).append(now)
+                self._forget(now)
+        return wait, now
 
     def failed(self, *keys: str) -> None:
         now = self.now()
         with self._lock:
             for key in keys:
                 self._recent(key, now).append(now)
-            # Bounded: keys without a recent failure are forgotten.
-            if len(self._failures) > 10_000:
-                for key in [k for k, t in self._failures.items() if not t or now - t[-1] > self.window_s]:
-                    del self._failures[key]
+            self._forget(now)
 
-    def succeeded(self, username_key: str) -> None:
+    def _forget(self, now: float) -> None:
+        # Bounded: keys without a recent failure are forgotten.
+        if len(self._failures) > 10_000:
+            for key in [k for k, t in self._failures.items() if not t or now - t[-1] > self.window_s]:
+                del self._failures[key]
+
+    def succeeded(self, username_key: str, address_key: str, at: float) -> None:
+        """The name's failures are forgotten; of the address's, only this attempt (begun ``at``)."""
         with self._lock:
             self._failures.pop(username_key, None)
+            with contextlib.suppress(ValueError):
+                self._failures.get(address_key, deque()).remove(at)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import GrantState
+from sharebus_portal.accounts import Account
 from sharebus_portal.app import create_app
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import Portal
@@ -126,6 +127,29 @@ def test_failed_sign_ins_are_audited_and_rate_limited(portal_app: tuple[FastAPI,
     assert PASSWORD not in stored
     assert "$argon2id$" in stored
     assert (tmp_path / "accounts.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_sign_ins_checked_at_once_count_against_the_limit_before_their_passwords_are_checked(
+    portal_app: tuple[FastAPI, Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = portal_app
+    first, others = client(None), client(None)
+    accounts = state(app).accounts
+    verify = accounts.verify
+    checked: list[str] = []
+
+    def slow_verify(username: str, password: str) -> Account | None:
+        # While the first guess's password is being checked (argon2 takes a while), more guesses arrive.
+        checked.append(password)
+        if len(checked) == 1:
+            answers = [others.post("/login", data={"username": "tax.requester", "password": f"g{i}"}) for i in range(6)]
+            assert [a.status_code for a in answers].count(429) == 2
+        return verify(username, password)
+
+    monkeypatch.setattr(accounts, "verify", slow_verify)
+    assert first.post("/login", data={"username": "tax.requester", "password": "g"}).status_code == 401
+    # At most signin_max_failures (5) passwords checked per name in the window, however they overlap.
+    assert len(checked) == 5
 
 
 def test_a_form_without_the_session_csrf_token_changes_nothing(portal_app: tuple[FastAPI, Client]) -> None:
