@@ -182,3 +182,23 @@ def test_an_open_class_may_not_be_keyed_by_a_sensitive_field(write_catalogue: Ca
         "the key of a class opened to the public" in message
     )
     assert "data_classes[0]" not in message
+
+
+def test_a_file_that_is_not_utf8_or_not_a_file_is_named_not_a_crash(write_catalogue: Callable[[Mutator], Path]) -> None:
+    """A catalogue or schema saved in GBK (the usual legacy encoding of Chinese text) is a problem to name."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["data_classes"][0]["schema"] = "avro/gbk.avsc"
+        raw["data_classes"][1]["schema"] = "avro"  # a directory
+
+    directory = write_catalogue(mutate)
+    schema = {"type": "record", "name": "G", "doc": "企业登记", "fields": [{"name": "uscc", "type": "string"}]}
+    (directory / "avro" / "gbk.avsc").write_bytes(json.dumps(schema, ensure_ascii=False).encode("gbk"))
+    message = _problem(directory)
+    assert "data_classes[0] (301001001/000001), field 'schema': schema" in message
+    assert "gbk.avsc is not UTF-8 text" in message
+    assert "data_classes[1] (301001002/000001), field 'schema': schema file" in message
+    assert "avro cannot be read" in message
+    text = (directory / "catalogue.yaml").read_text(encoding="utf-8") + "# 目录\n"
+    (directory / "catalogue.yaml").write_bytes(text.encode("gbk"))
+    assert "not UTF-8 text" in _problem(directory)

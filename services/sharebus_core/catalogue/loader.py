@@ -68,6 +68,10 @@ def load_catalogue(directory: Path | str) -> Catalogue:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise CatalogueError([Problem(shown, "(file)", "", "the catalogue file does not exist")]) from None
+    except UnicodeDecodeError as exc:
+        raise CatalogueError([Problem(shown, "(file)", "", f"not UTF-8 text (save it as UTF-8): {exc}")]) from exc
+    except OSError as exc:
+        raise CatalogueError([Problem(shown, "(file)", "", f"the catalogue file cannot be read: {exc}")]) from exc
     except yaml.YAMLError as exc:
         raise CatalogueError([Problem(shown, "(file)", "", f"not valid YAML: {exc}")]) from exc
     if not isinstance(raw, dict):
@@ -202,6 +206,10 @@ class _Checker:
             return AvroSchema.parse(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             self._add(entry, "schema", f"schema file {_display(path)} does not exist")
+        except UnicodeDecodeError as exc:
+            self._add(entry, "schema", f"schema {_display(path)} is not UTF-8 text (save it as UTF-8): {exc}")
+        except OSError as exc:
+            self._add(entry, "schema", f"schema file {_display(path)} cannot be read: {exc}")
         except SchemaParseError as exc:
             self._add(entry, "schema", f"schema {_display(path)} does not parse: {exc}")
         return None
