@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import threading
 
-from sharebus_core.grants import Grant
+from sharebus_core.grants import Grant, GrantState
 from sharebus_grants import visible_to
+
+# The workflow's steps (sharebus_rules.grant_workflow): rejected and revoked are final.
+_NEXT_STATES: dict[GrantState, frozenset[GrantState]] = {
+    GrantState.APPLIED: frozenset({GrantState.APPROVED, GrantState.REJECTED}),
+    GrantState.APPROVED: frozenset({GrantState.REVOKED}),
+}
 
 
 class GrantView:
@@ -18,10 +24,13 @@ class GrantView:
 
     def put(self, grant: Grant) -> None:
         with self._lock:
-            history = self._history.setdefault(grant.grant_id, [])
-            # The portal puts what it wrote at once, and the follower brings the same event again.
-            if not history or history[-1] != grant:
-                history.append(grant)
+            # The portal puts what it wrote at once, and the follower brings the same event again, or,
+            # when it is behind, an earlier one: that must not bring back a grant the portal saw end
+            # (the preview would show its records again), so only a step forward changes the grant.
+            before = self._grants.get(grant.grant_id)
+            if before is not None and grant.state not in _NEXT_STATES.get(before.state, frozenset()):
+                return
+            self._history.setdefault(grant.grant_id, []).append(grant)
             self._grants[grant.grant_id] = grant
 
     def close(self, grant_id: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from sharebus_cli.main import main
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.grants import GrantState
 from sharebus_portal.accounts import AccountError, AccountStore, Role, new_account
 from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
@@ -121,6 +122,27 @@ def test_the_grant_view_shows_a_department_only_what_it_provides_or_consumes() -
     assert len(view.history(grant.grant_id)) == 1
     view.close(grant.grant_id)
     assert view.visible(None) == []
+
+
+def test_the_grant_view_never_brings_back_a_grant_the_portal_already_saw_end() -> None:
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    view = GrantView()
+    applied = application(catalogue)
+    approved = applied.model_copy(update={"state": GrantState.APPROVED})
+    revoked = approved.model_copy(update={"state": GrantState.REVOKED, "reason": "audit finding"})
+    # The portal puts each decision it writes at once; a follower behind it brings the earlier ones later.
+    for grant in (applied, approved, revoked, applied, approved):
+        view.put(grant)
+    assert view.get(applied.grant_id, None) == revoked
+    assert [g.state for g in view.history(applied.grant_id)] == [
+        GrantState.APPLIED,
+        GrantState.APPROVED,
+        GrantState.REVOKED,
+    ]
+    rejected = applied.model_copy(update={"grant_id": "g-2", "state": GrantState.REJECTED, "reason": "no basis"})
+    view.put(rejected)
+    view.put(rejected.model_copy(update={"state": GrantState.APPROVED}))
+    assert view.get("g-2", None) == rejected
 
 
 def test_the_operator_adds_lists_and_removes_accounts_with_the_cli(
