@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_core.errors import SharebusError
@@ -88,7 +88,7 @@ class GatewayClient:
         if key_file is not None:
             try:
                 key = SecretStr(key_file.read_text().strip())
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
                 raise GatewayCallError(401, f"cannot read the API key file {key_file}: {exc}") from exc
         if key is None or not key.get_secret_value():
             raise GatewayCallError(
@@ -107,10 +107,22 @@ class GatewayClient:
             raise GatewayCallError(503, f"the gateway at {self.url} cannot be reached: {exc}") from exc
         if response.status_code >= 400:
             raise GatewayCallError(response.status_code, _detail(response))
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            # Not the gateway (the portal, a proxy's page): said so, never a traceback.
+            raise GatewayCallError(
+                502, f"{self.url} did not answer with JSON (HTTP {response.status_code}): is it the gateway's URL?"
+            ) from exc
 
     def whoami(self) -> Identity:
-        return Identity.model_validate(self.call("GET", "/v1/whoami"))
+        answer = self.call("GET", "/v1/whoami")
+        try:
+            return Identity.model_validate(answer)
+        except ValidationError as exc:
+            raise GatewayCallError(
+                502, f"{self.url} answered /v1/whoami with {str(answer)[:200]}, not the identity of an API key"
+            ) from exc
 
     def acting_as(self, department: str | None) -> Identity:
         """The key's identity; refuses (before anything is written) when ``--as`` names another department."""
