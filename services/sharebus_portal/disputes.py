@@ -13,6 +13,8 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from sharebus_rules.disputes import ALLOWED_FROM, STATE_AFTER
+
 # A dispute is open until the provider answers or rejects it, or the bus refused to open it.
 CLOSED = frozenset({"corrected", "rejected", "refused"})
 
@@ -39,7 +41,10 @@ class DisputeRow:
         return self.status not in CLOSED
 
     def overdue(self, now: dt.datetime) -> bool:
-        return self.open and (self.status == "overdue" or (self.deadline is not None and now > self.deadline))
+        # As the gateway (``Dispute.is_past_deadline``): unanswered past its deadline. A dispute answered
+        # in time is not overdue while its correction is to come.
+        unanswered = self.status in ("opened", "overdue")
+        return unanswered and (self.status == "overdue" or (self.deadline is not None and now > self.deadline))
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -61,6 +66,12 @@ UNKNOWN = "unknown"
 def _parties(row: DisputeRow) -> tuple[str, ...]:
     # A refused claim is the claimant department's alone (the gateway's ``fold`` lists it to nobody).
     return (row.consumer_department,) if row.status == "refused" else (row.provider, row.consumer_department)
+
+
+def _follows(status: str, kind: str) -> bool:
+    """Whether step ``kind`` may follow a dispute whose last step was ``status`` (``rules.fold``'s rule)."""
+    allowed = ALLOWED_FROM.get(kind)
+    return allowed is not None and status in STATE_AFTER and STATE_AFTER[status] in allowed
 
 
 def _new_row(dispute_id: str, kind: str, event: dict[str, Any]) -> DisputeRow:
@@ -101,13 +112,14 @@ class DisputeView:
             return
         with self._lock:
             row = self._rows.get(dispute_id)
-            if row is None:
+            if row is None and kind in ("opened", "refused"):
                 row = self._rows[dispute_id] = _new_row(dispute_id, kind, event)
-            elif kind == "refused" or row.status == "refused":
-                return  # as ``fold``: a refusal changes no dispute, and a refused claim never opens
-            # "overdue" escalates an open dispute; it never reopens a closed one.
-            if not (kind == "overdue" and not row.open):
-                row.status = kind
+            elif row is None or not _follows(row.status, kind):
+                # As ``fold``, so the portal shows what the gateway does: a step that does not follow
+                # (an escalation written while the provider answered, a second answer written at once)
+                # changes nothing, and a refused claim never opens.
+                return
+            row.status = kind
             row.answer = event.get("answer") or row.answer
             row.correction_record_id = event.get("correction_record_id") or row.correction_record_id
             row.history.append((kind, str(event.get("time", ""))))

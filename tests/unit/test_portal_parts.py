@@ -217,9 +217,30 @@ def test_dispute_events_fold_into_one_row_per_dispute_seen_by_the_two_department
     ]
     assert rows[2].answer == "confirmed"
     assert rows[2].correction_record_id == "r-fix"
-    assert len(rows[2].history) == 4
+    assert [kind for kind, _time in rows[2].history] == ["opened", "answered", "corrected"]
     assert view.rows("PSB", now) == []
     assert len(view.rows(None, now)) == 3
+
+
+def test_the_portal_folds_dispute_steps_as_the_gateway_does_so_a_step_that_does_not_follow_changes_nothing() -> None:
+    now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    base = {"provider": "AMR", "consumer": "tax-levy", "consumer_department": "TAX", "record_id": "r-1"}
+    view = DisputeView()
+    for kind, extra in (
+        ("opened", {"deadline": "2026-11-27T08:00:00+00:00"}),
+        ("answered", {"answer": "confirmed"}),
+        # Written at once by another gateway's sweep, and by a second approver: the log keeps them,
+        # and ``fold`` (the gateway, the report) ignores both; so must the portal.
+        ("overdue", {}),
+        ("rejected", {"answer": "no error"}),
+        ("opened", {}),
+    ):
+        view.put({**base, "type": kind, "dispute_id": "d1", "time": "t", **extra})
+    view.put({**base, "type": "answered", "dispute_id": "d-never-opened", "time": "t"})
+    (row,) = view.rows("AMR", now)
+    # Answered before its deadline: not overdue, though its correction is still to come.
+    assert (row.dispute_id, row.status, row.answer, row.overdue(now)) == ("d1", "answered", "confirmed", False)
+    assert [kind for kind, _time in row.history] == ["opened", "answered"]
 
 
 def test_a_refused_claim_is_the_claimants_alone_and_names_no_class_or_provider() -> None:
