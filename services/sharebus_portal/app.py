@@ -23,6 +23,7 @@ from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_disputes.log import ensure_dispute_topic
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.body_limit import BodyLimit
 from sharebus_grants import GrantService, GrantsSettings
 from sharebus_portal import (
     apply_views,
@@ -171,6 +172,8 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _handlers(app)
+    # Added before the security headers' middleware, so that it runs inside it: a 413 carries them too.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

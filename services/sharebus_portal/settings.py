@@ -24,6 +24,9 @@ class PortalSettings(BusSettings):
     session_idle_s: float = Field(default=30 * 60, gt=0)
     # Secure cookies: browsers keep them over https, and over http only for localhost/127.0.0.1.
     cookie_secure: bool = True
+    # A request body over this is refused with 413 before it is read whole or parsed, sign-in included:
+    # the largest form (an application naming every field) is far smaller.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Failed sign-ins: at most this many per account name and per client address in the window.
     signin_max_failures: int = Field(default=5, ge=1)
     signin_window_s: float = Field(default=300.0, gt=0)

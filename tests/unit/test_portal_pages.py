@@ -129,6 +129,24 @@ def test_failed_sign_ins_are_audited_and_rate_limited(portal_app: tuple[FastAPI,
     assert (tmp_path / "accounts.json").stat().st_mode & 0o777 == 0o600
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed_even_before_sign_in(
+    portal_app: tuple[FastAPI, Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = portal_app
+    anonymous = client(None)
+    limit = state(app).settings.max_body_bytes
+    verified: list[str] = []
+    monkeypatch.setattr(state(app).accounts, "verify", lambda username, _password: verified.append(username))
+    # Up to a thousand fields of a megabyte each would otherwise be parsed into memory, per request.
+    fields = {"username": "tax.requester", "password": "x", **{f"f{i}": "y" * 4096 for i in range(limit // 4096 + 1)}}
+    refused = anonymous.post("/login", data=fields)
+    assert refused.status_code == 413
+    assert f"larger than {limit} bytes" in refused.text
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert verified == []
+    assert anonymous.post("/login", data={"username": "tax.requester", "password": "x"}).status_code == 401
+
+
 def test_sign_ins_checked_at_once_count_against_the_limit_before_their_passwords_are_checked(
     portal_app: tuple[FastAPI, Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
