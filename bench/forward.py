@@ -79,6 +79,12 @@ def main() -> int:
         help="also measure the router at this commit (e.g. the foundation's), in the same run",
     )
     parser.add_argument(
+        "--router-workers",
+        type=int,
+        default=1,
+        help="router processes in one group for the sharebus rounds, started before each backlog",
+    )
+    parser.add_argument(
         "--security",
         choices=("sasl_ssl", "plaintext"),
         default="sasl_ssl",
@@ -96,9 +102,11 @@ def main() -> int:
         forwarders = {
             "raw": raw_forwarder(rig),
             "faust": faust_forwarder(rig),
-            "sharebus": router_forwarder("sharebus", rig.router_env, work, rig.topics, {}),
+            "sharebus": router_forwarder("sharebus", rig.router_env, work, rig.topics, {}, workers=args.router_workers),
             # The same router on the class without a sensitive field: the records pass whole.
-            "sharebus-pass": router_forwarder("sharebus-pass", rig.router_env, work, rig.topics, {}, WHOLE_CLASS),
+            "sharebus-pass": router_forwarder(
+                "sharebus-pass", rig.router_env, work, rig.topics, {}, WHOLE_CLASS, args.router_workers
+            ),
         }
         if args.foundation:
             forwarders["foundation"] = foundation_forwarder(args.foundation, rig)
@@ -143,7 +151,8 @@ def report(
     by_name = {r.name: r for r in results}
     print(
         f"\nsharebus forward benchmark: {results[0].records} records of ~{size:.0f} bytes, one broker, "
-        f"steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f}s, flat-out burst {args.flat_records}"
+        f"steady {args.steady_rate:.0f}/s for {args.steady_seconds:.0f}s, flat-out burst {args.flat_records}, "
+        f"{args.router_workers} router worker(s)"
     )
     rows = [(r.name, r) for r in results]
     print_table(rows, "forwarder")

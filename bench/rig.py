@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import TopicPartition
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -31,6 +32,7 @@ from bench.measure import (
     publish,
     wait_for_count,
 )
+from bench.workers import RouterWorkers, one_class_catalogue
 from sharebus_access.credentials import provision_access
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
@@ -50,6 +52,7 @@ CLASS = BENCH_CLASS
 # The same records (the same schema, copied) in a class without a sensitive field: the router passes them whole.
 WHOLE_CLASS = "301001001/000002"
 CONSUMER = "tax-levy"
+SOURCE_PARTITIONS = 3
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
 
 
@@ -137,8 +140,8 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
     registry = start_child("registry", "sharebus_registry", registry_env, work / "registry.log", f"{registry_url}/", 60)
     stack.callback(registry.stop)
     specs = [
-        TopicSpec(topics.source(CLASS), 3),
-        TopicSpec(topics.source(WHOLE_CLASS), 3),
+        TopicSpec(topics.source(CLASS), SOURCE_PARTITIONS),
+        TopicSpec(topics.source(WHOLE_CLASS), SOURCE_PARTITIONS),
         TopicSpec(topics.delivery(CONSUMER), 3),
         TopicSpec(topics.delivery("amr-reg"), 3),
         TopicSpec(topics.dead_letter, 3),
@@ -228,10 +231,17 @@ def faust_forwarder(rig: Rig) -> Forwarder:
 
 
 def router_forwarder(
-    name: str, env: dict[str, str], work: Path, topics: TopicNames, extra: dict[str, str], data_class: str = CLASS
+    name: str,
+    env: dict[str, str],
+    work: Path,
+    topics: TopicNames,
+    extra: dict[str, str],
+    data_class: str = CLASS,
+    workers: int = 1,
 ) -> Forwarder:
-    """The real router, from a bench class's source topic to the bench consumer's delivery topic."""
-    return forwarder(
+    """The real router, from a bench class's source topic to the bench consumer's delivery topic;
+    ``workers`` router processes in one group (``bench.workers``)."""
+    fwd = forwarder(
         name,
         "sharebus_router",
         env,
@@ -247,6 +257,14 @@ def router_forwarder(
         },
         data_class,
     )
+    if workers == 1:
+        return fwd
+    env = {
+        **fwd.child.env,
+        "SHAREBUS_CATALOGUE_DIR": str(one_class_catalogue(BENCH_DIR / "catalogue", data_class, work)),
+    }
+    group = RouterWorkers(name, env, work, workers, topics.router_app_id)
+    return Forwarder(group, fwd.source, fwd.sink, data_class)
 
 
 def preload(access: KafkaAccess, topic: str, payloads: list[tuple[bytes, bytes]], data_class: str = CLASS) -> None:
@@ -279,10 +297,15 @@ def run_round(
     name: str, fwd: Forwarder, rig: Rig, args: argparse.Namespace, label: str, probe: Probe | None = None
 ) -> Result:
     """Preloads the backlog and measures ``fwd`` on it; ``label`` says which round in the progress lines."""
+    sink_start = None
+    if isinstance(fwd.child, RouterWorkers):
+        # Running already, the workers route the backlog as it is written: count their output from here.
+        fwd.child.start().settle(rig.access, fwd.source, SOURCE_PARTITIONS)
+        sink_start = high_watermarks(rig.access, fwd.sink)
     print(f"bench: {label}: preloading {len(rig.payloads)} records into {fwd.source}", flush=True)
     preload(rig.access, fwd.source, rig.payloads, fwd.data_class)
     print(f"bench: {label}: measuring {name}", flush=True)
-    result = measure(name, fwd, rig.access, rig.payloads, args, probe)
+    result = measure(name, fwd, rig.access, rig.payloads, args, probe, sink_start)
     print(f"bench: {result}", flush=True)
     return result
 
@@ -294,11 +317,12 @@ def measure(
     payloads: list[tuple[bytes, bytes]],
     args: argparse.Namespace,
     probe: Probe | None = None,
+    sink_start: list[TopicPartition] | None = None,
 ) -> Result:
     probe = probe or Probe()
     n, child, source, sink = len(payloads), fwd.child, fwd.source, fwd.sink
     # Earlier rounds left records in the sink; this round's output starts at the current ends.
-    start = high_watermarks(access, sink)
+    start = sink_start if sink_start is not None else high_watermarks(access, sink)
     before = sum(tp.offset for tp in start)
     child.start()
     try:
