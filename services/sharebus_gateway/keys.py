@@ -8,6 +8,9 @@ secret is 32 random bytes. An unsalted hash is enough: the secret is random, not
 Two kinds of key share the log: a system's key (the /v1 API, as that system) and a free open-data key
 (only /open/v1, for conditionally open classes), issued on an application that records who and why.
 Each is accepted only where its kind is asked for (``KeyView.authenticate``).
+
+A key only moves forward, issued -> revoked, and a revoked key stays revoked (``KeyHistory``): a
+signed "issued" copied back onto the log within the replay window is refused as ``stale``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from sharebus_core.catalogue import Catalogue, UnknownSystem
 from sharebus_core.compacted_log import LogFollower
-from sharebus_core.control_log import ControlEventRejected, append_signed, open_event, read_verified
+from sharebus_core.control_log import (
+    ControlEventRejected,
+    append_signed,
+    open_event,
+    read_verified,
+    rejected_event,
+)
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.signing import ControlKeys, Verifier
+from sharebus_core.signing import ControlKeys, Rejected, RejectReason, Verifier
 from sharebus_core.topic_reader import TopicMissing, TopicReadError
 from sharebus_core.topics import PUBLIC_CONSUMER
 
@@ -126,6 +135,52 @@ def open_key(verifier: Verifier, msg: Message) -> ApiKey | ControlEventRejected:
     return open_event(verifier, msg, decode_key, subject_field="system")
 
 
+class KeyHistory:
+    """What one reader has taken of each key, so that only a step forward (issued -> revoked) changes it.
+
+    The signature and the broker's append time refuse a forgery and an old replay, but a signed
+    entry copied back onto the log within ``SHAREBUS_CONTROL_MAX_DELAY_S`` still verifies: an
+    "issued" replayed after the real "revoked" would make the key valid again. So after the first
+    entry of a key a reader takes, a later one must revoke that same key, or be the same entry again
+    (a no-op); anything else is refused as ``stale``. A revoked key is never issued again (a key id
+    is random and used once), and a second revocation written at once leaves the first one standing.
+    """
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+        self._latest: dict[str, ApiKey] = {}
+
+    def open(self, msg: Message) -> ApiKey | ControlEventRejected:
+        opened = open_key(self.verifier, msg)
+        if isinstance(opened, ControlEventRejected):
+            return opened
+        before = self._latest.get(opened.key_id)
+        if before is not None and not _follows(before, opened):
+            detail = (
+                f"key {opened.key_id} is {_state(before)} and this entry makes it {_state(opened)}"
+                f"{'' if _same_key(before, opened) else ' with other contents'}: "
+                "not a step forward (a replayed or conflicting entry)"
+            )
+            return rejected_event(msg, Rejected(RejectReason.STALE, detail), subject_field="system")
+        self._latest[opened.key_id] = opened
+        return opened
+
+
+def _state(key: ApiKey) -> str:
+    return "active" if key.active else "revoked"
+
+
+def _same_key(before: ApiKey, after: ApiKey) -> bool:
+    """The same key but for its revocation time."""
+    return before.model_copy(update={"revoked_at": None}) == after.model_copy(update={"revoked_at": None})
+
+
+def _follows(before: ApiKey, after: ApiKey) -> bool:
+    if after == before:
+        return True  # the same entry again changes nothing
+    return before.active and not after.active and _same_key(before, after)
+
+
 class KeyStore:
     """Issues, lists and revokes keys on the log (the CLI); reads are from the log each time."""
 
@@ -138,10 +193,10 @@ class KeyStore:
     def _all(self) -> dict[str, ApiKey]:
         # Fail closed: only a missing topic means "no keys". A read that timed out or was refused is an
         # error, or `revoke` would revoke nothing and report success.
+        # Only a step forward changes a key (``KeyHistory``), as in the gateway's view.
+        history = KeyHistory(self.control.verifier)
         try:
-            verified = read_verified(
-                self.access, self.topic, lambda msg: open_key(self.control.verifier, msg), timeout_s=READ_TIMEOUT_S
-            )
+            verified = read_verified(self.access, self.topic, history.open, timeout_s=READ_TIMEOUT_S)
         except TopicMissing:
             return {}
         except TopicReadError as exc:
@@ -181,7 +236,11 @@ class KeyStore:
 
 
 class KeyView:
-    """The gateway's live view of the keys, kept by following the log."""
+    """The gateway's live view of the keys, kept by following the log.
+
+    Only a step forward changes a key (``KeyHistory``): an entry that would bring a revoked key back
+    (a replay) goes to ``on_rejected`` as ``stale``.
+    """
 
     def __init__(
         self,
@@ -194,14 +253,15 @@ class KeyView:
         """``on_revoked(key_id)`` is called (from the follower's thread) when a verified record revokes a key."""
         self._keys: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
-        self._verifier = verifier
+        self._history = KeyHistory(verifier)
         self._on_rejected = on_rejected
         self._on_revoked = on_revoked
         self.follower = LogFollower(access, topic, self._on_record, name="apikey-follower")
 
     def _on_record(self, msg: Message) -> None:
-        # An unverifiable record (a forged key, a forged revocation, a tombstone) changes nothing.
-        entry = open_key(self._verifier, msg)
+        # An unverifiable record (a forged key, a forged revocation, a tombstone) changes nothing, and
+        # neither does a verified one that is not a step forward (a replayed "issued" after "revoked").
+        entry = self._history.open(msg)
         if isinstance(entry, ControlEventRejected):
             self._on_rejected(entry)
             return

@@ -17,13 +17,15 @@ from sharebus_audit.auditor import audit_events
 from sharebus_core import control_log, grant_log
 from sharebus_core.audit_fact import AuditFact
 from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
+from sharebus_core.catalogue import load_catalogue
 from sharebus_core.control_log import ControlEventRejected, ControlRejections, denial_fact, read_verified
 from sharebus_core.grant_log import GrantFollower, open_grant
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.signing import RejectReason, Signer, Verifier
+from sharebus_core.signing import ControlKeys, RejectReason, Signer, Verifier
 from sharebus_core.topics import PUBLIC_CONSUMER
-from sharebus_gateway.keys import KeyKind, KeyView, new_key, new_open_data_key, open_key
+from sharebus_gateway.keys import ApiKey, KeyKind, KeyStore, KeyView, new_key, new_open_data_key, open_key
+from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 GRANTS, KEYS = "ns.grants", "ns.apikeys"
 UNUSED = KafkaAccess(bootstrap="unused:9092")  # the followers are fed by hand, never connected
@@ -311,3 +313,75 @@ def read_grants_of(verifier: Verifier, messages: list[Message]) -> dict[str, Gra
         patch.setattr(control_log, "read_topic", lambda *_args, **_kw: messages)
         patch.setattr(grant_log, "ensure_grant_topic", lambda *_args: None)
         return grant_log.read_grants(UNUSED, GRANTS, verifier)
+
+
+def entry(key: ApiKey) -> bytes:
+    return key.model_dump_json().encode()
+
+
+def test_a_replayed_issue_never_undoes_a_revocation(signer: Signer, verifier: Verifier) -> None:
+    """A signed "issued" copied back after the real "revoked", within the replay window, is still refused."""
+    log, t = Log(KEYS), time.time_ns() // 1_000_000
+    issued = new_key("tax-levy", "TAX", NOW)
+    key_id, token = issued.key.key_id, issued.token.get_secret_value()
+    revoked = issued.key.model_copy(update={"revoked_at": NOW + dt.timedelta(minutes=1)})
+    first = log.signed(signer, key_id, entry(issued.key), appended_ms=t)
+    messages = [
+        first,
+        log.signed(signer, key_id, entry(revoked), appended_ms=t + 60_000),
+        log.record(key_id, first.value(), appended_ms=t + 100_000),  # within the 300 s window
+        log.record(key_id, first.value(), appended_ms=t + 120_000),  # and again: still refused
+    ]
+    refused: list[ControlEventRejected] = []
+    revocations: list[str] = []
+    view = KeyView(UNUSED, KEYS, verifier, refused.append, on_revoked=revocations.append)
+    for msg in messages:
+        view.follower.on_record(msg)
+    assert view.authenticate(token, KeyKind.SYSTEM) is None
+    assert not view.active(key_id)
+    assert view.count_active(KeyKind.SYSTEM) == 0
+    assert revocations == [key_id]
+    assert [(r.offset, r.reason, r.claimed_subject) for r in refused] == [
+        (2, RejectReason.STALE, "tax-levy"),
+        (3, RejectReason.STALE, "tax-levy"),
+    ]
+    assert keys_read_by_the_cli(verifier, messages) == [revoked]
+
+
+def test_only_a_forward_step_changes_a_key(signer: Signer, verifier: Verifier) -> None:
+    log = Log(KEYS)
+    issued = new_key("tax-levy", "TAX", NOW)
+    key_id, token = issued.key.key_id, issued.token.get_secret_value()
+    other = new_key("tax-levy", "TAX", NOW).key.model_copy(update={"key_id": key_id})  # another secret, same id
+    revoked = issued.key.model_copy(update={"revoked_at": NOW})
+    refused: list[ControlEventRejected] = []
+    view = KeyView(UNUSED, KEYS, verifier, refused.append)
+    messages = [
+        log.signed(signer, key_id, entry(issued.key)),
+        log.signed(signer, key_id, entry(issued.key)),  # the same entry again: no change
+        log.signed(signer, key_id, entry(other)),  # a different key under the same id does not replace it
+        log.signed(signer, key_id, entry(other.model_copy(update={"revoked_at": NOW}))),  # nor revokes this one
+        log.signed(signer, key_id, entry(revoked)),
+        log.signed(signer, key_id, entry(revoked)),  # the same revocation again: no change
+        log.signed(signer, key_id, entry(revoked.model_copy(update={"revoked_at": None}))),  # never back
+    ]
+    for msg in messages[:4]:
+        view.follower.on_record(msg)
+    assert view.authenticate(token, KeyKind.SYSTEM) == issued.key
+    for msg in messages[4:]:
+        view.follower.on_record(msg)
+    assert view.authenticate(token, KeyKind.SYSTEM) is None
+    assert [(r.offset, r.reason) for r in refused] == [
+        (2, RejectReason.STALE),
+        (3, RejectReason.STALE),
+        (6, RejectReason.STALE),
+    ]
+    assert keys_read_by_the_cli(verifier, messages) == [revoked]
+
+
+def keys_read_by_the_cli(verifier: Verifier, messages: list[Message]) -> list[ApiKey]:
+    """The one-shot reader (the CLI's ``apikey list`` and ``revoke``, the open-data desk) over the same records."""
+    store = KeyStore(load_catalogue(FIXTURE_CATALOGUE), UNUSED, KEYS, control=ControlKeys(verifier))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(control_log, "read_topic", lambda *_args, **_kw: messages)
+        return store.keys_of("tax-levy")
