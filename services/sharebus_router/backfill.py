@@ -252,7 +252,7 @@ class Backfiller:
             return None
         # Checked with no await before the send, so a revocation applied meanwhile cannot slip past it.
         self._check_entitled(route, target)
-        await self.send(target.topic, record.key, delivered, out)
+        await self.send(target.topic, target.key_of(record.key), delivered, out)
         decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
         return {**record_fact(route, record, [decision], verdict), "backfill": request.request_id}
 

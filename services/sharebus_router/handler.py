@@ -329,7 +329,7 @@ class RecordHandler:
                     audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired", None, target.level)
                 )
                 continue
-            await self.send(target.topic, key, plan.value, plan.headers)
+            await self.send(target.topic, target.key_of(key), plan.value, plan.headers)
             self.tally.add(target.calls)
             self.tally.add(target.records)
             for crossing in target.crossings:

@@ -266,7 +266,7 @@ class BatchReleaser:
         for seq, ready in enumerate(records):
             delivered = ready.deliveries[index]
             headers = [*ready.record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
-            await self.send(target.topic, ready.record.key, delivered, headers)
+            await self.send(target.topic, target.key_of(ready.record.key), delivered, headers)
             decisions[seq].append(
                 audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
             )

@@ -49,6 +49,17 @@ class Target:
     # cross-level counters each delivery to it adds to (down, and up when the provider is a district's).
     level: Mapping[str, str] = field(default_factory=dict)
     crossings: tuple[Any, ...] = ()
+    # False when the grant leaves out or masks the class's key field, whose value the record key carries.
+    key_shown: bool = True
+
+    def key_of(self, key: bytes | None) -> bytes | None:
+        """The record key this consumer receives: withheld (None) where its grant does not show the key field."""
+        return key if self.key_shown else None
+
+
+def shows_key(projection: Projection | None, key_field: str) -> bool:
+    """Whether a consumer with this projection sees the key field as published (None: every field is seen)."""
+    return projection is None or (key_field in projection.fields and key_field not in projection.masked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +189,15 @@ class RouteBuilder:
             extra = [(h.CONSUMER, d.consumer.encode()), (h.MODE, mode.encode())]
             if d.grant_id is not None:
                 extra.append((h.GRANT_ID, d.grant_id.encode()))
+            projection = await self._projection(class_code, d)
             targets.append(
                 Target(
                     consumer=d.consumer,
                     grant_id=d.grant_id,
                     topic=self.topics.delivery(d.consumer),
                     extra_headers=tuple(extra),
-                    projection=await self._projection(class_code, d),
+                    projection=projection,
+                    key_shown=shows_key(projection, entry.key_field),
                     expires_at=expires,
                     calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
                     records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),

@@ -243,3 +243,14 @@ def test_a_delivery_too_large_to_send_is_skipped_not_the_end_of_the_backfill(har
     outcome = asyncio.run(made.serve(request(ENTERPRISE)))
     assert (outcome.state, outcome.records) == (BackfillState.DONE, 2)
     assert [dict(headers)[h.RECORD_ID] for headers in delivered(harness)] == [b"r0", b"r1"]
+
+
+@pytest.mark.parametrize(("fields", "key"), [(("uscc", "amount"), b"U1"), (("amount",), None)])
+def test_a_backfill_withholds_the_key_where_the_grant_does_not_show_the_key_field(
+    harness: Harness, fields: tuple[str, ...], key: bytes | None
+) -> None:
+    harness.grant(penalty_grant(harness, fields=fields))
+    outcome = asyncio.run(backfiller(harness, PENALTY, GRANT_ID, penalty_messages(harness)).serve(request(PENALTY)))
+    assert outcome.state is BackfillState.DONE
+    keys = [k for topic, k, _v, _h in harness.sent if topic == TOPICS.delivery("tax-levy")]
+    assert keys == [key] * RECORDS

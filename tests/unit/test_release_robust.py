@@ -188,3 +188,17 @@ def test_distinct_records_sharing_a_record_id_are_all_released_and_one_held_twic
     *records, _end = to(harness, TOPICS.delivery("tax-levy"))
     assert roster_seqs(harness, records) == [0, 1, 2]
     assert to(harness, TOPICS.dead_letter) == []
+
+
+@pytest.mark.parametrize(
+    ("masked", "shown"), [(("inspector_id_number",), True), (("inspector_id_number", "uscc"), False)]
+)
+def test_a_release_withholds_the_key_where_the_grant_masks_the_key_field(
+    harness: Harness, masked: tuple[str, ...], shown: bool
+) -> None:
+    harness.grant(roster_grant().model_copy(update={"masked_fields": masked}))
+    held = roster_held(harness, range(3))
+    harness.sent.clear()
+    assert asyncio.run(releaser(harness).release(ROSTER, window_of(harness, ROSTER), held)) == 3
+    records = [sent for sent in to(harness, TOPICS.delivery("tax-levy")) if sent[2] is not None]
+    assert [key for _t, key, _v, _h in records] == [f"U{seq}".encode() if shown else None for seq in range(3)]
