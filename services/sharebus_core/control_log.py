@@ -73,6 +73,14 @@ def _claimed(value: bytes | None, subject_field: str) -> str | None:
     return subject[:100] if isinstance(subject, str) else None
 
 
+def closed_by(rejected: ControlEventRejected) -> str | None:
+    """The record key a refused event closes: the control plane signed it (the signature covers the
+    key), but nobody can read it, so what it said of that grant or key is unknown; readers fail closed."""
+    if rejected.reason is RejectReason.INVALID_PAYLOAD and rejected.key is not None:
+        return rejected.key
+    return None
+
+
 def rejected_event(msg: Message, outcome: Rejected, subject_field: str) -> ControlEventRejected:
     """A record a reader refuses, described for logs and the audit (also for checks made after ``open_event``)."""
     key, value = msg.key(), msg.value()

@@ -20,6 +20,7 @@ from sharebus_core.compacted_log import CompactedLogError, LogFollower, ensure_c
 from sharebus_core.control_log import (
     ControlEventRejected,
     append_signed,
+    closed_by,
     log_once,
     open_event,
     read_verified,
@@ -104,9 +105,7 @@ class GrantHistory:
 
 def closes_grant(rejected: ControlEventRejected) -> str | None:
     """The grant id a refused event closes: one the control plane signed but nobody can read."""
-    if rejected.reason is RejectReason.INVALID_PAYLOAD and rejected.key is not None:
-        return rejected.key
-    return None
+    return closed_by(rejected)
 
 
 def read_grants(

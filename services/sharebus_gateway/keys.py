@@ -32,6 +32,7 @@ from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import (
     ControlEventRejected,
     append_signed,
+    closed_by,
     open_event,
     read_verified,
     rejected_event,
@@ -144,17 +145,27 @@ class KeyHistory:
     entry of a key a reader takes, a later one must revoke that same key, or be the same entry again
     (a no-op); anything else is refused as ``stale``. A revoked key is never issued again (a key id
     is random and used once), and a second revocation written at once leaves the first one standing.
+
+    A signed entry nobody can read closes its key (``closed``, ``control_log.closed_by``): it may have
+    been the revocation. Only a revocation of that key is taken after it.
     """
 
     def __init__(self, verifier: Verifier) -> None:
         self.verifier = verifier
         self._latest: dict[str, ApiKey] = {}
+        self.closed: set[str] = set()
 
     def open(self, msg: Message) -> ApiKey | ControlEventRejected:
         opened = open_key(self.verifier, msg)
         if isinstance(opened, ControlEventRejected):
+            closed = closed_by(opened)
+            if closed is not None:
+                self.closed.add(closed)
             return opened
         before = self._latest.get(opened.key_id)
+        if opened.key_id in self.closed and opened.active:
+            detail = f"key {opened.key_id} was closed by a signed entry nobody can read: only its revocation is taken"
+            return rejected_event(msg, Rejected(RejectReason.STALE, detail), subject_field="system")
         if before is not None and not _follows(before, opened):
             detail = (
                 f"key {opened.key_id} is {_state(before)} and this entry makes it {_state(opened)}"
@@ -201,7 +212,8 @@ class KeyStore:
             return {}
         except TopicReadError as exc:
             raise KeysUnavailable(f"cannot read the API keys on {self.topic}: {exc}") from exc
-        return {key.key_id: key for key in verified}
+        # A key closed by an entry nobody can read is no longer usable: it is left out, as if revoked.
+        return {key.key_id: key for key in verified if not (key.key_id in history.closed and key.active)}
 
     def _append(self, key: ApiKey) -> None:
         append_signed(self.access, self.topic, key.key_id, key.model_dump_json().encode(), self.control.signing())
@@ -263,6 +275,13 @@ class KeyView:
         # neither does a verified one that is not a step forward (a replayed "issued" after "revoked").
         entry = self._history.open(msg)
         if isinstance(entry, ControlEventRejected):
+            closed = closed_by(entry)
+            if closed is not None:
+                # Signed, but unreadable: it may have revoked the key, so the key stops working (fail closed).
+                with self._lock:
+                    self._keys.pop(closed, None)
+                if self._on_revoked is not None:
+                    self._on_revoked(closed)
             self._on_rejected(entry)
             return
         with self._lock:

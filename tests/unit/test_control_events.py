@@ -385,3 +385,28 @@ def keys_read_by_the_cli(verifier: Verifier, messages: list[Message]) -> list[Ap
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(control_log, "read_topic", lambda *_args, **_kw: messages)
         return store.keys_of("tax-levy")
+
+
+def test_a_key_closed_by_a_signed_entry_nobody_can_read_stops_working_and_stays_closed(
+    signer: Signer, verifier: Verifier
+) -> None:
+    """The unreadable entry may have been its revocation: the key fails closed, and a replay cannot reopen it."""
+    log, t = Log(KEYS), time.time_ns() // 1_000_000
+    issued = new_key("tax-levy", "TAX", NOW)
+    key_id, token = issued.key.key_id, issued.token.get_secret_value()
+    first = log.signed(signer, key_id, entry(issued.key), appended_ms=t)
+    messages = [
+        first,
+        log.signed(signer, key_id, b'{"not": "a key entry"}', appended_ms=t + 1_000),
+        log.record(key_id, first.value(), appended_ms=t + 2_000),  # the "issued" replayed within the window
+    ]
+    refused: list[ControlEventRejected] = []
+    revocations: list[str] = []
+    view = KeyView(UNUSED, KEYS, verifier, refused.append, on_revoked=revocations.append)
+    for msg in messages:
+        view.follower.on_record(msg)
+    assert view.authenticate(token, KeyKind.SYSTEM) is None
+    assert not view.active(key_id)
+    assert revocations == [key_id]
+    assert [(r.offset, r.reason) for r in refused] == [(1, RejectReason.INVALID_PAYLOAD), (2, RejectReason.STALE)]
+    assert keys_read_by_the_cli(verifier, messages) == []
