@@ -319,6 +319,16 @@ def entry(key: ApiKey) -> bytes:
     return key.model_dump_json().encode()
 
 
+def followed_keys(verifier: Verifier, messages: list[Message]) -> tuple[KeyView, list[ControlEventRejected], list[str]]:
+    """The gateway's key view after following ``messages``, with what it refused and the keys it revoked."""
+    refused: list[ControlEventRejected] = []
+    revocations: list[str] = []
+    view = KeyView(UNUSED, KEYS, verifier, refused.append, on_revoked=revocations.append)
+    for msg in messages:
+        view.follower.on_record(msg)
+    return view, refused, revocations
+
+
 def test_a_replayed_issue_never_undoes_a_revocation(signer: Signer, verifier: Verifier) -> None:
     """A signed "issued" copied back after the real "revoked", within the replay window, is still refused."""
     log, t = Log(KEYS), time.time_ns() // 1_000_000
@@ -332,11 +342,7 @@ def test_a_replayed_issue_never_undoes_a_revocation(signer: Signer, verifier: Ve
         log.record(key_id, first.value(), appended_ms=t + 100_000),  # within the 300 s window
         log.record(key_id, first.value(), appended_ms=t + 120_000),  # and again: still refused
     ]
-    refused: list[ControlEventRejected] = []
-    revocations: list[str] = []
-    view = KeyView(UNUSED, KEYS, verifier, refused.append, on_revoked=revocations.append)
-    for msg in messages:
-        view.follower.on_record(msg)
+    view, refused, revocations = followed_keys(verifier, messages)
     assert view.authenticate(token, KeyKind.SYSTEM) is None
     assert not view.active(key_id)
     assert view.count_active(KeyKind.SYSTEM) == 0
@@ -400,11 +406,7 @@ def test_a_key_closed_by_a_signed_entry_nobody_can_read_stops_working_and_stays_
         log.signed(signer, key_id, b'{"not": "a key entry"}', appended_ms=t + 1_000),
         log.record(key_id, first.value(), appended_ms=t + 2_000),  # the "issued" replayed within the window
     ]
-    refused: list[ControlEventRejected] = []
-    revocations: list[str] = []
-    view = KeyView(UNUSED, KEYS, verifier, refused.append, on_revoked=revocations.append)
-    for msg in messages:
-        view.follower.on_record(msg)
+    view, refused, revocations = followed_keys(verifier, messages)
     assert view.authenticate(token, KeyKind.SYSTEM) is None
     assert not view.active(key_id)
     assert revocations == [key_id]

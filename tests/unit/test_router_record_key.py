@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from sharebus_core.catalogue import load_catalogue
-from sharebus_core.grants import Grant, GrantState
+from sharebus_core.grants import Grant
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
+from tests.unit.test_fail_closed import penalty_grant
 
 PENALTY = "301001002/000001"  # conditional, key field uscc
 KEY = b"91500000MA0000001X"
@@ -17,23 +16,7 @@ RECORD: dict[str, object] = {"uscc": KEY.decode(), "person_id_number": "11010519
 
 
 def _grant(fields: tuple[str, ...], masked: tuple[str, ...] = ()) -> Grant:
-    now = dt.datetime.now(dt.UTC)
-    return Grant(
-        grant_id="g-key",
-        data_class=PENALTY,
-        provider="AMR",
-        consumer="tax-levy",
-        consumer_department="TAX",
-        requester="Li",
-        purpose="rating",
-        scenario="annual",
-        fields=fields,
-        masked_fields=masked,
-        state=GrantState.APPROVED,
-        applied_at=now,
-        decided_at=now,
-        valid_until=now + dt.timedelta(days=30),
-    )
+    return penalty_grant("g-key").model_copy(update={"fields": fields, "masked_fields": masked})
 
 
 @pytest.mark.parametrize(
