@@ -90,6 +90,13 @@ class GrantService:
         if department not in self.catalogue.departments:
             raise GrantRefused(f"unknown department {department!r}")
 
+    def _check_listed(self, grant: Grant) -> None:
+        # Fail closed: a class that left the catalogue has no fields, rules or provider the bus still
+        # vouches for, so no access to it is signed. Rejecting and revoking stay possible.
+        if grant.data_class not in self.catalogue.data_classes:
+            gone = f"data class {grant.data_class} is no longer in the catalogue"
+            raise GrantRefused(f"{gone}: grant {grant.grant_id} cannot be approved")
+
     def _visible(self, grant: Grant, department: str) -> bool:
         return visible_to(grant, department)
 
@@ -143,8 +150,10 @@ class GrantService:
         masked_fields: Sequence[str] | None = None,
         decider: str | None = None,
     ) -> Grant:
+        application = self._get(grant_id, department)
+        self._check_listed(application)
         grant = workflow.approve(
-            self._get(grant_id, department),
+            application,
             acting_department=department,
             now=self.clock(),
             valid_until=valid_until,

@@ -81,7 +81,8 @@ async def _application(app: Portal, viewer: Viewer, request: Request, department
 
 
 def _decision_context(app: Portal, grant: Grant) -> dict[str, Any]:
-    entry = app.catalogue.data_classes[grant.data_class]
+    # None once the class has left the catalogue: the page says so, and offers only to reject.
+    entry = app.catalogue.data_classes.get(grant.data_class)
     return {
         "grant": grant,
         "entry": entry,

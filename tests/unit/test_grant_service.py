@@ -64,3 +64,25 @@ def test_once_a_class_changes_hands_only_its_new_provider_decides_on_its_grants(
     assert (approved.state, approved.provider, approved.decided_by) == (GrantState.APPROVED, "HRSS", "HRSS")
     now.revoke(grant.grant_id, department="HRSS", reason="no longer needed")
     assert log[grant.grant_id].state is GrantState.REVOKED
+
+
+def without(catalogue: Catalogue, code: str) -> Catalogue:
+    """The catalogue after ``code`` left it (withdrawn, or merged into another class)."""
+    return dataclasses.replace(catalogue, data_classes={c: e for c, e in catalogue.data_classes.items() if c != code})
+
+
+def test_an_application_for_a_class_that_left_the_catalogue_is_not_approved_but_can_be_rejected(
+    log: dict[str, Grant],
+) -> None:
+    before = load_catalogue(FIXTURE_CATALOGUE)
+    grant = service(before).apply(
+        department="TAX", requester="tax officer Li", consumer="tax-levy", data_class=PENALTY, purpose="p", scenario="s"
+    )
+    now = service(without(before, PENALTY))
+    # Fail closed: nothing signs access to a class the catalogue no longer describes (no fields, no rules).
+    with pytest.raises(GrantRefused, match="no longer in the catalogue"):
+        now.approve(grant.grant_id, department="AMR", decider="amr officer Wang")
+    assert log[grant.grant_id].state is GrantState.APPLIED
+    # The provider can still answer the application, so it does not stay in its inbox, overdue, for ever.
+    rejected = now.reject(grant.grant_id, department="AMR", reason="class withdrawn", decider="amr officer Wang")
+    assert rejected.state is GrantState.REJECTED

@@ -3,6 +3,7 @@ sessions, CSRF, the apply/approve/revoke flow, four eyes, and that refusals are 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
@@ -338,6 +339,35 @@ def test_four_eyes_whoever_applied_cannot_decide_even_as_an_approver_of_the_prov
     )
     assert rejected.status_code == 303
     assert grants_log(app).log[grant.grant_id].state is GrantState.REJECTED
+
+
+def test_an_application_whose_class_left_the_catalogue_shows_why_and_approving_it_is_refused(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    app, client = portal_app
+    tax, amr = client("tax.requester"), client("amr.approver")
+    grant_id = apply_for_penalty(tax)
+    # The portal restarted with a catalogue the class has left; the application is still in the log.
+    catalogue = state(app).catalogue
+    gone = dataclasses.replace(
+        catalogue, data_classes={c: e for c, e in catalogue.data_classes.items() if c != PENALTY}
+    )
+    state(app).catalogue = gone
+    grants_log(app).catalogue = gone
+    decision = amr.get(f"/departments/AMR/inbox/{grant_id}")
+    assert decision.status_code == 200
+    assert 'id="class-gone"' in decision.text
+    assert 'id="approve-button"' not in decision.text
+    assert amr.get(f"/grants/{grant_id}").status_code == 200
+    # Approving anyway (an old form, a crafted post) is refused with the reason, and nothing is signed.
+    approve = {"csrf_token": csrf_of(decision.text), "fields": ["uscc"], "action": "approve"}
+    answered = amr.post(f"/departments/AMR/inbox/{grant_id}", data=approve)
+    assert answered.status_code == 409
+    assert "no longer in the catalogue" in answered.text
+    assert grants_log(app).log[grant_id].state is GrantState.APPLIED
+    reject = {"csrf_token": csrf_of(decision.text), "action": "reject", "reason": "class withdrawn"}
+    assert amr.post(f"/departments/AMR/inbox/{grant_id}", data=reject).status_code == 303
+    assert grants_log(app).log[grant_id].state is GrantState.REJECTED
 
 
 def test_grants_of_other_departments_are_invisible_and_the_bureau_sees_all(portal_app: tuple[FastAPI, Client]) -> None:
