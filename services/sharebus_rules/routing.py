@@ -63,8 +63,10 @@ def decide(
         if grant is not None and state is GrantState.APPROVED:
             decision: Decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
         elif subscription is not None:
+            # The catalogue subscription delivers, not the grant (an application rejected, say): the
+            # delivery must neither name that grant nor end at the validity it asked for.
             open_fields = [f for f in schema.field_names if f not in entry.sensitive_fields]
-            decision = _deliver(consumer, schema, open_fields, (), grant_id)
+            decision = _deliver(consumer, schema, open_fields, (), None)
         else:
             return Deny(consumer, DenyReason.CONSUMER_NOT_SUBSCRIBED, grant_id)
     elif grant is None or state is None:
