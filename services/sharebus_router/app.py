@@ -176,6 +176,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         future = await app.producer.send(topic, key, value, None, None, headers)
         cast(asyncio.Future[Any], future).add_done_callback(_on_send_done)
 
+    async def flush() -> None:
+        """Waits until Kafka has acknowledged every control-side send (a release's dead letters, say)."""
+        await app.producer.flush()
+
     data_config = DataPathConfig(
         group=topics.router_app_id,
         topics=[topics.source(code) for code in catalogue.data_classes],
@@ -213,6 +217,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         freshness,
         clock.time,
         settings.audit_message_max_bytes,
+        flush=flush,
     )
     hold_state = install_holding(
         app,

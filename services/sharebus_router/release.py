@@ -8,6 +8,10 @@ tell it holds the whole batch, even an empty one and even when the batch spans p
 Every record is made ready (decoded, judged, rendered for each subscriber, size-checked) before the first
 is sent, so the count is known. One that fails any of it goes to the dead-letter topic and the batch goes
 without it; only a failure to send (Kafka's) escapes, and the release is retried from the same records.
+A retry does not dead-letter again what an earlier attempt of the same window had acknowledged; a dead
+letter whose acknowledgement is not known is sent again rather than risk losing it, and a replay after a
+crash sends it again too. Every copy names the same source record (``sharebus-dlq-topic``, ``-partition``,
+``-offset``), which is how a reader of the dead-letter topic recognises a repeat.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class RoutesUnavailable(SharebusError, RuntimeError):
 
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
+Flush = Callable[[], Awaitable[Any]]
 # Where a held record was read in its source topic: (topic, partition, offset).
 Origin = tuple[str, int, int]
 
@@ -138,7 +143,9 @@ class BatchReleaser:
         freshness: FreshnessTracker,
         clock: Callable[[], float],
         audit_max_bytes: int = audit_facts.DEFAULT_MAX_BYTES,
+        flush: Flush | None = None,
     ) -> None:
+        """``flush``: waits until Kafka has acknowledged everything sent (None: ``send`` returns only then)."""
         self.audit_max_bytes = audit_max_bytes
         self.routes = routes
         self.source_topic = source_topic
@@ -148,36 +155,69 @@ class BatchReleaser:
         self.metrics = metrics
         self.freshness = freshness
         self.clock = clock
+        self.flush = flush
+        # Per class: the batch last released and the origins of its records whose dead letters Kafka
+        # acknowledged, so that a retried release of that window does not dead-letter them again.
+        self._dead_lettered: dict[str, tuple[str, set[Origin]]] = {}
+
+    def _dead_lettered_in(self, class_code: str, batch: str) -> set[Origin]:
+        """The origins already dead-lettered for ``batch``; a new window of the class forgets the last one's."""
+        kept = self._dead_lettered.get(class_code)
+        if kept is None or kept[0] != batch:
+            kept = self._dead_lettered[class_code] = (batch, set())
+        return kept[1]
 
     async def _ready(
-        self, route: ClassRoute, held: list[HeldRecord], targets: list[tuple[Target, bool]], room: HeaderList
+        self,
+        route: ClassRoute,
+        held: list[HeldRecord],
+        targets: list[tuple[Target, bool]],
+        room: HeaderList,
+        done: set[Origin],
     ) -> list[Ready]:
         """The batch's records, each decoded, judged, rendered and size-checked for every live target before
         anything is sent: the batch's count goes out with its first record, and a record that fails any of
         it is dead-lettered alone. Raising instead would fail every release of the window (each retried a
-        second later) and hold back all its other records for good."""
+        second later) and hold back all its other records for good. ``done``: the origins an earlier attempt of
+        this batch dead-lettered (acknowledged); they stay out of the batch and are not dead-lettered again."""
         ready = []
+        sent: list[Origin] = []
         for record in held:
             try:
                 ready.append(await self._prepare(route, record, targets, room))
-            except BadRecord as bad:
+            except Exception as exc:  # noqa: BLE001 - one record's failure is dead-lettered and logged (_reject)
+                where: Origin = (record.origin_topic, record.origin_partition, record.origin_offset)
+                if where not in done:
+                    await self._reject(route, record, exc)
+                    sent.append(where)
+        if sent:
+            # Remembered only once acknowledged: a dead letter lost with a failed attempt is sent again.
+            if self.flush is not None:
+                await self.flush()
+            done.update(sent)
+        return ready
+
+    async def _reject(self, route: ClassRoute, record: HeldRecord, exc: Exception) -> None:
+        """Dead-letters a held record that cannot be released, with why."""
+        match exc:
+            case BadRecord() as bad:
                 # It was valid when held; its schema can only have been deleted since (or it was held
                 # before its headers were checked, or a grant's headers make a delivery too large).
                 # Nothing is lost: it goes to the dead-letter topic.
                 log.warning("a held record of %s cannot be released (%s): %s", route.data_class, bad.reason, bad.detail)
                 await self._dead_letter(route, record, bad)
-            except Exception as exc:
+            case _:
                 # As on the data path (RecordHandler.handle): what the code did not foresee about one record
                 # (a value the projection cannot encode, say) is that record's, not its whole window's.
-                log.exception(
+                log.error(
                     "held record %s[%d]@%d could not be released; dead-lettered",
                     record.origin_topic,
                     record.origin_partition,
                     record.origin_offset,
+                    exc_info=exc,
                 )
                 unforeseen = BadRecord(DeadLetterReason.UNPROCESSABLE, f"{type(exc).__name__}: {exc}")
                 await self._dead_letter(route, record, unforeseen)
-        return ready
 
     async def _prepare(
         self, route: ClassRoute, record: HeldRecord, targets: list[tuple[Target, bool]], room: HeaderList
@@ -226,7 +266,7 @@ class BatchReleaser:
         targets = [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
         # The count and index are not known yet; as large as they can be, they bound the size check.
         room = [*batch_headers(batch, window, len(held)), (h.BATCH_SEQ, str(len(held)).encode())]
-        records = await self._ready(route, held, targets, room)
+        records = await self._ready(route, held, targets, room, self._dead_lettered_in(class_code, batch))
         common = batch_headers(batch, window, len(records))
         decisions: list[list[dict[str, Any]]] = [[] for _ in records]
         for index, (target, is_live) in enumerate(targets):

@@ -202,3 +202,75 @@ def test_a_release_withholds_the_key_where_the_grant_masks_the_key_field(
     assert asyncio.run(releaser(harness).release(ROSTER, window_of(harness, ROSTER), held)) == 3
     records = [sent for sent in to(harness, TOPICS.delivery("tax-levy")) if sent[2] is not None]
     assert [key for _t, key, _v, _h in records] == [f"U{seq}".encode() if shown else None for seq in range(3)]
+
+
+def test_a_release_retried_after_a_failure_to_send_dead_letters_its_bad_record_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = roster_held(harness, range(3))
+    poison = held[1].value
+
+    def failing(target: Target, value: dict[str, Any], published: bytes | None) -> bytes | None:
+        if published == poison:
+            raise TypeError("an integer is required on field seq")
+        return render(target, value, published)
+
+    monkeypatch.setattr("sharebus_router.release.render", failing)
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    working = batches.send
+    broken = {"once": True}
+
+    async def flaky(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        # The broker goes away in the middle of the first attempt, after its dead letter was sent.
+        if topic == TOPICS.delivery("tax-levy") and broken.pop("once", False):
+            raise ConnectionError("broker unavailable")
+        await working(topic, key, value, headers)
+
+    batches.send = flaky
+    harness.sent.clear()
+    state = HoldState(window, 0, 0)
+    for marker_offset in (10, 11):
+        state = attempt(harness, batches, window, state, marker_offset, held)
+
+    assert state.window.start == window.end  # released by the second marker
+    [(_t, _k, _v, headers)] = to(harness, TOPICS.dead_letter)
+    assert dict(headers)[DLQ_SOURCE_OFFSET] == b"1"
+    assert harness.value("sharebus_dead_letters_total", {"data_class": ROSTER, "reason": "unprocessable"}) == 1
+    *records, _end = to(harness, TOPICS.delivery("tax-levy"))
+    assert roster_seqs(harness, records) == [0, 2]
+
+
+def test_a_dead_letter_not_known_to_be_acknowledged_is_sent_again_rather_than_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = roster_held(harness, range(2))
+    poison = held[1].value
+
+    def failing(target: Target, value: dict[str, Any], published: bytes | None) -> bytes | None:
+        if published == poison:
+            raise TypeError("an integer is required on field seq")
+        return render(target, value, published)
+
+    monkeypatch.setattr("sharebus_router.release.render", failing)
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    broken = {"once": True}
+
+    async def flush() -> None:
+        # Kafka did not acknowledge the first attempt's dead letter: it may be lost.
+        if broken.pop("once", False):
+            raise ConnectionError("broker unavailable")
+
+    batches.flush = flush
+    harness.sent.clear()
+    state = HoldState(window, 0, 0)
+    for marker_offset in (10, 11):
+        state = attempt(harness, batches, window, state, marker_offset, held)
+
+    assert state.window.start == window.end
+    letters = to(harness, TOPICS.dead_letter)
+    # Sent twice, and both copies name the same source record, so a reader can tell the repeat.
+    assert [dict(headers)[DLQ_SOURCE_OFFSET] for _t, _k, _v, headers in letters] == [b"1", b"1"]
+    *records, _end = to(harness, TOPICS.delivery("tax-levy"))
+    assert roster_seqs(harness, records) == [0]
