@@ -30,9 +30,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         add_credential_arguments(parser)
 
 
-def _line(event: BackfillEvent) -> str:
+def line(event: BackfillEvent) -> str:
     outcome = f"{event.records} record(s)" if event.state is BackfillState.DONE else event.reason or ""
-    return f"{event.request_id}  {event.state.value:<9} {event.consumer:<16} {event.data_class}  {outcome}"
+    return f"{event.request_id}  {event.state.value:<10} {event.consumer:<16} {event.data_class}  {outcome}"
 
 
 def _wait(client: GatewayClient, event: BackfillEvent, timeout_s: float) -> BackfillEvent:
@@ -50,18 +50,25 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
         events = [BackfillEvent.model_validate(e) for e in client.call("GET", "/v1/backfills")]
         if args.json:
             return json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=2), 0
-        return "\n".join(_line(e) for e in events) or "no backfill requests", 0
+        return "\n".join(line(e) for e in events) or "no backfill requests", 0
     body = {"data_class": args.data_class, "system": args.system}
     event = BackfillEvent.model_validate(client.call("POST", "/v1/backfills", body))
     if args.wait > 0:
         event = _wait(client, event, args.wait)
-    text = event.model_dump_json() if args.json else _line(event)
-    # 0 once done (or only requested, when not waiting); 3 when refused (by the gateway or the router);
-    # 5 when it failed; 6 when the wait ran out.
+    text = event.model_dump_json() if args.json else line(event)
+    return text, exit_code(event, waited=args.wait > 0)
+
+
+def exit_code(event: BackfillEvent, *, waited: bool) -> int:
+    """0 once done (or only requested, when not waiting); 3 when refused (by the gateway or the router);
+    5 when it failed; 6 when the wait ran out; 8 when a newer grant superseded it part-way (ask again).
+    7 is taken: the CLI's code for a key the gateway does not accept."""
     if event.state is BackfillState.REFUSED:
-        return text, 3
+        return 3
+    if event.state is BackfillState.SUPERSEDED:
+        return 8
     if event.state is BackfillState.FAILED:
-        return text, 5
-    if args.wait > 0 and event.state is BackfillState.REQUESTED:
-        return text, 6
-    return text, 0
+        return 5
+    if waited and event.state is BackfillState.REQUESTED:
+        return 6
+    return 0

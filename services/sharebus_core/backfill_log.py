@@ -21,6 +21,10 @@ class BackfillState(StrEnum):
     REQUESTED = "requested"
     DONE = "done"
     REFUSED = "refused"
+    # Stopped part-way because a newer grant of the same consumer and class now governs its delivery: the
+    # consumer is still entitled, so it is no refusal; the reason names the new grant, and asking again
+    # backfills under it.
+    SUPERSEDED = "superseded"
     # The router could not finish it (Kafka or the registry failed); ask again.
     FAILED = "failed"
 

@@ -13,8 +13,9 @@ carries the ``sharebus-backfill`` header with the request id. Backfilled records
 A backfill obeys the grant rules of live delivery for as long as it runs: before each record is sent,
 the subscriber's target must still be in the class's current route (a revoked grant has none) and its
 grant must not have expired on the router's clock. Otherwise it stops there, refused, with the count of
-records it delivered before. A record whose headers live delivery refuses (``bus_headers``) is skipped,
-as it went to the dead-letter topic when it was first routed.
+records it delivered before; or superseded, naming the new grant, when a newer grant of the same consumer
+now governs the class (the backfill was asked for under the old one's rules). A record whose headers live
+delivery refuses (``bus_headers``) is skipped, as it went to the dead-letter topic when it was first routed.
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ class Stopped(SharebusError):
         self.state = state
         self.reason = reason
         self.sent = 0
+
+
+def _gone(current: ClassRoute, target: Target, who: str) -> Stopped:
+    """Why ``target`` is no longer in the class's current route: another grant of the consumer governs it
+    now (superseded), or none does (revoked, or its event can no longer be read)."""
+    successor = next((t for t in current.targets if t.consumer == target.consumer), None)
+    if successor is not None:
+        by = f"grant {successor.grant_id}" if successor.grant_id else "its catalogue subscription"
+        reason = f"{who} was superseded by {by} during the backfill; ask again to backfill under it"
+        return Stopped(BackfillState.SUPERSEDED, reason)
+    return Stopped(BackfillState.REFUSED, f"{who} was revoked or closed during the backfill")
 
 
 # A replayed record and the headers it was read with, valueless ones included (bus_headers judges them).
@@ -183,7 +195,7 @@ class Backfiller:
         )
         who = f"{target.consumer}'s grant {target.grant_id} to {route.data_class}"
         if live is None:
-            raise Stopped(BackfillState.REFUSED, f"{who} was revoked or replaced during the backfill")
+            raise _gone(current, target, who)
         if live.expires_at is not None and self.handler.clock() >= live.expires_at:
             raise Stopped(BackfillState.REFUSED, f"{who} expired during the backfill (grant_expired)")
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from confluent_kafka import Message
 
+from sharebus_cli.backfill_cmd import exit_code, line
 from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.catalogue import load_catalogue
@@ -159,6 +160,28 @@ def test_a_grant_revoked_mid_backfill_stops_it_refused(harness: Harness) -> None
     assert outcome.records == 3
     assert len(delivered(harness)) == 3  # nothing after the revocation
     assert audited(harness) >= 1  # what was delivered is audited all the same
+
+
+def test_a_grant_replaced_mid_backfill_stops_it_superseded_naming_the_new_grant(harness: Harness) -> None:
+    harness.grant(penalty_grant(harness))
+    messages = penalty_messages(harness)
+
+    async def replace() -> None:
+        # A newer grant for the same consumer and class governs from now on (routing.select_grant).
+        later = dt.datetime.fromtimestamp(harness.now + 60, dt.UTC)
+        harness.table.on_grant(penalty_grant(harness, grant_id="g-q", applied_at=later, decided_at=later))
+        await harness.table.rebuild(PENALTY)
+
+    after_deliveries(harness, 3, replace)
+    outcome = asyncio.run(backfiller(harness, PENALTY, GRANT_ID, messages).serve(request(PENALTY)))
+    # Not refused: the consumer is still entitled, under another grant; asking again backfills under it.
+    assert outcome.state is BackfillState.SUPERSEDED
+    assert "superseded by grant g-q" in (outcome.reason or "")
+    assert outcome.records == 3
+    assert len(delivered(harness)) == 3
+    # The CLI shows it as such, with its own exit code.
+    assert line(outcome).split()[1] == "superseded"
+    assert exit_code(outcome, waited=True) == 8
 
 
 def test_a_grant_that_expires_mid_backfill_stops_it_refused(harness: Harness) -> None:
