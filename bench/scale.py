@@ -7,8 +7,9 @@ router, the auditor and the lag monitor over it, and reports:
 - provisioning: ACLs, topics and schemas (first run), and a second, incremental run (nothing to do);
 - the router's start to ready (``/readyz`` 200), and its peak RSS;
 - the series count and size of every process's ``/metrics``;
-- publish->deliver p50/p99 at a steady rate spread over every class, against a raw confluent-kafka
-  passthrough at the same rate in the same run.
+- publish->deliver p50/p99 at a steady rate spread over every class, against two raw confluent-kafka
+  floors at the same rate in the same run: a forwarder over the city's own topics making the same
+  deliveries (``bench.raw_fanout``, the routers stopped), and a passthrough over one topic.
 
 Records go to every class in turn; only real-time unconditional classes deliver at once (periodic
 ones are held, conditional ones need a grant), and those deliveries are what the latency counts.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import signal
 import sys
@@ -77,6 +79,8 @@ class Figures:
     notes: list[str] = field(default_factory=list)
     # Cores each process used over the steady phase (CPU seconds / wall seconds).
     steady_cpu: dict[str, float] = field(default_factory=dict)
+    # The same over the raw forwarder's steady phase on the city's topics.
+    raw_city_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def main() -> int:
@@ -166,8 +170,14 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     monitor_env = {**env, **who["monitor"].env()}
     monitor = start_child("monitor", "sharebus_monitor", monitor_env, work / "monitor.log", monitor_url, 120)
     stack.callback(monitor.stop)
-    figures.latency_ms["sharebus"] = steady_latency(admin, catalogue, topics, schema_ids, args, routers, figures)
-    figures.latency_ms["raw"] = raw_latency(admin, work, topics, args)
+    records, fanout = encoded_records(catalogue, topics, schema_ids)
+    producers = Publishers(admin, catalogue)
+    steady = Steady(admin, catalogue, topics, records, fanout, producers, args)
+    with timed(figures, "first_round_delivered"):
+        steady.warm_round("warm", routers)
+    cpu_before, started = cpu_seconds(), time.monotonic()
+    figures.latency_ms["sharebus"] = steady.measure("steady", routers)
+    figures.steady_cpu = cores_since(cpu_before, started)
     figures.router_peak_rss_mib = max(peak_rss_mib(router) for router in routers)
     router_urls = [
         (router.name, f"http://127.0.0.1:{port}/metrics") for router, port in zip(routers, router_ports, strict=True)
@@ -177,6 +187,11 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     for name, url in (*router_urls, ("monitor", monitor_url)):
         figures.metrics[name] = scrape(url, work / f"{name}.metrics.txt", shards)
     figures.metrics["auditor"] = scrape(auditor_url, work / "auditor.metrics.txt", 1)
+    # The floor over the same topics: the routers stop, and a raw forwarder makes the same deliveries.
+    for router in routers:
+        router.stop()
+    figures.latency_ms["raw_city"] = raw_city_latency(admin, work, catalogue, topics, steady, figures)
+    figures.latency_ms["raw"] = raw_latency(admin, work, topics, args)
     return figures
 
 
@@ -271,53 +286,62 @@ def encoded_records(
     return records, fanout
 
 
-def steady_latency(
-    admin: KafkaAccess,
-    catalogue: Catalogue,
-    topics: TopicNames,
-    schema_ids: dict[str, int],
-    args: argparse.Namespace,
-    routers: list[Child],
-    figures: Figures,
-) -> dict[str, float]:
-    """A warm-up round (one record per class, timed until all its deliveries arrive), then the steady phase."""
-    records, fanout = encoded_records(catalogue, topics, schema_ids)
-    delivery_topics = [topics.delivery(s) for s in catalogue.systems]
-    # One producer per providing department, as the city has: each sends only its own classes' partitions.
-    producers = Publishers(admin, catalogue)
-    warm = MultiTopicSink(admin, delivery_topics, "warm", args.sink_wait_ms).start()
-    with timed(figures, "first_round_delivered"):
-        send_phase(producers, catalogue, records, len(records), "warm", None)
-        warm.wait(sum(fanout.values()), 600, routers)
-    total = int(args.steady_rate * args.steady_seconds)
-    expected = sum(fanout[records[i % len(records)][1]] for i in range(total))
-    sink = MultiTopicSink(admin, delivery_topics, "steady", args.sink_wait_ms).start()
-    print(f"bench: steady: {total} records at {args.steady_rate:.0f}/s over {len(records)} classes", flush=True)
-    cpu_before, started = cpu_seconds(), time.monotonic()
-    acked: list[float] = []
-    send_phase(producers, catalogue, records, total, "steady", args.steady_rate, acked)
-    sink.wait(expected, 120, routers)
+@dataclass
+class Steady:
+    """The latency phases over the city's topics: a warm-up round (one record per class, until all its
+    deliveries arrive), then a steady rate spread over every class, measured at the delivery topics."""
+
+    admin: KafkaAccess
+    catalogue: Catalogue
+    topics: TopicNames
+    records: list[tuple[str, str, bytes, bytes]]
+    fanout: dict[str, int]
+    producers: Publishers
+    args: argparse.Namespace
+
+    @property
+    def delivery_topics(self) -> list[str]:
+        return [self.topics.delivery(s) for s in self.catalogue.systems]
+
+    def warm_round(self, phase: str, forwarders: list[Child]) -> None:
+        warm = MultiTopicSink(self.admin, self.delivery_topics, phase, self.args.sink_wait_ms).start()
+        send_phase(self.producers, self.catalogue, self.records, len(self.records), phase, None)
+        warm.wait(sum(self.fanout.values()), 600, forwarders)
+
+    def measure(self, phase: str, forwarders: list[Child]) -> dict[str, float]:
+        total = int(self.args.steady_rate * self.args.steady_seconds)
+        expected = sum(self.fanout[self.records[i % len(self.records)][1]] for i in range(total))
+        sink = MultiTopicSink(self.admin, self.delivery_topics, phase, self.args.sink_wait_ms).start()
+        print(f"bench: {phase}: {total} records at {self.args.steady_rate:.0f}/s over {len(self.records)} classes", flush=True)
+        acked: list[float] = []
+        send_phase(self.producers, self.catalogue, self.records, total, phase, self.args.steady_rate, acked)
+        sink.wait(expected, 120, forwarders)
+        got = sink.latencies_ms
+        print(f"bench: {phase}: {len(got)}/{expected} deliveries measured", flush=True)
+        if not got:
+            logs = "\n".join(f"{f.log_path}:\n{f.tail()}" for f in forwarders)
+            raise SystemExit(f"no deliveries measured in {phase}; {logs}")
+        split = by_stage(got, sink.routed_ms)
+        return {
+            "p50": percentile(got, 0.5),
+            "p99": percentile(got, 0.99),
+            "deliveries": len(got),
+            "expected": expected,
+            "publish_to_acked_p50": percentile(acked, 0.5),
+            "publish_to_acked_p99": percentile(acked, 0.99),
+            "publish_to_routed_p50": split["first_p50"],
+            "publish_to_routed_p99": split["first_p99"],
+            "routed_to_received_p50": split["rest_p50"],
+            "routed_to_received_p99": split["rest_p99"],
+        }
+
+
+def cores_since(cpu_before: dict[str, float], started: float) -> dict[str, float]:
+    """Who had the two cores since ``started`` (CPU seconds / wall seconds, by role)."""
     cpu_after, span = cpu_seconds(), time.monotonic() - started
-    # Who had the two cores while the steady records were sent and routed (until the last delivery).
-    figures.steady_cpu = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / span, 2) for role in cpu_after}
-    figures.steady_cpu["wall seconds"] = round(span, 1)
-    got = sink.latencies_ms
-    print(f"bench: steady: {len(got)}/{expected} deliveries measured", flush=True)
-    if not got:
-        raise SystemExit(f"no deliveries measured; router log {routers[0].log_path}:\n{routers[0].tail()}")
-    split = by_stage(got, sink.routed_ms)
-    return {
-        "p50": percentile(got, 0.5),
-        "p99": percentile(got, 0.99),
-        "deliveries": len(got),
-        "expected": expected,
-        "publish_to_acked_p50": percentile(acked, 0.5),
-        "publish_to_acked_p99": percentile(acked, 0.99),
-        "publish_to_routed_p50": split["first_p50"],
-        "publish_to_routed_p99": split["first_p99"],
-        "routed_to_received_p50": split["rest_p50"],
-        "routed_to_received_p99": split["rest_p99"],
-    }
+    cores = {role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / span, 2) for role in cpu_after}
+    cores["wall seconds"] = round(span, 1)
+    return cores
 
 
 _ROLES = (
@@ -326,6 +350,7 @@ _ROLES = (
     ("sharebus_audit", "auditor"),
     ("sharebus_monitor", "monitor"),
     ("sharebus_registry", "registry"),
+    ("bench.raw_fanout", "raw forwarder"),
     ("bench.scale", "benchmark (publisher and sinks)"),
 )
 
@@ -473,6 +498,31 @@ class MultiTopicSink:
             self._thread.join(10)
 
 
+def raw_city_latency(
+    admin: KafkaAccess, work: Path, catalogue: Catalogue, topics: TopicNames, steady: Steady, figures: Figures
+) -> dict[str, float]:
+    """A raw confluent-kafka forwarder over the city's own source topics, making the router's deliveries
+    (each real-time unconditional record copied to its subscribers' topics) at the same rate: the floor
+    this broker and machine give the city's partitions, with no decoding, rules or audit."""
+    routes = {
+        topics.source(code): [topics.delivery(s.system) for s in catalogue.subscriptions_of(code)]
+        for code in catalogue.data_classes
+        if steady.fanout[code]
+    }
+    routes_file = work / "raw-city-routes.json"
+    routes_file.write_text(json.dumps(routes))
+    env = {**admin.env(), **PYTHON_ENV, "BENCH_ROUTES": str(routes_file), "BENCH_APP_ID": f"{topics.namespace}-raw"}
+    raw = Child("raw-city", "bench.raw_fanout", env, work / "raw-city.log").start()
+    try:
+        steady.warm_round("raw-warm", [raw])
+        cpu_before, started = cpu_seconds(), time.monotonic()
+        got = steady.measure("raw-steady", [raw])
+        figures.raw_city_cpu = cores_since(cpu_before, started)
+    finally:
+        raw.stop()
+    return got
+
+
 def raw_latency(admin: KafkaAccess, work: Path, topics: TopicNames, args: argparse.Namespace) -> dict[str, float]:
     """A raw confluent-kafka passthrough at the same rate: the floor the router's latency compares to."""
     ns = topics.namespace
@@ -561,18 +611,26 @@ def report(f: Figures) -> None:
         f"  steady p50/p99 sharebus {ours['p50']:.1f}/{ours['p99']:.1f} ms "
         f"({ours['deliveries']:.0f}/{ours['expected']:.0f} deliveries), raw {raw['p50']:.1f}/{raw['p99']:.1f} ms"
     )
-    print(f"  steady p99 sharebus/raw: {ours['p99'] / raw['p99']:.2f}")
-    print(
-        f"  sharebus by stage p50/p99: publish->routed {ours['publish_to_routed_p50']:.1f}/"
-        f"{ours['publish_to_routed_p99']:.1f} ms, routed->received {ours['routed_to_received_p50']:.1f}/"
-        f"{ours['routed_to_received_p99']:.1f} ms"
-    )
-    print(
-        f"  of which the publisher's own send (publish->acknowledged by the broker) p50/p99: "
-        f"{ours['publish_to_acked_p50']:.1f}/{ours['publish_to_acked_p99']:.1f} ms"
-    )
-    if f.steady_cpu:
-        print("  cores used over the steady phase: " + ", ".join(f"{k} {v}" for k, v in f.steady_cpu.items()))
+    print(f"  steady p99 sharebus/raw (one topic): {ours['p99'] / raw['p99']:.2f}")
+    city = f.latency_ms.get("raw_city")
+    if city is not None:
+        print(
+            f"  raw forwarder over the city's topics p50/p99 {city['p50']:.1f}/{city['p99']:.1f} ms "
+            f"({city['deliveries']:.0f}/{city['expected']:.0f} deliveries); steady p99 sharebus/raw over the city: "
+            f"{ours['p99'] / city['p99']:.2f}"
+        )
+    for name, figures in (("sharebus", ours), ("raw over the city", city)):
+        if figures is None:
+            continue
+        print(
+            f"  {name} by stage p50/p99: publish->forwarded {figures['publish_to_routed_p50']:.1f}/"
+            f"{figures['publish_to_routed_p99']:.1f} ms, forwarded->received {figures['routed_to_received_p50']:.1f}/"
+            f"{figures['routed_to_received_p99']:.1f} ms; the publisher's own send (publish->acknowledged) "
+            f"{figures['publish_to_acked_p50']:.1f}/{figures['publish_to_acked_p99']:.1f} ms"
+        )
+    for name, cores in (("steady phase", f.steady_cpu), ("raw forwarder's steady phase", f.raw_city_cpu)):
+        if cores:
+            print(f"  cores used over the {name}: " + ", ".join(f"{k} {v}" for k, v in cores.items()))
     for note in f.notes:
         print(f"  note: {note}")
 
