@@ -20,10 +20,11 @@ from sharebus_core.topic_reader import TopicReadError
 from sharebus_gateway.auth import CallerDep, forbid
 from sharebus_gateway.publish import normalise_class_code
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_ops.backfill import backfills_of, request_backfill
 from sharebus_rules.grant_workflow import GrantRefused
 
-router = APIRouter(prefix="/v1/backfills", tags=["backfills"])
+router = APIRouter(prefix="/v1/backfills", tags=["backfills"], route_class=StrictJsonRoute)
 
 GwDep = Annotated[Gateway, Depends(gateway)]
 _UNAVAILABLE = (GrantLogError, TopicReadError, ProduceFailed, KafkaException)

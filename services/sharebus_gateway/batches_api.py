@@ -15,8 +15,9 @@ from sharebus_gateway.batches import Batch, BatchUnavailable, batch_lines, read_
 from sharebus_gateway.feed_api import own_system
 from sharebus_gateway.json_avro import to_json
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["batches"])
+router = APIRouter(tags=["batches"], route_class=StrictJsonRoute)
 
 
 async def _batches(gw: Gateway, system: str) -> dict[str, Batch]:

@@ -14,8 +14,9 @@ from sharebus_core.catalogue import DataClass, Department, ShareType, UpdateMode
 from sharebus_gateway.auth import CallerDep
 from sharebus_gateway.publish import known_class
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/v1/catalogue", tags=["catalogue"])
+router = APIRouter(prefix="/v1/catalogue", tags=["catalogue"], route_class=StrictJsonRoute)
 
 
 def _department(dept: Department) -> dict[str, Any]:

@@ -25,10 +25,11 @@ from sharebus_gateway.idempotency import body_digest
 from sharebus_gateway.json_avro import validate_batch
 from sharebus_gateway.publish import require_owning_system
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_rules.disputes import Dispute, DisputeRefused, DisputeState
 from sharebus_sdk import PublishFailed
 
-router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
+router = APIRouter(prefix="/v1/disputes", tags=["disputes"], route_class=StrictJsonRoute)
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 FieldName = Annotated[str, Field(min_length=1, max_length=200)]

@@ -24,8 +24,9 @@ from sharebus_gateway.auth import Caller, CallerDep, authenticate, bearer_token,
 from sharebus_gateway.feed import SLOW_CLIENT, FeedEvent, FeedSession, FeedSource, FeedUnavailable
 from sharebus_gateway.limits import FeedTicket, TooManyFeeds
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["feed"])
+router = APIRouter(tags=["feed"], route_class=StrictJsonRoute)
 
 KEY_REVOKED = "key_revoked"
 

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from sharebus_gateway.auth import CallerDep
+from sharebus_gateway.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=StrictJsonRoute)
 
 
 class Identity(BaseModel):

@@ -30,10 +30,11 @@ from sharebus_gateway.open_view import Listener
 from sharebus_gateway.publish import normalise_class_code
 from sharebus_gateway.standards_api import JSON_LD, addresses
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_rules.dcat import catalogue_dcat, choose_publisher
 from sharebus_rules.open_data import NotOpen, PublicAccess, open_catalogue, open_schema, public_access
 
-router = APIRouter(prefix="/open/v1", tags=["open data"])
+router = APIRouter(prefix="/open/v1", tags=["open data"], route_class=StrictJsonRoute)
 GwDep = Annotated[Gateway, Depends(gateway)]
 ANONYMOUS, KEY = "anonymous", "key"
 

@@ -20,9 +20,10 @@ from sharebus_gateway.auth import Caller, CallerDep, forbid
 from sharebus_gateway.idempotency import KeyReused, body_digest, record_ids
 from sharebus_gateway.json_avro import validate_batch
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_sdk import PublishFailed
 
-router = APIRouter(tags=["publish"])
+router = APIRouter(tags=["publish"], route_class=StrictJsonRoute)
 
 
 class Published(BaseModel):

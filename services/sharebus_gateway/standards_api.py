@@ -17,10 +17,11 @@ from sharebus_core.grants import GrantState
 from sharebus_gateway.auth import CallerDep
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_gateway.state import Gateway, gateway
+from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_rules.dcat import Addresses, catalogue_dcat, choose_publisher
 from sharebus_rules.odrl import grant_policies
 
-router = APIRouter(prefix="/v1", tags=["standards"])
+router = APIRouter(prefix="/v1", tags=["standards"], route_class=StrictJsonRoute)
 GwDep = Annotated[Gateway, Depends(gateway)]
 JSON_LD = "application/ld+json"
 
