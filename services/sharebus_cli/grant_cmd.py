@@ -37,7 +37,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     apply.add_argument("--fields", default="", help="comma-separated; default: all the class allows")
     apply.add_argument("--mask", default="", help="comma-separated fields to receive masked")
     apply.add_argument("--valid-days", type=float, help="requested validity window")
-    apply.add_argument("--requester", default="", help="who applies (default: your key's system)")
+    apply.add_argument(
+        "--requester",
+        default="",
+        help="a person to record beside your key's system (the grant's requester is the system)",
+    )
     listing = acting(sub.add_parser("list", help="grants your department provides or consumes"))
     listing.add_argument("--state", choices=[s.value for s in GrantState])
     listing.add_argument("--overdue", action="store_true", help="only applications past their answer deadline")

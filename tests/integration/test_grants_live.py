@@ -161,10 +161,11 @@ def test_the_cli_acts_with_its_api_key_and_as_is_only_a_check(
     assert "the API key acts for TAX (system tax-levy), not PSB; nothing was done" in capsys.readouterr().err
     assert cli(["grant", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
-    assert cli([*apply, "--fields", "uscc,seq", "--json"]) == 0
+    # A name given with the key is recorded beside the key's system, as stated, never as the requester.
+    assert cli([*apply, "--fields", "uscc,seq", "--requester", "officer Li", "--json"]) == 0
     applied = json.loads(capsys.readouterr().out)
     grant_id = applied["grant_id"]
-    assert (applied["consumer_department"], applied["requester"]) == ("TAX", "tax-levy")
+    assert (applied["consumer_department"], applied["requester"]) == ("TAX", "tax-levy (stated: officer Li)")
 
     as_system("psb-case")
     assert cli(apply) == 3

@@ -8,6 +8,7 @@ import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.grants import Grant, GrantState
+from sharebus_gateway.grants_api import recorded_requester
 from sharebus_rules.grant_workflow import (
     GrantRefused,
     add_working_days,
@@ -170,3 +171,14 @@ def test_working_days_left_count_down_to_the_deadline_and_below_zero_past_it(cat
     assert working_days_left(applied, add_working_days(NOW, 10)) == 0
     assert working_days_left(applied, add_working_days(NOW, 10) + dt.timedelta(hours=1)) == -1
     assert working_days_left(applied, add_working_days(NOW, 13)) == -3
+
+
+def test_an_api_caller_cannot_attribute_its_application_to_a_person(catalogue: Catalogue) -> None:
+    # The gateway authenticates a system's key, not a person: a name in the body is only stated.
+    recorded = recorded_requester("tax-levy", "amr.li")
+    assert recorded == "tax-levy (stated: amr.li)"
+    assert recorded_requester("tax-levy", None) == recorded_requester("tax-levy", " tax-levy ") == "tax-levy"
+    applied = application(catalogue, requester=recorded)
+    assert applied.requester == recorded
+    # The named approver is not taken for the applicant: four eyes does not keep them from deciding.
+    assert approve(applied, acting_department="AMR", now=NOW, decider="amr.li").state is GrantState.APPROVED
