@@ -206,6 +206,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         last_seen=freshness.last,
         max_message_bytes=settings.max_message_bytes,
         quality=quality,
+        whole=builder.whole,
     )
     releaser = BatchReleaser(
         table.routes,

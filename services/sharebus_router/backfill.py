@@ -248,13 +248,14 @@ class Backfiller:
         try:
             # Replayed from the source topic: the publisher's headers are checked and owned again.
             headers = self.handler.bus_headers(raw, route)
-            value = await self.handler.decode_value(record.value, route)
+            writer, _body, value = await self.handler.decoded(record.value, route)
+            fitted = await self.handler.fitted(route, writer, target)
         except BadRecord:
             return None  # it went to the dead-letter topic when it was first routed
         verdict = self.handler.rejudge(route, value)
         if verdict is not None and verdict.rejected_by is not None:
             return None  # rejected for quality: it went to the dead-letter topic too
-        delivered = render(target, value, record.value)
+        delivered = render(fitted, value, record.value)
         out = [*flagged(headers, verdict), *target.extra_headers, (h.BACKFILL, request.request_id.encode())]
         try:
             self.handler.check_size(record.key, delivered, out, f"the backfilled delivery to {target.consumer}")

@@ -6,6 +6,7 @@ unit tests.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -26,12 +27,14 @@ from sharebus_router.message_size import message_size
 from sharebus_router.metrics import RouterMetrics, Tally
 from sharebus_router.projector import Projector
 from sharebus_router.quality_gate import QualityGate, QualityRejected, flagged
-from sharebus_router.routes import ClassRoute, Target
+from sharebus_router.routes import ClassRoute, Projection, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
 from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
+# (class code, consumer) -> every field of the class as it is now, none masked (``RouteBuilder.whole``).
+WholeProjection = Callable[[str, str], Awaitable[Projection]]
 
 
 def decode(writer: WriterSchema, body: memoryview, reader: Any = None) -> dict[str, Any]:
@@ -106,7 +109,10 @@ class RecordHandler:
         last_seen: dict[str, float] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         quality: QualityGate | None = None,
+        whole: WholeProjection | None = None,
     ) -> None:
+        # None: a record whose writer schema holds a field the class no longer has reaches nobody.
+        self.whole = whole
         # None: no quality checks at all (benchmarks of the bare path; tests of other concerns).
         self.quality = quality
         self.known_classes = known_classes
@@ -123,6 +129,8 @@ class RecordHandler:
         self.projector = Projector()
         # (writer schema id, class) -> the schema to read it as (None: its own), see _reader.
         self._readers: dict[tuple[int, str], Any] = {}
+        # (writer schema id, class) -> whether the writer schema has fields the class's schema has not.
+        self._beyond: dict[tuple[int, str], bool] = {}
         # Counts of the records handled since the caller last flushed it (the data path: once per batch).
         self.tally = Tally()
 
@@ -139,9 +147,6 @@ class RecordHandler:
                 DeadLetterReason.TOO_LARGE,
                 f"{what} would be {size} bytes, more than the {self.max_message_bytes} the router may send",
             )
-
-    async def decode_value(self, value: bytes | None, route: ClassRoute) -> dict[str, Any]:
-        return (await self.decoded(value, route))[2]
 
     async def decoded(self, value: bytes | None, route: ClassRoute) -> tuple[WriterSchema, memoryview, dict[str, Any]]:
         """The record's writer schema, its Avro body and its value; raises ``BadRecord``."""
@@ -185,6 +190,33 @@ class RecordHandler:
         self._readers[key] = reader
         return reader
 
+    def _holds_more(self, writer: WriterSchema, route: ClassRoute) -> bool:
+        """Whether ``writer`` has a field the class's schema in the catalogue has not (a version from before
+        the field was removed from the class)."""
+        key = (writer.schema_id, route.data_class)
+        found = self._beyond.get(key)
+        if found is None:
+            current = {f["name"] for f in route.schema["fields"]} if route.schema is not None else None
+            found = current is not None and any(f["name"] not in current for f in writer.parsed["fields"])
+            if len(self._beyond) >= MAX_READERS:
+                self._beyond.clear()
+            self._beyond[key] = found
+        return found
+
+    async def fitted(self, route: ClassRoute, writer: WriterSchema, target: Target) -> Target:
+        """``target`` as it may receive a record of ``writer``. A target allowed every field gets the published
+        bytes, but not those of a writer schema holding a field the class no longer has: no grant names
+        that field, so it receives the record as the class's schema has it (read as that, see ``_reader``).
+        Raises ``BadRecord`` when it cannot (no way to register that schema here)."""
+        if target.projection is not None or not self._holds_more(writer, route):
+            return target
+        if self.whole is None:
+            raise BadRecord(
+                DeadLetterReason.SCHEMA_MISMATCH,
+                f"schema {writer.schema_id} has fields that data class {route.data_class} no longer has",
+            )
+        return dataclasses.replace(target, projection=await self.whole(route.data_class, target.consumer))
+
     def judge(self, route: ClassRoute, record: dict[str, Any], headers: HeaderList) -> Verdict | None:
         """The record's quality verdict; raises ``QualityRejected`` when a failed rule rejects it."""
         if self.quality is None:
@@ -201,7 +233,7 @@ class RecordHandler:
 
     def _plan(
         self,
-        route: ClassRoute,
+        targets: Iterable[Target],
         key: bytes | None,
         value: bytes | None,
         decoded: tuple[WriterSchema, memoryview, dict[str, Any]],
@@ -212,7 +244,7 @@ class RecordHandler:
         now_s = self.clock()
         writer, body, record = decoded
         planned = []
-        for target in route.targets:
+        for target in targets:
             if target.expires_at is not None and now_s >= target.expires_at:
                 planned.append(Planned(target, None, [], expired=True))
                 continue
@@ -244,7 +276,14 @@ class RecordHandler:
             self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
             return held, [], verdict
         headers = flagged(headers, verdict)
-        return headers, self._plan(route, key, value, decoded, headers), verdict
+        writer = decoded[0]
+        # Checked once per record (a dict lookup), not per target: this is the hot path.
+        targets = (
+            [await self.fitted(route, writer, t) for t in route.targets]
+            if self._holds_more(writer, route)
+            else route.targets
+        )
+        return headers, self._plan(targets, key, value, decoded, headers), verdict
 
     async def handle(
         self,

@@ -226,7 +226,7 @@ class BatchReleaser:
         headers a delivery will carry, at their largest. Raises on any failure."""
         # The bus's headers only, also for records held before the router owned them (bus_headers).
         headers = self.handler.bus_headers(record.headers, route)
-        value = await self.handler.decode_value(record.value, route)
+        writer, _body, value = await self.handler.decoded(record.value, route)
         # Judged again for the flag header and the audit: a record that a rule rejects was
         # rejected when it was held, so it is not here (unless the rules changed since).
         verdict = self.handler.rejudge(route, value)
@@ -236,7 +236,7 @@ class BatchReleaser:
             if not is_live:
                 deliveries.append(None)
                 continue
-            delivered = render(target, value, record.value)
+            delivered = render(await self.handler.fitted(route, writer, target), value, record.value)
             out = [*headers, *target.extra_headers, *room]
             self.handler.check_size(record.key, delivered, out, f"the delivery to {target.consumer}")
             deliveries.append(delivered)

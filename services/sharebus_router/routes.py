@@ -143,6 +143,15 @@ class RouteBuilder:
             found = self._projections[key] = projection
         return found
 
+    async def whole(self, class_code: str, consumer: str) -> Projection:
+        """Every field of the class as it is now, none masked: what a consumer allowed every field receives of
+        a record whose writer schema holds a field the class no longer has (``RecordHandler.fitted``).
+        Registered the first time one is needed, under the consumer's projection subject."""
+        fields = self.catalogue.schema(class_code).field_names
+        projection = await self._projection(class_code, Deliver(consumer, fields))
+        assert projection is not None  # fields given: a projection, never the published bytes
+        return projection
+
     def closed(self, class_code: str, consumers: Sequence[str]) -> ClassRoute:
         """A route that delivers to nobody: every consumer denied, for a class whose routes could not be built.
 

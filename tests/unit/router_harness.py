@@ -99,6 +99,7 @@ class Harness:
             catalogue.data_classes,
             held_topic=TOPICS.held,
             clock=lambda: self.now,
+            whole=self.table.builder.whole,
         )
 
     def grant(self, grant: Grant) -> None:
