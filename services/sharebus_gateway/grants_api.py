@@ -39,7 +39,9 @@ class Application(BaseModel):
     fields: list[FieldName] = Field(default_factory=list, max_length=500)
     masked_fields: list[FieldName] = Field(default_factory=list, max_length=500)
     valid_days: ValidDays = None
-    requester: Annotated[str | None, Field(max_length=200)] = None
+    requester: Annotated[
+        str | None, Field(max_length=200, description="a person to record beside your key's system, as you state it")
+    ] = None
 
 
 class Approval(BaseModel):
@@ -74,6 +76,19 @@ def _view(gw: Gateway, grant: Grant) -> GrantView:
     )
 
 
+def recorded_requester(system: str, stated: str | None) -> str:
+    """Who applied, as the grant records it: the key's system, which the gateway authenticated.
+
+    A name in the body is only the caller's word. Recorded alone it would attribute the application
+    to anyone (a portal approver's username, say, whom the four-eyes rule would then keep from
+    deciding on it), so it is kept beside the system, marked as stated, never as a requester itself.
+    """
+    stated = (stated or "").strip()
+    if not stated or stated == system:
+        return system
+    return f"{system} (stated: {stated})"
+
+
 def _until(days: float | None) -> dt.datetime | None:
     return dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
 
@@ -104,7 +119,7 @@ def apply(body: Application, who: CallerDep, request: Request, gw: GwDep) -> Gra
     try:
         grant = gw.grants.apply(
             department=who.department,
-            requester=body.requester or who.system,
+            requester=recorded_requester(who.system, body.requester),
             consumer=body.consumer,
             data_class=code,
             purpose=body.purpose,
