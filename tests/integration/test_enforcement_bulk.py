@@ -227,5 +227,6 @@ def test_a_dead_letter_is_replayed_after_its_schema_is_registered_for_its_class(
     assert replay(bus.access, bus.topics.dead_letter, letters) == 1
 
     [delivery] = receive_all(bus, "tax-levy", 1)
-    assert delivery.value == record
+    # "branch" is not in the catalogue's schema of the class: no subscription or grant can name it.
+    assert delivery.value == {k: v for k, v in record.items() if k != "branch"}
     assert delivery.record_id == "r77"
