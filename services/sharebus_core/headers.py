@@ -16,6 +16,9 @@ CORRECTS = "sharebus-corrects"
 CONSUMER = "sharebus-consumer"
 MODE = "sharebus-mode"
 GRANT_ID = "sharebus-grant-id"
+# On a delivery without a record key: the key field the consumer's grant does not show (its name only),
+# so a subscriber can tell a withheld key from a record published without one.
+KEY_WITHHELD = "sharebus-key-withheld"
 # Where a held (periodic) record was published: its source topic, partition and offset.
 ORIGIN = "sharebus-origin"
 # Periodic batches: every record of a batch carries the batch id, its window, the record count

@@ -74,6 +74,7 @@ def delivery_data(msg: Message, value: Mapping[str, Any]) -> dict[str, Any]:
         "record_id": h.text(meta, h.RECORD_ID),
         "corrects": h.text(meta, h.CORRECTS),
         "key": key.decode("utf-8", "replace") if key is not None else None,
+        "key_withheld": h.text(meta, h.KEY_WITHHELD),
         "partition": msg.partition(),
         "offset": msg.offset(),
         "value": to_json(dict(value)),

@@ -199,6 +199,9 @@ class RouteBuilder:
             if d.grant_id is not None:
                 extra.append((h.GRANT_ID, d.grant_id.encode()))
             projection = await self._projection(class_code, d)
+            key_shown = shows_key(projection, entry.key_field)
+            if not key_shown:
+                extra.append((h.KEY_WITHHELD, entry.key_field.encode()))
             targets.append(
                 Target(
                     consumer=d.consumer,
@@ -206,7 +209,7 @@ class RouteBuilder:
                     topic=self.topics.delivery(d.consumer),
                     extra_headers=tuple(extra),
                     projection=projection,
-                    key_shown=shows_key(projection, entry.key_field),
+                    key_shown=key_shown,
                     expires_at=expires,
                     calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
                     records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),

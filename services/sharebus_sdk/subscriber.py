@@ -77,6 +77,8 @@ class Delivery:
     corrects: str | None = None
     # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
     quality: tuple[str, ...] = ()
+    # Set when the key is withheld: the key field this system's grant does not show (README, "The record key").
+    key_withheld: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +336,7 @@ class Subscriber:
             backfill=h.text(meta, h.BACKFILL),
             corrects=h.text(meta, h.CORRECTS),
             quality=tuple((h.text(meta, h.QUALITY) or "").split(",")) if h.QUALITY in meta else (),
+            key_withheld=h.text(meta, h.KEY_WITHHELD),
         )
 
     def __iter__(self) -> Iterator[Delivery | Batch]:

@@ -28,7 +28,18 @@ CASES = 300
 DELIVERED = "delivered"
 SUBSCRIBERS = ("tax-levy", "psb-case")
 # Bus headers only the router sets: a publisher's copies are harmless (renamed), so any case may carry them.
-ROUTER_SET = [h.PROVIDER, h.CONSUMER, h.MODE, h.GRANT_ID, h.BATCH_ID, h.BATCH_END, h.BATCH_COUNT, h.BACKFILL, h.MARKER]
+ROUTER_SET = [
+    h.PROVIDER,
+    h.CONSUMER,
+    h.MODE,
+    h.GRANT_ID,
+    h.KEY_WITHHELD,
+    h.BATCH_ID,
+    h.BATCH_END,
+    h.BATCH_COUNT,
+    h.BACKFILL,
+    h.MARKER,
+]
 # Weights by repetition; the oversized kind is rare, as each case is a megabyte.
 KINDS = [
     *["good"] * 12,

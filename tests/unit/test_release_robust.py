@@ -202,6 +202,7 @@ def test_a_release_withholds_the_key_where_the_grant_masks_the_key_field(
     assert asyncio.run(releaser(harness).release(ROSTER, window_of(harness, ROSTER), held)) == 3
     records = [sent for sent in to(harness, TOPICS.delivery("tax-levy")) if sent[2] is not None]
     assert [key for _t, key, _v, _h in records] == [f"U{seq}".encode() if shown else None for seq in range(3)]
+    assert {dict(headers).get(h.KEY_WITHHELD) for _t, _k, _v, headers in records} == {None if shown else b"uscc"}
 
 
 def test_a_release_retried_after_a_failure_to_send_dead_letters_its_bad_record_once(

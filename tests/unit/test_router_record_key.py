@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sharebus_core import headers as h
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant
 from tests.unit.fixtures import FIXTURE_CATALOGUE
@@ -34,8 +35,10 @@ def test_the_delivered_key_is_withheld_unless_the_grant_shows_the_key_field(
     harness = Harness(load_catalogue(FIXTURE_CATALOGUE))
     harness.grant(_grant(fields, masked))
     harness.handle_raw(PENALTY, harness.encode(PENALTY, RECORD), [], key=KEY)
-    [(_topic, sent_key, value, _)] = [sent for sent in harness.sent if sent[0] == TOPICS.delivery("tax-levy")]
+    [(_topic, sent_key, value, headers)] = [sent for sent in harness.sent if sent[0] == TOPICS.delivery("tax-levy")]
     assert sent_key == key
+    # The consumer is told which field its key is withheld for (the name only), and only then.
+    assert h.header_map(headers).get(h.KEY_WITHHELD) == (None if key is not None else b"uscc")
     assert value is not None
     delivered = harness.decode(value)
     assert sorted(delivered) == sorted(fields)
