@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message
 
 from sharebus_core.errors import SharebusError
-from sharebus_core.headers import header_map
+from sharebus_core.headers import header_list, header_map
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import read_topic
+from sharebus_core.topic_reader import RangeReader, TopicReadError, read_topic
 from sharebus_router.dead_letters import (
     DLQ_DATA_CLASS,
     DLQ_DETAIL,
+    DLQ_OMITTED,
     DLQ_REASON,
     DLQ_SOURCE_OFFSET,
     DLQ_SOURCE_PARTITION,
@@ -21,7 +22,16 @@ from sharebus_router.dead_letters import (
 )
 
 REPLAYED_FROM = "sharebus-replayed-from"
-_DLQ_HEADERS = {DLQ_REASON, DLQ_DETAIL, DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET, DLQ_DATA_CLASS}
+_DLQ_HEADERS = {
+    DLQ_REASON,
+    DLQ_DETAIL,
+    DLQ_SOURCE_TOPIC,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_OFFSET,
+    DLQ_DATA_CLASS,
+    DLQ_OMITTED,
+}
+Headers = list[tuple[str, str | bytes | None]]
 
 
 class ReplayError(SharebusError, RuntimeError):
@@ -42,6 +52,8 @@ class DeadLetter:
     value: bytes | None
     # The record's own headers, as published, without the dead-letter ones.
     original_headers: tuple[tuple[str, bytes], ...]
+    # What the router left out to keep the letter within the message limit ("value,headers", ...); "": nothing.
+    omitted: str = ""
 
     @property
     def position(self) -> str:
@@ -67,6 +79,7 @@ def _dead_letter(msg: Message) -> DeadLetter:
         key=msg.key(),
         value=msg.value(),
         original_headers=original,
+        omitted=text(DLQ_OMITTED),
     )
 
 
@@ -81,10 +94,50 @@ def list_dead_letters(
     ]
 
 
-def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter]) -> int:
+Original = Callable[[KafkaAccess, DeadLetter], Message | None]
+
+
+def read_original(access: KafkaAccess, letter: DeadLetter) -> Message | None:
+    """The record a letter was made of, read back from its source topic (None: retention removed it)."""
+    start = letter.source_offset
+    reader = RangeReader(access, letter.source_topic, letter.source_partition, start, start + 1)
+    try:
+        found = reader.next_chunk(1)
+    finally:
+        reader.close()
+    return found[0] if found and found[0].offset() == start else None
+
+
+def _as_published(
+    access: KafkaAccess, letter: DeadLetter, original: Original
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """The key, value and headers the letter's record was published with.
+
+    A letter that had to leave some of them out (an oversized record: ``sharebus-dlq-omitted``) holds
+    only where the record is: replaying the letter itself would publish an empty record in its place.
+    """
+    if not letter.omitted:
+        return letter.key, letter.value, list(letter.original_headers)
+    try:
+        found = original(access, letter) if letter.source_offset >= 0 else None
+    except TopicReadError as exc:
+        what = f"dead letter {letter.position}: cannot read its record from {letter.source_topic}: {exc}"
+        raise ReplayError(what) from exc
+    if found is None:
+        raise ReplayError(
+            f"dead letter {letter.position} left out its {letter.omitted}, and its record is no longer at "
+            f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+        )
+    # Valueless headers dropped, as the letter itself drops them (dead_letter_headers).
+    return found.key(), found.value(), list(header_list(found.headers()))
+
+
+def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], original: Original = read_original) -> int:
     """Publishes each letter's original key, value and headers to its source topic again; returns how many.
 
-    The copy carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` so it can be traced back.
+    The copy carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` so it can be traced back. What a
+    letter left out is read from its source topic; a letter whose record cannot be found is refused,
+    before anything is published.
     """
     errors: list[str] = []
 
@@ -92,18 +145,16 @@ def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter]) -> in
         if err is not None:
             errors.append(err.str())
 
-    producer = access.producer({"acks": "all", "enable.idempotence": True})
-    count = 0
-    for letter in letters:
+    chosen = list(letters)
+    for letter in chosen:
         if not letter.source_topic:
             raise ReplayError(f"dead letter {letter.position} does not say where it came from")
-        headers: list[tuple[str, str | bytes | None]] = [
-            *letter.original_headers,
-            (REPLAYED_FROM, f"{topic}:{letter.position}".encode()),
-        ]
-        producer.produce(
-            letter.source_topic, key=letter.key, value=letter.value, headers=headers, on_delivery=on_delivery
-        )
+    records = [(letter, *_as_published(access, letter, original)) for letter in chosen]
+    producer = access.producer({"acks": "all", "enable.idempotence": True})
+    count = 0
+    for letter, key, value, published in records:
+        headers: Headers = [*published, (REPLAYED_FROM, f"{topic}:{letter.position}".encode())]
+        producer.produce(letter.source_topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
         count += 1
     if producer.flush(30) or errors:
         raise ReplayError(f"replaying dead letters failed: {errors or 'not acknowledged'}")

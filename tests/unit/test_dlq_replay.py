@@ -1,0 +1,84 @@
+"""Replaying dead letters without Kafka: what goes back to the source topic is the record as it was published."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from confluent_kafka import Message
+
+from sharebus_core import headers as h
+from sharebus_core.kafka import KafkaAccess
+from sharebus_ops.dlq import DeadLetter, ReplayError, _dead_letter, replay
+from sharebus_router.dead_letters import DLQ_OMITTED, DeadLetterReason, bounded, dead_letter_headers
+
+SOURCE = "unit.src.301001001.000001"
+DLQ = "unit.dlq"
+LIMIT = 1_000
+PUBLISHED = [(h.DATA_CLASS, b"301001001/000001"), (h.RECORD_ID, b"r7")]
+
+
+class Producer:
+    """Takes what replay produces; every message acknowledged."""
+
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, bytes | None, bytes | None, list[tuple[str, Any]]]] = []
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Any, on_delivery: Any) -> None:
+        self.produced.append((topic, key, value, list(headers)))
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+class Access:
+    def __init__(self) -> None:
+        self.made = Producer()
+
+    def producer(self, config: dict[str, Any]) -> Producer:
+        return self.made
+
+
+def letter(value: bytes) -> DeadLetter:
+    """The dead letter the router makes of ``value`` published at offset 7 (``bounded`` to ``LIMIT``)."""
+    headers = dead_letter_headers(PUBLISHED, DeadLetterReason.TOO_LARGE, "too large", SOURCE, 0, 7, "301001001/000001")
+    key, kept, headers = bounded(b"U1", value, headers, LIMIT)
+    return _dead_letter(Message(topic=DLQ, partition=0, offset=3, key=key, value=kept, headers=list(headers)))
+
+
+def source_record(access: KafkaAccess, found: DeadLetter) -> Message | None:
+    """The source topic as it still holds the letter's record."""
+    assert (found.source_topic, found.source_partition, found.source_offset) == (SOURCE, 0, 7)
+    return Message(topic=SOURCE, partition=0, offset=7, key=b"U1", value=b"v" * 2 * LIMIT, headers=PUBLISHED)
+
+
+def test_a_letter_kept_whole_is_replayed_as_it_is() -> None:
+    access = Access()
+    assert replay(cast(KafkaAccess, access), DLQ, [letter(b"small")]) == 1
+    [(topic, key, value, headers)] = access.made.produced
+    assert (topic, key, value) == (SOURCE, b"U1", b"small")
+    assert headers[:2] == PUBLISHED
+
+
+def test_a_letter_that_left_out_its_value_replays_the_record_from_its_source_topic() -> None:
+    oversized = letter(b"v" * 2 * LIMIT)
+    assert oversized.value is None
+    assert oversized.omitted == "value"
+    access = Access()
+    assert replay(cast(KafkaAccess, access), DLQ, [oversized], original=source_record) == 1
+    [(topic, key, value, headers)] = access.made.produced
+    assert (topic, key, value) == (SOURCE, b"U1", b"v" * 2 * LIMIT)
+    assert headers[:2] == PUBLISHED
+    assert DLQ_OMITTED not in dict(headers)
+
+
+def test_a_letter_whose_record_is_gone_is_refused_and_nothing_is_replayed() -> None:
+    access = Access()
+    with pytest.raises(ReplayError, match="no longer at"):
+        replay(
+            cast(KafkaAccess, access),
+            DLQ,
+            [letter(b"small"), letter(b"v" * 2 * LIMIT)],
+            original=lambda _access, _letter: None,
+        )
+    assert access.made.produced == []
