@@ -15,7 +15,7 @@ from sharebus_router.dead_letters import DLQ_OMITTED, DeadLetterReason, bounded,
 SOURCE = "unit.src.301001001.000001"
 DLQ = "unit.dlq"
 LIMIT = 1_000
-PUBLISHED = [(h.DATA_CLASS, b"301001001/000001"), (h.RECORD_ID, b"r7")]
+PUBLISHED: list[tuple[str, str | bytes | None]] = [(h.DATA_CLASS, b"301001001/000001"), (h.RECORD_ID, b"r7")]
 
 
 class Producer:
@@ -41,7 +41,8 @@ class Access:
 
 def letter(value: bytes) -> DeadLetter:
     """The dead letter the router makes of ``value`` published at offset 7 (``bounded`` to ``LIMIT``)."""
-    headers = dead_letter_headers(PUBLISHED, DeadLetterReason.TOO_LARGE, "too large", SOURCE, 0, 7, "301001001/000001")
+    published = [(name, value) for name, value in PUBLISHED if isinstance(value, bytes)]
+    headers = dead_letter_headers(published, DeadLetterReason.TOO_LARGE, "too large", SOURCE, 0, 7, "301001001/000001")
     key, kept, headers = bounded(b"U1", value, headers, LIMIT)
     return _dead_letter(Message(topic=DLQ, partition=0, offset=3, key=key, value=kept, headers=list(headers)))
 
