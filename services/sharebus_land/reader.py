@@ -51,6 +51,9 @@ class Incoming:
     schema: WriterSchema | None
     position: Position
     batch: BatchInfo | None
+    # The key field the system's grant leaves out or masks (``sharebus-key-withheld``): the bus sent no
+    # record key, and the value holds no usable one.
+    key_withheld: str | None = None
 
 
 class DeliveryReader:
@@ -108,6 +111,7 @@ class DeliveryReader:
             schema=schema,
             position=(topic, partition, offset),
             batch=BatchInfo.from_headers(meta),
+            key_withheld=h.text(meta, h.KEY_WITHHELD),
         )
 
     def _schema(self, schema_id: int) -> WriterSchema:

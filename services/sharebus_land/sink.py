@@ -140,8 +140,22 @@ class Sink:
         row[placement.column(PROVIDER)] = item.provider
         row[placement.column(GRANT_ID)] = item.grant_id
         row[placement.column(LANDED_AT)] = unit.landed_at
-        key = value.get(shape.key_field) if shape.key_field in value else item.key
-        unit.put(placement, key, row, item.published_ns)
+        unit.put(placement, self._row_key(shape, item, value), row, item.published_ns)
+
+    @staticmethod
+    def _row_key(shape: ClassShape, item: Incoming, value: Mapping[str, Any]) -> Any:
+        """The key field's value, else the message key; where the grant withholds the key, the record's id.
+
+        A withheld key (``sharebus-key-withheld``: the field left out or masked) comes with no message key,
+        and a masked value is shared by many keys: keying by either would fold distinct records into one
+        row (or fail the key column's NOT NULL). Without a record id, the delivery's position is unique.
+        """
+        if item.key_withheld is None:
+            key = value.get(shape.key_field) if shape.key_field in value else item.key
+            if key is not None:
+                return key
+        topic, partition, offset = item.position
+        return item.record_id or f"{topic}:{partition}:{offset}"
 
     def _shape(self, placement: Placement, item: Incoming) -> ClassShape | None:
         assert item.schema is not None

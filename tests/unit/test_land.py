@@ -70,13 +70,16 @@ class Feed:
     def add(
         self,
         code: str,
-        key: str,
+        key: str | None,
         value: dict[str, Any] | None,
         schema: WriterSchema | None,
         batch: BatchInfo | None = None,
+        key_withheld: str | None = None,
     ) -> None:
         position = (TOPIC, 0, len(self.items))
-        self.items.append(Incoming(code, "AMR", f"r{len(self.items)}", "g1", None, key, value, schema, position, batch))
+        self.items.append(
+            Incoming(code, "AMR", f"r{len(self.items)}", "g1", None, key, value, schema, position, batch, key_withheld)
+        )
 
 
 @pytest.fixture
@@ -223,6 +226,28 @@ def test_a_theme_table_merges_two_classes_by_key(db_url: str, catalogue: Catalog
     assert rows["K1"]["c301001002_000001_seq"] == 7
     assert rows["K1"]["amount"] == 5.0
     assert rows["K2"]["name"] is None
+    s.close()
+
+
+def test_a_grant_that_withholds_the_key_lands_every_record_keyed_by_its_record_id(
+    db_url: str, catalogue: Catalogue
+) -> None:
+    """The bus withholds the record key where the grant leaves out or masks the key field: two such records
+    must not collapse into one row (nor fail NOT NULL), and a masked key (shared by many) must not key rows."""
+    feed = Feed()
+    left_out = schema_of(catalogue, ENTERPRISE, 1, drop=("uscc",))
+    for seq in range(2):
+        value = {k: v for k, v in enterprise(seq).items() if k != "uscc"}
+        feed.add(ENTERPRISE, None, value, left_out, key_withheld="uscc")
+    masked = schema_of(catalogue, PENALTY, 2)
+    for seq in range(2):
+        value = {"uscc": "****0001", "person_id_number": "x", "amount": 1.0, "seq": seq}
+        feed.add(PENALTY, None, value, masked, key_withheld="uscc")
+    s, _ = sink(db_url, catalogue, feed)
+    drain(s)
+    assert sorted((r["uscc"], r["seq"]) for r in s.store.rows(class_table(ENTERPRISE))) == [("r0", 0), ("r1", 1)]
+    assert sorted((r["uscc"], r["seq"]) for r in s.store.rows(class_table(PENALTY))) == [("r2", 0), ("r3", 1)]
+    assert s.store.rows("sharebus_offsets") == [{"topic": TOPIC, "kafka_partition": 0, "next_offset": 4}]
     s.close()
 
 
