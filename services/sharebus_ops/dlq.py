@@ -66,7 +66,8 @@ def _dead_letter(msg: Message) -> DeadLetter:
     def text(name: str) -> str:
         return meta.get(name, b"").decode("utf-8", "replace")
 
-    original = tuple((k, v) for k, v in meta.items() if k not in _DLQ_HEADERS)
+    # From the list, not the map: a header the record carried twice goes back twice, in its place.
+    original = tuple((k, v) for k, v in header_list(msg.headers()) if k not in _DLQ_HEADERS)
     return DeadLetter(
         partition=msg.partition() or 0,
         offset=msg.offset() or 0,

@@ -83,3 +83,14 @@ def test_a_letter_whose_record_is_gone_is_refused_and_nothing_is_replayed() -> N
             original=lambda _access, _letter: None,
         )
     assert access.made.produced == []
+
+
+def test_a_header_the_record_carried_twice_is_replayed_twice_in_its_place() -> None:
+    """Kafka headers are a list: a record's repeated header (two tags, say) is part of the record as published."""
+    published: list[tuple[str, bytes | None]] = [("x-tag", b"a"), (h.RECORD_ID, b"r7"), ("x-tag", b"b")]
+    headers = dead_letter_headers(published, DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, 7, "")
+    found = _dead_letter(Message(topic=DLQ, partition=0, offset=3, key=b"U1", value=b"v", headers=list(headers)))
+    access = Access()
+    assert replay(cast(KafkaAccess, access), DLQ, [found]) == 1
+    [(_topic, _key, _value, replayed)] = access.made.produced
+    assert replayed[:3] == published
