@@ -30,6 +30,7 @@ from sharebus_core.topic_reader import TopicReadError
 from sharebus_disputes import DisputeLogError
 from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
+from sharebus_ops.dlq import ReplayError
 from sharebus_report import BadPeriod, ReportUnavailable
 from sharebus_rules.dcat import DcatExportError
 from sharebus_rules.grant_workflow import GrantRefused
@@ -158,7 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (stats_cmd.StatsUnavailable, KeysUnavailable, DisputeLogError, ReportUnavailable, TopicReadError) as exc:
+    except (
+        stats_cmd.StatsUnavailable,
+        KeysUnavailable,
+        DisputeLogError,
+        ReportUnavailable,
+        TopicReadError,
+        ReplayError,
+    ) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
     except (UnknownSystem, KeyNotFound) as exc:

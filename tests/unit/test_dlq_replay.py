@@ -94,3 +94,18 @@ def test_a_header_the_record_carried_twice_is_replayed_twice_in_its_place() -> N
     assert replay(cast(KafkaAccess, access), DLQ, [found]) == 1
     [(_topic, _key, _value, replayed)] = access.made.produced
     assert replayed[:3] == published
+
+
+def test_a_replay_the_bus_refuses_is_an_error_and_an_exit_code_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sharebus_cli import dlq_cmd
+    from sharebus_cli.main import main
+
+    def refused(*_args: object) -> int:
+        raise ReplayError("dead letter 0:3 left out its value, and its record is no longer at unit.src[0]@7")
+
+    monkeypatch.setattr(dlq_cmd, "list_dead_letters", lambda *_args: [letter(b"v" * 2 * LIMIT)])
+    monkeypatch.setattr(dlq_cmd, "replay", refused)
+    assert main(["dlq", "replay", "0:3"]) == 6
+    assert "no longer at unit.src[0]@7" in capsys.readouterr().err
