@@ -256,7 +256,11 @@ class Backfiller:
         if verdict is not None and verdict.rejected_by is not None:
             return None  # rejected for quality: it went to the dead-letter topic too
         delivered = render(fitted, value, record.value)
-        out = [*flagged(headers, verdict), *target.extra_headers, (h.BACKFILL, request.request_id.encode())]
+        out = [
+            *flagged(headers, verdict, fitted.shown),
+            *target.extra_headers,
+            (h.BACKFILL, request.request_id.encode()),
+        ]
         try:
             self.handler.check_size(record.key, delivered, out, f"the backfilled delivery to {target.consumer}")
         except BadRecord as bad:

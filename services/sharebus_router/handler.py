@@ -238,9 +238,10 @@ class RecordHandler:
         value: bytes | None,
         decoded: tuple[WriterSchema, memoryview, dict[str, Any]],
         headers: HeaderList,
+        verdict: Verdict | None = None,
     ) -> list[Planned]:
         """Every target's delivery, rendered and size-checked before any is sent: a record is delivered
-        to all its targets or to none."""
+        to all its targets or to none. Each is flagged with the failed rules of the fields it receives."""
         now_s = self.clock()
         writer, body, record = decoded
         planned = []
@@ -249,7 +250,7 @@ class RecordHandler:
                 planned.append(Planned(target, None, [], expired=True))
                 continue
             delivered = self.projector.render(target, record, value, writer, body)
-            out = [*headers, *target.extra_headers]
+            out = [*flagged(headers, verdict, target.shown), *target.extra_headers]
             self.check_size(key, delivered, out, f"the delivery to {target.consumer}", BACKFILL_HEADER_RESERVE)
             planned.append(Planned(target, delivered, out))
         return planned
@@ -275,7 +276,6 @@ class RecordHandler:
             held = [*headers, *origin_headers(*offset, key)]
             self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
             return held, [], verdict
-        headers = flagged(headers, verdict)
         writer = decoded[0]
         # Checked once per record (a dict lookup), not per target: this is the hot path.
         targets = (
@@ -283,7 +283,7 @@ class RecordHandler:
             if self._holds_more(writer, route)
             else route.targets
         )
-        return headers, self._plan(targets, key, value, decoded, headers), verdict
+        return headers, self._plan(targets, key, value, decoded, headers, verdict), verdict
 
     async def handle(
         self,

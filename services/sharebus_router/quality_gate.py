@@ -15,7 +15,7 @@ Labels are (provider, data_class) and (provider, data_class, rule), all from the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -144,11 +144,21 @@ class QualityCounters(Collector):
         yield filled
 
 
-def flagged(headers: HeaderList, verdict: Verdict | None) -> HeaderList:
-    """The headers of a delivered record, with the rules it failed when its class flags failures."""
+def flagged(headers: HeaderList, verdict: Verdict | None, shown: Collection[str] | None = None) -> HeaderList:
+    """The headers of a delivered record, with the rules it failed when its class flags failures.
+
+    ``shown``: the fields the receiver gets (None: every one). A rule on a field it does not get is not
+    named to it: that a value it was not granted failed a check is news about that value.
+    """
     if verdict is None or not verdict.failed:
         return headers
-    return [*headers, (QUALITY, ",".join(verdict.failed).encode())]
+    failed = verdict.failed if shown is None else [r for r in verdict.failed if rule_field(r) in shown]
+    return [*headers, (QUALITY, ",".join(failed).encode())] if failed else headers
+
+
+def rule_field(rule_id: str) -> str:
+    """The field a rule id (``<field>:<kind>``, ``QualityRule.rule_id``) is about."""
+    return rule_id.partition(":")[0]
 
 
 class QualityScores(Collector):

@@ -114,8 +114,9 @@ def record_fact(
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """A held record ready for its batch: its headers (flagged), its verdict and what each of the route's
-    targets receives of it, in the targets' order (None for a target whose grant has expired)."""
+    """A held record ready for its batch: its headers (the bus's; flagged per target as it is sent), its
+    verdict and what each of the route's targets receives of it, in the targets' order (None for a target
+    whose grant has expired)."""
 
     record: HeldRecord
     verdict: Verdict | None
@@ -230,14 +231,13 @@ class BatchReleaser:
         # Judged again for the flag header and the audit: a record that a rule rejects was
         # rejected when it was held, so it is not here (unless the rules changed since).
         verdict = self.handler.rejudge(route, value)
-        headers = flagged(headers, verdict)
         deliveries: list[bytes | None] = []
         for target, is_live in targets:
             if not is_live:
                 deliveries.append(None)
                 continue
             delivered = render(await self.handler.fitted(route, writer, target), value, record.value)
-            out = [*headers, *target.extra_headers, *room]
+            out = [*flagged(headers, verdict, target.shown), *target.extra_headers, *room]
             self.handler.check_size(record.key, delivered, out, f"the delivery to {target.consumer}")
             deliveries.append(delivered)
         return Ready(replace(record, headers=headers), verdict, tuple(deliveries))
@@ -305,7 +305,8 @@ class BatchReleaser:
         """One target's batch: its records (``index``: the target's place among the route's), then the end marker."""
         for seq, ready in enumerate(records):
             delivered = ready.deliveries[index]
-            headers = [*ready.record.headers, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
+            flags = flagged(ready.record.headers, ready.verdict, target.shown)
+            headers = [*flags, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
             await self.send(target.topic, target.key_of(ready.record.key), delivered, headers)
             decisions[seq].append(
                 audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)

@@ -52,6 +52,11 @@ class Target:
     # False when the grant leaves out or masks the class's key field, whose value the record key carries.
     key_shown: bool = True
 
+    @property
+    def shown(self) -> tuple[str, ...] | None:
+        """The fields this consumer receives (None: every field, the published bytes)."""
+        return self.projection.fields if self.projection is not None else None
+
     def key_of(self, key: bytes | None) -> bytes | None:
         """The record key this consumer receives: withheld (None) where its grant does not show the key field."""
         return key if self.key_shown else None

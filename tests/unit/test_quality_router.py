@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from sharebus_core import headers as h
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
 from sharebus_demo.fake import RecordFaker
 from sharebus_router.dead_letters import DLQ_REASON
@@ -26,6 +27,8 @@ from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
+from tests.unit.test_backfill_grants import backfiller, message, request
+from tests.unit.test_router_release import releaser
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"
@@ -144,6 +147,76 @@ def test_a_flagging_rule_delivers_with_the_bus_header_naming_the_rules(harness: 
         assert dict(headers)[h.QUALITY] == b"name:required,registered_capital:range"
     assert harness.facts[0]["quality"]["failed"] == ["name:required", "registered_capital:range"]
     assert counted(harness, ENTERPRISE, "flagged") == 1
+
+
+def narrow_grant() -> Grant:
+    """hrss-si, granted the enterprise class's credit code and capital only (no name)."""
+    now = dt.datetime.now(dt.UTC)
+    return Grant.model_validate(
+        {
+            "grant_id": "g-narrow",
+            "data_class": ENTERPRISE,
+            "provider": "AMR",
+            "consumer": "hrss-si",
+            "consumer_department": "HRSS",
+            "requester": "Wang",
+            "purpose": "p",
+            "scenario": "s",
+            "fields": ("uscc", "registered_capital"),
+            "state": GrantState.APPROVED,
+            "applied_at": now,
+            "decided_at": now,
+            "automatic": True,
+        }
+    )
+
+
+def test_the_flag_names_no_rule_of_a_field_the_subscriber_does_not_receive(harness: Harness) -> None:
+    harness.grant(narrow_grant())
+    flawed = enterprise(name="", registered_capital=-1.0)
+    harness.handle(ENTERPRISE, harness.encode(ENTERPRISE, flawed))
+    flags = {topic: dict(headers).get(h.QUALITY) for topic, _k, _v, headers in harness.sent}
+    assert flags[TOPICS.delivery("tax-levy")] == b"name:required,registered_capital:range"
+    # That the name it was not granted is blank is news about that name: not hrss-si's to know.
+    assert flags[TOPICS.delivery("hrss-si")] == b"registered_capital:range"
+
+    harness.sent.clear()
+    harness.handle(ENTERPRISE, harness.encode(ENTERPRISE, enterprise(name="")))
+    flags = {topic: dict(headers).get(h.QUALITY) for topic, _k, _v, headers in harness.sent}
+    assert flags[TOPICS.delivery("hrss-si")] is None
+    assert harness.facts[-1]["quality"]["failed"] == ["name:required"]  # the audit keeps every failure
+
+
+def test_a_backfill_flags_only_the_rules_of_fields_received(harness: Harness) -> None:
+    harness.grant(narrow_grant())
+    flawed = harness.encode(ENTERPRISE, enterprise(name="", registered_capital=-1.0))
+    made = backfiller(harness, ENTERPRISE, None, [message(ENTERPRISE, flawed, 0)])
+    points = {p: int(p == 0) for p in range(harness.catalogue.data_class(ENTERPRISE).partitions)}
+    harness.table.ledger.record("hrss-si", ENTERPRISE, "g-narrow", TOPICS.source(ENTERPRISE), points)
+    outcome = asyncio.run(made.serve(request(ENTERPRISE).model_copy(update={"consumer": "hrss-si"})))
+    assert outcome.records == 1
+    [headers] = [headers for topic, _k, _v, headers in harness.sent if topic == TOPICS.delivery("hrss-si")]
+    assert dict(headers)[h.QUALITY] == b"registered_capital:range"
+
+
+def test_a_release_flags_only_the_rules_of_fields_received(harness: Harness) -> None:
+    harness.grant(
+        narrow_grant().model_copy(
+            update={
+                "data_class": STATS,
+                "consumer": "tax-levy",
+                "fields": ("issued", "seq"),
+                "consumer_department": "TAX",
+            }
+        )
+    )
+    flawed = harness.encode(STATS, {"district_code": "x", "issued": 4, "seq": 2})
+    held = [HeldRecord(b"k", flawed, [(h.RECORD_ID, b"r2")], TOPICS.source(STATS), 0, 2)]
+    window = window_containing(harness.catalogue.data_class(STATS).update, dt.datetime.now(dt.UTC))
+    assert asyncio.run(releaser(harness).release(STATS, window, held)) == 1
+    flags = {topic: dict(headers).get(h.QUALITY) for topic, _k, value, headers in harness.sent if value is not None}
+    assert flags[TOPICS.delivery("hrss-si")] == b"district_code:regex"
+    assert flags[TOPICS.delivery("tax-levy")] is None
 
 
 def test_a_publishers_quality_header_never_passes_as_the_bus_s(harness: Harness) -> None:
