@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.exposition import lean_exposition
+from sharebus_land.errors import DatabaseUrlInvalid, LandError, ThemeInvalid
 from sharebus_land.plan import plan
 from sharebus_land.settings import LandSettings
 from sharebus_land.sink import Sink
@@ -33,6 +34,19 @@ def quiet_http_clients() -> None:
 
 
 def run(settings: LandSettings, *, once: bool = False, show_plan: bool = False) -> int:
+    """Lands (or plans); returns the exit code: 2 for a setting that cannot work, 6 when the database,
+    the delivery topic or the gateway cannot be used, each named on stderr."""
+    try:
+        return _run(settings, once=once, show_plan=show_plan)
+    except (ThemeInvalid, DatabaseUrlInvalid) as exc:
+        print(f"sharebus land: {exc}", file=sys.stderr)
+        return 2
+    except LandError as exc:
+        print(f"sharebus land: {exc}", file=sys.stderr)
+        return 6
+
+
+def _run(settings: LandSettings, *, once: bool, show_plan: bool) -> int:
     if not settings.system:
         print("sharebus land: name the system (--system, or SHAREBUS_LAND_SYSTEM)", file=sys.stderr)
         return 2

@@ -15,3 +15,7 @@ class IncompatibleSchema(SharebusError, ValueError):
 
 class ThemeInvalid(SharebusError, ValueError):
     """A theme table's classes cannot share one table (no common key, unknown class)."""
+
+
+class DatabaseUrlInvalid(SharebusError, ValueError):
+    """The database URL names no database SQLAlchemy can drive (a typo, or a driver not installed)."""

@@ -12,9 +12,10 @@ Besides one table per class (or per theme), the sink keeps four tables of its ow
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from sharebus_land.errors import DatabaseUrlInvalid, LandError
 from sharebus_land.layout import Placement
 from sharebus_land.shapes import GRANT_ID, LANDED_AT, PROVIDER, RECORD_ID, ClassShape, evolve
 
@@ -38,6 +40,7 @@ _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
 }
 META_KINDS = {RECORD_ID: "text", PROVIDER: "text", GRANT_ID: "text", LANDED_AT: "timestamp"}
 Key = tuple[str, str]  # (table, data class)
+_URL_FORMS = "use sqlite:///path/to/file.db or postgresql://user@host:port/database"
 
 
 def engine_url(url: str) -> str:
@@ -120,7 +123,10 @@ class StoredState:
 
 class LandStore:
     def __init__(self, url: str) -> None:
-        self.engine: Engine = sa.create_engine(engine_url(url))
+        try:
+            self.engine: Engine = sa.create_engine(engine_url(url))
+        except sa.exc.ArgumentError as exc:  # NoSuchModuleError too: an unknown scheme or driver
+            raise DatabaseUrlInvalid(f"not a database URL the sink can use ({exc}); {_URL_FORMS}") from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.metadata = sa.MetaData()
@@ -136,10 +142,9 @@ class LandStore:
 
     def read_columns(self) -> None:
         """What the tables hold now, without creating anything (``--plan``)."""
-        if not sa.inspect(self.engine).has_table("sharebus_columns"):
-            return
-        with self.engine.connect() as conn:
-            self._remember_all(conn.execute(sa.select(self.control["columns"])).all())
+        with self._connected() as conn:
+            if sa.inspect(conn).has_table("sharebus_columns"):
+                self._remember_all(conn.execute(sa.select(self.control["columns"])).all())
 
     def pretend(self, placement: Placement, shape: ClassShape) -> None:
         """Remembers ``shape``'s columns as if ``ensure`` had run (``--plan`` of several classes)."""
@@ -152,7 +157,7 @@ class LandStore:
 
     def open(self) -> StoredState:
         """Creates the sink's own tables when missing; reads back what was landed so far."""
-        with self.engine.begin() as conn:
+        with self._connected() as conn:
             self.metadata.create_all(conn, tables=list(self.control.values()))
             columns = conn.execute(sa.select(self.control["columns"])).all()
             offsets = {
@@ -162,6 +167,17 @@ class LandStore:
             classes = {r.data_class: (r.state, r.reason) for r in conn.execute(sa.select(self.control["classes"]))}
         self._remember_all(columns)
         return StoredState(offsets, batches, classes)
+
+    @contextlib.contextmanager
+    def _connected(self) -> Iterator[Connection]:
+        """A transaction; a database that cannot be reached at all is a ``LandError`` naming it (no password)."""
+        try:
+            conn = self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise LandError(f"cannot open the database {where}: {exc.orig}") from exc
+        with conn, conn.begin():
+            yield conn
 
     def register(self, placements: Iterable[Placement]) -> None:
         for placement in placements:

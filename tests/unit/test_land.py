@@ -298,3 +298,23 @@ def test_once_lands_what_is_there_and_returns(db_url: str, catalogue: Catalogue)
     assert s.store.count(class_table(ENTERPRISE)) == 3
     assert "rows        3" in lines[-1]
     s.close()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "said"),
+    [
+        ({"themes": {"enterprise": []}}, 2, "theme 'enterprise'"),
+        ({"database_url": "nosuch:///land.db"}, 2, "not a database URL"),
+        ({"database_url": "postgresql://loader:secret@127.0.0.1:9/pool"}, 6, "cannot open the database"),
+    ],
+)
+def test_a_setting_that_cannot_work_is_named_with_an_exit_code_not_a_traceback(
+    overrides: dict[str, Any], code: int, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sharebus_land.__main__ import run
+
+    settings = LandSettings(system="tax-levy", catalogue_dir=CATALOGUE, **overrides)
+    assert run(settings, show_plan=True) == code
+    err = capsys.readouterr().err
+    assert said in err
+    assert "secret" not in err
