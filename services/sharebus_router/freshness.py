@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.exposition import WHOLE, Shard
-from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess
+from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess, credible
 
 
 class FreshnessTracker(Collector):
@@ -40,8 +40,12 @@ class FreshnessTracker(Collector):
         self.releases: Callable[[str], bool] = lambda code: True
 
     def seed(self, last_times: Mapping[str, float]) -> None:
-        for code, seen in last_times.items():
-            if seen > self.last.get(code, 0.0):
+        """Takes the source topics' newest record times (their producers' clocks), those not in the future
+        of the router's clock (``credible``)."""
+        now = self.clock()
+        for code, stamp in last_times.items():
+            seen = credible(stamp, now)
+            if seen is not None and seen > self.last.get(code, 0.0):
                 self.last[code] = seen
 
     def report(self, shard: Shard = WHOLE) -> list[Freshness]:

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from sharebus_core.catalogue import DataClass, UpdateMode
 from sharebus_rules.periods import nominal_length
+from sharebus_rules.quality import DEFAULT_CLOCK_TOLERANCE
+
+# How far a record's time (its producer's clock, Kafka's CreateTime) may run ahead of the reader's clock
+# and still count: as far as quality's not_future rule allows.
+FUTURE_TOLERANCE = DEFAULT_CLOCK_TOLERANCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,15 @@ class Freshness:
     age: dt.timedelta
     allowed: dt.timedelta
     overdue: bool
+
+
+def credible(stamp: float | None, now: float) -> float | None:
+    """A record's time (epoch seconds) if it is not past ``now`` and the tolerance, else None (unknown).
+
+    A topic's newest time stays that record's for as long as it is kept: a producer whose clock runs
+    ahead would otherwise keep its class looking fresh until then, whatever it publishes meanwhile.
+    """
+    return stamp if stamp is not None and stamp <= now + FUTURE_TOLERANCE.total_seconds() else None
 
 
 def allowed_age(entry: DataClass, policy: FreshnessPolicy) -> dt.timedelta:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
+
+import pytest
 
 from sharebus_core.catalogue import Catalogue, UpdateMode, load_catalogue
-from sharebus_rules.freshness import FreshnessPolicy, allowed_age, assess
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.topics import TopicNames
+from sharebus_ops import freshness as ops_freshness
+from sharebus_router.freshness import FreshnessTracker
+from sharebus_rules.freshness import FreshnessPolicy, allowed_age, assess, credible
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
 NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
@@ -45,3 +52,28 @@ def test_a_class_never_seen_is_as_old_as_the_watch_over_it() -> None:
 def test_a_clock_behind_the_record_gives_age_zero_not_negative() -> None:
     entry = catalogue().data_class(ENTERPRISE)
     assert assess(entry, NOW + dt.timedelta(seconds=3), NOW, NOW, POLICY).age == dt.timedelta(0)
+
+
+def test_a_record_stamped_in_the_future_does_not_keep_its_class_fresh() -> None:
+    # A record's timestamp is its producer's clock (CreateTime): a department whose clock runs a month
+    # ahead would otherwise look on time for a month after its last record.
+    clock = [NOW.timestamp()]
+    tracker = FreshnessTracker(catalogue(), lambda: clock[0], POLICY)
+    tracker.seed(
+        {ENTERPRISE: (NOW + dt.timedelta(days=30)).timestamp(), STATS: (NOW - dt.timedelta(hours=1)).timestamp()}
+    )
+    clock[0] = (NOW + dt.timedelta(hours=7)).timestamp()
+    report = {item.data_class: item for item in tracker.report()}
+    assert (report[ENTERPRISE].last_record, report[ENTERPRISE].overdue) == (None, True)
+    assert report[STATS].last_record == NOW - dt.timedelta(hours=1)  # a stamp in the past is taken as it is
+
+
+def test_freshness_report_takes_no_record_stamped_in_the_future(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = TopicNames("unit").source(ENTERPRISE)
+    ahead = (NOW + dt.timedelta(days=30)).timestamp()
+    monkeypatch.setattr(ops_freshness, "last_record_times", lambda access, topics: {source: ahead})
+    access = cast(KafkaAccess, None)
+    report = ops_freshness.freshness_report(catalogue(), access, TopicNames("unit"), NOW, POLICY, "AMR")
+    [enterprise] = [item for item in report if item.data_class == ENTERPRISE]
+    assert (enterprise.last_record, enterprise.overdue) == (None, True)
+    assert credible(NOW.timestamp() + 60, NOW.timestamp()) == NOW.timestamp() + 60  # a clock a minute ahead
