@@ -50,6 +50,8 @@ class Sink:
             else None
         )
         self._next_grant_check = 0.0
+        # The ids of the system's grants known to have ended; None until the gateway has answered once.
+        self._ended_grants: set[str] | None = None
         for code in self.stopped:
             self.metrics.stop(code)
         for code in self.revoked:
@@ -123,7 +125,7 @@ class Sink:
 
     def _land(self, item: Incoming, unit: Unit) -> None:
         placement = self.placements.get(item.data_class)
-        if placement is None or item.data_class in self.stopped or item.data_class in self.revoked:
+        if placement is None or item.data_class in self.stopped or self._revoked(item):
             self.metrics.skipped.labels(item.data_class or "unknown").inc()
             return
         if item.value is None or item.schema is None:
@@ -157,6 +159,24 @@ class Sink:
         topic, partition, offset = item.position
         return item.record_id or f"{topic}:{partition}:{offset}"
 
+    def _revoked(self, item: Incoming) -> bool:
+        """Whether a record is of a class whose grant ended. One delivered under a grant not known to have
+        ended was delivered under a grant approved since the last poll: its class lands again from it on
+        (skipping it would lose it, its offset committed with the next transaction)."""
+        if item.data_class not in self.revoked:
+            return False
+        known = self._ended_grants
+        if item.grant_id is None or known is None or item.grant_id in known:
+            return True
+        self._land_again(item.data_class, f"a delivery under grant {item.grant_id}")
+        return False
+
+    def _land_again(self, code: str, why: str) -> None:
+        log.info("class %s: granted again (%s), landing again", code, why)
+        self.store.set_class_state(code, None)
+        self.revoked.discard(code)
+        self.metrics.revoke(code, False)
+
     def _shape(self, placement: Placement, item: Incoming) -> ClassShape | None:
         assert item.schema is not None
         found = self._shapes.get((item.data_class, item.schema.schema_id))
@@ -185,8 +205,9 @@ class Sink:
         if self.grants is None or time.monotonic() < self._next_grant_check:
             return
         self._next_grant_check = time.monotonic() + self.settings.grant_poll_s
-        ended, active = self.grants.ended_classes()
-        for code in sorted(ended - self.revoked):
+        standing = self.grants.ended_classes()
+        self._ended_grants = standing.ended_grants
+        for code in sorted(standing.ended - self.revoked):
             reason = "grant revoked or expired: rows landed before are kept"
             if self.settings.on_revoke == "purge":
                 reason = f"grant revoked or expired: {self.store.purge_class(code)} landed row(s) purged"
@@ -194,11 +215,8 @@ class Sink:
             self.store.set_class_state(code, REVOKED, reason)
             self.revoked.add(code)
             self.metrics.revoke(code, True)
-        for code in sorted(self.revoked & active):
-            log.info("class %s: granted again, landing again", code)
-            self.store.set_class_state(code, None)
-            self.revoked.discard(code)
-            self.metrics.revoke(code, False)
+        for code in sorted(self.revoked & standing.active):
+            self._land_again(code, "the gateway lists an active grant")
 
     def caught_up(self, targets: dict[int, int]) -> bool:
         positions = self.reader.positions()

@@ -3,6 +3,7 @@ evolution, whole batches, and the offsets that go with them (SQLite; the integra
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_land.errors import IncompatibleSchema, ThemeInvalid
+from sharebus_land.grants import GrantStanding
 from sharebus_land.layout import class_table, plan_placements
 from sharebus_land.offsets import OffsetBook
 from sharebus_land.reader import DeliveryReader, Incoming, WriterSchema
@@ -248,6 +250,39 @@ def test_a_grant_that_withholds_the_key_lands_every_record_keyed_by_its_record_i
     assert sorted((r["uscc"], r["seq"]) for r in s.store.rows(class_table(ENTERPRISE))) == [("r0", 0), ("r1", 1)]
     assert sorted((r["uscc"], r["seq"]) for r in s.store.rows(class_table(PENALTY))) == [("r2", 0), ("r3", 1)]
     assert s.store.rows("sharebus_offsets") == [{"topic": TOPIC, "kafka_partition": 0, "next_offset": 4}]
+    s.close()
+
+
+class Grants:
+    """The gateway's answer about the system's grants, as GrantWatch gives it."""
+
+    def __init__(self, ended: set[str], active: set[str], ended_grants: set[str]) -> None:
+        self.standing = GrantStanding(ended, active, ended_grants)
+
+    def ended_classes(self) -> GrantStanding:
+        return self.standing
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_record_under_a_grant_approved_since_the_last_poll_lands_and_lands_its_class_again(
+    db_url: str, catalogue: Catalogue
+) -> None:
+    """The router delivers under a new grant at once; the sink polls the gateway every few seconds. A record
+    under the ended grant (still in the topic) is not landed, one under the new grant is not lost."""
+    feed, schema = Feed(), schema_of(catalogue, ENTERPRISE, 1)
+    feed.add(ENTERPRISE, "U0", enterprise(0), schema)  # under g1, delivered before its revocation
+    feed.add(ENTERPRISE, "U1", enterprise(1), schema)
+    feed.items[-1] = dataclasses.replace(feed.items[-1], grant_id="g2")  # the new grant
+    s, _ = sink(db_url, catalogue, feed)
+    s.grants = Grants({ENTERPRISE}, set(), {"g1"})  # type: ignore[assignment]
+    s.check_grants()
+    assert ENTERPRISE in s.revoked
+    drain(s)
+    assert [r["uscc"] for r in s.store.rows(class_table(ENTERPRISE))] == ["U1"]
+    assert ENTERPRISE not in s.revoked
+    assert s.store.rows("sharebus_classes") == []
     s.close()
 
 
