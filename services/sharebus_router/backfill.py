@@ -46,6 +46,7 @@ from sharebus_router.quality_gate import flagged
 from sharebus_router.release import HeldRecord, Origin, held_records, record_fact
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
+from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
@@ -232,11 +233,11 @@ class Backfiller:
                             facts.append(fact)
                             sent += 1
                 except Stopped as stopped:
-                    # What was delivered is audited all the same.
-                    await self._audit(facts)
                     stopped.sent = sent
                     raise
-                await self._audit(facts)
+                finally:
+                    # What was delivered is audited, however the chunk ended (stopped, or a failure).
+                    await self._audit(facts)
         finally:
             reader.close()
         return sent
@@ -245,6 +246,26 @@ class Backfiller:
         self, request: BackfillEvent, route: ClassRoute, target: Target, record: HeldRecord, raw: Sequence[RawHeader]
     ) -> dict[str, Any] | None:
         """Sends one record to ``target``; its audit fact, or None when it is skipped. Raises ``Stopped``."""
+        try:
+            prepared = await self._prepare_one(request, route, target, record, raw)
+        except Exception:
+            # As on the data path (RecordHandler.handle), which dead-lettered it as unprocessable: what the
+            # code did not foresee about one record is that record's, not the whole backfill's.
+            log.exception("backfill %s skips %s[%d]@%d", request.request_id, *_where(record))
+            return None
+        if prepared is None:
+            return None
+        delivered, out, verdict = prepared
+        # Checked with no await before the send, so a revocation applied meanwhile cannot slip past it.
+        self._check_entitled(route, target)
+        await self.send(target.topic, target.key_of(record.key), delivered, out)
+        decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
+        return {**record_fact(route, record, [decision], verdict), "backfill": request.request_id}
+
+    async def _prepare_one(
+        self, request: BackfillEvent, route: ClassRoute, target: Target, record: HeldRecord, raw: Sequence[RawHeader]
+    ) -> tuple[bytes | None, HeaderList, Verdict | None] | None:
+        """What ``target`` receives of one record (value, headers, verdict), or None when it is skipped."""
         try:
             # Replayed from the source topic: the publisher's headers are checked and owned again.
             headers = self.handler.bus_headers(raw, route)
@@ -267,11 +288,7 @@ class Backfiller:
             # Live delivery keeps room for the backfill's header; only a grant changed since can outgrow it.
             log.warning("backfill %s skips %s[%d]@%d: %s", request.request_id, *_where(record), bad.detail)
             return None
-        # Checked with no await before the send, so a revocation applied meanwhile cannot slip past it.
-        self._check_entitled(route, target)
-        await self.send(target.topic, target.key_of(record.key), delivered, out)
-        decision = audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
-        return {**record_fact(route, record, [decision], verdict), "backfill": request.request_id}
+        return delivered, out, verdict
 
     async def _audit(self, facts: list[dict[str, Any]]) -> None:
         for key, payload in audit_facts.encode_batch(facts, self.audit_max_bytes):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -21,9 +22,11 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.headers import HeaderList
 from sharebus_core.topic_reader import RangeReader
+from sharebus_router import backfill as backfill_module
 from sharebus_router.backfill import Backfiller
 from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.message_size import message_size
+from sharebus_router.projector import render
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
 from tests.unit.test_audit_fact_bounds import enterprise_record
@@ -279,3 +282,52 @@ def test_a_backfill_withholds_the_key_where_the_grant_does_not_show_the_key_fiel
         (k, dict(hs).get(h.KEY_WITHHELD)) for topic, k, _v, hs in harness.sent if topic == TOPICS.delivery("tax-levy")
     ]
     assert sent == [(key, None if key else b"uscc")] * RECORDS
+
+
+def audited_offsets(harness: Harness) -> list[int]:
+    return sorted(
+        fact["source"]["offset"]
+        for topic, _k, value, _h in harness.sent
+        if topic == TOPICS.audit_facts and value is not None
+        for fact in json.loads(value)["records"]
+    )
+
+
+def test_a_record_the_backfill_cannot_render_is_skipped_and_every_delivery_is_audited(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the code did not foresee about one record (live delivery dead-letters it as unprocessable,
+    # e.g. a value its projection cannot encode) must neither end the backfill nor leave the records
+    # it delivered before unaudited.
+    harness.grant(penalty_grant(harness))
+    messages = penalty_messages(harness)
+    calls = iter(range(RECORDS))
+
+    def fails_once(target: Any, value: Any, published: bytes | None) -> bytes | None:
+        if next(calls) == 2:
+            raise ValueError("cannot encode")
+        return render(target, value, published)
+
+    monkeypatch.setattr(backfill_module, "render", fails_once)
+    outcome = asyncio.run(backfiller(harness, PENALTY, GRANT_ID, messages).serve(request(PENALTY)))
+    assert (outcome.state, outcome.records) == (BackfillState.DONE, RECORDS - 1)
+    assert len(delivered(harness)) == RECORDS - 1
+    assert audited_offsets(harness) == [n for n in range(RECORDS) if n != 2]
+
+
+def test_what_a_backfill_delivered_before_a_failure_is_audited(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.grant(penalty_grant(harness))
+    messages = penalty_messages(harness)
+    send = harness.send
+
+    async def breaks(topic: str, key: bytes | None, value: bytes | None, headers: HeaderList) -> None:
+        if topic == TOPICS.delivery("tax-levy") and len(delivered(harness)) == 3:
+            raise RuntimeError("the producer is closed")
+        await send(topic, key, value, headers)
+
+    harness.send = breaks
+    with pytest.raises(RuntimeError):
+        asyncio.run(backfiller(harness, PENALTY, GRANT_ID, messages).serve(request(PENALTY)))
+    assert audited_offsets(harness) == [0, 1, 2]
