@@ -67,11 +67,24 @@ class Disputes:
             raise DisputeError(503, f"the gateway cannot be reached: {exc}") from exc
         if response.status_code >= 400:
             raise DisputeError(response.status_code, _detail(response))
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A URL that is not the gateway's (a proxy's page, another service) answers 200 with HTML.
+            raise DisputeError(502, f"the answer from {response.url} is not the gateway's (not JSON)") from exc
 
     @staticmethod
-    def _flat(view: dict[str, Any]) -> dict[str, Any]:
-        return {**view["dispute"], "state": view["state"], "overdue": view["overdue"]}
+    def _flat(view: Any) -> dict[str, Any]:
+        try:
+            return {**view["dispute"], "state": view["state"], "overdue": view["overdue"]}
+        except (KeyError, TypeError) as exc:
+            raise DisputeError(502, f"the answer is not a dispute as the gateway shows one: {exc!r}") from exc
+
+    @classmethod
+    def _flats(cls, views: Any) -> list[dict[str, Any]]:
+        if not isinstance(views, list):
+            raise DisputeError(502, "the answer is not a list of disputes as the gateway shows them")
+        return [cls._flat(v) for v in views]
 
     def open(self, record_id: str, fields: list[str], reason: str) -> dict[str, Any]:
         """Disputes a record this system received (its ``Delivery.record_id``)."""
@@ -81,7 +94,7 @@ class Disputes:
     def inbox(self, state: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
         """Disputes of records this system's department provides, newest first, with their deadlines."""
         params: dict[str, Any] = {"overdue": overdue, **({"state": state} if state else {})}
-        return [self._flat(v) for v in self._call("GET", "/v1/disputes/inbox", params=params)]
+        return self._flats(self._call("GET", "/v1/disputes/inbox", params=params))
 
     def list(
         self, role: Literal["provider", "consumer"] | None = None, state: str | None = None, overdue: bool = False
@@ -89,7 +102,7 @@ class Disputes:
         params: dict[str, Any] = {"overdue": overdue, **({"state": state} if state else {})}
         if role:
             params["role"] = role
-        return [self._flat(v) for v in self._call("GET", "/v1/disputes", params=params)]
+        return self._flats(self._call("GET", "/v1/disputes", params=params))
 
     def show(self, dispute_id: str) -> dict[str, Any]:
         return self._flat(self._call("GET", f"/v1/disputes/{quote(dispute_id, safe='')}"))
