@@ -16,7 +16,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = sub.add_parser("list", help="dead letters, oldest first")
     replaying = sub.add_parser("replay", help="re-publish dead letters to their source topics")
     for p in (listing, replaying):
-        p.add_argument("--reason", help="only this reason, e.g. unknown_schema_id")
+        p.add_argument("--reason", help="only this reason, e.g. unknown_schema_id, or quality (every rule)")
         p.add_argument("--class", dest="data_class", help="only this data class")
     listing.add_argument("--json", action="store_true")
     replaying.add_argument("positions", nargs="*", help="partition:offset of each letter (see dlq list)")

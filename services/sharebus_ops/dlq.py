@@ -87,11 +87,17 @@ def _dead_letter(msg: Message) -> DeadLetter:
 def list_dead_letters(
     access: KafkaAccess, topic: str, reason: str | None = None, data_class: str | None = None
 ) -> list[DeadLetter]:
-    letters = [_dead_letter(m) for m in read_topic(access, topic)]
+    return chosen([_dead_letter(m) for m in read_topic(access, topic)], reason, data_class)
+
+
+def chosen(letters: Iterable[DeadLetter], reason: str | None, data_class: str | None) -> list[DeadLetter]:
+    """The letters of ``reason`` and ``data_class`` (None: any). A reason names its letters whole, or the
+    family before a rule's id: ``quality`` chooses every ``quality:<field>:<kind>`` letter."""
     return [
         d
         for d in letters
-        if (reason is None or d.reason == reason) and (data_class is None or d.data_class == data_class)
+        if (reason is None or d.reason == reason or d.reason.partition(":")[0] == reason)
+        and (data_class is None or d.data_class == data_class)
     ]
 
 

@@ -9,7 +9,7 @@ from confluent_kafka import Message
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
-from sharebus_ops.dlq import DeadLetter, ReplayError, _dead_letter, replay
+from sharebus_ops.dlq import DeadLetter, ReplayError, _dead_letter, chosen, replay
 from sharebus_router.dead_letters import DLQ_OMITTED, DeadLetterReason, bounded, dead_letter_headers
 
 SOURCE = "unit.src.301001001.000001"
@@ -109,3 +109,18 @@ def test_a_replay_the_bus_refuses_is_an_error_and_an_exit_code_not_a_traceback(
     monkeypatch.setattr(dlq_cmd, "replay", refused)
     assert main(["dlq", "replay", "0:3"]) == 6
     assert "no longer at unit.src[0]@7" in capsys.readouterr().err
+
+
+def test_a_reason_chooses_the_letters_of_that_reason_also_where_the_header_names_a_rule() -> None:
+    """A quality rejection's reason header is ``quality:<field>:<kind>``; ``--reason quality`` asks for all of them."""
+    published = [(h.RECORD_ID, b"r8")]
+    rejected = dead_letter_headers(published, "quality:amount:range", "amount < 0", SOURCE, 0, 8, "301001001/000001")
+    letters = [
+        letter(b"small"),  # too_large
+        _dead_letter(Message(topic=DLQ, partition=0, offset=4, key=b"U2", value=b"v", headers=list(rejected))),
+    ]
+    assert [d.position for d in chosen(letters, "quality", None)] == ["0:4"]
+    assert [d.position for d in chosen(letters, "quality:amount:range", None)] == ["0:4"]
+    assert [d.position for d in chosen(letters, "quality:amount", None)] == []
+    assert [d.position for d in chosen(letters, "too_large", "301001001/000001")] == ["0:3"]
+    assert [d.position for d in chosen(letters, None, "301001002/000001")] == []
