@@ -60,7 +60,9 @@ class LagSampler:
                 samples.append(LagSample(group, topic, records, growing))
                 kept.add((group, topic))
             kept.update((group, topic) for topic in unknown)
-        self.growth.forget_all_but(kept)
+        # A group still listed whose offsets Kafka did not give this time (OffsetReader.committed leaves it
+        # out) keeps its windows too: otherwise intermittent errors would keep "growing" from ever firing.
+        self.growth.forget_all_but(kept, set(groups) - set(committed))
         return samples
 
 

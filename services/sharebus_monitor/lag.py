@@ -9,7 +9,7 @@ skew is a job for Kafka's own tools.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 # (topic, partition)
@@ -67,7 +67,9 @@ class GrowthTracker:
             return False
         return records > first and min(lag for _, lag in history) >= first
 
-    def forget_all_but(self, keys: set[tuple[str, str]]) -> None:
-        """Drops the history of groups or topics that are gone, so their series end."""
+    def forget_all_but(self, keys: set[tuple[str, str]], groups: Collection[str] = ()) -> None:
+        """Drops the history of groups or topics that are gone, so their series end; ``keys`` and every
+        topic of ``groups`` (whose offsets were not read this time) are kept."""
         for key in set(self._history) - keys:
-            del self._history[key]
+            if key[0] not in groups:
+                del self._history[key]

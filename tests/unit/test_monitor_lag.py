@@ -121,6 +121,21 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
     assert growing[("ns-router", "ns.src.a")] is True
 
 
+def test_a_group_whose_offsets_kafka_could_not_read_keeps_its_growth_window() -> None:
+    """As for one partition's error: a group's failed offsets request is no drain, so a consumer falling
+    behind through intermittent errors is still reported growing once its offsets read again."""
+    reader = FakeOffsets()
+    sampler = LagSampler(cast(OffsetReader, reader), TopicNames("ns"), ["ns.src.a", "ns.src.b"], GrowthTracker(60))
+    sampler.sample(now=0.0)
+    answered = reader.committed
+    reader.committed = lambda groups: {g: o for g, o in answered(groups).items() if g != "ns.sub.tax-levy"}  # type: ignore[method-assign]
+    assert ("ns.sub.tax-levy", "ns.dlv.tax-levy") not in {(s.group, s.topic) for s in sampler.sample(now=30.0)}
+    reader.committed = answered  # type: ignore[method-assign]
+    reader.ends[("ns.dlv.tax-levy", 0)] = 50
+    growing = {(s.group, s.topic): s.growing for s in sampler.sample(now=61.0)}
+    assert growing[("ns.sub.tax-levy", "ns.dlv.tax-levy")] is True
+
+
 class _Admin:
     def __init__(self, error: int) -> None:
         self.error = error
