@@ -1,7 +1,14 @@
-"""Compacted topics whose log is the source of truth (grants, API keys): create, append, follow.
+"""The control topics whose log is the source of truth (grants, API keys): create, append, follow.
 
 Every reader rebuilds its view from the log, so a change written by any process (the CLI, the
 gateway) reaches every follower without a restart.
+
+They are kept whole, never compacted (``CONTROL_TOPIC_CONFIG``). Readers take only a step forward of
+an entry's history (``grant_log.GrantHistory``, ``sharebus_gateway.keys.KeyHistory``), which holds
+only while the history is there: compaction would leave a replayed approval as a revoked grant's only
+record for a reader starting afresh. A grant's events are also the record of when it was applied for
+and answered (``sharebus report``). Grants and keys are few and change rarely, so the whole log stays
+small.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ class CompactedLogError(SharebusError, RuntimeError):
 
 
 # The broker, not the producer, stamps each record with its append time: readers compare it with the
-# signing time inside the record, so a signed event copied and written again later is refused.
-CONTROL_TOPIC_CONFIG = {"cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"}
+# signing time inside the record, so a signed event copied and written again later is refused. Every
+# event is kept, for ever (see the module's doc).
+CONTROL_TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "message.timestamp.type": "LogAppendTime"}
 
 
 def ensure_compacted_topic(access: KafkaAccess, topic: str) -> None:
@@ -61,7 +69,7 @@ def _assign(consumer: Consumer, topic: str, positions: dict[int, int]) -> dict[i
 
 
 class LogFollower:
-    """Follows a compacted topic in a thread and calls ``on_record(message)`` for every entry, in log order.
+    """Follows a log topic in a thread and calls ``on_record(message)`` for every entry, in log order.
 
     ``caught_up`` is set once the log has been read up to its end as of start-up, so a service can
     refuse to be ready before it knows every entry.

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin._config import ConfigResource
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sharebus_cli.children import Child
+from sharebus_core.compacted_log import ensure_compacted_topic
+from sharebus_core.grant_log import ensure_grant_topic
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.produce import produce_confirmed
 from sharebus_core.signing import Signer
@@ -150,3 +153,16 @@ def test_a_forged_api_key_record_does_not_authenticate_and_a_forged_revocation_r
             (tax_key.key_id, "tax-levy", "control_event_unsigned", "gateway"),
         ]
     )
+
+
+def test_the_control_topics_keep_every_event_for_ever_stamped_by_the_broker(bus: Bus) -> None:
+    # Readers take only a step forward of a grant's or a key's history: compaction would drop the
+    # history behind a replay, and a reader starting afresh would take the replay alone.
+    ensure_grant_topic(bus.access, bus.topics.grants)
+    ensure_compacted_topic(bus.access, bus.topics.api_keys)
+    admin = bus.access.admin()
+    for topic in (bus.topics.grants, bus.topics.api_keys):
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        configs = admin.describe_configs([resource])[resource].result(timeout=30)
+        kept = {name: configs[name].value for name in ("cleanup.policy", "retention.ms", "message.timestamp.type")}
+        assert kept == {"cleanup.policy": "delete", "retention.ms": "-1", "message.timestamp.type": "LogAppendTime"}
