@@ -160,7 +160,9 @@ def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], origi
     producer = access.producer({"acks": "all", "enable.idempotence": True})
     count = 0
     for letter, key, value, published in records:
-        headers: Headers = [*published, (REPLAYED_FROM, f"{topic}:{letter.position}".encode())]
+        # An earlier replay's trace (the record failed again) is the tool's, not the record's: one trace, this one.
+        own = [(name, value) for name, value in published if name != REPLAYED_FROM]
+        headers: Headers = [*own, (REPLAYED_FROM, f"{topic}:{letter.position}".encode())]
         producer.produce(letter.source_topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
         count += 1
     if producer.flush(30) or errors:

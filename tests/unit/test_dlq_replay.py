@@ -9,7 +9,7 @@ from confluent_kafka import Message
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
-from sharebus_ops.dlq import DeadLetter, ReplayError, _dead_letter, chosen, replay
+from sharebus_ops.dlq import REPLAYED_FROM, DeadLetter, ReplayError, _dead_letter, chosen, replay
 from sharebus_router.dead_letters import DLQ_OMITTED, DeadLetterReason, bounded, dead_letter_headers
 
 SOURCE = "unit.src.301001001.000001"
@@ -124,3 +124,15 @@ def test_a_reason_chooses_the_letters_of_that_reason_also_where_the_header_names
     assert [d.position for d in chosen(letters, "quality:amount", None)] == []
     assert [d.position for d in chosen(letters, "too_large", "301001001/000001")] == ["0:3"]
     assert [d.position for d in chosen(letters, None, "301001002/000001")] == []
+
+
+def test_a_letter_of_a_replayed_record_is_replayed_with_one_trace_its_own() -> None:
+    """A replay that failed again (replayed before the fix) carries the first replay's trace; the next replay
+    names its own letter once, not both as if the first trace were the record's own header."""
+    published: list[tuple[str, bytes | None]] = [(h.RECORD_ID, b"r7"), (REPLAYED_FROM, b"unit.dlq:0:1")]
+    headers = dead_letter_headers(published, DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, 9, "")
+    found = _dead_letter(Message(topic=DLQ, partition=0, offset=3, key=b"U1", value=b"v", headers=list(headers)))
+    access = Access()
+    assert replay(cast(KafkaAccess, access), DLQ, [found]) == 1
+    [(_topic, _key, _value, replayed)] = access.made.produced
+    assert replayed == [(h.RECORD_ID, b"r7"), (REPLAYED_FROM, b"unit.dlq:0:3")]
