@@ -55,6 +55,9 @@ class Batch:
     records: tuple[Any, ...]  # Delivery; Any to keep this module free of the subscriber
     # Batch indexes of records that could not be decoded (skipped, given to the error callback).
     skipped: tuple[int, ...] = ()
+    # Batch indexes of records left out as repeats of records handed out before (the Subscriber's
+    # dedupe: the same record id of the same class, e.g. held twice by a router that crashed).
+    repeats: tuple[int, ...] = ()
 
 
 @dataclass

@@ -7,6 +7,7 @@ it: it goes to the ``on_error`` callback (by default logged) and is skipped, its
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -280,7 +281,18 @@ class Subscriber:
             return None
         batch, positions = whole
         self._handed = positions
-        return batch
+        return self._without_repeats(batch)
+
+    def _without_repeats(self, batch: Batch) -> Batch:
+        """The batch without the records handed out before, as a real-time repeat is dropped: a router that
+        crashed after holding a record and before committing holds it again, and a copy past the window's
+        end marker goes out with the next window, in another batch, with the same record id."""
+        kept = [r for r in batch.records if not self._is_repeat(r)]
+        if len(kept) == len(batch.records):
+            return batch
+        self.duplicates += len(batch.records) - len(kept)
+        repeats = tuple(sorted({r.batch.seq for r in batch.records} - {r.batch.seq for r in kept}))
+        return dataclasses.replace(batch, records=tuple(kept), repeats=repeats)
 
     def _is_repeat(self, delivery: Delivery) -> bool:
         return self._seen.is_repeat(h.record_identity(delivery.provider, delivery.data_class, delivery.record_id))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 from sharebus_core import headers as h
-from sharebus_sdk.batches import BatchAssembler, BatchInfo
+from sharebus_core.recent_ids import RecentIds
+from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.offsets import OffsetBook
+from sharebus_sdk.subscriber import Subscriber, SubscriberSettings
 
 START = dt.datetime(2026, 11, 22, 2, tzinfo=dt.UTC)
 
@@ -64,3 +67,86 @@ def test_offsets_are_stored_only_up_to_the_oldest_unfinished_message() -> None:
     assert book.to_store() == []  # unchanged: nothing to store again
     book.done([("t", 0, 1), ("t", 0, 4)])
     assert [tp.offset for tp in book.to_store()] == [5]
+
+
+class Msg:
+    """A delivered message as confluent-kafka hands it over (the fields the Subscriber reads)."""
+
+    def __init__(self, offset: int, headers: dict[str, bytes], value: bytes | None) -> None:
+        self._offset, self._headers, self._value = offset, headers, value
+
+    def topic(self) -> str:
+        return "unit.dlv.hrss-si"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return list(self._headers.items())
+
+    def key(self) -> bytes | None:
+        return None
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def error(self) -> None:
+        return None
+
+
+class Consumer:
+    def __init__(self, messages: list[Msg]) -> None:
+        self.messages = messages
+
+    def poll(self, timeout: float) -> Msg | None:
+        return self.messages.pop(0) if self.messages else None
+
+    def store_offsets(self, offsets: Any) -> None:
+        pass
+
+
+class Identity:
+    def raise_if_refused(self) -> None:
+        pass
+
+
+def batch_messages(start: int, window: str, record_ids: list[str]) -> list[Msg]:
+    """One released window: its records (value: the record id) and the end marker."""
+    common = {
+        h.BATCH_ID: f"c@{window}".encode(),
+        h.BATCH_START: START.isoformat().encode(),
+        h.BATCH_END_TIME: (START + dt.timedelta(days=1)).isoformat().encode(),
+        h.BATCH_COUNT: str(len(record_ids)).encode(),
+        h.DATA_CLASS: b"c",
+        h.PROVIDER: b"AMR",
+    }
+    records = [
+        Msg(start + seq, {**common, h.BATCH_SEQ: str(seq).encode(), h.RECORD_ID: rid.encode()}, rid.encode())
+        for seq, rid in enumerate(record_ids)
+    ]
+    return [*records, Msg(start + len(record_ids), {**common, h.BATCH_END: b"1"}, None)]
+
+
+def test_a_record_released_again_in_a_later_batch_is_not_handed_out_twice() -> None:
+    # A router that crashed after holding a record and before committing holds it again; past the
+    # window's end marker, the copy goes out with the next window: same record id, another batch.
+    subscriber = object.__new__(Subscriber)
+    subscriber.settings = SubscriberSettings()
+    subscriber.system, subscriber.topic = "hrss-si", "unit.dlv.hrss-si"
+    subscriber.identity = cast(Any, Identity())
+    released = [*batch_messages(0, "w1", ["r1", "r2"]), *batch_messages(3, "w2", ["r2", "r3"])]
+    subscriber._consumer = cast(Any, Consumer(released))
+    subscriber._deserializer = lambda value, context: {"id": value.decode()}
+    subscriber._book, subscriber._handed, subscriber._batches = OffsetBook(), [], BatchAssembler()
+    subscriber._seen, subscriber.duplicates, subscriber.skipped = RecentIds(100), 0, 0
+
+    first, second = subscriber.poll(0), subscriber.poll(0)
+    assert isinstance(first, Batch)
+    assert isinstance(second, Batch)
+    assert [r.record_id for r in first.records] == ["r1", "r2"]
+    assert [r.record_id for r in second.records] == ["r3"]
+    assert second.repeats == (0,)  # its index in the batch, as skipped ones are named
+    assert subscriber.duplicates == 1
