@@ -132,7 +132,7 @@ class Sink:
             if item.key is not None:  # a tombstone: the key's row goes (in a theme table, this class's columns)
                 unit.put(placement, item.key, None, item.published_ns)
             return
-        shape = self._shape(placement, item)
+        shape = self._shape(placement, item, unit)
         if shape is None:
             self.metrics.skipped.labels(item.data_class).inc()
             return
@@ -177,7 +177,7 @@ class Sink:
         self.revoked.discard(code)
         self.metrics.revoke(code, False)
 
-    def _shape(self, placement: Placement, item: Incoming) -> ClassShape | None:
+    def _shape(self, placement: Placement, item: Incoming, unit: Unit) -> ClassShape | None:
         assert item.schema is not None
         found = self._shapes.get((item.data_class, item.schema.schema_id))
         if found is not None:
@@ -188,16 +188,21 @@ class Sink:
             for statement in self.store.ensure(placement, shape):
                 log.info("%s: %s", item.data_class, statement)
         except IncompatibleSchema as exc:
-            self.stop_class(item.data_class, str(exc))
+            self.stop_class(item.data_class, str(exc), unit)
             return None
         self._shapes[(item.data_class, item.schema.schema_id)] = shape
         return shape
 
-    def stop_class(self, data_class: str, reason: str) -> None:
-        """Stops one class for good (until an operator fixes the table); the others go on."""
+    def stop_class(self, data_class: str, reason: str, unit: Unit) -> None:
+        """Stops one class for good (until an operator fixes the table); the others go on.
+
+        Written with ``unit``'s transaction, as its offsets are: committed on its own, a crash before the
+        transaction's COMMIT would leave the class stopped, and its compatible records of that transaction,
+        read again, skipped for good.
+        """
         log.error("class %s stopped: %s", data_class, reason)
         self.stopped[data_class] = reason
-        self.store.set_class_state(data_class, STOPPED, reason)
+        unit.class_states[data_class] = (STOPPED, reason)
         self.metrics.stop(data_class)
 
     def check_grants(self) -> None:

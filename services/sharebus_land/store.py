@@ -96,6 +96,8 @@ class Unit:
     rows: dict[Key, dict[Any, dict[str, Any] | None]] = field(default_factory=dict)
     batches: list[dict[str, Any]] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Classes stopped by a record of this transaction: (state, reason), written with its rows and offsets.
+    class_states: dict[str, tuple[str, str]] = field(default_factory=dict)
     landed: Counter[str] = field(default_factory=Counter)
     published_ns: dict[str, int] = field(default_factory=dict)  # per class, the latest publish time landed
     records: int = 0
@@ -111,7 +113,7 @@ class Unit:
             self.published_ns[placement.data_class] = published_ns
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.batches or self.offsets)
+        return bool(self.rows or self.batches or self.offsets or self.class_states)
 
 
 @dataclass(frozen=True)
@@ -252,23 +254,29 @@ class LandStore:
         return [str(s.compile(dialect=self.engine.dialect)).strip() for s in statements]
 
     def set_class_state(self, data_class: str, state: str | None, reason: str = "") -> None:
-        table = self.control["classes"]
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(table).where(table.c.data_class == data_class))
-            if state is not None:
-                now = dt.datetime.now(dt.UTC)
-                conn.execute(sa.insert(table).values(data_class=data_class, state=state, reason=reason, since=now))
+            self._set_class_state(conn, data_class, state, reason)
+
+    def _set_class_state(self, conn: Connection, data_class: str, state: str | None, reason: str) -> None:
+        table = self.control["classes"]
+        conn.execute(sa.delete(table).where(table.c.data_class == data_class))
+        if state is not None:
+            now = dt.datetime.now(dt.UTC)
+            conn.execute(sa.insert(table).values(data_class=data_class, state=state, reason=reason, since=now))
 
     def apply(self, unit: Unit) -> None:
         """One transaction: the rows, the batches and the offsets they came from, or none of them.
 
-        Order: rows first, then the offsets, then COMMIT. Kafka's own committed offsets play no part.
+        Order: rows first, then batches and class states, then the offsets, then COMMIT. Kafka's own
+        committed offsets play no part.
         """
         with self.engine.begin() as conn:
             for (_table, data_class), rows in unit.rows.items():
                 self._apply_rows(conn, self._placements[data_class], rows)
             if unit.batches:
                 conn.execute(sa.insert(self.control["batches"]), unit.batches)
+            for data_class, (state, reason) in unit.class_states.items():
+                self._set_class_state(conn, data_class, state, reason)
             if unit.offsets:
                 self._upsert(
                     conn,

@@ -21,7 +21,7 @@ from sharebus_land.reader import DeliveryReader, Incoming, WriterSchema
 from sharebus_land.settings import LandSettings
 from sharebus_land.shapes import ClassShape, column_kind, evolve
 from sharebus_land.sink import Sink
-from sharebus_land.store import LandStore
+from sharebus_land.store import LandStore, Unit
 from sharebus_sdk.batches import BatchInfo
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "fixtures" / "catalogue"
@@ -97,7 +97,7 @@ def sink(db_url: str, catalogue: Catalogue, feed: Feed, **settings: Any) -> tupl
         made.append(FakeReader(feed.items, start))
         return made[-1]  # type: ignore[return-value]
 
-    land = LandSettings(database_url=db_url, max_wait_ms=5, **settings)
+    land = LandSettings(database_url=db_url, **{"max_wait_ms": 5, **settings})
     return Sink(land, "tax-levy", catalogue, LandStore(land.database_url), reader), made[-1]
 
 
@@ -210,6 +210,34 @@ def test_a_new_field_adds_a_column_and_an_incompatible_schema_stops_only_its_cla
     s.close()
     again, _ = sink(db_url, catalogue, feed)  # stays stopped across a restart
     assert PENALTY in again.stopped
+    again.close()
+
+
+def test_a_class_stopped_in_a_transaction_that_never_committed_is_not_stopped_after_a_restart(
+    db_url: str, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop is written with the transaction whose record stopped the class: a crash before its COMMIT
+    reads the class's earlier records of that transaction again, and lands them (they were compatible)."""
+    feed, penalty = Feed(), schema_of(catalogue, PENALTY, 3)
+    feed.add(PENALTY, "P0", {"uscc": "P0", "person_id_number": "x", "amount": 1.0, "seq": 0}, penalty)
+    broken = json.loads(json.dumps(penalty.document))
+    broken["fields"] = [{**f, "type": "string"} if f["name"] == "amount" else f for f in broken["fields"]]
+    value = {"uscc": "P1", "person_id_number": "x", "amount": "masked", "seq": 1}
+    feed.add(PENALTY, "P1", value, WriterSchema(4, broken, None))
+    s, _ = sink(db_url, catalogue, feed, max_wait_ms=10_000)  # both records in one transaction
+
+    def killed(_unit: Unit) -> None:
+        raise RuntimeError("killed before COMMIT")
+
+    monkeypatch.setattr(s.store, "apply", killed)
+    with pytest.raises(RuntimeError):
+        s.step()
+    s.close()
+    again, _ = sink(db_url, catalogue, feed)
+    assert PENALTY not in again.stopped
+    drain(again)
+    assert [r["uscc"] for r in again.store.rows(class_table(PENALTY))] == ["P0"]
+    assert [(r["data_class"], r["state"]) for r in again.store.rows("sharebus_classes")] == [(PENALTY, "stopped")]
     again.close()
 
 
