@@ -34,8 +34,8 @@ def quiet_http_clients() -> None:
 
 
 def run(settings: LandSettings, *, once: bool = False, show_plan: bool = False) -> int:
-    """Lands (or plans); returns the exit code: 2 for a setting that cannot work, 6 when the database,
-    the delivery topic or the gateway cannot be used, each named on stderr."""
+    """Lands (or plans); returns the exit code: 2 for a setting that cannot work, 6 when the database or
+    the delivery topic cannot be used, each named on stderr."""
     try:
         return _run(settings, once=once, show_plan=show_plan)
     except (ThemeInvalid, DatabaseUrlInvalid) as exc:

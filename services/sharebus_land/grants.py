@@ -45,12 +45,15 @@ class GrantWatch:
             raise LandError(f"the gateway did not list {self.system}'s grants: {exc}") from exc
         states: dict[str, set[str]] = defaultdict(set)
         ended_grants: set[str] = set()
-        for view in response.json():
-            grant = view["grant"]
-            if grant["consumer"] == self.system:
-                states[grant["data_class"]].add(view["effective_state"])
-                if view["effective_state"] in ENDED:
-                    ended_grants.add(grant["grant_id"])
+        try:
+            for view in response.json():
+                grant = view["grant"]
+                if grant["consumer"] == self.system:
+                    states[grant["data_class"]].add(view["effective_state"])
+                    if view["effective_state"] in ENDED:
+                        ended_grants.add(grant["grant_id"])
+        except (ValueError, KeyError, TypeError) as exc:  # not the gateway's grant list (a proxy's page, say)
+            raise LandError(f"the gateway's list of {self.system}'s grants is not one: {exc!r}") from exc
         active = {code for code, seen in states.items() if "approved" in seen}
         ended = {code for code, seen in states.items() if seen & ENDED} - active
         return GrantStanding(ended, active, ended_grants)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sharebus_core.catalogue import Catalogue
-from sharebus_land.errors import IncompatibleSchema
+from sharebus_land.errors import IncompatibleSchema, LandError
 from sharebus_land.grants import GrantWatch
 from sharebus_land.layout import Placement, plan_placements
 from sharebus_land.metrics import LandMetrics
@@ -210,7 +210,13 @@ class Sink:
         if self.grants is None or time.monotonic() < self._next_grant_check:
             return
         self._next_grant_check = time.monotonic() + self.settings.grant_poll_s
-        standing = self.grants.ended_classes()
+        try:
+            standing = self.grants.ended_classes()
+        except LandError as exc:
+            # Asked again at the next poll. Landing goes on meanwhile: the router delivers nothing under an
+            # ended grant, and a class known revoked stays so (_revoked) until an answer says otherwise.
+            log.warning("grants not checked: %s; asking again in %gs", exc, self.settings.grant_poll_s)
+            return
         self._ended_grants = standing.ended_grants
         for code in sorted(standing.ended - self.revoked):
             reason = "grant revoked or expired: rows landed before are kept"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
-from sharebus_land.errors import IncompatibleSchema, ThemeInvalid
+from sharebus_land.errors import IncompatibleSchema, LandError, ThemeInvalid
 from sharebus_land.grants import GrantStanding
 from sharebus_land.layout import class_table, plan_placements
 from sharebus_land.offsets import OffsetBook
@@ -311,6 +312,40 @@ def test_a_record_under_a_grant_approved_since_the_last_poll_lands_and_lands_its
     assert [r["uscc"] for r in s.store.rows(class_table(ENTERPRISE))] == ["U1"]
     assert ENTERPRISE not in s.revoked
     assert s.store.rows("sharebus_classes") == []
+    s.close()
+
+
+class Unanswered:
+    """A gateway that is restarting: its first answer fails, its second comes."""
+
+    def __init__(self, then: Grants) -> None:
+        self.then, self.asked = then, 0
+
+    def ended_classes(self) -> GrantStanding:
+        self.asked += 1
+        if self.asked == 1:
+            raise LandError("the gateway did not list tax-levy's grants: connection refused")
+        return self.then.ended_classes()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_grant_poll_the_gateway_does_not_answer_is_tried_again_and_landing_goes_on(
+    db_url: str, catalogue: Catalogue
+) -> None:
+    """A gateway restart must not end the sink (nothing is landed until someone restarts it): the router
+    delivers nothing under an ended grant, so the poll only waits for the next one."""
+    feed, schema = Feed(), schema_of(catalogue, ENTERPRISE, 1)
+    feed.add(ENTERPRISE, "U0", enterprise(0), schema)
+    s, _ = sink(db_url, catalogue, feed, grant_poll_s=0.001)
+    s.grants = Unanswered(Grants({ENTERPRISE}, set(), {"g1"}))  # type: ignore[assignment]
+    s.check_grants()
+    drain(s)
+    assert [r["uscc"] for r in s.store.rows(class_table(ENTERPRISE))] == ["U0"]
+    time.sleep(0.002)
+    s.check_grants()  # answered now: the revocation is applied
+    assert ENTERPRISE in s.revoked
     s.close()
 
 
