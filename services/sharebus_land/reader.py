@@ -73,9 +73,9 @@ class DeliveryReader:
         if topic is None or topic.error is not None or not topic.partitions:
             raise LandError(f"system {system}: cannot see its delivery topic {self.topic}: {topic and topic.error}")
         self.partitions = sorted(topic.partitions)
-        self._consumer.assign(
-            [TopicPartition(self.topic, p, start.get((self.topic, p), OFFSET_BEGINNING)) for p in self.partitions]
-        )
+        # Where each partition is read from: the database's next offset, else the first one retained.
+        self._start = {p: start.get((self.topic, p), OFFSET_BEGINNING) for p in self.partitions}
+        self._consumer.assign([TopicPartition(self.topic, p, offset) for p, offset in self._start.items()])
 
     def poll(self, timeout_s: float) -> Incoming | None:
         msg = self._consumer.poll(timeout_s)
@@ -123,7 +123,7 @@ class DeliveryReader:
 
     def lag(self) -> dict[int, int]:
         """Records not yet read, per partition (high watermark minus position)."""
-        positions = {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
+        positions = self.positions()
         lag = {}
         for partition in self.partitions:
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
@@ -138,7 +138,27 @@ class DeliveryReader:
         }
 
     def positions(self) -> dict[int, int]:
-        return {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
+        """The next offset to read, per partition.
+
+        librdkafka's position is the offset after the last message consumed, and -1001 (invalid) before
+        the first: a partition with nothing new since the database's offset, or emptied by retention, would
+        never look read (``--once`` would never end, and its lag would show 0). There it is where reading
+        started: the database's offset, else the partition's first retained one.
+        """
+        found = {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
+        for partition in self.partitions:
+            if found.get(partition, -1) < 0:
+                start = self._start.get(partition, OFFSET_BEGINNING)
+                found[partition] = start if start >= 0 else self._first_retained(partition)
+        return found
+
+    def _first_retained(self, partition: int) -> int:
+        """-1 when the broker does not say now: not read yet, asked again next time."""
+        try:
+            low, _high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+        except KafkaException:
+            return -1
+        return int(low)
 
     def _assigned(self) -> list[TopicPartition]:
         return [TopicPartition(self.topic, p) for p in self.partitions]

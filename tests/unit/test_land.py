@@ -416,3 +416,27 @@ def test_a_setting_that_cannot_work_is_named_with_an_exit_code_not_a_traceback(
     err = capsys.readouterr().err
     assert said in err
     assert "secret" not in err
+
+
+class Unconsumed:
+    """librdkafka's consumer before the first message of each partition: position -1001 (invalid)."""
+
+    def __init__(self, watermarks: dict[int, tuple[int, int]]) -> None:
+        self.watermarks = watermarks
+
+    def position(self, partitions: list[Any]) -> list[Any]:
+        return [type("TP", (), {"partition": tp.partition, "offset": -1001})() for tp in partitions]
+
+    def get_watermark_offsets(self, tp: Any, timeout: float | None = None, cached: bool = False) -> tuple[int, int]:
+        return self.watermarks[tp.partition]
+
+
+def test_once_ends_when_a_partition_has_nothing_new_since_the_database_offset_or_only_expired_records() -> None:
+    """Partition 0: the last run landed up to 3, its end. Partition 1: retention emptied it (first 5, end 5).
+    Partition 2: two records not read yet. Only partition 2 keeps ``--once`` (and the lag) waiting."""
+    reader = object.__new__(DeliveryReader)
+    reader.topic, reader.partitions = TOPIC, [0, 1, 2]
+    reader._start = {0: 3, 1: -2, 2: 7}  # -2: OFFSET_BEGINNING, no offset in the database
+    reader._consumer = Unconsumed({0: (0, 3), 1: (5, 5), 2: (0, 9)})  # type: ignore[assignment]
+    assert reader.positions() == {0: 3, 1: 5, 2: 7}
+    assert reader.lag() == {0: 0, 1: 0, 2: 2}
