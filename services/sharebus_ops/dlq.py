@@ -144,27 +144,45 @@ def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], origi
 
     The copy carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` so it can be traced back. What a
     letter left out is read from its source topic; a letter whose record cannot be found is refused,
-    before anything is published.
+    before anything is published. When Kafka refuses or does not acknowledge some copies, ``ReplayError``
+    says which letters went out and which did not, so that only those are replayed again.
     """
-    errors: list[str] = []
-
-    def on_delivery(err: KafkaError | None, _msg: object) -> None:
-        if err is not None:
-            errors.append(err.str())
-
     chosen = list(letters)
     for letter in chosen:
         if not letter.source_topic:
             raise ReplayError(f"dead letter {letter.position} does not say where it came from")
     records = [(letter, *_as_published(access, letter, original)) for letter in chosen]
     producer = access.producer({"acks": "all", "enable.idempotence": True})
-    count = 0
+    acknowledged: set[str] = set()
+    refused: dict[str, str] = {}
+
+    def outcome(position: str) -> Callable[[KafkaError | None, object], None]:
+        def on_delivery(err: KafkaError | None, _msg: object) -> None:
+            if err is None:
+                acknowledged.add(position)
+            else:
+                refused[position] = err.str()
+
+        return on_delivery
+
     for letter, key, value, published in records:
         # An earlier replay's trace (the record failed again) is the tool's, not the record's: one trace, this one.
-        own = [(name, value) for name, value in published if name != REPLAYED_FROM]
+        own = [(name, raw) for name, raw in published if name != REPLAYED_FROM]
         headers: Headers = [*own, (REPLAYED_FROM, f"{topic}:{letter.position}".encode())]
-        producer.produce(letter.source_topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
-        count += 1
-    if producer.flush(30) or errors:
-        raise ReplayError(f"replaying dead letters failed: {errors or 'not acknowledged'}")
-    return count
+        producer.produce(
+            letter.source_topic, key=key, value=value, headers=headers, on_delivery=outcome(letter.position)
+        )
+    producer.flush(30)
+    if len(acknowledged) < len(records):
+        raise ReplayError(_partly(chosen, acknowledged, refused))
+    return len(records)
+
+
+def _partly(chosen: list[DeadLetter], acknowledged: set[str], refused: dict[str, str]) -> str:
+    done = [d.position for d in chosen if d.position in acknowledged]
+    unknown = [d.position for d in chosen if d.position not in acknowledged and d.position not in refused]
+    parts = [f"re-published {len(done)} of {len(chosen)} dead letter(s)" + (f" ({', '.join(done)})" if done else "")]
+    parts += [f"{position} refused: {reason}" for position, reason in refused.items()]
+    if unknown:
+        parts.append(f"not acknowledged within 30 s (may have gone out): {', '.join(unknown)}")
+    return "; ".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import KafkaError, Message
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
@@ -19,15 +19,22 @@ PUBLISHED: list[tuple[str, str | bytes | None]] = [(h.DATA_CLASS, b"301001001/00
 
 
 class Producer:
-    """Takes what replay produces; every message acknowledged."""
+    """Takes what replay produces; every message acknowledged (its callback called by flush, as Kafka's is)."""
 
     def __init__(self) -> None:
         self.produced: list[tuple[str, bytes | None, bytes | None, list[tuple[str, Any]]]] = []
+        self.callbacks: list[tuple[bytes | None, Any]] = []
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Any, on_delivery: Any) -> None:
         self.produced.append((topic, key, value, list(headers)))
+        self.callbacks.append((key, on_delivery))
+
+    def error_for(self, key: bytes | None) -> KafkaError | None:
+        return None
 
     def flush(self, timeout: float) -> int:
+        for key, on_delivery in self.callbacks:
+            on_delivery(self.error_for(key), None)
         return 0
 
 
@@ -136,3 +143,35 @@ def test_a_letter_of_a_replayed_record_is_replayed_with_one_trace_its_own() -> N
     assert replay(cast(KafkaAccess, access), DLQ, [found]) == 1
     [(_topic, _key, _value, replayed)] = access.made.produced
     assert replayed == [(h.RECORD_ID, b"r7"), (REPLAYED_FROM, b"unit.dlq:0:3")]
+
+
+class Refusing(Producer):
+    """Acknowledges every copy but the one with ``refused_key``, which Kafka refuses."""
+
+    def __init__(self, refused_key: bytes) -> None:
+        super().__init__()
+        self.refused_key = refused_key
+
+    def error_for(self, key: bytes | None) -> KafkaError | None:
+        return KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED) if key == self.refused_key else None
+
+
+def test_a_replay_kafka_refuses_in_part_says_which_letters_went_out_and_which_did_not() -> None:
+    """Replaying the whole selection again would publish the acknowledged ones twice: the error names them."""
+    first = _dead_letter(
+        Message(topic=DLQ, partition=0, offset=3, key=b"U1", value=b"v", headers=list(letter_headers()))
+    )
+    second = _dead_letter(
+        Message(topic=DLQ, partition=0, offset=4, key=b"U2", value=b"v", headers=list(letter_headers()))
+    )
+    access = Access()
+    access.made = Refusing(b"U2")
+    with pytest.raises(ReplayError) as refused:
+        replay(cast(KafkaAccess, access), DLQ, [first, second])
+    said = str(refused.value)
+    assert "re-published 1 of 2 dead letter(s) (0:3)" in said
+    assert "0:4 refused:" in said
+
+
+def letter_headers() -> list[tuple[str, bytes]]:
+    return dead_letter_headers([(h.RECORD_ID, b"r9")], DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, 9, "")
