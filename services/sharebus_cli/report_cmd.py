@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.errors import SharebusError
 from sharebus_core.topics import TopicNames
 from sharebus_report import Report, Rules, build_report, parse_period, render_html, render_xlsx
 from sharebus_report.settings import ReportSettings
@@ -32,18 +33,33 @@ def _ranking(report: Report) -> str:
     return "\n".join(lines)
 
 
+class OutputUnwritable(SharebusError, OSError):
+    """The directory the report is to be written into cannot be made or written."""
+
+
+def _writable(out: Path) -> Path:
+    """``out``, made if missing; checked before the trail is read, which takes a while."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot write the report into {out}: {exc.strerror or exc}") from exc
+    return out
+
+
 def run(args: argparse.Namespace, catalogue: Catalogue) -> tuple[str, int]:
     settings = ReportSettings()
     period = parse_period(args.period, settings.timezone)
+    out = _writable(args.out or settings.out_dir)
     rules = Rules(settings.grace, settings.grant_deadline_working_days, settings.dedupe_window)
     verifier = settings.control_keys().verifier
     report = build_report(
         settings.kafka, TopicNames(settings.namespace), catalogue, period, verifier=verifier, rules=rules
     )
-    out: Path = args.out or settings.out_dir
-    out.mkdir(parents=True, exist_ok=True)
     html, xlsx = out / f"report-{period.label}.html", out / f"report-{period.label}.xlsx"
-    html.write_text(render_html(report), encoding="utf-8")
-    xlsx.write_bytes(render_xlsx(report))
+    try:
+        html.write_text(render_html(report), encoding="utf-8")
+        xlsx.write_bytes(render_xlsx(report))
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot write the report into {out}: {exc.strerror or exc}") from exc
     state = "complete" if report.complete else f"so far: the period is not over (counted up to {report.as_of})"
     return f"{period.label} ({state})\n{_ranking(report)}\nwrote {html}\nwrote {xlsx}", 0

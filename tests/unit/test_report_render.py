@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import io
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -159,3 +160,14 @@ def test_the_command_refuses_a_bad_period_before_reading_anything(
     monkeypatch.setenv("SHAREBUS_BOOTSTRAP", "127.0.0.1:1")  # nothing listens: it must not get that far
     assert cli(["report", "--period", "2026-13"]) == 2
     assert "no month 13" in capsys.readouterr().err
+
+
+def test_the_command_refuses_an_output_directory_it_cannot_write_before_reading_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SHAREBUS_CATALOGUE_DIR", str(FIXTURE_CATALOGUE))
+    monkeypatch.setenv("SHAREBUS_BOOTSTRAP", "127.0.0.1:1")  # nothing listens: it must not get that far
+    taken = tmp_path / "reports"
+    taken.write_text("a file, not a directory")
+    assert cli(["report", "--period", "2026-11", "--out", str(taken)]) == 2
+    assert f"cannot write the report into {taken}" in capsys.readouterr().err
