@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.errors import SharebusError
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_ops.freshness import freshness_report
@@ -50,7 +51,13 @@ def _as_json(item: Freshness) -> dict[str, object]:
     }
 
 
+class UnknownProvider(SharebusError, ValueError):
+    """``--provider`` names no department of the catalogue (its classes would be none: "0 overdue")."""
+
+
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
+    if args.provider is not None and args.provider not in catalogue.departments:
+        raise UnknownProvider(f"no department {args.provider!r} in the catalogue (e.g. {min(catalogue.departments)})")
     policy = FreshnessPolicy(dt.timedelta(hours=args.grace_hours), dt.timedelta(hours=args.realtime_silence_hours))
     now = dt.datetime.now(dt.UTC)
     report = freshness_report(catalogue, settings.kafka, TopicNames(settings.namespace), now, policy, args.provider)

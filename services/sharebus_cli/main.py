@@ -150,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (CatalogueError, SigningKeyError, BadPeriod, DcatExportError, report_cmd.OutputUnwritable) as exc:
+    except (
+        CatalogueError,
+        SigningKeyError,
+        BadPeriod,
+        DcatExportError,
+        report_cmd.OutputUnwritable,
+        freshness_cmd.UnknownProvider,
+    ) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
     except UnknownDataClass as exc:
