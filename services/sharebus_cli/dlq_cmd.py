@@ -7,7 +7,7 @@ import json
 
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
-from sharebus_ops.dlq import DeadLetter, list_dead_letters, replay
+from sharebus_ops.dlq import DeadLetter, chosen, list_dead_letters, replay
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,9 +30,17 @@ def _row(d: DeadLetter) -> str:
     )
 
 
+def _none_of(every: list[DeadLetter]) -> str:
+    """Why nothing is listed: an empty topic, or filters that match none of its letters (not "empty")."""
+    if not every:
+        return "the dead-letter topic is empty"
+    return f"none of the {len(every)} dead letter(s) matches --reason/--class"
+
+
 def run(args: argparse.Namespace, settings: BusSettings) -> str:
     topic = TopicNames(settings.namespace).dead_letter
-    letters = list_dead_letters(settings.kafka, topic, args.reason, args.data_class)
+    every = list_dead_letters(settings.kafka, topic)
+    letters = chosen(every, args.reason, args.data_class)
     if args.action == "list":
         if args.json:
             return json.dumps(
@@ -52,12 +60,12 @@ def run(args: argparse.Namespace, settings: BusSettings) -> str:
                 ensure_ascii=False,
                 indent=2,
             )
-        return "\n".join(_row(d) for d in letters) or "the dead-letter topic is empty"
+        return "\n".join(_row(d) for d in letters) or _none_of(every)
     if args.all == bool(args.positions):
         raise SystemExit("sharebus dlq replay: give partition:offset positions, or --all (not both)")
-    chosen = letters if args.all else [d for d in letters if d.position in set(args.positions)]
-    missing = set(args.positions) - {d.position for d in chosen}
+    picked = letters if args.all else [d for d in letters if d.position in set(args.positions)]
+    missing = set(args.positions) - {d.position for d in picked}
     if missing:
         raise SystemExit(f"sharebus dlq replay: no dead letter at {', '.join(sorted(missing))}")
-    count = replay(settings.kafka, topic, chosen)
+    count = replay(settings.kafka, topic, picked)
     return f"re-published {count} dead letter(s) to their source topics"

@@ -175,3 +175,17 @@ def test_a_replay_kafka_refuses_in_part_says_which_letters_went_out_and_which_di
 
 def letter_headers() -> list[tuple[str, bytes]]:
     return dead_letter_headers([(h.RECORD_ID, b"r9")], DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, 9, "")
+
+
+def test_a_listing_whose_filters_match_nothing_does_not_say_the_topic_is_empty(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sharebus_cli import dlq_cmd
+    from sharebus_cli.main import main
+
+    monkeypatch.setattr(dlq_cmd, "list_dead_letters", lambda *_args: [letter(b"small")])
+    assert main(["dlq", "list", "--class", "301001002/000001"]) == 0
+    assert "none of the 1 dead letter(s) matches --reason/--class" in capsys.readouterr().out
+    monkeypatch.setattr(dlq_cmd, "list_dead_letters", lambda *_args: [])
+    assert main(["dlq", "list"]) == 0
+    assert "the dead-letter topic is empty" in capsys.readouterr().out
