@@ -107,8 +107,20 @@ class Sink:
         if whole is None:
             return
         batch, positions = whole
-        for part in batch.records:
-            self._land(part, unit)
+        # The batch's parts are released now whatever happens to them, with the transaction that holds them.
+        self._book.release(positions)
+        landed = [self._land(part, unit) for part in batch.records]
+        if not all(landed):
+            # A stopped or revoked class: its window is not in the database, so neither is its batch (nor the
+            # batch metrics, which say "landed whole").
+            log.warning(
+                "batch %s of %s: %d of %d record(s) not landed",
+                batch.batch_id,
+                batch.data_class,
+                landed.count(False),
+                len(landed),
+            )
+            return
         unit.batches.append(
             {
                 "batch_id": batch.batch_id,
@@ -120,22 +132,21 @@ class Sink:
             }
         )
         self._landed_batches.add(batch.batch_id)
-        # The batch's parts are released only now, with the batch in the same transaction.
-        self._book.release(positions)
 
-    def _land(self, item: Incoming, unit: Unit) -> None:
+    def _land(self, item: Incoming, unit: Unit) -> bool:
+        """Puts the record's row (or its tombstone) in ``unit``; False when it is skipped."""
         placement = self.placements.get(item.data_class)
         if placement is None or item.data_class in self.stopped or self._revoked(item):
             self.metrics.skipped.labels(item.data_class or "unknown").inc()
-            return
+            return False
         if item.value is None or item.schema is None:
             if item.key is not None:  # a tombstone: the key's row goes (in a theme table, this class's columns)
                 unit.put(placement, item.key, None, item.published_ns)
-            return
+            return True
         shape = self._shape(placement, item, unit)
         if shape is None:
             self.metrics.skipped.labels(item.data_class).inc()
-            return
+            return False
         value = item.value
         row: dict[str, Any] = {placement.column(name): value.get(name) for name, _kind in shape.fields}
         row[placement.column(RECORD_ID)] = item.record_id
@@ -143,6 +154,7 @@ class Sink:
         row[placement.column(GRANT_ID)] = item.grant_id
         row[placement.column(LANDED_AT)] = unit.landed_at
         unit.put(placement, self._row_key(shape, item, value), row, item.published_ns)
+        return True
 
     @staticmethod
     def _row_key(shape: ClassShape, item: Incoming, value: Mapping[str, Any]) -> Any:

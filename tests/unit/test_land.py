@@ -373,6 +373,21 @@ def test_a_batch_lands_in_one_transaction_and_only_when_whole(db_url: str, catal
     s.close()
 
 
+def test_a_batch_of_a_stopped_class_is_not_recorded_or_counted_as_landed(db_url: str, catalogue: Catalogue) -> None:
+    """sharebus_batches and sharebus_land_batches_total say "landed whole": not of a window whose rows were skipped."""
+    feed, schema = Feed(), schema_of(catalogue, STATS, 1)
+    for seq in range(2):
+        feed.add(STATS, f"D{seq}", {"district_code": f"D{seq}", "issued": seq, "seq": seq}, schema, batch_info(seq, 2))
+    feed.add(STATS, "", None, None, batch_info(None, 2))
+    s, _ = sink(db_url, catalogue, feed)
+    s.stopped[STATS] = "stopped by an earlier schema"
+    drain(s)
+    assert s.store.rows("sharebus_batches") == []
+    assert s.metrics.registry.get_sample_value("sharebus_land_batches_total", {"data_class": STATS}) is None
+    assert s.store.rows("sharebus_offsets") == [{"topic": TOPIC, "kafka_partition": 0, "next_offset": 3}]
+    s.close()
+
+
 def test_plan_shows_create_table_ddl(tmp_path: Path, catalogue: Catalogue) -> None:
     store = LandStore(f"sqlite:///{tmp_path / 'plan.db'}")
     placements = plan_placements(catalogue, [ENTERPRISE], {})
