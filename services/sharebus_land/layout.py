@@ -9,6 +9,7 @@ catalogue's full schemas, not the delivered ones, so a later grant never renames
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 from sharebus_core.catalogue import Catalogue
 from sharebus_land.errors import ThemeInvalid
 from sharebus_land.shapes import META_COLUMNS
+
+# A theme's table name: plain lower-case SQL (no quoting), neither the sink's own tables' (``sharebus_*``)
+# nor a class's own table's (``c<code>``), which a theme would then share with rows that are not its own.
+_THEME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NOT_THEMES = re.compile(r"^(sharebus_|c[0-9]{9}_[0-9]{6}$)")
 
 
 def class_table(code: str) -> str:
@@ -46,7 +52,17 @@ def plan_placements(
 ) -> dict[str, Placement]:
     """A placement for each class the system lands; a theme's classes share its table."""
     placements = {code: Placement(code, class_table(code), catalogue.data_class(code).key_field) for code in classes}
+    themed: dict[str, str] = {}
     for theme, members in themes.items():
+        for code in members:
+            # A class lands in one place: a second theme would silently take it from the first.
+            if themed.setdefault(code, theme) != theme:
+                raise ThemeInvalid(f"class {code} is in two themes, {themed[code]!r} and {theme!r}: a class lands once")
+        if not _THEME_NAME.match(theme) or _NOT_THEMES.match(theme):
+            raise ThemeInvalid(
+                f"theme {theme!r}: a theme's name is its table's: lower-case letters, digits and _, not sharebus_* "
+                "nor a class's own table (c<code>); give it as NAME=CLASS,CLASS"
+            )
         if len(members) < 2:
             raise ThemeInvalid(f"theme {theme!r}: a theme table merges at least two classes, got {list(members)}")
         keys = {catalogue.data_class(code).key_field for code in members}  # UnknownDataClass names a stranger

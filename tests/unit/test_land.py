@@ -148,6 +148,21 @@ def test_theme_tables_share_the_key_and_prefix_clashing_fields(catalogue: Catalo
         plan_placements(catalogue, [], {"bad": [ENTERPRISE, STATS]})
 
 
+@pytest.mark.parametrize("name", ["", "sharebus_offsets", "c301001004_000001", "Enterprise", "my theme"])
+def test_a_theme_named_like_the_sinks_own_or_a_class_table_or_no_plain_name_is_refused(
+    catalogue: Catalogue, name: str
+) -> None:
+    """Its table would be another's: the offsets (the sink crashes on it), or a class's own rows mixed with it."""
+    with pytest.raises(ThemeInvalid, match="name"):
+        plan_placements(catalogue, list(catalogue.data_classes), {name: [ENTERPRISE, PENALTY]})
+
+
+def test_a_class_in_two_themes_is_refused(catalogue: Catalogue) -> None:
+    themes = {"enterprise": [ENTERPRISE, PENALTY], "penalties": [PENALTY, ENTERPRISE]}
+    with pytest.raises(ThemeInvalid, match="in two themes"):
+        plan_placements(catalogue, list(catalogue.data_classes), themes)
+
+
 def test_offsets_never_pass_an_open_batch_part() -> None:
     book = OffsetBook()
     book.read((TOPIC, 0, 0))
