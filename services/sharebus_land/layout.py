@@ -18,10 +18,11 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_land.errors import ThemeInvalid
 from sharebus_land.shapes import META_COLUMNS
 
-# A theme's table name: plain lower-case SQL (no quoting), neither the sink's own tables' (``sharebus_*``)
-# nor a class's own table's (``c<code>``), which a theme would then share with rows that are not its own.
-_THEME_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_NOT_THEMES = re.compile(r"^(sharebus_|c[0-9]{9}_[0-9]{6}$)")
+# A theme's table name: a plain SQL name, neither the sink's own tables' (``sharebus_*``) nor a class's own
+# table's (``c<code>``), which a theme would then share with rows that are not its own; compared in any case,
+# as SQLite compares names.
+_THEME_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_NOT_THEMES = re.compile(r"^(sharebus_|c[0-9]{9}_[0-9]{6}$)", re.IGNORECASE)
 
 
 def class_table(code: str) -> str:
@@ -60,7 +61,7 @@ def plan_placements(
                 raise ThemeInvalid(f"class {code} is in two themes, {themed[code]!r} and {theme!r}: a class lands once")
         if not _THEME_NAME.match(theme) or _NOT_THEMES.match(theme):
             raise ThemeInvalid(
-                f"theme {theme!r}: a theme's name is its table's: lower-case letters, digits and _, not sharebus_* "
+                f"theme {theme!r}: a theme's name is its table's: letters, digits and _, not sharebus_* "
                 "nor a class's own table (c<code>); give it as NAME=CLASS,CLASS"
             )
         if len(members) < 2:

@@ -148,7 +148,7 @@ def test_theme_tables_share_the_key_and_prefix_clashing_fields(catalogue: Catalo
         plan_placements(catalogue, [], {"bad": [ENTERPRISE, STATS]})
 
 
-@pytest.mark.parametrize("name", ["", "sharebus_offsets", "c301001004_000001", "Enterprise", "my theme"])
+@pytest.mark.parametrize("name", ["", "sharebus_offsets", "SHAREBUS_BATCHES", "c301001004_000001", "my theme"])
 def test_a_theme_named_like_the_sinks_own_or_a_class_table_or_no_plain_name_is_refused(
     catalogue: Catalogue, name: str
 ) -> None:
