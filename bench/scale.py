@@ -100,6 +100,12 @@ def main() -> int:
         help="the latency sink's fetch.wait.max.ms: 10 polls its 2,700 partitions ~100 times a second when idle "
         "(a broker cost of the measurement); 500 is a subscriber's default (docs/benchmarks.md)",
     )
+    parser.add_argument(
+        "--broker-heap",
+        default="3g",
+        help="the broker's JVM heap: 12,230 partitions filled 75-83%% of 1g, and a second consumer over every "
+        "source partition ran it out of memory (docs/benchmarks.md)",
+    )
     parser.add_argument("--steady-rate", type=float, default=2000.0, help="records/s, spread over every class")
     parser.add_argument("--steady-seconds", type=float, default=10.0)
     parser.add_argument("--routers", type=int, default=1, help="router workers sharing the source partitions")
@@ -133,7 +139,10 @@ def run(stack: ExitStack, work: Path, args: argparse.Namespace) -> Figures:
     )
     figures.timings_s["generate_and_load"] = time.monotonic() - started
     print(f"bench: {figures.classes} classes, {len(catalogue.subscriptions)} subscriptions", flush=True)
-    admin = start_broker(stack, BrokerSettings(port=free_port(), controller_port=free_port(), data_dir=work / "kafka"))
+    broker = BrokerSettings(
+        port=free_port(), controller_port=free_port(), data_dir=work / "kafka", heap=args.broker_heap
+    )
+    admin = start_broker(stack, broker)
     topics = TopicNames(f"scale-{uuid.uuid4().hex[:8]}")
     with timed(figures, "acls"):
         who = provision_access(admin, catalogue, topics.namespace, ("registry", "router", "auditor", "monitor"))
@@ -312,7 +321,10 @@ class Steady:
         total = int(self.args.steady_rate * self.args.steady_seconds)
         expected = sum(self.fanout[self.records[i % len(self.records)][1]] for i in range(total))
         sink = MultiTopicSink(self.admin, self.delivery_topics, phase, self.args.sink_wait_ms).start()
-        print(f"bench: {phase}: {total} records at {self.args.steady_rate:.0f}/s over {len(self.records)} classes", flush=True)
+        print(
+            f"bench: {phase}: {total} records at {self.args.steady_rate:.0f}/s over {len(self.records)} classes",
+            flush=True,
+        )
         acked: list[float] = []
         send_phase(self.producers, self.catalogue, self.records, total, phase, self.args.steady_rate, acked)
         sink.wait(expected, 120, forwarders)
