@@ -58,15 +58,16 @@ def decide(
         return Deny(consumer, DenyReason.CLASS_NOT_SHARED, grant_id)
     state = grant.effective_state(now) if grant is not None else None
     if entry.share_type is ShareType.UNCONDITIONAL:
-        if state in (GrantState.REVOKED, GrantState.EXPIRED):
-            return Deny(consumer, _STATE_DENIALS[state], grant_id)
         if grant is not None and state is GrantState.APPROVED:
             decision: Decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
         elif subscription is not None:
-            # The catalogue subscription delivers, not the grant (an application rejected, say): the
-            # delivery must neither name that grant nor end at the validity it asked for.
+            # The catalogue subscription delivers, not the grant (an application rejected, or a grant
+            # revoked or expired: it takes back only the fields it added): the delivery must neither
+            # name that grant nor end at its validity.
             open_fields = [f for f in schema.field_names if f not in entry.sensitive_fields]
             decision = _deliver(consumer, schema, open_fields, (), None)
+        elif state in (GrantState.REVOKED, GrantState.EXPIRED):
+            return Deny(consumer, _STATE_DENIALS[state], grant_id)
         else:
             return Deny(consumer, DenyReason.CONSUMER_NOT_SUBSCRIBED, grant_id)
     elif grant is None or state is None:

@@ -166,3 +166,25 @@ def test_unconditional_granted_on_request_reaches_a_consumer_without_a_catalogue
     assert decide(small.data_class(code), small.schema(code), None, None, NOW) == Deny(
         "", DenyReason.CONSUMER_NOT_SUBSCRIBED
     )
+
+
+@pytest.mark.parametrize(
+    ("g", "now", "reason"),
+    [
+        (grant(GrantState.REVOKED), NOW, DenyReason.GRANT_REVOKED),
+        (grant(), NOW + dt.timedelta(days=30), DenyReason.GRANT_EXPIRED),
+    ],
+    ids=["revoked", "expired"],
+)
+def test_an_ended_grant_on_an_unconditional_class_takes_back_only_what_it_added(
+    demo: Catalogue, g: Grant, now: dt.datetime, reason: DenyReason
+) -> None:
+    # The catalogue gives a subscriber the open fields of an unconditional class; a grant adds sensitive
+    # ones. When it ends, the subscriber is back to the open fields, under no grant.
+    entry = demo.data_class("301001001/000001")
+    schema = demo.schema(entry.code)
+    ended = g.model_copy(update={"data_class": entry.code, "consumer": "some-system", "fields": schema.field_names})
+    open_fields = tuple(f for f in schema.field_names if f not in entry.sensitive_fields)
+    assert decide(entry, schema, _sub(entry), ended, now) == Deliver("some-system", open_fields, frozenset(), None)
+    # A system that holds only the grant, with no catalogue subscription, has nothing left.
+    assert decide(entry, schema, None, ended, now) == Deny("some-system", reason, "g1")
