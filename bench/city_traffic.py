@@ -16,7 +16,7 @@ from pathlib import Path
 import fastavro
 from confluent_kafka import OFFSET_END, KafkaError, Message, Producer, TopicPartition
 
-from bench.measure import PHASE, by_stage, percentile, produce
+from bench.measure import PHASE, by_stage, of_phase, percentile, produce
 from bench.rig import PYTHON_ENV
 from sharebus_cli.children import Child
 from sharebus_core import headers as h
@@ -240,12 +240,9 @@ class MultiTopicSink:
         def run() -> None:
             while not self._stop.is_set():
                 for msg in consumer.consume(1000, 0.05):
-                    received = time.time_ns()
-                    meta = h.header_map(msg.headers())
-                    if msg.error() is None and meta.get(PHASE) == phase:
-                        published_ns = int(meta[h.PUBLISHED_NS])
-                        self.latencies_ms.append((received - published_ns) / 1e6)
-                        self.routed_ms.append(msg.timestamp()[1] - published_ns / 1e6)
+                    if (measured := of_phase(msg, phase)) is not None:
+                        self.latencies_ms.append(measured[0])
+                        self.routed_ms.append(measured[1])
             consumer.close()
 
         self._thread = threading.Thread(target=run, daemon=True)

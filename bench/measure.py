@@ -67,6 +67,17 @@ def output_rate(access: KafkaAccess, start: list[TopicPartition], expected: int)
     return len(stamps) / span_s if span_s > 0 else float("inf")
 
 
+def of_phase(msg: Message, phase: bytes) -> tuple[float, float] | None:
+    """A delivered record of ``phase``, measured as it is received: (publish->received, publish->forwarded)
+    in ms, the forwarded time being the delivery's CreateTime (when the forwarder produced it)."""
+    received = time.time_ns()
+    meta = h.header_map(msg.headers())
+    if msg.error() is not None or meta.get(PHASE) != phase:
+        return None
+    published_ns = int(meta[h.PUBLISHED_NS])
+    return (received - published_ns) / 1e6, msg.timestamp()[1] - published_ns / 1e6
+
+
 @dataclass
 class LatencySink:
     """Receives one phase's records from an output topic and keeps publish->deliver latencies."""
@@ -109,12 +120,9 @@ class LatencySink:
                 if first is None:
                     continue
                 for msg in [first, *consumer.consume(999, 0)]:
-                    received = time.time_ns()
-                    meta = h.header_map(msg.headers())
-                    if msg.error() is None and meta.get(PHASE) == phase:
-                        published_ns = int(meta[h.PUBLISHED_NS])
-                        self.latencies_ms.append((received - published_ns) / 1e6)
-                        self.forwarded_ms.append(msg.timestamp()[1] - published_ns / 1e6)
+                    if (measured := of_phase(msg, phase)) is not None:
+                        self.latencies_ms.append(measured[0])
+                        self.forwarded_ms.append(measured[1])
             consumer.close()
 
         self._thread = threading.Thread(target=run, daemon=True)

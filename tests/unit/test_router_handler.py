@@ -18,6 +18,7 @@ from sharebus_router.dead_letters import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOUR
 from sharebus_rules.grant_workflow import apply
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
+from tests.unit.test_records import good as demo_enterprise_record
 
 ENTERPRISE = "301001001/000001"
 PENALTY = "301001002/000001"
@@ -42,24 +43,6 @@ def enterprise(seq: int = 1) -> dict[str, Any]:
         "established": dt.date(2020, 1, 2),
         "seq": seq,
         "note": None,
-    }
-
-
-def demo_enterprise() -> dict[str, Any]:
-    """A record of the demo catalogue's enterprise class, whose legal representative's id number is sensitive."""
-    return {
-        "uscc": "91310110666007217T",
-        "enterprise_name": "重庆示例科技有限公司",
-        "enterprise_type": "有限责任公司",
-        "legal_rep_name": "张三",
-        "legal_rep_id_number": "11010519491231002X",
-        "registered_capital": 100.0,
-        "establishment_date": dt.date(2020, 1, 2),
-        "registered_address": "重庆市渝中区",
-        "business_scope": "软件",
-        "registration_authority": "重庆市渝中区市场监督管理局",
-        "status": "active",
-        "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     }
 
 
@@ -114,7 +97,7 @@ def test_unconditional_record_goes_to_every_subscriber_with_headers(harness: Har
 
 def test_unconditional_share_leaves_out_sensitive_fields(demo_harness: Harness) -> None:
     code = "301001001/000001"
-    record = demo_enterprise()
+    record = demo_enterprise_record()
     demo_harness.handle(code, demo_harness.encode(code, record))
     assert demo_harness.sent
     for _topic, _key, sent_value, _headers in demo_harness.sent:
@@ -273,7 +256,7 @@ def test_a_rejected_application_neither_ends_nor_claims_a_catalogue_subscription
     assert rejected.state is GrantState.REJECTED
     demo_harness.grant(rejected)
     demo_harness.now += 11 * 60  # past the validity the application asked for
-    demo_harness.handle(ENTERPRISE, demo_harness.encode(ENTERPRISE, demo_enterprise()))
+    demo_harness.handle(ENTERPRISE, demo_harness.encode(ENTERPRISE, demo_enterprise_record()))
     [delivery] = [
         (value, headers) for topic, _, value, headers in demo_harness.sent if topic == TOPICS.delivery("tax-levy")
     ]
