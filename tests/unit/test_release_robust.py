@@ -86,11 +86,9 @@ def roster_held(harness: Harness, seqs: range) -> list[HeldRecord]:
     ]
 
 
-def test_a_record_that_cannot_be_rendered_is_dead_lettered_and_the_rest_released_once(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    held = roster_held(harness, range(3))
-    poison = held[1].value
+def poisoned(monkeypatch: pytest.MonkeyPatch, held: list[HeldRecord], index: int = 1) -> bytes | None:
+    """Makes the held record at ``index`` one the release cannot render; returns its value."""
+    poison = held[index].value
 
     def failing(target: Target, value: dict[str, Any], published: bytes | None) -> bytes | None:
         # What fastavro raises for a value the projection's schema cannot take.
@@ -99,6 +97,14 @@ def test_a_record_that_cannot_be_rendered_is_dead_lettered_and_the_rest_released
         return render(target, value, published)
 
     monkeypatch.setattr("sharebus_router.release.render", failing)
+    return poison
+
+
+def test_a_record_that_cannot_be_rendered_is_dead_lettered_and_the_rest_released_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = roster_held(harness, range(3))
+    poison = poisoned(monkeypatch, held)
     window = window_of(harness, ROSTER)
     batches = releaser(harness)
     harness.sent.clear()
@@ -209,14 +215,7 @@ def test_a_release_retried_after_a_failure_to_send_dead_letters_its_bad_record_o
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = roster_held(harness, range(3))
-    poison = held[1].value
-
-    def failing(target: Target, value: dict[str, Any], published: bytes | None) -> bytes | None:
-        if published == poison:
-            raise TypeError("an integer is required on field seq")
-        return render(target, value, published)
-
-    monkeypatch.setattr("sharebus_router.release.render", failing)
+    poisoned(monkeypatch, held)
     window = window_of(harness, ROSTER)
     batches = releaser(harness)
     working = batches.send
@@ -246,14 +245,7 @@ def test_a_dead_letter_not_known_to_be_acknowledged_is_sent_again_rather_than_lo
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = roster_held(harness, range(2))
-    poison = held[1].value
-
-    def failing(target: Target, value: dict[str, Any], published: bytes | None) -> bytes | None:
-        if published == poison:
-            raise TypeError("an integer is required on field seq")
-        return render(target, value, published)
-
-    monkeypatch.setattr("sharebus_router.release.render", failing)
+    poisoned(monkeypatch, held)
     window = window_of(harness, ROSTER)
     batches = releaser(harness)
     broken = {"once": True}
