@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Committed = Callable[[list[str]], Awaitable[dict[tuple[str, int], int]]]
 Write = Callable[[Handover], Awaitable[None]]
 ReadLedger = Callable[[], Awaitable[list[Any]]]
-# How long a partition waits for a target another worker made live before routing regardless.
+# How often a partition waiting for a target another worker made live logs that it still waits.
 TARGET_WAIT_S = 30.0
 
 
@@ -183,19 +183,27 @@ class PointKeeper:
         log.info("claimed %d source partition(s) in %.1f s", len(keys), time.monotonic() - started)
 
     async def _await_targets(self, code: str, topic: str, partition: int) -> None:
+        """Returns once this worker's routes have every target with a point on the partition, however long.
+
+        Routing before then would lose the records past the point for that target: its backfill stops
+        at the point, and live delivery here would leave it out. Fail closed: the partition waits, the
+        worker is not ready (``/readyz`` counts it unclaimed), and the wait is logged every
+        ``TARGET_WAIT_S``: a grant follower that far behind is an operator's business.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + TARGET_WAIT_S
+        started = loop.time()
+        next_report = started + TARGET_WAIT_S
         while lacking := self.lacking(code, topic, partition):
-            if loop.time() >= deadline:
+            if loop.time() >= next_report:
                 log.error(
-                    "%s[%d]: targets %s have hand-over points here but are not installed on this worker after %.0f s;"
-                    " routing regardless",
+                    "%s[%d]: targets %s have hand-over points here but are not installed on this worker after"
+                    " %.0f s; the partition waits for them (is the grant follower behind?)",
                     topic,
                     partition,
                     lacking,
-                    TARGET_WAIT_S,
+                    loop.time() - started,
                 )
-                return
+                next_report = loop.time() + TARGET_WAIT_S
             await asyncio.sleep(0.1)
 
     def lacking(self, code: str, topic: str, partition: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from typing import Any, NamedTuple
 
 import pytest
@@ -12,6 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
+from sharebus_router import live_points
 from sharebus_router.backfill import Backfiller
 from sharebus_router.handover import Handover, HandoverLedger, handover_key
 from sharebus_router.live_points import PointKeeper, held_partition
@@ -170,6 +172,53 @@ def test_a_partition_waits_for_a_target_another_worker_made_live(harness: Harnes
     entry = harness.table.ledger.get(handover_key("hrss-si", ENTERPRISE, "g-e"))
     assert entry is not None
     assert entry.live_from == {2: 10}  # the first owner's point stands
+
+
+class Reports(logging.Handler):
+    """Sets ``twice`` once the keeper has logged twice that a partition still waits."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+        self.twice = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "the partition waits for them" in record.getMessage():
+            self.count += 1
+            if self.count >= 2:
+                self.twice.set()
+
+
+def test_a_partition_waits_for_a_target_past_the_report_interval_instead_of_routing_without_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routing regardless after a while would lose the records past the point for that target."""
+    monkeypatch.setattr(live_points, "TARGET_WAIT_S", 0.05)
+    worker = Worker(harness, {(SOURCE, 2): 12})
+    log = Log(TOPICS.handover)
+    point = Handover("hrss-si", ENTERPRISE, "g-e", SOURCE, {2: 10}, "2026-01-01T00:00:00+00:00")
+    worker.ledger_records.append(log.record(point.record_key, point.to_json()))
+    reports = Reports()
+    logging.getLogger(live_points.__name__).addHandler(reports)
+
+    async def run() -> tuple[bool, bool]:
+        harness.table.ready.set()
+        worker.keeper.on_assigned([TP(SOURCE, 2)])
+        claim = asyncio.ensure_future(worker.keeper.claim(SOURCE, 2))
+        await reports.twice.wait()  # two report intervals have passed
+        still_waiting = not claim.done() and (SOURCE, 2) not in worker.keeper.ready
+        harness.table.on_grant(enterprise_grant())
+        await harness.table.rebuild(ENTERPRISE)
+        await asyncio.wait_for(claim, 5)
+        return still_waiting, (SOURCE, 2) in worker.keeper.ready
+
+    try:
+        still_waiting, ready = asyncio.run(asyncio.wait_for(run(), 10))
+    finally:
+        logging.getLogger(live_points.__name__).removeHandler(reports)
+    assert still_waiting, "the partition must not route without a target another worker made live"
+    assert ready
+    assert worker.keeper.unclaimed() == 0
 
 
 def test_a_revoked_partition_is_never_claimed(harness: Harness) -> None:
