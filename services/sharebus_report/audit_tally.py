@@ -14,7 +14,9 @@ events, so a year of the trail streams through in bounded memory. What it counts
 Other modes (``control``: forged control events whose claims are untrusted; a future mode) are read
 and not counted. The router delivers at least once, so a fact can be chained twice after a crash:
 a repeat of a (record, consumer) decision is dropped, within a bounded window of recent ones per
-audit partition (a replay follows its original closely in the same partition).
+audit partition (a replay follows its original closely in the same partition). Decisions read from the
+margin before the period are remembered, not counted, so a replay just past the period's start is
+dropped too: the period before counted it.
 """
 
 from __future__ import annotations
@@ -156,6 +158,9 @@ class AuditTally:
             # Evidence for the window the release closed, which may end in the period while its
             # release falls just after it (hence before the period test).
             self._released(code, at)
+        if at < self.period.start:
+            self._remember(origin, consumer, backfill, partition)
+            return
         if at not in self.period:
             return
         self.events += 1
@@ -173,6 +178,14 @@ class AuditTally:
                 self.systems[consumer].denials += 1
         elif consumer is not None:
             self._delivered(tally, code, consumer, event, at, backfill)
+
+    def _remember(self, origin: str, consumer: str | None, backfill: str | None, partition: int) -> None:
+        """A decision read from the margin before the period: not counted, but remembered, so that its
+        replay after a crash just past the period's start is dropped as the repeat it is (the period
+        before counted the decision, and the record as provided)."""
+        self._recent(self._decisions, partition).is_repeat(f"{origin}|{consumer}|{backfill}")
+        if backfill is None:
+            self._recent(self._records, partition).is_repeat(origin)
 
     def _record(self, tally: ClassTally, event: Mapping[str, Any]) -> None:
         tally.records += 1

@@ -222,3 +222,25 @@ def test_a_repeat_beyond_the_dedupe_window_is_counted_again(catalogue: Catalogue
     for offset in (0, 1, 0):
         audit.add(audit_event(at(3), ENTERPRISE, offset, "tax-levy"), 0)
     assert audit.classes[ENTERPRISE].records == 2
+
+
+def test_a_replay_just_after_the_period_starts_of_a_decision_just_before_it_is_not_counted(
+    catalogue: Catalogue,
+) -> None:
+    # The router chained record 7's decisions at the last second of October, crashed, and chained them
+    # again after midnight: October's report counts them, so November's must not count them again.
+    before, replay = at(31, 23, 59, 59, month=10), at(1, 0, 0, 2)
+    audit = AuditTally(catalogue, PERIOD, AS_OF, GRACE)
+    for when in (before, replay):
+        for consumer in ("tax-levy", "psb-case"):
+            audit.add(audit_event(when, ENTERPRISE, 7, consumer, checked=quality(5, 5)), 0)
+    enterprise = audit.classes[ENTERPRISE]
+    assert (enterprise.records, enterprise.deliveries, enterprise.calls, enterprise.quality_records) == (0, 0, 0, 0)
+    assert audit.systems["tax-levy"].received == 0
+    assert audit.repeats == 2
+    # October's report counts them once.
+    october = parse_period("2026-10")
+    audit = AuditTally(catalogue, october, report_cut(october, AS_OF, GRACE), GRACE)
+    for when in (before, replay):
+        audit.add(audit_event(when, ENTERPRISE, 7, "tax-levy"), 0)
+    assert (audit.classes[ENTERPRISE].records, audit.classes[ENTERPRISE].deliveries) == (1, 1)
