@@ -39,7 +39,7 @@ from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
 from sharebus_federation.access import provision_mirror
-from sharebus_federation.plan import CITY, Federation, plan_for
+from sharebus_federation.plan import CITY, Federation, check_accepted, plan_for
 from sharebus_grants import GrantService
 from sharebus_registry.state import ID_SPAN
 from sharebus_sdk import PublisherSettings, SubscriberSettings
@@ -110,7 +110,9 @@ class DistrictRun:
 
     def __post_init__(self) -> None:
         self.catalogue = load_catalogue(self.settings.district_catalogue_dir)
-        self.plan = plan_for(self.namespace, self.code, self.catalogue)
+        # MirrorMaker 2's rights on the city come from this plan: only what the city's catalogue gives the district.
+        plan = plan_for(self.namespace, self.code, self.catalogue)
+        self.plan = check_accepted(plan, load_catalogue(self.city_catalogue_dir))
 
     @classmethod
     def prepare(cls, settings: DistrictRunSettings, city_dir: Path, namespace: str, log_dir: Path) -> DistrictRun:

@@ -22,6 +22,7 @@ from typing import Literal
 
 from sharebus_access.acls import AclRule, Operation, PatternType, ResourceType
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.errors import SharebusError
 from sharebus_core.topics import TopicNames
 
 CITY = "city"
@@ -113,6 +114,30 @@ def plan_for(namespace: str, district: str, catalogue: Catalogue) -> Federation:
     return Federation(namespace, district, up=up, down=down)
 
 
+class NotTheDistricts(SharebusError, ValueError):
+    """The district's catalogue claims a topic the city's catalogue does not give that district."""
+
+
+def check_accepted(plan: Federation, city: Catalogue) -> Federation:
+    """``plan`` (from the district's own catalogue), refused unless the city's catalogue gives this
+    district every topic in it: up, the source topics of this district's federated classes; down, the
+    delivery topics of this district's systems. The plan becomes MirrorMaker 2's rights on the city's
+    cluster, so a district catalogue naming a city's (or another district's) system or class would
+    otherwise read that system's deliveries or write that class's source topic as the city."""
+    topics = TopicNames(plan.namespace)
+    own = {code for code, district in city.district_of_department.items() if district == plan.district}
+    up = {topics.source(c.code) for c in city.data_classes.values() if c.provider in own}
+    down = {topics.delivery(s) for s, department in city.department_of_system.items() if department in own}
+    foreign = sorted(set(plan.up) - up) + sorted(set(plan.down) - down)
+    if foreign:
+        raise NotTheDistricts(
+            f"district {plan.district}'s catalogue names topics the city's catalogue does not give it: "
+            f"{', '.join(foreign)} (a class or system of the city or of another district, or a catalogue "
+            "other than the one the city's names)"
+        )
+    return plan
+
+
 def schema_subjects(plan: Federation, direction: Direction) -> tuple[str, ...]:
     """Registry subject prefixes that travel with each direction's records (schemas.py): up, the
     federated classes' own subjects; down, the city's projections for the district's systems."""
@@ -126,4 +151,13 @@ def topics_regex(topics: tuple[str, ...]) -> str:
     return ",".join(f"^{re.escape(t)}$" for t in sorted(topics))
 
 
-__all__ = ["CITY", "Direction", "Federation", "plan_for", "schema_subjects", "topics_regex"]
+__all__ = [
+    "CITY",
+    "Direction",
+    "Federation",
+    "NotTheDistricts",
+    "check_accepted",
+    "plan_for",
+    "schema_subjects",
+    "topics_regex",
+]

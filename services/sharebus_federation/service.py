@@ -21,7 +21,7 @@ from sharebus_core.kafka import KafkaAccess, read_credentials_file
 from sharebus_core.probe_server import serve_probes
 from sharebus_federation.metrics import FederationCollector
 from sharebus_federation.mirror import MirrorError, MirrorHealth, MirrorMaker
-from sharebus_federation.plan import CITY, plan_for, schema_subjects
+from sharebus_federation.plan import CITY, check_accepted, plan_for, schema_subjects
 from sharebus_federation.schemas import RegistryEnd, SchemaFollower
 from sharebus_federation.settings import BusEnd, FederationSettings
 
@@ -46,11 +46,13 @@ class FederationService:
         config = settings.service_config()
         self.settings = settings
         city_catalogue = load_catalogue(config.city.catalogue_dir)
-        self.plan = plan_for(settings.namespace, settings.district, load_catalogue(config.district.catalogue_dir))
+        plan = plan_for(settings.namespace, settings.district, load_catalogue(config.district.catalogue_dir))
         if settings.district not in set(city_catalogue.district_of_department.values()):
             raise MirrorError(
                 f"the city catalogue {config.city.catalogue_dir} names no district {settings.district!r} (districts:)"
             )
+        # Before anything reaches a cluster: the district's catalogue is the district's to write.
+        self.plan = check_accepted(plan, city_catalogue)
         self.mirror = MirrorMaker(settings, self.plan, mirror_access(config.city), mirror_access(config.district))
         city_registry, district_registry = registry_end(config.city), registry_end(config.district)
         self.follower = SchemaFollower(

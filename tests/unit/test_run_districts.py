@@ -62,3 +62,66 @@ def test_the_federation_service_names_every_missing_setting(monkeypatch: pytest.
     config = complete.service_config()
     assert config.city.bootstrap == "127.0.0.1:9092"
     assert config.district.registry_url == "http://d"
+
+
+FEDERATION_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "federation"
+
+
+def _district_catalogue(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
+    """A copy of the federation fixtures' district catalogue, with ``replacements`` made in its text."""
+    out = tmp_path / "district"
+    out.mkdir()
+    (out / "avro").symlink_to(FEDERATION_FIXTURES / "yubei" / "avro")
+    text = (FEDERATION_FIXTURES / "yubei" / "catalogue.yaml").read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    (out / "catalogue.yaml").write_text(text, encoding="utf-8")
+    return out
+
+
+def _service_settings(district_dir: Path) -> FederationSettings:
+    missing = Path("/nonexistent/credentials.json")
+    return FederationSettings(
+        district="yubei",
+        city_bootstrap="127.0.0.1:9092",
+        city_credentials_file=missing,
+        city_registry_url="http://127.0.0.1:8081",
+        city_registry_credentials_file=missing,
+        city_catalogue_dir=FEDERATION_FIXTURES / "city",
+        district_bootstrap="127.0.0.1:9192",
+        district_credentials_file=missing,
+        district_registry_url="http://127.0.0.1:8181",
+        district_registry_credentials_file=missing,
+        district_catalogue_dir=district_dir,
+    )
+
+
+@pytest.mark.parametrize(
+    ("replacement", "foreign"),
+    [
+        # The district names the city's tax system as its own: MirrorMaker 2 would read its deliveries.
+        (("code: yb-tax", "code: tax-levy"), "ns.dlv.tax-levy"),
+        # The district federates a class under the code of the city's penalties: it would write their source.
+        (('code: "301002001/000001"', 'code: "301001002/000001"'), "ns.src.301001002.000001"),
+    ],
+)
+def test_the_federation_service_refuses_a_district_catalogue_claiming_the_citys_topics(
+    tmp_path: Path, replacement: tuple[str, str], foreign: str
+) -> None:
+    from sharebus_federation.plan import NotTheDistricts
+    from sharebus_federation.service import FederationService
+
+    settings = _service_settings(_district_catalogue(tmp_path, replacement)).model_copy(update={"namespace": "ns"})
+    with pytest.raises(NotTheDistricts, match=foreign.replace(".", r"\.")):
+        FederationService(settings)
+
+
+def test_the_plan_the_city_gives_the_district_is_accepted() -> None:
+    from sharebus_federation.plan import check_accepted, plan_for
+
+    city = load_catalogue(FEDERATION_FIXTURES / "city")
+    plan = plan_for("ns", "yubei", load_catalogue(FEDERATION_FIXTURES / "yubei"))
+    assert check_accepted(plan, city) is plan
+    assert plan.up == ("ns.src.301002001.000001",)
+    assert set(plan.down) == {"ns.dlv.yb-amr", "ns.dlv.yb-tax"}
