@@ -34,6 +34,23 @@ def visible_to(grant: Grant, department: str) -> bool:
     return department in (grant.provider, grant.consumer_department)
 
 
+def with_current_parties(catalogue: Catalogue, grant: Grant) -> Grant:
+    """The grant with the provider and consumer department the catalogue names now.
+
+    A grant records its parties when it is applied for; a class handed to another department (a
+    reorganisation, a corrected catalogue entry) must not leave the old one deciding on access
+    to data it no longer provides, nor the new one unable to see or revoke that access. A class
+    or system the catalogue no longer has keeps what the grant recorded. Every reader that shows or
+    decides by a grant's parties (the service, the portal's view) goes through here.
+    """
+    entry = catalogue.data_classes.get(grant.data_class)
+    provider = entry.provider if entry is not None else grant.provider
+    consumer_department = catalogue.department_of_system.get(grant.consumer, grant.consumer_department)
+    if (provider, consumer_department) == (grant.provider, grant.consumer_department):
+        return grant
+    return grant.model_copy(update={"provider": provider, "consumer_department": consumer_department})
+
+
 class GrantsSettings(BusSettings):
     """Env prefix ``SHAREBUS_GRANTS_``."""
 
@@ -63,25 +80,12 @@ class GrantService:
         self.deadline = answer_deadline_working_days
 
     def _read(self) -> dict[str, Grant]:
-        return {
-            grant_id: self._with_current_parties(grant)
-            for grant_id, grant in read_grants(self.access, self.topic, self.control.verifier).items()
-        }
+        """Every grant's latest verified state, with the parties the log recorded."""
+        return read_grants(self.access, self.topic, self.control.verifier)
 
-    def _with_current_parties(self, grant: Grant) -> Grant:
-        """The grant with the provider and consumer department the catalogue names now.
-
-        A grant records its parties when it is applied for; a class handed to another department (a
-        reorganisation, a corrected catalogue entry) must not leave the old one deciding on access
-        to data it no longer provides, nor the new one unable to see or revoke that access. A class
-        or system the catalogue no longer has keeps what the grant recorded.
-        """
-        entry = self.catalogue.data_classes.get(grant.data_class)
-        provider = entry.provider if entry is not None else grant.provider
-        consumer_department = self.catalogue.department_of_system.get(grant.consumer, grant.consumer_department)
-        if (provider, consumer_department) == (grant.provider, grant.consumer_department):
-            return grant
-        return grant.model_copy(update={"provider": provider, "consumer_department": consumer_department})
+    def _current(self) -> dict[str, Grant]:
+        """Every grant, with its parties as the catalogue names them now (``with_current_parties``)."""
+        return {grant_id: with_current_parties(self.catalogue, grant) for grant_id, grant in self._read().items()}
 
     def _write(self, grant: Grant) -> None:
         write_grant(self.access, self.topic, grant, self.control.signing())
@@ -102,7 +106,7 @@ class GrantService:
 
     def _get(self, grant_id: str, department: str) -> Grant:
         self._check_department(department)
-        grant = self._read().get(grant_id)
+        grant = self._current().get(grant_id)
         # A grant another department cannot see is reported as missing, so its existence does not leak.
         if grant is None or not self._visible(grant, department):
             raise GrantNotFound(f"no grant {grant_id!r} visible to {department}")
@@ -190,7 +194,7 @@ class GrantService:
         """The grants a department provides or consumes, newest first; states as seen now."""
         self._check_department(department)
         now = self.clock()
-        grants = [g for g in self._read().values() if self._visible(g, department)]
+        grants = [g for g in self._current().values() if self._visible(g, department)]
         if state is not None:
             grants = [g for g in grants if g.effective_state(now) is state]
         if overdue_only:

@@ -73,7 +73,7 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
         answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
     )
     audit = AuditWriter(settings.kafka, topics.audit_facts)
-    view = GrantView()
+    view = GrantView(catalogue)
     disputes = DisputeView()
     rejections = ControlRejections("portal", registry, audit.write)
     follower = GrantFollower(settings.kafka, topics.grants, view.put, control.verifier, rejections, view.close)

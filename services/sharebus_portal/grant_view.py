@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from sharebus_core.catalogue import Catalogue
 from sharebus_core.grants import Grant, GrantState
-from sharebus_grants import visible_to
+from sharebus_grants import visible_to, with_current_parties
 
 # The workflow's steps (sharebus_rules.grant_workflow): rejected and revoked are final.
 _NEXT_STATES: dict[GrantState, frozenset[GrantState]] = {
@@ -15,14 +16,22 @@ _NEXT_STATES: dict[GrantState, frozenset[GrantState]] = {
 
 
 class GrantView:
-    """Every grant's latest verified state, and its history (each state it went through), by grant id."""
+    """Every grant's latest verified state, and its history (each state it went through), by grant id.
 
-    def __init__(self) -> None:
+    A grant is kept with its parties as the catalogue names them now (``with_current_parties``), as
+    the gateway's ``GrantService`` reads them: the log keeps the provider and consumer department of
+    the day it was applied for, and a class handed to another department since must not stay visible
+    to, and decided by, the department that no longer provides it.
+    """
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}
         self._history: dict[str, list[Grant]] = {}
 
     def put(self, grant: Grant) -> None:
+        grant = with_current_parties(self._catalogue, grant)
         with self._lock:
             # The portal puts what it wrote at once, and the follower brings the same event again, or,
             # when it is behind, an earlier one: that must not bring back a grant the portal saw end

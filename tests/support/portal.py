@@ -108,7 +108,7 @@ class CaughtUp(LogFollower):
 
 
 def memory_portal(settings: PortalSettings, catalogue: Catalogue, _registry: CollectorRegistry) -> Portal:
-    view = GrantView()
+    view = GrantView(catalogue)
     topics = TopicNames(settings.namespace)
     return Portal(
         settings=settings,

@@ -383,6 +383,28 @@ def test_grants_of_other_departments_are_invisible_and_the_bureau_sees_all(porta
     assert "Audit chain" in page.text
 
 
+def test_a_grant_recorded_with_a_former_provider_is_the_current_providers_not_the_former_ones(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    """The catalogue moved the class to another department after the grant was applied for (a
+    reorganisation): the portal follows the log's recorded parties only as the catalogue has them now,
+    as the gateway does, so the former provider neither sees nor decides, and the current one does."""
+    app, client = portal_app
+    tax, psb, amr = client("tax.requester"), client("psb.requester"), client("amr.approver")
+    applied = grants_log(app).log[apply_for_penalty(tax)]
+    # The same application, as the log recorded it when PSB still provided the class.
+    recorded = applied.model_copy(update={"grant_id": "g-formerpsb0001", "provider": "PSB"})
+    grants_log(app).log[recorded.grant_id] = recorded
+    state(app).view.put(recorded)
+    assert psb.get(f"/grants/{recorded.grant_id}").status_code == 404
+    assert recorded.grant_id not in psb.get("/grants").text
+    decision = amr.get(f"/departments/AMR/inbox/{recorded.grant_id}")
+    assert decision.status_code == 200
+    approve = {"csrf_token": csrf_of(decision.text), "fields": ["uscc"], "action": "approve"}
+    assert amr.post(f"/departments/AMR/inbox/{recorded.grant_id}", data=approve).status_code == 303
+    assert grants_log(app).log[recorded.grant_id].state is GrantState.APPROVED
+
+
 def test_catalogue_filters_and_the_class_page_marks_sensitive_fields(portal_app: tuple[FastAPI, Client]) -> None:
     _app, client = portal_app
     tax = client("tax.requester")

@@ -110,7 +110,7 @@ def test_figures_come_from_the_router_and_monitor_metrics() -> None:
 
 def test_the_grant_view_shows_a_department_only_what_it_provides_or_consumes() -> None:
     catalogue = load_catalogue(FIXTURE_CATALOGUE)
-    view = GrantView()
+    view = GrantView(catalogue)
     grant = application(catalogue)
     view.put(grant)
     view.put(grant)  # the follower brings what the portal already put
@@ -126,7 +126,7 @@ def test_the_grant_view_shows_a_department_only_what_it_provides_or_consumes() -
 
 def test_the_grant_view_never_brings_back_a_grant_the_portal_already_saw_end() -> None:
     catalogue = load_catalogue(FIXTURE_CATALOGUE)
-    view = GrantView()
+    view = GrantView(catalogue)
     applied = application(catalogue)
     approved = applied.model_copy(update={"state": GrantState.APPROVED})
     revoked = approved.model_copy(update={"state": GrantState.REVOKED, "reason": "audit finding"})
