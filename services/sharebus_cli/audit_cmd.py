@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import re
 
+from sharebus_core.audit_fact import audited_text
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_ops.audit import AnchorSource, verify, who_received
@@ -62,11 +63,14 @@ def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
         return str(result), 0 if result.intact else 5
     if args.action == "prove":
         source = AnchorSource(topics.audit_anchors, settings.audit_verifier())
-        proofs = prove_delivery(settings.kafka, topic, args.record_id, source, args.consumer)
+        # The trail holds a long record id by its digest, as the router audited it.
+        audited = audited_text(args.record_id) or args.record_id
+        proofs = prove_delivery(settings.kafka, topic, audited, source, args.consumer)
         if args.json:
             body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
             return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
-        return "\n".join(proofs.lines()), 0 if proofs.ok else 5
+        digest = [] if audited == args.record_id else [f"(the record id is audited by its digest, {audited})"]
+        return "\n".join([*digest, *proofs.lines()]), 0 if proofs.ok else 5
     now = dt.datetime.now(dt.UTC)
     since = parse_time(args.since, now)
     until = parse_time(args.until, now) if args.until else None

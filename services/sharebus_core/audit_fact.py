@@ -8,11 +8,29 @@ the fact's fields into it. The router builds its per-record facts in the same sh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# A publisher chooses a record's key and its trace and record ids; the router audits one longer than this
+# (in UTF-8 bytes) by its digest (``audited_text``), so that no one value can take a fact past its bound.
+MAX_AUDITED_BYTES = 512
+
+
+def audited_text(raw: bytes | str | None) -> str | None:
+    """A publisher-chosen value as the audit trail holds it: itself, or ``sha256:<digest>`` of it when it
+    is longer than ``MAX_AUDITED_BYTES`` (``sharebus_router.audit_facts.bounded_text`` writes it so).
+    Whoever looks a record up in the trail by such a value must look for this."""
+    if raw is None:
+        return None
+    data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+    if len(data) > MAX_AUDITED_BYTES:
+        return f"sha256:{hashlib.sha256(data).hexdigest()}"
+    return data.decode("utf-8", "replace")
+
 
 # ``dispute``: a step of a dispute (mode ``dispute``); never a delivery or a denial, so counts of those
 # (``sharebus audit who``, the report) are unaffected. A refused dispute is ``forbidden``.
