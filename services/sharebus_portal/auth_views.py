@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +21,27 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/catalogue"
+
+
+def _from_another_site(request: Request) -> bool:
+    """Whether the browser says this post was sent by a page of another site (login CSRF).
+
+    The sign-in form has no session yet, so no CSRF token: a page elsewhere could post its own
+    account's credentials and sign the official's browser in as that account. ``Sec-Fetch-Site`` is
+    set by the browser and no page can change it, so it decides when sent; older browsers send
+    ``Origin`` with every form post, which must then be this host. A client that sends neither
+    (no browser: the tests, curl) has no cookies a forged page could ride on.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site.strip().lower() not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return (
+        origin.strip().lower() == "null"
+        or urlsplit(origin.strip()).netloc.lower() != (request.headers.get("host") or "").lower()
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -39,6 +61,10 @@ async def login(
 ) -> Response:
     username = username.strip().lower()
     client = request.client.host if request.client else "unknown"
+    if _from_another_site(request):
+        await _audit_failure(app, request, username, client, "cross_site")
+        message = "The sign-in form did not come from this portal; open the portal and sign in there."
+        return render(request, "error.html", None, status_code=403, code=403, message=message)
     keys = (f"user:{username}", f"client:{client}")
     # Counted as a failure from here until the password proves right.
     wait_s, attempt = app.limiter.begin(*keys)

@@ -111,6 +111,32 @@ def test_pages_need_a_session_and_the_sign_in_page_only_redirects_inside_the_sit
     assert page.headers["x-frame-options"] == "DENY"
 
 
+def test_a_sign_in_posted_from_another_site_is_refused_and_starts_no_session(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    """Login CSRF: a page elsewhere that posts its own account's credentials to /login would sign the
+    official's browser in as that account (their applications then filed under it). The sign-in form
+    has no session to carry a token, so the browser's own word on where the post came from decides."""
+    _app, client = portal_app
+    anonymous = client(None)
+    form = {"username": "tax.requester", "password": PASSWORD, "next": "/catalogue"}
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ):
+        refused = anonymous.post("/login", data=form, headers=headers)
+        assert refused.status_code == 403, headers
+        assert "set-cookie" not in refused.headers, headers
+    assert anonymous.get("/grants").status_code == 303  # still signed out
+    same = anonymous.post(
+        "/login", data=form, headers={"Sec-Fetch-Site": "same-origin", "Origin": "https://testserver"}
+    )
+    assert same.status_code == 303
+    assert "set-cookie" in same.headers
+
+
 def test_failed_sign_ins_are_audited_and_rate_limited(portal_app: tuple[FastAPI, Client], tmp_path: Path) -> None:
     app, client = portal_app
     anonymous = client(None)
