@@ -26,12 +26,22 @@ _FORMATS = {"ratio": "0.0%", "score": "0.0", "int": "0"}
 _MISSING = PatternFill("solid", fgColor="FFEBEE")
 
 
+def _append(sheet: Worksheet, values: Sequence[str | int | float | None]) -> None:
+    """One row; text stays text. openpyxl takes a string that starts with ``=`` for a formula, and names
+    come from catalogues (a district's among them): a name like ``=WEBSERVICE(...)`` would run in the
+    bureau's spreadsheet and could send the report's figures to whoever wrote it."""
+    sheet.append(list(values))
+    for value, written in zip(values, sheet[sheet.max_row], strict=False):
+        if isinstance(value, str):
+            written.data_type = "s"
+
+
 def _table(sheet: Worksheet, columns: Sequence[Column], rows: Sequence[DepartmentRow | ClassRow]) -> None:
-    sheet.append([column.heading for column in columns])
+    _append(sheet, [column.heading for column in columns])
     for index in range(1, len(columns) + 1):
         sheet.cell(row=1, column=index).font = Font(bold=True)
     for row in rows:
-        sheet.append([cell(row, column) for column in columns])
+        _append(sheet, [cell(row, column) for column in columns])
         line = sheet.max_row
         for index, column in enumerate(columns, start=1):
             if column.kind in _FORMATS:
@@ -62,7 +72,7 @@ def _about(sheet: Worksheet, report: Report) -> None:
         ("Unreadable dispute events", report.sources.dispute_skipped),
     ]
     for row in rows:
-        sheet.append(list(row))
+        _append(sheet, row)
     sheet.column_dimensions["A"].width = 32
     sheet.column_dimensions["B"].width = 80
 

