@@ -2,7 +2,8 @@
 
 A session id is 256 random bits, sent only as a Secure, HttpOnly, SameSite=Strict cookie; the server
 keeps a keyed hash of it, never the id itself. Each session carries its own CSRF token, which every
-form posts back. Sessions end on sign-out, after ``idle_s`` without a request, or ``ttl_s`` after sign-in.
+form posts back. Sessions end on sign-out, after ``idle_s`` without a request, ``ttl_s`` after sign-in,
+or when the account is removed or given a new password.
 """
 
 from __future__ import annotations
@@ -22,12 +23,27 @@ from sharebus_portal.accounts import Account
 Now = Callable[[], float]
 
 
+def credential_stamp(account: Account) -> str:
+    """What a session remembers of the password it was signed in with: a digest of the account's hash.
+
+    An account replaced with a new password (or removed and added again under its name) has another
+    hash, so the sessions signed in before no longer match it and end (``Session.signed_in_as``).
+    """
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()
+
+
 @dataclass
 class Session:
     username: str
     csrf_token: str
     started: float
     last_seen: float
+    credential: str
+
+    def signed_in_as(self, account: Account) -> bool:
+        """Whether this session was signed in with ``account``'s name and current password."""
+        same = hmac.compare_digest(self.credential.encode(), credential_stamp(account).encode())
+        return self.username == account.username and same
 
 
 @dataclass
@@ -46,7 +62,7 @@ class SessionStore:
         """A new session for the account: its id (for the cookie) and the session."""
         session_id = secrets.token_urlsafe(32)
         now = self.now()
-        session = Session(account.username, secrets.token_urlsafe(32), now, now)
+        session = Session(account.username, secrets.token_urlsafe(32), now, now, credential_stamp(account))
         with self._lock:
             self._expire(now)
             self._sessions[self._digest(session_id)] = session

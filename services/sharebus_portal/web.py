@@ -55,12 +55,18 @@ class Viewer:
 
 def current_viewer(request: Request) -> Viewer | None:
     app = portal(request)
-    session = app.sessions.get(request.cookies.get(SESSION_COOKIE))
+    session_id = request.cookies.get(SESSION_COOKIE)
+    session = app.sessions.get(session_id)
     if session is None:
         return None
     # Read each time: an account removed or changed by the operator takes effect on the next page.
     account = app.accounts.get(session.username)
-    return Viewer(account, session) if account is not None else None
+    if account is None or not session.signed_in_as(account):
+        # Removed, or given a new password (a leak, a stolen session): the session ends for good, so
+        # that the account added again, or its old password, never brings it back.
+        app.sessions.end(session_id)
+        return None
+    return Viewer(account, session)
 
 
 def signed_in(request: Request) -> Viewer:

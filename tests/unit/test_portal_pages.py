@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import GrantState
-from sharebus_portal.accounts import Account
+from sharebus_portal.accounts import Account, hash_password
 from sharebus_portal.app import create_app
 from sharebus_portal.settings import PortalSettings
 from sharebus_portal.state import Portal
@@ -135,6 +135,30 @@ def test_a_sign_in_posted_from_another_site_is_refused_and_starts_no_session(
     )
     assert same.status_code == 303
     assert "set-cookie" in same.headers
+
+
+def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(
+    portal_app: tuple[FastAPI, Client], tmp_path: Path
+) -> None:
+    """The operator replaces an account's password (``portal account add`` over it: a leaked password,
+    a stolen session): every session signed in before must end, not live on for the session's TTL.
+    The same for an account removed and added again under its name, for someone else perhaps."""
+    app, client = portal_app
+    before, other = client("tax.requester"), client("tax.approver")
+    assert before.get("/grants").status_code == 200
+    accounts = state(app).accounts
+    old = accounts.get("tax.requester")
+    assert old is not None
+    accounts.put(old.model_copy(update={"password_hash": hash_password("a brand new password")}))
+    refused = before.get("/grants")
+    assert refused.status_code == 303
+    assert refused.headers["location"].startswith("/login")
+    assert other.get("/grants").status_code == 200  # another account's session goes on
+    again = client(None)
+    assert (
+        again.post("/login", data={"username": "tax.requester", "password": "a brand new password"}).status_code == 303
+    )
+    assert again.get("/grants").status_code == 200
 
 
 def test_failed_sign_ins_are_audited_and_rate_limited(portal_app: tuple[FastAPI, Client], tmp_path: Path) -> None:
