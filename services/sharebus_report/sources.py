@@ -70,8 +70,13 @@ def _start_offsets(consumer: Consumer, topic: str, since: dt.datetime | None) ->
         return [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
     stamp_ms = int((since - SEEK_MARGIN).timestamp() * 1000)
     found = consumer.offsets_for_times([TopicPartition(topic, p, stamp_ms) for p in partitions], timeout=10)
+    # A partition Kafka could not answer for (its leader moving, say) is unread, not empty: leaving it
+    # out would make a report that misses its events.
+    failed = [f"partition {tp.partition}: {tp.error.str()}" for tp in found if tp.error is not None]
+    if failed:
+        raise TopicReadError(f"finding where to start reading {topic}: {'; '.join(failed)}")
     # -1: no record that late in the partition, so nothing there to read.
-    return [tp for tp in found if tp.error is None and tp.offset >= 0]
+    return [tp for tp in found if tp.offset >= 0]
 
 
 def stream_topic(
