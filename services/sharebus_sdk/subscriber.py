@@ -116,7 +116,8 @@ class Subscriber:
 
     ``poll`` returns a ``Delivery`` (a real-time or backfilled record), a ``Batch`` (every record of
     one released window), or None. An item's offsets are stored only when the caller asks for the
-    next one, so a crash while handling it redelivers it (at-least-once); redeliveries of a record
+    next one, so a crash while handling it redelivers it (at-least-once), and so does leaving a
+    ``with`` block on an exception raised while handling it; redeliveries of a record
     already seen in the dedupe window (the same record id of the same provider's class) are dropped
     and counted in ``duplicates``.
 
@@ -374,8 +375,16 @@ class Subscriber:
             if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing to commit yet
                 raise self._failure(exc.args[0], "commit offsets of") from exc
 
-    def close(self) -> None:
+    def close(self, *, handled: bool = True) -> None:
+        """Commits what the caller finished with and leaves the group.
+
+        ``handled=False``: the item handed out last was not finished (its handling failed), so it is
+        not committed and the next member of the group receives it again. Leaving a ``with`` block on
+        an exception closes so.
+        """
         try:
+            if not handled:
+                self._handed = []  # still open in the book: the stored offsets stay before it
             self._store_pending()
         finally:
             self._kafka(self._consumer.close, "close")
@@ -386,4 +395,4 @@ class Subscriber:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(handled=exc is None)

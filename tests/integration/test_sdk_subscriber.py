@@ -142,3 +142,30 @@ def test_a_repeat_is_the_same_record_id_in_the_same_providers_class(bus: Bus) ->
         ("OTHER", ENTERPRISE),
     ]
     assert duplicates == 1
+
+
+class HandlingFailed(Exception):
+    """The caller's own failure while it handles a delivery."""
+
+
+def _fail_on_the_first_delivery(bus: Bus, group: str, failed_on: list[str | None]) -> None:
+    with Subscriber(SYSTEM, _settings(bus, group)) as subscriber:
+        item = eventually(lambda: subscriber.poll(1.0), lambda got: got is not None, 30)
+        assert isinstance(item, Delivery)
+        failed_on.append(item.trace_id)
+        raise HandlingFailed
+
+
+def test_a_delivery_whose_handling_raised_in_a_with_block_is_received_again(bus: Bus) -> None:
+    """Leaving the block on the caller's exception must not commit the record it failed on (at-least-once)."""
+    topic = bus.topics.delivery(SYSTEM)
+    publish_enterprises(bus.settings, range(3))
+    assert eventually(lambda: end_offsets(bus.access, topic), lambda n: n >= 3) == 3
+    group = unique(f"{bus.namespace}.{SYSTEM}.sub")
+    failed_on: list[str | None] = []
+    with pytest.raises(HandlingFailed):
+        _fail_on_the_first_delivery(bus, group, failed_on)
+    with Subscriber(SYSTEM, _settings(bus, group)) as second:
+        again = _deliveries(second)
+    assert failed_on[0] in {d.trace_id for d in again}, "the record whose handling failed was committed past"
+    assert {d.trace_id for d in again} == {f"trace-{i}" for i in range(3)}
