@@ -200,10 +200,20 @@ def events_of(record: Any) -> list[dict[str, Any]]:
     return [record]
 
 
+def _one_value_per_name(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object in which no name is given twice. JSON readers disagree on a repeated name (Python keeps
+    the last value, others the first), and leaves are hashed from the decoded event: a repeated name
+    would let a record verify as one thing and read as another elsewhere."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a name is given twice in one object")
+    return found
+
+
 def decode_record(value: bytes | None) -> dict[str, Any] | None:
-    """A trail record's JSON object, or None for anything else."""
+    """A trail record's JSON object, or None for anything else (a name repeated in any object included)."""
     try:
-        record = json.loads(value or b"")
+        record = json.loads(value or b"", object_pairs_hook=_one_value_per_name)
     except (ValueError, UnicodeDecodeError):
         return None
     return record if isinstance(record, dict) else None

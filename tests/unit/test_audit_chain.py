@@ -244,3 +244,23 @@ def test_router_batches_expand_into_one_event_per_decision() -> None:
     ]
     assert all(e["partition"] == 2 and e["time"].endswith("+00:00") for e in events)
     assert events[0]["payload_sha256"] == hashlib.sha256(b"x").hexdigest()
+
+
+def test_a_record_that_names_a_field_twice_is_not_an_audit_record() -> None:
+    # JSON readers disagree on a repeated name (Python keeps the last, others the first), and every leaf
+    # is hashed from the decoded event: a block holding ``"consumer":"psb-case","consumer":"tax-levy"``
+    # verified as the tax-levy delivery it was sealed as, while another reader saw psb-case.
+    from sharebus_core.audit_trail import decode_record
+
+    block = chain([2])[0]
+    value = json.dumps(block, sort_keys=True, separators=(",", ":")).encode()
+    assert decode_record(value) == block
+    assert walk([decode_record(value)]) == (2, None)
+    forged = value.replace(b'"consumer":"tax-levy"', b'"consumer":"psb-case","consumer":"tax-levy"', 1)
+    assert forged != value
+    assert decode_record(forged) is None
+    assert walk([decode_record(forged)])[1] == (
+        "partition 0, offset 0: the record is not an audit record (not JSON, or empty)"
+    )
+    twice_linked = value.replace(b'"prev_hash":', b'"prev_hash":"' + b"1" * 64 + b'","prev_hash":', 1)
+    assert decode_record(twice_linked) is None
