@@ -13,7 +13,7 @@ from sharebus_core.audit_fact import audited_text
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_ops.audit import AnchorSource, verify, who_received
-from sharebus_ops.audit_proof import prove_delivery
+from sharebus_ops.audit_proof import Proofs, prove_delivery
 
 _SPAN = re.compile(r"^(\d+)([hdw])$")
 
@@ -36,6 +36,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     proof.add_argument("record_id", help="the record id (the sharebus-record-id header a subscriber received)")
     proof.add_argument("--consumer", help="only the delivery to this consumer system")
+    proof.add_argument(
+        "--class",
+        dest="data_class",
+        help="only the record of this data class (each provider chooses its record ids: needed when two did)",
+    )
     proof.add_argument("--json", action="store_true", help="the proofs as JSON, for checking elsewhere")
     who = sub.add_parser("who", help="who received records of a data class, under which grant")
     who.add_argument("--class", dest="data_class", required=True)
@@ -53,6 +58,39 @@ def parse_time(text: str, now: dt.datetime) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _of_class(proofs: Proofs, data_class: str | None) -> Proofs:
+    if data_class is None:
+        return proofs
+    kept = tuple(p for p in proofs.proofs if p.event.get("data_class") == data_class)
+    return Proofs(proofs.record_id, kept, proofs.verification)
+
+
+def _classes(proofs: Proofs) -> list[str]:
+    return sorted({f"{p.event.get('data_class')} (provider {p.event.get('provider')})" for p in proofs.proofs})
+
+
+def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) -> tuple[str, int]:
+    source = AnchorSource(topics.audit_anchors, settings.audit_verifier())
+    # The trail holds a long record id by its digest, as the router audited it.
+    audited = audited_text(args.record_id) or args.record_id
+    proofs = _of_class(prove_delivery(settings.kafka, topics.audit, audited, source, args.consumer), args.data_class)
+    classes = _classes(proofs)
+    if len(classes) > 1:
+        # Each provider chooses its record ids (unique within its class only): a proof for one
+        # provider's record must not pass for another's, which may never have been delivered.
+        problem = f"record id {args.record_id} names records of {len(classes)} data classes: give --class"
+        if args.json:
+            body = {"record_id": proofs.record_id, "ok": False, "problem": problem, "classes": classes, "proofs": []}
+            return json.dumps(body, ensure_ascii=False, indent=2), 5
+        return "\n".join([problem, *(f"  {c}" for c in classes)]), 5
+    if args.json:
+        body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
+        return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
+    digest = [] if audited == args.record_id else [f"(the record id is audited by its digest, {audited})"]
+    of_class = [f"record {args.record_id} of class {c}" for c in classes]
+    return "\n".join([*digest, *of_class, *proofs.lines()]), 0 if proofs.ok else 5
+
+
 def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
     topics = TopicNames(settings.namespace)
     topic = topics.audit
@@ -62,15 +100,7 @@ def run(args: argparse.Namespace, settings: BusSettings) -> tuple[str, int]:
         result = verify(settings.kafka, args.topic or topic, anchors)
         return str(result), 0 if result.intact else 5
     if args.action == "prove":
-        source = AnchorSource(topics.audit_anchors, settings.audit_verifier())
-        # The trail holds a long record id by its digest, as the router audited it.
-        audited = audited_text(args.record_id) or args.record_id
-        proofs = prove_delivery(settings.kafka, topic, audited, source, args.consumer)
-        if args.json:
-            body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
-            return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
-        digest = [] if audited == args.record_id else [f"(the record id is audited by its digest, {audited})"]
-        return "\n".join([*digest, *proofs.lines()]), 0 if proofs.ok else 5
+        return _prove(args, settings, topics)
     now = dt.datetime.now(dt.UTC)
     since = parse_time(args.since, now)
     until = parse_time(args.until, now) if args.until else None
