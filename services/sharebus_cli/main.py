@@ -24,6 +24,7 @@ from sharebus_cli import (
 )
 from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
+from sharebus_core.kafka import KafkaAccessError
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topic_reader import TopicReadError
@@ -185,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     except AccessError as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KafkaAccessError as exc:
+        # No usable Kafka credential (none set, an unreadable file, no CA): like a missing API key, 7.
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 7
     return 0
 
 
