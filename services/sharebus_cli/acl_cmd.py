@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     if getattr(args, "system", None):
         catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
     try:
-        admin = AclAdmin(admin_access(settings))
+        admin = AclAdmin(admin_access(settings, change=args.action == "apply"))
     except KafkaException as exc:
         raise AccessError(f"cannot make a Kafka admin client: {exc}") from exc
     scope = Scope(settings.namespace, args.registry_namespace)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from confluent_kafka import KafkaException
+from confluent_kafka.admin._acl import AclOperation
 
 from sharebus_access.credentials import Issued, SystemCredentials
 from sharebus_access.errors import AccessError
@@ -37,16 +38,45 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             p.add_argument("--json", action="store_true")
 
 
-def admin_access(settings: BusSettings) -> KafkaAccess:
-    """The operator's admin access; these commands change users and ACLs, which only it may."""
+_NEED_ADMIN = (
+    "These commands need the admin credential: point SHAREBUS_KAFKA_CREDENTIALS_FILE at it "
+    "(the broker writes it under its data directory, credentials/sharebus-admin.json; "
+    "var/kafka/credentials/sharebus-admin.json under make run), not at the operator's"
+)
+
+
+class NotAdmin(AccessError):
+    """The credential works but may not read (or change) the cluster's users and ACLs."""
+
+    exit_code = 7
+
+
+def admin_access(settings: BusSettings, change: bool = False, timeout_s: float = 15.0) -> KafkaAccess:
+    """The operator's admin access; these commands read and change users and ACLs, which only it may.
+
+    The credential's rights on the cluster are asked first: with another principal's, the broker
+    refuses the SCRAM listing (and confluent-kafka 2.16 then aborts the process) and answers the
+    ACL listing with nothing, which would read as "every rule missing".
+    """
     access = settings.kafka
     try:
         access.check()
     except KafkaAccessError as exc:
-        raise AccessError(
-            f"{exc}. These commands need the admin credential: point SHAREBUS_KAFKA_CREDENTIALS_FILE at it "
-            "(the broker writes it under its data directory, credentials/sharebus-admin.json)"
-        ) from exc
+        raise AccessError(f"{exc}. {_NEED_ADMIN}") from exc
+    if not access.secured:
+        return access  # the plaintext debugging mode has no authorizer: nothing to ask
+    # Held until the answer is in (a dropped client cancels its requests); warnings only, so that its
+    # closing says nothing ("Purging 1 unserved events from background queue", an info line).
+    client = access.admin({"log_level": 4})
+    try:
+        cluster = client.describe_cluster(include_authorized_operations=True, request_timeout=timeout_s)
+        allowed = set(cluster.result().authorized_operations or ())
+    except KafkaException as exc:
+        raise AccessError(f"cannot ask the cluster what {access.principal} may do: {exc}") from exc
+    needed = [AclOperation.DESCRIBE, *([AclOperation.ALTER] if change else [])]
+    missing = [op.name for op in needed if op not in allowed]
+    if missing:
+        raise NotAdmin(f"{access.principal} may not do this (no {' or '.join(missing)} on the cluster). {_NEED_ADMIN}")
     return access
 
 
@@ -63,7 +93,7 @@ def _handed_out(system: str, issued: Issued, out: Path | None) -> str:
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
     if args.system:
         catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
-    access = admin_access(settings)
+    access = admin_access(settings, change=args.action != "list")
     try:
         credentials = SystemCredentials(access, catalogue, settings.namespace)
     except KafkaException as exc:
