@@ -61,5 +61,6 @@ def run(args: argparse.Namespace, catalogue: Catalogue) -> tuple[str, int]:
         xlsx.write_bytes(render_xlsx(report))
     except OSError as exc:
         raise OutputUnwritable(f"cannot write the report into {out}: {exc.strerror or exc}") from exc
-    state = "complete" if report.complete else f"so far: the period is not over (counted up to {report.as_of})"
+    final = f" until {report.final_at}" if report.final_at is not None else ""
+    state = "complete" if report.complete else f"so far: not final{final} (counted up to {report.as_of})"
     return f"{period.label} ({state})\n{_ranking(report)}\nwrote {html}\nwrote {xlsx}", 0

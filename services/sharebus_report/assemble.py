@@ -121,7 +121,8 @@ def assemble(catalogue: Catalogue, namespace: str, tallies: Tallies) -> Report:
         dispute_events=tallies.disputes.events,
         dispute_skipped=tallies.disputes.skipped,
     )
-    return Report(namespace, audit.period, audit.as_of, departments, classes, sources)
+    final_at = audit.period.end + audit.grace
+    return Report(namespace, audit.period, audit.as_of, departments, classes, sources, final_at)
 
 
 def report_cut(period: Period, now: dt.datetime, grace: dt.timedelta) -> dt.datetime:

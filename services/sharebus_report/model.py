@@ -105,10 +105,13 @@ class Report:
     departments: tuple[DepartmentRow, ...]
     classes: tuple[ClassRow, ...]
     sources: Sources
+    # When the report becomes final: the period's end plus the windows' grace (the cut of a closed
+    # period). Until then a window ending at the period's end may still be released on time. None: the end.
+    final_at: dt.datetime | None = None
 
     @property
     def complete(self) -> bool:
-        return self.as_of >= self.period.end
+        return self.as_of >= (self.final_at or self.period.end)
 
     def department(self, code: str) -> DepartmentRow:
         return next(row for row in self.departments if row.code == code)

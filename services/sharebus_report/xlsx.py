@@ -61,7 +61,7 @@ def _about(sheet: Worksheet, report: Report) -> None:
         ("Starts", report.period.start.isoformat()),
         ("Ends (excluded)", report.period.end.isoformat()),
         ("Events counted up to", report.as_of.astimezone(local).isoformat(timespec="seconds")),
-        ("Complete", "yes" if report.complete else "no: the period is not over"),
+        ("Complete", "yes" if report.complete else "no: the period, or the grace of its last windows, is not over"),
         ("Score", FORMULA),
         *((f"  {name} (weight {weight})", what) for name, weight, what in WEIGHTS),
         ("Audit events counted", report.sources.audit_events),

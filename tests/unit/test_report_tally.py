@@ -244,3 +244,19 @@ def test_a_replay_just_after_the_period_starts_of_a_decision_just_before_it_is_n
     for when in (before, replay):
         audit.add(audit_event(when, ENTERPRISE, 7, "tax-levy"), 0)
     assert (audit.classes[ENTERPRISE].records, audit.classes[ENTERPRISE].deliveries) == (1, 1)
+
+
+def test_a_report_made_within_the_grace_after_the_period_is_not_yet_complete(catalogue: Catalogue) -> None:
+    # Half an hour after November ends, the roster's last window (ending at midnight) may still be
+    # released on time: a report then is not the period's final one, and must not say it is.
+    now = PERIOD.end + dt.timedelta(minutes=30)
+    cut = report_cut(PERIOD, now, GRACE)
+    audit = AuditTally(catalogue, PERIOD, cut, GRACE)
+    for event in audit_events():
+        audit.add(event, 0)
+    early = assemble(catalogue, "sharebus", Tallies(audit, {}, 0, tally_disputes([], PERIOD, cut)))
+    assert not early.complete
+    assert early.data_class(ROSTER).windows_overdue == 718  # the last window is still pending
+    final = make_report(catalogue)
+    assert final.complete
+    assert final.data_class(ROSTER).windows_overdue == 719
