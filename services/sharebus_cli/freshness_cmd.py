@@ -61,6 +61,7 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     policy = FreshnessPolicy(dt.timedelta(hours=args.grace_hours), dt.timedelta(hours=args.realtime_silence_hours))
     now = dt.datetime.now(dt.UTC)
     report = freshness_report(catalogue, settings.kafka, TopicNames(settings.namespace), now, policy, args.provider)
+    looked_at = len(report)
     if args.overdue:
         report = [item for item in report if item.overdue]
     if args.json:
@@ -76,5 +77,5 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
             f"{_age(item.age):>8}  {status}"
         )
     overdue = sum(item.overdue for item in report)
-    lines.append(f"{overdue} of {len(report)} class(es) overdue")
+    lines.append(f"{overdue} of {looked_at} class(es) overdue")
     return "\n".join(lines), 0
