@@ -235,6 +235,16 @@ def link_problem(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _partition_problem(partition: int, record: Mapping[str, Any]) -> str | None:
+    """Facts partition p is chained into audit partition p, and every event names its facts partition:
+    an event that names another was copied in (a chain of its own from the genesis, counted twice)."""
+    for event in events_of(record):
+        found = event.get("partition")
+        if type(found) is not int or found != partition:
+            return f"an event says it was chained from facts partition {found}, not {partition} (copied from another)"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class BrokenLink:
     partition: int
@@ -254,7 +264,7 @@ def verify_links(
     for offset, record in records:
         if record is None:
             return events, BrokenLink(partition, offset, "the record is not an audit record (not JSON, or empty)")
-        problem = link_problem(record)
+        problem = link_problem(record) or _partition_problem(partition, record)
         if problem is not None:
             return events, BrokenLink(partition, offset, problem)
         if record.get("prev_hash") != expected_prev:

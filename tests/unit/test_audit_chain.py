@@ -28,8 +28,9 @@ from sharebus_core.audit_trail import (
 )
 
 
-def event(i: int, consumer: str = "tax-levy") -> dict[str, Any]:
-    return {"seq": i, "record_id": f"r{i}", "consumer": consumer, "decision": "deliver"}
+def event(i: int, consumer: str = "tax-levy", partition: int = 0) -> dict[str, Any]:
+    """An event as the auditor makes it from facts partition ``partition`` (chained in audit partition ``partition``)."""
+    return {"seq": i, "record_id": f"r{i}", "consumer": consumer, "decision": "deliver", "partition": partition}
 
 
 def chain(sizes: list[int]) -> list[dict[str, Any]]:
@@ -264,3 +265,19 @@ def test_a_record_that_names_a_field_twice_is_not_an_audit_record() -> None:
     )
     twice_linked = value.replace(b'"prev_hash":', b'"prev_hash":"' + b"1" * 64 + b'","prev_hash":', 1)
     assert decode_record(twice_linked) is None
+
+
+def test_a_partition_holding_another_partitions_chain_is_found() -> None:
+    # Facts partition p is chained into audit partition p, and every event says which. A copy of
+    # partition 0's chain written into partition 1 (empty, so no anchor names it) is a chain of its own
+    # from the genesis: every delivery in it would be counted, and proved, twice.
+    copied = chain([2, 3])
+    assert verify_links(0, enumerate(copied)) == (5, None)
+    events, broken = verify_links(1, enumerate(copied))
+    assert events == 0
+    assert str(broken).startswith("partition 1, offset 0: ")
+    assert "chained from facts partition 0" in str(broken)
+    old = legacy([event(0), event(1)])
+    assert "chained from facts partition 0" in str(verify_links(2, enumerate(old))[1])
+    unmarked = seal_block([{k: v for k, v in event(0).items() if k != "partition"}], GENESIS)
+    assert "chained from facts partition None" in str(verify_links(0, [(0, unmarked)])[1])
