@@ -29,7 +29,7 @@ from sharebus_core.audit_trail import (
 
 
 def event(i: int, consumer: str = "tax-levy", partition: int = 0) -> dict[str, Any]:
-    """An event as the auditor makes it from facts partition ``partition`` (chained in audit partition ``partition``)."""
+    """An event as the auditor makes it from facts partition ``partition``, chained in that audit partition."""
     return {"seq": i, "record_id": f"r{i}", "consumer": consumer, "decision": "deliver", "partition": partition}
 
 
