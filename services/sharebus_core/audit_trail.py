@@ -355,6 +355,10 @@ def prove(partition: int, offset: int, record: Mapping[str, Any], index: int) ->
 def _inclusion_problem(proof: InclusionProof) -> str | None:
     if not _sealed(proof.link):
         return "the link does not match its hash"
+    chained_in = proof.event.get("partition")
+    if type(chained_in) is not int or chained_in != proof.partition:
+        # A checker takes the anchored head of the proof's partition: the event must be of that partition.
+        return f"the event was chained in partition {chained_in}, not the proof's partition {proof.partition}"
     if not is_block(proof.link):
         # A record written before blocks: the event is the record, and its own link.
         return None if proof.event == proof.link and not proof.path else "the event is not the record its link seals"

@@ -146,7 +146,7 @@ def anchored_here(proof: InclusionProof) -> InclusionProof:
 
 @given(st.integers(min_value=1, max_value=70), st.data())
 def test_every_event_of_a_block_has_a_proof_that_holds_and_only_for_itself(size: int, data: st.DataObject) -> None:
-    block = seal_block([event(i) for i in range(size)], GENESIS)
+    block = seal_block([event(i, partition=3) for i in range(size)], GENESIS)
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
     proof = anchored_here(prove(3, 17, block, index))
     assert proof.event == block["events"][index]
@@ -281,3 +281,13 @@ def test_a_partition_holding_another_partitions_chain_is_found() -> None:
     assert "chained from facts partition 0" in str(verify_links(2, enumerate(old))[1])
     unmarked = seal_block([{k: v for k, v in event(0).items() if k != "partition"}], GENESIS)
     assert "chained from facts partition None" in str(verify_links(0, [(0, unmarked)])[1])
+
+
+def test_a_proof_names_the_partition_its_event_was_chained_in() -> None:
+    # The anchored head a checker looks up is the one of the proof's partition: a proof moved to
+    # another partition's number must not hold, whatever that partition's anchor says.
+    block = seal_block([event(i, partition=2) for i in range(3)], GENESIS)
+    proof = prove(2, 0, block, 1)
+    assert check_proof(anchored_here(proof)) is None
+    moved = InclusionProof(0, 0, proof.event, 1, proof.path, proof.link)
+    assert check_proof(anchored_here(moved)) == "the event was chained in partition 2, not the proof's partition 0"

@@ -57,7 +57,7 @@ def _held_proofs(record_id: str, *classes: tuple[str, str]) -> Any:
 
     made = []
     for offset, (provider, data_class) in enumerate(classes):
-        event = {"record_id": record_id, "provider": provider, "data_class": data_class, "consumer": "tax-levy"}
+        event = {"record_id": record_id, "provider": provider, "data_class": data_class, "partition": offset}
         block = seal_block([{**event, "decision": "deliver"}], GENESIS)
         made.append(prove(offset, 0, block, 0).anchored_by([], (0, block["hash"]), "signed"))
     return Proofs(record_id, tuple(made), Verification(len(made), len(made), None))
