@@ -50,6 +50,19 @@ class DisputeNotFound(SharebusError, LookupError):
     pass
 
 
+def with_current_parties(catalogue: Catalogue, dispute: Dispute) -> Dispute:
+    """The dispute with its provider and consumer department as the catalogue names them now
+    (``rules.current_parties``): who sees it, who answers it, and what its next event records."""
+    latest = dispute.latest
+    provider, consumer_department = rules.current_parties(
+        catalogue, latest.data_class, latest.provider, latest.consumer, latest.consumer_department
+    )
+    if (provider, consumer_department) == (latest.provider, latest.consumer_department):
+        return dispute
+    update = {"provider": provider, "consumer_department": consumer_department}
+    return dispute.model_copy(update={"latest": latest.model_copy(update=update)})
+
+
 class DisputeService:
     def __init__(
         self,
@@ -93,6 +106,10 @@ class DisputeService:
         self.clock.refresh()
         return self.clock.now()
 
+    def _current(self) -> list[Dispute]:
+        """Every dispute of the view, with its parties as the catalogue names them now."""
+        return [with_current_parties(self.catalogue, d) for d in self.view.all()]
+
     def _record(self, event: DisputeEvent) -> DisputeEvent:
         """Appends the step, audits and counts it, and folds it into this gateway's view at once."""
         write_event(self.access, self.topics.disputes, event)
@@ -121,11 +138,17 @@ class DisputeService:
         data_class = (mine.data_class if mine else None) or UNKNOWN
         known_class = data_class in self.catalogue.data_classes
         schema_fields = self.catalogue.schema(data_class).field_names if known_class else ()
+        recorded = (mine.provider if mine else None) or UNKNOWN
+        # The department that provides the class now answers (``with_current_parties``), and the
+        # event says so from the start, so its audit fact and the report name that department too.
+        provider = (
+            rules.current_parties(self.catalogue, data_class, recorded, system, department)[0] if mine else UNKNOWN
+        )
         event = rules.open_dispute(
             dispute_id=f"d-{uuid.uuid4().hex[:12]}",
             record_id=record_id,
             data_class=data_class,
-            provider=(mine.provider if mine else None) or UNKNOWN,
+            provider=provider,
             consumer=system,
             consumer_department=department,
             fields=fields,
@@ -143,7 +166,8 @@ class DisputeService:
     def visible(self, dispute_id: str, department: str) -> Dispute:
         """The dispute, if ``department`` is its provider or its consumer's; else ``DisputeNotFound``
         (so that its existence does not leak)."""
-        dispute = self.view.get(dispute_id)
+        found = self.view.get(dispute_id)
+        dispute = with_current_parties(self.catalogue, found) if found is not None else None
         if dispute is None or department not in (dispute.latest.provider, dispute.latest.consumer_department):
             raise DisputeNotFound(f"no dispute {dispute_id!r} visible to {department}")
         return dispute
@@ -167,7 +191,7 @@ class DisputeService:
         either; newest first. ``overdue``: only those unanswered past their deadline."""
         now = self.now()
         found = []
-        for d in self.view.all():
+        for d in self._current():
             as_provider = d.latest.provider == department
             as_consumer = d.latest.consumer_department == department
             if not ((role != "consumer" and as_provider) or (role != "provider" and as_consumer)):
@@ -181,7 +205,7 @@ class DisputeService:
         """Escalates every open dispute past its deadline (an ``overdue`` event each)."""
         now = self.now()
         written = []
-        for dispute in rules.due_for_escalation(self.view.all(), now):
+        for dispute in rules.due_for_escalation(self._current(), now):
             event = rules.overdue(dispute, now=now, by=self.principal)
             if event is not None:
                 written.append(self._record(event))

@@ -74,7 +74,7 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
     )
     audit = AuditWriter(settings.kafka, topics.audit_facts)
     view = GrantView(catalogue)
-    disputes = DisputeView()
+    disputes = DisputeView(catalogue)
     rejections = ControlRejections("portal", registry, audit.write)
     follower = GrantFollower(settings.kafka, topics.grants, view.put, control.verifier, rejections, view.close)
     try:

@@ -13,7 +13,8 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from sharebus_rules.disputes import ALLOWED_FROM, STATE_AFTER
+from sharebus_core.catalogue import Catalogue
+from sharebus_rules.disputes import ALLOWED_FROM, STATE_AFTER, current_parties
 
 # A dispute is open until the provider answers or rejects it, or the bus refused to open it.
 CLOSED = frozenset({"corrected", "rejected", "refused"})
@@ -74,15 +75,20 @@ def _follows(status: str, kind: str) -> bool:
     return allowed is not None and status in STATE_AFTER and STATE_AFTER[status] in allowed
 
 
-def _new_row(dispute_id: str, kind: str, event: dict[str, Any]) -> DisputeRow:
+def _new_row(catalogue: Catalogue, dispute_id: str, kind: str, event: dict[str, Any]) -> DisputeRow:
     refused = kind == "refused"
+    data_class, consumer = str(event.get("data_class", "")), str(event.get("consumer", ""))
+    # The parties as the catalogue names them now, as the gateway lists and answers the dispute.
+    provider, consumer_department = current_parties(
+        catalogue, data_class, str(event.get("provider", "")), consumer, str(event.get("consumer_department", ""))
+    )
     return DisputeRow(
         dispute_id=dispute_id,
         record_id=str(event.get("record_id", "")),
-        data_class=UNKNOWN if refused else str(event.get("data_class", "")),
-        provider=UNKNOWN if refused else str(event.get("provider", "")),
-        consumer=str(event.get("consumer", "")),
-        consumer_department=str(event.get("consumer_department", "")),
+        data_class=UNKNOWN if refused else data_class,
+        provider=UNKNOWN if refused else provider,
+        consumer=consumer,
+        consumer_department=consumer_department,
         fields=[str(f) for f in event.get("fields") or []],
         reason=str(event.get("reason", "")),
         opened_at=_time(event.get("opened_at")),
@@ -92,7 +98,8 @@ def _new_row(dispute_id: str, kind: str, event: dict[str, Any]) -> DisputeRow:
 
 
 class DisputeView:
-    def __init__(self) -> None:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
         self._lock = threading.Lock()
         self._rows: dict[str, DisputeRow] = {}
 
@@ -113,7 +120,7 @@ class DisputeView:
         with self._lock:
             row = self._rows.get(dispute_id)
             if row is None and kind in ("opened", "refused"):
-                row = self._rows[dispute_id] = _new_row(dispute_id, kind, event)
+                row = self._rows[dispute_id] = _new_row(self._catalogue, dispute_id, kind, event)
             elif row is None or not _follows(row.status, kind):
                 # As ``fold``, so the portal shows what the gateway does: a step that does not follow
                 # (an escalation written while the provider answered, a second answer written at once)

@@ -123,7 +123,7 @@ def memory_portal(settings: PortalSettings, catalogue: Catalogue, _registry: Col
         audit=MemoryAudit(),
         chain=ChainWatch(NOWHERE, topics.audit, topics.audit_anchors, None, 0),
         previews=OpenPreviews(settings.feed_max_connections),
-        disputes=DisputeView(),
+        disputes=DisputeView(catalogue),
         reports=ReportCache(lambda period: empty_report(settings.namespace, period)),
     )
 

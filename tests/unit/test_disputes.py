@@ -239,6 +239,38 @@ def test_a_refused_claim_names_no_class_or_provider_from_another_systems_receipt
         service.index.stop()
 
 
+def test_a_dispute_on_a_class_now_provided_by_another_department_is_that_departments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record was delivered when PSB provided the class; the catalogue now names AMR. As for grants
+    (``sharebus_grants.with_current_parties``), the former provider neither sees nor answers the
+    dispute (it could confirm it, but never publish the correction), and the current one does."""
+    written: list[DisputeEvent] = []
+    monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
+    service = dispute_service.DisputeService(
+        load_catalogue(FIXTURE_CATALOGUE),
+        KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT"),
+        TopicNames("ns"),
+        DisputeSettings(namespace="ns", index_dir=tmp_path),
+        lambda fact: None,
+        CollectorRegistry(),
+    )
+    monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
+    service.index._commit([("r-1", "tax-levy", "301001002/000001", "PSB", "t1")], {})
+    try:
+        opened_ = service.open(system="tax-levy", department="TAX", record_id="r-1", fields=["amount"], reason="wrong")
+        assert opened_.provider == "AMR"  # the event, its audit fact and the report name the provider now
+        assert service.listing("PSB") == []
+        with pytest.raises(dispute_service.DisputeNotFound):
+            service.visible(opened_.dispute_id, "PSB")
+        assert [d.dispute_id for d in service.listing("AMR", role="provider")] == [opened_.dispute_id]
+        dispute = service.visible(opened_.dispute_id, "AMR")
+        answered = service.answer(dispute, system="amr-reg", department="AMR", confirm=False, text="no error")
+        assert (answered.type, answered.provider) == ("rejected", "AMR")
+    finally:
+        service.index.stop()
+
+
 def test_the_router_passes_a_corrects_header_checked_as_a_record_id() -> None:
     from sharebus_router.bus_headers import bus_headers
     from sharebus_router.dead_letters import BadRecord

@@ -495,6 +495,30 @@ def test_the_disputes_page_lists_only_the_disputes_a_department_is_a_party_to(
     assert "d-1" in bureau.get("/disputes").text
 
 
+def test_a_dispute_recorded_with_a_former_provider_is_listed_to_the_current_one_only(
+    portal_app: tuple[FastAPI, Client],
+) -> None:
+    """As for grants: the class moved to AMR after the record was delivered (and disputed) under PSB."""
+    app, client = portal_app
+    psb, amr = client("psb.requester"), client("amr.approver")
+    state(app).disputes.put(
+        {
+            "type": "opened",
+            "dispute_id": "d-formerpsb",
+            "record_id": "r-1",
+            "data_class": PENALTY,
+            "provider": "PSB",
+            "consumer": "tax-levy",
+            "consumer_department": "TAX",
+            "fields": ["amount"],
+            "reason": "amount wrong",
+            "deadline": "2099-01-01T00:00:00+00:00",
+        }
+    )
+    assert "d-formerpsb" not in psb.get("/disputes").text
+    assert "d-formerpsb" in amr.get("/disputes").text
+
+
 def test_the_assessment_is_the_bureaus_with_the_report_to_download(portal_app: tuple[FastAPI, Client]) -> None:
     _app, client = portal_app
     tax, bureau = client("tax.requester"), client("bureau")

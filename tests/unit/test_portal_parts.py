@@ -198,7 +198,7 @@ def test_dispute_events_fold_into_one_row_per_dispute_seen_by_the_two_department
             **extra,
         }
 
-    view = DisputeView()
+    view = DisputeView(load_catalogue(FIXTURE_CATALOGUE))
     for e in (
         event("opened", "d1"),
         event("opened", "d2"),
@@ -225,7 +225,7 @@ def test_dispute_events_fold_into_one_row_per_dispute_seen_by_the_two_department
 def test_the_portal_folds_dispute_steps_as_the_gateway_does_so_a_step_that_does_not_follow_changes_nothing() -> None:
     now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
     base = {"provider": "AMR", "consumer": "tax-levy", "consumer_department": "TAX", "record_id": "r-1"}
-    view = DisputeView()
+    view = DisputeView(load_catalogue(FIXTURE_CATALOGUE))
     for kind, extra in (
         ("opened", {"deadline": "2026-11-27T08:00:00+00:00"}),
         ("answered", {"answer": "confirmed"}),
@@ -259,7 +259,7 @@ def test_a_refused_claim_is_the_claimants_alone_and_names_no_class_or_provider()
         "deadline": "2026-12-08T08:00:00+00:00",
         "time": "2026-12-01T08:00:00+00:00",
     }
-    view = DisputeView()
+    view = DisputeView(load_catalogue(FIXTURE_CATALOGUE))
     view.put(refused)
     view.put({**refused, "type": "opened", "consumer": "tax-levy", "consumer_department": "TAX"})  # never opens
     assert view.rows("AMR", now) == []  # not planted in the provider's list
