@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sharebus_access.acls import AclRule, Operation, PatternType, ResourceType
-from sharebus_core.catalogue import Catalogue
+from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.errors import SharebusError
 from sharebus_core.topics import TopicNames
 
@@ -105,10 +105,22 @@ class Federation:
         return frozenset(rules)
 
 
+class NotFederable(SharebusError, ValueError):
+    """A district's catalogue federates a class that is shared with nobody."""
+
+
 def plan_for(namespace: str, district: str, catalogue: Catalogue) -> Federation:
     """The federation of a district, from its own catalogue: its ``federate: city`` classes go up,
-    and each of its systems' deliveries comes down (whatever the city grants them)."""
+    and each of its systems' deliveries comes down (whatever the city grants them).
+
+    A not-shared class goes to nobody, so it is refused: mirrored up, its records would sit on the city's
+    cluster (its router denying each one), outside the district that holds their legal basis."""
     topics = TopicNames(namespace)
+    unshared = sorted(c.code for c in catalogue.federated_up() if c.share_type is ShareType.NONE)
+    if unshared:
+        raise NotFederable(
+            f"district {district} federates class(es) shared with nobody (share_type: none): {', '.join(unshared)}"
+        )
     up = tuple(topics.source(c.code) for c in catalogue.federated_up())
     down = tuple(topics.delivery(system) for system in sorted(catalogue.systems))
     return Federation(namespace, district, up=up, down=down)
@@ -155,6 +167,7 @@ __all__ = [
     "CITY",
     "Direction",
     "Federation",
+    "NotFederable",
     "NotTheDistricts",
     "check_accepted",
     "plan_for",

@@ -125,3 +125,13 @@ def test_the_plan_the_city_gives_the_district_is_accepted() -> None:
     assert check_accepted(plan, city) is plan
     assert plan.up == ("ns.src.301002001.000001",)
     assert set(plan.down) == {"ns.dlv.yb-amr", "ns.dlv.yb-tax"}
+
+
+def test_a_class_the_district_shares_with_nobody_is_not_federated(tmp_path: Path) -> None:
+    # A not-shared class goes to nobody: mirrored up, its records would sit on the city's cluster
+    # (the city's router denying each one), out of the district that holds the legal basis for them.
+    from sharebus_federation.plan import NotFederable, plan_for
+
+    district = _district_catalogue(tmp_path, ("    share_type: conditional\n", "    share_type: none\n"))
+    with pytest.raises(NotFederable, match="301002001/000001"):
+        plan_for("ns", "yubei", load_catalogue(district))
