@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sharebus_access.errors import AccessError
@@ -85,6 +86,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _command(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's last flush
+    except BrokenPipeError:
+        # `sharebus dlq list | head`: the reader has what it wanted. Stop without a traceback, and point
+        # stdout at /dev/null so that the interpreter's own flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    return code
+
+
+def _command(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     settings = BusSettings()
     try:

@@ -7,6 +7,10 @@ Python traceback.
 
 from __future__ import annotations
 
+import io
+import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +45,24 @@ def test_no_credential_at_all_says_what_to_set(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert err.startswith("sharebus: no Kafka credential: set SHAREBUS_KAFKA_USERNAME")
     assert "SHAREBUS_KAFKA_CREDENTIALS_FILE" in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sharebus catalogue classes | head -2`` printed a BrokenPipeError traceback once head had exited."""
+    with capsys.disabled():
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone: the next write fails with EPIPE
+        broken = os.fdopen(write_end, "w")
+        monkeypatch.setattr(sys, "stdout", broken)
+        errors = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", errors)
+        previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in Python: EPIPE, not a signal
+        try:
+            code = main(["catalogue", "classes"])
+        finally:
+            signal.signal(signal.SIGPIPE, previous)
+        assert code == 1
+        assert errors.getvalue() == ""
+        assert os.fstat(sys.stdout.fileno())  # still a file to flush into at exit: /dev/null now
