@@ -46,11 +46,15 @@ def generate(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def list_classes(catalogue: Catalogue) -> str:
-    rows = [f"{'code':<17} {'provider':<8} {'share':<13} {'mode':<9} {'subs':>4}  name"]
+    modes = {
+        code: entry.mode.value + (f"/{entry.update.period.value}" if entry.update.period else "")
+        for code, entry in catalogue.data_classes.items()
+    }
+    width = max([len("mode"), *map(len, modes.values())])  # periodic/monthly is the widest
+    rows = [f"{'code':<17} {'provider':<8} {'share':<13} {'mode':<{width}} {'subs':>4}  name"]
     for code, entry in catalogue.data_classes.items():
-        period = f"/{entry.update.period.value}" if entry.update.period else ""
         rows.append(
-            f"{code:<17} {entry.provider:<8} {entry.share_type.value:<13} {entry.mode.value + period:<9} "
+            f"{code:<17} {entry.provider:<8} {entry.share_type.value:<13} {modes[code]:<{width}} "
             f"{len(catalogue.subscriptions_of(code)):>4}  {entry.name}"
         )
     return "\n".join(rows)
