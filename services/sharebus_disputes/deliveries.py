@@ -4,7 +4,7 @@ Only a system that received a record may dispute it, and the audit trail is the 
 is an audit event with ``record_id``, ``consumer`` and ``decision: deliver``. Reading the trail on a
 request is out of the question (it is kept forever: at 7.46 million records a day it holds billions of
 events), so a follower thread reads it once, in order, committed events only, and keeps one row per
-(record id, consumer) in SQLite. The index's read positions are stored in the same SQLite
+(record id, consumer, class) in SQLite. The index's read positions are stored in the same SQLite
 transaction as its rows, so a restart resumes where it stopped, nothing twice and nothing lost; the
 file is a cache of the log, and deleting it costs one re-read of the trail. Memory stays flat: rows
 live on disk (about 100 bytes each, some 1 GB per city-scale day of deliveries).
@@ -29,12 +29,16 @@ from sharebus_core.kafka import KafkaAccess
 
 log = logging.getLogger(__name__)
 
+# One row per (record id, consumer, class): record ids are unique within a class only (each provider
+# chooses its own), so one system may receive ``r-1`` of two classes, and each is its own receipt.
+# Tables of their own (``receipts``, ``receipt_positions``): an index file made when the key was
+# (record id, consumer) kept only the first of such receipts, so it is read again from the start.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    record_id TEXT NOT NULL, consumer TEXT NOT NULL, data_class TEXT, provider TEXT, delivered_at TEXT,
-    PRIMARY KEY (record_id, consumer)
+CREATE TABLE IF NOT EXISTS receipts (
+    record_id TEXT NOT NULL, consumer TEXT NOT NULL, data_class TEXT NOT NULL, provider TEXT, delivered_at TEXT,
+    PRIMARY KEY (record_id, consumer, data_class)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS positions (
+CREATE TABLE IF NOT EXISTS receipt_positions (
     topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
 );
@@ -69,7 +73,8 @@ def delivery_row(event: Any) -> Row | None:
         value = event.get(name)
         return value if isinstance(value, str) else None
 
-    return record_id, consumer, text("data_class"), text("provider"), text("time")
+    # "" for a delivery that names no class (the key needs a value): it matches no class named in a claim.
+    return record_id, consumer, text("data_class") or "", text("provider"), text("time")
 
 
 class DeliveryIndex:
@@ -92,7 +97,7 @@ class DeliveryIndex:
         self._lock = threading.Lock()
         # The probe waits on the network: it must never hold the lock the follower commits under.
         self._probe_lock = threading.Lock()
-        rows = self._db.execute("SELECT partition, next_offset FROM positions WHERE topic = ?", (topic,))
+        rows = self._db.execute("SELECT partition, next_offset FROM receipt_positions WHERE topic = ?", (topic,))
         self._positions: dict[int, int] = {int(p): int(o) for p, o in rows}
         self._probe: Consumer | None = None
         self.caught_up = threading.Event()
@@ -106,8 +111,8 @@ class DeliveryIndex:
         """Every delivery of ``record_id`` the index holds, by consumer."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT record_id, consumer, data_class, provider, delivered_at FROM deliveries "
-                "WHERE record_id = ? ORDER BY consumer",
+                "SELECT record_id, consumer, data_class, provider, delivered_at FROM receipts "
+                "WHERE record_id = ? ORDER BY consumer, data_class",
                 (record_id,),
             ).fetchall()
         return [Receipt(*row) for row in rows]
@@ -226,9 +231,9 @@ class DeliveryIndex:
             db = self._db
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, ?, ?)", rows)
                 db.executemany(
-                    "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO receipt_positions VALUES (?, ?, ?)",
                     [(self.topic, p, o) for p, o in advanced.items()],
                 )
                 db.execute("COMMIT")

@@ -28,7 +28,7 @@ from sharebus_disputes.log import DisputeView, ensure_dispute_topic, write_event
 from sharebus_disputes.metrics import DisputeMetrics
 from sharebus_disputes.settings import DisputeSettings
 from sharebus_rules import disputes as rules
-from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeState
+from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeRefused, DisputeState
 
 log = logging.getLogger(__name__)
 
@@ -118,36 +118,63 @@ class DisputeService:
         self.view.apply(event)
         return event
 
-    def _receipt(self, record_id: str, system: str) -> Receipt | None:
-        """``system``'s own receipt of the record, or None when the trail shows no delivery of it to ``system``."""
-        mine = next((r for r in self.index.receipts(record_id) if r.consumer == system), None)
-        if mine is None:
+    def _receipts(self, record_id: str, system: str, data_class: str | None) -> list[Receipt]:
+        """``system``'s own receipts of the record id (of ``data_class`` when named)."""
+        return [
+            r
+            for r in self.index.receipts(record_id)
+            if r.consumer == system and (data_class is None or r.data_class == data_class)
+        ]
+
+    def _receipt(self, record_id: str, system: str, data_class: str | None = None) -> Receipt | None:
+        """``system``'s own receipt of the record, or None when the trail shows no delivery of it to ``system``.
+
+        Record ids are unique within a class only: when ``system`` received the id in several classes,
+        the claim must name the class (``DisputeRefused``), or it would be opened on another record,
+        with another provider, than the one meant."""
+        mine = self._receipts(record_id, system, data_class)
+        if not mine:
             # Received a moment ago? Its delivery may not be chained and indexed yet: wait for the index.
             if not self.index.wait_current(self.settings.index_wait_s):
                 raise IndexBehind("the index of deliveries is catching up with the audit trail; try again shortly")
-            mine = next((r for r in self.index.receipts(record_id) if r.consumer == system), None)
-        return mine
+            mine = self._receipts(record_id, system, data_class)
+        if len(mine) > 1:
+            classes = ", ".join(sorted(r.data_class or UNKNOWN for r in mine))
+            raise DisputeRefused(
+                f"{system} received records {record_id} of several classes ({classes}): name the class disputed"
+            )
+        return mine[0] if mine else None
 
-    def open(self, *, system: str, department: str, record_id: str, fields: Sequence[str], reason: str) -> DisputeEvent:
-        """Opens a dispute on a record ``system`` received; raises ``NotReceived`` (after writing the
-        ``refused`` event) when the audit trail shows no delivery of it to ``system``."""
-        mine = self._receipt(record_id, system)
+    def open(
+        self,
+        *,
+        system: str,
+        department: str,
+        record_id: str,
+        fields: Sequence[str],
+        reason: str,
+        data_class: str | None = None,
+    ) -> DisputeEvent:
+        """Opens a dispute on a record ``system`` received (of ``data_class``, which an id received in
+        several classes needs); raises ``NotReceived`` (after writing the ``refused`` event) when the
+        audit trail shows no delivery of it to ``system``."""
+        mine = self._receipt(record_id, system, data_class)
         # Only the caller's own receipt names the class and provider: taken from another system's, a
         # refused event would tell the caller what the record is and who provides it (and land in that
         # provider's list), for any record id it guesses.
-        data_class = (mine.data_class if mine else None) or UNKNOWN
-        known_class = data_class in self.catalogue.data_classes
-        schema_fields = self.catalogue.schema(data_class).field_names if known_class else ()
+        received_class = (mine.data_class if mine else None) or UNKNOWN
+        known_class = received_class in self.catalogue.data_classes
+        schema_fields = self.catalogue.schema(received_class).field_names if known_class else ()
         recorded = (mine.provider if mine else None) or UNKNOWN
         # The department that provides the class now answers (``with_current_parties``), and the
         # event says so from the start, so its audit fact and the report name that department too.
         provider = (
-            rules.current_parties(self.catalogue, data_class, recorded, system, department)[0] if mine else UNKNOWN
+            rules.current_parties(self.catalogue, received_class, recorded, system, department)[0] if mine else UNKNOWN
         )
         event = rules.open_dispute(
             dispute_id=f"d-{uuid.uuid4().hex[:12]}",
             record_id=record_id,
-            data_class=data_class,
+            data_class=received_class,
             provider=provider,
             consumer=system,
             consumer_department=department,

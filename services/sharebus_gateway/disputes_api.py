@@ -23,7 +23,7 @@ from sharebus_disputes import DisputeLogError, DisputeNotFound, DisputeService, 
 from sharebus_gateway.auth import Caller, CallerDep, forbid
 from sharebus_gateway.idempotency import body_digest
 from sharebus_gateway.json_avro import validate_batch
-from sharebus_gateway.publish import require_owning_system
+from sharebus_gateway.publish import normalise_class_code, require_owning_system
 from sharebus_gateway.state import Gateway, gateway
 from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_rules.disputes import Dispute, DisputeRefused, DisputeState
@@ -42,6 +42,11 @@ class OpenDispute(BaseModel):
     record_id: RecordId = Field(description="the `sharebus-record-id` of a record your system received")
     fields: list[FieldName] = Field(min_length=1, max_length=500, description="the fields you dispute")
     reason: Text
+    data_class: Annotated[str | None, Field(min_length=1, max_length=64)] = Field(
+        default=None,
+        description="the record's class: needed when your system received that record id in several classes "
+        "(record ids are unique within a class only)",
+    )
 
 
 class Answer(BaseModel):
@@ -91,7 +96,10 @@ def _unavailable(exc: Exception) -> HTTPException:
     summary="Dispute a record your system received (by its record id)",
     responses={
         403: {"description": "your system never received that record (the audit trail shows no delivery)"},
-        422: {"description": "no reason, or fields the class does not have"},
+        422: {
+            "description": "no reason, fields the class does not have, or a record id your system received "
+            "in several classes without the class named"
+        },
         503: {"description": "the index of deliveries is catching up, or Kafka is unavailable"},
     },
 )
@@ -104,6 +112,7 @@ def open_dispute(body: OpenDispute, who: CallerDep, gw: GwDep) -> DisputeOut:
             record_id=body.record_id,
             fields=body.fields,
             reason=body.reason,
+            data_class=normalise_class_code(body.data_class) if body.data_class is not None else None,
         )
     except NotReceived as exc:
         # The refusal is audited already (the refused event's fact, mode dispute); counted here too.

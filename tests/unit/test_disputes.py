@@ -271,6 +271,49 @@ def test_a_dispute_on_a_class_now_provided_by_another_department_is_that_departm
         service.index.stop()
 
 
+def test_one_record_id_of_two_classes_received_is_disputed_by_naming_the_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Record ids are chosen per provider and class (unique within a class only): one system may
+    receive ``r-1`` of two classes. The index kept the first receipt alone, so a dispute of the
+    second record went to the first record's class and provider, with the claimant's reason, and
+    the second could never be disputed. Both receipts are kept; an id that names records of several
+    classes is refused until the claim names the class."""
+    written: list[DisputeEvent] = []
+    monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
+    service = dispute_service.DisputeService(
+        load_catalogue(FIXTURE_CATALOGUE),
+        KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT"),
+        TopicNames("ns"),
+        DisputeSettings(namespace="ns", index_dir=tmp_path),
+        lambda fact: None,
+        CollectorRegistry(),
+    )
+    monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
+    enterprise, penalty = "301001001/000001", "301001002/000001"
+    service.index._commit([("r-1", "tax-levy", enterprise, "AMR", "t1"), ("r-1", "tax-levy", penalty, "AMR", "t2")], {})
+    try:
+        assert sorted(r.data_class or "" for r in service.index.receipts("r-1")) == [enterprise, penalty]
+        with pytest.raises(DisputeRefused, match="name the class"):
+            service.open(system="tax-levy", department="TAX", record_id="r-1", fields=["amount"], reason="wrong")
+        assert written == []  # nothing opened with either provider
+        mine = service.open(
+            system="tax-levy", department="TAX", record_id="r-1", fields=["amount"], reason="wrong", data_class=penalty
+        )
+        assert (mine.type, mine.data_class) == ("opened", penalty)
+        with pytest.raises(NotReceived):  # a class it did not receive r-1 of is no receipt
+            service.open(
+                system="tax-levy",
+                department="TAX",
+                record_id="r-1",
+                fields=["name"],
+                reason="x",
+                data_class="301001003/000001",
+            )
+    finally:
+        service.index.stop()
+
+
 def test_the_router_passes_a_corrects_header_checked_as_a_record_id() -> None:
     from sharebus_router.bus_headers import bus_headers
     from sharebus_router.dead_letters import BadRecord
