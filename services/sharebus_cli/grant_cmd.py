@@ -106,6 +106,13 @@ def _call(client: GatewayClient, args: argparse.Namespace) -> dict[str, Any] | l
     return view
 
 
+def _what(args: argparse.Namespace) -> str:
+    """What a listing asked for, to say that none is there (overdue: applications left unanswered)."""
+    if args.overdue:
+        return "overdue applications"
+    return f"{args.state} grants" if args.state else "grants"
+
+
 def run(args: argparse.Namespace) -> str:
     client = GatewayClient.from_args(args)
     who = client.acting_as(args.department)
@@ -113,5 +120,5 @@ def run(args: argparse.Namespace) -> str:
     if isinstance(result, list):
         if args.json:
             return json.dumps([v["grant"] for v in result], ensure_ascii=False, indent=2)
-        return "\n".join(_describe(v) for v in result) or f"no grants visible to {who.department}"
+        return "\n".join(_describe(v) for v in result) or f"no {_what(args)} visible to {who.department}"
     return json.dumps(result["grant"], ensure_ascii=False, indent=2) if args.json else _describe(result)
