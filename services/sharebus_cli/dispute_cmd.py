@@ -35,6 +35,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     opening.add_argument("--record-id", required=True, help="the record's sharebus-record-id")
     opening.add_argument("--fields", required=True, help="comma-separated fields you dispute")
     opening.add_argument("--reason", required=True)
+    opening.add_argument(
+        "--class",
+        dest="data_class",
+        help="the record's class: needed when your system received that record id in several classes",
+    )
     for name, text in (("inbox", "disputes of records your department provides"), ("list", "your disputes")):
         listing = acting(sub.add_parser(name, help=text))
         listing.add_argument("--state", choices=STATES)
@@ -82,9 +87,10 @@ def describe(d: dict[str, Any], state: str, overdue: bool) -> str:
 def _call(client: GatewayClient, args: argparse.Namespace) -> Any:
     if args.action == "open":
         fields = [f.strip() for f in args.fields.split(",") if f.strip()]
-        return client.call(
-            "POST", "/v1/disputes", {"record_id": args.record_id, "fields": fields, "reason": args.reason}
-        )
+        body: dict[str, Any] = {"record_id": args.record_id, "fields": fields, "reason": args.reason}
+        if args.data_class:
+            body["data_class"] = args.data_class
+        return client.call("POST", "/v1/disputes", body)
     if args.action in ("inbox", "list"):
         params: dict[str, Any] = {"overdue": bool(args.overdue)}
         if args.state:

@@ -86,9 +86,13 @@ class Disputes:
             raise DisputeError(502, "the answer is not a list of disputes as the gateway shows them")
         return [cls._flat(v) for v in views]
 
-    def open(self, record_id: str, fields: list[str], reason: str) -> dict[str, Any]:
-        """Disputes a record this system received (its ``Delivery.record_id``)."""
-        body = {"record_id": record_id, "fields": fields, "reason": reason}
+    def open(self, record_id: str, fields: list[str], reason: str, data_class: str | None = None) -> dict[str, Any]:
+        """Disputes a record this system received (its ``Delivery.record_id``). Record ids are unique
+        within a class only: ``data_class`` (``Delivery.data_class``) is needed when this system
+        received the id in several classes, and is always safe to send."""
+        body: dict[str, Any] = {"record_id": record_id, "fields": fields, "reason": reason}
+        if data_class is not None:
+            body["data_class"] = data_class
         return self._flat(self._call("POST", "/v1/disputes", body))
 
     def inbox(self, state: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
