@@ -121,6 +121,21 @@ def _describe(
     return "\n".join(lines)
 
 
+def _doors(settings: RunSettings, landing: bool) -> list[str]:
+    """The summary's lines for the processes a user talks to, beside those of the data path."""
+    lines = [
+        f"  gateway    http://127.0.0.1:{settings.gateway_port}   (docs /docs; the demo API keys are above)",
+        f"  portal     http://127.0.0.1:{settings.portal_port}   (the demo sign-ins are above)",
+        f"  access     http://127.0.0.1:{settings.access_port}/metrics   (the ACL reconciler)",
+    ]
+    if landing:
+        lines.append(
+            f"  land       http://127.0.0.1:{settings.land_port}/metrics   "
+            f"({settings.land_system}'s deliveries in {settings.land_dir / f'{settings.land_system}.db'})"
+        )
+    return lines
+
+
 PLAINTEXT_WARNING = """
 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 !! sharebus: SHAREBUS_BROKER_SECURITY=plaintext. The broker takes ANY client without a credential,
@@ -235,6 +250,7 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                     watched.append(_start_land(stack, settings, who, env, api_keys[settings.land_system]))
                 elif settings.land_system:
                     print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
+            observability += _doors(settings, landing=demo and settings.land_system in who.systems)
             if district is not None:
                 watched += district.start(stack, broker.admin_access, who, control, env)
                 observability += district.describe()
