@@ -121,6 +121,16 @@ def _describe(
     return "\n".join(lines)
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT (Ctrl-C) stop the bus, in order.
+
+    A shell starts a background job (``make run > run.log &``) with SIGINT ignored, and Python then
+    leaves it ignored: ``kill -INT`` did nothing. The bus puts Python's own handler back.
+    """
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _doors(settings: RunSettings, landing: bool) -> list[str]:
     """The summary's lines for the processes a user talks to, beside those of the data path."""
     lines = [
@@ -168,7 +178,7 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
             return 1
-    signal.signal(signal.SIGTERM, _raise_stop)
+    _stop_on_signals()
     logs = settings.log_dir
     with ExitStack() as stack:
         try:
