@@ -1,6 +1,6 @@
 """A bounded memory of recent record ids, to drop the repeats of at-least-once delivery.
 
-The router may deliver a record twice after a crash (``README``, "Processing guarantee"), always with
+The router may deliver a record twice after a crash (``docs/reference.md``, "Processing guarantee"), always with
 the same ``sharebus-record-id``. Every edge that hands records out (the SDK Subscriber, the gateway's
 feeds and batch downloads) remembers the last ``window`` ids it handed out and drops a repeat.
 """

@@ -31,7 +31,7 @@ class TopicSpec:
 AUDIT_PARTITIONS = 3
 
 
-# The longest auditor outage the bus promises to survive without losing audit (README, "Audit").
+# The longest auditor outage the bus promises to survive without losing audit (docs/reference.md, "Audit").
 AUDITOR_OUTAGE_SURVIVED_HOURS = 30 * 24
 # Facts wait in their topic while the auditor is down: they are kept past the promised outage, with
 # a margin for the catch-up itself (the broker's default, 7 days, would lose a longer outage's facts).

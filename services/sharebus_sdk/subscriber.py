@@ -78,7 +78,8 @@ class Delivery:
     corrects: str | None = None
     # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
     quality: tuple[str, ...] = ()
-    # Set when the key is withheld: the key field this system's grant does not show (README, "The record key").
+    # Set when the key is withheld: the key field this system's grant does not show (docs/reference.md, "The record
+    # key").
     key_withheld: str | None = None
 
 
