@@ -41,7 +41,9 @@ def class_rows(catalogue: Catalogue, audit: AuditTally) -> tuple[ClassRow, ...]:
         tally = audit.classes.get(code, ClassTally())
         windows = WindowCounts()
         if entry.mode is UpdateMode.PERIODIC:
-            windows = assess_windows(entry.update, audit.period, audit.as_of, audit.grace, tally.released_ends)
+            windows = assess_windows(
+                entry.update, audit.period, audit.as_of, audit.grace, tally.released_ends, audit.bus_began
+            )
         rows.append(
             ClassRow(
                 code=code,

@@ -121,6 +121,10 @@ class AuditTally:
         self._batches: set[tuple[str, str, str]] = set()
         self._backfills: set[tuple[str, str]] = set()
         self._release_window: dict[str, tuple[Window, Window]] = {}
+        # The time of the earliest event read (the margin before the period included).
+        self.earliest: dt.datetime | None = None
+        # When the trail begins, once the reader says it read the trail from its first event (``began``).
+        self.bus_began: dt.datetime | None = None
 
     def _recent(self, memory: dict[int, RecentIds], partition: int) -> RecentIds:
         if partition not in memory:
@@ -132,6 +136,8 @@ class AuditTally:
         if at is None:
             self.skipped += 1
             return
+        if self.earliest is None or at < self.earliest:
+            self.earliest = at
         if at >= self.as_of:
             return
         mode = event.get("mode")
@@ -139,6 +145,10 @@ class AuditTally:
             self._gateway(event, at)
         elif mode in ROUTER_MODES:
             self._decision(event, at, partition)
+
+    def read_whole(self) -> None:
+        """The reader read the trail from its very first event: the bus began with the earliest one."""
+        self.bus_began = self.earliest
 
     def _gateway(self, event: Mapping[str, Any], at: dt.datetime) -> None:
         consumer = event.get("consumer")

@@ -17,7 +17,7 @@ from sharebus_report.dispute_tally import tally_disputes
 from sharebus_report.grant_tally import tally_grants
 from sharebus_report.model import Report
 from sharebus_report.period import Period
-from sharebus_report.sources import each_event, read_grant_events, stream_events
+from sharebus_report.sources import each_event, read_from_its_start, read_grant_events, stream_events
 from sharebus_rules.grant_workflow import DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
 
 
@@ -50,7 +50,11 @@ def build_report(
     """
     as_of = report_cut(period, now or dt.datetime.now(dt.UTC), rules.grace)
     audit = AuditTally(catalogue, period, as_of, rules.grace, rules.dedupe_window)
+    whole = read_from_its_start(access, topics.audit, period.start)
     stream_events(access, topics.audit, each_event(audit.add), since=period.start)
+    if whole:
+        # A bus started within the period: its windows count from its first event, not the period's start.
+        audit.read_whole()
     disputes: list[Mapping[str, Any]] = []
     stream_events(access, topics.disputes, lambda event, _partition: disputes.append(event), since=period.start)
     grant_events = read_grant_events(access, topics.grants, verifier)

@@ -124,6 +124,36 @@ def stream_topic(
     return read
 
 
+def starts_at_log_start(found: list[TopicPartition], watermarks: Mapping[int, tuple[int, int]]) -> bool:
+    """Whether reading from ``found`` (``offsets_for_times``'s answer) reads every partition from its first
+    record: each non-empty partition's first record is the one found."""
+    offsets = {tp.partition: tp.offset for tp in found}
+    return all(low == high or offsets.get(partition) == low for partition, (low, high) in watermarks.items())
+
+
+def read_from_its_start(access: KafkaAccess, topic: str, since: dt.datetime) -> bool:
+    """Whether ``stream_events(..., since)`` reads ``topic`` from its very first record (a topic younger than
+    ``since`` less the margin). A missing topic holds nothing, so it is read whole; a failure to tell is
+    ``ReportUnavailable``."""
+    consumer = access.consumer({"group.id": access.private_group("report"), "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return True
+        partitions = sorted(metadata.partitions)
+        watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
+        stamp_ms = int((since - SEEK_MARGIN).timestamp() * 1000)
+        found = consumer.offsets_for_times([TopicPartition(topic, p, stamp_ms) for p in partitions], timeout=10)
+    except KafkaException as exc:
+        raise ReportUnavailable(f"the report cannot be made: reading where {topic} begins: {exc.args[0]}") from exc
+    finally:
+        consumer.close()
+    failed = [f"partition {tp.partition}: {tp.error.str()}" for tp in found if tp.error is not None]
+    if failed:
+        raise ReportUnavailable(f"the report cannot be made: finding where {topic} begins: {'; '.join(failed)}")
+    return starts_at_log_start(found, watermarks)
+
+
 def stream_events(access: KafkaAccess, topic: str, on_event: OnEvent, since: dt.datetime | None = None) -> int:
     """``stream_topic``, with a missing topic read as empty and any other failure as ``ReportUnavailable``."""
     try:

@@ -22,6 +22,7 @@ from sharebus_grants import GrantService
 from sharebus_provision import TopicSpec, ensure_topics
 from sharebus_report import Period, build_report, parse_period
 from sharebus_report.model import DEPARTMENT_COLUMNS
+from sharebus_report.sources import read_from_its_start
 from sharebus_rules.quality import is_filled
 from tests.integration.conftest import Bus, ClockedBus
 from tests.integration.test_periodic import approve_roster_grant, held, roster
@@ -72,11 +73,16 @@ def filled_fields(bus: Bus, published: list[tuple[str, dict[str, Any]]]) -> tupl
     return filled, fields
 
 
-def plant_quality_facts(bus: Bus) -> None:
-    """Two facts as contract A's router writes them: a record rejected for quality, one delivered with a flag."""
+def plant_quality_facts(bus: Bus, first_at: dt.datetime) -> None:
+    """Two facts as contract A's router writes them: a record rejected for quality, one delivered with a flag.
+
+    The rejection is dated ``first_at``: this test's bus is minutes old, and a report judges a bus only on the
+    windows since its trail's first event, so that event is dated back to the period's start.
+    """
     topic = bus.topics.source(ENTERPRISE)
     rejected = AuditFact(
         mode="realtime",
+        time=first_at.timestamp(),
         source={"topic": topic, "partition": 0, "offset": 1000},
         decisions=(FactDecision(None, "deny", "quality:uscc:check_digit"),),
         partition_key=f"{topic}:0",
@@ -149,11 +155,18 @@ def plant_disputes(bus: Bus, now: dt.datetime) -> None:
     assert producer.flush(10) == 0
 
 
-def judged_windows(start: dt.datetime, as_of: dt.datetime, first_end: dt.timedelta, step: dt.timedelta) -> int:
-    """Windows ending at start + first_end + k * step (k >= 0) whose end plus the grace has passed."""
+def judged_windows(
+    start: dt.datetime,
+    as_of: dt.datetime,
+    first_end: dt.timedelta,
+    step: dt.timedelta,
+    after: dt.datetime | None = None,
+) -> int:
+    """Windows ending at start + first_end + k * step (k >= 0) whose end plus the grace has passed, and
+    that end after ``after`` (when the bus's audit trail begins) if given."""
     count, end = 0, start + first_end
     while end + GRACE <= as_of:
-        count, end = count + 1, end + step
+        count, end = count + int(after is None or end > after), end + step
     return count
 
 
@@ -170,7 +183,7 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
         *((PENALTY, penalty(seq)) for seq in range(3)),
         *((INSPECTION, record) for record in inspections),
     ]
-    plant_quality_facts(bus)
+    plant_quality_facts(bus, period.start + dt.timedelta(minutes=1))
     assert len(audit_events(bus, 12 + 3 + 2 + 2)) == 19
     grants_workflow(bus)
     plant_disputes(bus, dt.datetime.now(dt.UTC))
@@ -186,6 +199,8 @@ def test_the_report_of_a_scripted_period_has_exactly_the_expected_numbers(
     assert (amr.quality_records, amr.completeness, amr.validity) == (11 + 2, (filled + 8) / (fields + 9), 12 / 13)
     assert (amr.disputes_received, amr.disputes_on_time, amr.disputes_overdue, amr.disputes_corrected) == (3, 1, 1, 1)
     assert (amr.grants_received, amr.grants_on_time, amr.grants_overdue) == (3, 2, 0)
+    # The trail was read from its first event, dated a minute into the period: every window ending after it counts.
+    assert read_from_its_start(bus.access, bus.topics.audit, period.start)
     hourly = judged_windows(period.start, now, dt.timedelta(hours=1), dt.timedelta(hours=1))
     daily = judged_windows(period.start, now, dt.timedelta(hours=2), dt.timedelta(days=1))
     assert (amr.windows_on_time, amr.windows_overdue) == (0, hourly + daily)
@@ -266,10 +281,13 @@ def test_windows_released_with_records_are_on_time_and_the_others_overdue(
     if day_closed > released[STATS]:
         day_closed -= dt.timedelta(days=1)
     daily_on_time = int(released[STATS] < day_closed + GRACE)
-    hourly_judged = judged_windows(period.start, now, dt.timedelta(hours=1), dt.timedelta(hours=1))
-    daily_judged = judged_windows(period.start, now, dt.timedelta(hours=2), dt.timedelta(days=1))
-    hourly_overdue = hourly_judged - int(hour_closed + GRACE <= now)
-    daily_overdue = daily_judged - int(daily_on_time and day_closed + GRACE <= now)
+    # This bus's trail begins with this test's events: windows that ended before are not its to miss.
+    assert read_from_its_start(bus.access, bus.topics.audit, period.start)
+    began = min(dt.datetime.fromisoformat(e["time"]) for e in events)  # the whole trail (asserted above)
+    hourly_judged = judged_windows(period.start, now, dt.timedelta(hours=1), dt.timedelta(hours=1), began)
+    daily_judged = judged_windows(period.start, now, dt.timedelta(hours=2), dt.timedelta(days=1), began)
+    hourly_overdue = hourly_judged - int(began < hour_closed and hour_closed + GRACE <= now)
+    daily_overdue = daily_judged - int(daily_on_time and began < day_closed and day_closed + GRACE <= now)
     roster_row, stats_row = report.data_class(ROSTER), report.data_class(STATS)
     assert (roster_row.windows_on_time, roster_row.windows_overdue) == (1, hourly_overdue)
     assert (stats_row.windows_on_time, stats_row.windows_overdue) == (daily_on_time, daily_overdue)

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from confluent_kafka import TopicPartition
 from openpyxl import load_workbook
 
 from sharebus_cli.main import main as cli
@@ -19,6 +20,7 @@ from sharebus_core.catalogue.models import Period, UpdateMode, UpdatePolicy
 from sharebus_report import BadPeriod, parse_period, render_html, render_xlsx
 from sharebus_report.model import DEPARTMENT_COLUMNS, DepartmentRow, Report
 from sharebus_report.ranking import rank
+from sharebus_report.sources import starts_at_log_start
 from sharebus_report.windows import assess_windows
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.test_report_tally import make_report
@@ -77,6 +79,37 @@ def test_windows_end_in_their_period_and_wait_for_their_grace() -> None:
     assert (counts.on_time, counts.overdue, counts.pending) == (1, 11, 0)
     counts = assess_windows(monthly, year, dt.datetime(2027, 1, 1, 0, 30, tzinfo=CST), dt.timedelta(hours=1), ends)
     assert (counts.on_time, counts.overdue, counts.pending) == (1, 10, 1)
+
+
+def test_windows_that_ended_before_the_bus_began_are_not_counted() -> None:
+    monthly = UpdatePolicy(mode=UpdateMode.PERIODIC, period=Period.MONTHLY, release_at=dt.time(0, 0))
+    year = parse_period("2026")
+    began = dt.datetime(2026, 10, 15, 9, 30, tzinfo=CST)  # a bus started mid-October
+    as_of = dt.datetime(2027, 1, 1, 1, tzinfo=CST)
+    counts = assess_windows(monthly, year, as_of, dt.timedelta(hours=1), set(), bus_began=began)
+    # Only the windows ending 1 November, 1 December and 1 January 2027 were the bus's to miss.
+    assert (counts.on_time, counts.overdue, counts.pending) == (0, 3, 0)
+    # A window ending at the very instant the bus began was not its either.
+    at_an_end = dt.datetime(2026, 11, 1, tzinfo=CST)
+    counts = assess_windows(monthly, year, as_of, dt.timedelta(hours=1), set(), bus_began=at_an_end)
+    assert (counts.on_time, counts.overdue, counts.pending) == (0, 2, 0)
+    # A window released on time counts even when its release is the trail's first event (held records
+    # are audited only then): the bus held them before.
+    released = {dt.datetime(2026, 11, 1, tzinfo=CST).timestamp()}
+    counts = assess_windows(monthly, year, as_of, dt.timedelta(hours=1), released, bus_began=at_an_end)
+    assert (counts.on_time, counts.overdue, counts.pending) == (1, 2, 0)
+
+
+def test_a_topic_is_read_from_its_start_only_when_every_non_empty_partition_begins_where_reading_does() -> None:
+    # Partition 0: records 0-9, reading starts at 0; partition 1: empty; partition 2: records 0-4, starts at 3.
+    watermarks = {0: (0, 10), 1: (0, 0), 2: (0, 5)}
+    found = [TopicPartition("audit", 0, 0), TopicPartition("audit", 1, -1), TopicPartition("audit", 2, 3)]
+    assert not starts_at_log_start(found, watermarks)
+    found[2] = TopicPartition("audit", 2, 0)
+    assert starts_at_log_start(found, watermarks)
+    # Nothing at or after the time in a non-empty partition: its records are all older.
+    found[0] = TopicPartition("audit", 0, -1)
+    assert not starts_at_log_start(found, watermarks)
 
 
 def _row(code: str, promised: int, published: int) -> DepartmentRow:

@@ -10,7 +10,7 @@ import pytest
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.grants import Grant, GrantState
-from sharebus_report.assemble import Tallies, assemble, report_cut
+from sharebus_report.assemble import Tallies, assemble, class_rows, report_cut
 from sharebus_report.audit_tally import AuditTally
 from sharebus_report.dispute_tally import tally_disputes
 from sharebus_report.grant_tally import tally_grants
@@ -260,3 +260,20 @@ def test_a_report_made_within_the_grace_after_the_period_is_not_yet_complete(cat
     final = make_report(catalogue)
     assert final.complete
     assert final.data_class(ROSTER).windows_overdue == 719
+
+
+def test_a_bus_begun_within_the_period_is_not_held_to_the_windows_before_it(catalogue: Catalogue) -> None:
+    """Daily licence windows end at 02:00: 30 end in November. A bus whose trail begins on the 20th at
+    noon could only miss the 10 that end after it (21st-30th), not the 20 before it existed."""
+
+    def licence_row(whole: bool) -> Any:
+        audit = AuditTally(catalogue, PERIOD, AS_OF, GRACE)
+        audit.add(audit_event(at(20), ENTERPRISE, 0, "tax-levy"), 0)
+        if whole:
+            audit.read_whole()
+        return next(row for row in class_rows(catalogue, audit) if row.code == LICENCES)
+
+    older = licence_row(whole=False)  # the trail is older than what was read: every window counts
+    assert (older.windows_on_time, older.windows_overdue) == (0, 30)
+    began = licence_row(whole=True)
+    assert (began.windows_on_time, began.windows_overdue) == (0, 10)
