@@ -36,14 +36,16 @@ def rewrite_config(
 ) -> str:
     """The config with each job in ``ports`` scraping that port (or those ports: one target each, e.g. the
     router workers) on the same host, each job in ``hosts`` scraping exactly those ``host:port`` targets
-    (docker-compose's service names), and each job in ``shards`` scraped in that many parts. Other jobs are
-    left alone."""
+    (docker-compose's service names), and each job in ``shards`` scraped in that many parts. A job in
+    neither ``ports`` nor ``hosts`` is left out: its process does not run here, and a target nothing
+    answers would fire SharebusProcessDown."""
     config: dict[str, Any] = yaml.safe_load(text)
     shards, hosts = shards or {}, hosts or {}
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     unknown = (set(ports) | set(shards) | set(hosts)) - jobs
     if unknown:
         raise ValueError(f"no such scrape job in {CONFIG.name}: {sorted(unknown)}")
+    config["scrape_configs"] = [job for job in config["scrape_configs"] if job["job_name"] in {*ports, *hosts}]
     for job in config["scrape_configs"]:
         port = ports.get(job["job_name"])
         if port is not None:
@@ -76,6 +78,8 @@ COMPOSE_HOSTS: Mapping[str, Sequence[str]] = {
     "sharebus-router": ("router-1:6066", "router-2:6066"),
     "sharebus-auditor": ("auditor:6067",),
     "sharebus-monitor": ("monitor:6068",),
+    "sharebus-gateway": ("gateway:8080",),
+    "sharebus-access": ("access:6069",),
 }
 
 

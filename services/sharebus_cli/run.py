@@ -211,20 +211,6 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
             routers = _start_routers(stack, logs, as_(who, "router", env), router_ports)
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
             auditor = _start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
-            job_ports: dict[str, int | list[int]] = {
-                "sharebus-router": router_ports,
-                "sharebus-auditor": settings.auditor_port,
-                "sharebus-monitor": settings.monitor_port,
-            }
-            watched, observability = start_observability(
-                stack,
-                as_(who, "monitor", env),
-                logs,
-                job_ports,
-                settings.prometheus_port,
-                settings.prometheus_dir,
-                len(catalogue.data_classes),
-            )
             reconciler = _start_reconciler(settings, who, env)
             stack.callback(reconciler.stop)
             control = keys.control_keys(settings.control_max_delay_s)
@@ -234,6 +220,7 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
             portal = _start_portal(settings, catalogue, {**as_(who, "portal", env), **keys.control_writer})
             stack.callback(portal.stop)
             workload = None
+            landing: Child | None = None
             if demo:
                 _log_demo_clients_to(logs / "demo.log")
                 # The demo's bureau pre-approves its grants with the operator's access and the control
@@ -257,10 +244,31 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                 workload.start()
                 stack.callback(workload.close)
                 if settings.land_system in who.systems:
-                    watched.append(_start_land(stack, settings, who, env, api_keys[settings.land_system]))
+                    landing = _start_land(stack, settings, who, env, api_keys[settings.land_system])
                 elif settings.land_system:
                     print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
-            observability += _doors(settings, landing=demo and settings.land_system in who.systems)
+            # Prometheus starts once every process it scrapes is up, so that none looks down meanwhile.
+            job_ports: dict[str, int | list[int]] = {
+                "sharebus-router": router_ports,
+                "sharebus-auditor": settings.auditor_port,
+                "sharebus-monitor": settings.monitor_port,
+                "sharebus-gateway": settings.gateway_port,
+                "sharebus-access": settings.access_port,
+            }
+            if landing is not None:
+                job_ports["sharebus-land"] = settings.land_port
+            watched, observability = start_observability(
+                stack,
+                as_(who, "monitor", env),
+                logs,
+                job_ports,
+                settings.prometheus_port,
+                settings.prometheus_dir,
+                len(catalogue.data_classes),
+            )
+            if landing is not None:
+                watched.append(landing)
+            observability += _doors(settings, landing=landing is not None)
             if district is not None:
                 watched += district.start(stack, broker.admin_access, who, control, env)
                 observability += district.describe()

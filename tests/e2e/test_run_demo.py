@@ -31,6 +31,22 @@ def _last_status(output: str) -> dict[str, int] | None:
     return {k: int(v) for k, v in matches[-1].groupdict().items()} if matches else None
 
 
+def _scraped_jobs(prometheus_url: str) -> dict[str, float]:
+    """Prometheus's ``up`` per sharebus job: the lowest of its targets (1 only when every one answered)."""
+    query = "min by (job) (up{job=~'sharebus-.*'})"
+    body = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=5).json()
+    return {r["metric"]["job"]: float(r["value"][1]) for r in body["data"]["result"]}
+
+
+def _wait_scraped(prometheus_url: str, jobs: set[str], timeout_s: float = 90.0) -> dict[str, float]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        up = _scraped_jobs(prometheus_url)
+        if all(up.get(job) == 1.0 for job in jobs) or time.monotonic() > deadline:
+            return up
+        time.sleep(1.0)
+
+
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {
         name: free_port()
@@ -111,6 +127,10 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['monitor']}/metrics" in output
         assert f"http://127.0.0.1:{ports['prometheus']}" in output
         assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
+        # It scrapes every process that serves metrics, the doors included (and no port nothing answers).
+        jobs = {"router", "auditor", "monitor", "gateway", "access", "land"}
+        up = _wait_scraped(f"http://127.0.0.1:{ports['prometheus']}", {f"sharebus-{job}" for job in jobs})
+        assert up == {f"sharebus-{job}": 1.0 for job in jobs}, up
         # The demo's landing sink keeps drc-credit's deliveries in its own SQLite file.
         assert f"landing drc-credit's deliveries into {tmp_path / 'land' / 'drc-credit.db'}" in output
         land_metrics = httpx.get(f"http://127.0.0.1:{ports['land']}/metrics", timeout=5).text

@@ -114,7 +114,12 @@ def test_catalogue_sized_jobs_get_a_shard_per_few_hundred_classes() -> None:
 
 
 def test_prometheus_scrapes_each_worker_in_every_shard() -> None:
-    text = rewrite_config(CONFIG.read_text(), {"sharebus-router": [6066, 6071]}, shards={"sharebus-router": 3})
+    ports: dict[str, int | list[int]] = {
+        "sharebus-router": [6066, 6071],
+        "sharebus-auditor": 6067,
+        "sharebus-monitor": 6068,
+    }
+    text = rewrite_config(CONFIG.read_text(), ports, shards={"sharebus-router": 3})
     jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
     router = jobs["sharebus-router"]
     assert router["params"] == {"shards": ["3"]}

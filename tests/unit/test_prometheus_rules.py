@@ -64,10 +64,24 @@ def test_rewriting_changes_only_the_ports_and_intervals() -> None:
         job["static_configs"] = [{"targets": ["x"]}]
     for job in original["scrape_configs"]:
         job["static_configs"] = [{"targets": ["x"]}]
-    assert rewritten["scrape_configs"] == original["scrape_configs"]
+    assert rewritten["scrape_configs"] == [job for job in original["scrape_configs"] if job["job_name"] in ports]
     # With no interval given, the project's own stays.
     kept = yaml.safe_load(rewrite_config(CONFIG.read_text(), ports))
     assert kept["global"] == original["global"]
+
+
+def test_a_process_that_does_not_run_is_not_scraped() -> None:
+    """Every bus process has its job, but only those the caller names are kept: a target nothing answers
+    would fire SharebusProcessDown."""
+    jobs = [job["job_name"] for job in yaml.safe_load(CONFIG.read_text())["scrape_configs"]]
+    assert {"sharebus-gateway", "sharebus-access", "sharebus-land"} <= set(jobs)
+    ports = {"sharebus-router": 6066, "sharebus-gateway": 8080, "sharebus-access": 6069}
+    kept = yaml.safe_load(rewrite_config(CONFIG.read_text(), ports))["scrape_configs"]
+    assert {job["job_name"]: job["static_configs"][0]["targets"] for job in kept} == {
+        "sharebus-router": ["127.0.0.1:6066"],
+        "sharebus-gateway": ["127.0.0.1:8080"],
+        "sharebus-access": ["127.0.0.1:6069"],
+    }
 
 
 def test_compose_scrapes_a_city_sized_bus_by_service_name_in_parts(tmp_path: Path) -> None:
@@ -79,6 +93,9 @@ def test_compose_scrapes_a_city_sized_bus_by_service_name_in_parts(tmp_path: Pat
         assert [static["labels"]["shard"] for static in jobs[name]["static_configs"]] == [str(k) for k in range(8)]
         assert {tuple(static["targets"]) for static in jobs[name]["static_configs"]} == {tuple(COMPOSE_HOSTS[name])}
     assert jobs["sharebus-auditor"]["static_configs"] == [{"targets": ["auditor:6067"]}]
+    assert jobs["sharebus-gateway"]["static_configs"] == [{"targets": ["gateway:8080"]}]
+    assert jobs["sharebus-access"]["static_configs"] == [{"targets": ["access:6069"]}]
+    assert "sharebus-land" not in jobs  # compose runs no landing sink
     assert config["rule_files"] == [f"{PROMETHEUS_DIR}/alerts.yml"]
     rendered = tmp_path / "prometheus.yml"
     rendered.write_text(yaml.safe_dump(config))
