@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -18,7 +19,7 @@ from sharebus_core.topics import TopicNames
 from sharebus_disputes import DisputeSettings, NotReceived
 from sharebus_disputes import service as dispute_service
 from sharebus_disputes.audit import dispute_fact
-from sharebus_disputes.deliveries import DeliveryIndex, delivery_row
+from sharebus_disputes.deliveries import DeliveryIndex, Row, delivery_row
 from sharebus_rules import disputes as rules
 from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeRefused, DisputeState, fold
 from tests.unit.fixtures import FIXTURE_CATALOGUE
@@ -208,10 +209,16 @@ def test_the_delivery_index_keeps_deliveries_and_its_positions_on_disk(tmp_path:
     again.stop()
 
 
-def test_a_refused_claim_names_no_class_or_provider_from_another_systems_receipt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Else a refusal tells any department what a record id it guessed is, and who provides it."""
+class OfflineDisputes(NamedTuple):
+    """A dispute service with no Kafka: its events and audit facts collected, its index as the test sets it."""
+
+    service: dispute_service.DisputeService
+    written: list[DisputeEvent]
+    facts: list[AuditFact]
+
+
+def offline_disputes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receipts: list[Row]) -> OfflineDisputes:
+    """``receipts``: (record id, consumer, class, provider, delivered at) rows of the delivery index."""
     written: list[DisputeEvent] = []
     facts: list[AuditFact] = []
     monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
@@ -224,7 +231,17 @@ def test_a_refused_claim_names_no_class_or_provider_from_another_systems_receipt
         CollectorRegistry(),
     )
     monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
-    service.index._commit([("r-1", "tax-levy", "301001002/000001", "AMR", "t1")], {})
+    service.index._commit(receipts, {})
+    return OfflineDisputes(service, written, facts)
+
+
+def test_a_refused_claim_names_no_class_or_provider_from_another_systems_receipt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else a refusal tells any department what a record id it guessed is, and who provides it."""
+    service, written, facts = offline_disputes(
+        tmp_path, monkeypatch, [("r-1", "tax-levy", "301001002/000001", "AMR", "t1")]
+    )
     try:
         with pytest.raises(NotReceived):
             service.open(system="hrss-si", department="HRSS", record_id="r-1", fields=["name"], reason="wrong")
@@ -245,18 +262,7 @@ def test_a_dispute_on_a_class_now_provided_by_another_department_is_that_departm
     """The record was delivered when PSB provided the class; the catalogue now names AMR. As for grants
     (``sharebus_grants.with_current_parties``), the former provider neither sees nor answers the
     dispute (it could confirm it, but never publish the correction), and the current one does."""
-    written: list[DisputeEvent] = []
-    monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
-    service = dispute_service.DisputeService(
-        load_catalogue(FIXTURE_CATALOGUE),
-        KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT"),
-        TopicNames("ns"),
-        DisputeSettings(namespace="ns", index_dir=tmp_path),
-        lambda fact: None,
-        CollectorRegistry(),
-    )
-    monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
-    service.index._commit([("r-1", "tax-levy", "301001002/000001", "PSB", "t1")], {})
+    service = offline_disputes(tmp_path, monkeypatch, [("r-1", "tax-levy", "301001002/000001", "PSB", "t1")]).service
     try:
         opened_ = service.open(system="tax-levy", department="TAX", record_id="r-1", fields=["amount"], reason="wrong")
         assert opened_.provider == "AMR"  # the event, its audit fact and the report name the provider now
@@ -279,19 +285,12 @@ def test_one_record_id_of_two_classes_received_is_disputed_by_naming_the_class(
     second record went to the first record's class and provider, with the claimant's reason, and
     the second could never be disputed. Both receipts are kept; an id that names records of several
     classes is refused until the claim names the class."""
-    written: list[DisputeEvent] = []
-    monkeypatch.setattr(dispute_service, "write_event", lambda access, topic, event: written.append(event))
-    service = dispute_service.DisputeService(
-        load_catalogue(FIXTURE_CATALOGUE),
-        KafkaAccess(bootstrap="127.0.0.1:1", security_protocol="PLAINTEXT"),
-        TopicNames("ns"),
-        DisputeSettings(namespace="ns", index_dir=tmp_path),
-        lambda fact: None,
-        CollectorRegistry(),
-    )
-    monkeypatch.setattr(service.index, "wait_current", lambda timeout_s: True)
     enterprise, penalty = "301001001/000001", "301001002/000001"
-    service.index._commit([("r-1", "tax-levy", enterprise, "AMR", "t1"), ("r-1", "tax-levy", penalty, "AMR", "t2")], {})
+    receipts: list[Row] = [
+        ("r-1", "tax-levy", enterprise, "AMR", "t1"),
+        ("r-1", "tax-levy", penalty, "AMR", "t2"),
+    ]
+    service, written, _facts = offline_disputes(tmp_path, monkeypatch, receipts)
     try:
         assert sorted(r.data_class or "" for r in service.index.receipts("r-1")) == [enterprise, penalty]
         with pytest.raises(DisputeRefused, match="name the class"):
