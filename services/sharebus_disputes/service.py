@@ -29,6 +29,7 @@ from sharebus_disputes.metrics import DisputeMetrics
 from sharebus_disputes.settings import DisputeSettings
 from sharebus_rules import disputes as rules
 from sharebus_rules.disputes import Dispute, DisputeEvent, DisputeRefused, DisputeState
+from sharebus_rules.parties import current_parties
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,9 @@ class DisputeNotFound(SharebusError, LookupError):
 
 def with_current_parties(catalogue: Catalogue, dispute: Dispute) -> Dispute:
     """The dispute with its provider and consumer department as the catalogue names them now
-    (``rules.current_parties``): who sees it, who answers it, and what its next event records."""
+    (``current_parties``): who sees it, who answers it, and what its next event records."""
     latest = dispute.latest
-    provider, consumer_department = rules.current_parties(
+    provider, consumer_department = current_parties(
         catalogue, latest.data_class, latest.provider, latest.consumer, latest.consumer_department
     )
     if (provider, consumer_department) == (latest.provider, latest.consumer_department):
@@ -168,9 +169,7 @@ class DisputeService:
         recorded = (mine.provider if mine else None) or UNKNOWN
         # The department that provides the class now answers (``with_current_parties``), and the
         # event says so from the start, so its audit fact and the report name that department too.
-        provider = (
-            rules.current_parties(self.catalogue, received_class, recorded, system, department)[0] if mine else UNKNOWN
-        )
+        provider = current_parties(self.catalogue, received_class, recorded, system, department)[0] if mine else UNKNOWN
         event = rules.open_dispute(
             dispute_id=f"d-{uuid.uuid4().hex[:12]}",
             record_id=record_id,

@@ -17,6 +17,7 @@ from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.signing import ControlKeys
 from sharebus_rules import grant_workflow as workflow
 from sharebus_rules.grant_workflow import GrantRefused
+from sharebus_rules.parties import current_parties
 
 Clock = Callable[[], dt.datetime]
 
@@ -37,15 +38,13 @@ def visible_to(grant: Grant, department: str) -> bool:
 def with_current_parties(catalogue: Catalogue, grant: Grant) -> Grant:
     """The grant with the provider and consumer department the catalogue names now.
 
-    A grant records its parties when it is applied for; a class handed to another department (a
-    reorganisation, a corrected catalogue entry) must not leave the old one deciding on access
-    to data it no longer provides, nor the new one unable to see or revoke that access. A class
-    or system the catalogue no longer has keeps what the grant recorded. Every reader that shows or
-    decides by a grant's parties (the service, the portal's view) goes through here.
+    The new provider must be able to see and revoke the access, and the old one no longer decide on it
+    (``current_parties``). Every reader that shows or decides by a grant's parties (the service, the
+    portal's view) goes through here.
     """
-    entry = catalogue.data_classes.get(grant.data_class)
-    provider = entry.provider if entry is not None else grant.provider
-    consumer_department = catalogue.department_of_system.get(grant.consumer, grant.consumer_department)
+    provider, consumer_department = current_parties(
+        catalogue, grant.data_class, grant.provider, grant.consumer, grant.consumer_department
+    )
     if (provider, consumer_department) == (grant.provider, grant.consumer_department):
         return grant
     return grant.model_copy(update={"provider": provider, "consumer_department": consumer_department})

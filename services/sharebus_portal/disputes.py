@@ -14,7 +14,8 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_core.catalogue import Catalogue
-from sharebus_rules.disputes import ALLOWED_FROM, STATE_AFTER, current_parties
+from sharebus_rules.disputes import ALLOWED_FROM, STATE_AFTER
+from sharebus_rules.parties import current_parties
 
 # A dispute is open until the provider answers or rejects it, or the bus refused to open it.
 CLOSED = frozenset({"corrected", "rejected", "refused"})

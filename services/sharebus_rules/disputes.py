@@ -22,7 +22,6 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from sharebus_core.catalogue import Catalogue
 from sharebus_core.errors import SharebusError
 from sharebus_rules.grant_workflow import add_working_days
 
@@ -110,24 +109,6 @@ class Dispute(BaseModel):
 
     def answered_on_time(self) -> bool:
         return self.answered_at is not None and self.answered_at <= self.latest.deadline
-
-
-def current_parties(
-    catalogue: Catalogue, data_class: str, provider: str, consumer: str, consumer_department: str
-) -> tuple[str, str]:
-    """(provider, consumer department) of a dispute as the catalogue names them now.
-
-    An event records the parties of the day the record was delivered; a class handed to another
-    department since (a reorganisation) is that department's to answer for, as its grants are
-    (``sharebus_grants.with_current_parties``): the former provider could confirm but never publish
-    the correction, and must no longer see the dispute. A class or system the catalogue no longer
-    has keeps what the event recorded.
-    """
-    entry = catalogue.data_classes.get(data_class)
-    return (
-        entry.provider if entry is not None else provider,
-        catalogue.department_of_system.get(consumer, consumer_department),
-    )
 
 
 def deadline(opened_at: dt.datetime, working_days: int = DEFAULT_DEADLINE_WORKING_DAYS) -> dt.datetime:
