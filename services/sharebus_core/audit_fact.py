@@ -22,7 +22,7 @@ MAX_AUDITED_BYTES = 512
 
 def audited_text(raw: bytes | str | None) -> str | None:
     """A publisher-chosen value as the audit trail holds it: itself, or ``sha256:<digest>`` of it when it
-    is longer than ``MAX_AUDITED_BYTES`` (``sharebus_router.audit_facts.bounded_text`` writes it so).
+    is longer than ``MAX_AUDITED_BYTES`` (the router's facts hold them so: ``sharebus_router.audit_facts``).
     Whoever looks a record up in the trail by such a value must look for this."""
     if raw is None:
         return None

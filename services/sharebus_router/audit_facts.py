@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from sharebus_core import headers as h
+from sharebus_core.audit_fact import audited_text
 from sharebus_core.headers import HeaderList
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
@@ -29,9 +30,6 @@ Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 # The default bound of one facts message: a quarter of the broker's default limit, so the key, the
 # record framing and any headroom a broker or producer setting takes never matter.
 DEFAULT_MAX_BYTES = 256 * 1024
-# A publisher chooses a record's key and its trace and record ids; a longer one is audited by its
-# digest so that no one value can take a fact past the bound.
-MAX_FIELD_CHARS = 512
 
 
 # Cross-level flows (docs/federation.md): a fact or decision of a district's department carries
@@ -64,15 +62,6 @@ def decision(
     return made
 
 
-def bounded_text(raw: bytes | None) -> str | None:
-    """A publisher-chosen value as text, or ``sha256:<digest>`` of it when it is too long to audit whole."""
-    if raw is None:
-        return None
-    if len(raw) > MAX_FIELD_CHARS:
-        return f"sha256:{hashlib.sha256(raw).hexdigest()}"
-    return raw.decode("utf-8", "replace")
-
-
 def record_fact(
     provider: str,
     data_class: str,
@@ -92,9 +81,9 @@ def record_fact(
         "provider": provider,
         "data_class": data_class,
         "mode": mode,
-        "key": bounded_text(key),
-        "trace_id": bounded_text(meta.get(h.TRACE_ID)),
-        "record_id": bounded_text(meta.get(h.RECORD_ID)),
+        "key": audited_text(key),
+        "trace_id": audited_text(meta.get(h.TRACE_ID)),
+        "record_id": audited_text(meta.get(h.RECORD_ID)),
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "decisions": decisions,
     }

@@ -11,11 +11,11 @@ from confluent_kafka import Message
 
 from sharebus_audit.auditor import audit_events
 from sharebus_core import headers as h
+from sharebus_core.audit_fact import audited_text
 from sharebus_core.audit_trail import GENESIS, seal_block, verify_links
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topic_reader import RangeReader
-from sharebus_router import audit_facts
 from sharebus_router.audit_facts import DEFAULT_MAX_BYTES, decision, encode_batch, record_fact
 from sharebus_router.backfill import Backfiller
 from sharebus_router.release import HeldRecord
@@ -120,7 +120,7 @@ def test_publisher_chosen_fields_cannot_take_a_fact_past_the_bound() -> None:
         "AMR", "c", "realtime", "src", 0, 1, huge, [(h.TRACE_ID, huge)], [decision("a", None, False, "r")]
     )
     assert len(json.dumps(made)) < 2000
-    assert made["key"] == audit_facts.bounded_text(huge)
+    assert made["key"] == audited_text(huge)
     assert str(made["key"]).startswith("sha256:")
     assert made["record_id"] is None
     assert record_fact("AMR", "c", "realtime", "src", 0, 1, b"short", [], [])["key"] == "short"
