@@ -60,8 +60,10 @@ def _decode(msg: Message) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _start_offsets(consumer: Consumer, topic: str, since: dt.datetime | None) -> list[TopicPartition]:
-    """Per partition, where reading begins; partitions with nothing at or after ``since`` are left out."""
+def _found_offsets(consumer: Consumer, topic: str, since: dt.datetime | None) -> list[TopicPartition]:
+    """Per partition, the first record at or after ``since`` less the margin (-1: none that late; the
+    beginning when ``since`` is None). Raises ``TopicMissing``, and ``TopicReadError`` for a partition
+    Kafka could not answer for."""
     metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
     if metadata is None or metadata.error is not None:
         raise TopicMissing(f"topic {topic} does not exist")
@@ -75,8 +77,13 @@ def _start_offsets(consumer: Consumer, topic: str, since: dt.datetime | None) ->
     failed = [f"partition {tp.partition}: {tp.error.str()}" for tp in found if tp.error is not None]
     if failed:
         raise TopicReadError(f"finding where to start reading {topic}: {'; '.join(failed)}")
+    return list(found)
+
+
+def _start_offsets(consumer: Consumer, topic: str, since: dt.datetime | None) -> list[TopicPartition]:
+    """Per partition, where reading begins; partitions with nothing at or after ``since`` are left out."""
     # -1: no record that late in the partition, so nothing there to read.
-    return [tp for tp in found if tp.offset >= 0]
+    return [tp for tp in _found_offsets(consumer, topic, since) if tp.offset >= 0 or tp.offset == OFFSET_BEGINNING]
 
 
 def stream_topic(
@@ -137,20 +144,14 @@ def read_from_its_start(access: KafkaAccess, topic: str, since: dt.datetime) -> 
     ``ReportUnavailable``."""
     consumer = access.consumer({"group.id": access.private_group("report"), "enable.auto.commit": False})
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return True
-        partitions = sorted(metadata.partitions)
-        watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
-        stamp_ms = int((since - SEEK_MARGIN).timestamp() * 1000)
-        found = consumer.offsets_for_times([TopicPartition(topic, p, stamp_ms) for p in partitions], timeout=10)
-    except KafkaException as exc:
-        raise ReportUnavailable(f"the report cannot be made: reading where {topic} begins: {exc.args[0]}") from exc
+        found = _found_offsets(consumer, topic, since)
+        watermarks = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10) for tp in found}
+    except TopicMissing:
+        return True
+    except (KafkaException, TopicReadError) as exc:
+        raise ReportUnavailable(f"the report cannot be made: finding where {topic} begins: {exc}") from exc
     finally:
         consumer.close()
-    failed = [f"partition {tp.partition}: {tp.error.str()}" for tp in found if tp.error is not None]
-    if failed:
-        raise ReportUnavailable(f"the report cannot be made: finding where {topic} begins: {'; '.join(failed)}")
     return starts_at_log_start(found, watermarks)
 
 
