@@ -288,8 +288,8 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
             )
         except (KeyboardInterrupt, Stop):
             print(
-                "\nsharebus: stopping (demo, portal, gateway, prometheus, monitor, auditor, router, registry, "
-                "broker)...",
+                "\nsharebus: stopping (prometheus, monitor, landing sink, demo, portal, gateway, ACL reconciler, "
+                "auditor, router, registry, broker)...",
                 flush=True,
             )
         except ChildFailed as exc:
