@@ -25,3 +25,9 @@ class NotIssued(CredentialError):
 
 class AclError(AccessError):
     """The broker refused or did not answer an ACL request."""
+
+
+class AclsUnreadable(AclError):
+    """The credential may not read the cluster's ACLs (only the admin may): never taken as "no ACLs"."""
+
+    exit_code = 7

@@ -25,10 +25,11 @@ from confluent_kafka.admin._resource import ResourceType as KafkaResourceType
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from sharebus_access.acls import AclRule, Operation, PatternType, Permission, ResourceType, desired_acls
-from sharebus_access.errors import AclError
+from sharebus_access.errors import AclError, AclsUnreadable
 from sharebus_access.plan import AclPlan, Scope, make_plan
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.principals import ADMIN_USER
 
 log = logging.getLogger("sharebus.access")
 _T = TypeVar("_T")
@@ -112,9 +113,31 @@ class AclAdmin:
     def __init__(self, access: KafkaAccess, timeout_s: float = 30.0) -> None:
         self._admin = access.admin()
         self._timeout_s = timeout_s
+        self._principal = access.principal
+        self._secured = access.secured
+
+    def _check_may_describe(self) -> None:
+        """Refuses a principal without DESCRIBE on the cluster.
+
+        The broker answers such a principal's ACL listing with an empty list, not an error, and an
+        empty list reads as "no ACLs": a plan would call every rule missing, and try to create them.
+        """
+        if not self._secured:
+            return  # the plaintext debugging mode has no authorizer: the listing itself fails
+        try:
+            asked = self._admin.describe_cluster(include_authorized_operations=True, request_timeout=self._timeout_s)
+            allowed = set(asked.result().authorized_operations or ())
+        except KafkaException as exc:
+            raise AclError(f"cannot ask the cluster what {self._principal} may do: {exc}") from exc
+        if AclOperation.DESCRIBE not in allowed:
+            raise AclsUnreadable(
+                f"{self._principal} may not read the cluster's ACLs (no DESCRIBE on the cluster): "
+                f"only the admin credential ({ADMIN_USER}) may read and change them"
+            )
 
     def current(self) -> frozenset[AclRule]:
-        """Every ACL of the cluster (the caller narrows it to a namespace)."""
+        """Every ACL of the cluster (the caller narrows it to a namespace); ``AclsUnreadable`` when not allowed."""
+        self._check_may_describe()
         try:
             bindings = self._admin.describe_acls(_EVERYTHING, request_timeout=self._timeout_s).result()
         except KafkaException as exc:
