@@ -13,13 +13,14 @@
   survives restarts) and, at a release marker, reads the window's records back from the held
   topic and hands them to the BatchReleaser.
 
-Order at a release: the batch's deliveries and audit facts are sent -> the producer is flushed
-(every one acknowledged) -> the table's new state is written (its changelog record) -> the marker
-is acked -> Faust flushes the producer again, then commits. A crash before the commit replays the
-marker: if the new state reached the changelog the batch had reached Kafka before it, and the
-marker is stale and ignored; otherwise the same batch (same batch id) is sent again, which the
-SDK's Subscriber drops as a repeat. A release that fails (Kafka or registry unavailable) leaves
-the state alone and is retried.
+Order at a release: the batch's audit facts are sent and flushed -> the targets they name are kept in
+the state (``audited``, flushed) -> the deliveries are sent -> the producer is flushed (every one
+acknowledged) -> the table's new state is written (its changelog record) -> the marker is acked ->
+Faust flushes the producer again, then commits. A crash before the commit replays the marker: if
+the new state reached the changelog the batch had reached Kafka before it, and the marker is stale
+and ignored; otherwise the same batch (same batch id) is sent again, which the SDK's Subscriber
+drops as a repeat, and once the state names its audited targets, only to them and without auditing
+it again. A release that fails (Kafka or registry unavailable) leaves the window open and is retried.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import faust
 
@@ -140,6 +142,15 @@ def install_holding(
             reader.close()
         return records
 
+    def keep_plan(code: str, ended: HoldState) -> Callable[[tuple[str, ...]], Awaitable[None]]:
+        async def audited(plan: tuple[str, ...]) -> None:
+            # Kept (and acknowledged) before any delivery: a retry, here or on the next owner after a
+            # crash, sends the audited deliveries and audits nothing again.
+            periods[code] = replace(ended, audited=plan).to_json()
+            await app.producer.flush()
+
+        return audited
+
     # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
     sent: dict[tuple[str, str], str] = {}
     schedule = MarkerSchedule(list(policies))
@@ -182,9 +193,10 @@ def install_holding(
                     log.warning("releasing %s's window waits for targets %s to be installed", code, waiting)
                     sent.pop((code, MarkerKind.RELEASE.value), None)
                     continue
+                assert state is not None  # on_release found the window open
                 try:
                     records = await window_records(code, due.since, due.upto, message.partition)
-                    await releaser.release(code, due.window, records)
+                    await releaser.release(code, due.window, records, state.audited, keep_plan(code, state))
                     # Every delivery of the batch is acknowledged before the new state is written: a state
                     # that says "released" must never outlive a batch that did not reach Kafka.
                     await app.producer.flush()

@@ -35,15 +35,23 @@ class HoldState:
     # The held partition of the class, and the first offset in it that belongs to the open window.
     partition: int
     since: int
+    # Once the ended window's audit facts are acknowledged: the targets they name as delivered (release.py's
+    # plan), so that a retried release sends exactly those deliveries and audits nothing again.
+    audited: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         start, end = self.window.start.isoformat(), self.window.end.isoformat()
-        return {"start": start, "end": end, "partition": self.partition, "since": self.since}
+        data: dict[str, Any] = {"start": start, "end": end, "partition": self.partition, "since": self.since}
+        if self.audited is not None:
+            data["audited"] = list(self.audited)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HoldState:
         window = Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
-        return cls(window, int(data["partition"]), int(data["since"]))
+        audited = data.get("audited")
+        plan = tuple(str(name) for name in audited) if audited is not None else None
+        return cls(window, int(data["partition"]), int(data["since"]), plan)
 
 
 @dataclass(frozen=True, slots=True)

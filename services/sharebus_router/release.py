@@ -12,6 +12,13 @@ A retry does not dead-letter again what an earlier attempt of the same window ha
 letter whose acknowledgement is not known is sent again rather than risk losing it, and a replay after a
 crash sends it again too. Every copy names the same source record (``sharebus-dlq-topic``, ``-partition``,
 ``-offset``), which is how a reader of the dead-letter topic recognises a repeat.
+
+Audit first: the window's audit facts are sent and acknowledged, and the targets they name as delivered
+(the *plan*) are handed to ``on_audited`` to be kept in the window's state, before the first delivery is
+sent. A release that fails after that (a send refused, the worker killed) is retried with the plan: the
+same records go whole to the same targets, and no fact is written again. So no delivery goes out without
+its fact, and each is audited once; only a crash between the facts' acknowledgement and the plan's being
+kept audits the window a second time (never a delivery without its fact).
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ class RoutesUnavailable(SharebusError, RuntimeError):
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 Flush = Callable[[], Awaitable[Any]]
+# The targets a window's audit facts name as delivered, as ``consumer|grant`` (``target_name``).
+Plan = tuple[str, ...]
+Audited = Callable[[Plan], Awaitable[None]]
 # Where a held record was read in its source topic: (topic, partition, offset).
 Origin = tuple[str, int, int]
 
@@ -121,6 +131,10 @@ class Ready:
     record: HeldRecord
     verdict: Verdict | None
     deliveries: tuple[bytes | None, ...]
+
+
+def target_name(target: Target) -> str:
+    return f"{target.consumer}|{target.grant_id or ''}"
 
 
 def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
@@ -255,31 +269,66 @@ class BatchReleaser:
             send=self.send,
         )
 
-    async def release(self, class_code: str, window: Window, held: list[HeldRecord]) -> int:
-        """Sends the window's batch to every entitled subscriber; returns the number of records in it."""
+    async def release(
+        self,
+        class_code: str,
+        window: Window,
+        held: list[HeldRecord],
+        audited: Plan | None = None,
+        on_audited: Audited | None = None,
+    ) -> int:
+        """Sends the window's batch to every entitled subscriber; returns the number of records in it.
+
+        ``audited``: the plan of an earlier attempt whose facts Kafka acknowledged (None: no attempt got that
+        far); ``on_audited``: keeps the plan once this attempt's facts are acknowledged, before any delivery."""
         route = self.routes[self.source_topic(class_code)]
         if route.closed:
             # Denying a whole batch for a passing failure would lose it for good; held, it waits.
             raise RoutesUnavailable(f"the routes of {class_code} cannot be built; the release waits for them")
         batch = batch_id(class_code, window)
-        now_s = self.clock()
-        targets = [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+        targets = self._targets(route, batch, audited)
         # The count and index are not known yet; as large as they can be, they bound the size check.
         room = [*batch_headers(batch, window, len(held)), (h.BATCH_SEQ, str(len(held)).encode())]
         records = await self._ready(route, held, targets, room, self._dead_lettered_in(class_code, batch))
+        if audited is None:
+            await self._audit_first(route, records, targets, on_audited)
         common = batch_headers(batch, window, len(records))
+        for index, (target, is_live) in enumerate(targets):
+            if is_live:
+                await self._send_batch(target, index, batch, common, records)
+        outcome = "delivered" if records else "empty"
+        self.metrics.batches.labels(route.provider, class_code, outcome).inc()
+        self.freshness.window_delivered[class_code] = bool(records)
+        log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), len(route.targets))
+        return len(records)
+
+    def _targets(self, route: ClassRoute, batch: str, audited: Plan | None) -> list[tuple[Target, bool]]:
+        """The route's targets, each with whether it receives the batch: its grant not expired now or, on a retry
+        after the facts, the audited plan's targets (decided then; those the plan leaves out were audited too)."""
+        if audited is None:
+            now_s = self.clock()
+            return [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+        names = {target_name(target): target for target in route.targets}
+        gone = [name for name in audited if name not in names]
+        if gone:
+            # Revoked between the facts and the retry: its route cannot render the batch any more.
+            log.error("%s was audited as delivered to %s, whose routes are gone; not sent to them", batch, gone)
+        return [(target, True) for name, target in names.items() if name in audited]
+
+    async def _audit_first(
+        self, route: ClassRoute, records: list[Ready], targets: list[tuple[Target, bool]], on_audited: Audited | None
+    ) -> None:
+        """The batch's facts, acknowledged and their plan kept, before any delivery is sent."""
         decisions: list[list[dict[str, Any]]] = [[] for _ in records]
         for index, (target, is_live) in enumerate(targets):
             if not is_live:
                 target.expired.inc(len(records))
-                for made in decisions:
-                    made.append(
-                        audit_facts.decision(
-                            target.consumer, target.grant_id, False, "grant_expired", None, target.level
-                        )
-                    )
-                continue
-            await self._send_batch(target, index, batch, common, records, decisions)
+            for ready, made in zip(records, decisions, strict=True):
+                delivered = ready.deliveries[index]
+                reason = None if is_live else "grant_expired"
+                made.append(
+                    audit_facts.decision(target.consumer, target.grant_id, is_live, reason, delivered, target.level)
+                )
         for denial in route.denials:
             denial.counter.inc(len(records))
             for made in decisions:
@@ -287,11 +336,10 @@ class BatchReleaser:
                     audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
                 )
         await self._audit(route, records, decisions)
-        outcome = "delivered" if records else "empty"
-        self.metrics.batches.labels(route.provider, class_code, outcome).inc()
-        self.freshness.window_delivered[class_code] = bool(records)
-        log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), len(route.targets))
-        return len(records)
+        if self.flush is not None:
+            await self.flush()
+        if on_audited is not None:
+            await on_audited(tuple(target_name(target) for target, is_live in targets if is_live))
 
     async def _send_batch(
         self,
@@ -300,7 +348,6 @@ class BatchReleaser:
         batch: str,
         common: HeaderList,
         records: list[Ready],
-        decisions: list[list[dict[str, Any]]],
     ) -> None:
         """One target's batch: its records (``index``: the target's place among the route's), then the end marker."""
         for seq, ready in enumerate(records):
@@ -308,9 +355,6 @@ class BatchReleaser:
             flags = flagged(ready.record.headers, ready.verdict, target.shown)
             headers = [*flags, *target.extra_headers, *common, (h.BATCH_SEQ, str(seq).encode())]
             await self.send(target.topic, target.key_of(ready.record.key), delivered, headers)
-            decisions[seq].append(
-                audit_facts.decision(target.consumer, target.grant_id, True, None, delivered, target.level)
-            )
         # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
         end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
         await self.send(target.topic, batch.encode(), None, end)
