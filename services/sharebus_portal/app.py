@@ -38,6 +38,7 @@ from sharebus_portal import (
 from sharebus_portal.accounts import AccountStore
 from sharebus_portal.chain import ChainWatch
 from sharebus_portal.disputes import DisputeView
+from sharebus_portal.grant_conflicts import StalePage
 from sharebus_portal.grant_view import GrantView
 from sharebus_portal.reports import ReportCache
 from sharebus_portal.sessions import SessionStore, SignInLimiter
@@ -121,6 +122,12 @@ def _handlers(app: FastAPI) -> None:
     async def bad_csrf(request: Request, _exc: BadCsrf) -> Response:
         message = "The form has expired or did not come from this portal; reload the page and try again."
         return render(request, "error.html", current_viewer(request), status_code=403, code=403, message=message)
+
+    @app.exception_handler(StalePage)
+    async def stale_page(request: Request, exc: StalePage) -> Response:
+        viewer = current_viewer(request)
+        code = exc.status_code
+        return render(request, "error.html", viewer, status_code=code, code=code, message=exc.message, link=exc.link)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

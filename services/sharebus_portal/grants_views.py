@@ -12,7 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant, GrantState
+from sharebus_grants import GrantNotFound
 from sharebus_portal.accounts import Role
+from sharebus_portal.grant_conflicts import not_on_log, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text
 from sharebus_rules.grant_workflow import GrantRefused
@@ -51,7 +53,9 @@ def visible_grant(app: Portal, viewer: Viewer, grant_id: str) -> Grant:
     grant = app.view.get(grant_id, _scope(viewer))
     if grant is None:
         # As in the API: a grant the department cannot see is missing, so its existence does not leak.
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant visible to your department")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no grant {grant_id} visible to your department; reload your grants to see them"
+        )
     return grant
 
 
@@ -97,8 +101,14 @@ async def revoke(grant_id: str, request: Request, viewer: ViewerDep, app: Portal
         revoked = await run_in_threadpool(
             app.grants.revoke, grant_id, department=viewer.department, reason=text(form, "reason")
         )
-    except (GrantRefused, GrantLogError) as exc:
-        code = status.HTTP_409_CONFLICT if isinstance(exc, GrantRefused) else status.HTTP_503_SERVICE_UNAVAILABLE
-        return render(request, "grant.html", viewer, status_code=code, **_detail(app, viewer, grant), error=str(exc))
+    except GrantNotFound as exc:
+        raise not_on_log(grant_id, viewer.department, "/grants") from exc
+    except GrantRefused as exc:
+        behind = await view_behind(app, grant, viewer.department, f"/grants/{grant_id}")
+        if behind is not None:
+            raise behind from exc
+        return render(request, "grant.html", viewer, status_code=409, **_detail(app, viewer, grant), error=str(exc))
+    except GrantLogError as exc:
+        return render(request, "grant.html", viewer, status_code=503, **_detail(app, viewer, grant), error=str(exc))
     app.view.put(revoked)
     return RedirectResponse(f"/grants/{grant_id}", status_code=303)

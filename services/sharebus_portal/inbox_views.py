@@ -9,11 +9,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant, GrantState
+from sharebus_grants import GrantNotFound
 from sharebus_portal.accounts import Role
 from sharebus_portal.apply_views import masked_example, valid_until_from
+from sharebus_portal.grant_conflicts import already_decided, not_on_log, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text, texts
 from sharebus_rules.grant_workflow import GrantRefused, working_days_left
@@ -64,7 +67,12 @@ async def _application(app: Portal, viewer: Viewer, request: Request, department
     await _inbox_access(app, viewer, request, department, decide=True)
     grant = app.view.get(grant_id, viewer.department)
     if grant is None or grant.provider != department:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such application in this inbox")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no application {grant_id} in this inbox; reload the inbox to see what is"
+        )
+    if grant.state is not GrantState.APPLIED:
+        # Opened from an inbox page older than the decision the view has followed since.
+        raise already_decided(grant, f"/grants/{grant_id}")
     if grant.requester == viewer.account.username:
         raise await forbid(
             app,
@@ -97,32 +105,39 @@ async def application(department: str, grant_id: str, request: Request, viewer: 
     return render(request, "decide.html", viewer, **_decision_context(app, grant), error=None)
 
 
+def _decided(app: Portal, viewer: Viewer, form: FormData, grant_id: str) -> Grant:
+    """The decision the form asks for, taken on the grant as the log has it (``GrantService``)."""
+    who = viewer.account.username
+    if text(form, "action") == "approve":
+        return app.grants.approve(
+            grant_id,
+            department=viewer.department,
+            valid_until=valid_until_from(text(form, "valid_days", 10)),
+            reason=text(form, "reason") or None,
+            fields=texts(form, "fields"),
+            masked_fields=[f for f in texts(form, "masked") if f in texts(form, "fields")],
+            decider=who,
+        )
+    return app.grants.reject(grant_id, department=viewer.department, reason=text(form, "reason"), decider=who)
+
+
 @router.post("/departments/{department}/inbox/{grant_id}", response_class=HTMLResponse)
 async def decide(department: str, grant_id: str, request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
     form = await form_checked(request, viewer)
     grant = await _application(app, viewer, request, department, grant_id)
-    who = viewer.account.username
+    inbox_link = f"/departments/{department}/inbox"
     try:
-        if text(form, "action") == "approve":
-            decided = await run_in_threadpool(
-                app.grants.approve,
-                grant_id,
-                department=viewer.department,
-                valid_until=valid_until_from(text(form, "valid_days", 10)),
-                reason=text(form, "reason") or None,
-                fields=texts(form, "fields"),
-                masked_fields=[f for f in texts(form, "masked") if f in texts(form, "fields")],
-                decider=who,
-            )
-        else:
-            decided = await run_in_threadpool(
-                app.grants.reject, grant_id, department=viewer.department, reason=text(form, "reason"), decider=who
-            )
+        decided = await run_in_threadpool(_decided, app, viewer, form, grant_id)
+    except GrantNotFound as exc:
+        raise not_on_log(grant_id, viewer.department, inbox_link) from exc
     except GrantRefused as exc:
+        behind = await view_behind(app, grant, viewer.department, inbox_link)
+        if behind is not None:
+            raise behind from exc
         context = _decision_context(app, grant)
         return render(request, "decide.html", viewer, status_code=409, **context, error=str(exc))
     except GrantLogError as exc:
         context = _decision_context(app, grant)
         return render(request, "decide.html", viewer, status_code=503, **context, error=str(exc))
     app.view.put(decided)
-    return RedirectResponse(f"/departments/{department}/inbox", status_code=303)
+    return RedirectResponse(inbox_link, status_code=303)
