@@ -1,13 +1,25 @@
-"""``sharebus dlq``: list dead letters, and re-publish chosen ones after a fix."""
+"""``sharebus dlq``: list dead letters, and re-publish chosen ones after a fix.
+
+A replay sends the chosen letters in their records' original order (source topic, partition, offset),
+which is each key's order; the dead-letter topic's own order is not it (three partitions, and a periodic
+record is dead-lettered at its window's release, after later records of its key). A letter naming a source
+record that an earlier letter names too (a repeat, after a crash or a retried release) goes once. A letter
+whose copy is already in its source topic (its ``sharebus-replayed-from`` header names the letter) is
+skipped, so a replay that was interrupted is resumed by running it again.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 
+from sharebus_core.headers import header_list
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
+from sharebus_core.topic_reader import read_topic
 from sharebus_core.topics import TopicNames
-from sharebus_ops.dlq import DeadLetter, chosen, list_dead_letters, replay
+from sharebus_ops.dlq import REPLAYED_FROM, DeadLetter, chosen, list_dead_letters, replay
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +33,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("--json", action="store_true")
     replaying.add_argument("positions", nargs="*", help="partition:offset of each letter (see dlq list)")
     replaying.add_argument("--all", action="store_true", help="every letter that matches --reason/--class")
+    replaying.add_argument(
+        "--again", action="store_true", help="also letters whose copy is already in their source topic"
+    )
 
 
 def _row(d: DeadLetter) -> str:
@@ -67,5 +82,52 @@ def run(args: argparse.Namespace, settings: BusSettings) -> str:
     missing = set(args.positions) - {d.position for d in picked}
     if missing:
         raise SystemExit(f"sharebus dlq replay: no dead letter at {', '.join(sorted(missing))}")
-    count = replay(settings.kafka, topic, picked)
-    return f"re-published {count} dead letter(s) to their source topics"
+    return replay_in_order(settings.kafka, topic, picked, again=args.again)
+
+
+def in_source_order(letters: Iterable[DeadLetter]) -> list[DeadLetter]:
+    """The letters in their records' order per source partition, each source record once (its first letter)."""
+    first: dict[tuple[str, int, int], DeadLetter] = {}
+    for letter in letters:
+        first.setdefault((letter.source_topic, letter.source_partition, letter.source_offset), letter)
+    return sorted(first.values(), key=lambda d: (d.source_topic, d.source_partition, d.source_offset))
+
+
+def replayed_already(access: KafkaAccess, topic: str, letters: list[DeadLetter]) -> set[str]:
+    """The positions of the letters whose copy is in their source topic (read whole: a copy's partition
+    follows its key, not the original's)."""
+    copies: set[str] = set()
+    for source in sorted({d.source_topic for d in letters if d.source_topic}):
+        for msg in read_topic(access, source):
+            for name, raw in header_list(msg.headers()):
+                if name == REPLAYED_FROM:
+                    copies.add(raw.decode("utf-8", "replace"))
+    return {d.position for d in letters if f"{topic}:{d.position}" in copies}
+
+
+def replay_in_order(access: KafkaAccess, topic: str, picked: list[DeadLetter], *, again: bool = False) -> str:
+    ordered = in_source_order(picked)
+    done = set() if again else replayed_already(access, topic, ordered)
+    pending = [d for d in ordered if d.position not in done]
+    count = replay(access, topic, pending)
+    said = f"re-published {count} dead letter(s) to their source topics"
+    if done:
+        said += f"; skipped {len(done)} already replayed ({', '.join(sorted(done))}; --again sends them anyway)"
+    overtaken = _overtaken(ordered, done)
+    if overtaken and not again:
+        # A copy Kafka refused while later ones of its key went out: its key's order is lost.
+        said += f"; sent after a later letter of their key had been: {', '.join(overtaken)}"
+    return said
+
+
+def _overtaken(ordered: list[DeadLetter], done: set[str]) -> list[str]:
+    """Pending letters (not in ``done``) of a key a later letter of which was replayed already."""
+    last_done: dict[tuple[str, bytes | None], int] = {}
+    for index, letter in enumerate(ordered):
+        if letter.position in done:
+            last_done[(letter.source_topic, letter.key)] = index
+    return [
+        d.position
+        for index, d in enumerate(ordered)
+        if d.position not in done and last_done.get((d.source_topic, d.key), -1) > index
+    ]
