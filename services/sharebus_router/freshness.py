@@ -10,19 +10,88 @@ freshness of every class: the one that owns the backfill topic's only partition 
 re-reads the newest record of every source topic every ``refresh`` seconds, besides what it routes.
 The others export no freshness samples, so no class has two contradictory ages. Whether a periodic
 class's last window held records is exported by the worker that released it (``releases``).
+
+Seeding checks what it seeds from (``seed_from_log``): a topic's newest timestamp may be a record the
+router dead-letters (not Avro of the class, say), and a class whose provider sends only garbage must not
+look fresh. So a newer timestamp than the class's known one is taken only from a record that passes the
+wire and schema checks (``valid``): among the newest ``SEED_SPAN`` records of each partition, the newest
+that does; none (all of them bad) seeds nothing. A topic's answer is kept until its newest timestamp moves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
+from confluent_kafka import KafkaException, Message, TopicPartition
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.exposition import WHOLE, Shard
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.topic_reader import RangeReader, TopicReadError, last_record_times, partition_ends
+from sharebus_router.dead_letters import BadRecord
 from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess, credible
+
+if TYPE_CHECKING:
+    from sharebus_router.handler import RecordHandler
+
+# The newest records per partition looked at for one that passes the checks.
+SEED_SPAN = 64
+# (source topic, record value) -> whether the router would route it (wire format, schema of the class).
+Valid = Callable[[str, bytes | None], Awaitable[bool]]
+
+
+def newest_records(access: KafkaAccess, topic: str, span: int = SEED_SPAN) -> list[Message]:
+    """The last ``span`` committed records of each partition of ``topic``."""
+    try:
+        metadata = access.admin().list_topics(topic, timeout=10).topics.get(topic)
+    except KafkaException as exc:
+        raise TopicReadError(f"cannot list topic {topic}: {exc.args[0]}") from exc
+    if metadata is None or metadata.error is not None:
+        return []
+    ends = partition_ends(access, [TopicPartition(topic, p) for p in sorted(metadata.partitions)])
+    found: list[Message] = []
+    reader: RangeReader | None = None
+    try:
+        for (_topic, partition), (low, high) in sorted(ends.items()):
+            start = max(low, high - span)
+            if reader is None:
+                reader = RangeReader(access, topic, partition, start, high)
+            else:
+                reader.reset(topic, partition, start, high)
+            while not reader.done:
+                found += reader.next_chunk(span)
+    finally:
+        if reader is not None:
+            reader.close()
+    return found
+
+
+def decodes(handler: RecordHandler) -> Valid:
+    """The router's own wire and schema checks (``RecordHandler.decoded``) as ``Valid``."""
+
+    async def valid(topic: str, value: bytes | None) -> bool:
+        route = handler.routes.get(topic)
+        if route is None:
+            return False
+        try:
+            await handler.decoded(value, route)
+        except BadRecord:
+            return False
+        except Exception as exc:
+            # The registry not answering says nothing about the record: unknown, so nothing is seeded or kept.
+            raise TopicReadError(f"cannot check the newest record of {topic}: {exc}") from exc
+        return True
+
+    return valid
+
+
+def _stamp(msg: Message) -> float:
+    return msg.timestamp()[1] / 1000
 
 
 class FreshnessTracker(Collector):
@@ -38,6 +107,8 @@ class FreshnessTracker(Collector):
         # Several workers: whether this one exports the freshness gauges, and the classes it releases.
         self.active: Callable[[], bool] = lambda: True
         self.releases: Callable[[str], bool] = lambda code: True
+        # Source topic -> (its newest timestamp when checked, the newest valid record's time then, if any).
+        self._checked: dict[str, tuple[float, float | None]] = {}
 
     def seed(self, last_times: Mapping[str, float]) -> None:
         """Takes the source topics' newest record times (their producers' clocks), those not in the future
@@ -47,6 +118,46 @@ class FreshnessTracker(Collector):
             seen = credible(stamp, now)
             if seen is not None and seen > self.last.get(code, 0.0):
                 self.last[code] = seen
+
+    async def seed_from_log(self, access: KafkaAccess, sources: Mapping[str, str], valid: Valid) -> None:
+        """Seeds from the newest record of each source topic (``sources``: topic -> class) that ``valid`` passes.
+
+        Raises ``TopicReadError`` when Kafka does not answer; the caller keeps the view it has."""
+        loop = asyncio.get_running_loop()
+        stamps = await loop.run_in_executor(None, last_record_times, access, list(sources))
+        await self.seed_checked(
+            stamps, sources, valid, lambda topic: loop.run_in_executor(None, newest_records, access, topic)
+        )
+
+    async def seed_checked(
+        self,
+        stamps: Mapping[str, float],
+        sources: Mapping[str, str],
+        valid: Valid,
+        tail: Callable[[str], Awaitable[list[Message]]],
+    ) -> None:
+        """``stamps``: each source topic's newest timestamp; a topic whose stamp would move its class's time
+        is read (``tail``) for its newest record that ``valid`` passes, and that record's time is seeded."""
+        now = self.clock()
+        checked: dict[str, float] = {}
+        for topic, stamp in stamps.items():
+            code = sources.get(topic)
+            # A newest stamp in the future (a producer's clock) is not taken, but an older record may be.
+            if code is None or stamp <= self.last.get(code, 0.0):
+                continue
+            kept = self._checked.get(topic)
+            if kept is None or kept[0] != stamp:
+                kept = self._checked[topic] = (stamp, await self._newest_valid(topic, await tail(topic), valid, now))
+            if kept[1] is not None:
+                checked[code] = kept[1]
+        self.seed(checked)
+
+    @staticmethod
+    async def _newest_valid(topic: str, records: list[Message], valid: Valid, now: float) -> float | None:
+        for msg in sorted(records, key=_stamp, reverse=True):
+            if credible(_stamp(msg), now) is not None and await valid(topic, msg.value()):
+                return _stamp(msg)
+        return None
 
     def report(self, shard: Shard = WHOLE) -> list[Freshness]:
         """Every class's freshness now (the classes of ``shard`` only, for a scrape in parts)."""

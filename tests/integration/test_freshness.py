@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 
 import pytest
 
 from sharebus_cli.main import main as cli
+from sharebus_core.wire import WireFormatError, unframe
+from sharebus_router.freshness import FreshnessTracker, newest_records
+from sharebus_rules.freshness import FreshnessPolicy
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import eventually, metric
 from tests.support.records import STATS, publish_records, stats  # STATS: daily, allowed a day + 1 h
@@ -69,3 +74,27 @@ def test_freshness_report_lists_each_providers_classes_and_marks_overdue_ones(
     assert ENTERPRISE in table
     assert STATS not in table
     assert "OVERDUE" in table
+
+
+def test_seeding_reads_past_a_newest_record_that_is_not_avro(bus: Bus) -> None:
+    """On the broker: the newest records of each partition are read, and the newest one that passes seeds."""
+    source = bus.topics.source(STATS)
+    publish_stats(bus, 1)
+    producer = bus.access.producer({"linger.ms": 5})
+    junk_at = int(dt.datetime.now(dt.UTC).timestamp() * 1000) + 5_000
+    producer.produce(source, key=b"junk", value=b"not avro", timestamp=junk_at)
+    assert producer.flush(30) == 0
+    tail = eventually(lambda: newest_records(bus.access, source), lambda found: len(found) == 2)
+    [good] = [msg for msg in tail if msg.value() != b"not avro"]
+
+    async def framed(_topic: str, value: bytes | None) -> bool:
+        # The wire check alone (the router's also asks the registry, see test_freshness_seed.py).
+        try:
+            unframe(value)
+        except WireFormatError:
+            return False
+        return True
+
+    tracker = FreshnessTracker(bus.catalogue, time.time, FreshnessPolicy())
+    asyncio.run(tracker.seed_from_log(bus.access, {source: STATS}, framed))
+    assert tracker.last[STATS] == good.timestamp()[1] / 1000 < junk_at / 1000
