@@ -40,7 +40,8 @@ test keeps the two equal). In short:
 Each service also READs the groups under ``<ns>-<service>.`` (its readers' private groups,
 ``KafkaAccess.private_group``). Services use PREFIXED rules over a family of the namespace's topics
 (``<ns>.src.``, ``<ns>.dlv.``) so that their rules do not grow with the catalogue; systems get
-LITERAL rules, so that theirs name exactly their classes.
+LITERAL rules, so that theirs name exactly their classes. A namespace with a service's name as a
+part (``<other>-router-x``) is refused (``sharebus_access.namespaces``): those prefixes would cover it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sharebus_access.namespaces import check_namespace
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.principals import SERVICES, Principals, Service
 from sharebus_core.topics import TopicNames
@@ -251,8 +253,12 @@ def _registry(regns: str) -> list[Need]:
 
 
 def service_needs(namespace: str, registry_namespace: str | None = None) -> tuple[Need, ...]:
-    """The service table: every row, service by service (in ``SERVICES`` order)."""
-    regns = registry_namespace or namespace
+    """The service table: every row, service by service (in ``SERVICES`` order).
+
+    ``NamespaceClash`` for a namespace whose names another namespace's service prefixes would cover.
+    """
+    regns = check_namespace(registry_namespace or namespace)
+    check_namespace(namespace)
     t, p = TopicNames(namespace), Principals(namespace)
     rows: dict[Service, list[Need]] = {
         "registry": _registry(regns),

@@ -31,3 +31,9 @@ class AclsUnreadable(AclError):
     """The credential may not read the cluster's ACLs (only the admin may): never taken as "no ACLs"."""
 
     exit_code = 7
+
+
+class NamespaceClash(AccessError, ValueError):
+    """A namespace whose names other namespaces' service prefixes would cover (``namespaces.py``)."""
+
+    exit_code = 2

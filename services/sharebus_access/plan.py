@@ -10,8 +10,8 @@ The reconciler deletes what is extra, so what it owns must never reach into anot
 - for a registry of another namespace, only its principal, its log and its groups;
 - never a rule of MirrorMaker 2's principals (``<ns>-mm2-<peer>``): the federation owns those.
 
-Caveat: principal names put a service's names (``<ns>-router.x``) in the same space as the names of
-a namespace called ``<ns>-router``. Do not give a namespace the name of another namespace's service.
+Principal names put a service's names (``<ns>-router.x``) in the same space as the names of a
+namespace called ``<ns>-router``: such a namespace is refused (``sharebus_access.namespaces``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sharebus_access.acls import AclRule, ResourceType
+from sharebus_access.namespaces import check_namespace
 from sharebus_core.principals import SERVICES, Principals
 from sharebus_core.topics import TopicNames
 
@@ -32,6 +33,12 @@ def _service_names_own(name: str, user: str) -> bool:
 class Scope:
     namespace: str
     registry_namespace: str | None = None
+
+    def __post_init__(self) -> None:
+        # Its reconciler would own, and delete the rules on, another namespace's names (namespaces.py).
+        check_namespace(self.namespace)
+        if self.registry_namespace is not None:
+            check_namespace(self.registry_namespace)
 
     @property
     def service_users(self) -> frozenset[str]:

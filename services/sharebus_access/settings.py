@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from sharebus_access.namespaces import namespace_problem
 from sharebus_core.settings import BusSettings, shared_config
 
 
@@ -21,3 +22,12 @@ class AccessSettings(BusSettings):
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,48}$",
         description="the schema registry's namespace when it is not the bus's own",
     )
+
+    @field_validator("namespace", "registry_namespace")
+    @classmethod
+    def _apart_from_other_namespaces(cls, value: str | None) -> str | None:
+        # Refused at start, not at the first run: the reconciler would own another namespace's names.
+        problem = None if value is None else namespace_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
