@@ -183,6 +183,7 @@ class DisputeService:
             received=mine is not None,
             now=self.now(),
             working_days=self.settings.deadline_working_days,
+            tz=self.settings.deadline_zone,
         )
         self._record(event)
         if event.type == "refused":

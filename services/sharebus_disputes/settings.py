@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_rules.disputes import DEFAULT_DEADLINE_WORKING_DAYS
+from sharebus_rules.grant_workflow import DEFAULT_DEADLINE_TIMEZONE, deadline_zone
 
 
 class DisputeSettings(BusSettings):
@@ -15,6 +17,8 @@ class DisputeSettings(BusSettings):
 
     # The provider's time to answer, in working days (Monday to Friday).
     deadline_working_days: int = Field(default=DEFAULT_DEADLINE_WORKING_DAYS, ge=1, le=60)
+    # Whose calendar says which days are working days (an IANA name): the city's, not UTC's.
+    deadline_timezone: str = DEFAULT_DEADLINE_TIMEZONE
     # Where the on-disk index of deliveries (record id, consumer) lives, one SQLite file per namespace.
     # A cache of the audit trail: deleting it costs one re-read of the trail, nothing else.
     index_dir: Path = REPO_ROOT / "var" / "disputes"
@@ -27,3 +31,13 @@ class DisputeSettings(BusSettings):
     index_batch: int = Field(default=2000, ge=1)
     # The injectable clock (``sharebus_core.clock.Clock``): seconds of skew read from this file.
     clock_skew_file: Path | None = None
+
+    @field_validator("deadline_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        deadline_zone(name)
+        return name
+
+    @property
+    def deadline_zone(self) -> dt.tzinfo:
+        return deadline_zone(self.deadline_timezone)

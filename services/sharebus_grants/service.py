@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.errors import SharebusError
@@ -57,6 +57,14 @@ class GrantsSettings(BusSettings):
 
     # The national measures give providers 10 working days to answer (some provinces: 5).
     answer_deadline_working_days: int = Field(default=workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS, ge=1)
+    # Whose calendar says which days are working days (an IANA name): the city's, not UTC's.
+    deadline_timezone: str = workflow.DEFAULT_DEADLINE_TIMEZONE
+
+    @field_validator("deadline_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        workflow.deadline_zone(name)
+        return name
 
 
 class GrantService:
@@ -69,7 +77,10 @@ class GrantService:
         control: ControlKeys,
         clock: Clock = utc_now,
         answer_deadline_working_days: int = workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
+        deadline_timezone: str | None = None,
     ) -> None:
+        """``deadline_timezone``: None reads ``SHAREBUS_GRANTS_DEADLINE_TIMEZONE`` (GrantsSettings), so that every
+        process that builds a service (gateway, portal, demo) counts the same calendar's working days."""
         self.catalogue = catalogue
         self.access = access
         self.topic = topic
@@ -77,6 +88,9 @@ class GrantService:
         self.control = control
         self.clock = clock
         self.deadline = answer_deadline_working_days
+        # The calendar the deadline's working days are counted on (GrantsSettings.deadline_timezone).
+        zone = deadline_timezone if deadline_timezone is not None else GrantsSettings().deadline_timezone
+        self.deadline_zone = workflow.deadline_zone(zone)
 
     def _read(self) -> dict[str, Grant]:
         """Every grant's latest verified state, with the parties the log recorded."""
@@ -201,4 +215,4 @@ class GrantService:
         return sorted(grants, key=lambda g: g.applied_at, reverse=True)
 
     def is_overdue(self, grant: Grant) -> bool:
-        return workflow.is_overdue(grant, self.clock(), self.deadline)
+        return workflow.is_overdue(grant, self.clock(), self.deadline, self.deadline_zone)

@@ -111,11 +111,14 @@ class Dispute(BaseModel):
         return self.answered_at is not None and self.answered_at <= self.latest.deadline
 
 
-def deadline(opened_at: dt.datetime, working_days: int = DEFAULT_DEADLINE_WORKING_DAYS) -> dt.datetime:
-    """The answer deadline: ``working_days`` working days (Monday to Friday) after opening."""
+def deadline(
+    opened_at: dt.datetime, working_days: int = DEFAULT_DEADLINE_WORKING_DAYS, tz: dt.tzinfo | None = None
+) -> dt.datetime:
+    """The answer deadline: ``working_days`` working days (Monday to Friday on the calendar of ``tz``, default
+    the city's: ``grant_workflow.DEFAULT_DEADLINE_TIMEZONE``) after opening."""
     if working_days < 1:
         raise DisputeRefused("the deadline must be at least one working day")
-    return add_working_days(opened_at, working_days)
+    return add_working_days(opened_at, working_days, tz)
 
 
 def _check_claim(fields: Sequence[str], reason: str, schema_fields: Sequence[str], data_class: str) -> None:
@@ -142,6 +145,7 @@ def open_dispute(
     received: bool,
     now: dt.datetime,
     working_days: int = DEFAULT_DEADLINE_WORKING_DAYS,
+    tz: dt.tzinfo | None = None,
 ) -> DisputeEvent:
     """``opened`` when ``consumer`` received the record (as the audit trail proves), else ``refused``
     (recording the claim as made). Raises ``DisputeRefused`` for an opening claim that is not one (no
@@ -161,7 +165,7 @@ def open_dispute(
         fields=tuple(dict.fromkeys(fields)),
         reason=reason.strip(),
         opened_at=now,
-        deadline=deadline(now, working_days),
+        deadline=deadline(now, working_days, tz),
         time=now,
         answer=None if received else f"{consumer} did not receive record {record_id}",
         by=consumer,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.errors import SharebusError
 from sharebus_core.grants import Grant, GrantState
 
 DEFAULT_ANSWER_DEADLINE_WORKING_DAYS = 10
+# Working days are the city's: a weekday is Monday to Friday on its calendar, not on UTC's.
+DEFAULT_DEADLINE_TIMEZONE = "Asia/Shanghai"
 
 
 class GrantRefused(SharebusError, ValueError):
@@ -197,33 +200,54 @@ def revoke(grant: Grant, *, acting_department: str, now: dt.datetime, reason: st
     )
 
 
-def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
-    """``start`` plus ``days`` working days (Monday to Friday; public holidays are not modelled)."""
-    current = start
+def deadline_zone(name: str = DEFAULT_DEADLINE_TIMEZONE) -> ZoneInfo:
+    """The IANA time zone whose calendar working days are counted on; ``ValueError`` for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. {DEFAULT_DEADLINE_TIMEZONE})") from exc
+
+
+def add_working_days(start: dt.datetime, days: int, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """``start`` plus ``days`` working days (Monday to Friday on the calendar of ``tz``, default the city's,
+    ``DEFAULT_DEADLINE_TIMEZONE``; public holidays are not modelled), in ``start``'s own time zone."""
+    current = start.astimezone(tz or deadline_zone()) if start.tzinfo is not None else start
     remaining = days
     while remaining > 0:
         current += dt.timedelta(days=1)
         if current.weekday() < 5:
             remaining -= 1
-    return current
+    return current.astimezone(start.tzinfo) if start.tzinfo is not None else current
 
 
 def is_overdue(
-    grant: Grant, now: dt.datetime, deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
+    grant: Grant,
+    now: dt.datetime,
+    deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
+    tz: dt.tzinfo | None = None,
 ) -> bool:
-    """An application the provider has not answered within the deadline."""
-    return grant.state is GrantState.APPLIED and now > add_working_days(grant.applied_at, deadline_working_days)
+    """An application the provider has not answered within the deadline (working days of ``tz``)."""
+    return grant.state is GrantState.APPLIED and now > add_working_days(grant.applied_at, deadline_working_days, tz)
 
 
 def working_days_left(
-    grant: Grant, now: dt.datetime, deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
+    grant: Grant,
+    now: dt.datetime,
+    deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
+    tz: dt.tzinfo | None = None,
 ) -> int:
     """Working days (Monday to Friday) from today to the application's answer deadline, counted by
-    date; negative once it is overdue (-1 on the day it became so)."""
-    deadline = add_working_days(grant.applied_at, deadline_working_days)
+    date on the calendar of ``tz``; negative once it is overdue (-1 on the day it became so)."""
+    zone = tz or deadline_zone()
+    deadline = add_working_days(grant.applied_at, deadline_working_days, zone)
+    today, last = _local_date(now, zone), _local_date(deadline, zone)
     if now <= deadline:
-        return _working_dates_after(now.date(), deadline.date())
-    return -max(1, _working_dates_after(deadline.date(), now.date()))
+        return _working_dates_after(today, last)
+    return -max(1, _working_dates_after(last, today))
+
+
+def _local_date(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
+    return moment.astimezone(zone).date() if moment.tzinfo is not None else moment.date()
 
 
 def _working_dates_after(first: dt.date, last: dt.date) -> int:
