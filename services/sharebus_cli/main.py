@@ -3,42 +3,71 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from types import ModuleType
 
 from sharebus_access.errors import AccessError
-from sharebus_cli import (
-    acl_cmd,
-    apikey_cmd,
-    audit_cmd,
-    backfill_cmd,
-    catalogue_cmd,
-    credentials_cmd,
-    dispute_cmd,
-    dlq_cmd,
-    freshness_cmd,
-    grant_cmd,
-    land_cmd,
-    portal_cmd,
-    report_cmd,
-    stats_cmd,
-)
 from sharebus_cli.gateway_client import GatewayCallError
 from sharebus_core.catalogue import CatalogueError, UnknownDataClass, UnknownSystem, load_catalogue
 from sharebus_core.kafka import KafkaAccessError
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topic_reader import TopicReadError
-from sharebus_disputes import DisputeLogError
-from sharebus_gateway.keys import KeyNotFound, KeysUnavailable
 from sharebus_grants import GrantNotFound
-from sharebus_ops.dlq import ReplayError
-from sharebus_report import BadPeriod, ReportUnavailable
-from sharebus_rules.dcat import DcatExportError
 from sharebus_rules.grant_workflow import GrantRefused
 
+# Each command's module, imported only when that command runs (or for --help): together they import
+# FastAPI, SQLAlchemy, the gateway, the portal and the report, seconds of start-up on a busy machine
+# that a refused `sharebus backfill request` spent before it even asked the gateway.
+COMMANDS = (
+    "grant",
+    "dispute",
+    "dlq",
+    "audit",
+    "freshness",
+    "backfill",
+    "stats",
+    "apikey",
+    "credentials",
+    "acl",
+    "land",
+    "portal",
+    "report",
+)
 
-def _parser() -> argparse.ArgumentParser:
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"sharebus_cli.{name}_cmd")
+
+
+def _loaded(*names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes named ``module:Class`` whose module this command imported.
+
+    A command imports its own modules only, and a class whose module was never imported cannot have
+    been raised: catching it needs no import, and its exit code stays what it was.
+    """
+    found = []
+    for name in names:
+        module_name, _, class_name = name.partition(":")
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, class_name))
+    return tuple(found)
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The command ``argv`` names, if it names one of ``COMMANDS`` (``None``: help, or a mistake)."""
+    for word in argv:
+        if word.startswith("-"):
+            return None
+        return word if word in (*COMMANDS, "catalogue") else None
+    return None
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line (``only=None``), or the commands' names with ``only``'s arguments."""
     parser = argparse.ArgumentParser(prog="sharebus", description="A streaming data-exchange bus")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run broker, registry and router locally (Ctrl-C stops)")
@@ -68,20 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         "--base-url", help="where the gateway is reached; IRIs are minted under it (default: the gateway's settings)"
     )
     export.add_argument("--publisher", help="the catalogue's publishing department (default: the gateway's setting)")
-    catalogue_cmd.add_generate_parser(sub)
-    grant_cmd.add_parser(commands)
-    dispute_cmd.add_parser(commands)
-    dlq_cmd.add_parser(commands)
-    audit_cmd.add_parser(commands)
-    freshness_cmd.add_parser(commands)
-    backfill_cmd.add_parser(commands)
-    stats_cmd.add_parser(commands)
-    apikey_cmd.add_parser(commands)
-    credentials_cmd.add_parser(commands)
-    acl_cmd.add_parser(commands)
-    land_cmd.add_parser(commands)
-    portal_cmd.add_parser(commands)
-    report_cmd.add_parser(commands)
+    if only in (None, "catalogue"):
+        command_module("catalogue").add_generate_parser(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            command_module(name).add_parser(commands)
+        else:
+            commands.add_parser(name)  # known, so that the word is taken as a command; never parsed here
     return parser
 
 
@@ -100,79 +122,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    settings = BusSettings()
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(_command_word(argv)).parse_args(argv)
     try:
-        if args.command == "run":
-            from sharebus_cli.run import run_bus
-
-            return run_bus(demo=args.demo, districts=args.districts)
-        if args.command == "land":
-            return land_cmd.run(args)
-        if args.command == "catalogue" and args.action == "generate":
-            text, code = catalogue_cmd.generate(args)
-            print(text, file=sys.stderr if code else sys.stdout)
-            return code
-        catalogue = load_catalogue(settings.catalogue_dir)
-        if args.command == "audit":
-            text, code = audit_cmd.run(args, settings)
-            print(text)
-            return code
-        if args.command == "portal":
-            text, code = portal_cmd.run(args, catalogue)
-            print(text, file=sys.stderr if code else sys.stdout)
-            return code
-        if args.command == "report":
-            text, code = report_cmd.run(args, catalogue)
-            print(text)
-            return code
-        if args.command == "stats":
-            print(stats_cmd.run(args, catalogue))
-            return 0
-        if args.command == "dlq":
-            print(dlq_cmd.run(args, settings))
-            return 0
-        if args.command in ("credentials", "acl"):
-            access_run = credentials_cmd.run if args.command == "credentials" else acl_cmd.run
-            text, code = access_run(args, settings, catalogue)
-            print(text)
-            return code
-        if args.command in ("freshness", "backfill"):
-            text, code = (
-                freshness_cmd.run(args, settings, catalogue) if args.command == "freshness" else backfill_cmd.run(args)
-            )
-            print(text)
-            return code
-        if args.command == "apikey":
-            print(apikey_cmd.run(args, settings, catalogue))
-        elif args.command == "grant":
-            print(grant_cmd.run(args))
-        elif args.command == "dispute":
-            print(dispute_cmd.run(args, settings))
-        elif args.action == "check":
-            print(
-                f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
-                f"{len(catalogue.data_classes)} data classes, {len(catalogue.subscriptions)} subscriptions"
-            )
-        elif args.action == "classes":
-            print(catalogue_cmd.list_classes(catalogue))
-        elif args.action == "departments":
-            print(catalogue_cmd.list_departments(catalogue))
-        elif args.action == "export":
-            print(catalogue_cmd.export(catalogue, args.base_url, args.publisher))
-        else:
-            print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
+        return _dispatch(args)
     except GatewayCallError as exc:
         # Department actions go through the gateway: its refusal, as it said it.
         print(f"sharebus: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except (
-        CatalogueError,
-        SigningKeyError,
-        BadPeriod,
-        DcatExportError,
-        report_cmd.OutputUnwritable,
-        freshness_cmd.UnknownProvider,
+    except (CatalogueError, SigningKeyError) as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 2
+    except _loaded(
+        "sharebus_report:BadPeriod",
+        "sharebus_rules.dcat:DcatExportError",
+        "sharebus_cli.report_cmd:OutputUnwritable",
+        "sharebus_cli.freshness_cmd:UnknownProvider",
     ) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
@@ -182,20 +147,22 @@ def _command(argv: list[str] | None) -> int:
     except GrantRefused as exc:
         print(f"sharebus: refused: {exc}", file=sys.stderr)
         return 3
-    except (
-        stats_cmd.StatsUnavailable,
-        KeysUnavailable,
-        DisputeLogError,
-        ReportUnavailable,
-        TopicReadError,
-        ReplayError,
+    except TopicReadError as exc:
+        print(f"sharebus: {exc}", file=sys.stderr)
+        return 6
+    except _loaded(
+        "sharebus_cli.stats_cmd:StatsUnavailable",
+        "sharebus_gateway.keys:KeysUnavailable",
+        "sharebus_disputes:DisputeLogError",
+        "sharebus_report:ReportUnavailable",
+        "sharebus_ops.dlq:ReplayError",
     ) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 6
-    except (UnknownSystem, KeyNotFound) as exc:
+    except (UnknownSystem, GrantNotFound) as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4
-    except GrantNotFound as exc:
+    except _loaded("sharebus_gateway.keys:KeyNotFound") as exc:
         print(f"sharebus: {exc.args[0]}", file=sys.stderr)
         return 4
     except AccessError as exc:
@@ -205,6 +172,66 @@ def _command(argv: list[str] | None) -> int:
         # No usable Kafka credential (none set, an unreadable file, no CA): like a missing API key, 7.
         print(f"sharebus: {exc}", file=sys.stderr)
         return 7
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    settings = BusSettings()
+    if args.command == "run":
+        from sharebus_cli.run import run_bus
+
+        return run_bus(demo=args.demo, districts=args.districts)
+    if args.command == "land":
+        code: int = command_module("land").run(args)
+        return code
+    if args.command == "catalogue":
+        return _catalogue(args, settings)
+    catalogue = load_catalogue(settings.catalogue_dir)
+    module = command_module(args.command)
+    if args.command in ("audit", "report"):
+        text, code = module.run(args, settings) if args.command == "audit" else module.run(args, catalogue)
+        print(text)
+        return code
+    if args.command == "portal":
+        text, code = module.run(args, catalogue)
+        print(text, file=sys.stderr if code else sys.stdout)
+        return code
+    if args.command in ("credentials", "acl", "freshness"):
+        text, code = module.run(args, settings, catalogue)
+        print(text)
+        return code
+    if args.command == "backfill":
+        text, code = module.run(args)
+        print(text)
+        return code
+    if args.command in ("stats", "apikey"):
+        print(module.run(args, catalogue) if args.command == "stats" else module.run(args, settings, catalogue))
+    elif args.command in ("dlq", "dispute"):
+        print(module.run(args, settings))
+    else:
+        print(module.run(args))  # grant
+    return 0
+
+
+def _catalogue(args: argparse.Namespace, settings: BusSettings) -> int:
+    catalogue_cmd = command_module("catalogue")
+    if args.action == "generate":
+        text, code = catalogue_cmd.generate(args)
+        print(text, file=sys.stderr if code else sys.stdout)
+        return int(code)
+    catalogue = load_catalogue(settings.catalogue_dir)
+    if args.action == "check":
+        print(
+            f"catalogue OK: {len(catalogue.departments)} departments, {len(catalogue.systems)} systems, "
+            f"{len(catalogue.data_classes)} data classes, {len(catalogue.subscriptions)} subscriptions"
+        )
+    elif args.action == "classes":
+        print(catalogue_cmd.list_classes(catalogue))
+    elif args.action == "departments":
+        print(catalogue_cmd.list_departments(catalogue))
+    elif args.action == "export":
+        print(catalogue_cmd.export(catalogue, args.base_url, args.publisher))
+    else:
+        print(catalogue_cmd.show_class(catalogue, args.code, settings.namespace))
     return 0
 
 
