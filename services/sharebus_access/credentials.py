@@ -4,6 +4,9 @@ A password is random (``secrets.token_urlsafe``), handed back once as a ``Secret
 stored by the bus: Kafka keeps only the salted SCRAM verifier. Revoking deletes the credential, so
 the next connection is refused at once, and connections already open are closed when they next
 re-authenticate (the broker's ``connections.max.reauth.ms``, 10 s in the launcher).
+
+A system removed from the catalogue keeps its credential until it is revoked (docs/security.md,
+"A system leaves the catalogue"): it is listed, marked, and may still be revoked by its code.
 """
 
 from __future__ import annotations
@@ -11,32 +14,32 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
-
-# Not re-exported by name from confluent_kafka.admin (for the type checker).
-from confluent_kafka.admin._scram import (
-    ScramCredentialInfo,
-    ScramMechanism,
-    UserScramCredentialAlteration,
-    UserScramCredentialDeletion,
-    UserScramCredentialUpsertion,
-)
+from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from sharebus_access.errors import AlreadyIssued, CredentialError, NotIssued
 from sharebus_access.reconcile import reconcile
-from sharebus_core.catalogue import Catalogue
+from sharebus_access.scram import MECHANISM, SCRAM_ITERATIONS, ScramUsers, removed_systems
+from sharebus_core.catalogue import Catalogue, UnknownSystem
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import SERVICES, Principals, Service
 
 log = logging.getLogger("sharebus.access")
 
-# Kafka's minimum for SCRAM-SHA-512 is 4096; twice that costs ~10 ms per login here.
-SCRAM_ITERATIONS = 8192
-MECHANISM = ScramMechanism.SCRAM_SHA_512
+__all__ = [
+    "MECHANISM",
+    "SCRAM_ITERATIONS",
+    "CredentialStatus",
+    "Issued",
+    "ScramUsers",
+    "SystemCredentials",
+    "ensure_service_principals",
+    "new_password",
+    "provision_access",
+    "wait_usable",
+]
 
 
 def new_password() -> SecretStr:
@@ -58,56 +61,8 @@ class CredentialStatus:
     username: str
     issued: bool
     iterations: int | None
-
-
-class ScramUsers:
-    """SCRAM users on the cluster, changed with the admin access."""
-
-    def __init__(self, admin_access: KafkaAccess, timeout_s: float = 30.0) -> None:
-        self.admin_access = admin_access
-        self._admin = admin_access.admin()
-        self._timeout_s = timeout_s
-
-    def _alter(self, alterations: list[UserScramCredentialAlteration]) -> None:
-        if not alterations:
-            return
-        futures = self._admin.alter_user_scram_credentials(alterations, request_timeout=self._timeout_s)
-        for user, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() == KafkaError.RESOURCE_NOT_FOUND:
-                    raise NotIssued(f"{user} has no credential") from exc
-                raise CredentialError(f"cannot change the credential of {user}: {exc}") from exc
-
-    def upsert(self, passwords: dict[str, SecretStr]) -> None:
-        info = ScramCredentialInfo(MECHANISM, SCRAM_ITERATIONS)
-        self._alter(
-            [UserScramCredentialUpsertion(u, info, p.get_secret_value().encode()) for u, p in sorted(passwords.items())]
-        )
-
-    def delete(self, username: str) -> None:
-        self._alter([UserScramCredentialDeletion(username, MECHANISM)])
-
-    def iterations(self) -> dict[str, int]:
-        """Every SCRAM-SHA-512 user of the cluster and its iteration count."""
-        try:
-            # Without a list of users the call returns one future (of every user's description).
-            future = self._admin.describe_user_scram_credentials(request_timeout=self._timeout_s)
-            assert isinstance(future, Future)
-            described = future.result()
-        except KafkaException as exc:
-            raise CredentialError(f"cannot list the SCRAM users: {exc}") from exc
-        found = {}
-        for user, description in described.items():
-            for info in description.scram_credential_infos:
-                if info.mechanism == MECHANISM:
-                    found[user] = int(info.iterations)
-        return found
-
-    def exists(self, username: str) -> bool:
-        return username in self.iterations()
+    # False for a system the catalogue no longer has, whose credential still logs in: revoke it.
+    in_catalogue: bool = True
 
 
 def wait_usable(access: KafkaAccess, timeout_s: float = 15.0) -> None:
@@ -155,20 +110,33 @@ class SystemCredentials:
         return self._set(system)
 
     def revoke(self, system: str) -> None:
-        """Deletes the credential: new connections are refused at once."""
+        """Deletes the credential: new connections are refused at once.
+
+        Also for a system the catalogue no longer has, whose credential would otherwise stay: only
+        a code that is neither in the catalogue nor has a credential is unknown.
+        """
+        known = system in self.catalogue.systems
         try:
-            self.users.delete(self.username(system))
+            self.users.delete(self.principals.system(system))
         except NotIssued as exc:
+            if not known:
+                raise UnknownSystem(system) from exc
             raise NotIssued(f"{system} has no credential to revoke") from exc
 
     def list(self, systems: Iterable[str] | None = None) -> list[CredentialStatus]:
+        """The catalogue's systems (or ``systems``), and every removed system that still has a credential."""
         known = self.users.iterations()
-        chosen = sorted(self.catalogue.systems) if systems is None else list(systems)
-        statuses = []
-        for system in chosen:
-            username = self.username(system)
-            statuses.append(CredentialStatus(system, username, username in known, known.get(username)))
-        return statuses
+        if systems is not None:
+            return [self._status(system, known) for system in systems]
+        removed = removed_systems(known, self.catalogue, self.principals.namespace)
+        return [self._status(system, known) for system in [*sorted(self.catalogue.systems), *removed]]
+
+    def _status(self, system: str, known: dict[str, int]) -> CredentialStatus:
+        """``UnknownSystem`` for a code that is neither in the catalogue nor has a credential."""
+        username, in_catalogue = self.principals.system(system), system in self.catalogue.systems
+        if not in_catalogue and username not in known:
+            raise UnknownSystem(system)
+        return CredentialStatus(system, username, username in known, known.get(username), in_catalogue)
 
 
 def ensure_service_principals(

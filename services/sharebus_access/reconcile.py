@@ -3,7 +3,8 @@ delete what is extra, within one namespace only (see ``sharebus_access.plan.Scop
 
 Runs with the admin super user's access: only it may read and change ACLs. ``Reconciler`` runs the
 check on start, when poked (a catalogue change) and on a timer, in a thread of its own, and exports
-the drift it finds and how each run ended.
+the drift it finds and how each run ended. Each run also reports the credentials the catalogue no
+longer backs (``sharebus_access.stale``): it does not revoke them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from sharebus_access.acls import AclRule, Operation, PatternType, Permission, ResourceType, desired_acls
 from sharebus_access.errors import AclError, AclsUnreadable
 from sharebus_access.plan import AclPlan, Scope, make_plan
+from sharebus_access.scram import ScramUsers
+from sharebus_access.stale import CredentialWatch
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import ADMIN_USER
@@ -225,6 +228,8 @@ class Health:
     last_error: str | None
     last_error_at: float | None
     last_plan: AclPlan | None
+    # Systems the catalogue no longer has whose credential still logs in, as the last success found.
+    removed_credentials: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -256,6 +261,7 @@ class Reconciler:
         self.scope = Scope(namespace, registry_namespace)
         self.interval_s = interval_s
         self.metrics = AccessMetrics(registry)
+        self.credentials = CredentialWatch(ScramUsers(admin_access), namespace, registry)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._done = threading.Condition()
@@ -265,10 +271,12 @@ class Reconciler:
     def run_once(self) -> AclPlan:
         """One check and repair; returns the plan found. Raises on failure (after recording it)."""
         try:
-            plan = read_plan(self.admin, self.catalogue(), self.scope)
+            catalogue = self.catalogue()
+            plan = read_plan(self.admin, catalogue, self.scope)
             self.metrics.drift.labels("missing").set(len(plan.missing))
             self.metrics.drift.labels("extra").set(len(plan.extra))
             apply_plan(self.admin, plan)
+            removed = self.credentials.check(catalogue)
         except Exception as exc:
             self.metrics.runs.labels("failed").inc()
             self._record(error=f"{type(exc).__name__}: {exc}")
@@ -281,16 +289,16 @@ class Reconciler:
         self.metrics.changes.labels("deleted").inc(len(plan.extra))
         self.metrics.runs.labels("in_step" if plan.in_step else "repaired").inc()
         self.metrics.last_success.set_to_current_time()
-        self._record(plan=plan)
+        self._record(plan=plan, removed=removed)
         return plan
 
-    def _record(self, plan: AclPlan | None = None, error: str | None = None) -> None:
+    def _record(self, plan: AclPlan | None = None, error: str | None = None, removed: tuple[str, ...] = ()) -> None:
         with self._done:
             h, now = self._health, time.time()
             if error is None:
-                self._health = Health(h.runs + 1, now, h.last_error, h.last_error_at, plan)
+                self._health = Health(h.runs + 1, now, h.last_error, h.last_error_at, plan, removed)
             else:
-                self._health = Health(h.runs + 1, h.last_success, error, now, h.last_plan)
+                self._health = Health(h.runs + 1, h.last_success, error, now, h.last_plan, h.removed_credentials)
             self._done.notify_all()
 
     def health(self) -> Health:

@@ -21,6 +21,8 @@ def health_body(health: Health) -> dict[str, object]:
         "last_error": health.last_error,
         "last_error_at": health.last_error_at,
         "last_drift": None if plan is None else {"missing": len(plan.missing), "extra": len(plan.extra)},
+        # Still ready: the ACLs are in step. But these credentials outlived their systems (docs/security.md).
+        "removed_system_credentials": list(health.removed_credentials),
     }
 
 

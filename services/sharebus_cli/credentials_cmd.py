@@ -14,7 +14,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin._acl import AclOperation
 
-from sharebus_access.credentials import Issued, SystemCredentials
+from sharebus_access.credentials import CredentialStatus, Issued, SystemCredentials
 from sharebus_access.errors import AccessError
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess, KafkaAccessError, write_credentials_file
@@ -27,8 +27,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for name, text in (
         ("issue", "a first credential; the password is shown once (or written with --out)"),
         ("rotate", "a new password; the old one stops working within seconds"),
-        ("revoke", "delete the credential: the system can no longer connect"),
-        ("list", "which systems have a credential (never the passwords)"),
+        ("revoke", "delete the credential: the system can no longer connect (also one the catalogue dropped)"),
+        ("list", "which systems have a credential (never the passwords); marks systems the catalogue dropped"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--system", required=name != "list", help="the catalogue system, e.g. tax-levy")
@@ -90,9 +90,22 @@ def _handed_out(system: str, issued: Issued, out: Path | None) -> str:
     )
 
 
+def _listing(statuses: list[CredentialStatus]) -> str:
+    lines = [f"{'system':<24} {'Kafka user':<40} credential"]
+    for s in statuses:
+        held = f"SCRAM-SHA-512, {s.iterations} iterations" if s.issued else "none"
+        if not s.in_catalogue:
+            # Its ACLs are gone, but the password still logs in, and would act again for a system
+            # given this code later: loud, in the listing the operator reads.
+            held += f"  REMOVED from the catalogue: revoke it (sharebus credentials revoke --system {s.system})"
+        lines.append(f"{s.system:<24} {s.username:<40} {held}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -> tuple[str, int]:
-    if args.system:
+    if args.system and args.action in ("issue", "rotate"):
         catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
+    # revoke and list also take a system the catalogue no longer has, while it still has a credential.
     access = admin_access(settings, change=args.action != "list")
     try:
         credentials = SystemCredentials(access, catalogue, settings.namespace)
@@ -108,9 +121,4 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     statuses = credentials.list([args.system] if args.system else None)
     if args.json:
         return json.dumps([dataclasses.asdict(s) for s in statuses], indent=2), 0
-    lines = [f"{'system':<24} {'Kafka user':<40} credential"]
-    lines += [
-        f"{s.system:<24} {s.username:<40} {f'SCRAM-SHA-512, {s.iterations} iterations' if s.issued else 'none'}"
-        for s in statuses
-    ]
-    return "\n".join(lines), 0
+    return _listing(statuses), 0
