@@ -34,7 +34,7 @@ from sharebus_core.catalogue.quality import QualityPolicy
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR
 from sharebus_demo.fake import RecordFaker
 from sharebus_demo.flaws import break_one_rule
-from sharebus_router.handler import decode
+from sharebus_router.decoding import decode
 from sharebus_router.quality_gate import QualityGate
 from sharebus_router.schema_cache import WriterSchema
 from sharebus_rules.quality import ClassRules

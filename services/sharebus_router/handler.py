@@ -7,14 +7,12 @@ unit tests.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
 from sharebus_core import headers as h
@@ -23,6 +21,7 @@ from sharebus_core.wire import WireFormatError, unframe
 from sharebus_router import audit_facts
 from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
+from sharebus_router.decoding import Decoded, Walkers, decode, decoded, walked
 from sharebus_router.message_size import message_size
 from sharebus_router.metrics import RouterMetrics, Tally
 from sharebus_router.projector import Projector
@@ -35,28 +34,6 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 # (class code, consumer) -> every field of the class as it is now, none masked (``RouteBuilder.whole``).
 WholeProjection = Callable[[str, str], Awaitable[Projection]]
-
-
-def decode(writer: WriterSchema, body: memoryview, reader: Any = None) -> dict[str, Any]:
-    """Decodes a body fully, so that a truncated or padded record is caught here, not downstream.
-
-    ``reader``: the class's schema when the record was written with another version of it (Avro's
-    schema resolution fills in the fields added since with their defaults); None when it is the same.
-    """
-    stream = io.BytesIO(body)
-    try:
-        record = cast(dict[str, Any], fastavro.schemaless_reader(stream, writer.parsed, reader))
-    except Exception as exc:
-        as_class = "" if reader is None else " as the class's current schema"
-        raise BadRecord(
-            DeadLetterReason.SCHEMA_INVALID, f"cannot decode with schema {writer.schema_id}{as_class}: {exc}"
-        ) from exc
-    if stream.tell() != len(body):
-        raise BadRecord(
-            DeadLetterReason.SCHEMA_INVALID,
-            f"{len(body) - stream.tell()} trailing byte(s) after a record of schema {writer.schema_id}",
-        )
-    return record
 
 
 def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -> HeaderList:
@@ -127,6 +104,7 @@ class RecordHandler:
         self.send = send
         self.max_message_bytes = max_message_bytes
         self.projector = Projector()
+        self.walkers = Walkers(MAX_READERS)
         # (writer schema id, class) -> the schema to read it as (None: its own), see _reader.
         self._readers: dict[tuple[int, str], Any] = {}
         # (writer schema id, class) -> whether the writer schema has fields the class's schema has not.
@@ -150,6 +128,22 @@ class RecordHandler:
 
     async def decoded(self, value: bytes | None, route: ClassRoute) -> tuple[WriterSchema, memoryview, dict[str, Any]]:
         """The record's writer schema, its Avro body and its value; raises ``BadRecord``."""
+        writer, body = await self.written(value, route)
+        return writer, body, decode(writer, body, self._reader(writer, route))
+
+    async def checked(self, value: bytes | None, route: ClassRoute) -> Decoded:
+        """The record checked in full: walked when nothing needs its value now, else decoded (decoding.py)."""
+        writer, view = await self.written(value, route)
+        body = bytes(view)
+        reader = self._reader(writer, route)
+        if reader is None and (self.quality is None or not self.quality.reads_values(route.data_class)):
+            walker = self.walkers.of(writer)
+            if walker is not None:
+                return walked(writer, walker, body)
+        return decoded(writer, body, reader)
+
+    async def written(self, value: bytes | None, route: ClassRoute) -> tuple[WriterSchema, memoryview]:
+        """The record's writer schema, checked to be one of the class's, and its Avro body; raises ``BadRecord``."""
         try:
             schema_id, body = unframe(value)
         except WireFormatError as exc:
@@ -168,7 +162,7 @@ class RecordHandler:
                 f"schema id {schema_id} is registered for {sorted(writer.subjects)[:5]}, not for data class "
                 f"{route.data_class}",
             )
-        return writer, body, decode(writer, body, self._reader(writer, route))
+        return writer, body
 
     def _reader(self, writer: WriterSchema, route: ClassRoute) -> Any:
         """The class's schema to read a record of ``writer`` as; None when ``writer`` is that schema.
@@ -217,11 +211,14 @@ class RecordHandler:
             )
         return dataclasses.replace(target, projection=await self.whole(route.data_class, target.consumer))
 
-    def judge(self, route: ClassRoute, record: dict[str, Any], headers: HeaderList) -> Verdict | None:
+    def judge(self, route: ClassRoute, checked: Decoded, headers: HeaderList) -> Verdict | None:
         """The record's quality verdict; raises ``QualityRejected`` when a failed rule rejects it."""
         if self.quality is None:
             return None
-        verdict = self.quality.judge(route.data_class, record)
+        if checked.bounds is not None:
+            # Walked: the class has no rule that reads a value (``checked``), only completeness.
+            return self.quality.completeness(route.data_class, checked.filled)
+        verdict = self.quality.judge(route.data_class, checked.record)
         if verdict.rejected_by is not None:
             raise self.quality.rejection(route.data_class, verdict, headers)
         return verdict
@@ -236,20 +233,19 @@ class RecordHandler:
         targets: Iterable[Target],
         key: bytes | None,
         value: bytes | None,
-        decoded: tuple[WriterSchema, memoryview, dict[str, Any]],
+        checked: Decoded,
         headers: HeaderList,
         verdict: Verdict | None = None,
     ) -> list[Planned]:
         """Every target's delivery, rendered and size-checked before any is sent: a record is delivered
         to all its targets or to none. Each is flagged with the failed rules of the fields it receives."""
         now_s = self.clock()
-        writer, body, record = decoded
         planned = []
         for target in targets:
             if target.expires_at is not None and now_s >= target.expires_at:
                 planned.append(Planned(target, None, [], expired=True))
                 continue
-            delivered = self.projector.render(target, record, value, writer, body)
+            delivered = self.projector.render(target, checked, value)
             out = [*flagged(headers, verdict, target.shown), *target.extra_headers]
             self.check_size(key, delivered, out, f"the delivery to {target.consumer}", BACKFILL_HEADER_RESERVE)
             planned.append(Planned(target, delivered, out))
@@ -265,25 +261,24 @@ class RecordHandler:
     ) -> tuple[HeaderList, list[Planned], Verdict | None]:
         """Everything about a record that can be wrong, found before anything is sent; raises BadRecord."""
         headers = self.bus_headers(raw, route)
-        # Every record is decoded, also when it passes unchanged: a record that does not fit its
-        # schema must reach the dead-letter topic, not a subscriber.
-        decoded = await self.decoded(value, route)
-        record = decoded[2]
-        verdict = self.judge(route, record, headers)
+        # Every record is checked in full, also when it passes unchanged: a record that does not fit
+        # its schema must reach the dead-letter topic, not a subscriber.
+        checked = await self.checked(value, route)
+        verdict = self.judge(route, checked, headers)
         if route.held:
             # The flag header is added when the window is released (release.py): the held copy goes
             # through bus_headers again there, which would take a header already set for a publisher's.
             held = [*headers, *origin_headers(*offset, key)]
             self.check_size(route.data_class.encode(), value, held, "the held record", RELEASE_HEADER_RESERVE)
             return held, [], verdict
-        writer = decoded[0]
+        writer = checked.writer
         # Checked once per record (a dict lookup), not per target: this is the hot path.
         targets = (
             [await self.fitted(route, writer, t) for t in route.targets]
             if self._holds_more(writer, route)
             else route.targets
         )
-        return headers, self._plan(targets, key, value, decoded, headers, verdict), verdict
+        return headers, self._plan(targets, key, value, checked, headers, verdict), verdict
 
     async def handle(
         self,

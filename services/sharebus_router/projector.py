@@ -16,6 +16,7 @@ from typing import Any
 import fastavro
 
 from sharebus_core.wire import frame
+from sharebus_router.decoding import Decoded
 from sharebus_router.routes import Projection, Target
 from sharebus_router.schema_cache import WriterSchema
 from sharebus_rules.projection import derive_schema, project
@@ -29,16 +30,17 @@ class Projector:
     def __init__(self) -> None:
         self._splicers: dict[tuple[int, int], Splicer | None] = {}
 
-    def render(
-        self, target: Target, record: dict[str, Any], value: bytes | None, writer: WriterSchema, body: memoryview
-    ) -> bytes | None:
+    def render(self, target: Target, checked: Decoded, value: bytes | None) -> bytes | None:
+        """What ``target`` receives of a record checked in full (``decoding.py``): its value is decoded only
+        when a masked field's text or an encoding of the projection needs it."""
         projection = target.projection
         if projection is None:
             return value
-        splicer = self._splicer(writer, projection)
+        splicer = self._splicer(checked.writer, projection)
         if splicer is not None:
-            return frame(projection.schema_id, splicer.project(bytes(body), record))
-        return encoded(projection, record)
+            record = checked.record if splicer.masks else None
+            return frame(projection.schema_id, splicer.project(checked.body, record, checked.bounds))
+        return encoded(projection, checked.record)
 
     def _splicer(self, writer: WriterSchema, projection: Projection) -> Splicer | None:
         key = (writer.schema_id, projection.schema_id)

@@ -78,6 +78,15 @@ class QualityGate:
     def judge(self, data_class: str, record: Mapping[str, object]) -> Verdict:
         return self.rules[data_class].evaluate(record)
 
+    def reads_values(self, data_class: str) -> bool:
+        """Whether judging a record of the class reads its values; else only how many fields are filled."""
+        return bool(self.rules[data_class].rules)
+
+    def completeness(self, data_class: str, filled: int) -> Verdict:
+        """The verdict of a record of a class without rules (``reads_values``): ``judge``'s, from the count
+        of its filled fields (``sharebus_rules.walk`` counts them as ``is_filled`` does)."""
+        return Verdict((), None, filled, len(self.rules[data_class].fields))
+
     def rejection(self, data_class: str, verdict: Verdict, headers: HeaderList) -> QualityRejected:
         detail = f"failed quality rule(s) {', '.join(verdict.failed)} of data class {data_class}"
         for rule in self.rules[data_class].references:

@@ -28,6 +28,7 @@ from typing import Any
 
 from sharebus_core.errors import SharebusError
 from sharebus_rules.projection import mask_value
+from sharebus_rules.walk import read_long
 
 Skip = Callable[[bytes, int], int]
 
@@ -42,19 +43,8 @@ def _varint_end(buf: bytes, pos: int) -> int:
     return pos + 1
 
 
-def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
-
-
 def _skip_sized(buf: bytes, pos: int) -> int:
-    length, pos = _read_long(buf, pos)
+    length, pos = read_long(buf, pos)
     return pos + length
 
 
@@ -79,11 +69,11 @@ def _blocks(item: Skip, pairs: bool) -> Skip:
 
     def skip(buf: bytes, pos: int) -> int:
         while True:
-            count, pos = _read_long(buf, pos)
+            count, pos = read_long(buf, pos)
             if count == 0:
                 return pos
             if count < 0:
-                size, pos = _read_long(buf, pos)
+                size, pos = read_long(buf, pos)
                 pos += size
                 continue
             for _ in range(count):
@@ -96,7 +86,7 @@ def _blocks(item: Skip, pairs: bool) -> Skip:
 
 def _union(branches: Sequence[Skip]) -> Skip:
     def skip(buf: bytes, pos: int) -> int:
-        index, pos = _read_long(buf, pos)
+        index, pos = read_long(buf, pos)
         if not 0 <= index < len(branches):
             raise SpliceUnsupported(f"union branch {index} out of range")
         return branches[index](buf, pos)
@@ -196,6 +186,8 @@ class Splicer:
         last = len(names)
         # A slice ends at the next field's start; the last field's ends where the record does (None).
         self._plan = [(position[f], _end(position[f], last), f, f in masked) for f in fields]
+        # Whether ``project`` reads the record's value: a masked field's text comes from it.
+        self.masks = any(f in masked for f in fields)
         runs = _runs([position[f] for f in fields if f not in masked]) if not masked else None
         self._runs = [(start, _end(end - 1, last)) for start, end in runs] if runs is not None else None
         # Only as far into the record as the last bound a slice needs: not past the start of a last
@@ -207,8 +199,30 @@ class Splicer:
         steps = [_step(f["type"], skip) for f, skip in zip(writer_schema["fields"], self._skips, strict=True)]
         self._steps = steps[:walk]
 
-    def project(self, payload: bytes, record: Mapping[str, Any]) -> bytes:
-        """``payload``: exactly one record's bytes, as the caller's full decode found them (nothing after)."""
+    def project(self, payload: bytes, record: Mapping[str, Any] | None, bounds: Sequence[int] | None = None) -> bytes:
+        """``payload``: exactly one record's bytes, as the caller's full check found them (nothing after).
+
+        ``record``: its value, needed only when ``masks``. ``bounds``: where each of the writer's fields
+        starts, then the record's end, when the caller's check found them (``sharebus_rules.walk``).
+        """
+        if bounds is None:
+            bounds = self._bounds(payload)
+        if self._runs is not None:
+            # Kept fields in the writer's order, none masked: a few slices of runs of adjacent fields.
+            return b"".join(
+                [payload[bounds[start] : None if end is None else bounds[end]] for start, end in self._runs]
+            )
+        if record is None:
+            raise ValueError("a projection with masked fields needs the record's value")
+        return b"".join(
+            masked_bytes(name, record.get(name))
+            if masked
+            else payload[bounds[i] : None if end is None else bounds[end]]
+            for i, end, name, masked in self._plan
+        )
+
+    def _bounds(self, payload: bytes) -> list[int]:
+        """Where each field starts, as far into the record as the projection needs."""
         bounds = [0]
         pos = 0
         for kind, skip in self._steps:
@@ -227,17 +241,7 @@ class Splicer:
             else:
                 pos = skip(payload, pos)
             bounds.append(pos)
-        if self._runs is not None:
-            # Kept fields in the writer's order, none masked: a few slices of runs of adjacent fields.
-            return b"".join(
-                [payload[bounds[start] : None if end is None else bounds[end]] for start, end in self._runs]
-            )
-        return b"".join(
-            masked_bytes(name, record.get(name))
-            if masked
-            else payload[bounds[i] : None if end is None else bounds[end]]
-            for i, end, name, masked in self._plan
-        )
+        return bounds
 
 
 # Step kinds: a positive kind is a fixed width in bytes.

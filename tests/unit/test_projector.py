@@ -10,10 +10,12 @@ from typing import Any
 import fastavro
 
 from sharebus_core.wire import frame, unframe
+from sharebus_router.decoding import Decoded, walked
 from sharebus_router.projector import Projector, encoded
 from sharebus_router.routes import Projection, Target
 from sharebus_router.schema_cache import WriterSchema
 from sharebus_rules.projection import derive_schema
+from sharebus_rules.walk import Walker
 
 V1: dict[str, Any] = {
     "type": "record",
@@ -49,22 +51,51 @@ def published(schema_id: int, schema: dict[str, Any]) -> tuple[WriterSchema, byt
     return writer, frame(schema_id, stream.getvalue())
 
 
+def checked(writer: WriterSchema, value: bytes) -> Decoded:
+    """As the handler has it after decoding the record in full."""
+    return Decoded(writer, bytes(unframe(value)[1]), None, RECORD)
+
+
 def test_a_record_of_the_schema_the_projection_derives_from_is_spliced_to_the_encoded_bytes() -> None:
     projector, projected = Projector(), projection()
     writer, value = published(5, V1)
-    rendered = projector.render(target(projected), RECORD, value, writer, unframe(value)[1])
+    rendered = projector.render(target(projected), checked(writer, value), value)
     assert rendered == encoded(projected, RECORD)
     assert projector._splicers[(5, 77)] is not None  # spliced, not encoded
+
+
+def test_a_walked_record_is_spliced_at_the_walks_bounds_and_decoded_only_for_its_masked_field() -> None:
+    projector, projected = Projector(), projection()
+    writer, value = published(5, V1)
+    walker = Walker.compile(writer.parsed)
+    assert walker is not None
+    record = walked(writer, walker, bytes(unframe(value)[1]))
+    assert record._record is None
+    assert projector.render(target(projected), record, value) == encoded(projected, RECORD)
+    assert record._record == RECORD  # the masked id_card's text came from the value, decoded once
+
+
+def test_a_walked_record_whose_projection_masks_nothing_is_never_decoded() -> None:
+    fields = ("id", "age")
+    derived = derive_schema(V1, fields, frozenset())
+    unmasked = Projection(fields, frozenset(), 78, fastavro.parse_schema(derived), derived)
+    writer, value = published(5, V1)
+    walker = Walker.compile(writer.parsed)
+    assert walker is not None
+    record = walked(writer, walker, bytes(unframe(value)[1]))
+    rendered = Projector().render(target(unmasked), record, value)
+    assert rendered == encoded(unmasked, RECORD)
+    assert record._record is None
 
 
 def test_a_record_of_another_schema_version_is_encoded() -> None:
     projector, projected = Projector(), projection()
     writer, value = published(6, V2)
-    rendered = projector.render(target(projected), RECORD, value, writer, unframe(value)[1])
+    rendered = projector.render(target(projected), checked(writer, value), value)
     assert rendered == encoded(projected, RECORD)
     assert projector._splicers[(6, 77)] is None
 
 
 def test_a_delivery_without_projection_is_the_published_bytes() -> None:
     writer, value = published(5, V1)
-    assert Projector().render(target(None), RECORD, value, writer, unframe(value)[1]) is value
+    assert Projector().render(target(None), checked(writer, value), value) is value
