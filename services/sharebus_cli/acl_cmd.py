@@ -16,8 +16,10 @@ from sharebus_access.acls import AclRule, PatternType, desired_acls
 from sharebus_access.errors import AccessError
 from sharebus_access.plan import Scope
 from sharebus_access.reconcile import AclAdmin, apply_plan, read_plan
+from sharebus_access.scram import ScramUsers, removed_systems
 from sharebus_cli.credentials_cmd import admin_access
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.kafka import KafkaAccess
 from sharebus_core.principals import SERVICES, Principals
 from sharebus_core.settings import BusSettings
 
@@ -73,16 +75,28 @@ def run(args: argparse.Namespace, settings: BusSettings, catalogue: Catalogue) -
     if getattr(args, "system", None):
         catalogue.system(args.system)  # an unknown system is named before Kafka is asked anything
     try:
-        admin = AclAdmin(admin_access(settings, change=args.action == "apply"))
+        access = admin_access(settings, change=args.action == "apply")
+        admin = AclAdmin(access)
     except KafkaException as exc:
         raise AccessError(f"cannot make a Kafka admin client: {exc}") from exc
     scope = Scope(settings.namespace, args.registry_namespace)
     if args.action == "show":
         return _show(args, admin, catalogue, scope), 0
     plan = read_plan(admin, catalogue, scope)
+    removed = _removed_credentials(access, catalogue, scope.namespace)
     if args.action == "plan":
-        return "\n".join([*plan.lines(), plan.summary()]), 0
+        return "\n".join([*plan.lines(), *removed, plan.summary()]), 0
     apply_plan(admin, plan)
     if plan.in_step:
-        return plan.summary(), 0
-    return "\n".join([*plan.lines(), f"applied: {len(plan.missing)} created, {len(plan.extra)} deleted"]), 0
+        return "\n".join([*removed, plan.summary()]), 0
+    return "\n".join([*plan.lines(), *removed, f"applied: {len(plan.missing)} created, {len(plan.extra)} deleted"]), 0
+
+
+def _removed_credentials(access: KafkaAccess, catalogue: Catalogue, namespace: str) -> list[str]:
+    """``!`` lines for systems gone from the catalogue whose credential still logs in (docs/security.md)."""
+    principals = Principals(namespace)
+    return [
+        f"! User:{principals.system(s)} has a credential but {s} is not in the catalogue: "
+        f"sharebus credentials revoke --system {s}"
+        for s in removed_systems(ScramUsers(access).iterations(), catalogue, namespace)
+    ]

@@ -45,6 +45,13 @@ def test_a_removed_systems_credential_is_reported_listed_and_revocable(
     listed = {s["system"]: s["in_catalogue"] for s in json.loads(capsys.readouterr().out)}
     assert listed == {**dict.fromkeys(removed.systems, True), "amr-lic": False}
 
+    assert cli(["acl", "plan"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"! User:{ns}.amr-lic has a credential but amr-lic is not in the catalogue: "
+        "sharebus credentials revoke --system amr-lic",
+        "ACLs in step with the catalogue",
+    ]
+
     assert cli(["credentials", "revoke", "--system", "amr-lic"]) == 0
     assert login_refusal(licensing) is not None
     reconciler.run_once()
@@ -52,3 +59,5 @@ def test_a_removed_systems_credential_is_reported_listed_and_revocable(
     capsys.readouterr()
     assert cli(["credentials", "revoke", "--system", "amr-lic"]) == 4
     assert "unknown system 'amr-lic'" in capsys.readouterr().err
+    assert cli(["acl", "plan"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ACLs in step with the catalogue"]
