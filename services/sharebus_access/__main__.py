@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sharebus_access.reconcile import Reconciler
 from sharebus_access.server import serve
 from sharebus_access.settings import AccessSettings
@@ -40,7 +42,13 @@ def watch_catalogue(directory: Path, reconciler: Reconciler, every_s: float, sto
 
 def main() -> int:
     lean_exposition()
-    settings = AccessSettings()
+    try:
+        settings = AccessSettings()
+    except ValidationError as exc:
+        # e.g. a namespace that another namespace's service prefixes would cover (namespaces.py)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"sharebus-access: {problems}", file=sys.stderr)
+        return 2
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:
         load_catalogue(settings.catalogue_dir)

@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import sharebus_access.__main__ as access_main
 from sharebus_access.acls import AclRule, PatternType, ResourceType, desired_acls
 from sharebus_access.errors import NamespaceClash
 from sharebus_access.namespaces import namespace_problem
@@ -120,3 +121,14 @@ def test_every_refused_namespace_would_really_fall_under_another_ones_prefixes(r
     ] + [rule for rule in desired_acls(catalogue(), owner) if covers(rule, ResourceType.GROUP, f"{refused}.sys.g")]
     owned = Scope(owner).owns_resource(ResourceType.TOPIC, t.source("x"))
     assert reaching or owned
+
+
+def test_the_reconciler_service_refuses_such_a_namespace_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(access_main, "lean_exposition", lambda: None)  # a process-wide switch; not in tests
+    monkeypatch.setenv("SHAREBUS_NAMESPACE", "sharebus-router-x")
+    assert access_main.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sharebus-access: namespace: Value error, namespace 'sharebus-router-x' has the bus")
+    assert len(err.strip().splitlines()) == 1
