@@ -268,7 +268,8 @@ def test_held_records_are_judged_when_held_and_flagged_at_release(harness: Harne
         headers for topic, _k, value, headers in harness.sent if value is not None and topic != TOPICS.audit_facts
     )
     assert dict(record)[h.QUALITY] == b"district_code:regex"
-    audit = harness.sent[-1][2]
+    # The window's facts go out before its deliveries (release.py: no delivery without its fact).
+    [audit] = [value for topic, _k, value, _h in harness.sent if topic == TOPICS.audit_facts]
     assert audit is not None
     assert b'"quality":{"failed":["district_code:regex"],"filled":3,"fields":3}' in audit
     assert counted(harness, STATS, "flagged") == 1  # not counted twice
