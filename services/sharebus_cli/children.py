@@ -26,6 +26,8 @@ class Child:
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        # Where it answered once started: what ``sharebus status`` asks again (run_state.py).
+        self.ready_url: str | None = None
 
     def start(self) -> Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,10 @@ class Child:
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module]
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -51,6 +57,7 @@ class Child:
 
     def wait_http(self, url: str, timeout_s: float) -> None:
         self.wait_until(lambda: httpx.get(url, timeout=1.0).status_code == 200, timeout_s, f"answering {url}")
+        self.ready_url = url
 
     def wait_until(self, check: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

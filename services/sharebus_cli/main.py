@@ -35,6 +35,7 @@ COMMANDS = (
     "land",
     "portal",
     "report",
+    "status",
 )
 
 
@@ -138,6 +139,7 @@ def _command(argv: list[str] | None) -> int:
         "sharebus_rules.dcat:DcatExportError",
         "sharebus_cli.report_cmd:OutputUnwritable",
         "sharebus_cli.freshness_cmd:UnknownProvider",
+        "sharebus_cli.run_state:RunStateError",
     ) as exc:
         print(f"sharebus: {exc}", file=sys.stderr)
         return 2
@@ -185,6 +187,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return code
     if args.command == "catalogue":
         return _catalogue(args, settings)
+    if args.command == "status":
+        text, code = command_module("status").run(args)
+        print(text)
+        return int(code)
     catalogue = load_catalogue(settings.catalogue_dir)
     module = command_module(args.command)
     if args.command in ("audit", "report"):

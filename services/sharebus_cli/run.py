@@ -12,8 +12,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
-from pydantic import Field
-
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import port_in_use
 from sharebus_cli.children import Child, ChildFailed, start_child
@@ -21,13 +19,15 @@ from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
 from sharebus_cli.run_access import RunIdentities, print_cli_access, provision_identities
 from sharebus_cli.run_districts import district_run
+from sharebus_cli.run_settings import RunSettings
+from sharebus_cli.run_state import remove_state, state_of, write_state
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
 from sharebus_core.principals import Service
-from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
+from sharebus_core.settings import REPO_ROOT, BusSettings
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
@@ -35,50 +35,6 @@ from sharebus_gateway.keys import KeyStore
 from sharebus_portal.accounts import AccountStore
 from sharebus_portal.demo import create_demo_accounts
 from sharebus_sdk import PublisherSettings, SubscriberSettings
-
-
-class RunSettings(BusSettings):
-    """Env prefix ``SHAREBUS_RUN_``."""
-
-    model_config = shared_config("SHAREBUS_RUN_")
-
-    log_dir: Path = REPO_ROOT / "var" / "logs"
-    registry_port: int = 8081
-    router_port: int = 6066
-    routers: int = Field(default=1, ge=1, le=16, description="router workers sharing the source partitions")
-    # The first worker serves router_port; the second router_more_port, the third router_more_port + 1, ...
-    router_more_port: int = 6071
-    auditor_port: int = 6067
-    monitor_port: int = 6068
-    prometheus_port: int = 9090
-    prometheus_dir: Path = REPO_ROOT / "var" / "prometheus"
-    gateway_port: int = 8080
-    portal_port: int = 8090
-    portal_accounts_file: Path = Field(
-        default=REPO_ROOT / "var" / "portal" / "accounts.json",
-        description="the portal's accounts (argon2 hashes); the demo sign-ins get new passwords on every run",
-    )
-    access_port: int = 6069
-    credentials_dir: Path = Field(
-        default=REPO_ROOT / "var" / "credentials",
-        description="the operator's and the demo systems' Kafka credentials (0600 files), new on every run",
-    )
-    keys_dir: Path = Field(
-        default=REPO_ROOT / "var" / "keys",
-        description="the control plane's and the auditor's Ed25519 key pairs, made on first run",
-    )
-    land_system: str | None = Field(
-        default="drc-credit",
-        description="the demo system whose deliveries `sharebus land` keeps in var/land/<system>.db (empty: none)",
-    )
-    land_port: int = 6070
-    disputes_dir: Path = Field(
-        default=REPO_ROOT / "var" / "disputes",
-        description="the gateway's index of deliveries (who received which record, for disputes), SQLite",
-    )
-    land_dir: Path = Field(default=REPO_ROOT / "var" / "land", description="where the demo sink's SQLite file lives")
-    demo_rate: float = Field(default=40.0, gt=0, description="demo records per second, all departments")
-    status_interval_s: float = 1.0
 
 
 class Stop(SharebusError):
@@ -278,8 +234,10 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                 ),
                 flush=True,
             )
+            children = [registry, *routers, auditor, reconciler, gateway, portal, *watched]
+            _record_state(stack, settings, broker, children)
             _watch(
-                [registry, *routers, auditor, reconciler, gateway, portal, *watched],
+                children,
                 broker,
                 [f"http://127.0.0.1:{port}/metrics" for port in router_ports],
                 workload,
@@ -410,6 +368,13 @@ def _log_demo_clients_to(path: Path) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+def _record_state(stack: ExitStack, settings: RunSettings, broker: KafkaBroker, children: list[Child]) -> None:
+    """What runs and where, for ``sharebus status``, until the bus stops (removed first on the way down)."""
+    state = state_of(settings.namespace, broker.bootstrap, broker.log_path, children)
+    write_state(settings.state_file, state)
+    stack.callback(remove_state, settings.state_file, state.pid)
 
 
 def _watch(

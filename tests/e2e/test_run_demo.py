@@ -47,6 +47,11 @@ def _wait_scraped(prometheus_url: str, jobs: set[str], timeout_s: float = 90.0) 
         time.sleep(1.0)
 
 
+def _status(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sharebus_cli.main", "status", "--json"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {
         name: free_port()
@@ -86,6 +91,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         "SHAREBUS_RUN_LOG_DIR": str(tmp_path / "logs"),
         "SHAREBUS_RUN_LAND_PORT": str(ports["land"]),
         "SHAREBUS_RUN_LAND_DIR": str(tmp_path / "land"),
+        "SHAREBUS_RUN_STATE_FILE": str(tmp_path / "run" / "state.json"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
         "SHAREBUS_RUN_DEMO_RATE": "60",
         "SHAREBUS_ROUTER_DATA_DIR": str(tmp_path / "router"),
@@ -190,6 +196,20 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         )
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "audit chain intact" in verified.stdout
+        # `sharebus status` says what runs, that each part answers, and where each door listens.
+        asked = _status(env)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        answer = json.loads(asked.stdout)
+        assert (answer["running"], answer["healthy"], answer["pid"]) == (True, True, process.pid)
+        assert answer["broker"]["reachable"] == {f"127.0.0.1:{ports['broker']}": True}
+        parts = {p["name"]: p for p in answer["processes"]}
+        expected = {"registry", "router", "auditor", "access", "gateway", "portal", "monitor", "prometheus", "land"}
+        assert set(parts) == expected, parts
+        assert all(p["answers"] and p["running"] for p in parts.values()), parts
+        assert {name: parts[name]["door"] for name in ("gateway", "portal")} == {
+            "gateway": gateway_url,
+            "portal": portal_url,
+        }
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -197,3 +217,6 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
 
     output = out_path.read_text(errors="replace")
     assert_stopped_cleanly(code, output, ports, tmp_path)
+    stopped = _status(env)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert json.loads(stopped.stdout)["running"] is False

@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from sharebus_broker.launcher import free_port
-from sharebus_cli.run import RunSettings, _start_land
+from sharebus_cli.run import _start_land
 from sharebus_cli.run_access import RunIdentities
+from sharebus_cli.run_settings import RunSettings
 from sharebus_core import headers as h
 from sharebus_grants import GrantService
 from sharebus_land.layout import class_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from sharebus_cli.prometheus import CONFIG, rewrite_config
-from sharebus_cli.run import RunSettings
+from sharebus_cli.run_settings import RunSettings
 
 
 def test_every_router_worker_is_a_target_of_the_router_job() -> None:

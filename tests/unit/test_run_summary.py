@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from sharebus_cli.run import RunSettings, _doors, _raise_stop, _stop_on_signals
+from sharebus_cli.run import _doors, _raise_stop, _stop_on_signals
+from sharebus_cli.run_settings import RunSettings
 
 
 def test_the_summary_names_the_gateway_portal_reconciler_and_landing_sink(monkeypatch: pytest.MonkeyPatch) -> None:
