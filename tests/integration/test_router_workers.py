@@ -7,6 +7,7 @@ dies under it; a periodic window whose owner is killed mid-release is released o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,19 @@ def test_a_window_released_while_its_owner_is_killed_is_released_once_whole(
         assert {m[h.BATCH_ID] for m in markers} == {batches[0].batch_id.encode()}
         assert all(m[h.BATCH_COUNT] == str(count).encode() for m in markers)
         assert metric(heir.metrics_url, "sharebus_batches_released_total", data_class=STATS) <= 1
+        # Audited once: every record of the window has exactly one delivery to hrss-si in the facts, whichever
+        # worker wrote them (the owner writes them, acknowledged, before its first delivery: release.py).
+        facts = bus.topics.audit_facts
+        audited = [
+            (fact["source"]["partition"], fact["source"]["offset"])
+            for m in read_all(bus.access, facts, end_offsets(bus.access, facts), timeout_s=30)
+            for fact in json.loads(m.value() or b"{}").get("records", [])
+            if fact["data_class"] == STATS
+            for made in fact["decisions"]
+            if made["consumer"] == "hrss-si" and made["decision"] == "deliver"
+        ]
+        assert len(audited) == count
+        assert len(set(audited)) == count
     finally:
         for router in routers:
             router.stop()
