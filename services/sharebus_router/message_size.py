@@ -18,5 +18,7 @@ _PER_HEADER = 10
 def message_size(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> int:
     size = _OVERHEAD + len(key or b"") + len(value or b"")
     for name, raw in headers:
-        size += _PER_HEADER + len(name.encode("utf-8", "surrogatepass")) + len(raw or b"")
+        # Header names are ASCII but for a publisher's own: its length is then its size, without encoding.
+        size += _PER_HEADER + (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass")))
+        size += len(raw) if raw is not None else 0
     return size
