@@ -1,9 +1,12 @@
-"""``sharebus run``: the whole bus on this machine (broker, registry, router) plus demo departments."""
+"""``sharebus run``: the whole bus on this machine (broker, registry, router) plus demo departments.
+
+Here: the order processes start in, the summary, the watch loop and the stop. How each process is
+started (environment, ready URL, what it prints) is ``run_services.py``; the settings ``run_settings.py``.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import time
@@ -14,26 +17,29 @@ from types import FrameType
 
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import port_in_use
-from sharebus_cli.children import Child, ChildFailed, start_child
+from sharebus_cli.children import Child, ChildFailed
 from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
-from sharebus_cli.run_access import RunIdentities, print_cli_access, provision_identities
+from sharebus_cli.run_access import print_cli_access, provision_identities
 from sharebus_cli.run_districts import district_run
+from sharebus_cli.run_services import (
+    as_,
+    start,
+    start_gateway,
+    start_land,
+    start_portal,
+    start_reconciler,
+    start_routers,
+)
 from sharebus_cli.run_settings import RunSettings
 from sharebus_cli.run_state import remove_state, state_of, write_state
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.errors import SharebusError
-from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
-from sharebus_core.principals import Service
-from sharebus_core.settings import REPO_ROOT, BusSettings
-from sharebus_core.signing import ControlKeys
+from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
-from sharebus_gateway.keys import KeyStore
-from sharebus_portal.accounts import AccountStore
-from sharebus_portal.demo import create_demo_accounts
 from sharebus_sdk import PublisherSettings, SubscriberSettings
 
 
@@ -162,18 +168,18 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                 "SHAREBUS_ROUTER_PUBLIC_DELIVERY": "true",
                 "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
             }
-            registry = _start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)
+            registry = start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)
             print(f"sharebus: registry ready on {registry_url}", flush=True)
-            routers = _start_routers(stack, logs, as_(who, "router", env), router_ports)
+            routers = start_routers(stack, logs, as_(who, "router", env), router_ports)
             auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
-            auditor = _start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
-            reconciler = _start_reconciler(settings, who, env)
+            auditor = start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
+            reconciler = start_reconciler(settings, who, env)
             stack.callback(reconciler.stop)
             control = keys.control_keys(settings.control_max_delay_s)
             gateway_env = {**as_(who, "gateway", env), **keys.control_writer}
-            gateway, api_keys = _start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
+            gateway, api_keys = start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
             stack.callback(gateway.stop)
-            portal = _start_portal(settings, catalogue, {**as_(who, "portal", env), **keys.control_writer})
+            portal = start_portal(settings, catalogue, {**as_(who, "portal", env), **keys.control_writer})
             stack.callback(portal.stop)
             workload = None
             landing: Child | None = None
@@ -200,7 +206,7 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
                 workload.start()
                 stack.callback(workload.close)
                 if settings.land_system in who.systems:
-                    landing = _start_land(stack, settings, who, env, api_keys[settings.land_system])
+                    landing = start_land(stack, settings, who, env, api_keys[settings.land_system])
                 elif settings.land_system:
                     print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
             # Prometheus starts once every process it scrapes is up, so that none looks down meanwhile.
@@ -255,109 +261,6 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
             return 1
     print("sharebus: stopped; no processes left behind.")
     return 0
-
-
-def _start(stack: ExitStack, logs: Path, name: str, env: dict[str, str], ready_url: str, timeout_s: float) -> Child:
-    module = {"auditor": "sharebus_audit"}.get(name, f"sharebus_{name.split('-')[0]}")
-    child = start_child(name, module, env, logs / f"{name}.log", ready_url, timeout_s)
-    stack.callback(child.stop)
-    return child
-
-
-def _start_routers(stack: ExitStack, logs: Path, env: dict[str, str], ports: list[int]) -> list[Child]:
-    """The router workers, one consumer group sharing the source partitions (docs/router-workers.md).
-
-    The first logs to ``router.log``, the others to ``router-2.log``, ...; each has its own web port
-    and data directory. They start one after another, so each joins a group that is already routing.
-    """
-    routers = []
-    for i, port in enumerate(ports):
-        name = "router" if i == 0 else f"router-{i + 1}"
-        worker_env = {**env, "SHAREBUS_ROUTER_WEB_PORT": str(port)}
-        if i:
-            base = os.environ.get("SHAREBUS_ROUTER_DATA_DIR") or str(REPO_ROOT / "var" / "router")
-            worker_env["SHAREBUS_ROUTER_DATA_DIR"] = f"{base}-{i + 1}"
-        routers.append(_start(stack, logs, name, worker_env, f"http://127.0.0.1:{port}/readyz", 120))
-        print(f"sharebus: {name} ready (http://127.0.0.1:{port}/metrics)", flush=True)
-    return routers
-
-
-def _start_land(
-    stack: ExitStack, settings: RunSettings, who: RunIdentities, env: dict[str, str], api_key: str
-) -> Child:
-    """The demo's landing sink: one system's deliveries in a SQLite file, with that system's credential
-    (and its API key, with which it asks the gateway which of its grants were revoked)."""
-    system = settings.land_system or ""
-    database = settings.land_dir / f"{system}.db"
-    land_env = {
-        **env,
-        **who.systems[system].env(),
-        "SHAREBUS_LAND_SYSTEM": system,
-        "SHAREBUS_LAND_DATABASE_URL": f"sqlite:///{database}",
-        "SHAREBUS_LAND_METRICS_PORT": str(settings.land_port),
-        "SHAREBUS_LAND_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
-        "SHAREBUS_LAND_API_KEY": api_key,
-    }
-    ready = f"http://127.0.0.1:{settings.land_port}/metrics"
-    child = _start(stack, settings.log_dir, "land", land_env, ready, 60)
-    print(f"sharebus: landing {system}'s deliveries into {database} (metrics {ready})", flush=True)
-    return child
-
-
-def as_(who: RunIdentities, service: Service, env: dict[str, str]) -> dict[str, str]:
-    """``env`` plus the Kafka identity of one bus service."""
-    return {**env, **who.services[service].env()}
-
-
-def _start_reconciler(settings: RunSettings, who: RunIdentities, env: dict[str, str]) -> Child:
-    """The ACL reconciler: the only process that runs with the admin's credential."""
-    ready = f"http://127.0.0.1:{settings.access_port}/readyz"
-    access_env = {**env, **who.admin.env(), "SHAREBUS_ACCESS_METRICS_PORT": str(settings.access_port)}
-    return start_child("access", "sharebus_access", access_env, settings.log_dir / "access.log", ready, 60)
-
-
-def _start_gateway(
-    settings: RunSettings, catalogue: Catalogue, env: dict[str, str], access: KafkaAccess, control: ControlKeys
-) -> tuple[Child, dict[str, str]]:
-    """Starts the HTTP gateway, prints its URL and a fresh demo API key per system, and returns both."""
-    url = f"http://127.0.0.1:{settings.gateway_port}"
-    gateway_env = {
-        **env,
-        "SHAREBUS_GATEWAY_PORT": str(settings.gateway_port),
-        "SHAREBUS_DISPUTES_INDEX_DIR": str(settings.disputes_dir),
-    }
-    gateway = start_child(
-        "gateway", "sharebus_gateway", gateway_env, settings.log_dir / "gateway.log", f"{url}/readyz", 60
-    )
-    keys = KeyStore(catalogue, access, TopicNames(settings.namespace).api_keys, control=control)
-    lines = [f"sharebus: gateway on {url} (docs {url}/docs); demo API keys (Authorization: Bearer <key>):"]
-    issued = {system: keys.issue(system).token.get_secret_value() for system in catalogue.systems}
-    lines += [f"  {system:<16} {token}" for system, token in issued.items()]
-    print("\n".join(lines), flush=True)
-    return gateway, issued
-
-
-def _start_portal(settings: RunSettings, catalogue: Catalogue, env: dict[str, str]) -> Child:
-    """Starts the department portal with fresh demo sign-ins, and prints its URL and those sign-ins."""
-    url = f"http://127.0.0.1:{settings.portal_port}"
-    store = AccountStore(settings.portal_accounts_file)
-    sign_ins = create_demo_accounts(catalogue, store)
-    portal_env = {
-        **env,
-        "SHAREBUS_PORTAL_PORT": str(settings.portal_port),
-        "SHAREBUS_PORTAL_ACCOUNTS_FILE": str(settings.portal_accounts_file),
-        "SHAREBUS_PORTAL_ROUTER_METRICS_URL": f"http://127.0.0.1:{settings.router_port}/metrics",
-        "SHAREBUS_PORTAL_MONITOR_METRICS_URL": f"http://127.0.0.1:{settings.monitor_port}/metrics",
-        "SHAREBUS_PORTAL_GATEWAY_URL": f"http://127.0.0.1:{settings.gateway_port}",
-    }
-    portal = start_child("portal", "sharebus_portal", portal_env, settings.log_dir / "portal.log", f"{url}/readyz", 60)
-    lines = [f"sharebus: department portal on {url}; demo sign-ins (new passwords every run):"]
-    lines += [
-        f"  {s.username:<18} {s.password}   {s.department} {', '.join(r.value for r in s.roles)}" for s in sign_ins
-    ]
-    lines.append(f"  (more: sharebus portal account add NAME --department D --role R; file {store.path})")
-    print("\n".join(lines), flush=True)
-    return portal
 
 
 def _log_demo_clients_to(path: Path) -> None:

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from sharebus_broker.launcher import free_port
-from sharebus_cli.run import _start_land
 from sharebus_cli.run_access import RunIdentities
+from sharebus_cli.run_services import start_land
 from sharebus_cli.run_settings import RunSettings
 from sharebus_core import headers as h
 from sharebus_grants import GrantService
@@ -295,7 +295,7 @@ def _theme_complete(rows: list[dict[str, Any]]) -> bool:
 
 
 def test_make_run_starts_the_demo_sink_with_the_systems_credential(gateway_bus: GatewayBus, tmp_path: Path) -> None:
-    """``sharebus run --demo`` starts the sink this way (``_start_land``); the whole demo is tests/e2e's."""
+    """``sharebus run --demo`` starts the sink this way (``start_land``); the whole demo is tests/e2e's."""
     bus = gateway_bus.bus
     settings = RunSettings(
         gateway_port=int(gateway_bus.gateway.base_url.rsplit(":", 1)[1]),
@@ -315,7 +315,7 @@ def test_make_run_starts_the_demo_sink_with_the_systems_credential(gateway_bus: 
     }
     landed = Landed(f"sqlite:///{tmp_path / 'land' / 'tax-levy.db'}")
     with ExitStack() as stack:
-        child = _start_land(stack, settings, who, env, gateway_bus.tokens["tax-levy"])
+        child = start_land(stack, settings, who, env, gateway_bus.tokens["tax-levy"])
         publish_enterprises(bus.settings, range(5))
         assert eventually(lambda: landed.count(TABLE), lambda n: n >= 5, 60) == 5, child.tail()
     assert not child.alive()
