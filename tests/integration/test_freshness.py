@@ -57,6 +57,8 @@ def test_freshness_report_lists_each_providers_classes_and_marks_overdue_ones(
     bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bus.use_in_env(monkeypatch)
+    # The report asks the registry whether each newest record is one the router would route.
+    monkeypatch.setenv("SHAREBUS_REGISTRY_URL", bus.registry_url)
     publish_stats(bus, 1)
     capsys.readouterr()
     assert cli(["freshness", "--provider", "AMR", "--json"]) == 0
@@ -68,6 +70,15 @@ def test_freshness_report_lists_each_providers_classes_and_marks_overdue_ones(
     # Nothing of the real-time class was ever published: overdue, no last record.
     assert report[ENTERPRISE]["overdue"] is True
     assert report[ENTERPRISE]["last_record"] is None
+
+    # Garbage on its topic (the router dead-letters it) does not make it fresh.
+    producer = bus.access.producer({"linger.ms": 5})
+    producer.produce(bus.topics.source(ENTERPRISE), key=b"junk", value=b"not avro")
+    assert producer.flush(30) == 0
+    assert cli(["freshness", "--provider", "AMR", "--json"]) == 0
+    report = {item["data_class"]: item for item in json.loads(capsys.readouterr().out)}
+    assert (report[ENTERPRISE]["overdue"], report[ENTERPRISE]["last_record"]) == (True, None)
+    assert report[STATS]["overdue"] is False
 
     assert cli(["freshness", "--overdue"]) == 0
     table = capsys.readouterr().out
