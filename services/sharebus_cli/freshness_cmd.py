@@ -16,16 +16,15 @@ from typing import Any
 
 import fastavro
 import httpx
-from confluent_kafka import Message
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.errors import SharebusError
 from sharebus_core.registry_client import registry_http_auth
 from sharebus_core.settings import BusSettings
-from sharebus_core.topic_reader import TopicReadError, last_record_times
+from sharebus_core.topic_reader import TopicReadError
 from sharebus_core.topics import TopicNames
 from sharebus_core.wire import WireFormatError, unframe
-from sharebus_router.freshness import FreshnessTracker, newest_records
+from sharebus_router.freshness import FreshnessTracker
 from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess
 
 
@@ -127,7 +126,6 @@ def freshness_report(
         key=lambda e: (e.provider, e.code),
     )
     sources = {topics.source(e.code): e.code for e in entries}
-    stamps = last_record_times(settings.kafka, list(sources))
     tracker = FreshnessTracker(catalogue, now.timestamp, policy)
     auth = registry_http_auth(settings.registry_auth)
     registry = settings.registry_url.rstrip("/")
@@ -137,10 +135,7 @@ def freshness_report(
         async def valid(topic: str, value: bytes | None) -> bool:
             return check(topic, value)
 
-        async def tail(topic: str) -> list[Message]:
-            return newest_records(settings.kafka, topic)
-
-        asyncio.run(tracker.seed_checked(stamps, sources, valid, tail))
+        asyncio.run(tracker.seed_from_log(settings.kafka, sources, valid))
     never = dt.datetime.fromtimestamp(0, dt.UTC)
     report = []
     for entry in entries:

@@ -35,7 +35,7 @@ from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import SASL_MECHANISM, KafkaAccess
 from sharebus_core.offsets import committed_offsets
-from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
+from sharebus_core.topic_reader import TopicReadError, read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
 from sharebus_router.acknowledgements import end_process
@@ -44,7 +44,7 @@ from sharebus_router.backfill_agent import BackfillDesk, install_backfill
 from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService
 from sharebus_router.data_producer import DataProducer
 from sharebus_router.faust_sensor import install_sensor
-from sharebus_router.freshness import FreshnessTracker
+from sharebus_router.freshness import FreshnessTracker, decodes
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import Handover
@@ -261,13 +261,6 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         for view in views.values():
             await loop.run_in_executor(None, view.caught_up.wait)
         table.ledger.load(await loop.run_in_executor(None, read_topic, kafka, topics.handover))
-        sources = {topics.source(code): code for code in catalogue.data_classes}
-        try:
-            newest = await loop.run_in_executor(None, last_record_times, kafka, list(sources))
-            freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
-        except TopicReadError:
-            # Freshness then counts from this start; routing must not wait for it.
-            log.exception("could not read the newest record of each source topic; freshness starts unseeded")
         # A class whose routes cannot be built is installed closed (denying) and retried; it never
         # keeps the router from becoming ready (route_table.py) once the start-up grace is over.
         grace_ends = loop.time() + settings.route_build_grace_s
@@ -277,9 +270,20 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             await asyncio.sleep(2)
             await table.build_all(ready_if_closed=loop.time() >= grace_ends)
         log.info("routes built for %d data classes (%d closed); routing", len(table.routes), len(table.failed))
+        # Beside routing, which must not wait for it: it checks records against the routes just built.
+        seeding.append(loop.create_task(seed_freshness()))
         await table.maintain()
 
     app.task(follow_grants)
+    seeding: list[asyncio.Task[None]] = []
+    sources = {topics.source(code): code for code in catalogue.data_classes}
+
+    async def seed_freshness() -> None:
+        try:
+            await freshness.seed_from_log(kafka, sources, decodes(handler))
+        except TopicReadError:
+            # Freshness then counts from this start (and the freshness owner's refresh tries again).
+            log.exception("could not read the newest record of each source topic; freshness starts unseeded")
 
     async def supervise_followers() -> None:
         # A follower that failed restarts itself; one whose thread ended is started again here.
@@ -297,7 +301,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.task(host_data_path)
 
-    install_workers(app, keeper, freshness, kafka, settings.freshness_refresh_s)
+    install_workers(app, keeper, freshness, kafka, settings.freshness_refresh_s, decodes(handler))
 
     table.hold_state = hold_state
     backfiller = Backfiller(table, topics, handler, send, metrics, kafka, settings.audit_message_max_bytes)

@@ -16,6 +16,7 @@ router dead-letters (not Avro of the class, say), and a class whose provider sen
 look fresh. So a newer timestamp than the class's known one is taken only from a record that passes the
 wire and schema checks (``valid``): among the newest ``SEED_SPAN`` records of each partition, the newest
 that does; none (all of them bad) seeds nothing. A topic's answer is kept until its newest timestamp moves.
+The topics to check are read together, by one consumer (``partition_tails``): at city scale, thousands.
 """
 
 from __future__ import annotations
@@ -25,21 +26,23 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Message
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.exposition import WHOLE, Shard
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import RangeReader, TopicReadError, last_record_times, partition_ends
+from sharebus_core.topic_reader import TopicReadError, last_record_times, partition_tails
 from sharebus_router.dead_letters import BadRecord
 from sharebus_rules.freshness import Freshness, FreshnessPolicy, assess, credible
 
 if TYPE_CHECKING:
     from sharebus_router.handler import RecordHandler
 
-# The newest records per partition looked at for one that passes the checks.
+# The last offsets of each partition looked at for a record that passes the checks: a few first (a
+# transaction's marker takes an offset), and further back only for a topic none of whose few pass.
+FIRST_SPAN = 4
 SEED_SPAN = 64
 # (source topic, record value) -> whether the router would route it (wire format, schema of the class).
 Valid = Callable[[str, bytes | None], Awaitable[bool]]
@@ -47,28 +50,7 @@ Valid = Callable[[str, bytes | None], Awaitable[bool]]
 
 def newest_records(access: KafkaAccess, topic: str, span: int = SEED_SPAN) -> list[Message]:
     """The last ``span`` committed records of each partition of ``topic``."""
-    try:
-        metadata = access.admin().list_topics(topic, timeout=10).topics.get(topic)
-    except KafkaException as exc:
-        raise TopicReadError(f"cannot list topic {topic}: {exc.args[0]}") from exc
-    if metadata is None or metadata.error is not None:
-        return []
-    ends = partition_ends(access, [TopicPartition(topic, p) for p in sorted(metadata.partitions)])
-    found: list[Message] = []
-    reader: RangeReader | None = None
-    try:
-        for (_topic, partition), (low, high) in sorted(ends.items()):
-            start = max(low, high - span)
-            if reader is None:
-                reader = RangeReader(access, topic, partition, start, high)
-            else:
-                reader.reset(topic, partition, start, high)
-            while not reader.done:
-                found += reader.next_chunk(span)
-    finally:
-        if reader is not None:
-            reader.close()
-    return found
+    return partition_tails(access, [topic], span).get(topic, [])
 
 
 def decodes(handler: RecordHandler) -> Valid:
@@ -122,12 +104,35 @@ class FreshnessTracker(Collector):
     async def seed_from_log(self, access: KafkaAccess, sources: Mapping[str, str], valid: Valid) -> None:
         """Seeds from the newest record of each source topic (``sources``: topic -> class) that ``valid`` passes.
 
-        Raises ``TopicReadError`` when Kafka does not answer; the caller keeps the view it has."""
+        The topics to check are read together (``partition_tails``): first the last ``FIRST_SPAN`` offsets of
+        each partition, then, for a topic none of whose records there pass, the last ``SEED_SPAN``. Raises
+        ``TopicReadError`` when Kafka does not answer; the caller keeps the view it has."""
         loop = asyncio.get_running_loop()
         stamps = await loop.run_in_executor(None, last_record_times, access, list(sources))
-        await self.seed_checked(
-            stamps, sources, valid, lambda topic: loop.run_in_executor(None, newest_records, access, topic)
-        )
+        wanted = self._to_check(stamps, sources)
+        for span in (FIRST_SPAN, SEED_SPAN):
+            if not wanted:
+                return
+            tails = await loop.run_in_executor(None, partition_tails, access, wanted, span)
+
+            async def tail(topic: str, tails: dict[str, list[Message]] = tails) -> list[Message]:
+                return tails.get(topic, [])
+
+            await self.seed_checked({t: stamps[t] for t in wanted}, sources, valid, tail)
+            # Looked at further back once; the answer is then kept until the topic's newest stamp moves.
+            wanted = [t for t in wanted if self._checked.get(t, (0.0, None))[1] is None] if span == FIRST_SPAN else []
+            for topic in wanted:
+                del self._checked[topic]
+
+    def _to_check(self, stamps: Mapping[str, float], sources: Mapping[str, str]) -> list[str]:
+        """The topics whose newest stamp would move their class's time and was not checked at that stamp."""
+        return [
+            topic
+            for topic, stamp in stamps.items()
+            if (code := sources.get(topic)) is not None
+            and stamp > self.last.get(code, 0.0)
+            and self._checked.get(topic, (None, None))[0] != stamp
+        ]
 
     async def seed_checked(
         self,

@@ -16,9 +16,9 @@ from typing import Any
 import faust
 
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import TopicReadError, last_record_times, read_topic
+from sharebus_core.topic_reader import TopicReadError, read_topic
 from sharebus_core.topics import TopicNames
-from sharebus_router.freshness import FreshnessTracker
+from sharebus_router.freshness import FreshnessTracker, Valid
 from sharebus_router.live_points import PointKeeper
 from sharebus_router.route_table import RouteTable
 
@@ -48,7 +48,12 @@ def point_keeper(
 
 
 def install_workers(
-    app: faust.App, keeper: PointKeeper, freshness: FreshnessTracker, access: KafkaAccess, refresh_s: float
+    app: faust.App,
+    keeper: PointKeeper,
+    freshness: FreshnessTracker,
+    access: KafkaAccess,
+    refresh_s: float,
+    valid: Valid,
 ) -> None:
     """Wires the keeper to Faust's rebalances (held and backfill partitions) and the freshness owner."""
     topics = keeper.topics
@@ -80,12 +85,10 @@ def install_workers(
     async def refresh_freshness() -> None:
         if not freshness.active():
             return
-        loop = asyncio.get_running_loop()
         try:
-            newest = await loop.run_in_executor(None, last_record_times, access, list(sources))
+            # Only from records the router would route: a provider sending garbage must not look fresh.
+            await freshness.seed_from_log(access, sources, valid)
         except TopicReadError:
             log.warning("could not re-read the newest record of each source topic; freshness keeps its view")
-            return
-        freshness.seed({sources[topic]: stamp for topic, stamp in newest.items()})
 
     app.timer(refresh_s)(refresh_freshness)

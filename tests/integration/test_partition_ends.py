@@ -7,7 +7,7 @@ import time
 from confluent_kafka import TopicPartition
 
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.topic_reader import last_record_times, partition_ends, partition_starts
+from sharebus_core.topic_reader import last_record_times, partition_ends, partition_starts, partition_tails
 from sharebus_provision import TopicSpec, ensure_topics
 from tests.support.names import unique
 
@@ -44,3 +44,25 @@ def test_ends_and_newest_times_over_several_topics(kafka_admin: KafkaAccess) -> 
         (quiet, 1): 0,
     }
     assert partition_starts(kafka_admin, []) == {}
+
+
+def test_the_tails_of_several_topics_are_read_together_past_a_transactions_marker(kafka_admin: KafkaAccess) -> None:
+    busy, other, quiet = unique("tails-busy"), unique("tails-other"), unique("tails-quiet")
+    ensure_topics(kafka_admin, [TopicSpec(busy, 2), TopicSpec(other, 1), TopicSpec(quiet, 1)])
+    producer = kafka_admin.producer({"acks": "all"})
+    for i in range(5):
+        producer.produce(busy, value=f"b{i}".encode(), partition=0)
+    producer.produce(busy, value=b"p1", partition=1)
+    assert producer.flush(30) == 0
+    # A committed transaction: its marker takes the partition's last offset.
+    transactional = kafka_admin.producer({"transactional.id": unique("tails-tx")})
+    transactional.init_transactions(30)
+    transactional.begin_transaction()
+    transactional.produce(other, value=b"in-tx")
+    transactional.commit_transaction(30)
+
+    tails = partition_tails(kafka_admin, [busy, other, quiet, unique("absent")], span=2)
+    assert sorted(msg.value() for msg in tails[busy]) == [b"b3", b"b4", b"p1"]
+    assert [msg.value() for msg in tails[other]] == [b"in-tx"]  # offsets 0 and 1 (the marker)
+    assert quiet not in tails
+    assert partition_tails(kafka_admin, [], span=2) == {}

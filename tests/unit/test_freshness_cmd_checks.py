@@ -21,6 +21,7 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_core.wire import frame
+from sharebus_router import freshness
 from sharebus_rules.freshness import FreshnessPolicy
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 
@@ -74,8 +75,8 @@ def record(value: bytes, at: dt.datetime, offset: int) -> Message:
 
 def report(monkeypatch: pytest.MonkeyPatch, tail: list[Message]) -> dict[str, object]:
     newest = max(msg.timestamp()[1] for msg in tail) / 1000
-    monkeypatch.setattr(freshness_cmd, "last_record_times", lambda _access, topics: {SOURCE: newest})
-    monkeypatch.setattr(freshness_cmd, "newest_records", lambda _access, topic: tail if topic == SOURCE else [])
+    monkeypatch.setattr(freshness, "last_record_times", lambda _access, topics: {SOURCE: newest})
+    monkeypatch.setattr(freshness, "partition_tails", lambda _access, topics, _span: {SOURCE: tail})
     settings = cast(
         BusSettings, SimpleNamespace(namespace="unit", kafka=None, registry_url="http://r", registry_auth=None)
     )
