@@ -76,10 +76,6 @@ def signed_in(request: Request) -> Viewer:
     return viewer
 
 
-ViewerDep = Annotated[Viewer, Depends(signed_in)]
-PortalDep = Annotated[Portal, Depends(portal)]
-
-
 async def forbid(
     app: Portal,
     viewer: Viewer,
@@ -107,6 +103,34 @@ async def forbid(
     )
     await run_in_threadpool(app.audit.write, fact)
     return Forbidden(detail)
+
+
+async def signed_in_department(request: Request) -> Viewer:
+    """The viewer, once its department is still in the catalogue: every page's (and action's) gate.
+
+    An account outlives a department that leaves the catalogue (merged, renamed); its pages would look
+    the department up and fail, and it must not apply for or decide anything, so it is an audited 403.
+    Signing out (``signed_in`` alone) still works."""
+    viewer = signed_in(request)
+    app = portal(request)
+    if viewer.department not in app.catalogue.departments:
+        raise await forbid(
+            app,
+            viewer,
+            request,
+            action="portal.page",
+            reason="department_not_in_catalogue",
+            detail=(
+                f"{viewer.department} is no longer in the catalogue, so {viewer.account.username} may not use"
+                " the portal; ask the bureau to move the account to its department now"
+                f" · {viewer.department} 已不在目录中, 请联系管理部门"
+            ),
+        )
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(signed_in_department)]
+PortalDep = Annotated[Portal, Depends(portal)]
 
 
 async def require_role(app: Portal, viewer: Viewer, request: Request, role: Role, action: str) -> None:
