@@ -7,6 +7,7 @@ The portal re-reads the file when it changes, so an account added or removed tak
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -23,8 +24,6 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.errors import SharebusError
 
 _HASHER = PasswordHasher()
-# Verified against when the account does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("no such account")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 12
 
@@ -56,6 +55,15 @@ class AccountFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accounts: list[Account] = Field(default_factory=list)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs as long as a wrong password.
+
+    Made on first need, not at import: an argon2 hash costs about a second here, and every ``sharebus
+    portal ...`` command and the portal's start imported this module."""
+    return _HASHER.hash("no such account")
 
 
 def hash_password(password: str) -> str:
@@ -103,9 +111,12 @@ class AccountStore:
 
     def verify(self, username: str, password: str) -> Account | None:
         """The account when the password is right; None otherwise, in about the same time either way."""
+        # Made before the account is looked up, whoever signs in: the first sign-in of a process pays for
+        # it with a known name as with an unknown one, so even that one does not tell them apart.
+        dummy = _dummy_hash()
         account = self.get(username)
         try:
-            _HASHER.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _HASHER.verify(account.password_hash if account else dummy, password)
         except (VerificationError, InvalidHashError):
             return None
         return account
