@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+import yaml
 
 from sharebus_broker.launcher import free_port
 from sharebus_cli.prometheus import PrometheusServer, start_prometheus
@@ -37,6 +38,7 @@ from tests.support.names import unique
 from tests.support.promql import query, substitute
 from tests.support.registry import RegistryProcess
 from tests.support.router import start_router
+from tests.unit.test_prometheus_rules import ALERTS
 
 # BDB provides a conditional real-time class with four subscribers: the demo grants the first, so the
 # others are denied, and the test leaves one application unanswered past its deadline.
@@ -161,7 +163,8 @@ def test_targets_rules_and_label_bounds_on_the_scraped_bus(scraped_bus: Promethe
 
     rules = httpx.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
     loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
-    assert len(loaded) == 11
+    declared = yaml.safe_load(ALERTS.read_text())["groups"]
+    assert set(loaded) == {rule["alert"] for group in declared for rule in group["rules"]}
     assert set(loaded.values()) == {"ok"}
 
     # Labels stay bounded: every provider, consumer, class and department is a catalogue code.
