@@ -50,7 +50,9 @@ def run(args: argparse.Namespace, catalogue: Catalogue) -> tuple[str, int]:
     settings = ReportSettings()
     period = parse_period(args.period, settings.timezone)
     out = _writable(args.out or settings.out_dir)
-    rules = Rules(settings.grace, settings.grant_deadline_working_days, settings.dedupe_window)
+    rules = Rules(
+        settings.grace, settings.grant_deadline_working_days, settings.dedupe_window, settings.grants_deadline_zone
+    )
     verifier = settings.control_keys().verifier
     report = build_report(
         settings.kafka, TopicNames(settings.namespace), catalogue, period, verifier=verifier, rules=rules

@@ -9,10 +9,12 @@ them, so one environment configures the whole bus.
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sharebus_core.deadline_zone import DEFAULT_DEADLINE_TIMEZONE, deadline_zone
 from sharebus_core.kafka import KafkaAccess, SecurityProtocol, read_credentials_file
 from sharebus_core.signing import ControlKeys, Signer, SigningKeyError, Verifier
 
@@ -95,6 +97,43 @@ class BusSettings(BaseSettings):
         validation_alias=AliasChoices("audit_verify_key_file", "SHAREBUS_AUDIT_VERIFY_KEY_FILE"),
         description="the auditor's public key(s) (PEM), to check the signed chain-head anchors",
     )
+
+    # Working-day deadlines (grant applications, disputes) are counted on one calendar, read by every
+    # service, so the grant service, the router's overdue gauge, the portal and the report agree.
+    deadline_timezone: str = Field(
+        default=DEFAULT_DEADLINE_TIMEZONE,
+        validation_alias=AliasChoices("deadline_timezone", "SHAREBUS_DEADLINE_TIMEZONE"),
+        description="whose calendar (an IANA name) says which days are working days, for every deadline",
+    )
+    # The narrower settings 1327f34 introduced, kept: each wins over the bus-wide one for its own deadlines.
+    grants_deadline_timezone: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("grants_deadline_timezone", "SHAREBUS_GRANTS_DEADLINE_TIMEZONE"),
+        description="the grant applications' calendar; default SHAREBUS_DEADLINE_TIMEZONE",
+    )
+    disputes_deadline_timezone: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("disputes_deadline_timezone", "SHAREBUS_DISPUTES_DEADLINE_TIMEZONE"),
+        description="the disputes' calendar; default SHAREBUS_DEADLINE_TIMEZONE",
+    )
+
+    @field_validator("deadline_timezone", "grants_deadline_timezone", "disputes_deadline_timezone")
+    @classmethod
+    def _known_deadline_zone(cls, name: str | None) -> str | None:
+        # Refused at start, in every process, rather than at the first deadline counted.
+        if name is not None:
+            deadline_zone(name)
+        return name
+
+    @property
+    def grants_deadline_zone(self) -> ZoneInfo:
+        """The calendar of a grant application's answer deadline (everything that counts it uses this)."""
+        return deadline_zone(self.grants_deadline_timezone or self.deadline_timezone)
+
+    @property
+    def disputes_deadline_zone(self) -> ZoneInfo:
+        """The calendar of a dispute's answer deadline."""
+        return deadline_zone(self.disputes_deadline_timezone or self.deadline_timezone)
 
     def control_keys(self, *, sign: bool = False) -> ControlKeys:
         """The control plane's keys for this process; refuses (``SigningKeyError``) when a needed one is missing.

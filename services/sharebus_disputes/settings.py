@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from sharebus_core.settings import REPO_ROOT, BusSettings, shared_config
 from sharebus_rules.disputes import DEFAULT_DEADLINE_WORKING_DAYS
-from sharebus_rules.grant_workflow import DEFAULT_DEADLINE_TIMEZONE, deadline_zone
 
 
 class DisputeSettings(BusSettings):
@@ -17,8 +16,6 @@ class DisputeSettings(BusSettings):
 
     # The provider's time to answer, in working days (Monday to Friday).
     deadline_working_days: int = Field(default=DEFAULT_DEADLINE_WORKING_DAYS, ge=1, le=60)
-    # Whose calendar says which days are working days (an IANA name): the city's, not UTC's.
-    deadline_timezone: str = DEFAULT_DEADLINE_TIMEZONE
     # Where the on-disk index of deliveries (record id, consumer) lives, one SQLite file per namespace.
     # A cache of the audit trail: deleting it costs one re-read of the trail, nothing else.
     index_dir: Path = REPO_ROOT / "var" / "disputes"
@@ -32,12 +29,8 @@ class DisputeSettings(BusSettings):
     # The injectable clock (``sharebus_core.clock.Clock``): seconds of skew read from this file.
     clock_skew_file: Path | None = None
 
-    @field_validator("deadline_timezone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        deadline_zone(name)
-        return name
-
     @property
     def deadline_zone(self) -> dt.tzinfo:
-        return deadline_zone(self.deadline_timezone)
+        """Whose calendar says which days are working days: SHAREBUS_DISPUTES_DEADLINE_TIMEZONE, else the bus's
+        SHAREBUS_DEADLINE_TIMEZONE (``BusSettings``)."""
+        return self.disputes_deadline_zone

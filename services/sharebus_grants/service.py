@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_core.deadline_zone import deadline_zone
 from sharebus_core.errors import SharebusError
 from sharebus_core.grant_log import read_grants, write_grant
 from sharebus_core.grants import Grant, GrantState
@@ -51,20 +52,13 @@ def with_current_parties(catalogue: Catalogue, grant: Grant) -> Grant:
 
 
 class GrantsSettings(BusSettings):
-    """Env prefix ``SHAREBUS_GRANTS_``."""
+    """Env prefix ``SHAREBUS_GRANTS_``. The deadline's calendar is ``BusSettings.grants_deadline_zone``
+    (``SHAREBUS_GRANTS_DEADLINE_TIMEZONE``, else ``SHAREBUS_DEADLINE_TIMEZONE``), as every service reads it."""
 
     model_config = shared_config("SHAREBUS_GRANTS_")
 
     # The national measures give providers 10 working days to answer (some provinces: 5).
     answer_deadline_working_days: int = Field(default=workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS, ge=1)
-    # Whose calendar says which days are working days (an IANA name): the city's, not UTC's.
-    deadline_timezone: str = workflow.DEFAULT_DEADLINE_TIMEZONE
-
-    @field_validator("deadline_timezone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        workflow.deadline_zone(name)
-        return name
 
 
 class GrantService:
@@ -79,7 +73,7 @@ class GrantService:
         answer_deadline_working_days: int = workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
         deadline_timezone: str | None = None,
     ) -> None:
-        """``deadline_timezone``: None reads ``SHAREBUS_GRANTS_DEADLINE_TIMEZONE`` (GrantsSettings), so that every
+        """``deadline_timezone``: None reads the setting (``BusSettings.grants_deadline_zone``), so that every
         process that builds a service (gateway, portal, demo) counts the same calendar's working days."""
         self.catalogue = catalogue
         self.access = access
@@ -88,9 +82,10 @@ class GrantService:
         self.control = control
         self.clock = clock
         self.deadline = answer_deadline_working_days
-        # The calendar the deadline's working days are counted on (GrantsSettings.deadline_timezone).
-        zone = deadline_timezone if deadline_timezone is not None else GrantsSettings().deadline_timezone
-        self.deadline_zone = workflow.deadline_zone(zone)
+        # The calendar the deadline's working days are counted on.
+        self.deadline_zone: dt.tzinfo = (
+            deadline_zone(deadline_timezone) if deadline_timezone is not None else GrantsSettings().grants_deadline_zone
+        )
 
     def _read(self) -> dict[str, Grant]:
         """Every grant's latest verified state, with the parties the log recorded."""
@@ -216,3 +211,7 @@ class GrantService:
 
     def is_overdue(self, grant: Grant) -> bool:
         return workflow.is_overdue(grant, self.clock(), self.deadline, self.deadline_zone)
+
+    def days_left(self, grant: Grant, now: dt.datetime | None = None) -> int:
+        """Working days to the application's answer deadline on this service's calendar (negative once overdue)."""
+        return workflow.working_days_left(grant, now or self.clock(), self.deadline, self.deadline_zone)

@@ -13,7 +13,6 @@ from sharebus_core.grants import GrantState
 from sharebus_portal.accounts import Role
 from sharebus_portal.observed import growing_lag, overdue_providers, scrape
 from sharebus_portal.web import PortalDep, ViewerDep, render, require_role
-from sharebus_rules.grant_workflow import working_days_left
 
 router = APIRouter()
 
@@ -25,7 +24,7 @@ async def bureau(request: Request, viewer: ViewerDep, app: PortalDep) -> Respons
     grants = app.view.visible(None)
     overdue = sorted(
         (
-            (g, working_days_left(g, now, app.grants.deadline))
+            (g, app.grants.days_left(g, now))
             for g in grants
             if g.state is GrantState.APPLIED and app.grants.is_overdue(g)
         ),

@@ -19,7 +19,7 @@ from sharebus_portal.apply_views import masked_example, valid_until_from
 from sharebus_portal.grant_conflicts import already_decided, not_on_log, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text, texts
-from sharebus_rules.grant_workflow import GrantRefused, working_days_left
+from sharebus_rules.grant_workflow import GrantRefused
 
 router = APIRouter()
 
@@ -28,7 +28,7 @@ def pending(app: Portal, department: str) -> list[tuple[Grant, int]]:
     """The department's open applications with their working days left, overdue (and nearest) first."""
     now = app.grants.clock()
     rows = [
-        (g, working_days_left(g, now, app.grants.deadline))
+        (g, app.grants.days_left(g, now))
         for g in app.view.visible(department)
         if g.provider == department and g.state is GrantState.APPLIED
     ]
@@ -95,7 +95,7 @@ def _decision_context(app: Portal, grant: Grant) -> dict[str, Any]:
         "grant": grant,
         "entry": entry,
         "examples": {f: masked_example(f) for f in grant.fields},
-        "days_left": working_days_left(grant, app.grants.clock(), app.grants.deadline),
+        "days_left": app.grants.days_left(grant),
     }
 
 

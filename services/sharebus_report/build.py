@@ -9,6 +9,7 @@ from typing import Any
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.settings import BusSettings
 from sharebus_core.signing import Verifier
 from sharebus_core.topics import TopicNames
 from sharebus_report.assemble import Tallies, assemble, report_cut
@@ -28,6 +29,8 @@ class Rules:
     grace: dt.timedelta = dt.timedelta(hours=1)
     grant_deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS
     dedupe_window: int = DEFAULT_DEDUPE_WINDOW
+    # The calendar of the grant deadline's working days; None: the setting (BusSettings.grants_deadline_zone).
+    grant_deadline_zone: dt.tzinfo | None = None
 
 
 def build_report(
@@ -60,7 +63,13 @@ def build_report(
     grant_events = read_grant_events(access, topics.grants, verifier)
     tallies = Tallies(
         audit=audit,
-        grants=tally_grants(grant_events, period, as_of, rules.grant_deadline_working_days),
+        grants=tally_grants(
+            grant_events,
+            period,
+            as_of,
+            rules.grant_deadline_working_days,
+            rules.grant_deadline_zone or BusSettings().grants_deadline_zone,
+        ),
         grant_events=len(grant_events),
         disputes=tally_disputes(disputes, period, as_of),
     )

@@ -46,8 +46,10 @@ def tally_grants(
     period: Period,
     as_of: dt.datetime,
     deadline_working_days: int = DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
+    tz: dt.tzinfo | None = None,
 ) -> dict[str, GrantCounts]:
-    """Per provider department; ``events`` are the verified grant events in log order."""
+    """Per provider department; ``events`` are the verified grant events in log order. ``tz``: the calendar
+    the working days are counted on, the grant service's (``BusSettings.grants_deadline_zone``)."""
     histories: dict[str, list[Grant]] = defaultdict(list)
     for grant in events:
         histories[grant.grant_id].append(grant)
@@ -58,7 +60,7 @@ def tally_grants(
             continue
         tally = counts[first.provider]
         tally.received += 1
-        deadline = add_working_days(first.applied_at, deadline_working_days)
+        deadline = add_working_days(first.applied_at, deadline_working_days, tz)
         answered = _answered_at(history, as_of)
         if answered is not None and answered <= deadline:
             tally.on_time += 1

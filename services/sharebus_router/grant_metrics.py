@@ -10,16 +10,24 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.grants import Grant, GrantState
+from sharebus_core.settings import BusSettings
 from sharebus_rules.grant_workflow import is_overdue
 
 
 class GrantCollector(Collector):
     def __init__(
-        self, grants: Callable[[], Iterable[Grant]], clock: Callable[[], dt.datetime], deadline_working_days: int
+        self,
+        grants: Callable[[], Iterable[Grant]],
+        clock: Callable[[], dt.datetime],
+        deadline_working_days: int,
+        zone: dt.tzinfo | None = None,
     ) -> None:
+        """``zone``: the calendar of the working days; None reads the setting (``BusSettings.grants_deadline_zone``),
+        so the gauge counts the days the grant service does."""
         self.grants = grants
         self.clock = clock
         self.deadline = deadline_working_days
+        self.zone = zone if zone is not None else BusSettings().grants_deadline_zone
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.clock()
@@ -31,7 +39,7 @@ class GrantCollector(Collector):
         for state in GrantState:
             by_state.add_metric([state.value], states.get(state.value, 0))
         yield by_state
-        overdue = Counter(g.provider for g in grants if is_overdue(g, now, self.deadline))
+        overdue = Counter(g.provider for g in grants if is_overdue(g, now, self.deadline, self.zone))
         late = GaugeMetricFamily(
             "sharebus_grant_applications_overdue",
             "Applications the provider has not answered within the deadline (working days)",

@@ -115,7 +115,7 @@ def deadline(
     opened_at: dt.datetime, working_days: int = DEFAULT_DEADLINE_WORKING_DAYS, tz: dt.tzinfo | None = None
 ) -> dt.datetime:
     """The answer deadline: ``working_days`` working days (Monday to Friday on the calendar of ``tz``, default
-    the city's: ``grant_workflow.DEFAULT_DEADLINE_TIMEZONE``) after opening."""
+    the city's: ``sharebus_core.deadline_zone.DEFAULT_DEADLINE_TIMEZONE``) after opening."""
     if working_days < 1:
         raise DisputeRefused("the deadline must be at least one working day")
     return add_working_days(opened_at, working_days, tz)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sharebus_core.catalogue import Catalogue, ShareType
+from sharebus_core.deadline_zone import deadline_zone
 from sharebus_core.errors import SharebusError
 from sharebus_core.grants import Grant, GrantState
 
 DEFAULT_ANSWER_DEADLINE_WORKING_DAYS = 10
-# Working days are the city's: a weekday is Monday to Friday on its calendar, not on UTC's.
-DEFAULT_DEADLINE_TIMEZONE = "Asia/Shanghai"
 
 
 class GrantRefused(SharebusError, ValueError):
@@ -200,17 +198,10 @@ def revoke(grant: Grant, *, acting_department: str, now: dt.datetime, reason: st
     )
 
 
-def deadline_zone(name: str = DEFAULT_DEADLINE_TIMEZONE) -> ZoneInfo:
-    """The IANA time zone whose calendar working days are counted on; ``ValueError`` for an unknown name."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. {DEFAULT_DEADLINE_TIMEZONE})") from exc
-
-
 def add_working_days(start: dt.datetime, days: int, tz: dt.tzinfo | None = None) -> dt.datetime:
     """``start`` plus ``days`` working days (Monday to Friday on the calendar of ``tz``, default the city's,
-    ``DEFAULT_DEADLINE_TIMEZONE``; public holidays are not modelled), in ``start``'s own time zone."""
+    ``sharebus_core.deadline_zone.DEFAULT_DEADLINE_TIMEZONE``; public holidays are not modelled), in
+    ``start``'s own time zone."""
     current = start.astimezone(tz or deadline_zone()) if start.tzinfo is not None else start
     remaining = days
     while remaining > 0:

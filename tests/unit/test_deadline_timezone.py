@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from sharebus_core.catalogue import load_catalogue
+from sharebus_core.deadline_zone import deadline_zone
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys, Signer, Verifier
@@ -24,7 +25,7 @@ from sharebus_disputes import service as dispute_service
 from sharebus_disputes.settings import DisputeSettings
 from sharebus_grants import GrantService, GrantsSettings
 from sharebus_rules import disputes
-from sharebus_rules.grant_workflow import add_working_days, deadline_zone, is_overdue, working_days_left
+from sharebus_rules.grant_workflow import add_working_days, is_overdue, working_days_left
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.test_grant_service import PENALTY, log  # noqa: F401 - the in-memory grants log fixture
 from tests.unit.test_grant_workflow import application
