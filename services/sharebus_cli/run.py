@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -20,8 +21,8 @@ from sharebus_broker.launcher import port_in_use
 from sharebus_cli.children import Child, ChildFailed
 from sharebus_cli.observe import start_observability
 from sharebus_cli.prometheus import find_prometheus
-from sharebus_cli.run_access import print_cli_access, provision_identities
-from sharebus_cli.run_districts import district_run
+from sharebus_cli.run_access import RunIdentities, print_cli_access, provision_identities
+from sharebus_cli.run_districts import DistrictRun, district_run
 from sharebus_cli.run_services import (
     as_,
     start,
@@ -36,8 +37,9 @@ from sharebus_cli.run_state import remove_state, state_of, write_state
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.errors import SharebusError
-from sharebus_core.key_files import bus_keys
+from sharebus_core.key_files import BusKeys, bus_keys
 from sharebus_core.settings import BusSettings
+from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
 from sharebus_sdk import PublisherSettings, SubscriberSettings
@@ -117,15 +119,34 @@ PLAINTEXT_WARNING = """
 """
 
 
-def run_bus(demo: bool, districts: int | None = None) -> int:
-    settings = RunSettings()
-    district = district_run(districts, settings.catalogue_dir, settings.namespace, settings.log_dir)
-    if district is not None:  # the city's catalogue names the district (run_districts.py)
-        settings = settings.model_copy(update={"catalogue_dir": district.city_catalogue_dir})
-    catalogue = load_catalogue(settings.catalogue_dir)
-    topics = TopicNames(settings.namespace)
-    router_ports = [settings.router_port] + [settings.router_more_port + i for i in range(settings.routers - 1)]
-    ports = [("registry", settings.registry_port), *(("router", port) for port in router_ports)]
+@dataclass(frozen=True)
+class _Bus:
+    """What every start step needs once the broker is up: who runs as what, the keys, the shared env."""
+
+    settings: RunSettings
+    catalogue: Catalogue
+    broker: KafkaBroker
+    who: RunIdentities
+    keys: BusKeys
+    control: ControlKeys
+    env: dict[str, str]
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.registry_port}"
+
+    @property
+    def router_ports(self) -> list[int]:
+        return router_ports(self.settings)
+
+
+def router_ports(settings: RunSettings) -> list[int]:
+    return [settings.router_port] + [settings.router_more_port + i for i in range(settings.routers - 1)]
+
+
+def run_ports(settings: RunSettings, demo: bool, district: DistrictRun | None) -> list[tuple[str, int]]:
+    """Every port the run will listen on, named, in the order the processes start."""
+    ports = [("registry", settings.registry_port), *(("router", port) for port in router_ports(settings))]
     ports.append(("auditor", settings.auditor_port))
     ports.append(("monitor", settings.monitor_port))
     if find_prometheus() is not None:
@@ -135,121 +156,23 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
     ports.append(("ACL reconciler", settings.access_port))
     if demo and settings.land_system:
         ports.append(("landing sink", settings.land_port))
-    ports += district.ports() if district is not None else []
-    for name, port in ports:
+    return ports + (district.ports() if district is not None else [])
+
+
+def run_bus(demo: bool, districts: int | None = None) -> int:
+    settings = RunSettings()
+    district = district_run(districts, settings.catalogue_dir, settings.namespace, settings.log_dir)
+    if district is not None:  # the city's catalogue names the district (run_districts.py)
+        settings = settings.model_copy(update={"catalogue_dir": district.city_catalogue_dir})
+    catalogue = load_catalogue(settings.catalogue_dir)
+    for name, port in run_ports(settings, demo, district):
         if port_in_use("127.0.0.1", port):
             print(f"sharebus: port {port} for the {name} is in use; is sharebus already running?", file=sys.stderr)
             return 1
     _stop_on_signals()
-    logs = settings.log_dir
     with ExitStack() as stack:
         try:
-            broker = KafkaBroker(BrokerSettings()).start()
-            stack.callback(broker.stop)
-            if not broker.secured:
-                print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
-            registry_url = f"http://127.0.0.1:{settings.registry_port}"
-            metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
-            who = provision_identities(
-                broker.admin_access, catalogue, settings.namespace, settings.credentials_dir, demo
-            )
-            keys = bus_keys(settings.keys_dir)
-            print_cli_access(settings.credentials_dir, who, broker, {**keys.everyone, **keys.control_writer})
-            env = {
-                **keys.everyone,
-                "SHAREBUS_NAMESPACE": settings.namespace,
-                "SHAREBUS_REGISTRY_URL": registry_url,
-                "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
-                "SHAREBUS_REGISTRY_PORT": str(settings.registry_port),
-                "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
-                # SHAREBUS_BROKERS sets the cluster's size; Faust's own topics follow its replication.
-                "SHAREBUS_ROUTER_TOPIC_REPLICATION_FACTOR": str(broker.replication.factor),
-                # The local bus serves its open classes on the gateway's /open/v1 (docs/open-data.md).
-                "SHAREBUS_ROUTER_PUBLIC_DELIVERY": "true",
-                "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
-            }
-            registry = start(stack, logs, "registry", as_(who, "registry", env), f"{registry_url}/", 60)
-            print(f"sharebus: registry ready on {registry_url}", flush=True)
-            routers = start_routers(stack, logs, as_(who, "router", env), router_ports)
-            auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
-            auditor = start(stack, logs, "auditor", {**as_(who, "auditor", env), **keys.auditor}, auditor_ready, 60)
-            reconciler = start_reconciler(settings, who, env)
-            stack.callback(reconciler.stop)
-            control = keys.control_keys(settings.control_max_delay_s)
-            gateway_env = {**as_(who, "gateway", env), **keys.control_writer}
-            gateway, api_keys = start_gateway(settings, catalogue, gateway_env, who.services["operator"], control)
-            stack.callback(gateway.stop)
-            portal = start_portal(settings, catalogue, {**as_(who, "portal", env), **keys.control_writer})
-            stack.callback(portal.stop)
-            workload = None
-            landing: Child | None = None
-            if demo:
-                _log_demo_clients_to(logs / "demo.log")
-                # The demo's bureau pre-approves its grants with the operator's access and the control
-                # plane's key; each department's clients then run with their own system's credential.
-                common = BusSettings(
-                    **who.services["operator"].settings_fields(),
-                    namespace=settings.namespace,
-                    registry_url=registry_url,
-                    catalogue_dir=settings.catalogue_dir,
-                ).model_dump()
-                workload = DemoWorkload(
-                    catalogue,
-                    PublisherSettings.model_validate(common),
-                    SubscriberSettings.model_validate(common),
-                    settings.demo_rate,
-                    control,
-                    who.systems,
-                )
-                for share in workload.grant_conditional_shares():
-                    print(f"sharebus: demo grant approved: {share}", flush=True)
-                workload.start()
-                stack.callback(workload.close)
-                if settings.land_system in who.systems:
-                    landing = start_land(stack, settings, who, env, api_keys[settings.land_system])
-                elif settings.land_system:
-                    print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
-            # Prometheus starts once every process it scrapes is up, so that none looks down meanwhile.
-            job_ports: dict[str, int | list[int]] = {
-                "sharebus-router": router_ports,
-                "sharebus-auditor": settings.auditor_port,
-                "sharebus-monitor": settings.monitor_port,
-                "sharebus-gateway": settings.gateway_port,
-                "sharebus-access": settings.access_port,
-            }
-            if landing is not None:
-                job_ports["sharebus-land"] = settings.land_port
-            watched, observability = start_observability(
-                stack,
-                as_(who, "monitor", env),
-                logs,
-                job_ports,
-                settings.prometheus_port,
-                settings.prometheus_dir,
-                len(catalogue.data_classes),
-            )
-            if landing is not None:
-                watched.append(landing)
-            observability += _doors(settings, landing=landing is not None)
-            if district is not None:
-                watched += district.start(stack, broker.admin_access, who, control, env)
-                observability += district.describe()
-            print(
-                _describe(
-                    settings.log_dir, catalogue, topics, broker, registry_url, metrics_url, workload, observability
-                ),
-                flush=True,
-            )
-            children = [registry, *routers, auditor, reconciler, gateway, portal, *watched]
-            _record_state(stack, settings, broker, children)
-            _watch(
-                children,
-                broker,
-                [f"http://127.0.0.1:{port}/metrics" for port in router_ports],
-                workload,
-                settings.status_interval_s,
-                district.status if district is not None else str,
-            )
+            _run(stack, settings, catalogue, demo, district)
         except (KeyboardInterrupt, Stop):
             print(
                 "\nsharebus: stopping (prometheus, monitor, landing sink, demo, portal, gateway, ACL reconciler, "
@@ -261,6 +184,142 @@ def run_bus(demo: bool, districts: int | None = None) -> int:
             return 1
     print("sharebus: stopped; no processes left behind.")
     return 0
+
+
+def _run(
+    stack: ExitStack, settings: RunSettings, catalogue: Catalogue, demo: bool, district: DistrictRun | None
+) -> None:
+    """Starts everything in order (each stop is pushed on ``stack``, so they stop in reverse), then watches."""
+    bus = _open_bus(stack, settings, catalogue, demo)
+    services, api_keys = _start_services(stack, bus)
+    workload, landing = _start_demo(stack, bus, api_keys) if demo else (None, None)
+    watched, observability = _start_observers(stack, bus, landing, district)
+    metrics_url = f"http://127.0.0.1:{settings.router_port}/metrics"
+    topics = TopicNames(settings.namespace)
+    summary = _describe(
+        settings.log_dir, catalogue, topics, bus.broker, bus.registry_url, metrics_url, workload, observability
+    )
+    print(summary, flush=True)
+    children = [*services, *watched]
+    _record_state(stack, settings, bus.broker, children)
+    _watch(
+        children,
+        bus.broker,
+        [f"http://127.0.0.1:{port}/metrics" for port in bus.router_ports],
+        workload,
+        settings.status_interval_s,
+        district.status if district is not None else str,
+    )
+
+
+def _open_bus(stack: ExitStack, settings: RunSettings, catalogue: Catalogue, demo: bool) -> _Bus:
+    """The broker, every process's Kafka identity and the keys; prints how the CLI reaches the bus."""
+    broker = KafkaBroker(BrokerSettings()).start()
+    stack.callback(broker.stop)
+    if not broker.secured:
+        print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
+    who = provision_identities(broker.admin_access, catalogue, settings.namespace, settings.credentials_dir, demo)
+    keys = bus_keys(settings.keys_dir)
+    print_cli_access(settings.credentials_dir, who, broker, {**keys.everyone, **keys.control_writer})
+    env = {
+        **keys.everyone,
+        "SHAREBUS_NAMESPACE": settings.namespace,
+        "SHAREBUS_REGISTRY_URL": f"http://127.0.0.1:{settings.registry_port}",
+        "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
+        "SHAREBUS_REGISTRY_PORT": str(settings.registry_port),
+        "SHAREBUS_ROUTER_WEB_PORT": str(settings.router_port),
+        # SHAREBUS_BROKERS sets the cluster's size; Faust's own topics follow its replication.
+        "SHAREBUS_ROUTER_TOPIC_REPLICATION_FACTOR": str(broker.replication.factor),
+        # The local bus serves its open classes on the gateway's /open/v1 (docs/open-data.md).
+        "SHAREBUS_ROUTER_PUBLIC_DELIVERY": "true",
+        "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
+    }
+    control = keys.control_keys(settings.control_max_delay_s)
+    return _Bus(settings, catalogue, broker, who, keys, control, env)
+
+
+def _start_services(stack: ExitStack, bus: _Bus) -> tuple[list[Child], dict[str, str]]:
+    """The data path, then the doors: registry, routers, auditor, ACL reconciler, gateway, portal.
+    Returns them and the gateway's demo API keys."""
+    settings, who, env, logs = bus.settings, bus.who, bus.env, bus.settings.log_dir
+    registry = start(stack, logs, "registry", as_(who, "registry", env), f"{bus.registry_url}/", 60)
+    print(f"sharebus: registry ready on {bus.registry_url}", flush=True)
+    routers = start_routers(stack, logs, as_(who, "router", env), bus.router_ports)
+    auditor_ready = f"http://127.0.0.1:{settings.auditor_port}/metrics"
+    auditor = start(stack, logs, "auditor", {**as_(who, "auditor", env), **bus.keys.auditor}, auditor_ready, 60)
+    reconciler = start_reconciler(settings, who, env)
+    stack.callback(reconciler.stop)
+    gateway_env = {**as_(who, "gateway", env), **bus.keys.control_writer}
+    gateway, api_keys = start_gateway(settings, bus.catalogue, gateway_env, who.services["operator"], bus.control)
+    stack.callback(gateway.stop)
+    portal = start_portal(settings, bus.catalogue, {**as_(who, "portal", env), **bus.keys.control_writer})
+    stack.callback(portal.stop)
+    return [registry, *routers, auditor, reconciler, gateway, portal], api_keys
+
+
+def _start_demo(stack: ExitStack, bus: _Bus, api_keys: dict[str, str]) -> tuple[DemoWorkload, Child | None]:
+    """The demo departments' publishers and subscribers, and the landing sink if its system is one of them."""
+    settings = bus.settings
+    _log_demo_clients_to(settings.log_dir / "demo.log")
+    # The demo's bureau pre-approves its grants with the operator's access and the control
+    # plane's key; each department's clients then run with their own system's credential.
+    common = BusSettings(
+        **bus.who.services["operator"].settings_fields(),
+        namespace=settings.namespace,
+        registry_url=bus.registry_url,
+        catalogue_dir=settings.catalogue_dir,
+    ).model_dump()
+    workload = DemoWorkload(
+        bus.catalogue,
+        PublisherSettings.model_validate(common),
+        SubscriberSettings.model_validate(common),
+        settings.demo_rate,
+        bus.control,
+        bus.who.systems,
+    )
+    for share in workload.grant_conditional_shares():
+        print(f"sharebus: demo grant approved: {share}", flush=True)
+    workload.start()
+    stack.callback(workload.close)
+    if settings.land_system in bus.who.systems:
+        return workload, start_land(stack, settings, bus.who, bus.env, api_keys[settings.land_system])
+    if settings.land_system:
+        print(f"sharebus: no demo system {settings.land_system!r} to land; no sink started", flush=True)
+    return workload, None
+
+
+def _start_observers(
+    stack: ExitStack, bus: _Bus, landing: Child | None, district: DistrictRun | None
+) -> tuple[list[Child], list[str]]:
+    """The monitor and Prometheus, then the districts' buses; returns them (and the landing sink) to
+    watch, and their lines of the summary."""
+    settings = bus.settings
+    # Prometheus starts once every process it scrapes is up, so that none looks down meanwhile.
+    job_ports: dict[str, int | list[int]] = {
+        "sharebus-router": bus.router_ports,
+        "sharebus-auditor": settings.auditor_port,
+        "sharebus-monitor": settings.monitor_port,
+        "sharebus-gateway": settings.gateway_port,
+        "sharebus-access": settings.access_port,
+    }
+    if landing is not None:
+        job_ports["sharebus-land"] = settings.land_port
+    watched, observability = start_observability(
+        stack,
+        as_(bus.who, "monitor", bus.env),
+        settings.log_dir,
+        job_ports,
+        settings.prometheus_port,
+        settings.prometheus_dir,
+        len(bus.catalogue.data_classes),
+    )
+    if landing is not None:
+        watched.append(landing)
+    observability += _doors(settings, landing=landing is not None)
+    if district is not None:
+        watched += district.start(stack, bus.broker.admin_access, bus.who, bus.control, bus.env)
+        observability += district.describe()
+    return watched, observability
 
 
 def _log_demo_clients_to(path: Path) -> None:
