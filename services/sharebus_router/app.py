@@ -35,7 +35,7 @@ from sharebus_core.grants import Grant
 from sharebus_core.headers import HeaderList
 from sharebus_core.kafka import SASL_MECHANISM, KafkaAccess
 from sharebus_core.offsets import committed_offsets
-from sharebus_core.topic_reader import TopicReadError, read_topic
+from sharebus_core.topic_reader import read_topic
 from sharebus_core.topics import TopicNames
 from sharebus_provision.replication import cluster_replication
 from sharebus_router.acknowledgements import end_process
@@ -281,7 +281,7 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     async def seed_freshness() -> None:
         try:
             await freshness.seed_from_log(kafka, sources, decodes(handler))
-        except TopicReadError:
+        except Exception:
             # Freshness then counts from this start (and the freshness owner's refresh tries again).
             log.exception("could not read the newest record of each source topic; freshness starts unseeded")
 

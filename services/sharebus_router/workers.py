@@ -85,10 +85,15 @@ def install_workers(
     async def refresh_freshness() -> None:
         if not freshness.active():
             return
+        if not keeper.table.ready.is_set():
+            return  # the records are checked against the routes: none before they are built
         try:
             # Only from records the router would route: a provider sending garbage must not look fresh.
             await freshness.seed_from_log(access, sources, valid)
         except TopicReadError:
             log.warning("could not re-read the newest record of each source topic; freshness keeps its view")
+        except Exception:
+            # A timer that raises ends the Faust worker: freshness is not worth that.
+            log.exception("the freshness refresh failed; freshness keeps its view")
 
     app.timer(refresh_s)(refresh_freshness)

@@ -15,6 +15,7 @@ from confluent_kafka import Message
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topic_reader import TopicReadError
+from sharebus_router import freshness
 from sharebus_router.freshness import FreshnessTracker, Valid, decodes
 from sharebus_rules.freshness import FreshnessPolicy
 from tests.unit.fixtures import FIXTURE_CATALOGUE
@@ -112,3 +113,29 @@ def test_a_record_from_the_future_does_not_seed(harness: Harness) -> None:
         harness, [record(good(harness, 1), harness.now - 3 * DAY, 0), record(good(harness, 2), future, 1)]
     )
     assert tracker.last[STATS] == pytest.approx(harness.now - 3 * DAY, abs=0.001)
+
+
+def test_a_class_routed_while_its_tail_is_read_is_skipped_without_failing_the_seed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data path moves ``last`` (the handler's last_seen) while the tails are read in an executor."""
+    tracker = FreshnessTracker(harness.catalogue, lambda: harness.now, FreshnessPolicy())
+    stamp = harness.now - 60
+    spans: list[int] = []
+
+    def tails(_access: object, topics: list[str], span: int) -> dict[str, list[Message]]:
+        spans.append(span)
+        tracker.last[STATS] = harness.now  # a newer record of the class was routed meanwhile
+        return {SOURCE: [record(b"junk", stamp, 0)]}
+
+    monkeypatch.setattr(freshness, "last_record_times", lambda _access, topics: {SOURCE: stamp})
+    monkeypatch.setattr(freshness, "partition_tails", tails)
+    asyncio.run(tracker.seed_from_log(None, {SOURCE: STATS}, decodes(harness.handler)))  # type: ignore[arg-type]
+    assert spans == [freshness.FIRST_SPAN]
+    assert tracker.last[STATS] == harness.now
+
+
+def test_records_met_before_the_routes_are_built_are_not_kept_as_invalid(harness: Harness) -> None:
+    harness.handler.routes = {}
+    with pytest.raises(TopicReadError, match="no route"):
+        seeded(harness, [record(good(harness, 1), harness.now - 60, 0)])
