@@ -142,11 +142,11 @@ def install_holding(
             reader.close()
         return records
 
-    def keep_plan(code: str, ended: HoldState) -> Callable[[tuple[str, ...]], Awaitable[None]]:
+    def keep_plan(code: str, ended: HoldState, upto: int) -> Callable[[tuple[str, ...]], Awaitable[None]]:
         async def audited(plan: tuple[str, ...]) -> None:
             # Kept (and acknowledged) before any delivery: a retry, here or on the next owner after a
-            # crash, sends the audited deliveries and audits nothing again.
-            periods[code] = replace(ended, audited=plan).to_json()
+            # crash, sends the audited deliveries (of the same held offsets) and audits nothing again.
+            periods[code] = replace(ended, audited=plan, upto=upto).to_json()
             await app.producer.flush()
 
         return audited
@@ -196,7 +196,7 @@ def install_holding(
                 assert state is not None  # on_release found the window open
                 try:
                     records = await window_records(code, due.since, due.upto, message.partition)
-                    await releaser.release(code, due.window, records, state.audited, keep_plan(code, state))
+                    await releaser.release(code, due.window, records, state.audited, keep_plan(code, state, due.upto))
                     # Every delivery of the batch is acknowledged before the new state is written: a state
                     # that says "released" must never outlive a batch that did not reach Kafka.
                     await app.producer.flush()

@@ -38,12 +38,18 @@ class HoldState:
     # Once the ended window's audit facts are acknowledged: the targets they name as delivered (release.py's
     # plan), so that a retried release sends exactly those deliveries and audits nothing again.
     audited: tuple[str, ...] | None = None
+    # With ``audited``: the end of the held offsets those facts cover (the first release marker's). A retry
+    # is triggered by a later marker; the records held between the two belong to the next window, and no
+    # fact names them.
+    upto: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         start, end = self.window.start.isoformat(), self.window.end.isoformat()
         data: dict[str, Any] = {"start": start, "end": end, "partition": self.partition, "since": self.since}
         if self.audited is not None:
             data["audited"] = list(self.audited)
+        if self.upto is not None:
+            data["upto"] = self.upto
         return data
 
     @classmethod
@@ -51,7 +57,8 @@ class HoldState:
         window = Window(dt.datetime.fromisoformat(data["start"]), dt.datetime.fromisoformat(data["end"]))
         audited = data.get("audited")
         plan = tuple(str(name) for name in audited) if audited is not None else None
-        return cls(window, int(data["partition"]), int(data["since"]), plan)
+        upto = data.get("upto")
+        return cls(window, int(data["partition"]), int(data["since"]), plan, int(upto) if upto is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,9 @@ def on_release(
         # (records published while the router was away may follow the marker and go out with a later
         # window), and holding resumes in the window of now rather than releasing a run of empty batches.
         following = window_containing(policy, now)
-    return Release(state.window, state.since, offset, HoldState(following, state.partition, offset + 1))
+    # A retry after the facts were acknowledged releases exactly what they cover, not up to its own marker.
+    upto = state.upto if state.audited is not None and state.upto is not None else offset
+    return Release(state.window, state.since, upto, HoldState(following, state.partition, upto + 1))
 
 
 def due_marker(state: HoldState | None, policy: UpdatePolicy, now: dt.datetime) -> tuple[MarkerKind, Window] | None:

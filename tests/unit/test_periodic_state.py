@@ -71,3 +71,20 @@ def test_state_survives_its_json_form_and_batch_ids_name_class_and_window() -> N
     state = HoldState(WINDOW, 4, 9)
     assert HoldState.from_json(state.to_json()) == state
     assert batch_id("301001004/000001", WINDOW) == f"301001004.000001@{WINDOW.start.isoformat()}"
+
+
+def test_a_retry_after_the_facts_releases_what_they_cover_not_up_to_its_own_marker() -> None:
+    """The first release marker was at 250 and the facts of [100, 250) were kept with their plan; a send
+    failed and a later marker (at 300) retries. The records held at 251..299 belong to the next window."""
+    audited = HoldState(WINDOW, 1, 100, ("tax-levy|g-1",), 250)
+    assert HoldState.from_json(audited.to_json()) == audited
+    retry = on_release(audited, WINDOW.window_id, 300, HOURLY, WINDOW.end + dt.timedelta(seconds=1))
+    assert retry is not None
+    assert (retry.since, retry.upto) == (100, 250)
+    assert retry.after.since == 251
+    assert retry.after.audited is None
+    assert retry.after.upto is None
+    # Without kept facts, a retry releases up to its own marker, as before.
+    plain = on_release(HoldState(WINDOW, 1, 100), WINDOW.window_id, 300, HOURLY, WINDOW.end)
+    assert plain is not None
+    assert plain.upto == 300
