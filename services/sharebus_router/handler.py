@@ -136,7 +136,9 @@ class RecordHandler:
         writer, view = await self.written(value, route)
         body = bytes(view)
         reader = self._reader(writer, route)
-        if reader is None and (self.quality is None or not self.quality.reads_values(route.data_class)):
+        # Walked only against the class's own schema (route.schema), whose fields completeness counts.
+        walkable = reader is None and route.schema is not None
+        if walkable and (self.quality is None or not self.quality.reads_values(route.data_class)):
             walker = self.walkers.of(writer)
             if walker is not None:
                 return walked(writer, walker, body)
