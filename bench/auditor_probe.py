@@ -60,13 +60,16 @@ class AuditorProbe(Probe):
     def steady_ended(self) -> None:
         self.figures.steady_lag_end.append(self.lag())
 
-    def catch_up(self, timeout_s: float = 600.0) -> None:
-        """Waits until the auditor has chained every fact (after the router stopped); records how long."""
+    def catch_up(self, timeout_s: float = 600.0, *, record: bool = True) -> None:
+        """Waits until the auditor has chained every fact (after the router stopped); records how long
+        unless ``record`` is False (a warm-up round's)."""
         start = time.monotonic()
         while self.lag() > 0:
             if time.monotonic() - start > timeout_s or (self.child is not None and not self.child.alive()):
                 raise SystemExit(f"the auditor did not catch up within {timeout_s:.0f} s: lag {self.lag()}")
             time.sleep(0.5)
+        if not record:
+            return
         self.figures.catch_up_s.append(time.monotonic() - start)
         self.figures.facts_messages.append(
             sum(tp.offset for tp in high_watermarks(self.rig.access, self.rig.topics.audit_facts))
