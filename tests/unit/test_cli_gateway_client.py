@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from sharebus_cli.main import main
+from tests.support.http_stub import QuietHandler, serving
 
 
-def serving(body: bytes, content_type: str) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
+def serving_body(body: bytes, content_type: str) -> Iterator[str]:
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", content_type)
@@ -21,17 +20,8 @@ def serving(body: bytes, content_type: str) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
@@ -44,12 +34,12 @@ def key_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def html_page() -> Iterator[str]:
     # A URL that is not the gateway (the portal, a proxy's sign-in page) answering 200 with HTML.
-    yield from serving(b"<html><body>sign in</body></html>", "text/html")
+    yield from serving_body(b"<html><body>sign in</body></html>", "text/html")
 
 
 @pytest.fixture
 def other_json() -> Iterator[str]:
-    yield from serving(b'{"status": "ok"}', "application/json")
+    yield from serving_body(b'{"status": "ok"}', "application/json")
 
 
 def test_an_api_key_file_that_is_not_text_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

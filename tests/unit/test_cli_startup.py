@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from sharebus_cli.main import COMMANDS, _parser
+from tests.support.http_stub import QuietHandler, serving
 
 REFUSAL = "refused: unknown data class '999999999/000001': it is not in the catalogue"
 # What the other commands need, and a backfill request does not.
@@ -32,7 +31,7 @@ print(json.dumps({"code": code, "heavy": heavy}))
 def refusing_gateway() -> Iterator[str]:
     """A gateway that knows the key (TAX's tax-levy) and refuses the backfill as the real one does."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _answer(self, status: int, body: object) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -48,16 +47,8 @@ def refusing_gateway() -> Iterator[str]:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self._answer(422, {"detail": REFUSAL})
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_a_refused_backfill_request_says_why_exits_3_and_imports_no_other_commands_modules(

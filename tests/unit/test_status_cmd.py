@@ -9,9 +9,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,28 +17,21 @@ import pytest
 from sharebus_broker.launcher import free_port
 from sharebus_cli.main import main
 from sharebus_cli.run_state import RunProcess, RunState, read_state, remove_state, write_state
+from tests.support.http_stub import QuietHandler, serving
 
 
 @pytest.fixture
 def ready_server() -> Iterator[str]:
     """A process's port that answers /readyz 200 and anything else 503."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200 if self.path == "/readyz" else 503)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
