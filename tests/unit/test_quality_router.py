@@ -22,7 +22,7 @@ from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
 from sharebus_router.quality_gate import RESULTS, QualityCounters, QualityGate, QualityScores
-from sharebus_router.release import BatchReleaser, HeldRecord
+from sharebus_router.release import HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE
@@ -250,20 +250,10 @@ def test_held_records_are_judged_when_held_and_flagged_at_release(harness: Harne
     assert h.QUALITY not in dict(harness.sent[-1][3])  # set at release, where bus_headers runs again
     assert counted(harness, STATS, "flagged") == 1
     held = [HeldRecord(b"k", flawed, [(h.RECORD_ID, b"r2")], TOPICS.source(STATS), 0, 2)]
-    freshness = FreshnessTracker(harness.catalogue, lambda: 0.0, FreshnessPolicy())
-    releaser = BatchReleaser(
-        harness.table.routes,
-        TOPICS.source,
-        harness.handler,
-        harness.send,
-        TOPICS.audit_facts,
-        harness.metrics,
-        freshness,
-        lambda: 0.0,
-    )
+    batches = releaser(harness)
     window = window_containing(harness.catalogue.data_class(STATS).update, dt.datetime.now(dt.UTC))
     harness.sent.clear()
-    assert asyncio.run(releaser.release(STATS, window, held)) == 1
+    assert asyncio.run(batches.release(STATS, window, held)) == 1
     record = next(
         headers for topic, _k, value, headers in harness.sent if value is not None and topic != TOPICS.audit_facts
     )

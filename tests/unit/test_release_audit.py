@@ -18,15 +18,14 @@ import pytest
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.headers import HeaderList
-from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.periodic import HoldState, on_release
 from sharebus_router.release import BatchReleaser, HeldRecord
-from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import Window
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
 from tests.unit.test_release_robust import roster_held, roster_seqs, to, window_of
 from tests.unit.test_router_release import ROSTER, roster_grant
+from tests.unit.test_router_release import releaser as release_on
 
 TAX = TOPICS.delivery("tax-levy")
 
@@ -40,17 +39,7 @@ def harness() -> Harness:
 
 def releaser(harness: Harness) -> BatchReleaser:
     """The releaser on the harness's clock, so that a test can let a grant expire between two attempts."""
-    freshness = FreshnessTracker(harness.catalogue, lambda: harness.now, FreshnessPolicy())
-    return BatchReleaser(
-        harness.table.routes,
-        TOPICS.source,
-        harness.handler,
-        harness.send,
-        TOPICS.audit_facts,
-        harness.metrics,
-        freshness,
-        lambda: harness.now,
-    )
+    return release_on(harness, lambda: harness.now)
 
 
 def facts(harness: Harness) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -57,8 +58,9 @@ def roster_grant() -> Grant:
     )
 
 
-def releaser(harness: Harness) -> BatchReleaser:
-    freshness = FreshnessTracker(harness.catalogue, lambda: 0.0, FreshnessPolicy())
+def releaser(harness: Harness, clock: Callable[[], float] = lambda: 0.0) -> BatchReleaser:
+    """``clock``: the releaser's and the freshness tracker's (a test moves it to let a grant expire)."""
+    freshness = FreshnessTracker(harness.catalogue, clock, FreshnessPolicy())
     return BatchReleaser(
         harness.table.routes,
         TOPICS.source,
@@ -67,7 +69,7 @@ def releaser(harness: Harness) -> BatchReleaser:
         TOPICS.audit_facts,
         harness.metrics,
         freshness,
-        lambda: 0.0,
+        clock,
     )
 
 
