@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -12,6 +13,9 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
+
+# How long one consume() may wait for more records before the read checks its deadline again.
+_SLICE_S = 0.2
 
 
 class TopicReadError(SharebusError, RuntimeError):
@@ -291,10 +295,16 @@ def _read_to_ends(
 ) -> None:
     """Consumes until every partition of ``ends`` is read to its end offset (or to its end of partition)."""
     waiting = set(ends)
+    # consume() returns early only with a full batch, so one long timeout would hold the last partial batch for
+    # all of it: poll in short slices, and give up only after timeout_s with nothing read.
+    deadline = time.monotonic() + timeout_s
     while waiting:
-        batch = consumer.consume(2000, timeout_s)
+        batch = consumer.consume(2000, _SLICE_S)
         if not batch:
-            raise TopicReadError(f"reading the ends of {len(waiting)} partition(s) timed out")
+            if time.monotonic() >= deadline:
+                raise TopicReadError(f"reading the ends of {len(waiting)} partition(s) timed out")
+            continue
+        deadline = time.monotonic() + timeout_s
         for msg in batch:
             key = (msg.topic() or "", msg.partition() or 0)
             error = msg.error()

@@ -132,10 +132,13 @@ class FreshnessTracker(Collector):
         return [
             topic
             for topic, stamp in stamps.items()
-            if (code := sources.get(topic)) is not None
-            and stamp > self.last.get(code, 0.0)
-            and self._checked.get(topic, (None, None))[0] != stamp
+            if self._moved_by(topic, stamp, sources) is not None and self._checked.get(topic, (None, None))[0] != stamp
         ]
+
+    def _moved_by(self, topic: str, stamp: float, sources: Mapping[str, str]) -> str | None:
+        """The class whose time the newest stamp of its source ``topic`` would move, if any."""
+        code = sources.get(topic)
+        return code if code is not None and stamp > self.last.get(code, 0.0) else None
 
     async def seed_checked(
         self,
@@ -149,9 +152,9 @@ class FreshnessTracker(Collector):
         now = self.clock()
         checked: dict[str, float] = {}
         for topic, stamp in stamps.items():
-            code = sources.get(topic)
             # A newest stamp in the future (a producer's clock) is not taken, but an older record may be.
-            if code is None or stamp <= self.last.get(code, 0.0):
+            code = self._moved_by(topic, stamp, sources)
+            if code is None:
                 continue
             kept = self._checked.get(topic)
             if kept is None or kept[0] != stamp:
