@@ -9,7 +9,11 @@ events, so a year of the trail streams through in bounded memory. What it counts
   subscriber is one call; a backfill to one system is one call, as ``sharebus_calls_total`` counts),
   and the contract-A ``quality`` object of each record (once per record);
 - ``gateway`` events: a refused request (``forbidden``) of a system;
-- periodic releases, as evidence of the windows released on time (``windows``).
+- periodic releases, as evidence of the windows released on time (``windows``);
+- ``withdraw`` events (periodic only: a retried release withheld a batch its first facts said was
+  delivered, the grant having been revoked or having expired since; docs/audit.md): each undoes one
+  delivery this tally counted of that batch (the class's window of its time) to that consumer, and counts
+  as a denial instead; the batch's call is undone with its last delivery.
 
 Other modes (``control``: forged control events whose claims are untrusted; a future mode) are read
 and not counted. The router delivers at least once, so a fact can be chained twice after a crash:
@@ -119,6 +123,8 @@ class AuditTally:
         self._decisions: dict[int, RecentIds] = {}
         self._records: dict[int, RecentIds] = {}
         self._batches: set[tuple[str, str, str]] = set()
+        # Per periodic batch (as ``_batches``): its deliveries counted, so that a withdrawal can undo them.
+        self._batch_deliveries: dict[tuple[str, str, str], int] = {}
         self._backfills: set[tuple[str, str]] = set()
         self._release_window: dict[str, tuple[Window, Window]] = {}
         # The time of the earliest event read (the margin before the period included).
@@ -159,11 +165,14 @@ class AuditTally:
     def _decision(self, event: Mapping[str, Any], at: dt.datetime, partition: int) -> None:
         origin, code = _origin(event), event.get("data_class")
         consumer, decision, backfill = event.get("consumer"), event.get("decision"), event.get("backfill")
-        if origin is None or not isinstance(code, str) or decision not in ("deliver", "deny"):
+        if origin is None or not isinstance(code, str) or decision not in ("deliver", "deny", "withdraw"):
             self.skipped += 1
             return
         consumer = consumer if isinstance(consumer, str) else None
         backfill = str(backfill) if backfill is not None else None
+        if decision == "withdraw":
+            self._withdrawn(event, origin, code, consumer, at, partition)
+            return
         if event.get("mode") == "periodic" and consumer is not None and backfill is None:
             # Evidence for the window the release closed, which may end in the period while its
             # release falls just after it (hence before the period test).
@@ -188,6 +197,31 @@ class AuditTally:
                 self.systems[consumer].denials += 1
         elif consumer is not None:
             self._delivered(tally, code, consumer, event, at, backfill)
+
+    def _withdrawn(
+        self, event: Mapping[str, Any], origin: str, code: str, consumer: str | None, at: dt.datetime, partition: int
+    ) -> None:
+        """A delivery of a periodic batch that was audited, then withheld by a retried release."""
+        repeat = self._recent(self._decisions, partition).is_repeat(f"{origin}|{consumer}|withdraw")
+        if at not in self.period or event.get("mode") != "periodic" or consumer is None:
+            return
+        self.events += 1
+        if repeat:
+            self.repeats += 1
+            return
+        batch = (consumer, code, self._batch_key(code, at))
+        counted = self._batch_deliveries.get(batch, 0)
+        if counted <= 0:
+            return  # its deliveries were counted in another period (or never): nothing of this one to undo
+        tally, system = self.classes[code], self.systems[consumer]
+        self._batch_deliveries[batch] = counted - 1
+        tally.deliveries -= 1
+        system.received -= 1
+        tally.denials += 1
+        system.denials += 1
+        if counted == 1:
+            tally.calls -= 1
+            system.calls -= 1
 
     def _remember(self, origin: str, consumer: str | None, backfill: str | None, partition: int) -> None:
         """A decision read from the margin before the period: not counted, but remembered, so that its
@@ -227,6 +261,7 @@ class AuditTally:
             batch = (consumer, code, self._batch_key(code, at))
             new_call = batch not in self._batches
             self._batches.add(batch)
+            self._batch_deliveries[batch] = self._batch_deliveries.get(batch, 0) + 1
         else:
             new_call = True
         if new_call:

@@ -62,6 +62,22 @@ def decision(
     return made
 
 
+# A correcting decision (periodic releases only, ``release.py``): the delivery an earlier fact of the same
+# record decided for this consumer and grant was not made; the release withheld it (``reason`` says why). The
+# trail is append-only, so the earlier ``deliver`` stays; a reader takes the two together (docs/audit.md).
+WITHDRAW = "withdraw"
+
+
+def withdrawal(
+    consumer: str | None, grant_id: str | None, reason: str, level: Mapping[str, str] = NO_LEVEL
+) -> dict[str, Any]:
+    """The decision withdrawing a delivery decided earlier and never made: no payload, a reason."""
+    made = {"consumer": consumer, "grant_id": grant_id, "decision": WITHDRAW, "reason": reason, "payload_sha256": None}
+    if level:
+        made.update(level)
+    return made
+
+
 def record_fact(
     provider: str,
     data_class: str,

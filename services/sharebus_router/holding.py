@@ -14,13 +14,15 @@
   topic and hands them to the BatchReleaser.
 
 Order at a release: the batch's audit facts are sent and flushed -> the targets they name are kept in
-the state (``audited``, flushed) -> the deliveries are sent -> the producer is flushed (every one
+the state (``audited``, flushed) -> for each target, its deliveries are sent, flushed (acknowledged) and
+the target kept in the state as done (``done``, flushed) -> the producer is flushed (every one
 acknowledged) -> the table's new state is written (its changelog record) -> the marker is acked ->
 Faust flushes the producer again, then commits. A crash before the commit replays the marker: if
 the new state reached the changelog the batch had reached Kafka before it, and the marker is stale
 and ignored; otherwise the same batch (same batch id) is sent again, which the SDK's Subscriber
-drops as a repeat, and once the state names its audited targets, only to them and without auditing
-it again. A release that fails (Kafka or registry unavailable) leaves the window open and is retried.
+drops as a repeat, and once the state names its audited targets, only to those not done yet and without
+auditing it again (a target whose grant ended meanwhile gets a fact withdrawing its deliveries instead,
+``release.py``). A release that fails (Kafka or registry unavailable) leaves the window open and is retried.
 """
 
 from __future__ import annotations
@@ -151,6 +153,18 @@ def install_holding(
 
         return audited
 
+    def keep_done(code: str) -> Callable[[str], Awaitable[None]]:
+        async def done(name: str) -> None:
+            # Kept (and acknowledged) once the target's batch, or the withdrawal of its deliveries, is: a
+            # retry neither sends to it nor counts it again.
+            state = state_of(code)
+            if state is None or state.audited is None or name in state.done:
+                return
+            periods[code] = replace(state, done=(*state.done, name)).to_json()
+            await app.producer.flush()
+
+        return done
+
     # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
     sent: dict[tuple[str, str], str] = {}
     schedule = MarkerSchedule(list(policies))
@@ -196,7 +210,15 @@ def install_holding(
                 assert state is not None  # on_release found the window open
                 try:
                     records = await window_records(code, due.since, due.upto, message.partition)
-                    await releaser.release(code, due.window, records, state.audited, keep_plan(code, state, due.upto))
+                    await releaser.release(
+                        code,
+                        due.window,
+                        records,
+                        state.audited,
+                        keep_plan(code, state, due.upto),
+                        state.done,
+                        keep_done(code),
+                    )
                     # Every delivery of the batch is acknowledged before the new state is written: a state
                     # that says "released" must never outlive a batch that did not reach Kafka.
                     await app.producer.flush()

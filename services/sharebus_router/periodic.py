@@ -42,6 +42,10 @@ class HoldState:
     # is triggered by a later marker; the records held between the two belong to the next window, and no
     # fact names them.
     upto: int | None = None
+    # With ``audited``: the plan's targets settled by an attempt: their batch acknowledged by Kafka, or (on a
+    # retry, the target's grant revoked or expired since the facts) the fact withdrawing their deliveries
+    # acknowledged. A retry neither sends to them nor counts them again.
+    done: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         start, end = self.window.start.isoformat(), self.window.end.isoformat()
@@ -50,6 +54,8 @@ class HoldState:
             data["audited"] = list(self.audited)
         if self.upto is not None:
             data["upto"] = self.upto
+        if self.done:
+            data["done"] = list(self.done)
         return data
 
     @classmethod
@@ -58,7 +64,10 @@ class HoldState:
         audited = data.get("audited")
         plan = tuple(str(name) for name in audited) if audited is not None else None
         upto = data.get("upto")
-        return cls(window, int(data["partition"]), int(data["since"]), plan, int(upto) if upto is not None else None)
+        done = tuple(str(name) for name in data.get("done") or ())
+        return cls(
+            window, int(data["partition"]), int(data["since"]), plan, int(upto) if upto is not None else None, done
+        )
 
 
 @dataclass(frozen=True, slots=True)

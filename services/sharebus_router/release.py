@@ -19,6 +19,24 @@ sent. A release that fails after that (a send refused, the worker killed) is ret
 same records go whole to the same targets, and no fact is written again. So no delivery goes out without
 its fact, and each is audited once; only a crash between the facts' acknowledgement and the plan's being
 kept audits the window a second time (never a delivery without its fact).
+
+Each plan target whose batch Kafka has acknowledged (records and end marker) is then kept as *done* in the
+state too (``on_done``). A retry sends only to the plan's targets not done, in the plan's order, and counts
+only those (``target.calls``, ``target.records``, crossings): each window's delivery to a target is sent
+and counted once, whichever attempt made it.
+
+A retry checks each remaining plan target again, as the first attempt did: a grant's expiry is a hard stop
+and a revoked grant (or a removed consumer) has no route to render the batch. Such a target is not sent the
+batch, and since its facts say it was delivered, the retry first writes a correcting fact for every record
+of the batch: the decision ``withdraw`` for that consumer and grant, with the reason
+``grant_expired_before_release`` or ``grant_revoked_before_release`` (``audit_facts.withdrawal``). Once Kafka
+has acknowledged it the target is done too, so it is withdrawn once. The trail is append-only: the earlier
+``deliver`` stays, and a reader takes a record's later ``withdraw`` for the same consumer and grant as
+cancelling it (docs/audit.md). It is true whatever an earlier, failed attempt sent to that target: a batch
+whose end marker was not acknowledged is not done, and the SDK hands out no batch without its end marker.
+The one gap is a worker killed between a target's end marker being acknowledged and the target being kept as
+done, with the grant revoked before the next owner's retry: that withdrawal names a batch the subscriber
+could have received whole.
 """
 
 from __future__ import annotations
@@ -26,7 +44,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import Message
@@ -58,6 +76,11 @@ Flush = Callable[[], Awaitable[Any]]
 # The targets a window's audit facts name as delivered, as ``consumer|grant`` (``target_name``).
 Plan = tuple[str, ...]
 Audited = Callable[[Plan], Awaitable[None]]
+# Keeps one plan target (``target_name``) as done: its batch, or its deliveries' withdrawal, acknowledged.
+Done = Callable[[str], Awaitable[None]]
+# Why a retry withholds a plan target's batch (the reason of its ``withdraw`` decisions).
+REVOKED_BEFORE_RELEASE = "grant_revoked_before_release"
+EXPIRED_BEFORE_RELEASE = "grant_expired_before_release"
 # Where a held record was read in its source topic: (topic, partition, offset).
 Origin = tuple[str, int, int]
 
@@ -135,6 +158,23 @@ class Ready:
 
 def target_name(target: Target) -> str:
     return f"{target.consumer}|{target.grant_id or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """A plan target a retry does not send the batch to: ``name`` as the plan holds it, why, and its level."""
+
+    name: str
+    reason: str
+    level: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def consumer(self) -> str:
+        return self.name.split("|", 1)[0]
+
+    @property
+    def grant_id(self) -> str | None:
+        return self.name.split("|", 1)[1] or None
 
 
 def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
@@ -276,44 +316,102 @@ class BatchReleaser:
         held: list[HeldRecord],
         audited: Plan | None = None,
         on_audited: Audited | None = None,
+        done: Iterable[str] = (),
+        on_done: Done | None = None,
     ) -> int:
         """Sends the window's batch to every entitled subscriber; returns the number of records in it.
 
         ``audited``: the plan of an earlier attempt whose facts Kafka acknowledged (None: no attempt got that
-        far); ``on_audited``: keeps the plan once this attempt's facts are acknowledged, before any delivery."""
+        far); ``on_audited``: keeps the plan once this attempt's facts are acknowledged, before any delivery;
+        ``done``: the plan's targets an earlier attempt settled; ``on_done``: keeps a target as settled once
+        its batch (or its deliveries' withdrawal) is acknowledged."""
         route = self.routes[self.source_topic(class_code)]
         if route.closed:
             # Denying a whole batch for a passing failure would lose it for good; held, it waits.
             raise RoutesUnavailable(f"the routes of {class_code} cannot be built; the release waits for them")
         batch = batch_id(class_code, window)
-        targets = self._targets(route, batch, audited)
+        withheld: list[Withheld] = []
+        if audited is None:
+            targets = self._targets(route)
+        else:
+            targets, withheld = self._retry_targets(route, batch, audited, set(done))
         # The count and index are not known yet; as large as they can be, they bound the size check.
         room = [*batch_headers(batch, window, len(held)), (h.BATCH_SEQ, str(len(held)).encode())]
         records = await self._ready(route, held, targets, room, self._dead_lettered_in(class_code, batch))
         if audited is None:
             await self._audit_first(route, records, targets, on_audited)
+        elif withheld:
+            await self._withdraw(route, batch, records, withheld, on_done)
         common = batch_headers(batch, window, len(records))
         for index, (target, is_live) in enumerate(targets):
             if is_live:
                 await self._send_batch(target, index, batch, common, records)
+                if on_done is not None:
+                    if self.flush is not None:
+                        await self.flush()
+                    await on_done(target_name(target))
         outcome = "delivered" if records else "empty"
         self.metrics.batches.labels(route.provider, class_code, outcome).inc()
         self.freshness.window_delivered[class_code] = bool(records)
-        log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), len(route.targets))
+        sent = sum(1 for _target, is_live in targets if is_live)
+        log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), sent)
         return len(records)
 
-    def _targets(self, route: ClassRoute, batch: str, audited: Plan | None) -> list[tuple[Target, bool]]:
-        """The route's targets, each with whether it receives the batch: its grant not expired now or, on a retry
-        after the facts, the audited plan's targets (decided then; those the plan leaves out were audited too)."""
-        if audited is None:
-            now_s = self.clock()
-            return [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+    def _targets(self, route: ClassRoute) -> list[tuple[Target, bool]]:
+        """The route's targets, each with whether it receives the batch: its grant not expired now."""
+        now_s = self.clock()
+        return [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+
+    def _retry_targets(
+        self, route: ClassRoute, batch: str, audited: Plan, done: set[str]
+    ) -> tuple[list[tuple[Target, bool]], list[Withheld]]:
+        """On a retry after the facts: the plan's targets not done, in the plan's order, that still receive the
+        batch (their route there, their grant not expired now), and those withheld, with why."""
+        now_s = self.clock()
         names = {target_name(target): target for target in route.targets}
-        gone = [name for name in audited if name not in names]
-        if gone:
-            # Revoked between the facts and the retry: its route cannot render the batch any more.
-            log.error("%s was audited as delivered to %s, whose routes are gone; not sent to them", batch, gone)
-        return [(target, True) for name, target in names.items() if name in audited]
+        sending: list[tuple[Target, bool]] = []
+        withheld: list[Withheld] = []
+        for name in audited:
+            if name in done:
+                continue
+            target = names.get(name)
+            if target is None:
+                # Revoked (or its consumer removed) between the facts and the retry: no route renders it.
+                withheld.append(Withheld(name, REVOKED_BEFORE_RELEASE))
+            elif target.expires_at is not None and now_s >= target.expires_at:
+                withheld.append(Withheld(name, EXPIRED_BEFORE_RELEASE, target.level))
+            else:
+                sending.append((target, True))
+        if withheld:
+            log.error(
+                "%s was audited as delivered to %s, whose grants ended before the retry; not sent to them, "
+                "their deliveries withdrawn in the audit trail",
+                batch,
+                [(w.name, w.reason) for w in withheld],
+            )
+        return sending, withheld
+
+    async def _withdraw(
+        self, route: ClassRoute, batch: str, records: list[Ready], withheld: list[Withheld], on_done: Done | None
+    ) -> None:
+        """Facts withdrawing the withheld targets' deliveries of the batch's records, acknowledged, then those
+        targets kept as done, before any delivery of the retry is sent."""
+        names = {target_name(target): target for target in route.targets}
+        for gone in withheld:
+            target = names.get(gone.name)
+            if target is not None and gone.reason == EXPIRED_BEFORE_RELEASE:
+                target.expired.inc(len(records))
+        decisions = [
+            [audit_facts.withdrawal(gone.consumer, gone.grant_id, gone.reason, gone.level) for gone in withheld]
+            for _ready in records
+        ]
+        await self._audit(route, records, decisions, quality=False)
+        if self.flush is not None:
+            await self.flush()
+        if on_done is not None:
+            for gone in withheld:
+                await on_done(gone.name)
+        log.info("%s: deliveries to %s withdrawn", batch, [gone.name for gone in withheld])
 
     async def _audit_first(
         self, route: ClassRoute, records: list[Ready], targets: list[tuple[Target, bool]], on_audited: Audited | None
@@ -368,9 +466,11 @@ class BatchReleaser:
         route: ClassRoute,
         records: list[Ready],
         decisions: list[list[dict[str, Any]]],
+        quality: bool = True,
     ) -> None:
+        """``quality``: whether the facts carry each record's verdict (a withdrawal's do not: its first fact did)."""
         facts = [
-            record_fact(route, ready.record, made, ready.verdict)
+            record_fact(route, ready.record, made, ready.verdict if quality else None)
             for ready, made in zip(records, decisions, strict=True)
             if made
         ]

@@ -111,7 +111,7 @@ def test_deliveries_sent_before_a_release_fails_are_already_audited(harness: Har
     assert set(sent) <= set(audited)
 
 
-def test_a_retry_after_a_grant_expired_sends_the_audited_batch_whole_without_auditing_again(harness: Harness) -> None:
+def test_a_retry_after_a_grant_expired_withholds_the_batch_and_audits_no_delivery_again(harness: Harness) -> None:
     window = window_of(harness, ROSTER)
     batches = releaser(harness)
     failing_on(harness, batches, nth=1)
@@ -119,16 +119,20 @@ def test_a_retry_after_a_grant_expired_sends_the_audited_batch_whole_without_aud
     harness.sent.clear()
     holding.attempt(harness, batches, 10, roster_held(harness, range(3)), lambda: None)
     assert holding.state.window == window  # failed: still the ended window
-    # The grant expires before the next marker: the window was decided, and audited, before it did.
+    # The grant expires before the next marker: an expired grant is a hard stop, so the retry withholds the
+    # batch and withdraws the deliveries its facts had decided (test_release_retry.py has the rest).
     harness.now += 2 * 86400
     first = len(to(harness, TAX))
     holding.attempt(harness, batches, 11, roster_held(harness, range(3)), lambda: None)
 
     assert holding.state.window.start == window.end
-    *records, (_t, _k, end_value, _end) = to(harness, TAX)[first:]
-    assert (roster_seqs(harness, records), end_value) == ([0, 1, 2], None)
+    assert to(harness, TAX)[first:] == []
     assert deliveries_audited(harness) == [(0, "tax-levy"), (1, "tax-levy"), (2, "tax-levy")]
     assert not [made for fact in facts(harness) for made in fact["decisions"] if made["decision"] == "deny"]
+    withdrawn = [
+        made["reason"] for fact in facts(harness) for made in fact["decisions"] if made["decision"] == "withdraw"
+    ]
+    assert withdrawn == ["grant_expired_before_release"] * 3
 
 
 def test_a_failure_after_every_send_is_retried_with_each_delivery_audited_once(harness: Harness) -> None:

@@ -1,0 +1,228 @@
+"""A periodic release retried after its facts: the trail stays true and each delivery is counted once.
+
+A retry sent the audited batch to every plan target still routed: one whose grant was revoked since the facts
+was skipped, its facts still saying "delivered"; one whose grant had expired was sent the batch anyway; and a
+target an earlier attempt had already sent the batch to was sent it again and counted again. Now a retry
+skips the targets done (their batch acknowledged), withholds the batch from a target whose grant ended and
+writes a ``withdraw`` fact for each of its records, and counts only what it sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.grants import Grant, GrantState
+from sharebus_core.headers import HeaderList
+from sharebus_report.audit_tally import AuditTally
+from sharebus_report.period import parse_period
+from sharebus_router.periodic import HoldState, on_release
+from sharebus_router.release import BatchReleaser, HeldRecord
+from sharebus_rules.periods import Window
+from tests.unit.fixtures import FIXTURE_CATALOGUE
+from tests.unit.router_harness import TOPICS, Harness
+from tests.unit.test_release_audit import TAX, deliveries_audited, facts, failing_on, releaser
+from tests.unit.test_release_robust import roster_held, roster_seqs, to, window_of
+from tests.unit.test_router_release import ROSTER, roster_grant
+
+HRSS = TOPICS.delivery("hrss-si")
+
+
+@pytest.fixture
+def harness() -> Harness:
+    harness = Harness(load_catalogue(FIXTURE_CATALOGUE))
+    harness.grant(roster_grant())
+    return harness
+
+
+def hrss_grant() -> Grant:
+    return Grant.model_validate(
+        {**roster_grant().model_dump(), "grant_id": "g-h", "consumer": "hrss-si", "consumer_department": "HRSS"}
+    )
+
+
+class Keeping:
+    """The window's state as holding.py keeps it across attempts: the plan, and the targets done."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.state = HoldState(window, 0, 0)
+
+    def attempt(self, harness: Harness, batches: BatchReleaser, marker: int, held: list[HeldRecord]) -> bool:
+        due = on_release(
+            self.state, self.window.window_id, marker, harness.catalogue.data_class(ROSTER).update, self.window.end
+        )
+        assert due is not None
+        ended = self.state
+
+        async def audited(plan: tuple[str, ...]) -> None:
+            self.state = dataclasses.replace(ended, audited=plan)
+
+        async def done(name: str) -> None:
+            self.state = dataclasses.replace(self.state, done=(*self.state.done, name))
+
+        try:
+            asyncio.run(batches.release(ROSTER, due.window, held, self.state.audited, audited, self.state.done, done))
+        except Exception:  # noqa: BLE001 - as holding.py: whatever fails, the next marker retries
+            return False
+        self.state = due.after
+        return True
+
+
+def decisions(harness: Harness, kind: str) -> list[tuple[int, str, str | None]]:
+    return sorted(
+        (fact["source"]["offset"], made["consumer"], made["reason"])
+        for fact in facts(harness)
+        for made in fact["decisions"]
+        if made["decision"] == kind
+    )
+
+
+def calls(harness: Harness, consumer: str) -> tuple[float, float]:
+    labels = {
+        "provider": "AMR",
+        "consumer": consumer,
+        "data_class": ROSTER,
+        "share_type": "conditional",
+        "mode": "periodic",
+    }
+    return harness.value("sharebus_calls_total", labels), harness.value("sharebus_records_total", labels)
+
+
+def test_a_retry_after_the_grant_was_revoked_withdraws_the_audited_deliveries(harness: Harness) -> None:
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    failing_on(harness, batches, nth=1)
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    harness.grant(roster_grant().model_copy(update={"state": GrantState.REVOKED}))
+    first = len(to(harness, TAX))
+
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    assert to(harness, TAX)[first:] == []  # no route renders it any more
+    assert decisions(harness, "deliver") == [(o, "tax-levy", None) for o in range(3)]
+    assert decisions(harness, "withdraw") == [(o, "tax-levy", "grant_revoked_before_release") for o in range(3)]
+    withdrawn = {
+        (m["grant_id"], m["payload_sha256"])
+        for f in facts(harness)
+        for m in f["decisions"]
+        if m["decision"] == "withdraw"
+    }
+    assert withdrawn == {("g-r", None)}
+    assert holding.state.window.start == window.end
+
+
+def test_a_retry_after_the_grant_expired_withholds_the_batch_and_withdraws_its_deliveries(harness: Harness) -> None:
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    failing_on(harness, batches, nth=1)
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    harness.now += 2 * 86400  # the grant (valid one day) expires before the retry
+    first = len(to(harness, TAX))
+
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    assert to(harness, TAX)[first:] == []  # an expired grant is a hard stop, retry or not
+    assert deliveries_audited(harness) == [(0, "tax-levy"), (1, "tax-levy"), (2, "tax-levy")]
+    assert decisions(harness, "withdraw") == [(o, "tax-levy", "grant_expired_before_release") for o in range(3)]
+    assert calls(harness, "tax-levy") == (0, 0)  # the batch never went out whole
+
+
+def test_a_withdrawal_not_known_to_be_acknowledged_is_written_again(harness: Harness) -> None:
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    failing_on(harness, batches, nth=1)
+    holding = Keeping(window)
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    harness.now += 2 * 86400
+    working = batches.send
+    refused = {"once": True}
+
+    async def refuse_after_the_withdrawal(topic: str, key: bytes | None, value: bytes | None, hs: HeaderList) -> None:
+        await working(topic, key, value, hs)
+        if topic == TOPICS.audit_facts and refused.pop("once", False):
+            raise ConnectionError("refused after the withdrawal was written")
+
+    batches.send = refuse_after_the_withdrawal
+    assert not holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+    assert holding.attempt(harness, batches, 12, roster_held(harness, range(3)))
+    # The failed attempt's facts may or may not have reached Kafka: written again, never fewer.
+    assert {o for o, _c, _r in decisions(harness, "withdraw")} == {0, 1, 2}
+    assert holding.state.window.start == window.end
+
+
+def test_a_retry_sends_and_counts_only_the_targets_not_already_done(harness: Harness) -> None:
+    harness.grant(hrss_grant())
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    route = batches.routes[TOPICS.source(ROSTER)]
+    second = TOPICS.delivery(route.targets[1].consumer)
+    working, broken = batches.send, {"once": True}
+
+    async def second_target_refused(topic: str, key: bytes | None, value: bytes | None, hs: HeaderList) -> None:
+        if topic == second and broken.pop("once", False):
+            raise ConnectionError("broker unavailable")
+        await working(topic, key, value, hs)
+
+    batches.send = second_target_refused
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    # Each target was sent the batch whole once and counted once: one call, three records.
+    assert roster_seqs(harness, to(harness, TAX)) == [0, 1, 2]
+    assert roster_seqs(harness, to(harness, HRSS)) == [0, 1, 2]
+    assert calls(harness, "tax-levy") == (1, 3)
+    assert calls(harness, "hrss-si") == (1, 3)
+    assert decisions(harness, "withdraw") == []
+
+
+def test_the_targets_done_survive_the_state_s_json_form() -> None:
+    window = Window(dt.datetime(2026, 12, 3, 2, tzinfo=dt.UTC), dt.datetime(2026, 12, 3, 3, tzinfo=dt.UTC))
+    state = HoldState(window, 2, 40, ("tax-levy|g-r", "hrss-si|g-h"), 90, ("tax-levy|g-r",))
+    assert HoldState.from_json(state.to_json()) == state
+    assert HoldState.from_json(HoldState(window, 2, 40, ("a|",), 90).to_json()).done == ()
+
+
+def test_the_report_counts_a_withdrawn_batch_as_denied_not_delivered() -> None:
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    period = parse_period("2026-11")
+    tally = AuditTally(catalogue, period, period.end + dt.timedelta(days=30), dt.timedelta(hours=1))
+    released = dt.datetime(2026, 11, 10, 3, 0, 1, tzinfo=dt.UTC)
+
+    def event(offset: int, consumer: str, decision: str, seconds: int, reason: str | None = None) -> dict[str, Any]:
+        return {
+            "time": (released + dt.timedelta(seconds=seconds)).isoformat(),
+            "mode": "periodic",
+            "provider": "AMR",
+            "data_class": ROSTER,
+            "source": {"topic": TOPICS.source(ROSTER), "partition": 0, "offset": offset},
+            "consumer": consumer,
+            "grant_id": "g",
+            "decision": decision,
+            "reason": reason,
+        }
+
+    for offset in (0, 1):
+        tally.add(event(offset, "tax-levy", "deliver", 0))
+        tally.add(event(offset, "hrss-si", "deliver", 0))
+    for offset in (0, 1):
+        tally.add(event(offset, "tax-levy", "withdraw", 5, "grant_revoked_before_release"))
+        tally.add(event(offset, "tax-levy", "withdraw", 6, "grant_revoked_before_release"))  # chained twice
+
+    roster = tally.classes[ROSTER]
+    assert (roster.records, roster.deliveries, roster.denials, roster.calls) == (2, 2, 2, 1)
+    tax, hrss = tally.systems["tax-levy"], tally.systems["hrss-si"]
+    assert (tax.received, tax.calls, tax.denials) == (0, 0, 2)
+    assert (hrss.received, hrss.calls, hrss.denials) == (2, 1, 0)
+    assert tally.skipped == 0
