@@ -21,8 +21,9 @@ from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
 
-# The ``browser`` fixture (Debian's chromium through selenium) for the web pages' tests.
-pytest_plugins = ["tests.support.browser"]
+# The ``browser`` fixture (Debian's chromium through selenium) for the web pages' tests,
+# and the session's scrape token (every service's /metrics demands it: tests/support/scrape.py).
+pytest_plugins = ["tests.support.browser", "tests.support.scrape"]
 
 
 @pytest.fixture(scope="session")

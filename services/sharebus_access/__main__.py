@@ -20,6 +20,7 @@ from sharebus_access.settings import AccessSettings
 from sharebus_core.catalogue import Catalogue, CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
 from sharebus_core.kafka import KafkaAccessError
+from sharebus_core.scrape_auth import ScrapeTokenError
 
 log = logging.getLogger("sharebus.access")
 
@@ -51,9 +52,10 @@ def main() -> int:
         return 2
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:
+        token = settings.scrape_auth()  # /metrics answers only its holders: no token, no start
         load_catalogue(settings.catalogue_dir)
         settings.kafka.check()
-    except (CatalogueError, KafkaAccessError) as exc:
+    except (CatalogueError, KafkaAccessError, ScrapeTokenError) as exc:
         print(f"sharebus-access: {exc}", file=sys.stderr)
         return 2
 
@@ -74,7 +76,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: reconciler.poke())
-    server = serve(settings.metrics_host, settings.metrics_port, reconciler.health)
+    server = serve(settings.metrics_host, settings.metrics_port, reconciler.health, token)
     reconciler.start()
     print(
         f"sharebus-access: keeping the ACLs of {settings.namespace} in step with {settings.catalogue_dir} "

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from sharebus_access.reconcile import Health
 from sharebus_core.probe_server import Probe, serve_probes
+from sharebus_core.scrape_auth import ScrapeToken
 
 
 def health_body(health: Health) -> dict[str, object]:
@@ -27,9 +28,10 @@ def health_body(health: Health) -> dict[str, object]:
 
 
 def serve(
-    host: str, port: int, health: Callable[[], Health], registry: CollectorRegistry = REGISTRY
+    host: str, port: int, health: Callable[[], Health], token: ScrapeToken, registry: CollectorRegistry = REGISTRY
 ) -> ThreadingHTTPServer:
-    """Starts serving in a daemon thread; ``shutdown()`` the returned server to stop."""
+    """Starts serving in a daemon thread; ``shutdown()`` the returned server to stop. ``/readyz``'s body
+    names removed systems: without the scrape token it is only ``{"ready": ...}`` (probe_server)."""
 
     def alive() -> tuple[int, Mapping[str, object]]:
         return 200, {"status": "ok"}
@@ -39,4 +41,4 @@ def serve(
         return (200 if body["ready"] else 503), body
 
     probes: dict[str, Probe] = {"/healthz": alive, "/readyz": ready}
-    return serve_probes(host, port, registry, probes, "access-http")
+    return serve_probes(host, port, registry, probes, "access-http", token)

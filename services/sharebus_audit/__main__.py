@@ -6,11 +6,13 @@ import logging
 import signal
 import sys
 
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY
 
 from sharebus_audit.auditor import Auditor
 from sharebus_audit.settings import AuditorSettings
 from sharebus_core.exposition import lean_exposition
+from sharebus_core.probe_server import serve_probes
+from sharebus_core.scrape_auth import ScrapeTokenError
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_provision import audit_topics, ensure_topics
@@ -22,12 +24,14 @@ def main() -> int:
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     topics = TopicNames(settings.namespace)
     try:
+        token = settings.scrape_auth()  # /metrics answers only its holders: no token, no start
         auditor = Auditor(settings)
-    except SigningKeyError as exc:
+    except (SigningKeyError, ScrapeTokenError) as exc:
         print(f"sharebus-auditor: refusing to start: {exc}", file=sys.stderr)
         return 2
     ensure_topics(settings.kafka, audit_topics(topics, settings.retention_hours, settings.facts_retention_hours))
-    start_http_server(settings.metrics_port, settings.metrics_host)
+    probes = {"/healthz": lambda: (200, {"status": "ok"})}
+    serve_probes(settings.metrics_host, settings.metrics_port, REGISTRY, probes, "auditor-http", token)
     signal.signal(signal.SIGTERM, lambda *_: auditor.stop.set())
     signal.signal(signal.SIGINT, lambda *_: auditor.stop.set())
     print(

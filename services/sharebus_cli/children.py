@@ -13,6 +13,7 @@ import httpx
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.processes import die_with_parent, log_tail, stop_process
+from sharebus_core.scrape_auth import scrape_headers
 
 
 class ChildFailed(SharebusError, RuntimeError):
@@ -56,7 +57,10 @@ class Child:
         return log_tail(self.log_path, lines)
 
     def wait_http(self, url: str, timeout_s: float) -> None:
-        self.wait_until(lambda: httpx.get(url, timeout=1.0).status_code == 200, timeout_s, f"answering {url}")
+        # With the child's scrape token, if it has one: a /metrics answers nobody else.
+        headers = scrape_headers(self.env)
+        check = lambda: httpx.get(url, timeout=1.0, headers=headers).status_code == 200  # noqa: E731
+        self.wait_until(check, timeout_s, f"answering {url}")
         self.ready_url = url
 
     def wait_until(self, check: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -7,7 +7,9 @@ service's container only; it gets its credential, the CA certificate, the keys i
 keys only to their holders) and an env file naming them, all owned by the uid the service runs as
 (``SERVICE_UIDS``, the ``user:`` of its containers) and readable by it alone. The super user's
 credential goes only to the ACL reconciler (``access``), as in ``sharebus run``; the key pairs stay
-in bus-init's own volume.
+in bus-init's own volume. The bus's scrape token (``/metrics`` answers only it) is made once beside the
+keys; every service gets a copy (``SHAREBUS_SCRAPE_TOKEN_FILE``), and Prometheus's own volume
+(``<dir>/prometheus``, owned by its uid) gets the one it scrapes with.
 
 Idempotent: keys are kept, and a service's password is issued only when it has no credential yet (no
 file, or its user is gone from the cluster): re-running ``docker compose up`` must not change the
@@ -27,6 +29,7 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess, read_credentials_file, write_credentials_file
 from sharebus_core.key_files import BusKeys, bus_keys
 from sharebus_core.principals import ADMIN_USER, Principals, Service
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, ensure_scrape_token
 from sharebus_core.settings import BusSettings
 
 # Each service's principal and the uid its containers run as (docker-compose.yml's `user:`; the
@@ -50,6 +53,8 @@ PRINCIPALS: dict[str, Service] = {
     "operator": "operator",
 }
 CREDENTIALS_FILE, CA_FILE, ENV_FILE = "credentials.json", "ca.pem", "env"
+# Prometheus's uid (docker-compose.yml's `user:` of prometheus) and the token file it reads.
+PROMETHEUS_UID, SCRAPE_TOKEN_FILE = 65534, "scrape-token"
 
 
 def _owned(path: Path, uid: int | None, mode: int) -> None:
@@ -72,6 +77,18 @@ def keys_for(service: str, keys: BusKeys) -> dict[str, str]:
     if service == "auditor":
         extra.update(keys.auditor)
     return extra
+
+
+def write_prometheus_token(directory: Path, token: Path, owner: bool) -> Path:
+    """Prometheus's volume (``directory/prometheus``): the scrape token alone, 0600, owned by its uid."""
+    uid = PROMETHEUS_UID if owner else None
+    home = directory / "prometheus"
+    home.mkdir(parents=True, exist_ok=True)
+    _owned(home, uid, 0o700)
+    target = home / SCRAPE_TOKEN_FILE
+    shutil.copyfile(token, target)
+    _owned(target, uid, 0o600)
+    return target
 
 
 def kept_credentials(directory: Path, principals: Principals, known_users: set[str]) -> set[Service]:
@@ -138,9 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted(set(PRINCIPALS.values()) - kept)
     issued = provision_access(admin, catalogue, settings.namespace, services=missing)
     keys = bus_keys(args.dir / "keys")
+    scrape = {TOKEN_FILE_ENV: str(ensure_scrape_token(args.dir / "keys" / SCRAPE_TOKEN_FILE))}
     for name, service in PRINCIPALS.items():
-        write_service_dir(args.dir, name, issued.get(service), ca_file, keys_for(service, keys), owner=True)
-    write_service_dir(args.dir, "access", admin, ca_file, keys.everyone, owner=True)
+        write_service_dir(
+            args.dir, name, issued.get(service), ca_file, {**keys_for(service, keys), **scrape}, owner=True
+        )
+    write_service_dir(args.dir, "access", admin, ca_file, {**keys.everyone, **scrape}, owner=True)
+    write_prometheus_token(args.dir, Path(scrape[TOKEN_FILE_ENV]), owner=True)
     print(
         f"sharebus: {len(issued)} service principals issued, {len(kept)} kept, "
         f"and the ACLs of {settings.namespace} provisioned"

@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sharebus_cli.compose_prometheus")
     parser.add_argument("--out", type=Path, required=True, help="the config file to write")
     parser.add_argument("--rules-dir", default="/etc/sharebus", help="where Prometheus finds alerts.yml")
+    parser.add_argument(
+        "--token-file",
+        default="/etc/sharebus-secrets/scrape-token",
+        help="where Prometheus reads the bus's scrape token (bus-init writes it into its secrets volume)",
+    )
     args = parser.parse_args(argv)
     catalogue_dir = BusSettings().catalogue_dir
     try:
@@ -30,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     except CatalogueError as exc:
         print(f"prometheus-config: {exc}", file=sys.stderr)
         return 2
-    text = compose_config(len(catalogue.data_classes), args.rules_dir)
+    text = compose_config(len(catalogue.data_classes), args.rules_dir, args.token_file)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial")
     partial.write_text(text)

@@ -33,12 +33,15 @@ def rewrite_config(
     scrape_interval: str | None = None,
     shards: Mapping[str, int] | None = None,
     hosts: Mapping[str, Sequence[str]] | None = None,
+    token_file: Path | str | None = None,
 ) -> str:
     """The config with each job in ``ports`` scraping that port (or those ports: one target each, e.g. the
     router workers) on the same host, each job in ``hosts`` scraping exactly those ``host:port`` targets
     (docker-compose's service names), and each job in ``shards`` scraped in that many parts. A job in
     neither ``ports`` nor ``hosts`` is left out: its process does not run here, and a target nothing
-    answers would fire SharebusProcessDown."""
+    answers would fire SharebusProcessDown. With ``token_file``, every job sends the bus's scrape token
+    read from that file (``authorization: {type: Bearer, credentials_file: ...}``): every /metrics
+    demands it (docs/security.md)."""
     config: dict[str, Any] = yaml.safe_load(text)
     shards, hosts = shards or {}, hosts or {}
     jobs = {job["job_name"] for job in config["scrape_configs"]}
@@ -58,6 +61,8 @@ def rewrite_config(
         count = shards.get(job["job_name"], 1)
         if count > 1:
             _shard(job, count)
+        if token_file is not None:
+            job["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
     if scrape_interval is not None:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["evaluation_interval"] = scrape_interval
@@ -83,12 +88,15 @@ COMPOSE_HOSTS: Mapping[str, Sequence[str]] = {
 }
 
 
-def compose_config(classes: int, rules_dir: str) -> str:
+def compose_config(classes: int, rules_dir: str, token_file: str) -> str:
     """docker-compose.yml's Prometheus config: the project's, scraping the compose services by name, in
     as many parts as ``sharebus run`` scrapes a catalogue of ``classes`` classes, with the rule files
-    read from ``rules_dir`` (where compose mounts deploy/prometheus)."""
+    read from ``rules_dir`` (where compose mounts deploy/prometheus) and the scrape token from
+    ``token_file`` (where compose mounts Prometheus's secrets volume)."""
     config: dict[str, Any] = yaml.safe_load(
-        rewrite_config(CONFIG.read_text(), {}, shards=catalogue_shards(classes), hosts=COMPOSE_HOSTS)
+        rewrite_config(
+            CONFIG.read_text(), {}, shards=catalogue_shards(classes), hosts=COMPOSE_HOSTS, token_file=token_file
+        )
     )
     config["rule_files"] = [f"{rules_dir.rstrip('/')}/{rule_file}" for rule_file in config.get("rule_files", [])]
     return yaml.safe_dump(config, sort_keys=False)
@@ -117,6 +125,7 @@ class PrometheusServer(Child):
         scrape_interval: str | None = None,
         log_path: Path | None = None,
         shards: Mapping[str, int] | None = None,
+        token_file: Path | None = None,
     ) -> None:
         super().__init__("prometheus", binary, {}, log_path or work_dir / "prometheus.log")
         self.binary = binary
@@ -125,6 +134,7 @@ class PrometheusServer(Child):
         self.ports = dict(ports)
         self.scrape_interval = scrape_interval
         self.shards = dict(shards or {})
+        self.token_file = token_file
 
     @property
     def url(self) -> str:
@@ -141,7 +151,9 @@ class PrometheusServer(Child):
 
     def start(self) -> PrometheusServer:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        config = rewrite_config(CONFIG.read_text(), self.ports, self.scrape_interval, self.shards)
+        config = rewrite_config(
+            CONFIG.read_text(), self.ports, self.scrape_interval, self.shards, token_file=self.token_file
+        )
         (self.work_dir / "prometheus.yml").write_text(config)
         # Rule files are named relative to the config, so they sit beside the copy, unchanged.
         for rule_file in yaml.safe_load(config).get("rule_files", []):
@@ -160,12 +172,15 @@ def start_prometheus(
     ports: Mapping[str, int | Sequence[int]],
     scrape_interval: str | None = None,
     shards: Mapping[str, int] | None = None,
+    token_file: Path | None = None,
 ) -> PrometheusServer:
-    """Starts Prometheus and returns once it is ready; raises ``ChildFailed`` when it is not installed."""
+    """Starts Prometheus and returns once it is ready; raises ``ChildFailed`` when it is not installed.
+    ``token_file``: the bus's scrape token, which every target demands (without it every target is down)."""
     binary = find_prometheus()
     if binary is None:
         raise ChildFailed(f"prometheus is not installed; {INSTALL_HINT}")
-    server = PrometheusServer(binary, work_dir, port, ports, scrape_interval, shards=shards).start()
+    server = PrometheusServer(binary, work_dir, port, ports, scrape_interval, shards=shards, token_file=token_file)
+    server.start()
     try:
         return server.wait_ready()
     except BaseException:

@@ -32,12 +32,13 @@ from sharebus_cli.run_services import (
     start_reconciler,
     start_routers,
 )
-from sharebus_cli.run_settings import RunSettings
+from sharebus_cli.run_settings import RunSettings, scrape_token_path
 from sharebus_cli.run_state import remove_state, state_of, write_state
 from sharebus_cli.status import scrape_totals, status_line
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.errors import SharebusError
 from sharebus_core.key_files import BusKeys, bus_keys
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, ensure_scrape_token, load_scrape_token
 from sharebus_core.settings import BusSettings
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
@@ -130,6 +131,8 @@ class _Bus:
     keys: BusKeys
     control: ControlKeys
     env: dict[str, str]
+    # The bus's scrape token (0600): every service's /metrics demands it, Prometheus and the status line send it.
+    scrape_token_file: Path
 
     @property
     def registry_url(self) -> str:
@@ -206,6 +209,7 @@ def _run(
         children,
         bus.broker,
         [f"http://127.0.0.1:{port}/metrics" for port in bus.router_ports],
+        load_scrape_token(None, bus.scrape_token_file).headers,
         workload,
         settings.status_interval_s,
         district.status if district is not None else str,
@@ -220,9 +224,13 @@ def _open_bus(stack: ExitStack, settings: RunSettings, catalogue: Catalogue, dem
         print(PLAINTEXT_WARNING, file=sys.stderr, flush=True)
     who = provision_identities(broker.admin_access, catalogue, settings.namespace, settings.credentials_dir, demo)
     keys = bus_keys(settings.keys_dir)
-    print_cli_access(settings.credentials_dir, who, broker, {**keys.everyone, **keys.control_writer})
+    token_file = ensure_scrape_token(scrape_token_path(settings))
+    print_cli_access(
+        settings.credentials_dir, who, broker, {**keys.everyone, **keys.control_writer, TOKEN_FILE_ENV: str(token_file)}
+    )
     env = {
         **keys.everyone,
+        TOKEN_FILE_ENV: str(token_file),
         "SHAREBUS_NAMESPACE": settings.namespace,
         "SHAREBUS_REGISTRY_URL": f"http://127.0.0.1:{settings.registry_port}",
         "SHAREBUS_CATALOGUE_DIR": str(settings.catalogue_dir),
@@ -235,7 +243,7 @@ def _open_bus(stack: ExitStack, settings: RunSettings, catalogue: Catalogue, dem
         "SHAREBUS_AUDITOR_METRICS_PORT": str(settings.auditor_port),
     }
     control = keys.control_keys(settings.control_max_delay_s)
-    return _Bus(settings, catalogue, broker, who, keys, control, env)
+    return _Bus(settings, catalogue, broker, who, keys, control, env, token_file)
 
 
 def _start_services(stack: ExitStack, bus: _Bus) -> tuple[list[Child], dict[str, str]]:
@@ -312,6 +320,7 @@ def _start_observers(
         settings.prometheus_port,
         settings.prometheus_dir,
         len(bus.catalogue.data_classes),
+        bus.scrape_token_file,
     )
     if landing is not None:
         watched.append(landing)
@@ -343,6 +352,7 @@ def _watch(
     children: list[Child],
     broker: KafkaBroker,
     metrics_urls: list[str],
+    scrape_headers: dict[str, str],
     workload: DemoWorkload | None,
     interval_s: float,
     suffix: Callable[[], str],
@@ -360,7 +370,7 @@ def _watch(
         counts = workload.counts if workload is not None else None
         line = (
             status_line(
-                scrape_totals(*metrics_urls),
+                scrape_totals(*metrics_urls, headers=scrape_headers),
                 counts.published if counts else 0,
                 counts.junk if counts else 0,
                 sum(counts.received.values()) if counts else 0,

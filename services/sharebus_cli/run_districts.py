@@ -34,6 +34,7 @@ from sharebus_core.errors import SharebusError
 from sharebus_core.grant_log import read_grants
 from sharebus_core.kafka import KafkaAccess, write_credentials_file
 from sharebus_core.key_files import bus_keys
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, scrape_headers
 from sharebus_core.settings import REPO_ROOT, BusSettings
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
@@ -107,6 +108,7 @@ class DistrictRun:
     workload: DemoWorkload | None = None
     city_router_metrics: str = ""
     city_registry_url: str = ""
+    scrape_token_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.catalogue = load_catalogue(self.settings.district_catalogue_dir)
@@ -153,6 +155,8 @@ class DistrictRun:
     ) -> list[Child]:
         """Starts the district bus, grants both ways on the city, the federation and the district's demo."""
         self.city_router_metrics = f"http://127.0.0.1:{city_env['SHAREBUS_ROUTER_WEB_PORT']}/metrics"
+        # One scrape token for the whole run: the district's services demand the city's.
+        self.scrape_token_env = {TOKEN_FILE_ENV: city_env[TOKEN_FILE_ENV]}
         self.city_registry_url = city_env["SHAREBUS_REGISTRY_URL"]
         broker_settings = BrokerSettings(
             port=self.settings.district_broker_port, controller_port=0, stream_port=0, data_dir=self.home / "kafka"
@@ -165,6 +169,7 @@ class DistrictRun:
         keys = bus_keys(self.home / "keys")
         env = {
             **keys.everyone,
+            **self.scrape_token_env,
             "SHAREBUS_NAMESPACE": self.namespace,
             "SHAREBUS_REGISTRY_URL": self.registry_url,
             "SHAREBUS_CATALOGUE_DIR": str(self.settings.district_catalogue_dir),
@@ -230,6 +235,7 @@ class DistrictRun:
         write_credentials_file(files["district"], accesses[self.code])
         prefix = "SHAREBUS_FEDERATION_"
         env = {
+            **self.scrape_token_env,
             f"{prefix}NAMESPACE": self.namespace,
             f"{prefix}DISTRICT": self.code,
             f"{prefix}DATA_DIR": str(self.home / "federation"),
@@ -287,7 +293,8 @@ class DistrictRun:
         up_classes = {c.code for c in self.catalogue.federated_up()}
         up = 0.0
         try:
-            text = httpx.get(self.city_router_metrics, timeout=1.0).text
+            headers = scrape_headers(self.scrape_token_env)
+            text = httpx.get(self.city_router_metrics, timeout=1.0, headers=headers).text
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
                     if sample.name == "sharebus_records_total" and sample.labels.get("data_class") in up_classes:

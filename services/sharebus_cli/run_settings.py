@@ -59,3 +59,9 @@ class RunSettings(BusSettings):
         default=REPO_ROOT / "var" / "run" / "state.json",
         description="what the running bus started and where (sharebus status reads it); removed when it stops",
     )
+
+
+def scrape_token_path(settings: RunSettings) -> Path:
+    """Where the run keeps the bus's scrape token: SHAREBUS_SCRAPE_TOKEN_FILE, else beside its state file.
+    Made once (0600) and kept, so that a Prometheus or a shell that read it keeps working across runs."""
+    return settings.scrape_token_file or settings.state_file.parent / "scrape-token"

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.errors import SharebusError
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, scrape_headers
 
 COLUMNS = ("provided", "consumed", "calls", "denials", "overdue")
 _BY_DEPT = "* on (consumer) group_left (department) sharebus_catalogue_system_info"
@@ -87,7 +88,15 @@ def run(args: argparse.Namespace, catalogue: Catalogue) -> str:
         return render(table, catalogue, f"from Prometheus {args.prometheus}, last {args.period}")
     except StatsUnavailable as prometheus_error:
         try:
-            text = httpx.get(args.router, timeout=5).text
+            # The router's /metrics answers only the scrape token (SHAREBUS_SCRAPE_TOKEN_FILE; make run prints it).
+            response = httpx.get(args.router, timeout=5, headers=scrape_headers())
+            response.raise_for_status()
+            text = response.text
+        except httpx.HTTPStatusError as exc:
+            raise StatsUnavailable(
+                f"{prometheus_error}; the router at {args.router} answered {exc.response.status_code}"
+                + (f" (set {TOKEN_FILE_ENV} to the bus's scrape token)" if exc.response.status_code == 401 else "")
+            ) from exc
         except httpx.HTTPError as exc:
             raise StatsUnavailable(f"{prometheus_error}; the router at {args.router} does not answer either") from exc
         table = from_router(text, catalogue.department_of_system)

@@ -7,6 +7,8 @@ from collections import defaultdict
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from sharebus_core.scrape_auth import scrape_headers
+
 _WANTED = (
     "sharebus_records_received_total",
     "sharebus_records_total",
@@ -16,15 +18,18 @@ _WANTED = (
 )
 
 
-def scrape_totals(*metrics_urls: str) -> dict[str, float]:
+def scrape_totals(*metrics_urls: str, headers: dict[str, str] | None = None) -> dict[str, float]:
     """Sums each sharebus counter over its labels and over the router workers; a worker that does not
-    answer counts nothing."""
+    answer (or refuses the scrape token: ``headers``, default from SHAREBUS_SCRAPE_TOKEN_FILE) counts nothing."""
+    headers = scrape_headers() if headers is None else headers
     texts = []
     for url in metrics_urls:
         try:
-            texts.append(httpx.get(url, timeout=1.0).text)
+            response = httpx.get(url, timeout=1.0, headers=headers)
         except httpx.HTTPError:
             continue
+        if response.status_code == 200:
+            texts.append(response.text)
     totals: dict[str, float] = defaultdict(float)
     for family in (f for text in texts for f in text_string_to_metric_families(text)):
         for sample in family.samples:

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 
-from sharebus_cli.run_settings import RunSettings
+from sharebus_cli.run_settings import RunSettings, scrape_token_path
 from sharebus_cli.run_state import RunProcess, RunState, read_state
+from sharebus_core.scrape_auth import ScrapeTokenError, load_scrape_token, scrape_headers
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -56,12 +57,21 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def probe(url: str | None) -> tuple[bool, str]:
-    """Whether ``url`` answers 200 now, and what it answered."""
+def run_scrape_headers(settings: RunSettings) -> dict[str, str]:
+    """The scrape token for the parts whose ready URL is a /metrics: SHAREBUS_SCRAPE_TOKEN_FILE (or
+    SHAREBUS_SCRAPE_TOKEN) when set, else the one the run keeps beside its state file, when readable."""
+    try:
+        return scrape_headers() or load_scrape_token(None, scrape_token_path(settings)).headers
+    except ScrapeTokenError:
+        return {}  # such a part then answers 401, and says so
+
+
+def probe(url: str | None, headers: dict[str, str] | None = None) -> tuple[bool, str]:
+    """Whether ``url`` answers 200 now (asked with ``headers``: the scrape token), and what it answered."""
     if url is None:
         return False, "no ready URL"
     try:
-        code = httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code
+        code = httpx.get(url, timeout=PROBE_TIMEOUT_S, headers=headers or {}).status_code
     except httpx.HTTPError as exc:
         return False, f"no answer from {url} ({type(exc).__name__})"
     return code == 200, f"{url} answered {code}"
@@ -76,17 +86,17 @@ def reachable(address: str) -> bool:
         return False
 
 
-def _part(process: RunProcess) -> PartStatus:
+def _part(process: RunProcess, headers: dict[str, str] | None = None) -> PartStatus:
     running = pid_alive(process.pid)
-    answers, detail = probe(process.ready_url) if running else (False, "exited")
+    answers, detail = probe(process.ready_url, headers) if running else (False, "exited")
     return PartStatus(process.name, process.pid, running, process.door, process.ready_url, answers, detail, process.log)
 
 
-def check(state: RunState) -> tuple[list[PartStatus], dict[str, bool]]:
+def check(state: RunState, headers: dict[str, str] | None = None) -> tuple[list[PartStatus], dict[str, bool]]:
     """Every part asked at once, so that one that hangs costs its timeout once, not once per part."""
     addresses = state.broker.split(",")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        parts = list(pool.map(_part, state.processes))
+        parts = list(pool.map(lambda process: _part(process, headers), state.processes))
         brokers = dict(zip(addresses, pool.map(reachable, addresses), strict=True))
     return parts, brokers
 
@@ -107,7 +117,8 @@ def _text(path: Path, state: RunState, parts: list[PartStatus], brokers: dict[st
 
 
 def run(args: argparse.Namespace) -> tuple[str, int]:
-    path: Path = args.state_file or RunSettings().state_file
+    settings = RunSettings()
+    path: Path = args.state_file or settings.state_file
     state = read_state(path)
     if state is None or not pid_alive(state.pid):
         why = (
@@ -118,7 +129,7 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
         body: dict[str, Any] = {"running": False, "state_file": str(path), "reason": why}
         text = f"sharebus is not running here: {why} (`make run` writes it once the bus is up)"
         return (json.dumps(body, indent=2) if args.json else text), 1
-    parts, brokers = check(state)
+    parts, brokers = check(state, run_scrape_headers(settings))
     healthy = all(p.answers for p in parts) and all(brokers.values())
     code = 0 if healthy else 6
     if not args.json:

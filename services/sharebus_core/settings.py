@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_core.deadline_zone import DEFAULT_DEADLINE_TIMEZONE, deadline_zone
 from sharebus_core.kafka import KafkaAccess, SecurityProtocol, read_credentials_file
+from sharebus_core.scrape_auth import ScrapeToken, load_scrape_token
 from sharebus_core.signing import ControlKeys, Signer, SigningKeyError, Verifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -98,6 +99,16 @@ class BusSettings(BaseSettings):
         description="the auditor's public key(s) (PEM), to check the signed chain-head anchors",
     )
 
+    # Who may read /metrics (and the probes' details): one token for the whole bus (sharebus_core.scrape_auth).
+    scrape_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("scrape_token", "SHAREBUS_SCRAPE_TOKEN")
+    )
+    scrape_token_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("scrape_token_file", "SHAREBUS_SCRAPE_TOKEN_FILE"),
+        description="a file holding the bus's scrape token (Authorization: Bearer ... on /metrics); wins",
+    )
+
     # Working-day deadlines (grant applications, disputes) are counted on one calendar, read by every
     # service, so the grant service, the router's overdue gauge, the portal and the report agree.
     deadline_timezone: str = Field(
@@ -155,6 +166,10 @@ class BusSettings(BaseSettings):
                 )
             return ControlKeys(verifier)
         return ControlKeys(verifier, Signer.from_file(self.control_signing_key_file))
+
+    def scrape_auth(self) -> ScrapeToken:
+        """The token ``/metrics`` demands; raises ``ScrapeTokenError`` naming the variables when none is set."""
+        return load_scrape_token(self.scrape_token, self.scrape_token_file)
 
     def audit_verifier(self) -> Verifier:
         if self.audit_verify_key_file is None:

@@ -45,6 +45,8 @@ class FederationService:
     def __init__(self, settings: FederationSettings) -> None:
         config = settings.service_config()
         self.settings = settings
+        # /metrics answers only the scrape token's holders (and /healthz's detail): no token, no start.
+        self.scrape_token = settings.scrape_auth()
         city_catalogue = load_catalogue(config.city.catalogue_dir)
         plan = plan_for(settings.namespace, settings.district, load_catalogue(config.district.catalogue_dir))
         if settings.district not in set(city_catalogue.district_of_department.values()):
@@ -108,6 +110,7 @@ class FederationService:
             self.registry,
             {"/healthz": healthz},
             "federation-http",
+            self.scrape_token,
         )
 
     def _watch(self, stop: threading.Event) -> int:

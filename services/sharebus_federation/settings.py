@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sharebus_broker.settings import REPO_ROOT, BrokerSettings, user_cache_dir
 from sharebus_core.errors import SharebusError
+from sharebus_core.scrape_auth import ScrapeToken, load_scrape_token
 
 # The service's side settings: what it needs of each bus, by field name.
 _SIDE_FIELDS = ("bootstrap", "credentials_file", "registry_url", "registry_credentials_file", "catalogue_dir")
@@ -74,6 +75,17 @@ class FederationSettings(BaseSettings):
     schema_sync_s: float = Field(default=1.0, gt=0, description="how often the schema follower looks")
     # How often MirrorMaker 2's status topics are read for /healthz (a probe never waits for that read).
     health_interval_s: float = Field(default=2.0, gt=0)
+    # The bus-wide scrape token /metrics demands (un-prefixed, as every service reads it: sharebus_core.scrape_auth).
+    scrape_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("scrape_token", "SHAREBUS_SCRAPE_TOKEN")
+    )
+    scrape_token_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("scrape_token_file", "SHAREBUS_SCRAPE_TOKEN_FILE")
+    )
+
+    def scrape_auth(self) -> ScrapeToken:
+        """The token ``/metrics`` demands; raises ``ScrapeTokenError`` naming the variables when none is set."""
+        return load_scrape_token(self.scrape_token, self.scrape_token_file)
 
     def jar_settings(self) -> BrokerSettings:
         """The broker's jar resolver resolves MirrorMaker 2 too (component ``mirror``)."""

@@ -9,6 +9,7 @@ import uvicorn
 
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
+from sharebus_core.scrape_auth import ScrapeTokenError
 from sharebus_core.signing import SigningKeyError
 from sharebus_gateway.app import create_app
 from sharebus_gateway.settings import GatewaySettings
@@ -25,7 +26,7 @@ def main() -> int:
         return 2
     try:
         app = create_app(settings, catalogue)
-    except SigningKeyError as exc:
+    except (SigningKeyError, ScrapeTokenError) as exc:
         print(f"sharebus-gateway: refusing to start: {exc}", file=sys.stderr)
         return 2
     print(f"sharebus-gateway: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)

@@ -20,6 +20,7 @@ from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
 from sharebus_disputes import DisputeService, DisputeSettings
@@ -133,6 +134,9 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
     # Loaded here, before serving: without the control plane's keys the gateway refuses to start
     # (SigningKeyError), since it could neither trust a key or grant nor sign a decision.
     control = settings.control_keys(sign=True)
+    # /metrics answers only the bus's scrape token (its labels name systems and classes): no token,
+    # no start (ScrapeTokenError). API keys do not open it.
+    scrape_token = settings.scrape_auth()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -220,7 +224,9 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        if not scrape_token.admits(request.headers.get("Authorization")):
+            return Response(UNAUTHORIZED_BODY, status_code=401, headers=UNAUTHORIZED_HEADERS)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -9,10 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-from prometheus_client import start_http_server
-
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.exposition import lean_exposition
+from sharebus_core.probe_server import serve_probes
+from sharebus_core.scrape_auth import ScrapeTokenError
 from sharebus_land.errors import DatabaseUrlInvalid, LandError, ThemeInvalid
 from sharebus_land.plan import plan
 from sharebus_land.settings import LandSettings
@@ -41,6 +41,9 @@ def run(settings: LandSettings, *, once: bool = False, show_plan: bool = False) 
     except (ThemeInvalid, DatabaseUrlInvalid) as exc:
         print(f"sharebus land: {exc}", file=sys.stderr)
         return 2
+    except ScrapeTokenError as exc:
+        print(f"sharebus land: refusing to serve metrics: {exc}", file=sys.stderr)
+        return 2
     except LandError as exc:
         print(f"sharebus land: {exc}", file=sys.stderr)
         return 6
@@ -50,6 +53,8 @@ def _run(settings: LandSettings, *, once: bool, show_plan: bool) -> int:
     if not settings.system:
         print("sharebus land: name the system (--system, or SHAREBUS_LAND_SYSTEM)", file=sys.stderr)
         return 2
+    # /metrics answers only the scrape token's holders: asked for metrics without a token, nothing starts.
+    token = settings.scrape_auth() if settings.metrics_port is not None and not show_plan else None
     catalogue = load_catalogue(settings.catalogue_dir)
     catalogue.system(settings.system)  # UnknownSystem names it
     _ensure_sqlite_dir(settings.database_url)
@@ -59,8 +64,10 @@ def _run(settings: LandSettings, *, once: bool, show_plan: bool) -> int:
         store.dispose()
         return 0
     sink = Sink(settings, settings.system, catalogue, store)
-    if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, registry=sink.metrics.registry)
+    if settings.metrics_port is not None and token is not None:
+        # On every interface, as prometheus-client's start_http_server served it before.
+        probes = {"/healthz": lambda: (200, {"status": "ok"})}
+        serve_probes("0.0.0.0", settings.metrics_port, sink.metrics.registry, probes, "land-http", token)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

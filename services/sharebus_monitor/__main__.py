@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
 from sharebus_core.probe_server import serve_probes
+from sharebus_core.scrape_auth import ScrapeTokenError
 from sharebus_core.topics import TopicNames
 from sharebus_monitor.catalogue_info import CatalogueCollector
 from sharebus_monitor.collector import LagCollector, LagSampler, run_sampler
@@ -25,8 +26,9 @@ def main() -> int:
     settings = MonitorSettings()
     logging.basicConfig(level="INFO", format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     try:
+        token = settings.scrape_auth()  # /metrics answers only its holders: no token, no start
         catalogue = load_catalogue(settings.catalogue_dir)
-    except CatalogueError as exc:
+    except (CatalogueError, ScrapeTokenError) as exc:
         print(f"sharebus-monitor: {exc}", file=sys.stderr)
         return 2
     topics = TopicNames(settings.namespace)
@@ -42,7 +44,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # Served in shards on request (sharebus_core.exposition): the lag of every class's topic is city-sized.
-    serve_probes(settings.metrics_host, settings.metrics_port, REGISTRY, {}, "monitor-http")
+    serve_probes(settings.metrics_host, settings.metrics_port, REGISTRY, {}, "monitor-http", token)
     print(
         f"sharebus-monitor: lag of {topics.router_app_id} and {settings.namespace}.* groups every "
         f"{settings.interval_s:g}s; metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics",

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from sharebus_core.errors import SharebusError
+from sharebus_core.scrape_auth import scrape_headers
+
 log = logging.getLogger(__name__)
 
 Sample = tuple[dict[str, str], float]
@@ -24,9 +27,10 @@ def scrape(url: str | None, timeout_s: float = 2.0) -> dict[str, list[Sample]] |
     if not url:
         return None
     try:
-        response = httpx.get(url, timeout=timeout_s)
+        # The bus's scrape token (SHAREBUS_SCRAPE_TOKEN_FILE): every /metrics answers only its holders.
+        response = httpx.get(url, timeout=timeout_s, headers=scrape_headers())
         response.raise_for_status()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, SharebusError) as exc:
         log.warning("cannot read %s: %s", url, exc)
         return None
     samples: dict[str, list[Sample]] = defaultdict(list)

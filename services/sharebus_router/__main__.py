@@ -8,6 +8,7 @@ import sys
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
 from sharebus_core.grant_log import ensure_grant_topic
+from sharebus_core.scrape_auth import ScrapeTokenError
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_provision import (
@@ -31,7 +32,8 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
         return 2
     try:
         settings.control_keys()
-    except SigningKeyError as exc:
+        settings.scrape_auth()  # /metrics answers only the scrape token's holders: none, no start
+    except (SigningKeyError, ScrapeTokenError) as exc:
         print(f"sharebus-router: refusing to start: {exc}", file=sys.stderr)
         return 2
     topics = TopicNames(settings.namespace)

@@ -43,7 +43,7 @@ from sharebus_router.backfill import Backfiller
 from sharebus_router.backfill_agent import BackfillDesk, install_backfill
 from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService
 from sharebus_router.data_producer import DataProducer
-from sharebus_router.faust_sensor import install_sensor
+from sharebus_router.faust_sensor import FAUST_VIEWS_OFF, check_faust_views_off, install_sensor, scrape_guard
 from sharebus_router.freshness import FreshnessTracker, decodes
 from sharebus_router.grant_metrics import GrantCollector
 from sharebus_router.handler import RecordHandler
@@ -119,6 +119,8 @@ def faust_app_settings(settings: RouterSettings) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        # None of Faust's own views (/router, /table: the periods table's contents, /stats, /graph, ...).
+        **FAUST_VIEWS_OFF,
     }
 
 
@@ -128,9 +130,16 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     Raises ``SigningKeyError`` without the control plane's verify key: no grant could be trusted.
     """
     verifier = settings.control_keys().verifier
+    # Every web path but /healthz and /readyz answers only the scrape token (ScrapeTokenError without one).
+    token = settings.scrape_auth()
     kafka = settings.kafka  # on the listener that does not force re-authentication (RouterSettings.kafka)
     topics = TopicNames(settings.namespace)
-    app = faust.App(topics.router_faust_id, **faust_app_settings(settings))
+    app = faust.App(
+        topics.router_faust_id,
+        **faust_app_settings(settings),
+        web_application_options={"middlewares": [scrape_guard(token)]},
+    )
+    check_faust_views_off(app)
     metrics = RouterMetrics(REGISTRY)
     install_sensor(app, REGISTRY)  # Faust's families without per-topic/partition series (docs/metrics.md)
     schemas = SchemaCache(
@@ -323,6 +332,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     async def healthz(view: View, request: Request) -> Response:
         return view.json({"status": "ok"})
 
+    # Open (scrape_guard lets it through for orchestrators), but only the token's holders see why: the
+    # body names closed classes and the worker's partitions.
     @app.page("/readyz")
     async def readyz(view: View, request: Request) -> Response:
         assigned = app.consumer.assignment()
@@ -349,7 +360,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
             # The router's clock (skewed in drills and tests), so that a caller can wait until a move took.
             "clock": clock.time(),
         }
-        return view.json(body, status=200 if ready else 503)
+        shown = body if token.admits(request.headers.get("Authorization")) else {"ready": ready}
+        return view.json(shown, status=200 if ready else 503)
 
     def close(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> Awaitable[None]:
         for running in follower:

@@ -6,10 +6,17 @@ topics) that was 59,593 series and 7.5 MB per scrape. This sensor keeps the same
 dashboards and alerts query them), with the per-topic and per-partition families left out: per-class
 traffic is in ``sharebus_records_received_total``, and per-topic lag is the monitor's
 ``sharebus_consumer_lag_records``.
+
+The router's web server answers only holders of the bus's scrape token, but for ``/healthz`` and
+``/readyz`` (``scrape_guard``; /readyz tells an anonymous caller only whether it is ready), and serves
+none of Faust's own views (``/router``, ``/table``, ``/stats``, ``/graph``, ``/performance``): the
+``periods`` table and the worker's assignment are nobody's business over HTTP (``FAUST_VIEWS_OFF``,
+``check_faust_views_off``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, cast
 
 import faust
@@ -21,10 +28,59 @@ from faust.types.transports import ConsumerT
 from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sharebus_core.errors import SharebusError
 from sharebus_core.exposition import scrape
+from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS, ScrapeToken
 
 # Faust's buckets (milliseconds), so histograms read as before.
 _MS_BUCKETS = (5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
+
+
+# Faust's built-in views, each behind its own setting; all off (Faust serves /router and /table by default).
+FAUST_VIEW_FLAGS = (
+    "web_router_enabled",
+    "web_tables_enabled",
+    "web_stats_enabled",
+    "web_graph_enabled",
+    "web_metrics_enabled",
+)
+FAUST_VIEWS_OFF: dict[str, bool] = dict.fromkeys(FAUST_VIEW_FLAGS, False)
+# The only paths that answer without the scrape token (their bodies reduced: app.py's readyz).
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FaustViewsEnabled(SharebusError, RuntimeError):
+    """A Faust view was switched back on (its ``APP_WEB_*_ENABLED`` variable wins over the app's settings)."""
+
+
+def check_faust_views_off(app: faust.App) -> None:
+    """Refuses (``FaustViewsEnabled``) an app that would serve one of Faust's own views.
+
+    Faust reads ``APP_WEB_TABLES_ENABLED`` and the like from the environment over the app's own
+    settings, so the settings alone do not keep them off.
+    """
+    enabled = [flag for flag in FAUST_VIEW_FLAGS if getattr(app.conf, flag)]
+    if enabled:
+        variables = ", ".join(f"APP_{flag.upper()}" for flag in enabled)
+        raise FaustViewsEnabled(
+            f"Faust's own web views would be served ({', '.join(enabled)}): unset {variables}; the router "
+            "serves only /metrics, /healthz and /readyz"
+        )
+
+
+def scrape_guard(token: ScrapeToken, open_paths: Collection[str] = OPEN_PATHS) -> Any:
+    """An aiohttp middleware for the router's web server (Faust's ``web_application_options``): every
+    path but ``open_paths`` answers 401 without ``Authorization: Bearer <scrape token>``."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in open_paths or token.admits(request.headers.get("Authorization")):
+            return await handler(request)
+        return web.Response(status=401, body=UNAUTHORIZED_BODY, headers=UNAUTHORIZED_HEADERS)
+
+    return guard
 
 
 def install_sensor(app: faust.App, registry: CollectorRegistry, pattern: str = "/metrics") -> RouterSensor:

@@ -18,6 +18,7 @@ from sharebus_core.kafka import read_credentials_file
 from sharebus_core.principals import ADMIN_USER
 from tests.support.kafka import metric
 from tests.support.run_cli import assert_stopped_cleanly
+from tests.support.scrape import scraped
 
 STATUS = re.compile(
     r"published\s+(?P<published>\d+) \| junk\s+(?P<junk>\d+) \| routed\s+(?P<routed>\d+) \| "
@@ -139,7 +140,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert up == {f"sharebus-{job}": 1.0 for job in jobs}, up
         # The demo's landing sink keeps drc-credit's deliveries in its own SQLite file.
         assert f"landing drc-credit's deliveries into {tmp_path / 'land' / 'drc-credit.db'}" in output
-        land_metrics = httpx.get(f"http://127.0.0.1:{ports['land']}/metrics", timeout=5).text
+        land_metrics = scraped(f"http://127.0.0.1:{ports['land']}/metrics").text
         assert "sharebus_land_transactions_total" in land_metrics
         # The registry answers only a credential (the admin's here), and refuses anonymous callers.
         registry_url = f"http://127.0.0.1:{ports['registry']}"

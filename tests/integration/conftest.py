@@ -24,6 +24,7 @@ from tests.support.kafka import eventually
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess, start_registry
 from tests.support.router import RouterProcess, start_router
+from tests.support.scrape import scraped
 
 FIXTURE_CATALOGUE = Path(__file__).resolve().parents[1] / "fixtures" / "catalogue"
 
@@ -128,7 +129,7 @@ class ClockedBus:
         (the clock only ever moves forward here)."""
         self.skew_file.write_text(str(instant.timestamp() + 2 - time.time()))
         url = f"{self.bus.router.base_url}/readyz"
-        eventually(lambda: float(httpx.get(url, timeout=5).json()["clock"]), lambda t: t > instant.timestamp())
+        eventually(lambda: float(scraped(url).json()["clock"]), lambda t: t > instant.timestamp())
 
     def restart_router(self, name: str, kill: bool = False) -> None:
         if kill:

@@ -10,7 +10,6 @@ import stat
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from confluent_kafka import Consumer, KafkaError
@@ -29,6 +28,7 @@ from sharebus_core.settings import BusSettings
 from tests.support.access import AUTH_ERRORS, OK, connects, login_refusal, provision_namespace, read_outcomes
 from tests.support.kafka import eventually, metric
 from tests.support.names import unique
+from tests.support.scrape import scraped
 
 pytestmark = pytest.mark.broker
 
@@ -143,7 +143,7 @@ def test_the_reconciler_service_repairs_on_signal_and_follows_the_catalogue(
         _add_system(catalogue_dir, "tax-audit")
         added = system_acls(load_catalogue(catalogue_dir), namespace, ["tax-audit"])
         assert eventually(lambda: added <= AclAdmin(kafka_admin).current(), bool, 15)
-        ready = httpx.get(f"{base}/readyz", timeout=5).json()
+        ready = scraped(f"{base}/readyz").json()
         assert ready["ready"] is True
         assert ready["runs"] == 3
         assert ready["last_drift"] == {"missing": len(added), "extra": 0}

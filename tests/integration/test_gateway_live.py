@@ -8,13 +8,13 @@ import socket
 import time
 from typing import Any
 
-import httpx
 from websockets.sync.client import connect
 
 from tests.integration.conftest import GatewayBus
 from tests.support.gateway import read_sse
 from tests.support.kafka import end_offsets, eventually, metric
 from tests.support.records import ENTERPRISE, penalty
+from tests.support.scrape import scraped
 
 PENALTY = "301001002/000001"  # conditional, provider AMR, subscribed by tax-levy
 
@@ -58,7 +58,7 @@ def grant_penalty(gb: GatewayBus) -> str:
         assert approved.json()["effective_state"] == "approved"
 
     def routed() -> int:
-        return int(httpx.get(f"{gb.bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+        return int(scraped(f"{gb.bus.router.base_url}/readyz").json()["grant_events_routed"])
 
     assert eventually(routed, lambda n: n >= 2, timeout_s=30) >= 2
     return grant_id

@@ -32,6 +32,7 @@ from tests.support.browser import console_errors, new_driver, save_screenshot
 from tests.support.kafka import end_offsets, eventually, metric, read_all
 from tests.support.portal import PASSWORD, PortalProcess, add_officials, start_portal
 from tests.support.records import PENALTY, penalty, publish_records
+from tests.support.scrape import scraped
 
 # Every control a form has, without a <label for> naming it: what a screen reader could not announce.
 UNLABELLED = """
@@ -169,7 +170,7 @@ def previews_open(officials: Officials) -> int:
 
 
 def grants_routed(bus: Bus) -> int:
-    return int(httpx.get(f"{bus.router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+    return int(scraped(f"{bus.router.base_url}/readyz").json()["grant_events_routed"])
 
 
 def test_apply_approve_masked_preview_revoke_and_refusals_in_a_real_browser(

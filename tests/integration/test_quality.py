@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -30,6 +29,7 @@ from tests.support.kafka import eventually, metric, read_all
 from tests.support.names import unique
 from tests.support.registry import RegistryProcess
 from tests.support.router import start_router
+from tests.support.scrape import scraped
 from tests.support.subscribe import collect
 
 ENTERPRISE = "301001001/000001"  # unconditional: tax-levy and psb-case receive it
@@ -195,7 +195,7 @@ def test_rules_reject_and_flag_exactly_the_records_that_break_them(quality_bus: 
     # Three of the provider's five classes were never published in this namespace: the subtraction shows.
     assert metric(url, "sharebus_quality_delivery", data_class="301001003/000001") == 0.0
     # A class with no record yet has no quality counters: series begin with its first record.
-    never = [line for line in httpx.get(url, timeout=5).text.splitlines() if '"301001003/000001"' in line]
+    never = [line for line in scraped(url).text.splitlines() if '"301001003/000001"' in line]
     assert never  # the class has other series (delivery, freshness)
     assert not [line for line in never if line.startswith("sharebus_quality_records_total")]
     assert metric(url, "sharebus_quality_delivery_ratio", provider="AMR") == pytest.approx(2 / 5)

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import httpx
 from confluent_kafka import Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from sharebus_core.kafka import KafkaAccess
 from tests.support.names import unique
+from tests.support.scrape import scraped
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ def metric(metrics_url: str, name: str, **labels: str) -> float:
     A name the process does not declare at all raises, so that ``== 0`` cannot pass after a
     rename; a declared family with no matching sample yet sums to 0.
     """
-    text = httpx.get(metrics_url, timeout=5).text
+    text = scraped(metrics_url).text
     total = 0.0
     declared = False
     for family in text_string_to_metric_families(text):

@@ -6,8 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import Child, start_child
 from sharebus_core.kafka import KafkaAccess
@@ -15,6 +13,7 @@ from sharebus_core.offsets import committed_offsets
 from sharebus_core.topics import TopicNames
 from tests.support.kafka import end_offsets, eventually
 from tests.support.keys import reader_env
+from tests.support.scrape import scraped
 
 
 @dataclass
@@ -68,7 +67,7 @@ def wait_routed(router: RouterProcess, events: int) -> None:
     """Waits until the router's routes reflect ``events`` grant events (its /readyz says so)."""
 
     def routed() -> int:
-        return int(httpx.get(f"{router.base_url}/readyz", timeout=5).json()["grant_events_routed"])
+        return int(scraped(f"{router.base_url}/readyz").json()["grant_events_routed"])
 
     assert eventually(routed, lambda n: n >= events, timeout_s=30) >= events
 

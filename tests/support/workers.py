@@ -12,6 +12,7 @@ from sharebus_core.catalogue import Catalogue
 from sharebus_core.settings import BusSettings
 from sharebus_sdk import Publisher, PublisherSettings
 from tests.support.router import RouterProcess
+from tests.support.scrape import scraped
 
 
 class Flow:
@@ -59,7 +60,7 @@ class Flow:
 
 def readyz(router: RouterProcess) -> dict[str, Any]:
     """The worker's /readyz body (also when it answers 503)."""
-    body: dict[str, Any] = httpx.get(f"{router.base_url}/readyz", timeout=5).json()
+    body: dict[str, Any] = scraped(f"{router.base_url}/readyz").json()
     return body
 
 

@@ -8,10 +8,19 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from sharebus_cli.compose_init import CREDENTIALS_FILE, PRINCIPALS, kept_credentials, keys_for, write_service_dir
+from sharebus_cli.compose_init import (
+    CREDENTIALS_FILE,
+    PRINCIPALS,
+    SCRAPE_TOKEN_FILE,
+    kept_credentials,
+    keys_for,
+    write_prometheus_token,
+    write_service_dir,
+)
 from sharebus_core.kafka import KafkaAccess, KafkaAccessError, read_credentials_file
 from sharebus_core.key_files import bus_keys
 from sharebus_core.principals import Principals
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, ensure_scrape_token
 
 NAMES = Principals("sharebus")
 
@@ -85,3 +94,17 @@ def test_a_service_directory_holds_only_its_own_keys(tmp_path: Path, ca_file: Pa
         paths = [line.split("='", 1)[1].rstrip("'") for line in env.splitlines()]
         assert paths
         assert all(Path(p).parent == home for p in paths)
+
+
+def test_prometheus_gets_the_scrape_token_alone_and_each_service_a_copy(tmp_path: Path, ca_file: Path) -> None:
+    token = ensure_scrape_token(tmp_path / "keys" / SCRAPE_TOKEN_FILE)
+    written = write_prometheus_token(tmp_path, token, owner=False)
+    assert written == tmp_path / "prometheus" / SCRAPE_TOKEN_FILE
+    assert written.read_text() == token.read_text()
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in written.parent.iterdir()) == [SCRAPE_TOKEN_FILE]
+    home = write_service_dir(
+        tmp_path, "monitor", _access(NAMES.service("monitor")), ca_file, {TOKEN_FILE_ENV: str(token)}, owner=False
+    )
+    assert (home / SCRAPE_TOKEN_FILE).read_text() == token.read_text()
+    assert f"export {TOKEN_FILE_ENV}='{home / SCRAPE_TOKEN_FILE}'" in (home / "env").read_text()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sharebus_broker.compose import write_compose_cluster
-from sharebus_cli.compose_init import SERVICE_UIDS
+from sharebus_cli.compose_init import PROMETHEUS_UID, SERVICE_UIDS
 from sharebus_core.principals import ADMIN_USER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,8 +107,18 @@ def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compo
     }
     for name, service in runtime.items():
         mounted = {v: m for v, m in _volumes(service).items() if v in secret_volumes}
-        if name in ("prometheus", "prometheus-config"):
+        if name == "prometheus-config":
             assert mounted == {}
+            continue
+        if name == "prometheus":
+            # Its own volume, with the scrape token only (bus-init writes it, owned by its uid).
+            assert mounted == {"prometheus-secrets": ("/etc/sharebus-secrets", True)}
+            assert service["user"] == f"{PROMETHEUS_UID}:{PROMETHEUS_UID}"
+            assert "--token-file" in services["prometheus-config"]["command"]
+            token_file = services["prometheus-config"]["command"][
+                services["prometheus-config"]["command"].index("--token-file") + 1
+            ]
+            assert token_file.startswith("/etc/sharebus-secrets/")
             continue
         if name.startswith("kafka-"):
             assert mounted == {f"{name}-conf": (f"/sharebus/brokers/{name}", True)}
@@ -120,7 +130,7 @@ def test_each_service_mounts_only_its_own_secrets_read_only_as_its_own_uid(compo
         assert service["user"] == f"{SERVICE_UIDS[own]}:{SERVICE_UIDS[own]}", name
     # bus-init fills every service's volume; each volume has one owner (both routers are one principal).
     filled = {v for v in _volumes(services["bus-init"]) if v.endswith("-secrets")}
-    assert filled == {f"{s}-secrets" for s in SERVICE_UIDS}
+    assert filled == {f"{s}-secrets" for s in SERVICE_UIDS} | {"prometheus-secrets"}
     assert len(set(SERVICE_UIDS.values())) == len(SERVICE_UIDS)
 
 

@@ -86,8 +86,13 @@ def test_a_process_that_does_not_run_is_not_scraped() -> None:
 
 def test_compose_scrapes_a_city_sized_bus_by_service_name_in_parts(tmp_path: Path) -> None:
     # Rules from the project's directory here, so that promtool can load them.
-    config = yaml.safe_load(compose_config(3170, str(PROMETHEUS_DIR)))
+    # promtool checks that the token file exists; compose's is in Prometheus's secrets volume.
+    token = tmp_path / "scrape-token"
+    token.write_text("x" * 43)
+    config = yaml.safe_load(compose_config(3170, str(PROMETHEUS_DIR), str(token)))
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for job in jobs.values():
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": str(token)}
     for name in ("sharebus-router", "sharebus-monitor"):
         assert jobs[name]["params"] == {"shards": ["8"]}
         assert [static["labels"]["shard"] for static in jobs[name]["static_configs"]] == [str(k) for k in range(8)]
@@ -113,6 +118,9 @@ def test_compose_scrapes_the_demo_catalogue_whole(tmp_path: Path, monkeypatch: p
     assert jobs["sharebus-router"]["static_configs"] == [{"targets": ["router-1:6066", "router-2:6066"]}]
     assert "params" not in jobs["sharebus-router"]
     assert config["rule_files"] == ["/etc/sharebus/alerts.yml"]
+    # Every target demands the scrape token, which bus-init writes into Prometheus's own volume.
+    assert {job["authorization"]["credentials_file"] for job in jobs.values()} == {"/etc/sharebus-secrets/scrape-token"}
+    assert {job["authorization"]["type"] for job in jobs.values()} == {"Bearer"}
 
 
 def test_compose_prometheus_refuses_a_broken_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,3 +128,24 @@ def test_compose_prometheus_refuses_a_broken_catalogue(tmp_path: Path, monkeypat
     out = tmp_path / "prometheus.yml"
     assert compose_prometheus(["--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_every_job_sends_the_scrape_token_when_given(tmp_path: Path) -> None:
+    """``sharebus run`` and the tests give the run's token file: every job sends it (every /metrics demands it),
+    and promtool takes the config."""
+    token = tmp_path / "scrape-token"
+    token.write_text("x" * 43)
+    ports: dict[str, int | list[int]] = {
+        "sharebus-router": [6066, 6071],
+        "sharebus-auditor": 6067,
+        "sharebus-gateway": 8080,
+    }
+    config = yaml.safe_load(rewrite_config(CONFIG.read_text(), ports, shards={"sharebus-router": 2}, token_file=token))
+    assert [job["authorization"] for job in config["scrape_configs"]] == [
+        {"type": "Bearer", "credentials_file": str(token)}
+    ] * 3
+    rendered = tmp_path / "prometheus.yml"
+    rendered.write_text(yaml.safe_dump(config))
+    (tmp_path / "alerts.yml").write_text((PROMETHEUS_DIR / "alerts.yml").read_text())
+    result = _promtool("check", "config", str(rendered))
+    assert result.returncode == 0, result.stdout + result.stderr
