@@ -4,8 +4,13 @@ A replay sends the chosen letters in their records' original order (source topic
 which is each key's order; the dead-letter topic's own order is not it (three partitions, and a periodic
 record is dead-lettered at its window's release, after later records of its key). A letter naming a source
 record that an earlier letter names too (a repeat, after a crash or a retried release) goes once. A letter
-whose copy is already in its source topic (its ``sharebus-replayed-from`` header names the letter) is
-skipped, so a replay that was interrupted is resumed by running it again.
+whose record was replayed already, by any run and from any letter naming it (a copy in its source topic
+carries ``sharebus-replayed-source`` naming the record), is skipped, so a replay that was interrupted is
+resumed by running it again, and runs that pick other letters of one record (``--reason`` by ``--reason``)
+send it once.
+
+Finding the copies reads no source topic whole: a copy goes to its record's partition, after the record
+(``sharebus_ops.dlq.replay``), so each source partition is read from the first chosen letter's record on.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import argparse
 import json
 from collections.abc import Iterable
 
+from confluent_kafka import Message, TopicPartition
+
 from sharebus_core.headers import header_list
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
-from sharebus_core.topic_reader import read_topic
+from sharebus_core.topic_reader import RangeReader, partition_ends
 from sharebus_core.topics import TopicNames
-from sharebus_ops.dlq import REPLAYED_FROM, DeadLetter, chosen, list_dead_letters, replay
+from sharebus_ops.dlq import REPLAYED_FROM, REPLAYED_SOURCE, DeadLetter, chosen, list_dead_letters, replay
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace, settings: BusSettings) -> str:
     missing = set(args.positions) - {d.position for d in picked}
     if missing:
         raise SystemExit(f"sharebus dlq replay: no dead letter at {', '.join(sorted(missing))}")
-    return replay_in_order(settings.kafka, topic, picked, again=args.again)
+    return replay_in_order(settings.kafka, topic, picked, again=args.again, every=every)
 
 
 def in_source_order(letters: Iterable[DeadLetter]) -> list[DeadLetter]:
@@ -93,26 +100,79 @@ def in_source_order(letters: Iterable[DeadLetter]) -> list[DeadLetter]:
     return sorted(first.values(), key=lambda d: (d.source_topic, d.source_partition, d.source_offset))
 
 
-def replayed_already(access: KafkaAccess, topic: str, letters: list[DeadLetter]) -> set[str]:
-    """The positions of the letters whose copy is in their source topic (read whole: a copy's partition
-    follows its key, not the original's)."""
-    copies: set[str] = set()
-    for source in sorted({d.source_topic for d in letters if d.source_topic}):
-        for msg in read_topic(access, source):
-            for name, raw in header_list(msg.headers()):
-                if name == REPLAYED_FROM:
-                    copies.add(raw.decode("utf-8", "replace"))
-    return {d.position for d in letters if f"{topic}:{d.position}" in copies}
+# A partition of a source topic, and the first offset in it a copy of a chosen letter's record can be at.
+Ranges = dict[tuple[str, int], int]
 
 
-def replay_in_order(access: KafkaAccess, topic: str, picked: list[DeadLetter], *, again: bool = False) -> str:
+def source_copies(access: KafkaAccess, ranges: Ranges) -> Iterable[Message]:
+    """The records of each source partition from its offset in ``ranges`` to its end (as of now)."""
+    ends = partition_ends(access, [TopicPartition(t, p) for t, p in ranges])
+    reader: RangeReader | None = None
+    try:
+        for (source, partition), start in sorted(ranges.items()):
+            low, high = ends.get((source, partition), (0, 0))
+            first = max(start, low)
+            if first >= high:
+                continue
+            if reader is None:
+                reader = RangeReader(access, source, partition, first, high, isolation="read_uncommitted")
+            else:
+                reader.reset(source, partition, first, high)
+            while not reader.done:
+                yield from reader.next_chunk()
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def copy_ranges(letters: Iterable[DeadLetter]) -> Ranges:
+    """Where a copy of the letters' records can be: a copy goes to its record's partition, after the record."""
+    ranges: Ranges = {}
+    for d in letters:
+        if d.source_topic and d.source_partition >= 0 and d.source_offset >= 0:
+            where = (d.source_topic, d.source_partition)
+            ranges[where] = min(ranges.get(where, d.source_offset + 1), d.source_offset + 1)
+    return ranges
+
+
+def replayed_already(
+    access: KafkaAccess, topic: str, letters: list[DeadLetter], every: Iterable[DeadLetter] = ()
+) -> set[str]:
+    """The positions of the letters whose record was replayed already (a copy of it is in its source topic).
+
+    A copy names its record (``sharebus-replayed-source``); one made before copies did names its letter only
+    (``sharebus-replayed-from``), and that letter, among ``every`` letter of the topic, names the record."""
+    by_position = {d.position: d.source for d in [*every, *letters]}
+    replayed: set[str] = set()
+    for msg in source_copies(access, copy_ranges(letters)):
+        for name, raw in header_list(msg.headers()):
+            if name == REPLAYED_SOURCE:
+                replayed.add(raw.decode("utf-8", "replace"))
+            elif name == REPLAYED_FROM:
+                dlq, _, position = raw.decode("utf-8", "replace").partition(":")
+                if dlq == topic and position in by_position:
+                    replayed.add(by_position[position])
+    return {d.position for d in letters if d.source in replayed}
+
+
+def replay_in_order(
+    access: KafkaAccess,
+    topic: str,
+    picked: list[DeadLetter],
+    *,
+    again: bool = False,
+    every: Iterable[DeadLetter] = (),
+) -> str:
     ordered = in_source_order(picked)
-    done = set() if again else replayed_already(access, topic, ordered)
+    done = set() if again else replayed_already(access, topic, ordered, every)
     pending = [d for d in ordered if d.position not in done]
     count = replay(access, topic, pending)
     said = f"re-published {count} dead letter(s) to their source topics"
     if done:
-        said += f"; skipped {len(done)} already replayed ({', '.join(sorted(done))}; --again sends them anyway)"
+        said += (
+            f"; skipped {len(done)} whose record was replayed already ({', '.join(sorted(done))}; "
+            "--again sends them anyway)"
+        )
     overtaken = _overtaken(ordered, done)
     if overtaken and not again:
         # A copy Kafka refused while later ones of its key went out: its key's order is lost.

@@ -22,6 +22,11 @@ from sharebus_router.dead_letters import (
 )
 
 REPLAYED_FROM = "sharebus-replayed-from"
+# The source record a copy was replayed from, ``<topic>:<partition>:<offset>``: whatever letter named it
+# (a record can be dead-lettered more than once), the record goes back once (``sharebus dlq replay``).
+REPLAYED_SOURCE = "sharebus-replayed-source"
+# The replay's own headers: an earlier replay's (the copy failed again) are not the record's.
+_REPLAY_HEADERS = {REPLAYED_FROM, REPLAYED_SOURCE}
 _DLQ_HEADERS = {
     DLQ_REASON,
     DLQ_DETAIL,
@@ -58,6 +63,11 @@ class DeadLetter:
     @property
     def position(self) -> str:
         return f"{self.partition}:{self.offset}"
+
+    @property
+    def source(self) -> str:
+        """The source record the letter was made of, as ``REPLAYED_SOURCE`` names it."""
+        return f"{self.source_topic}:{self.source_partition}:{self.source_offset}"
 
 
 def _dead_letter(msg: Message) -> DeadLetter:
@@ -142,7 +152,11 @@ def _as_published(
 def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], original: Original = read_original) -> int:
     """Publishes each letter's original key, value and headers to its source topic again; returns how many.
 
-    The copy carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` so it can be traced back. What a
+    The copy goes to the partition its record came from, so it follows every record of its key there and
+    is after its record: a later replay finds it by reading the partition from the record on, not the whole
+    topic. It carries ``sharebus-replayed-from: <dlq>:<partition>:<offset>`` (the letter) and
+    ``sharebus-replayed-source: <topic>:<partition>:<offset>`` (the record), so it can be traced back and
+    its record is not replayed again whatever letter names it. What a
     letter left out is read from its source topic; a letter whose record cannot be found is refused,
     before anything is published. When Kafka refuses or does not acknowledge some copies, ``ReplayError``
     says which letters went out and which did not, so that only those are replayed again.
@@ -167,10 +181,19 @@ def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], origi
 
     for letter, key, value, published in records:
         # An earlier replay's trace (the record failed again) is the tool's, not the record's: one trace, this one.
-        own = [(name, raw) for name, raw in published if name != REPLAYED_FROM]
-        headers: Headers = [*own, (REPLAYED_FROM, f"{topic}:{letter.position}".encode())]
+        own = [(name, raw) for name, raw in published if name not in _REPLAY_HEADERS]
+        headers: Headers = [
+            *own,
+            (REPLAYED_FROM, f"{topic}:{letter.position}".encode()),
+            (REPLAYED_SOURCE, letter.source.encode()),
+        ]
         producer.produce(
-            letter.source_topic, key=key, value=value, headers=headers, on_delivery=outcome(letter.position)
+            letter.source_topic,
+            key=key,
+            value=value,
+            headers=headers,
+            partition=max(letter.source_partition, -1),  # -1 (a letter that does not say): by key, as before
+            on_delivery=outcome(letter.position),
         )
     producer.flush(30)
     if len(acknowledged) < len(records):

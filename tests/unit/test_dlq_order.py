@@ -17,7 +17,7 @@ from confluent_kafka import Message
 from sharebus_cli import dlq_cmd
 from sharebus_core import headers as h
 from sharebus_core.settings import BusSettings
-from sharebus_ops.dlq import REPLAYED_FROM, DeadLetter, _dead_letter
+from sharebus_ops.dlq import REPLAYED_FROM, REPLAYED_SOURCE, DeadLetter, _dead_letter
 from sharebus_router.dead_letters import DeadLetterReason, dead_letter_headers
 from tests.unit.test_dlq_replay import Access
 
@@ -25,30 +25,51 @@ SOURCE = "unit.src.301001005.000001"
 DLQ = "unit.dlq"
 
 
-def letter(dlq_partition: int, dlq_offset: int, source_offset: int, key: bytes = b"U1") -> DeadLetter:
+def letter(
+    dlq_partition: int,
+    dlq_offset: int,
+    source_offset: int,
+    key: bytes = b"U1",
+    reason: str = DeadLetterReason.UNKNOWN_SCHEMA_ID,
+) -> DeadLetter:
     published = [(h.RECORD_ID, f"r{source_offset}".encode())]
-    headers = dead_letter_headers(
-        published, DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, source_offset, "301001005/000001"
-    )
+    headers = dead_letter_headers(published, reason, "id 9", SOURCE, 0, source_offset, "301001005/000001")
     value = f"v{source_offset}".encode()
     msg = Message(topic=DLQ, partition=dlq_partition, offset=dlq_offset, key=key, value=value, headers=list(headers))
     return _dead_letter(msg)
 
 
 def replay(
-    monkeypatch: pytest.MonkeyPatch, letters: list[DeadLetter], source: list[Message], *extra: str
+    monkeypatch: pytest.MonkeyPatch,
+    letters: list[DeadLetter],
+    source: list[Message],
+    *extra: str,
+    produced: list[Message] | None = None,
+    asked: list[dlq_cmd.Ranges] | None = None,
 ) -> tuple[list[bytes | None], str]:
-    """Runs ``sharebus dlq replay --all`` over ``letters`` with ``source`` as the source topic; returns the
-    values published and what the command said."""
+    """Runs ``sharebus dlq replay --all`` (and ``extra``) over ``letters`` with ``source`` as the source topic;
+    returns the values published and what the command said. ``produced`` gets the copies as the source topic
+    then holds them (at offsets from 100), ``asked`` the ranges of the source topic the command read."""
     access = Access()
     monkeypatch.setattr(dlq_cmd, "list_dead_letters", lambda _access, _topic: letters)
-    # (raising=False: also where the command did not read its source topics, to show what it did then)
-    monkeypatch.setattr(dlq_cmd, "read_topic", lambda _access, topic: source if topic == SOURCE else [], raising=False)
+
+    def copies(_access: object, ranges: dlq_cmd.Ranges) -> list[Message]:
+        if asked is not None:
+            asked.append(dict(ranges))
+        return [m for m in source if (m.offset() or 0) >= ranges.get((m.topic() or "", m.partition() or 0), 1 << 62)]
+
+    monkeypatch.setattr(dlq_cmd, "source_copies", copies)
     parser = argparse.ArgumentParser()
     dlq_cmd.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["dlq", "replay", "--all", *extra])
     settings = cast(BusSettings, SimpleNamespace(namespace="unit", kafka=access))
     said = dlq_cmd.run(args, settings)
+    if produced is not None:
+        for n, (topic, key, value, headers) in enumerate(access.made.produced):
+            partition = access.made.partitions[n]
+            produced.append(
+                Message(topic=topic, partition=partition, offset=100 + n, key=key, value=value, headers=headers)
+            )
     return [value for _topic, _key, value, _headers in access.made.produced], said
 
 
@@ -79,7 +100,7 @@ def test_an_interrupted_replay_run_again_sends_only_what_did_not_go_out(monkeypa
     values, said = replay(monkeypatch, letters, source)
     assert values == [b"v7"]
     assert "re-published 1 dead letter(s)" in said
-    assert "skipped 2 already replayed (0:0, 0:1" in said
+    assert "skipped 2 whose record was replayed already (0:0, 0:1" in said
 
 
 def test_again_replays_letters_whose_copy_is_already_there(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,3 +113,37 @@ def test_a_letter_sent_after_a_later_one_of_its_key_is_named(monkeypatch: pytest
     values, said = replay(monkeypatch, [letter(0, 0, 5), letter(0, 1, 6)], [copy_of("0:1", b"v6", 100)])
     assert values == [b"v5"]
     assert "sent after a later letter of their key had been: 0:0" in said
+
+
+def test_letters_of_one_record_picked_by_two_reasons_send_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The router dead-lettered offset 5 twice, for two reasons (a periodic release retried under new rules).
+    letters = [letter(0, 0, 5, reason="unknown_schema_id"), letter(1, 0, 5, reason="too_large")]
+    source: list[Message] = []
+    first, _said = replay(monkeypatch, letters, source, "--reason", "unknown_schema_id", produced=source)
+    assert first == [b"v5"]
+    second, said = replay(monkeypatch, letters, source, "--reason", "too_large")
+    assert second == []
+    assert "skipped 1 whose record was replayed already (1:0" in said
+
+
+def test_a_copy_that_names_only_its_letter_still_marks_its_record_replayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A copy made before copies named their record: its letter (0:0) names the record, offset 5.
+    letters = [letter(0, 0, 5, reason="unknown_schema_id"), letter(1, 0, 5, reason="too_large")]
+    values, said = replay(monkeypatch, letters, [copy_of("0:0", b"v5", 100)], "--reason", "too_large")
+    assert values == []
+    assert "skipped 1 whose record was replayed already (1:0" in said
+
+
+def test_a_copy_goes_to_its_records_partition_naming_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    source: list[Message] = []
+    replay(monkeypatch, [letter(0, 0, 5)], [], produced=source)
+    [copy] = source
+    assert copy.partition() == 0
+    assert dict(copy.headers() or [])[REPLAYED_SOURCE] == f"{SOURCE}:0:5".encode()
+
+
+def test_the_source_topic_is_read_only_from_the_first_chosen_record_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dlq_cmd.Ranges] = []
+    replay(monkeypatch, [letter(0, 0, 9), letter(0, 1, 5), letter(1, 0, 7)], [], asked=asked)
+    # A copy goes to its record's partition after the record: nothing before offset 6 can be one.
+    assert asked == [{(SOURCE, 0): 6}]

@@ -9,7 +9,7 @@ from confluent_kafka import KafkaError, Message
 
 from sharebus_core import headers as h
 from sharebus_core.kafka import KafkaAccess
-from sharebus_ops.dlq import REPLAYED_FROM, DeadLetter, ReplayError, _dead_letter, chosen, replay
+from sharebus_ops.dlq import REPLAYED_FROM, REPLAYED_SOURCE, DeadLetter, ReplayError, _dead_letter, chosen, replay
 from sharebus_router.dead_letters import DLQ_OMITTED, DeadLetterReason, bounded, dead_letter_headers
 
 SOURCE = "unit.src.301001001.000001"
@@ -23,10 +23,14 @@ class Producer:
 
     def __init__(self) -> None:
         self.produced: list[tuple[str, bytes | None, bytes | None, list[tuple[str, Any]]]] = []
+        self.partitions: list[int] = []
         self.callbacks: list[tuple[bytes | None, Any]] = []
 
-    def produce(self, topic: str, key: bytes | None, value: bytes | None, headers: Any, on_delivery: Any) -> None:
+    def produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Any, on_delivery: Any, partition: int = -1
+    ) -> None:
         self.produced.append((topic, key, value, list(headers)))
+        self.partitions.append(partition)
         self.callbacks.append((key, on_delivery))
 
     def error_for(self, key: bytes | None) -> KafkaError | None:
@@ -114,7 +118,7 @@ def test_a_replay_the_bus_refuses_is_an_error_and_an_exit_code_not_a_traceback(
 
     monkeypatch.setattr(dlq_cmd, "list_dead_letters", lambda *_args: [letter(b"v" * 2 * LIMIT)])
     monkeypatch.setattr(dlq_cmd, "replay", refused)
-    monkeypatch.setattr(dlq_cmd, "read_topic", lambda *_args: [])  # no copy of it in its source topic yet
+    monkeypatch.setattr(dlq_cmd, "source_copies", lambda *_args: [])  # no copy of it in its source topic yet
     assert main(["dlq", "replay", "0:3"]) == 6
     assert "no longer at unit.src[0]@7" in capsys.readouterr().err
 
@@ -137,13 +141,21 @@ def test_a_reason_chooses_the_letters_of_that_reason_also_where_the_header_names
 def test_a_letter_of_a_replayed_record_is_replayed_with_one_trace_its_own() -> None:
     """A replay that failed again (replayed before the fix) carries the first replay's trace; the next replay
     names its own letter once, not both as if the first trace were the record's own header."""
-    published: list[tuple[str, bytes | None]] = [(h.RECORD_ID, b"r7"), (REPLAYED_FROM, b"unit.dlq:0:1")]
+    published: list[tuple[str, bytes | None]] = [
+        (h.RECORD_ID, b"r7"),
+        (REPLAYED_FROM, b"unit.dlq:0:1"),
+        (REPLAYED_SOURCE, f"{SOURCE}:0:7".encode()),
+    ]
     headers = dead_letter_headers(published, DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", SOURCE, 0, 9, "")
     found = _dead_letter(Message(topic=DLQ, partition=0, offset=3, key=b"U1", value=b"v", headers=list(headers)))
     access = Access()
     assert replay(cast(KafkaAccess, access), DLQ, [found]) == 1
     [(_topic, _key, _value, replayed)] = access.made.produced
-    assert replayed == [(h.RECORD_ID, b"r7"), (REPLAYED_FROM, b"unit.dlq:0:3")]
+    assert replayed == [
+        (h.RECORD_ID, b"r7"),
+        (REPLAYED_FROM, b"unit.dlq:0:3"),
+        (REPLAYED_SOURCE, f"{SOURCE}:0:9".encode()),
+    ]
 
 
 class Refusing(Producer):
