@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.rig import BENCH_DIR, PYTHON_ENV, start_broker, write_results
+from bench.rig import BENCH_DIR, PYTHON_ENV, scrape_env, start_broker, write_results
 from sharebus_access.credentials import provision_access
 from sharebus_broker import BrokerSettings
 from sharebus_broker.launcher import free_port
@@ -42,6 +42,7 @@ from sharebus_cli.children import Child, start_child
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
+from sharebus_core.scrape_auth import scrape_headers
 from sharebus_core.topics import TopicNames
 from sharebus_provision import AUDIT_PARTITIONS, audit_topics, ensure_topics
 
@@ -119,7 +120,7 @@ def cpu_seconds(child: Child) -> float:
 
 
 def chained(metrics_url: str) -> float:
-    text = httpx.get(metrics_url, timeout=5).text
+    text = httpx.get(metrics_url, timeout=5, headers=scrape_headers()).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
@@ -221,6 +222,7 @@ def main() -> int:
             **who["auditor"].env(),
             **bus_keys(work / "keys").auditor,
             **PYTHON_ENV,
+            **scrape_env(work),
             "SHAREBUS_NAMESPACE": topics.namespace,
             "SHAREBUS_AUDITOR_METRICS_PORT": str(port),
         }

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from bench.rig import scrape_env
 from sharebus_broker import BrokerSettings, KafkaBroker
 from sharebus_broker.launcher import free_port
 from sharebus_cli.children import start_child
@@ -89,6 +90,7 @@ def main() -> int:
             "SHAREBUS_GATEWAY_LOG_LEVEL": "warning",
             **keys.everyone,
             **keys.control_writer,
+            **scrape_env(work),
             # The benchmark measures throughput, not the per-key rate limit.
             "SHAREBUS_GATEWAY_RATE_PER_S": "1000000",
             "SHAREBUS_GATEWAY_RATE_BURST": "1000000",

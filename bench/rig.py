@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import uuid
@@ -42,6 +43,7 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
 from sharebus_core.principals import Service
 from sharebus_core.registry_client import auth_of, registry_client
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV, ensure_scrape_token
 from sharebus_core.topics import TopicNames
 from sharebus_demo.fake import RecordFaker
 from sharebus_provision import TopicSpec, ensure_topics, register_catalogue_schemas
@@ -54,6 +56,15 @@ WHOLE_CLASS = "301001001/000002"
 CONSUMER = "tax-levy"
 SOURCE_PARTITIONS = 3
 PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+def scrape_env(work: Path) -> dict[str, str]:
+    """The bus's scrape token for the benchmark's services, whose /metrics demand it (docs/security.md):
+    made under ``work`` and named in this process's environment too, so that the children it starts
+    inherit it and its own scrapes (``scrape_headers()``) send it."""
+    path = str(ensure_scrape_token(work / "scrape-token"))
+    os.environ[TOKEN_FILE_ENV] = path
+    return {TOKEN_FILE_ENV: path}
 
 
 @dataclass
@@ -133,6 +144,7 @@ def open_rig(stack: ExitStack, work: Path, access: KafkaAccess, records: int) ->
         "SHAREBUS_REGISTRY_PORT": str(registry_port),
         # The router reads grants only once verified: it needs the control plane's public key.
         **keys.everyone,
+        **scrape_env(work),
         **PYTHON_ENV,
     }
     services = service_envs(access, catalogue, ns)

@@ -32,7 +32,7 @@ import httpx
 
 from bench.city_traffic import Publishers, Steady, cores_since, cpu_seconds, encoded_records, raw_city_latency
 from bench.measure import LatencySink, percentile, publish, wait_for_count
-from bench.rig import PYTHON_ENV, forwarder, start_broker, write_results
+from bench.rig import PYTHON_ENV, forwarder, scrape_env, start_broker, write_results
 from sharebus_access.credentials import provision_access
 from sharebus_broker import BrokerSettings
 from sharebus_broker.launcher import free_port
@@ -42,6 +42,7 @@ from sharebus_core.exposition import shards_for
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.key_files import bus_keys
 from sharebus_core.registry_client import auth_of
+from sharebus_core.scrape_auth import scrape_headers
 from sharebus_core.topics import TopicNames
 from sharebus_demo.city_catalogue import generate
 from sharebus_provision import (
@@ -213,6 +214,7 @@ def open_bus(
     env = {
         **keys.everyone,
         **PYTHON_ENV,
+        **scrape_env(work),
         "SHAREBUS_NAMESPACE": topics.namespace,
         "SHAREBUS_REGISTRY_URL": registry_url,
         "SHAREBUS_REGISTRY_PORT": str(ports["registry"]),
@@ -370,7 +372,8 @@ def scrape(url: str, keep: Path, shards: int) -> dict[str, float]:
     for index in range(shards):
         params = {"shard": str(index), "shards": str(shards)} if shards > 1 else {}
         started = time.monotonic()
-        response = httpx.get(url, params=params, timeout=60, headers={"Accept-Encoding": "gzip"})
+        headers = {"Accept-Encoding": "gzip", **scrape_headers()}  # as Prometheus asks, with the scrape token
+        response = httpx.get(url, params=params, timeout=60, headers=headers)
         response.raise_for_status()
         figures["seconds"] = max(figures["seconds"], time.monotonic() - started)
         texts.append(response.text)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -23,6 +25,7 @@ from sharebus_cli.prometheus import PrometheusServer, start_prometheus
 from sharebus_cli.stats_cmd import from_prometheus
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV
 from sharebus_core.settings import DEFAULT_CATALOGUE_DIR, BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_demo.workload import DemoWorkload
@@ -110,7 +113,11 @@ def scraped_bus(
             "sharebus-monitor": monitor_port,
         }
         # The catalogue-sized jobs in two parts each, as a city's would be in eight (docs/metrics.md).
-        prometheus = start_prometheus(tmp_path / "prometheus", free_port(), jobs, scrape_interval="1s", shards=SHARDS)
+        # With the session's scrape token, which every target demands (tests/support/scrape.py).
+        token_file = Path(os.environ[TOKEN_FILE_ENV])
+        prometheus = start_prometheus(
+            tmp_path / "prometheus", free_port(), jobs, scrape_interval="1s", shards=SHARDS, token_file=token_file
+        )
         stack.callback(prometheus.stop)
         yield prometheus
 
