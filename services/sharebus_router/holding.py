@@ -14,8 +14,8 @@
   topic and hands them to the BatchReleaser.
 
 Order at a release: the batch's audit facts are sent and flushed -> the targets they name are kept in
-the state (``audited``, flushed) -> for each target, its deliveries are sent, flushed (acknowledged) and
-the target kept in the state as done (``done``, flushed) -> the producer is flushed (every one
+the state (``audited``, flushed) -> for each target, its deliveries are sent and flushed (acknowledged),
+then the target is kept in the state as done (``done``) -> the producer is flushed (every one
 acknowledged) -> the table's new state is written (its changelog record) -> the marker is acked ->
 Faust flushes the producer again, then commits. A crash before the commit replays the marker: if
 the new state reached the changelog the batch had reached Kafka before it, and the marker is stale
@@ -155,13 +155,14 @@ def install_holding(
 
     def keep_done(code: str) -> Callable[[str], Awaitable[None]]:
         async def done(name: str) -> None:
-            # Kept (and acknowledged) once the target's batch, or the withdrawal of its deliveries, is: a
-            # retry neither sends to it nor counts it again.
+            # Kept once the target's batch, or the withdrawal of its deliveries, is acknowledged: a retry
+            # neither sends to it nor counts it again. Not flushed here (a flush per target of every class
+            # at midnight): the next target's acknowledgement, or the release's own, flushes it; one lost
+            # with a killed worker only makes the next owner send that batch again (the SDK drops it).
             state = state_of(code)
             if state is None or state.audited is None or name in state.done:
                 return
             periods[code] = replace(state, done=(*state.done, name)).to_json()
-            await app.producer.flush()
 
         return done
 

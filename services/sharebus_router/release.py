@@ -34,9 +34,9 @@ has acknowledged it the target is done too, so it is withdrawn once. The trail i
 ``deliver`` stays, and a reader takes a record's later ``withdraw`` for the same consumer and grant as
 cancelling it (docs/audit.md). It is true whatever an earlier, failed attempt sent to that target: a batch
 whose end marker was not acknowledged is not done, and the SDK hands out no batch without its end marker.
-The one gap is a worker killed between a target's end marker being acknowledged and the target being kept as
-done, with the grant revoked before the next owner's retry: that withdrawal names a batch the subscriber
-could have received whole.
+The one gap is a worker killed between a target's end marker being acknowledged and its being done reaching
+the state's changelog (holding.py flushes it with the next target's acknowledgement), with the grant revoked
+before the next owner's retry: that withdrawal names a batch the subscriber could have received whole.
 """
 
 from __future__ import annotations
@@ -396,11 +396,6 @@ class BatchReleaser:
     ) -> None:
         """Facts withdrawing the withheld targets' deliveries of the batch's records, acknowledged, then those
         targets kept as done, before any delivery of the retry is sent."""
-        names = {target_name(target): target for target in route.targets}
-        for gone in withheld:
-            target = names.get(gone.name)
-            if target is not None and gone.reason == EXPIRED_BEFORE_RELEASE:
-                target.expired.inc(len(records))
         decisions = [
             [audit_facts.withdrawal(gone.consumer, gone.grant_id, gone.reason, gone.level) for gone in withheld]
             for _ready in records
@@ -408,6 +403,12 @@ class BatchReleaser:
         await self._audit(route, records, decisions, quality=False)
         if self.flush is not None:
             await self.flush()
+        names = {target_name(target): target for target in route.targets}
+        for gone in withheld:
+            target = names.get(gone.name)
+            if target is not None and gone.reason == EXPIRED_BEFORE_RELEASE:
+                # Counted once the withdrawal is acknowledged (an attempt that fails before counts nothing).
+                target.expired.inc(len(records))
         if on_done is not None:
             for gone in withheld:
                 await on_done(gone.name)

@@ -135,6 +135,8 @@ def test_a_retry_after_the_grant_expired_withholds_the_batch_and_withdraws_its_d
     assert deliveries_audited(harness) == [(0, "tax-levy"), (1, "tax-levy"), (2, "tax-levy")]
     assert decisions(harness, "withdraw") == [(o, "tax-levy", "grant_expired_before_release") for o in range(3)]
     assert calls(harness, "tax-levy") == (0, 0)  # the batch never went out whole
+    denied = {"provider": "AMR", "consumer": "tax-levy", "data_class": ROSTER, "reason": "grant_expired"}
+    assert harness.value("sharebus_denials_total", denied) == 3
 
 
 def test_a_withdrawal_not_known_to_be_acknowledged_is_written_again(harness: Harness) -> None:
