@@ -1,10 +1,18 @@
 # One image for every sharebus Python service; docker-compose.yml picks the module to run.
+
+# The wheel, with the router's per-record modules compiled by mypyc (setup.py): the full image has gcc.
+FROM python:3.11 AS wheel
+WORKDIR /src
+COPY pyproject.toml setup.py constraints.txt README.md ./
+COPY services ./services
+RUN pip wheel --no-cache-dir --no-deps -w /wheels .
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
-COPY services ./services
 COPY schemas ./schemas
-RUN pip install --no-cache-dir -c constraints.txt .
+COPY --from=wheel /wheels /wheels
+RUN pip install --no-cache-dir -c constraints.txt /wheels/*.whl && rm -rf /wheels
 # The data directories of the router and the gateway belong to their uids (sharebus_cli/compose_init.py
 # SERVICE_UIDS), so the fresh volumes mounted over them do too.
 # The Prometheus config that prometheus-config writes for compose's Prometheus (both run as nobody).

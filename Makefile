@@ -69,4 +69,5 @@ bench-land: setup
 	$(PY) -m bench.land --rows 20000 --rounds 3
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var build .pytest_cache .mypy_cache .ruff_cache
+	find services -name '*.so' -delete

@@ -29,6 +29,24 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The router's per-record modules as C extensions (mypyc; sharebus_core/native.py lists them): built when one
+# is missing or older than its source, and any extension of a module no longer listed removed.
+if ! "$VENV/bin/python" -c 'import sys; from sharebus_core import native; sys.exit(native.check() is not None)'; then
+  echo "sharebus: compiling the router's per-record modules (mypyc)"
+  "$VENV/bin/python" - <<'PY'
+from sharebus_core import native
+for path in native.orphans():
+    path.unlink()
+PY
+  mkdir -p build
+  if ! "$VENV/bin/python" setup.py -q build_ext --inplace --force > build/native.log 2>&1; then
+    tail -40 build/native.log >&2
+    echo "sharebus: compiling failed (gcc and Python's headers are needed); the whole log: build/native.log" >&2
+    exit 1
+  fi
+  "$VENV/bin/python" -c 'import sys; from sharebus_core import native; m = native.check(); m and print(m, file=sys.stderr); sys.exit(m is not None)'
+fi
+
 # Kafka jars from Maven Central into ~/.cache/sharebus (no-op when already there).
 "$VENV/bin/python" -m sharebus_broker fetch >/dev/null
 

@@ -16,10 +16,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sharebus_broker import BrokerSettings, KafkaBroker
+from sharebus_core import native
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
+
+# No test is timed: hypothesis's per-example deadline (200 ms) fails a property test on a loaded machine.
+settings.register_profile("sharebus", deadline=None)
+settings.load_profile("sharebus")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A compiled module older than its source would test code that is not the source's: stop before any test."""
+    problem = native.check()
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
 
 # The ``browser`` fixture (Debian's chromium through selenium) for the web pages' tests,
 # and the session's scrape token (every service's /metrics demands it: tests/support/scrape.py).

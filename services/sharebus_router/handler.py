@@ -156,8 +156,9 @@ class RecordHandler:
                 # Only on this error path (and at most once per id and interval, see SchemaCache): the id
                 # may have been registered for this class since it was cached.
                 writer = await self.schemas.recheck(schema_id, route.subject)
-        except UnknownSchemaId as exc:
-            raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(exc)) from exc
+        except UnknownSchemaId as unknown:
+            # Not ``exc`` again: compiled (sharebus_core.native), one name takes the type of its first except.
+            raise BadRecord(DeadLetterReason.UNKNOWN_SCHEMA_ID, str(unknown)) from unknown
         if route.subject not in writer.subjects:
             raise BadRecord(
                 DeadLetterReason.SCHEMA_MISMATCH,
