@@ -32,7 +32,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     proof = sub.add_parser(
         "prove",
         help="an inclusion proof for the delivery of one record: its audit event, the path to its block's "
-        "Merkle root, and the block's chain link, checked together with the chain and the signed anchors",
+        "Merkle root, and the block's chain link, checked together with the chain and the signed anchors "
+        "(a delivery withdrawn later is reported as withdrawn, never proved as made)",
     )
     proof.add_argument("record_id", help="the record id (the sharebus-record-id header a subscriber received)")
     proof.add_argument("--consumer", help="only the delivery to this consumer system")
@@ -42,7 +43,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="only the record of this data class (each provider chooses its record ids: needed when two did)",
     )
     proof.add_argument("--json", action="store_true", help="the proofs as JSON, for checking elsewhere")
-    who = sub.add_parser("who", help="who received records of a data class, under which grant")
+    who = sub.add_parser(
+        "who", help="who received records of a data class, under which grant (a delivery withdrawn later is none)"
+    )
     who.add_argument("--class", dest="data_class", required=True)
     who.add_argument("--since", default="7d", help="a span back from now (12h, 7d, 2w) or an ISO time")
     who.add_argument("--until", help="an ISO time (default: now)")
@@ -62,11 +65,13 @@ def _of_class(proofs: Proofs, data_class: str | None) -> Proofs:
     if data_class is None:
         return proofs
     kept = tuple(p for p in proofs.proofs if p.event.get("data_class") == data_class)
-    return Proofs(proofs.record_id, kept, proofs.verification)
+    withdrawn = tuple(w for w in proofs.withdrawn if w.delivery.event.get("data_class") == data_class)
+    return Proofs(proofs.record_id, kept, proofs.verification, withdrawn)
 
 
 def _classes(proofs: Proofs) -> list[str]:
-    return sorted({f"{p.event.get('data_class')} (provider {p.event.get('provider')})" for p in proofs.proofs})
+    events = [*(p.event for p in proofs.proofs), *(w.delivery.event for w in proofs.withdrawn)]
+    return sorted({f"{e.get('data_class')} (provider {e.get('provider')})" for e in events})
 
 
 def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) -> tuple[str, int]:
@@ -80,11 +85,24 @@ def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) 
         # provider's record must not pass for another's, which may never have been delivered.
         problem = f"record id {args.record_id} names records of {len(classes)} data classes: give --class"
         if args.json:
-            body = {"record_id": proofs.record_id, "ok": False, "problem": problem, "classes": classes, "proofs": []}
+            body = {
+                "record_id": proofs.record_id,
+                "ok": False,
+                "problem": problem,
+                "classes": classes,
+                "proofs": [],
+                "withdrawn": [],
+            }
             return json.dumps(body, ensure_ascii=False, indent=2), 5
         return "\n".join([problem, *(f"  {c}" for c in classes)]), 5
     if args.json:
-        body = {"record_id": proofs.record_id, "ok": proofs.ok, "proofs": [p.to_dict() for p in proofs.proofs]}
+        body = {
+            "record_id": proofs.record_id,
+            "ok": proofs.ok,
+            "proofs": [p.to_dict() for p in proofs.proofs],
+            # Deliveries decided and then withdrawn (never made): not proofs of a delivery.
+            "withdrawn": [w.to_dict() for w in proofs.withdrawn],
+        }
         return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
     digest = [] if audited == args.record_id else [f"(the record id is audited by its digest, {audited})"]
     of_class = [f"record {args.record_id} of class {c}" for c in classes]

@@ -1,5 +1,6 @@
 """Reads the audit trail: verifies its hash chains, Merkle roots and signed anchors; proves one delivery;
-answers who received what under which grant. The record format is ``sharebus_core.audit_trail``'s."""
+answers who received what under which grant (a delivery withdrawn later is none). The record format is
+``sharebus_core.audit_trail``'s."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from sharebus_audit.anchors import Anchor, AnchorProblem, BadAnchor, check_anchors, open_anchors
+from sharebus_audit.withdrawals import DELIVER, WITHDRAW, WithdrawalKey, withdrawal_key
 from sharebus_core.audit_trail import (
     BrokenLink,
     decode_record,
@@ -144,16 +146,34 @@ class Receipt:
 def who_received(
     access: KafkaAccess, topic: str, data_class: str, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[Receipt]:
-    """Who received records of ``data_class`` in [since, until), under which grant, how many, when."""
+    """Who received records of ``data_class`` in [since, until), under which grant, how many, when.
+
+    A delivery withdrawn later in the trail (``withdraw``: decided, then not made; whenever the withdrawal
+    was chained) was not received and is not counted (``sharebus_audit.withdrawals``)."""
     rows: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    # The deliveries a withdrawal may still undo, by key: (consumer, grant, time) each.
+    pending: dict[WithdrawalKey, list[tuple[str, str | None, str]]] = defaultdict(list)
     for msg in _committed(access, topic):
+        partition = msg.partition() or 0
         for event in events_of(decode_record(msg.value())):
-            if event.get("data_class") != data_class or event.get("decision") != "deliver":
+            decision = event.get("decision")
+            if event.get("data_class") != data_class or decision not in (DELIVER, WITHDRAW):
+                continue
+            key = withdrawal_key(partition, event)
+            if decision == WITHDRAW:
+                if key is not None:
+                    pending.pop(key, None)  # the deliveries of its key chained before it were not made
                 continue
             at = dt.datetime.fromisoformat(event["time"])
             if (since is not None and at < since) or (until is not None and at >= until):
                 continue
-            rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
+            if key is None:
+                rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
+            else:
+                pending[key].append((event["consumer"], event.get("grant_id"), event["time"]))
+    for made in pending.values():
+        for consumer, grant_id, time in made:
+            rows[(consumer, grant_id)].append(time)
     return [
         Receipt(consumer, grant_id, len(times), min(times), max(times))
         for (consumer, grant_id), times in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))

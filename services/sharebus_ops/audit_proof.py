@@ -3,6 +3,11 @@
 A proof holds only when the event is under its block's Merkle root, the links from the block lead to a
 head that a signed anchor names, and the whole trail verifies (chains, roots, anchors). A block newer
 than the newest anchor is not proved yet: the auditor anchors its heads every minute and when it stops.
+
+A delivery withdrawn later in the trail (``withdraw``: a retried periodic release withheld the batch, the
+grant having been revoked or having expired since its facts; ``sharebus_audit.withdrawals``) was never
+made, so it is no delivery to prove: it is reported apart, as withdrawn, with the proofs of both events
+(the decided delivery and its withdrawal), and a record whose every delivery was withdrawn is not proved.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sharebus_audit.anchors import Anchor, open_anchors
+from sharebus_audit.withdrawals import DELIVER, WITHDRAW, WithdrawalKey, withdrawal_key
 from sharebus_core.audit_trail import InclusionProof, check_proof, events_of, link_of, prove
 from sharebus_core.kafka import KafkaAccess
 from sharebus_ops.audit import AnchorSource, Verification, anchor_records, partitions, verify_read
@@ -20,33 +26,77 @@ Records = list[tuple[int, dict[str, Any] | None]]
 
 
 @dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A delivery decided and then withdrawn (never made): the proofs of its ``deliver`` event and of the
+    first ``withdraw`` event chained after it."""
+
+    delivery: InclusionProof
+    withdrawal: InclusionProof
+
+    @property
+    def holds(self) -> bool:
+        return check_proof(self.delivery) is None and check_proof(self.withdrawal) is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"delivery": self.delivery.to_dict(), "withdrawal": self.withdrawal.to_dict()}
+
+
+def _proof_lines(proof: InclusionProof) -> list[str]:
+    problem = check_proof(proof)
+    anchored = "" if proof.anchored is None else f"; anchored at offset {proof.anchored[0]}"
+    return [
+        f"  record: partition {proof.partition}, offset {proof.offset}, event {proof.index} of "
+        f"{proof.link.get('count', 1)}; link {str(proof.link.get('hash'))[:16]}...{anchored}",
+        f"  path to the root: {len(proof.path)} sibling hash(es); links to the anchored head: {len(proof.chain)}",
+        "  proof: holds" if problem is None else f"  proof: DOES NOT HOLD ({problem})",
+    ]
+
+
+def _to(event: dict[str, Any]) -> str:
+    return f"to {event.get('consumer')} under grant {event.get('grant_id') or '(unconditional)'}"
+
+
+@dataclass(frozen=True, slots=True)
 class Proofs:
-    """Every delivery of one record found in the trail, each with its proof, and the trail's state."""
+    """Every delivery of one record found in the trail, each with its proof, and the trail's state;
+    ``withdrawn``: the deliveries decided and then withdrawn, which are not deliveries and not proved as such.
+    """
 
     record_id: str
     proofs: tuple[InclusionProof, ...]
     verification: Verification
+    withdrawn: tuple[Withdrawn, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return bool(self.proofs) and self.verification.intact and all(check_proof(p) is None for p in self.proofs)
+        """At least one delivery proved, every proof (a withdrawal's too) holding, and the trail intact."""
+        return (
+            bool(self.proofs)
+            and self.verification.intact
+            and all(check_proof(p) is None for p in self.proofs)
+            and all(w.holds for w in self.withdrawn)
+        )
 
     def lines(self) -> list[str]:
-        if not self.proofs:
+        if not self.proofs and not self.withdrawn:
             return [f"no delivery of record {self.record_id} is in the audit trail"]
         lines: list[str] = []
         for proof in self.proofs:
-            event, problem = proof.event, check_proof(proof)
-            anchored = "" if proof.anchored is None else f"; anchored at offset {proof.anchored[0]}"
+            event = proof.event
+            lines += [f"delivery of {self.record_id} {_to(event)} at {event.get('time')}", *_proof_lines(proof)]
+        for gone in self.withdrawn:
+            decided, withdrawal = gone.delivery.event, gone.withdrawal.event
             lines += [
-                f"delivery of {self.record_id} to {event.get('consumer')} under grant "
-                f"{event.get('grant_id') or '(unconditional)'} at {event.get('time')}",
-                f"  record: partition {proof.partition}, offset {proof.offset}, event {proof.index} of "
-                f"{proof.link.get('count', 1)}; link {str(proof.link.get('hash'))[:16]}...{anchored}",
-                f"  path to the root: {len(proof.path)} sibling hash(es); "
-                f"links to the anchored head: {len(proof.chain)}",
-                "  proof: holds" if problem is None else f"  proof: DOES NOT HOLD ({problem})",
+                f"WITHDRAWN, never made: the delivery of {self.record_id} {_to(decided)} decided at "
+                f"{decided.get('time')} was withdrawn at {withdrawal.get('time')} ({withdrawal.get('reason')}); "
+                "it is not a delivery and is not proved as one",
+                "  the decided delivery:",
+                *(f"  {line}" for line in _proof_lines(gone.delivery)),
+                "  its withdrawal:",
+                *(f"  {line}" for line in _proof_lines(gone.withdrawal)),
             ]
+        if not self.proofs:
+            lines.append(f"no delivery of record {self.record_id} stands: every one in the audit trail was withdrawn")
         return [*lines, str(self.verification)]
 
 
@@ -77,17 +127,36 @@ def prove_delivery(
     access: KafkaAccess, topic: str, record_id: str, source: AnchorSource, consumer: str | None = None
 ) -> Proofs:
     """A proof for every delivery of ``record_id`` (to ``consumer`` only, when given), anchored where a
-    signed anchor covers it, and the verification of the whole trail the proofs are part of."""
+    signed anchor covers it, and the verification of the whole trail the proofs are part of. A delivery
+    a later ``withdraw`` undoes is in ``withdrawn``, with its withdrawal's proof, not in ``proofs``."""
     by_partition = partitions(access, topic)
     heads = _signed_heads(access, topic, source)
     proofs: list[InclusionProof] = []
+    withdrawn: list[Withdrawn] = []
     for partition in sorted(by_partition):
         records = by_partition[partition]
+        anchored = heads.get(partition, [])
+        # The deliveries of this partition a withdrawal may still undo (chained before it), by key.
+        pending: dict[WithdrawalKey, list[InclusionProof]] = {}
         for offset, record in records:
             for index, event in enumerate(events_of(record)):
-                if event.get("record_id") != record_id or event.get("decision") != "deliver":
+                decision = event.get("decision")
+                if event.get("record_id") != record_id or decision not in (DELIVER, WITHDRAW):
                     continue
-                if record is not None and (consumer is None or event.get("consumer") == consumer):
-                    proof = prove(partition, offset, record, index)
-                    proofs.append(_anchor(proof, records, heads.get(partition, [])))
-    return Proofs(record_id, tuple(proofs), verify_read(access, topic, source, by_partition))
+                if record is None or (consumer is not None and event.get("consumer") != consumer):
+                    continue
+                key = withdrawal_key(partition, event)
+                if decision == WITHDRAW:
+                    undone = pending.pop(key, []) if key is not None else []
+                    if undone:
+                        withdrawal = _anchor(prove(partition, offset, record, index), records, anchored)
+                        withdrawn += [Withdrawn(made, withdrawal) for made in undone]
+                    continue
+                proof = _anchor(prove(partition, offset, record, index), records, anchored)
+                if key is None:
+                    proofs.append(proof)
+                else:
+                    pending.setdefault(key, []).append(proof)
+        proofs += [proof for made in pending.values() for proof in made]
+    proofs.sort(key=lambda p: (p.partition, p.offset, p.index))
+    return Proofs(record_id, tuple(proofs), verify_read(access, topic, source, by_partition), tuple(withdrawn))
