@@ -102,6 +102,7 @@ def _doors(settings: RunSettings, landing: bool) -> list[str]:
         f"  gateway    http://127.0.0.1:{settings.gateway_port}   (docs /docs; the demo API keys are above)",
         f"  portal     http://127.0.0.1:{settings.portal_port}   (the demo sign-ins are above)",
         f"  access     http://127.0.0.1:{settings.access_port}/metrics   (the ACL reconciler)",
+        f"  scrapes    every /metrics answers only Authorization: Bearer $(cat {scrape_token_path(settings)})",
     ]
     if landing:
         lines.append(

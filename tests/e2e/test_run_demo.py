@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sharebus_broker.launcher import free_port
 from sharebus_core.kafka import read_credentials_file
 from sharebus_core.principals import ADMIN_USER
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV
 from tests.support.kafka import metric
 from tests.support.run_cli import assert_stopped_cleanly
 from tests.support.scrape import scraped
@@ -53,7 +55,7 @@ def _status(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
+def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ports = {
         name: free_port()
         for name in (
@@ -129,6 +131,14 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['registry']}" in output
         metrics_url = f"http://127.0.0.1:{ports['router']}/metrics"
         assert metrics_url in output
+        # The run made the bus's scrape token once in its state directory (0600) and printed where it is;
+        # every /metrics refuses a scrape without it, and the test's own scrapes send it from here on.
+        token_file = tmp_path / "run" / "scrape-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        assert f"SHAREBUS_SCRAPE_TOKEN_FILE={token_file}" in output
+        monkeypatch.setenv(TOKEN_FILE_ENV, str(token_file))
+        assert httpx.get(metrics_url, timeout=5).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{ports['land']}/metrics", timeout=5).status_code == 401
         assert "sharebus.src.<class> x32" in output
         # The monitor and Prometheus (installed by set-up) run too, and say where.
         assert f"http://127.0.0.1:{ports['monitor']}/metrics" in output

@@ -15,6 +15,7 @@ import pytest
 from sharebus_broker.launcher import free_port
 from sharebus_core.kafka import KafkaAccess, read_credentials_file
 from sharebus_core.principals import ADMIN_USER
+from sharebus_core.scrape_auth import TOKEN_FILE_ENV
 from sharebus_core.topics import TopicNames
 from tests.support.kafka import end_offsets, metric
 from tests.support.run_cli import assert_stopped_cleanly
@@ -65,6 +66,8 @@ def _env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
         "SHAREBUS_RUN_DISPUTES_DIR": str(tmp_path / "disputes"),
         "SHAREBUS_RUN_DISTRICT_DIR": str(tmp_path / "districts"),
         "SHAREBUS_RUN_STATUS_INTERVAL_S": "0.4",
+        # The run makes the bus's scrape token here (not in the repository's var/run); both buses use it.
+        TOKEN_FILE_ENV: str(tmp_path / "scrape-token"),
         # Two buses share two cores here: the city's demo runs slower than the plain demo test's.
         "SHAREBUS_RUN_DEMO_RATE": "20",
         "SHAREBUS_ROUTER_DATA_DIR": str(tmp_path / "router"),
@@ -73,7 +76,9 @@ def _env(tmp_path: Path, ports: dict[str, int]) -> dict[str, str]:
     return env
 
 
-def test_run_demo_with_a_district_federates_both_ways_and_stops_cleanly(tmp_path: Path) -> None:
+def test_run_demo_with_a_district_federates_both_ways_and_stops_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = ["broker", "controller", "stream", "registry", "router", "auditor", "monitor", "prometheus"]
     names += ["gateway", "portal", "access", "land", "district_broker", "district_registry", "district_router"]
     ports = {name: free_port() for name in [*names, "federation"]}
@@ -98,6 +103,7 @@ def test_run_demo_with_a_district_federates_both_ways_and_stops_cleanly(tmp_path
         output = out_path.read_text(errors="replace")
         assert process.poll() is None, f"sharebus run exited early:\n{output[-4000:]}"
         assert flows is not None, f"no federation status:\n{output[-4000:]}"
+        monkeypatch.setenv(TOKEN_FILE_ENV, str(tmp_path / "scrape-token"))  # the test's scrapes send the run's token
         up, down = flows
         assert up >= 5, f"nothing flowed up:\n{output[-4000:]}"
         assert down >= 5, f"nothing flowed down:\n{output[-4000:]}"

@@ -16,8 +16,10 @@ def test_the_summary_names_the_gateway_portal_reconciler_and_landing_sink(monkey
     """The ACL reconciler's address (6069) was printed nowhere, and the summary left out gateway and portal."""
     for name in ("GATEWAY_PORT", "PORTAL_PORT", "ACCESS_PORT", "LAND_PORT", "LAND_SYSTEM"):
         monkeypatch.delenv(f"SHAREBUS_RUN_{name}", raising=False)
+    monkeypatch.delenv("SHAREBUS_SCRAPE_TOKEN_FILE", raising=False)  # the run's own, beside its state file
     settings = RunSettings()
     text = "\n".join(_doors(settings, landing=True))
+    assert f"Authorization: Bearer $(cat {settings.state_file.parent / 'scrape-token'})" in text
     assert "http://127.0.0.1:8080" in text
     assert "http://127.0.0.1:8090" in text
     assert "http://127.0.0.1:6069/metrics" in text
