@@ -11,9 +11,11 @@ events, so a year of the trail streams through in bounded memory. What it counts
 - ``gateway`` events: a refused request (``forbidden``) of a system;
 - periodic releases, as evidence of the windows released on time (``windows``);
 - ``withdraw`` events (periodic only: a retried release withheld a batch its first facts said was
-  delivered, the grant having been revoked or having expired since; docs/audit.md): each undoes one
-  delivery this tally counted of that batch (the class's window of its time) to that consumer, and counts
-  as a denial instead; the batch's call is undone with its last delivery.
+  delivered, the grant having been revoked or having expired since; docs/audit.md): each undoes the
+  delivery this tally counted of the same key (``sharebus_audit.withdrawals.withdrawal_key``: audit
+  partition, record's origin, consumer, grant), whenever the retry wrote it, and counts as a denial instead;
+  the batch's call is undone with its last delivery. To match them the tally keeps the key of every periodic
+  delivery it counted (memory grows with the period's periodic deliveries, not with the trail read).
 
 Other modes (``control``: forged control events whose claims are untrusted; a future mode) are read
 and not counted. The router delivers at least once, so a fact can be chained twice after a crash:
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharebus_core.catalogue import Catalogue, UpdateMode
+from sharebus_audit.withdrawals import WithdrawalKey, withdrawal_key
 from sharebus_core.recent_ids import RecentIds
 from sharebus_report.period import Period
 from sharebus_report.windows import released_window
@@ -125,6 +128,9 @@ class AuditTally:
         self._batches: set[tuple[str, str, str]] = set()
         # Per periodic batch (as ``_batches``): its deliveries counted, so that a withdrawal can undo them.
         self._batch_deliveries: dict[tuple[str, str, str], int] = {}
+        # Per periodic delivery counted, by the key its withdrawal shares: the batch it was counted in. A
+        # retry's withdrawal may be written windows after the facts, so its own time cannot name the batch.
+        self._delivered_in: dict[WithdrawalKey, tuple[str, str, str]] = {}
         self._backfills: set[tuple[str, str]] = set()
         self._release_window: dict[str, tuple[Window, Window]] = {}
         # The time of the earliest event read (the margin before the period included).
@@ -196,23 +202,30 @@ class AuditTally:
             if consumer is not None:
                 self.systems[consumer].denials += 1
         elif consumer is not None:
-            self._delivered(tally, code, consumer, event, at, backfill)
+            self._delivered(tally, code, consumer, event, at, backfill, partition)
 
     def _withdrawn(
         self, event: Mapping[str, Any], origin: str, code: str, consumer: str | None, at: dt.datetime, partition: int
     ) -> None:
         """A delivery of a periodic batch that was audited, then withheld by a retried release."""
-        repeat = self._recent(self._decisions, partition).is_repeat(f"{origin}|{consumer}|withdraw")
-        if at not in self.period or event.get("mode") != "periodic" or consumer is None:
+        grant = event.get("grant_id")
+        repeat = self._recent(self._decisions, partition).is_repeat(f"{origin}|{consumer}|{grant}|withdraw")
+        if event.get("mode") != "periodic" or consumer is None:
             return
-        self.events += 1
-        if repeat:
-            self.repeats += 1
+        if at in self.period:
+            self.events += 1
+            self.repeats += int(repeat)
+        # Matched by record, consumer and grant, not by the window of its own time: a retry may come
+        # long after the first attempt's facts. A withdrawal past the period still undoes a delivery the
+        # period counted (the reader read that far); one whose delivery this tally did not count (an
+        # earlier period's, or none) undoes nothing. Each delivery is undone once (a repeat finds none).
+        key = withdrawal_key(partition, event)
+        batch = self._delivered_in.pop(key, None) if key is not None else None
+        if batch is None:
             return
-        batch = (consumer, code, self._batch_key(code, at))
         counted = self._batch_deliveries.get(batch, 0)
         if counted <= 0:
-            return  # its deliveries were counted in another period (or never): nothing of this one to undo
+            return
         tally, system = self.classes[code], self.systems[consumer]
         self._batch_deliveries[batch] = counted - 1
         tally.deliveries -= 1
@@ -249,6 +262,7 @@ class AuditTally:
         event: Mapping[str, Any],
         at: dt.datetime,
         backfill: str | None,
+        partition: int,
     ) -> None:
         system = self.systems[consumer]
         system.received += 1
@@ -262,6 +276,9 @@ class AuditTally:
             new_call = batch not in self._batches
             self._batches.add(batch)
             self._batch_deliveries[batch] = self._batch_deliveries.get(batch, 0) + 1
+            key = withdrawal_key(partition, event)
+            if key is not None:
+                self._delivered_in[key] = batch
         else:
             new_call = True
         if new_call:

@@ -228,3 +228,40 @@ def test_the_report_counts_a_withdrawn_batch_as_denied_not_delivered() -> None:
     assert (tax.received, tax.calls, tax.denials) == (0, 0, 2)
     assert (hrss.received, hrss.calls, hrss.denials) == (2, 1, 0)
     assert tally.skipped == 0
+
+
+@pytest.mark.parametrize("gap", [6, 3_600, 86_400 + 60, 40 * 86_400])
+def test_the_report_matches_a_withdrawal_to_its_deliveries_by_record_not_by_window(gap: int) -> None:
+    # A retry may come long after the first attempt's facts (an hourly class, an outage): the withdrawal
+    # undoes the deliveries of its record, consumer and grant, whatever window its own time falls in
+    # (even past the period, if the reader reads that far).
+    catalogue = load_catalogue(FIXTURE_CATALOGUE)
+    period = parse_period("2026-11")
+    tally = AuditTally(catalogue, period, period.end + dt.timedelta(days=30), dt.timedelta(hours=1))
+    released = dt.datetime(2026, 11, 10, 3, 0, 1, tzinfo=dt.UTC)
+
+    def event(offset: int, decision: str, seconds: int, grant: str = "g") -> dict[str, Any]:
+        return {
+            "time": (released + dt.timedelta(seconds=seconds)).isoformat(),
+            "mode": "periodic",
+            "provider": "AMR",
+            "data_class": ROSTER,
+            "source": {"topic": TOPICS.source(ROSTER), "partition": 0, "offset": offset},
+            "consumer": "tax-levy",
+            "grant_id": grant,
+            "decision": decision,
+            "reason": "grant_expired_before_release" if decision == "withdraw" else None,
+        }
+
+    for offset in (0, 1):
+        tally.add(event(offset, "deliver", 0))
+    tally.add(event(2, "deliver", 3_600 + 1))  # the next window's batch, not withdrawn
+    tally.add(event(0, "withdraw", gap, grant="other"))  # another grant's withdrawal undoes nothing
+    tally.add(event(7, "withdraw", gap))  # nor does one of a record never delivered
+    for offset in (0, 1):
+        tally.add(event(offset, "withdraw", gap))
+        tally.add(event(offset, "withdraw", gap + 1))  # chained twice
+
+    roster, tax = tally.classes[ROSTER], tally.systems["tax-levy"]
+    assert (roster.deliveries, roster.denials, roster.calls) == (1, 2, 1)
+    assert (tax.received, tax.calls, tax.denials) == (1, 1, 2)
