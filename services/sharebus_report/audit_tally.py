@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_audit.withdrawals import WithdrawalKey, withdrawal_key
+from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.recent_ids import RecentIds
 from sharebus_report.period import Period
 from sharebus_report.windows import released_window
