@@ -15,7 +15,8 @@
 
 Order at a release: the batch's audit facts are sent and flushed -> the targets they name are kept in
 the state (``audited``, flushed) -> for each target, its deliveries are sent and flushed (acknowledged),
-then the target is kept in the state as done (``done``) -> the producer is flushed (every one
+then the target is kept in the state as done (``done``, flushed before the next target's batch is sent:
+``keep_target_done``) -> the producer is flushed (every one
 acknowledged) -> the table's new state is written (its changelog record) -> the marker is acked ->
 Faust flushes the producer again, then commits. A crash before the commit replays the marker: if
 the new state reached the changelog the batch had reached Kafka before it, and the marker is stale
@@ -31,8 +32,9 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import replace
+from typing import Any
 
 import faust
 
@@ -87,6 +89,22 @@ class MarkerSchedule:
     def changed(self, code: str) -> None:
         """The class's state changed (a marker was applied): look at it on the next tick."""
         self._quiet.pop(code, None)
+
+
+async def keep_target_done(
+    periods: MutableMapping[str, Any], code: str, name: str, flush: Callable[[], Awaitable[None]]
+) -> None:
+    """Keeps plan target ``name`` of the class's window as done, once its batch (or the withdrawal of its
+    deliveries) is acknowledged, and flushes the state's changelog record before returning: so the next
+    target's batch is sent only once this one's being done is durable, and a retry, here or on the next owner
+    after a crash, neither sends to it nor counts it again, nor withdraws a batch it received whole (its
+    grant revoked meanwhile). One flush per target of a window: releases are rare, and correctness wins."""
+    raw = periods.get(code)
+    state = HoldState.from_json(raw) if raw is not None else None
+    if state is None or state.audited is None or name in state.done:
+        return
+    periods[code] = replace(state, done=(*state.done, name)).to_json()
+    await flush()
 
 
 def install_holding(
@@ -155,14 +173,7 @@ def install_holding(
 
     def keep_done(code: str) -> Callable[[str], Awaitable[None]]:
         async def done(name: str) -> None:
-            # Kept once the target's batch, or the withdrawal of its deliveries, is acknowledged: a retry
-            # neither sends to it nor counts it again. Not flushed here (a flush per target of every class
-            # at midnight): the next target's acknowledgement, or the release's own, flushes it; one lost
-            # with a killed worker only makes the next owner send that batch again (the SDK drops it).
-            state = state_of(code)
-            if state is None or state.audited is None or name in state.done:
-                return
-            periods[code] = replace(state, done=(*state.done, name)).to_json()
+            await keep_target_done(periods, code, name, app.producer.flush)
 
         return done
 

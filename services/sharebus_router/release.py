@@ -34,9 +34,10 @@ has acknowledged it the target is done too, so it is withdrawn once. The trail i
 ``deliver`` stays, and a reader takes a record's later ``withdraw`` for the same consumer and grant as
 cancelling it (docs/audit.md). It is true whatever an earlier, failed attempt sent to that target: a batch
 whose end marker was not acknowledged is not done, and the SDK hands out no batch without its end marker.
-The one gap is a worker killed between a target's end marker being acknowledged and its being done reaching
-the state's changelog (holding.py flushes it with the next target's acknowledgement), with the grant revoked
-before the next owner's retry: that withdrawal names a batch the subscriber could have received whole.
+The done state of a target is flushed to the state's changelog (holding.py) before the next target's batch
+is sent, and a target is counted only once Kafka acknowledged its batch. The one gap left is a worker killed
+between a target's end marker being acknowledged and that flush, with the grant revoked before the next
+owner's retry: that withdrawal names a batch the subscriber could have received whole.
 """
 
 from __future__ import annotations
@@ -346,9 +347,12 @@ class BatchReleaser:
         for index, (target, is_live) in enumerate(targets):
             if is_live:
                 await self._send_batch(target, index, batch, common, records)
+                if self.flush is not None:
+                    await self.flush()
+                # Counted once Kafka acknowledged the batch, with its being done: an attempt that fails
+                # before counts nothing, so the retry that sends it counts it once.
+                self._count(target, records)
                 if on_done is not None:
-                    if self.flush is not None:
-                        await self.flush()
                     await on_done(target_name(target))
         outcome = "delivered" if records else "empty"
         self.metrics.batches.labels(route.provider, class_code, outcome).inc()
@@ -420,8 +424,6 @@ class BatchReleaser:
         """The batch's facts, acknowledged and their plan kept, before any delivery is sent."""
         decisions: list[list[dict[str, Any]]] = [[] for _ in records]
         for index, (target, is_live) in enumerate(targets):
-            if not is_live:
-                target.expired.inc(len(records))
             for ready, made in zip(records, decisions, strict=True):
                 delivered = ready.deliveries[index]
                 reason = None if is_live else "grant_expired"
@@ -429,7 +431,6 @@ class BatchReleaser:
                     audit_facts.decision(target.consumer, target.grant_id, is_live, reason, delivered, target.level)
                 )
         for denial in route.denials:
-            denial.counter.inc(len(records))
             for made in decisions:
                 made.append(
                     audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
@@ -437,6 +438,12 @@ class BatchReleaser:
         await self._audit(route, records, decisions)
         if self.flush is not None:
             await self.flush()
+        # The denials are counted once their facts are acknowledged: an attempt that fails before counts none.
+        for target, is_live in targets:
+            if not is_live:
+                target.expired.inc(len(records))
+        for denial in route.denials:
+            denial.counter.inc(len(records))
         if on_audited is not None:
             await on_audited(tuple(target_name(target) for target, is_live in targets if is_live))
 
@@ -457,6 +464,10 @@ class BatchReleaser:
         # The end marker is keyed by the batch id; it carries no record, only the batch's headers.
         end = [*target.extra_headers, *common, (h.BATCH_END, b"1")]
         await self.send(target.topic, batch.encode(), None, end)
+
+    @staticmethod
+    def _count(target: Target, records: list[Ready]) -> None:
+        """One target's batch, acknowledged: one call, its records, its crossings."""
         target.calls.inc()
         target.records.inc(len(records))
         for crossing in target.crossings:

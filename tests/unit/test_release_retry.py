@@ -21,8 +21,9 @@ from sharebus_core.grants import Grant, GrantState
 from sharebus_core.headers import HeaderList
 from sharebus_report.audit_tally import AuditTally
 from sharebus_report.period import parse_period
+from sharebus_router.holding import keep_target_done
 from sharebus_router.periodic import HoldState, on_release
-from sharebus_router.release import BatchReleaser, HeldRecord
+from sharebus_router.release import BatchReleaser, HeldRecord, target_name
 from sharebus_rules.periods import Window
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
@@ -265,3 +266,81 @@ def test_the_report_matches_a_withdrawal_to_its_deliveries_by_record_not_by_wind
     roster, tax = tally.classes[ROSTER], tally.systems["tax-levy"]
     assert (roster.deliveries, roster.denials, roster.calls) == (1, 2, 1)
     assert (tax.received, tax.calls, tax.denials) == (1, 1, 2)
+
+
+def flush_failing_once(batches: BatchReleaser, nth: int) -> list[int]:
+    """A flush (Kafka's acknowledgement of everything sent) that raises on its ``nth`` call (from 0), once."""
+    calls_made: list[int] = []
+
+    async def flush() -> None:
+        calls_made.append(len(calls_made))
+        if len(calls_made) - 1 == nth:
+            raise ConnectionError("the acknowledgement did not come")
+
+    batches.flush = flush
+    return calls_made
+
+
+def test_a_target_is_counted_once_kafka_acknowledged_its_batch_not_before(harness: Harness) -> None:
+    harness.grant(hrss_grant())
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    flush_failing_once(batches, nth=1)  # 0: the facts; 1: the first target's batch
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    # The first target's batch went twice (its acknowledgement unknown), and is counted once.
+    assert calls(harness, "tax-levy") == (1, 3)
+    assert calls(harness, "hrss-si") == (1, 3)
+
+
+def test_the_denials_of_the_first_facts_are_counted_once_they_are_acknowledged(harness: Harness) -> None:
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    harness.now += 2 * 86400  # the grant expired before the release
+    flush_failing_once(batches, nth=0)  # the facts' acknowledgement fails: the release is retried whole
+    holding = Keeping(window)
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    denied = {"provider": "AMR", "consumer": "tax-levy", "data_class": ROSTER, "reason": "grant_expired"}
+    assert harness.value("sharebus_denials_total", denied) == 3
+
+
+def test_a_target_s_done_state_is_durable_before_the_next_target_s_batch_is_sent(harness: Harness) -> None:
+    # holding.py's keeper: the table's changelog record is durable only once the producer is flushed.
+    harness.grant(hrss_grant())
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    route = batches.routes[TOPICS.source(ROSTER)]
+    first, second = (target_name(t) for t in route.targets)
+    periods: dict[str, Any] = {ROSTER: HoldState(window, 0, 0).to_json()}
+    durable: dict[str, Any] = dict(periods)
+
+    async def flush() -> None:
+        durable.update(periods)
+
+    batches.flush = flush
+    working = batches.send
+    seen_at_second: list[tuple[str, ...]] = []
+
+    async def send(topic: str, key: bytes | None, value: bytes | None, hs: HeaderList) -> None:
+        if topic == TOPICS.delivery(route.targets[1].consumer) and not seen_at_second:
+            seen_at_second.append(HoldState.from_json(durable[ROSTER]).done)
+        await working(topic, key, value, hs)
+
+    batches.send = send
+
+    async def audited(plan: tuple[str, ...]) -> None:
+        periods[ROSTER] = dataclasses.replace(HoldState.from_json(periods[ROSTER]), audited=plan).to_json()
+        await flush()
+
+    async def done(name: str) -> None:
+        await keep_target_done(periods, ROSTER, name, flush)
+
+    asyncio.run(batches.release(ROSTER, window, roster_held(harness, range(3)), None, audited, (), done))
+
+    assert seen_at_second == [(first,)]  # a worker killed now still knows the first target was sent whole
+    assert HoldState.from_json(durable[ROSTER]).done == (first, second)
