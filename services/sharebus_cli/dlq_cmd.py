@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Message, TopicPartition
 
@@ -141,18 +141,50 @@ def replayed_already(
     """The positions of the letters whose record was replayed already (a copy of it is in its source topic).
 
     A copy names its record (``sharebus-replayed-source``); one made before copies did names its letter only
-    (``sharebus-replayed-from``), and that letter, among ``every`` letter of the topic, names the record."""
-    by_position = {d.position: d.source for d in [*every, *letters]}
+    (``sharebus-replayed-from``), and that letter, among ``every`` letter of the topic, names the record.
+
+    Anyone who may write a source topic can write those headers, so a copy counts only where a real one can
+    be (``copy_names``): one naming a record counts for a record of its own topic and partition at a lower
+    offset (a copy always goes to its record's partition, after it), and one naming a letter only for a
+    letter of a record of its own topic. So a provider can at most make its own class's letters be skipped
+    (as it could by publishing those records again itself), never another class's (docs/reference.md)."""
+    by_position = {d.position: d for d in [*every, *letters]}
     replayed: set[str] = set()
     for msg in source_copies(access, copy_ranges(letters)):
-        for name, raw in header_list(msg.headers()):
-            if name == REPLAYED_SOURCE:
-                replayed.add(raw.decode("utf-8", "replace"))
-            elif name == REPLAYED_FROM:
-                dlq, _, position = raw.decode("utf-8", "replace").partition(":")
-                if dlq == topic and position in by_position:
-                    replayed.add(by_position[position])
+        replayed.update(copy_names(msg, topic, by_position))
     return {d.position for d in letters if d.source in replayed}
+
+
+def _origin(raw: str) -> tuple[str, int, int] | None:
+    """``<topic>:<partition>:<offset>`` (a topic name has no colon), or None."""
+    parts = raw.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def copy_names(msg: Message, topic: str, letters: Mapping[str, DeadLetter]) -> set[str]:
+    """The records (as ``DeadLetter.source`` names them) ``msg``, read from a source topic, may be a copy of.
+
+    ``topic``: the dead-letter topic replayed; ``letters``: its letters by position. A record named must be
+    of ``msg``'s own topic and partition, at a lower offset; a letter named (an older copy's header) must be
+    a letter of a record of ``msg``'s own topic. Any other name is not a copy's (a forgery, or a mistake)."""
+    here, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    names: set[str] = set()
+    if here is None or partition is None or offset is None:
+        return names
+    for name, raw in header_list(msg.headers()):
+        text = raw.decode("utf-8", "replace")
+        if name == REPLAYED_SOURCE:
+            origin = _origin(text)
+            if origin is not None and origin[:2] == (here, partition) and origin[2] < offset:
+                names.add(text)
+        elif name == REPLAYED_FROM:
+            dlq, _, position = text.partition(":")
+            letter = letters.get(position) if dlq == topic else None
+            if letter is not None and letter.source_topic == here:
+                names.add(letter.source)
+    return names
 
 
 def replay_in_order(

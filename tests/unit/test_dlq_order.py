@@ -147,3 +147,50 @@ def test_the_source_topic_is_read_only_from_the_first_chosen_record_on(monkeypat
     replay(monkeypatch, [letter(0, 0, 9), letter(0, 1, 5), letter(1, 0, 7)], [], asked=asked)
     # A copy goes to its record's partition after the record: nothing before offset 6 can be one.
     assert asked == [{(SOURCE, 0): 6}]
+
+
+OTHER = "unit.src.301001006.000001"
+
+
+def forged(offset: int, *headers: tuple[str, bytes], topic: str = SOURCE, partition: int = 0) -> Message:
+    """A record a provider published to a source topic, carrying replay headers it chose."""
+    return Message(topic=topic, partition=partition, offset=offset, key=b"z", value=b"junk", headers=list(headers))
+
+
+def other_letter(dlq_partition: int, dlq_offset: int, source_offset: int, partition: int = 0) -> DeadLetter:
+    """A letter of another class's record (another provider's source topic)."""
+    headers = dead_letter_headers([], DeadLetterReason.UNKNOWN_SCHEMA_ID, "id 9", OTHER, partition, source_offset, "x")
+    msg = Message(topic=DLQ, partition=dlq_partition, offset=dlq_offset, key=b"U9", value=b"o", headers=list(headers))
+    return _dead_letter(msg)
+
+
+def test_a_copy_counts_only_for_a_record_before_it_in_its_own_topic_and_partition() -> None:
+    mine, other = letter(0, 0, 10), other_letter(1, 0, 17)
+    letters = {d.position: d for d in (mine, other)}
+
+    def names(msg: Message) -> set[str]:
+        return dlq_cmd.copy_names(msg, DLQ, letters)
+
+    # Another class's record, named from this topic: not a copy (a provider cannot skip others' letters).
+    assert names(forged(11, (REPLAYED_SOURCE, f"{OTHER}:0:17".encode()))) == set()
+    # Another partition, a later offset, the same offset, or not a name at all: not a copy.
+    assert names(forged(11, (REPLAYED_SOURCE, f"{SOURCE}:1:5".encode()))) == set()
+    assert names(forged(11, (REPLAYED_SOURCE, f"{SOURCE}:0:12".encode()))) == set()
+    assert names(forged(10, (REPLAYED_SOURCE, f"{SOURCE}:0:10".encode()))) == set()
+    assert names(forged(11, (REPLAYED_SOURCE, b"nonsense"))) == set()
+    # An older copy's header names a letter: only a letter of this topic's record counts.
+    assert names(forged(11, (REPLAYED_FROM, f"{DLQ}:{other.position}".encode()))) == set()
+    assert names(forged(11, (REPLAYED_FROM, f"{DLQ}:{mine.position}".encode()))) == {mine.source}
+    assert names(forged(11, (REPLAYED_SOURCE, mine.source.encode()))) == {mine.source}
+
+
+def test_a_provider_cannot_make_another_class_s_letters_be_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reviewer's forgery: a record in this class's topic names another class's record and letter.
+    mine, other = letter(0, 5, 10), other_letter(1, 7, 17)
+    source = [
+        forged(11, (REPLAYED_SOURCE, f"{OTHER}:0:17".encode()), (REPLAYED_FROM, f"{DLQ}:1:7".encode())),
+        forged(3, (REPLAYED_SOURCE, f"{OTHER}:0:17".encode()), topic=OTHER),  # before the record: not a copy
+    ]
+    values, said = replay(monkeypatch, [mine, other], source)
+    assert sorted(v or b"" for v in values) == [b"o", b"v10"]
+    assert "skipped" not in said
