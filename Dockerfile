@@ -1,11 +1,14 @@
 # One image for every sharebus Python service; docker-compose.yml picks the module to run.
 
 # The wheel, with the router's per-record modules compiled by mypyc (setup.py): the full image has gcc.
+# mypyc type-checks what it compiles against the dependencies and the dev extra's stubs, so they are installed
+# first, and the wheel is built without isolation, beside them.
 FROM python:3.11 AS wheel
 WORKDIR /src
 COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY services ./services
-RUN pip wheel --no-cache-dir --no-deps -w /wheels .
+RUN pip install --no-cache-dir -c constraints.txt ".[dev]" "setuptools>=69" wheel \
+    && SHAREBUS_COMPILE=1 pip wheel --no-cache-dir --no-deps --no-build-isolation -w /wheels .
 
 FROM python:3.11-slim
 WORKDIR /app

@@ -39,7 +39,7 @@ for path in native.orphans():
     path.unlink()
 PY
   mkdir -p build
-  if ! "$VENV/bin/python" setup.py -q build_ext --inplace --force > build/native.log 2>&1; then
+  if ! SHAREBUS_COMPILE=1 "$VENV/bin/python" setup.py -q build_ext --inplace --force > build/native.log 2>&1; then
     tail -40 build/native.log >&2
     echo "sharebus: compiling failed (gcc and Python's headers are needed); the whole log: build/native.log" >&2
     exit 1

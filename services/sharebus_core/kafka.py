@@ -15,9 +15,9 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -162,6 +162,27 @@ class KafkaAccess(BaseModel):
 
 
 _REFUSAL_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+class UnreadableHeaders(SharebusError, ValueError):
+    """A record's headers cannot be read: the record is the publisher's fault, never the reader's end."""
+
+
+def message_headers(msg: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed record's headers (an empty list for none).
+
+    confluent-kafka raises ``SystemError`` for a header name that is not UTF-8, which any client that writes
+    raw bytes (kcat, librdkafka in C) can publish; calling again is not safe (it hands back a NULL name). So
+    every failure is ``UnreadableHeaders``, which a reader of provider-written topics treats as that one
+    record's fault (a dead letter, a record skipped), not as its own."""
+    try:
+        raw = msg.headers()
+    except Exception as exc:
+        raise UnreadableHeaders(f"the record's headers cannot be read ({type(exc).__name__}: {exc})") from exc
+    if isinstance(raw, dict):
+        return [(name, value.encode() if isinstance(value, str) else value) for name, value in raw.items()]
+    # As consumed, a list of (str, bytes | None): handed on as it is (once per record on the data path).
+    return cast(list[tuple[str, bytes | None]], raw or [])
 
 
 def is_credential_refusal(error: KafkaError) -> bool:

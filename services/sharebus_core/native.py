@@ -53,7 +53,14 @@ def stale(root: Path = SERVICES) -> list[str]:
 def orphans(root: Path = SERVICES) -> list[Path]:
     """Extensions of modules no longer listed: each would still shadow its source, so the build removes them."""
     listed = {extension(root / name) for name in MODULES} | {root / f"{GROUP}__mypyc{_SUFFIX}"}
-    return sorted(path for path in root.rglob(f"*{_SUFFIX}") if path not in listed)
+    found = [*root.glob(f"sharebus_*/*{_SUFFIX}"), *root.glob(f"{GROUP}__mypyc*")]
+    return sorted(path for path in found if path not in listed)
+
+
+def in_checkout(root: Path = SERVICES) -> bool:
+    """Whether these modules run from the project's checkout (built in place), not from an installed wheel,
+    whose files' times say nothing of which was built from which."""
+    return (root.parent / "setup.py").is_file() and (root.parent / "pyproject.toml").is_file()
 
 
 def check(root: Path = SERVICES) -> str | None:

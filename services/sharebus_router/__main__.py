@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from sharebus_core import native
 from sharebus_core.catalogue import CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
 from sharebus_core.grant_log import ensure_grant_topic
@@ -25,6 +26,10 @@ def main() -> int:  # noqa: RET503 - the worker never returns; it exits the proc
     lean_exposition()
     settings = RouterSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    if native.in_checkout() and (stale := native.check()) is not None:
+        # Still the same rules, from an older build of the sources: said loudly, not refused (the sources
+        # may differ only in a comment), and `make run` builds them before it starts anything.
+        logging.getLogger("sharebus_router").warning("%s", stale)
     try:
         catalogue = load_catalogue(settings.catalogue_dir)
     except CatalogueError as exc:

@@ -302,7 +302,16 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
 
     app.timer(1.0)(supervise_followers)
 
-    path = DataPath(kafka, data_config, producer, handler.handle, keeper, metrics, handler.tally.flush)
+    path = DataPath(
+        kafka,
+        data_config,
+        producer,
+        handler.handle,
+        keeper,
+        metrics,
+        handler.tally.flush,
+        unreadable=handler.unreadable,
+    )
 
     async def host_data_path() -> None:
         # Started once Faust runs, stopped (with a last flush and commit) before Faust's own clients.

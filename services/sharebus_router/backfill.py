@@ -32,7 +32,7 @@ from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillEvent, BackfillState
 from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
 from sharebus_core.topic_reader import RangeReader
 from sharebus_core.topics import TopicNames
 from sharebus_router import audit_facts
@@ -206,9 +206,13 @@ class Backfiller:
             return [(record, record.headers) for record in held_records(chunk, route.data_class, seen)]
         records: list[Replayed] = []
         for msg in chunk:
-            raw = msg.headers() or []
-            items = raw.items() if isinstance(raw, dict) else raw
-            given: list[RawHeader] = [(k, v.encode() if isinstance(v, str) else v) for k, v in items]
+            try:
+                raw = message_headers(msg)
+            except UnreadableHeaders as exc:
+                # Live delivery dead-lettered it (data_path.py): no subscriber ever received it.
+                log.warning("%s[%s]@%s is not backfilled: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                continue
+            given: list[RawHeader] = raw
             # Valueless headers go to bus_headers as live delivery hands them over: it refuses some.
             headers: HeaderList = [(k, v) for k, v in given if v is not None]
             held = HeldRecord(

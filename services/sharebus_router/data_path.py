@@ -32,12 +32,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from mode import Service
 
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
 from sharebus_core.topic_reader import TopicReadError, partition_starts
 from sharebus_router.acknowledgements import TP, end_process
 from sharebus_router.audit_facts import encode_batch
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 IDLE_S = 0.004
 
 Route = Callable[[str, int, int, bytes | None, bytes | None, list[RawHeader]], Awaitable[dict[str, Any] | None]]
+# Dead-letters a record whose headers cannot be read (topic, partition, offset, key, value, why).
+Unreadable = Callable[[str, int, int, bytes | None, bytes | None, str], Awaitable[None]]
 Starts = Callable[[KafkaAccess, list[TopicPartition], float], dict[tuple[str, int], int]]
 
 
@@ -95,8 +97,11 @@ class DataPath:
         metrics: RouterMetrics,
         after_batch: Callable[[], None] = lambda: None,
         starts: Starts = partition_starts,
+        *,
+        unreadable: Unreadable,
     ) -> None:
         self.metrics = metrics
+        self.unreadable = unreadable
         self.starts = starts
         self.access = access
         # The handler's batch-shaped counters are added to the exported ones here.
@@ -186,12 +191,17 @@ class DataPath:
             if (topic, partition) not in ready:
                 # The partition's hand-over points are recorded before its first record is routed here.
                 await self.keeper.claim(topic, partition)
-            # (name, bytes | None) pairs, as bus_headers takes them: a value-less header is checked there.
-            fact = await self.route(
-                topic, partition, offset, message.key(), message.value(), cast(list[RawHeader], message.headers() or [])
-            )
-            if fact is not None:
-                self._facts.append(fact)
+            try:
+                # (name, bytes | None) pairs, as bus_headers takes them: a value-less header is checked there.
+                raw = message_headers(message)
+            except UnreadableHeaders as exc:
+                # One record's fault: dead-lettered, and the partition goes on (raising here would end the
+                # worker, and every restart would meet the same record first).
+                await self.unreadable(topic, partition, offset, message.key(), message.value(), str(exc))
+            else:
+                fact = await self.route(topic, partition, offset, message.key(), message.value(), raw)
+                if fact is not None:
+                    self._facts.append(fact)
             self._routed[(topic, partition)] = offset + 1
         self.records_routed += len(messages)
         self._produce_facts()

@@ -391,6 +391,17 @@ class RecordHandler:
             fact["quality"] = verdict.as_fact()
         return fact
 
+    async def unreadable(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, detail: str
+    ) -> None:
+        """Dead-letters a record whose headers cannot be read (``sharebus_core.kafka.message_headers``): no
+        subscriber receives it, and the letter carries none of them."""
+        route = self.routes.get(topic)
+        if route is not None:
+            route.next_offsets[partition] = offset + 1  # as ``handle`` does: the hand-over point lies past it
+        bad = BadRecord(DeadLetterReason.BAD_HEADER, detail)
+        await self.dead_letter(topic, partition, offset, key, value, [], route.data_class if route else "", bad)
+
     async def dead_letter(
         self,
         topic: str,

@@ -20,6 +20,7 @@ from sharebus_router.periodic import batch_id
 from sharebus_sdk import Delivery
 from tests.integration.conftest import Bus, ClockedBus
 from tests.support.kafka import end_offsets, eventually, read_all
+from tests.support.raw_produce import produce_raw_header
 from tests.support.router import router_lag
 from tests.support.subscribe import collect
 
@@ -174,3 +175,31 @@ def test_a_forged_batch_end_cannot_cut_short_another_class_batch(clocked: Clocke
     assert [b.batch_id for b in received.batches] == [batch_id(ROSTER, window)]
     assert sorted(r.value["seq"] for r in received.batches[0].records) == [0, 1, 2]
     assert [(d.data_class, d.value["seq"]) for d in received.deliveries if isinstance(d, Delivery)] == [(ENTERPRISE, 9)]
+
+
+def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_the_stream_goes_on(bus: Bus) -> None:
+    # confluent-kafka raises SystemError reading such a header; the router used to end, and end again after
+    # every restart, on the same record.
+    serializer = encoder(bus, ENTERPRISE)
+    source = bus.topics.source(ENTERPRISE)
+    before = encode(bus, serializer, ENTERPRISE, enterprise(1))
+    producer = bus.access.producer({"linger.ms": 5})
+    producer.produce(source, key=b"before", value=before, headers=[(h.DATA_CLASS, ENTERPRISE.encode())])
+    assert producer.flush(30) == 0
+    bad = encode(bus, serializer, ENTERPRISE, enterprise(2))
+    produce_raw_header(bus.access, source, b"bad-name", bad, b"\xff\xfe-name", b"x")
+    for seq in (3, 4):
+        value = encode(bus, serializer, ENTERPRISE, enterprise(seq))
+        producer.produce(
+            source, key=f"after-{seq}".encode(), value=value, headers=[(h.DATA_CLASS, ENTERPRISE.encode())]
+        )
+    assert producer.flush(30) == 0
+
+    [letter] = dead_letters(bus, 1)
+    assert (letter.key, letter.reason, letter.source_topic) == (b"bad-name", "bad_header", source)
+    assert "headers cannot be read" in letter.detail
+    assert letter.value == bad
+    assert letter.original_headers == ()
+    assert eventually(lambda: router_lag(bus.access, bus.namespace, [ENTERPRISE]), lambda lag: lag == 0) == 0
+    received = collect(bus.settings, "psb-case", 3)
+    assert sorted(d.value["seq"] for d in received.deliveries) == [1, 3, 4]

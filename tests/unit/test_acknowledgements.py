@@ -147,7 +147,7 @@ def _path() -> tuple[DataPath, FakeProducer, FakeConsumer, CollectorRegistry]:
     producer = DataProducer(cast(KafkaAccess, access), config)
     registry = CollectorRegistry()
     metrics = RouterMetrics(registry)
-    path = DataPath(cast(KafkaAccess, access), config, producer, None, FakeKeeper(), metrics)  # type: ignore[arg-type]
+    path = DataPath(cast(KafkaAccess, access), config, producer, None, FakeKeeper(), metrics, unreadable=None)  # type: ignore[arg-type]
     path.assigned = {SRC, OTHER}
     return path, access.producers[0], FakeConsumer(), registry
 

@@ -54,7 +54,8 @@ class Consumer:
 def data_path(starts: Any) -> tuple[DataPath, RouterMetrics]:
     metrics = RouterMetrics(CollectorRegistry())
     config = DataPathConfig(group="g", topics=["a", "b"], audit_topic="facts", audit_max_bytes=1000)
-    path = DataPath(ACCESS, config, DataProducer.__new__(DataProducer), None, Keeper(), metrics, starts=starts)  # type: ignore[arg-type]
+    producer = DataProducer.__new__(DataProducer)
+    path = DataPath(ACCESS, config, producer, None, Keeper(), metrics, starts=starts, unreadable=None)  # type: ignore[arg-type]
     return path, metrics
 
 

@@ -14,6 +14,7 @@ def test_every_listed_module_is_imported_from_its_compiled_extension() -> None:
         module = importlib.import_module(name.removesuffix(".py").replace("/", "."))
         assert module.__file__ == str(native.extension(native.SERVICES / name)), name
     assert native.check() is None
+    assert native.in_checkout()
 
 
 def _tree(root: Path) -> None:
@@ -42,3 +43,11 @@ def test_a_missing_extension_is_stale_and_an_unlisted_one_is_an_orphan(tmp_path:
     assert native.stale(tmp_path) == [native.MODULES[-1]]
     assert native.orphans(tmp_path) == [unlisted]
     assert "no longer listed: sharebus_router/dead_letters" in (native.check(tmp_path) or "")
+
+
+def test_only_the_projects_own_extensions_can_be_orphans(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    (tmp_path / "numpy").mkdir()
+    native.extension(tmp_path / "numpy" / "core.py").write_bytes(b"")
+    assert native.orphans(tmp_path) == []
+    assert not native.in_checkout(tmp_path)  # installed (a wheel): no setup.py beside the packages
