@@ -38,6 +38,23 @@ The done state of a target is flushed to the state's changelog (holding.py) befo
 is sent, and a target is counted only once Kafka acknowledged its batch. The one gap left is a worker killed
 between a target's end marker being acknowledged and that flush, with the grant revoked before the next
 owner's retry: that withdrawal names a batch the subscriber could have received whole.
+
+A known gap (not closed): a retry after the facts makes the batch's records ready again (``_ready``) from the
+same held offsets, while the facts are fixed by the first attempt, and nothing kept says which records they
+name. So if a record's preparation gives another result on the retry than on the first attempt:
+
+- a record the first attempt made ready (its facts say ``deliver`` to every plan target) and the retry
+  cannot (its schema deleted meanwhile, say) is dead-lettered and left out of the retry's batch, and its
+  ``deliver`` facts stand for the plan targets not done: no ``withdraw`` is written for it, so the trail
+  says those deliveries were made and they were not (the letter records the record, nothing is lost);
+- a record the first attempt dead-lettered (no fact of it) and the retry can make ready goes out in the
+  retry's batch to the targets not done, without a fact. The in-memory ``_dead_lettered`` set stops only its
+  being dead-lettered again, not its delivery, on this worker as on the next owner.
+
+The batch's count may then differ between the attempts too. A deterministic failure (a malformed value, a
+record too large for a grant) fails alike on every attempt and is not affected. Closing it needs the retry
+to know the origins the facts name: kept in the window's state (one list per window, which can outgrow a
+changelog record) or read back from the audit topic; docs/router-data-path.md says the same.
 """
 
 from __future__ import annotations
@@ -235,7 +252,8 @@ class BatchReleaser:
         anything is sent: the batch's count goes out with its first record, and a record that fails any of
         it is dead-lettered alone. Raising instead would fail every release of the window (each retried a
         second later) and hold back all its other records for good. ``done``: the origins an earlier attempt of
-        this batch dead-lettered (acknowledged); they stay out of the batch and are not dead-lettered again."""
+        this batch dead-lettered (acknowledged); one that fails again is not dead-lettered again (one that
+        does not goes in the batch, without a fact if the facts were written: the module's known gap)."""
         ready = []
         sent: list[Origin] = []
         for record in held:
