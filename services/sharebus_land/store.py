@@ -131,6 +131,7 @@ class LandStore:
             raise DatabaseUrlInvalid(f"not a database URL the sink can use ({exc}); {_URL_FORMS}") from exc
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.metadata = sa.MetaData()
         self.control = control_tables(self.metadata)
         self._tables: dict[str, sa.Table] = {}
@@ -355,3 +356,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+    # Python's sqlite3 opens a transaction only before an INSERT, UPDATE or DELETE, so a CREATE TABLE or
+    # ALTER TABLE ran on its own and stayed when the sink was killed before the rows recording it were
+    # committed: the restarted sink then failed on "table already exists" for good. The driver leaves
+    # transactions alone, and each of SQLAlchemy's begins one (_sqlite_begin), DDL included.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_land.errors import IncompatibleSchema, LandError, ThemeInvalid
@@ -413,6 +414,25 @@ def test_plan_shows_create_table_ddl(tmp_path: Path, catalogue: Catalogue) -> No
     assert "uscc TEXT NOT NULL" in ddl[0]
     assert "PRIMARY KEY (uscc)" in ddl[0]
     assert not store.count_tables()  # nothing applied
+    store.dispose()
+
+
+def test_a_table_whose_columns_were_not_recorded_is_not_left_behind(tmp_path: Path, catalogue: Catalogue) -> None:
+    # Killed between creating a class's table and recording its columns, the sink restarted into "table
+    # already exists" for good: SQLite's driver ran the CREATE TABLE outside the transaction.
+    store = LandStore(f"sqlite:///{tmp_path / 'land.db'}")
+    store.open()
+    placement = plan_placements(catalogue, [ENTERPRISE], {})[ENTERPRISE]
+    shape = ClassShape.from_schema(ENTERPRISE, "uscc", json.loads(catalogue.schema(ENTERPRISE).text))
+    recorded = store.control["columns"]
+    # The record of the new columns fails after the table was created, as a kill there would leave it.
+    store.control["columns"] = sa.Table("not_there", sa.MetaData(), *(sa.Column(c.name, c.type) for c in recorded.c))
+    with pytest.raises(sa.exc.OperationalError, match="not_there"):
+        store.ensure(placement, shape)
+    assert class_table(ENTERPRISE) not in sa.inspect(store.engine).get_table_names()
+    store.control["columns"] = recorded
+    assert store.ensure(placement, shape)[0].startswith("CREATE TABLE")
+    assert class_table(ENTERPRISE) in sa.inspect(store.engine).get_table_names()
     store.dispose()
 
 
