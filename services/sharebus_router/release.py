@@ -47,9 +47,10 @@ name. So if a record's preparation gives another result on the retry than on the
   cannot (its schema deleted meanwhile, say) is dead-lettered and left out of the retry's batch, and its
   ``deliver`` facts stand for the plan targets not done: no ``withdraw`` is written for it, so the trail
   says those deliveries were made and they were not (the letter records the record, nothing is lost);
-- a record the first attempt dead-lettered (no fact of it) and the retry can make ready goes out in the
-  retry's batch to the targets not done, without a fact. The in-memory ``_dead_lettered`` set stops only its
-  being dead-lettered again, not its delivery, on this worker as on the next owner.
+- a record the first attempt dead-lettered (no fact of it) stays out of a retry on the same worker (the
+  in-memory ``_dead_lettered`` set), but the next owner after a crash does not know it: if it can make the
+  record ready, the record goes out in its batch to the targets not done, without a fact (and is in the
+  dead-letter topic too).
 
 The batch's count may then differ between the attempts too. A deterministic failure (a malformed value, a
 record too large for a grant) fails alike on every attempt and is not affected. Closing it needs the retry
@@ -252,18 +253,21 @@ class BatchReleaser:
         anything is sent: the batch's count goes out with its first record, and a record that fails any of
         it is dead-lettered alone. Raising instead would fail every release of the window (each retried a
         second later) and hold back all its other records for good. ``done``: the origins an earlier attempt of
-        this batch dead-lettered (acknowledged); one that fails again is not dead-lettered again (one that
-        does not goes in the batch, without a fact if the facts were written: the module's known gap)."""
+        this batch dead-lettered (acknowledged) on this worker; they stay out of the batch (even if they
+        could be made ready now) and are not dead-lettered again."""
         ready = []
         sent: list[Origin] = []
         for record in held:
+            where: Origin = (record.origin_topic, record.origin_partition, record.origin_offset)
+            if where in done:
+                # Dead-lettered by an earlier attempt: it stays out (no fact of the first attempt names it),
+                # even if it could be made ready now. Nothing is lost: its letter holds it.
+                continue
             try:
                 ready.append(await self._prepare(route, record, targets, room))
             except Exception as exc:  # noqa: BLE001 - one record's failure is dead-lettered and logged (_reject)
-                where: Origin = (record.origin_topic, record.origin_partition, record.origin_offset)
-                if where not in done:
-                    await self._reject(route, record, exc)
-                    sent.append(where)
+                await self._reject(route, record, exc)
+                sent.append(where)
         if sent:
             # Remembered only once acknowledged: a dead letter lost with a failed attempt is sent again.
             if self.flush is not None:

@@ -344,3 +344,27 @@ def test_a_target_s_done_state_is_durable_before_the_next_target_s_batch_is_sent
 
     assert seen_at_second == [(first,)]  # a worker killed now still knows the first target was sent whole
     assert HoldState.from_json(durable[ROSTER]).done == (first, second)
+
+
+def test_a_record_dead_lettered_by_the_first_attempt_stays_out_of_the_retry(harness: Harness) -> None:
+    # Offset 1 fails once (a passing fault), is dead-lettered, and the first attempt fails after its facts:
+    # the retry may make offset 1 ready, but no fact names it, so it must not be delivered.
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    failing_on(harness, batches, nth=1)
+    prepare, broken = batches._prepare, {"once": True}
+
+    async def flaky(route: Any, record: HeldRecord, targets: Any, room: HeaderList) -> Any:
+        if record.origin_offset == 1 and broken.pop("once", False):
+            raise RuntimeError("a passing fault")
+        return await prepare(route, record, targets, room)
+
+    batches._prepare = flaky  # type: ignore[method-assign]
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    assert holding.attempt(harness, batches, 11, roster_held(harness, range(3)))
+
+    assert deliveries_audited(harness) == [(0, "tax-levy"), (2, "tax-levy")]
+    assert set(roster_seqs(harness, to(harness, TAX))) == {0, 2}  # never offset 1, which no fact names
+    assert len(to(harness, TOPICS.dead_letter)) == 1  # dead-lettered once: nothing lost
