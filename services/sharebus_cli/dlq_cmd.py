@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from confluent_kafka import Message, TopicPartition
 
 from sharebus_core.headers import header_list
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
 from sharebus_core.settings import BusSettings
 from sharebus_core.topic_reader import RangeReader, partition_ends
 from sharebus_core.topics import TopicNames
@@ -173,7 +173,11 @@ def copy_names(msg: Message, topic: str, letters: Mapping[str, DeadLetter]) -> s
     names: set[str] = set()
     if here is None or partition is None or offset is None:
         return names
-    for name, raw in header_list(msg.headers()):
+    try:
+        headers = message_headers(msg)
+    except UnreadableHeaders:
+        return names  # a record whose headers cannot be read (a dead letter itself) names nothing
+    for name, raw in header_list(headers):
         text = raw.decode("utf-8", "replace")
         if name == REPLAYED_SOURCE:
             origin = _origin(text)

@@ -9,7 +9,7 @@ from confluent_kafka import KafkaError, Message
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.headers import header_list, header_map
-from sharebus_core.kafka import KafkaAccess
+from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
 from sharebus_core.topic_reader import RangeReader, TopicReadError, read_topic
 from sharebus_router.dead_letters import (
     DLQ_DATA_CLASS,
@@ -145,8 +145,12 @@ def _as_published(
             f"dead letter {letter.position} left out its {letter.omitted}, and its record is no longer at "
             f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
         )
+    try:
+        headers = message_headers(found)
+    except UnreadableHeaders as exc:
+        raise ReplayError(f"dead letter {letter.position}: its record cannot be replayed as it was: {exc}") from exc
     # Valueless headers dropped, as the letter itself drops them (dead_letter_headers).
-    return found.key(), found.value(), list(header_list(found.headers()))
+    return found.key(), found.value(), list(header_list(headers))
 
 
 def replay(access: KafkaAccess, topic: str, letters: Iterable[DeadLetter], original: Original = read_original) -> int:

@@ -194,3 +194,16 @@ def test_a_provider_cannot_make_another_class_s_letters_be_skipped(monkeypatch: 
     values, said = replay(monkeypatch, [mine, other], source)
     assert sorted(v or b"" for v in values) == [b"o", b"v10"]
     assert "skipped" not in said
+
+
+class Unreadable(Message):
+    """A source record whose header name is not UTF-8: confluent-kafka raises reading its headers."""
+
+    def headers(self) -> None:
+        raise SystemError("<method 'headers'> returned a result with an exception set")
+
+
+def test_a_source_record_whose_headers_cannot_be_read_is_no_copy_and_stops_nothing() -> None:
+    mine = letter(0, 0, 10)
+    record = Unreadable(topic=SOURCE, partition=0, offset=11, key=b"z", value=b"junk")
+    assert dlq_cmd.copy_names(record, DLQ, {mine.position: mine}) == set()
