@@ -75,6 +75,17 @@ class Keeping:
         return True
 
 
+def audited_then_failed(harness: Harness) -> tuple[BatchReleaser, Keeping]:
+    """A roster window whose first release wrote its facts, kept its plan, then failed sending the batch."""
+    window = window_of(harness, ROSTER)
+    batches = releaser(harness)
+    failing_on(harness, batches, nth=1)
+    holding = Keeping(window)
+    harness.sent.clear()
+    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    return batches, holding
+
+
 def decisions(harness: Harness, kind: str) -> list[tuple[int, str, str | None]]:
     return sorted(
         (fact["source"]["offset"], made["consumer"], made["reason"])
@@ -96,12 +107,7 @@ def calls(harness: Harness, consumer: str) -> tuple[float, float]:
 
 
 def test_a_retry_after_the_grant_was_revoked_withdraws_the_audited_deliveries(harness: Harness) -> None:
-    window = window_of(harness, ROSTER)
-    batches = releaser(harness)
-    failing_on(harness, batches, nth=1)
-    holding = Keeping(window)
-    harness.sent.clear()
-    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    batches, holding = audited_then_failed(harness)
     harness.grant(roster_grant().model_copy(update={"state": GrantState.REVOKED}))
     first = len(to(harness, TAX))
 
@@ -117,16 +123,11 @@ def test_a_retry_after_the_grant_was_revoked_withdraws_the_audited_deliveries(ha
         if m["decision"] == "withdraw"
     }
     assert withdrawn == {("g-r", None)}
-    assert holding.state.window.start == window.end
+    assert holding.state.window.start == holding.window.end
 
 
 def test_a_retry_after_the_grant_expired_withholds_the_batch_and_withdraws_its_deliveries(harness: Harness) -> None:
-    window = window_of(harness, ROSTER)
-    batches = releaser(harness)
-    failing_on(harness, batches, nth=1)
-    holding = Keeping(window)
-    harness.sent.clear()
-    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    batches, holding = audited_then_failed(harness)
     harness.now += 2 * 86400  # the grant (valid one day) expires before the retry
     first = len(to(harness, TAX))
 
@@ -141,11 +142,7 @@ def test_a_retry_after_the_grant_expired_withholds_the_batch_and_withdraws_its_d
 
 
 def test_a_withdrawal_not_known_to_be_acknowledged_is_written_again(harness: Harness) -> None:
-    window = window_of(harness, ROSTER)
-    batches = releaser(harness)
-    failing_on(harness, batches, nth=1)
-    holding = Keeping(window)
-    assert not holding.attempt(harness, batches, 10, roster_held(harness, range(3)))
+    batches, holding = audited_then_failed(harness)
     harness.now += 2 * 86400
     working = batches.send
     refused = {"once": True}
@@ -160,7 +157,7 @@ def test_a_withdrawal_not_known_to_be_acknowledged_is_written_again(harness: Har
     assert holding.attempt(harness, batches, 12, roster_held(harness, range(3)))
     # The failed attempt's facts may or may not have reached Kafka: written again, never fewer.
     assert {o for o, _c, _r in decisions(harness, "withdraw")} == {0, 1, 2}
-    assert holding.state.window.start == window.end
+    assert holding.state.window.start == holding.window.end
 
 
 def test_a_retry_sends_and_counts_only_the_targets_not_already_done(harness: Harness) -> None:
