@@ -74,6 +74,8 @@ class QualityGate:
         self.counts: dict[str, ClassCounts] = {
             code: ClassCounts(rule_failures={r.rule_id: 0 for r in rules.rules}) for code, rules in self.rules.items()
         }
+        # (class, fields filled) -> its completeness verdict; at most (fields + 1) per class.
+        self._complete: dict[tuple[str, int], Verdict] = {}
 
     def judge(self, data_class: str, record: Mapping[str, object]) -> Verdict:
         return self.rules[data_class].evaluate(record)
@@ -85,7 +87,13 @@ class QualityGate:
     def completeness(self, data_class: str, filled: int) -> Verdict:
         """The verdict of a record of a class without rules (``reads_values``): ``judge``'s, from the count
         of its filled fields (``sharebus_rules.walk`` counts them as ``is_filled`` does)."""
-        return Verdict((), None, filled, len(self.rules[data_class].fields))
+        # One verdict per class and count, made once: it is immutable, and one per record cost a dataclass
+        # instance (2% of the data path's samples, py-spy).
+        key = (data_class, filled)
+        verdict = self._complete.get(key)
+        if verdict is None:
+            verdict = self._complete[key] = Verdict((), None, filled, len(self.rules[data_class].fields))
+        return verdict
 
     def rejection(self, data_class: str, verdict: Verdict, headers: HeaderList) -> QualityRejected:
         detail = f"failed quality rule(s) {', '.join(verdict.failed)} of data class {data_class}"
