@@ -122,6 +122,9 @@ class DataPath:
         self.keeper = keeper
         # Next offset to commit per partition, for records routed since the last commit.
         self._routed: dict[TP, int] = {}
+        # Offsets of asynchronous commits not answered yet, issued while this worker owned the partition
+        # since it was last assigned here: only those may be made again when refused (_on_commit).
+        self._committing: dict[TP, int] = {}
         self._facts: list[dict[str, Any]] = []
         self._consumer: Consumer | None = None
         self._stopping = False
@@ -255,6 +258,7 @@ class DataPath:
             try:
                 if asynchronous:
                     consumer.commit(offsets=offsets, asynchronous=True)  # its outcome: _on_commit
+                    self._committing.update(((tp.topic, tp.partition), tp.offset) for tp in offsets)
                 else:
                     consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
@@ -268,6 +272,14 @@ class DataPath:
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """An asynchronous commit's outcome; a refused one is made again with the partition's next commit."""
+        # Answered: a commit of this ownership is no longer in flight. One of an earlier ownership (the
+        # partition lost or revoked and assigned back since) is not in _committing, or holds another offset.
+        current = set()
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            if self._committing.get(key) == tp.offset:
+                del self._committing[key]
+                current.add(key)
         if error is not None and error.code() == KafkaError._NO_OFFSET:
             return  # nothing was left to commit
         refused = [tp for tp in partitions if tp.error is not None] if error is None else partitions
@@ -276,8 +288,11 @@ class DataPath:
         log.warning("commit of %d partition(s) failed (%s)", len(refused), error or refused[0].error)
         self.metrics.commit_failures.labels("refused").inc()
         for tp in refused:
-            if (tp.topic, tp.partition) in self.assigned:
-                self._routed.setdefault((tp.topic, tp.partition), tp.offset)
+            key = (tp.topic, tp.partition)
+            # Made again only under the ownership that issued it: an earlier owner's offset would move the
+            # partition's committed offset back past what was committed since (repeats).
+            if key in current and key in self.assigned:
+                self._routed.setdefault(key, tp.offset)
 
     async def commit(self) -> None:
         """Flushes the producers, then commits the offsets of everything routed, synchronously (at stop)."""
@@ -360,6 +375,7 @@ class DataPath:
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._routed.pop((tp.topic, tp.partition), None)
+            self._committing.pop((tp.topic, tp.partition), None)
             self.assigned.discard((tp.topic, tp.partition))
         self.producer.acks.forget((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_revoked(partitions)

@@ -188,12 +188,33 @@ def test_a_partition_revoked_before_its_epoch_is_acknowledged_is_not_committed()
 
 
 def test_a_refused_asynchronous_commit_is_made_again_with_the_next_one() -> None:
-    path, _producer, _consumer, registry = _path()
-    refused = TopicPartition(*SRC, 5)
-    path._on_commit(KafkaError(KafkaError.REBALANCE_IN_PROGRESS), [refused])
+    path, producer, consumer, registry = _path()
+    path._routed[SRC] = 5
+    path._cut(1.0)
+    producer.acknowledge_all()
+    path._commit_acknowledged(cast(Consumer, consumer), 1.1)  # the asynchronous commit of 5
+    assert path._routed == {}
+    path._on_commit(KafkaError(KafkaError.REBALANCE_IN_PROGRESS), [TopicPartition(*SRC, 5)])
     assert path._routed == {SRC: 5}
     assert registry.get_sample_value("sharebus_router_commit_failures_total", {"reason": "refused"}) == 1
     # Routed further meanwhile: the newer offset stays.
     path._routed[OTHER] = 9
     path._on_commit(None, [TopicPartition(*OTHER, 4)])
     assert path._routed[OTHER] == 9
+
+
+def test_a_refused_commit_of_an_earlier_ownership_is_not_made_again() -> None:
+    """The partition was lost and assigned back while a commit was in flight: its refusal, served now, must
+    not put the old offset back (another owner committed past it meanwhile; it would move back)."""
+    path, producer, consumer, _registry = _path()
+    path._routed[SRC] = 100
+    path._cut(1.0)
+    producer.acknowledge_all()
+    path._commit_acknowledged(cast(Consumer, consumer), 1.1)  # the asynchronous commit of 100, in flight
+    path._on_lost(cast(Consumer, consumer), [TopicPartition(*SRC)])
+    path.assigned.add(SRC)  # back here (sticky), after another worker committed further
+    path._on_commit(KafkaError(KafkaError.ILLEGAL_GENERATION), [TopicPartition(*SRC, 100)])
+    assert path._routed == {}
+    path._cut(2.0)
+    path._commit_acknowledged(cast(Consumer, consumer), 2.1)
+    assert consumer.commits == [([("ns.src.a", 0, 100)], True)]
