@@ -14,6 +14,9 @@ from sharebus_core.errors import SharebusError
 EARLIEST = "earliest"
 LATEST = "latest"
 _MAX_PARTITIONS = 4096
+# A Kafka offset is a signed 64-bit integer (19 digits); the cap keeps int() away from its own
+# 4,300-digit limit, which raises a plain ValueError rather than BadPosition.
+_MAX_DIGITS = 19
 
 
 class BadPosition(SharebusError, ValueError):
@@ -34,9 +37,14 @@ def decode(text: str) -> dict[int, int]:
         raise BadPosition(f"an event id lists at most {_MAX_PARTITIONS} partitions")
     for part in parts:
         partition, sep, offset = part.partition(":")
-        if not sep or not partition.isdigit() or not offset.isdigit():
+        if not sep or not _is_number(partition) or not _is_number(offset):
             raise BadPosition(f"{part[:40]!r} is not partition:offset (both non-negative integers)")
         if int(partition) in positions:
             raise BadPosition(f"partition {partition} is listed twice")
         positions[int(partition)] = int(offset)
     return positions
+
+
+def _is_number(text: str) -> bool:
+    # str.isdigit() alone accepts '²' and other Unicode digits that int() then refuses.
+    return 0 < len(text) <= _MAX_DIGITS and text.isascii() and text.isdigit()

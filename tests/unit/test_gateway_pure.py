@@ -59,11 +59,21 @@ def test_positions_round_trip_in_partition_order() -> None:
         ("0-1", "not partition:offset"),
         ("a:1", "not partition:offset"),
         ("0:-1", "not partition:offset"),
+        ("0:\u00b2", "not partition:offset"),
+        ("\u00b9:0", "not partition:offset"),
+        ("0:" + "9" * 5000, "not partition:offset"),
+        ("0:" + "9" * 20, "not partition:offset"),
     ],
 )
 def test_bad_positions_say_what_is_wrong(text: str, problem: str) -> None:
+    """Non-ASCII digits ('²') and numbers past an offset's 19 digits are BadPosition (the feed's 400),
+    never the plain ValueError int() raises, which answered 500 on SSE and broke the WebSocket."""
     with pytest.raises(positions.BadPosition, match=problem):
         positions.decode(text)
+
+
+def test_the_largest_offset_is_a_position() -> None:
+    assert positions.decode(f"0:{2**63 - 1}") == {0: 2**63 - 1}
 
 
 def enterprise(**changes: object) -> dict[str, object]:
