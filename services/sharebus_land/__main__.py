@@ -65,9 +65,8 @@ def _run(settings: LandSettings, *, once: bool, show_plan: bool) -> int:
         return 0
     sink = Sink(settings, settings.system, catalogue, store)
     if settings.metrics_port is not None and token is not None:
-        # On every interface, as prometheus-client's start_http_server served it before.
         probes = {"/healthz": lambda: (200, {"status": "ok"})}
-        serve_probes("0.0.0.0", settings.metrics_port, sink.metrics.registry, probes, "land-http", token)
+        serve_probes(settings.metrics_host, settings.metrics_port, sink.metrics.registry, probes, "land-http", token)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

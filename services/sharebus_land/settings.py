@@ -31,4 +31,6 @@ class LandSettings(BusSettings):
     max_records: int = Field(default=2000, ge=1, description="records per database transaction, at most")
     max_wait_ms: int = Field(default=200, ge=1, description="how long a transaction waits to fill")
     metrics_port: int | None = Field(default=None, description="serve Prometheus metrics here when set (0: any)")
+    # Loopback unless asked: the sink runs on a department's own host, beside its database.
+    metrics_host: str = Field(default="127.0.0.1", description="the address the metrics and probes listen on")
     status_interval_s: float = Field(default=5.0, gt=0)
