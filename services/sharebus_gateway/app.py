@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,7 +18,6 @@ from sharebus_core.compacted_log import LogFollower, ensure_compacted_topic
 from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
 from sharebus_core.grants import Grant
-from sharebus_core.kafka import KafkaAccess
 from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
@@ -38,6 +36,7 @@ from sharebus_gateway import (
 )
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
+from sharebus_gateway.broker_probe import BrokerProbe
 from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyStore, KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
@@ -58,14 +57,6 @@ through the same catalogue, registry, rules, audit and counters as the Python SD
 Authenticate with `Authorization: Bearer <key>`; keys are issued per system with
 `sharebus apikey issue --system <system>`.
 """
-
-
-def _broker_reachable(access: KafkaAccess) -> bool:
-    try:
-        access.admin().list_topics(timeout=2)
-    except KafkaException:
-        return False
-    return True
 
 
 def _route_label(request: Request) -> str:
@@ -124,6 +115,7 @@ def build_gateway(
             catalogue, settings.kafka, topics, DisputeSettings(namespace=settings.namespace), audit.write, registry
         ),
         open_data=open_data,
+        broker=BrokerProbe(settings.kafka.admin, interval_s=settings.broker_probe_interval_s),
     )
 
 
@@ -149,10 +141,12 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         gw.grant_follower.start()
         await run_in_threadpool(gw.disputes.start)
         gw.open_data.view.start()
+        gw.broker.start()
         app.state.gateway = gw
         try:
             yield
         finally:
+            gw.broker.stop()
             gw.disputes.stop()
             gw.open_data.view.stop()
             gw.keys.follower.stop()
@@ -210,9 +204,10 @@ def create_app(settings: GatewaySettings | None = None, catalogue: Catalogue | N
         responses={503: {"description": "not ready; the body says what is missing"}},
     )
     def readyz(request: Request) -> JSONResponse:
+        # Only state the background readers keep: this door is open to anyone, so it must cost nothing.
         gw: Gateway = request.app.state.gateway
         checks: dict[str, Any] = {
-            "broker": _broker_reachable(settings.kafka),
+            "broker": gw.broker.reachable,
             "catalogue": len(gw.catalogue.data_classes) > 0,
             "grants_caught_up": gw.grant_follower.caught_up.is_set(),
             "api_keys_caught_up": gw.keys.follower.caught_up.is_set(),

@@ -38,6 +38,8 @@ class GatewaySettings(BusSettings):
     rate_per_s: float = Field(default=50.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
     feed_max_per_key: int = Field(default=4, ge=1)
+    # /readyz's "broker" is the last answer of one background probe, asked this often (never per request).
+    broker_probe_interval_s: float = Field(default=5.0, gt=0)
     # The address the public and other buses reach this gateway at: IRIs of the DCAT-AP and ODRL exports
     # are minted under it (default http://<host>:<port>).
     public_url: str | None = None

@@ -14,6 +14,7 @@ from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
 from sharebus_disputes import DisputeService
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.broker_probe import BrokerProbe
 from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
 from sharebus_gateway.limits import OpenFeeds, TokenBuckets
@@ -71,6 +72,7 @@ class Gateway:
     answered: AnsweredKeys
     disputes: DisputeService
     open_data: OpenData
+    broker: BrokerProbe
 
 
 def gateway(connection: HTTPConnection) -> Gateway:
