@@ -14,6 +14,10 @@ class DenyReason(StrEnum):
     GRANT_REVOKED = "grant_revoked"
     CLASS_NOT_SHARED = "class_not_shared"
     CONSUMER_NOT_SUBSCRIBED = "consumer_not_subscribed"
+    # A grant the bus gave by itself (``Grant.automatic``) under a rule that no longer gives it: the class
+    # is not unconditional any more, or every field it granted is sensitive now. Only the provider's
+    # decision on a new application can confer it.
+    AUTOMATIC_GRANT_LAPSED = "automatic_grant_lapsed"
     # Not a rule's answer: the router could not build the class's routes, so it denies everyone
     # until it can (failing closed rather than keeping routes that may no longer be true).
     ROUTES_UNAVAILABLE = "routes_unavailable"

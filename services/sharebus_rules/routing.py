@@ -23,12 +23,21 @@ _STATE_DENIALS = {
 }
 
 
-def select_grant(grants: Sequence[Grant], now: dt.datetime) -> Grant | None:
+def automatic_lapsed(grant: Grant, entry: DataClass) -> bool:
+    """An automatic grant (the bus's own, ``Grant.automatic``) whose class is no longer unconditional: the
+    rule that gave it gives nothing any more, and the provider never decided on it."""
+    return grant.automatic and entry.share_type is not ShareType.UNCONDITIONAL
+
+
+def select_grant(grants: Sequence[Grant], now: dt.datetime, entry: DataClass | None = None) -> Grant | None:
     """The grant that governs a (consumer, class) pair: the latest active one, else the latest of any state
-    (so that a revoked or expired grant gives its own reason)."""
+    (so that a revoked or expired grant gives its own reason).
+
+    With ``entry``, an automatic grant that lapsed (``automatic_lapsed``) does not count as active: a grant
+    the provider approved, even an older one, governs before it."""
     if not grants:
         return None
-    active = [g for g in grants if g.is_active(now)]
+    active = [g for g in grants if g.is_active(now) and not (entry is not None and automatic_lapsed(g, entry))]
     pool = active or list(grants)
     return max(pool, key=lambda g: (g.decided_at or g.applied_at, g.applied_at))
 
@@ -40,6 +49,21 @@ def _deliver(
     if ordered == schema.field_names and not masked:
         return Deliver(consumer, None, frozenset(), grant_id)
     return Deliver(consumer, ordered, frozenset(masked), grant_id)
+
+
+def _conferred(entry: DataClass, grant: Grant) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The fields and masking an approved grant on an unconditional class confers now; None if nothing.
+
+    A grant the provider approved confers what it records. An automatic one confers only what the class's
+    rule gives by itself today: its fields that are not sensitive now (the catalogue may have marked one
+    so since the grant was given; a masked field is no exception, the rule gives none of them).
+    """
+    if not grant.automatic:
+        return grant.fields, grant.masked_fields
+    fields = tuple(f for f in grant.fields if f not in entry.sensitive_fields)
+    if not fields:
+        return None
+    return fields, tuple(f for f in grant.masked_fields if f in fields)
 
 
 def decide(
@@ -57,15 +81,21 @@ def decide(
     if entry.share_type is ShareType.NONE:
         return Deny(consumer, DenyReason.CLASS_NOT_SHARED, grant_id)
     state = grant.effective_state(now) if grant is not None else None
+    if grant is not None and state is GrantState.APPROVED and automatic_lapsed(grant, entry):
+        return Deny(consumer, DenyReason.AUTOMATIC_GRANT_LAPSED, grant_id)
     if entry.share_type is ShareType.UNCONDITIONAL:
-        if grant is not None and state is GrantState.APPROVED:
-            decision: Decision = _deliver(consumer, schema, grant.fields, grant.masked_fields, grant_id)
+        conferred = _conferred(entry, grant) if grant is not None and state is GrantState.APPROVED else None
+        if grant is not None and conferred is not None:
+            fields, masked = conferred
+            decision: Decision = _deliver(consumer, schema, fields, masked, grant_id)
         elif subscription is not None:
             # The catalogue subscription delivers, not the grant (an application rejected, or a grant
             # revoked or expired: it takes back only the fields it added): the delivery must neither
             # name that grant nor end at its validity.
             open_fields = [f for f in schema.field_names if f not in entry.sensitive_fields]
             decision = _deliver(consumer, schema, open_fields, (), None)
+        elif grant is not None and state is GrantState.APPROVED:
+            return Deny(consumer, DenyReason.AUTOMATIC_GRANT_LAPSED, grant_id)
         elif state in (GrantState.REVOKED, GrantState.EXPIRED):
             return Deny(consumer, _STATE_DENIALS[state], grant_id)
         else:
@@ -122,7 +152,7 @@ def plan_routes(
     decisions = []
     expiries = []
     for consumer in consumers:
-        grant = select_grant(grants.get(consumer, ()), now)
+        grant = select_grant(grants.get(consumer, ()), now, entry)
         decisions.append(decide(entry, schema, subscriptions.get(consumer), grant, now))
         if grant is not None and grant.valid_until is not None and grant.is_active(now):
             expiries.append(grant.valid_until)
