@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sharebus_core.catalogue import UnknownDataClass
 from sharebus_core.grant_log import GrantLogError
@@ -44,11 +44,22 @@ class Application(BaseModel):
     ] = None
 
 
+def _optional_text(value: object) -> object:
+    """A blank optional text is none: recorded as such, never as an empty reason (which no grant reader accepts)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     valid_days: ValidDays = None
-    reason: Annotated[str | None, Field(max_length=2000)] = None
+    reason: Annotated[
+        Annotated[str, Field(max_length=2000)] | None,
+        BeforeValidator(_optional_text),
+        Field(description="optional; a blank one is recorded as none"),
+    ] = None
     fields: list[FieldName] | None = Field(default=None, max_length=500, description="narrow the requested fields")
     masked_fields: list[FieldName] | None = Field(default=None, max_length=500, description="the granted fields masked")
 

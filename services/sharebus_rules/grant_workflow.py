@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.deadline_zone import deadline_zone
 from sharebus_core.errors import SharebusError
@@ -19,6 +21,17 @@ DEFAULT_ANSWER_DEADLINE_WORKING_DAYS = 10
 
 class GrantRefused(SharebusError, ValueError):
     """The action is not allowed; the message says why, in terms the acting department can act on."""
+
+
+def _next(grant: Grant, **update: object) -> Grant:
+    """The grant's next event: ``grant`` changed by ``update``, validated as every reader of the grants topic
+    validates it. ``model_copy`` would validate nothing, and the caller signs what it returns: a value readers
+    refuse (a blank reason, say) would be a signed event no reader can read, a grant closed for good."""
+    try:
+        return Grant.model_validate({**grant.model_dump(), **update})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise GrantRefused(f"grant {grant.grant_id} cannot be recorded so: {problems}") from exc
 
 
 def _check_fields(catalogue: Catalogue, class_code: str, fields: Sequence[str], masked: Sequence[str]) -> None:
@@ -63,6 +76,8 @@ def apply(
     schema_fields = catalogue.schema(data_class).field_names
     open_fields = tuple(f for f in schema_fields if f not in entry.sensitive_fields)
     requested = tuple(fields) or (open_fields if entry.share_type is ShareType.UNCONDITIONAL else schema_fields)
+    if not requested:
+        raise GrantRefused(f"every field of {data_class} is sensitive: name the fields the application is for")
     _check_fields(catalogue, data_class, requested, masked_fields)
     applied = Grant(
         grant_id=grant_id,
@@ -81,27 +96,22 @@ def apply(
     )
     decided = {"decided_at": now, "decided_by": entry.provider, "automatic": True}
     if entry.share_type is ShareType.NONE:
-        return applied.model_copy(
-            update={
-                **decided,
-                "state": GrantState.REJECTED,
-                "reason": f"{data_class} is not shared: {entry.legal_basis}",
-            }
+        return _next(
+            applied, **decided, state=GrantState.REJECTED, reason=f"{data_class} is not shared: {entry.legal_basis}"
         )
     if entry.share_type is ShareType.UNCONDITIONAL:
         sensitive = [f for f in requested if f in entry.sensitive_fields]
         granted = tuple(f for f in requested if f not in entry.sensitive_fields)
         reason = f"unconditional share; sensitive fields not included: {', '.join(sensitive)}" if sensitive else None
         if not granted:
-            return applied.model_copy(update={**decided, "state": GrantState.REJECTED, "reason": reason})
-        return applied.model_copy(
-            update={
-                **decided,
-                "state": GrantState.APPROVED,
-                "reason": reason,
-                "fields": granted,
-                "masked_fields": tuple(f for f in masked_fields if f in granted),
-            }
+            return _next(applied, **decided, state=GrantState.REJECTED, reason=reason)
+        return _next(
+            applied,
+            **decided,
+            state=GrantState.APPROVED,
+            reason=reason,
+            fields=granted,
+            masked_fields=tuple(f for f in masked_fields if f in granted),
         )
     return applied
 
@@ -160,16 +170,18 @@ def approve(
     if until is not None and until <= now:
         raise GrantRefused("the validity window must end in the future")
     granted, masked = _adjusted(grant, fields, masked_fields)
-    return grant.model_copy(
-        update={
-            "state": GrantState.APPROVED,
-            "decided_at": now,
-            "decided_by": acting_department,
-            "valid_until": until,
-            "reason": reason,
-            "fields": granted,
-            "masked_fields": masked,
-        }
+    return _next(
+        grant,
+        state=GrantState.APPROVED,
+        decided_at=now,
+        decided_by=acting_department,
+        valid_until=until,
+        # An approval needs no reason: a blank one is none (recorded as such, never as an empty text).
+        reason=(reason.strip() or None) if reason is not None else None,
+        fields=granted,
+        masked_fields=masked,
+        # The provider decided: whatever the application said, this grant is not the bus's own.
+        automatic=False,
     )
 
 
@@ -180,9 +192,7 @@ def reject(grant: Grant, *, acting_department: str, now: dt.datetime, reason: st
         raise GrantRefused(f"grant {grant.grant_id} is {grant.state.value}; only an application can be rejected")
     if not reason.strip():
         raise GrantRefused("a rejection must give its reason")
-    return grant.model_copy(
-        update={"state": GrantState.REJECTED, "decided_at": now, "decided_by": acting_department, "reason": reason}
-    )
+    return _next(grant, state=GrantState.REJECTED, decided_at=now, decided_by=acting_department, reason=reason)
 
 
 def revoke(grant: Grant, *, acting_department: str, now: dt.datetime, reason: str) -> Grant:
@@ -193,9 +203,7 @@ def revoke(grant: Grant, *, acting_department: str, now: dt.datetime, reason: st
         )
     if not reason.strip():
         raise GrantRefused("a revocation must give its reason")
-    return grant.model_copy(
-        update={"state": GrantState.REVOKED, "decided_at": now, "decided_by": acting_department, "reason": reason}
-    )
+    return _next(grant, state=GrantState.REVOKED, decided_at=now, decided_by=acting_department, reason=reason)
 
 
 def add_working_days(start: dt.datetime, days: int, tz: dt.tzinfo | None = None) -> dt.datetime:
