@@ -1,7 +1,7 @@
 """What one API key may use: a request rate (token bucket) and a number of open feeds.
 
 Both are per key, so one noisy or compromised key cannot starve the others (on /open/v1 also per client
-address, an IPv6 one by its /64: ``client_bucket``). ``OpenFeeds`` also ends a
+address, an IPv6 one by its /64: ``sharebus_core.client_address.client_bucket``). ``OpenFeeds`` also ends a
 key's open feeds when the key is revoked: the key follower calls ``end_key`` from its thread, and each
 feed, which checks its ticket between events, says why and closes within about a second.
 """
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# Re-exported: the gateway (open_api) counts callers here by the same buckets as the portal.
+from sharebus_core.client_address import client_bucket as client_bucket
 from sharebus_core.errors import SharebusError
 
 
@@ -60,20 +61,6 @@ class TokenBuckets:
     def __len__(self) -> int:
         with self._lock:
             return len(self._buckets)
-
-
-def client_bucket(address: str) -> str:
-    """What an anonymous caller is counted by: its IPv4 address, or its IPv6 /64 (one subscriber's
-    network hands out addresses from a /64, so counting single IPv6 addresses would count nothing)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class TooManyFeeds(SharebusError):

@@ -91,7 +91,12 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
         topics=topics,
         accounts=AccountStore(settings.accounts_file),
         sessions=SessionStore(settings.session_ttl_s, settings.session_idle_s),
-        limiter=SignInLimiter(settings.signin_max_failures, settings.signin_window_s),
+        limiter=SignInLimiter(
+            settings.signin_max_failures,
+            settings.signin_window_s,
+            account_max_failures=settings.signin_account_max_failures,
+            registry=registry,
+        ),
         grants=grants,
         view=view,
         grant_follower=follower,

@@ -6,6 +6,9 @@ the auditor chains them into the audit trail and ``sharebus audit verify`` cover
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sharebus_core.audit_fact import AuditFact, FactDecision
 
 
@@ -21,6 +24,7 @@ def portal_fact(
     data_class: str | None = None,
     provider: str | None = None,
     grant_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> AuditFact:
     return AuditFact(
         mode="portal",
@@ -29,5 +33,5 @@ def portal_fact(
         partition_key=f"portal:{department or username}",
         provider=provider,
         data_class=data_class,
-        extra={"action": action, "caller_department": department, "portal_user": username},
+        extra={"action": action, "caller_department": department, "portal_user": username, **(extra or {})},
     )

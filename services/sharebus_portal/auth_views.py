@@ -1,19 +1,28 @@
-"""Sign in and out. Failed sign-ins are rate-limited per name and per client address, and audited."""
+"""Sign in and out. Failed sign-ins are rate-limited per client address (an IPv6 one by its /64) and per
+account name, and audited; a refusal made before the password is checked is audited boundedly
+(``sharebus_portal.signin_refusals``)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from sharebus_core.client_address import client_bucket
 from sharebus_portal.audit import portal_fact
+from sharebus_portal.sessions import signin_keys
+from sharebus_portal.signin_refusals import Repeats
+from sharebus_portal.state import Portal
 from sharebus_portal.web import SESSION_COOKIE, PortalDep, current_viewer, form_checked, render, signed_in
 
 router = APIRouter()
+log = logging.getLogger("sharebus.portal")
 
 
 def _safe_next(target: str | None) -> str:
@@ -59,41 +68,51 @@ async def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
+    # The form bounds the name (64 characters), so no fact holds more of a sender's choosing.
     username = username.strip().lower()
-    client = request.client.host if request.client else "unknown"
+    address = request.client.host if request.client else "unknown"
+    response = await _sign_in(request, app, username, password, address, _safe_next(next))
+    repeats = app.limiter.refusals.passed()
+    if repeats:
+        # Written after the answer is sent: no sign-in waits on Kafka for others' refusals.
+        response.background = BackgroundTask(_audit_repeats, app, request.method, request.url.path, repeats)
+    return response
+
+
+async def _sign_in(request: Request, app: PortalDep, username: str, password: str, address: str, next: str) -> Response:
     if _from_another_site(request):
-        await _audit_failure(app, request, username, client, "cross_site")
+        await _refused(app, request, username, address, "cross_site")
         message = "The sign-in form did not come from this portal; open the portal and sign in there."
         return render(request, "error.html", None, status_code=403, code=403, message=message)
-    keys = (f"user:{username}", f"client:{client}")
+    keys = signin_keys(username, address)
     # Counted as a failure from here until the password proves right.
     wait_s, attempt = app.limiter.begin(*keys)
     if wait_s > 0:
-        await _audit_failure(app, request, username, client, "rate_limited")
+        await _refused(app, request, username, address, "rate_limited")
         response = render(
             request,
             "login.html",
             None,
             status_code=429,
-            next=_safe_next(next),
+            next=next,
             error=f"Too many failed sign-ins; try again in {math.ceil(wait_s)} s. 登录失败次数过多, 请稍后再试。",
         )
         response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
         return response
     account = await run_in_threadpool(app.accounts.verify, username, password)
     if account is None:
-        await _audit_failure(app, request, username, client, "bad_credentials")
+        await _audit_failure(app, request, username, address, "bad_credentials")
         return render(
             request,
             "login.html",
             None,
             status_code=401,
-            next=_safe_next(next),
+            next=next,
             error="Wrong user name or password. 用户名或密码错误。",
         )
     app.limiter.succeeded(keys[0], keys[1], attempt)
     session_id, _session = app.sessions.start(account)
-    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    redirect = RedirectResponse(next, status_code=303)
     redirect.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -104,6 +123,14 @@ async def login(
         max_age=int(app.settings.session_ttl_s),
     )
     return redirect
+
+
+async def _refused(app: PortalDep, request: Request, username: str, address: str, reason: str) -> None:
+    """Audits a sign-in refused before its password is checked, which costs its sender nothing: only the
+    first of its window per reason and client bucket (``RefusalTally``), and, like every refusal, before
+    answering; the rest are counted, and said in one fact when their window has passed."""
+    if app.limiter.refusals.refused(reason, client_bucket(address), username):
+        await _audit_failure(app, request, username, address, reason)
 
 
 async def _audit_failure(app: PortalDep, request: Request, username: str, client: str, reason: str) -> None:
@@ -117,6 +144,25 @@ async def _audit_failure(app: PortalDep, request: Request, username: str, client
         client=client,
     )
     await run_in_threadpool(app.audit.write, fact)
+
+
+def _audit_repeats(app: Portal, method: str, path: str, repeats: list[Repeats]) -> None:
+    # After the answer, so nothing else would say it: a fact that cannot be written is logged loudly.
+    for repeated in repeats:
+        fact = portal_fact(
+            action="portal.signin",
+            username=repeated.username,
+            department=None,
+            method=method,
+            path=path,
+            reason=repeated.reason,
+            client=repeated.client,
+            extra={"repeats": repeated.count, "window_s": repeated.window_s},
+        )
+        try:
+            app.audit.write(fact)
+        except Exception:
+            log.exception("could not audit %d refused sign-ins from %s", repeated.count, repeated.client)
 
 
 @router.post("/logout")

@@ -18,7 +18,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
+from sharebus_core.client_address import client_bucket
 from sharebus_portal.accounts import Account
+from sharebus_portal.signin_refusals import RefusalTally
 
 Now = Callable[[], float]
 
@@ -106,18 +110,47 @@ def csrf_ok(session: Session, sent: str | None) -> bool:
     return sent is not None and hmac.compare_digest(session.csrf_token.encode(), sent.encode("utf-8", "replace"))
 
 
+ACCOUNT = "account:"
+CLIENT = "client:"
+
+
+def signin_keys(username: str, address: str) -> tuple[str, str]:
+    """What a sign-in is counted by: its account name, and its client address's bucket (an IPv6 one by its
+    /64, as the gateway counts callers: one host rotating addresses through its /64 is one client)."""
+    return f"{ACCOUNT}{username}", f"{CLIENT}{client_bucket(address)}"
+
+
 @dataclass
 class SignInLimiter:
-    """At most ``max_failures`` failed sign-ins per key (account name, client address) in ``window_s``.
+    """At most ``max_failures`` failed sign-ins per key in ``window_s``; an account name's key
+    (``signin_keys``) allows ``account_max_failures``, by default ten times as many.
 
-    A locked-out key is refused before its password is even checked, so guessing runs no faster
-    than ``max_failures`` per window per name and per address."""
+    A locked-out key is refused before its password is even checked, so guessing runs no faster than
+    ``max_failures`` per window from one client bucket and ``account_max_failures`` per window at one
+    account from all of them. The account's limit is higher on purpose: were it a client's, anyone who
+    knows an official's name could keep them locked out with ``max_failures`` wrong passwords a window; now that
+    takes ``account_max_failures / max_failures`` client buckets (IPv4 addresses, IPv6 /64s) at once,
+    while guessing at one account stays bounded. Refusals are tallied for the audit (``refusals``)."""
 
     max_failures: int
     window_s: float
     now: Now = time.monotonic
+    account_max_failures: int | None = None
+    # Where the refusals are counted (the portal's metrics); a registry of its own when not given.
+    registry: CollectorRegistry | None = None
+    refusals: RefusalTally = field(init=False)
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.account_max_failures is None:
+            self.account_max_failures = 10 * self.max_failures
+        self.refusals = RefusalTally(self.window_s, self.registry or CollectorRegistry(), self.now)
+
+    def _limit(self, key: str) -> int:
+        if key.startswith(ACCOUNT) and self.account_max_failures is not None:
+            return self.account_max_failures
+        return self.max_failures
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.setdefault(key, deque())
@@ -129,7 +162,7 @@ class SignInLimiter:
         wait = 0.0
         for key in keys:
             times = self._recent(key, now)
-            if len(times) >= self.max_failures:
+            if len(times) >= self._limit(key):
                 wait = max(wait, self.window_s - (now - times[0]))
         return wait
 

@@ -27,8 +27,11 @@ class PortalSettings(BusSettings):
     # A request body over this is refused with 413 before it is read whole or parsed, sign-in included:
     # the largest form (an application naming every field) is far smaller.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    # Failed sign-ins: at most this many per account name and per client address in the window.
+    # Failed sign-ins: at most this many per client address (an IPv6 one by its /64) in the window, and
+    # per account name from all addresses together (default: ten times signin_max_failures), higher so that
+    # a few wrong passwords from one place cannot keep an official locked out (``SignInLimiter``).
     signin_max_failures: int = Field(default=5, ge=1)
+    signin_account_max_failures: int | None = Field(default=None, ge=1)
     signin_window_s: float = Field(default=300.0, gt=0)
     # Where the router's and the monitor's /metrics are (My data and Bureau pages); empty: not shown.
     router_metrics_url: str | None = None
