@@ -6,7 +6,8 @@ auditor: one fact per refusal would let anyone, unauthenticated, grow both witho
 reason and client bucket (an IPv4 address, an IPv6 /64) only the first refusal of a window is audited
 on its own; the rest are counted (``sharebus_portal_signin_refusals_total``, every refusal) and, once the
 window has passed, said in one fact with their number (``repeats``). That is at most two facts per
-reason and bucket per window, at any rate, and no refusal goes unsaid in the trail. The per-reason and
+reason and bucket per window, at any rate (past ``MAX_OPEN_WINDOWS`` buckets, two for all the others
+together), and no refusal goes unsaid in the trail. The per-reason and
 per-bucket granularity keeps what an auditor needs: who was refused, from where, why, and how often.
 """
 
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
-# Open windows kept at most; past it the oldest is closed early (its repeats said then), so memory is
-# bounded while a flood from many buckets costs at most one more fact per bucket.
-MAX_OPEN_WINDOWS = 10_000
+# Windows open at once, at most: past it a refusal from one more bucket counts in its reason's window
+# for all buckets (``MANY``), so a flood from ever new buckets (an IPv6 /48 holds 65536 /64s) is still a
+# bounded number of facts a window, and the tally a bounded size.
+MAX_OPEN_WINDOWS = 1_000
+MANY = "*"
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Repeats:
     """Refusals of one reason from one client bucket, in a window that has passed, not audited one by one."""
 
     reason: str
-    client: str
+    client: str  # a client bucket, or ``MANY``: any beyond the ``MAX_OPEN_WINDOWS`` already counted
     username: str  # the name the window's first (audited) refusal was for
     count: int
     window_s: float
@@ -73,13 +76,14 @@ class RefusalTally:
         now = self._now()
         with self._lock:
             self._close_passed(now)
-            window = self._open.get((reason, client))
+            key = (reason, client)
+            if key not in self._open and len(self._open) >= self._max_open:
+                key = (reason, MANY)
+            window = self._open.get(key)
             if window is not None:
                 window.repeats += 1
                 return False
-            self._open[(reason, client)] = _Window(now, username)
-            while len(self._open) > self._max_open:
-                self._close(*self._open.popitem(last=False))
+            self._open[key] = _Window(now, username)
             return True
 
     def passed(self) -> list[Repeats]:

@@ -18,7 +18,7 @@ from sharebus_portal.accounts import Account
 from sharebus_portal.app import create_app
 from sharebus_portal.sessions import SignInLimiter
 from sharebus_portal.settings import PortalSettings
-from sharebus_portal.signin_refusals import RefusalTally, Repeats
+from sharebus_portal.signin_refusals import MANY, RefusalTally, Repeats
 from sharebus_portal.state import Portal
 from tests.support.portal import PASSWORD, MemoryAudit, add_officials, memory_portal
 
@@ -171,15 +171,18 @@ def test_wrong_passwords_from_one_place_do_not_lock_an_official_out(
     assert app.state.checked.count("amr.approver") == 50
 
 
-def test_refusal_windows_are_kept_within_bounds_and_each_said_once() -> None:
+def test_refusals_from_ever_new_client_buckets_still_make_a_bounded_number_of_facts() -> None:
+    """A /48 holds 65536 /64s: past the windows the tally keeps open, one more bucket's refusals count
+    together with every other such bucket's, not as a fact each."""
     clock = FakeClock()
     tally = RefusalTally(60, CollectorRegistry(), now=clock, max_open=2)
     assert tally.refused("cross_site", "a", "u1")
     assert not tally.refused("cross_site", "a", "u2")
     assert tally.refused("rate_limited", "a", "u1")  # another reason, its own window
-    assert tally.refused("cross_site", "b", "u3")  # a third window: the oldest is closed early
-    assert tally.passed() == [Repeats("cross_site", "a", "u1", 1, 60)]
-    assert tally.passed() == []
+    audited = [tally.refused("cross_site", f"2001:db8:0:{n:x}::/64", "u3") for n in range(100)]
+    assert audited == [True] + [False] * 99  # the first of all the buckets past the open windows
+    assert tally.passed() == []  # none has passed yet
     clock.t += 60
-    assert not tally.passed()  # windows with nothing more than their first fact say nothing
+    assert tally.passed() == [Repeats("cross_site", "a", "u1", 1, 60), Repeats("cross_site", MANY, "u3", 99, 60)]
+    assert tally.passed() == []  # each said once
     assert tally.refused("cross_site", "a", "u4")  # a new window
