@@ -23,7 +23,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.produce import ProduceFailed, produce_confirmed
+from sharebus_core.produce import ProduceFailed, Written, produce_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,11 @@ def ensure_compacted_topic(access: KafkaAccess, topic: str) -> None:
             raise
 
 
-def append(access: KafkaAccess, topic: str, key: str, value: bytes) -> None:
-    """Appends one entry and returns once Kafka has acknowledged it."""
+def append(access: KafkaAccess, topic: str, key: str, value: bytes) -> Written:
+    """Appends one entry and returns where, once Kafka has acknowledged it."""
     ensure_compacted_topic(access, topic)
     try:
-        produce_confirmed(access, topic, key.encode(), value)
+        return produce_confirmed(access, topic, key.encode(), value)
     except ProduceFailed as exc:
         raise CompactedLogError(str(exc)) from exc
 
@@ -77,7 +77,11 @@ class LogFollower:
     Supervised: when following fails (Kafka, or ``on_record`` raising), ``caught_up`` is cleared and
     the follower starts again after a back-off, from the record that failed, so no entry is skipped
     and none is applied twice. A thread that ends some other way is started again by
-    ``ensure_running``. ``up`` (running and caught up) is what a readiness check asks.
+    ``ensure_running``. ``up`` (running and caught up) is what a readiness check asks; ``error`` says
+    why the last attempt failed, until the follower has caught up again.
+
+    ``wait_past(written)`` lets a writer read its own write: it returns once ``on_record`` has been
+    called for the record Kafka acknowledged (``produce.Written``), or False after the timeout.
     """
 
     def __init__(
@@ -97,8 +101,11 @@ class LogFollower:
         self.max_backoff_s = max_backoff_s
         self.caught_up = threading.Event()
         self.restarts = 0
+        self.error: str | None = None
         # partition -> the next offset to hand to on_record (advanced only after it returned).
         self._positions: dict[int, int] = {}
+        # Notified each time a position moves, for writers waiting on their record (wait_past).
+        self._moved = threading.Condition()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name=name, daemon=True)
@@ -106,6 +113,16 @@ class LogFollower:
     @property
     def up(self) -> bool:
         return self._thread.is_alive() and self.caught_up.is_set()
+
+    def wait_past(self, written: Written, timeout_s: float) -> bool:
+        """True once the record at ``written`` has been handed to ``on_record``; False after ``timeout_s``."""
+        partition, offset = written
+        with self._moved:
+            return self._moved.wait_for(lambda: self._positions.get(partition, 0) > offset, timeout_s)
+
+    def _caught_up_now(self) -> None:
+        self.error = None
+        self.caught_up.set()
 
     def start(self) -> Self:
         ensure_compacted_topic(self.access, self.topic)
@@ -134,8 +151,9 @@ class LogFollower:
             while not self._stop.is_set():
                 try:
                     self._follow()
-                except Exception:
+                except Exception as exc:
                     self.caught_up.clear()
+                    self.error = f"{type(exc).__name__}: {exc}"
                     self.restarts += 1
                     log.exception("%s follower failed; starting again in %.1f s", self.topic, backoff)
                     self._stop.wait(backoff)
@@ -157,7 +175,7 @@ class LogFollower:
             ends = _assign(consumer, self.topic, self._positions)
             remaining = {p for p, end in ends.items() if end > self._positions.get(p, 0)}
             if not remaining:
-                self.caught_up.set()
+                self._caught_up_now()
             while not self._stop.is_set():
                 msg = consumer.poll(0.5)
                 if msg is None:
@@ -167,11 +185,13 @@ class LogFollower:
                     if error.code() == KafkaError._PARTITION_EOF:
                         remaining.discard(msg.partition() or 0)
                         if not remaining:
-                            self.caught_up.set()
+                            self._caught_up_now()
                     else:
                         log.warning("%s follower: %s", self.topic, error.str())
                     continue
                 self.on_record(msg)
-                self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+                with self._moved:
+                    self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+                    self._moved.notify_all()
         finally:
             consumer.close()

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sharebus_core.audit_fact import AuditFact, FactDecision
 from sharebus_core.compacted_log import append
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.produce import Written
 from sharebus_core.signing import Rejected, RejectReason, Signer, Verified, Verifier, unverified_payload
 from sharebus_core.topic_reader import read_topic
 
@@ -117,9 +118,9 @@ def open_event(
     return rejected_event(msg, outcome, subject_field)
 
 
-def append_signed(access: KafkaAccess, topic: str, key: str, payload: bytes, signer: Signer) -> None:
-    """Appends one signed entry and returns once Kafka has acknowledged it (``CompactedLogError`` if not)."""
-    append(access, topic, key, signer.sign(payload, topic=topic, key=key))
+def append_signed(access: KafkaAccess, topic: str, key: str, payload: bytes, signer: Signer) -> Written:
+    """Appends one signed entry and returns where, once Kafka has acknowledged it (``CompactedLogError`` if not)."""
+    return append(access, topic, key, signer.sign(payload, topic=topic, key=key))
 
 
 _logged: set[tuple[str, int, int]] = set()

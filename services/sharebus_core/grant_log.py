@@ -29,6 +29,7 @@ from sharebus_core.control_log import (
 from sharebus_core.errors import SharebusError
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.produce import Written
 from sharebus_core.signing import Rejected, RejectReason, Signer, Verifier
 from sharebus_core.topic_reader import TopicReadError
 
@@ -142,10 +143,10 @@ def read_grants(
     return grants
 
 
-def write_grant(access: KafkaAccess, topic: str, grant: Grant, signer: Signer) -> None:
-    """Appends a grant's new state, signed, and returns once Kafka has acknowledged it."""
+def write_grant(access: KafkaAccess, topic: str, grant: Grant, signer: Signer) -> Written:
+    """Appends a grant's new state, signed, and returns where, once Kafka has acknowledged it."""
     try:
-        append_signed(access, topic, grant.grant_id, grant.model_dump_json().encode(), signer)
+        return append_signed(access, topic, grant.grant_id, grant.model_dump_json().encode(), signer)
     except CompactedLogError as exc:
         raise GrantLogError(str(exc)) from exc
 

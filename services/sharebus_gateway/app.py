@@ -14,10 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from sharebus_core.catalogue import Catalogue, load_catalogue
-from sharebus_core.compacted_log import LogFollower, ensure_compacted_topic
+from sharebus_core.compacted_log import ensure_compacted_topic
 from sharebus_core.control_log import ControlRejections
-from sharebus_core.grant_log import GrantFollower
-from sharebus_core.grants import Grant
 from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS
 from sharebus_core.signing import ControlKeys
 from sharebus_core.topics import TopicNames
@@ -44,7 +42,7 @@ from sharebus_gateway.metrics import GatewayMetrics
 from sharebus_gateway.open_view import OpenData
 from sharebus_gateway.settings import GatewaySettings
 from sharebus_gateway.state import Gateway, PublisherPool
-from sharebus_grants import GrantService, GrantsSettings
+from sharebus_grants import FollowedGrants, GrantService, GrantsSettings
 from sharebus_provision import audit_topics, ensure_topics
 
 log = logging.getLogger("sharebus.gateway")
@@ -70,22 +68,20 @@ def build_gateway(
     settings: GatewaySettings, catalogue: Catalogue, registry: CollectorRegistry, control: ControlKeys
 ) -> Gateway:
     topics = TopicNames(settings.namespace)
+    audit = AuditWriter(settings.kafka, topics.audit_facts)
+    # Forged grant or key events: ignored by the followers, counted, logged and audited as denials.
+    rejections = ControlRejections("gateway", registry, audit.write)
+    # Requests answer from this view, never by reading the whole log (a key could make the gateway
+    # verify every event of it, 50 times a second); a write waits until the view has read it back.
+    grant_view = FollowedGrants(settings.kafka, topics.grants, control.verifier, rejections)
     grants = GrantService(
         catalogue,
         settings.kafka,
         topics.grants,
         control=control,
         answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
+        source=grant_view,
     )
-    audit = AuditWriter(settings.kafka, topics.audit_facts)
-    # Forged grant or key events: ignored by the followers, counted, logged and audited as denials.
-    rejections = ControlRejections("gateway", registry, audit.write)
-
-    def on_grant(_grant: Grant) -> None:
-        # The view itself lives in the log (GrantService reads it); following it tells readiness.
-        return None
-
-    follower: LogFollower = GrantFollower(settings.kafka, topics.grants, on_grant, control.verifier, rejections)
     feeds = OpenFeeds(settings.feed_max_per_key, settings.feed_max_connections)
     metrics = GatewayMetrics(registry)
     open_keys = KeyStore(catalogue, settings.kafka, topics.api_keys, control=control)
@@ -102,7 +98,7 @@ def build_gateway(
         topics=topics,
         # A revoked key's open feeds end within seconds: the key follower tells them.
         keys=KeyView(settings.kafka, topics.api_keys, control.verifier, rejections, on_revoked=on_revoked),
-        grant_follower=follower,
+        grant_follower=grant_view.follower,
         grants=grants,
         audit=audit,
         metrics=metrics,

@@ -1,19 +1,29 @@
-"""Reads the current grant from the log, applies one pure workflow step, and appends the result."""
+"""Reads the current grant from the log, applies one pure workflow step, and appends the result.
+
+A short-lived caller (the CLI, the demo) reads the whole log per call. A long-running service (the
+gateway) passes a ``GrantSource``, a view it follows (``sharebus_grants.followed.FollowedGrants``):
+requests then answer from memory, every write waits until the view has read it back, and decisions
+are taken one at a time, so each is checked against a state that holds every earlier one.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from pydantic import Field
 
 from sharebus_core.catalogue import Catalogue
 from sharebus_core.deadline_zone import deadline_zone
 from sharebus_core.errors import SharebusError
-from sharebus_core.grant_log import read_grants, write_grant
+from sharebus_core.grant_log import GrantLogError, read_grants, write_grant
 from sharebus_core.grants import Grant, GrantState
 from sharebus_core.kafka import KafkaAccess
+from sharebus_core.produce import Written
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.signing import ControlKeys
 from sharebus_rules import grant_workflow as workflow
@@ -29,6 +39,15 @@ def utc_now() -> dt.datetime:
 
 class GrantNotFound(SharebusError, LookupError):
     pass
+
+
+class GrantSource(Protocol):
+    """A followed view of the grants log (``FollowedGrants``); both raise ``GrantLogError`` when it cannot answer."""
+
+    wait_s: float
+
+    def grants(self) -> Mapping[str, Grant]: ...
+    def written(self, at: Written) -> None: ...
 
 
 def visible_to(grant: Grant, department: str) -> bool:
@@ -72,9 +91,11 @@ class GrantService:
         clock: Clock = utc_now,
         answer_deadline_working_days: int = workflow.DEFAULT_ANSWER_DEADLINE_WORKING_DAYS,
         deadline_timezone: str | None = None,
+        source: GrantSource | None = None,
     ) -> None:
         """``deadline_timezone``: None reads the setting (``BusSettings.grants_deadline_zone``), so that every
-        process that builds a service (gateway, portal, demo) counts the same calendar's working days."""
+        process that builds a service (gateway, portal, demo) counts the same calendar's working days.
+        ``source``: a followed view to read instead of the whole log per call (see the module)."""
         self.catalogue = catalogue
         self.access = access
         self.topic = topic
@@ -86,17 +107,40 @@ class GrantService:
         self.deadline_zone: dt.tzinfo = (
             deadline_zone(deadline_timezone) if deadline_timezone is not None else GrantsSettings().grants_deadline_zone
         )
+        self.source = source
+        self._deciding = threading.Lock()
 
-    def _read(self) -> dict[str, Grant]:
+    def _read(self) -> Mapping[str, Grant]:
         """Every grant's latest verified state, with the parties the log recorded."""
+        if self.source is not None:
+            return self.source.grants()
         return read_grants(self.access, self.topic, self.control.verifier)
+
+    @contextlib.contextmanager
+    def _decision(self) -> Iterator[None]:
+        """One decision at a time over a followed view: the next one reads the view after the last one's
+        write (two at once on one grant would both pass the workflow's checks, and the second be answered
+        as done while the log's readers keep the first)."""
+        if self.source is None:
+            yield
+            return
+        if not self._deciding.acquire(timeout=self.source.wait_s):
+            raise GrantLogError(
+                f"another grant decision is being recorded; none started within {self.source.wait_s:g} s"
+            )
+        try:
+            yield
+        finally:
+            self._deciding.release()
 
     def _current(self) -> dict[str, Grant]:
         """Every grant, with its parties as the catalogue names them now (``with_current_parties``)."""
         return {grant_id: with_current_parties(self.catalogue, grant) for grant_id, grant in self._read().items()}
 
     def _write(self, grant: Grant) -> None:
-        write_grant(self.access, self.topic, grant, self.control.signing())
+        at = write_grant(self.access, self.topic, grant, self.control.signing())
+        if self.source is not None:
+            self.source.written(at)
 
     def _check_department(self, department: str) -> None:
         if department not in self.catalogue.departments:
@@ -162,37 +206,40 @@ class GrantService:
         masked_fields: Sequence[str] | None = None,
         decider: str | None = None,
     ) -> Grant:
-        application = self._get(grant_id, department)
-        self._check_listed(application)
-        grant = workflow.approve(
-            application,
-            acting_department=department,
-            now=self.clock(),
-            valid_until=valid_until,
-            reason=reason,
-            fields=fields,
-            masked_fields=masked_fields,
-            decider=decider,
-        )
-        self._write(grant)
+        with self._decision():
+            application = self._get(grant_id, department)
+            self._check_listed(application)
+            grant = workflow.approve(
+                application,
+                acting_department=department,
+                now=self.clock(),
+                valid_until=valid_until,
+                reason=reason,
+                fields=fields,
+                masked_fields=masked_fields,
+                decider=decider,
+            )
+            self._write(grant)
         return grant
 
     def reject(self, grant_id: str, *, department: str, reason: str, decider: str | None = None) -> Grant:
-        grant = workflow.reject(
-            self._get(grant_id, department),
-            acting_department=department,
-            now=self.clock(),
-            reason=reason,
-            decider=decider,
-        )
-        self._write(grant)
+        with self._decision():
+            grant = workflow.reject(
+                self._get(grant_id, department),
+                acting_department=department,
+                now=self.clock(),
+                reason=reason,
+                decider=decider,
+            )
+            self._write(grant)
         return grant
 
     def revoke(self, grant_id: str, *, department: str, reason: str) -> Grant:
-        grant = workflow.revoke(
-            self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
-        )
-        self._write(grant)
+        with self._decision():
+            grant = workflow.revoke(
+                self._get(grant_id, department), acting_department=department, now=self.clock(), reason=reason
+            )
+            self._write(grant)
         return grant
 
     def show(self, grant_id: str, *, department: str) -> Grant:

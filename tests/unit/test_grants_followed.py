@@ -1,0 +1,213 @@
+"""The gateway's grants come from a followed view of the grants log, not a whole-log read per request:
+requests answer from memory, a write is visible to the writer's next read, and the view answers 503
+(``GrantViewUnavailable``) rather than a stale state while it is starting, failing or behind a write.
+
+The follower runs for real (its thread, ``LogFollower``), over an in-memory broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError, Message, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sharebus_core import compacted_log
+from sharebus_core.catalogue import load_catalogue
+from sharebus_core.grant_log import GrantLogError
+from sharebus_core.grants import GrantState
+from sharebus_core.kafka import KafkaAccess
+from sharebus_core.produce import Written
+from sharebus_core.signing import ControlKeys, Signer, Verifier
+from sharebus_grants import FollowedGrants, GrantService, GrantViewUnavailable
+from sharebus_grants import service as grant_service
+from sharebus_rules.grant_workflow import GrantRefused
+from tests.unit.fixtures import FIXTURE_CATALOGUE
+
+TOPIC = "unit.grants"
+PENALTY = "301001002/000001"  # conditional, provided by AMR
+CATALOGUE = load_catalogue(FIXTURE_CATALOGUE)
+
+
+class Broker:
+    """One partition in memory. ``held`` keeps what is appended from its readers until released."""
+
+    def __init__(self) -> None:
+        self.records: list[Message] = []
+        self.visible = 0
+        self.held = False
+        self.changed = threading.Condition()
+
+    def append(self, _access: object, topic: str, key: bytes, value: bytes, timeout_s: float = 30.0) -> Written:
+        with self.changed:
+            offset = len(self.records)
+            stamp = (TIMESTAMP_LOG_APPEND_TIME, time.time_ns() // 1_000_000)
+            self.records.append(Message(topic=topic, partition=0, offset=offset, key=key, value=value, timestamp=stamp))
+            if not self.held:
+                self.visible = len(self.records)
+            self.changed.notify_all()
+            return Written(0, offset)
+
+    def release(self) -> None:
+        with self.changed:
+            self.held = False
+            self.visible = len(self.records)
+            self.changed.notify_all()
+
+
+class Consumer:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.next = 0
+        self.eof_at = -1
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        return SimpleNamespace(topics={topic: SimpleNamespace(partitions={0: None})})
+
+    def get_watermark_offsets(self, _tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        return 0, self.broker.visible
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.next = max(partitions[0].offset, 0)
+
+    def poll(self, timeout: float) -> Message | None:
+        b = self.broker
+        with b.changed:
+            if self.next >= b.visible:
+                if self.eof_at != self.next:
+                    self.eof_at = self.next
+                    return Message(
+                        topic=TOPIC, partition=0, offset=self.next, error=KafkaError(KafkaError._PARTITION_EOF)
+                    )
+                b.changed.wait(timeout)
+                if self.next >= b.visible:
+                    return None
+            self.next += 1
+            return b.records[self.next - 1]
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
+    broker = Broker()
+    monkeypatch.setattr(compacted_log, "ensure_compacted_topic", lambda *_a: None)
+    monkeypatch.setattr(compacted_log, "produce_confirmed", broker.append)
+    monkeypatch.setattr(KafkaAccess, "consumer", lambda _self, _config: Consumer(broker))
+
+    def whole_log_read(*_a: object, **_kw: object) -> None:
+        raise AssertionError("a request read the whole grants log")
+
+    monkeypatch.setattr(grant_service, "read_grants", whole_log_read)
+    return broker
+
+
+@pytest.fixture
+def view() -> Iterator[FollowedGrants]:
+    signer = Signer(Ed25519PrivateKey.generate())
+    view = FollowedGrants(KafkaAccess(bootstrap="unused:9092"), TOPIC, Verifier([signer.public_key]), print, wait_s=5)
+    view.signer = signer  # type: ignore[attr-defined]
+    yield view
+    view.stop()
+
+
+def service(view: FollowedGrants) -> GrantService:
+    signer: Signer = view.signer  # type: ignore[attr-defined]
+    control = ControlKeys(Verifier([signer.public_key]), signer)
+    return GrantService(CATALOGUE, KafkaAccess(bootstrap="unused:9092"), TOPIC, control=control, source=view)
+
+
+def apply(grants: GrantService) -> str:
+    grant = grants.apply(
+        department="TAX", requester="tax-levy", consumer="tax-levy", data_class=PENALTY, purpose="p", scenario="s"
+    )
+    return grant.grant_id
+
+
+def started(view: FollowedGrants) -> FollowedGrants:
+    view.start()
+    assert view.follower.caught_up.wait(5)
+    return view
+
+
+def test_requests_answer_from_the_view_and_see_their_own_writes(broker: Broker, view: FollowedGrants) -> None:
+    """Before, every list, show and decision read and verified the whole log (read_grants, here an error)."""
+    grants = service(started(view))
+    grant_id = apply(grants)
+    # The writer's next read holds its write, with no wait of its own.
+    assert [g.grant_id for g in grants.list(department="TAX")] == [grant_id]
+    approved = grants.approve(grant_id, department="AMR")
+    assert grants.show(grant_id, department="TAX").state is GrantState.APPROVED
+    assert approved.state is GrantState.APPROVED
+    grants.revoke(grant_id, department="AMR", reason="done")
+    assert grants.show(grant_id, department="AMR").state is GrantState.REVOKED
+    assert len(broker.records) == 3
+
+
+def test_a_view_that_has_not_read_the_log_to_its_end_does_not_answer(broker: Broker, view: FollowedGrants) -> None:
+    with pytest.raises(GrantViewUnavailable, match="starting"):
+        service(view).list(department="TAX")
+
+
+def test_a_write_the_view_does_not_read_back_in_time_is_a_503_and_no_read_is_older(
+    broker: Broker, view: FollowedGrants
+) -> None:
+    view.wait_s = 0.2
+    grants = service(started(view))
+    broker.held = True
+    # Written (the log has it), but not read back: the caller is told so, never shown the old state.
+    with pytest.raises(GrantLogError, match="not read it back"):
+        apply(grants)
+    assert len(broker.records) == 1
+    with pytest.raises(GrantViewUnavailable, match="behind this gateway's last write"):
+        grants.list(department="TAX")
+    broker.release()
+    assert [g.state for g in grants.list(department="TAX")] == [GrantState.APPLIED]
+
+
+def test_a_decision_waits_for_the_one_before_and_is_checked_against_it(broker: Broker, view: FollowedGrants) -> None:
+    """Approve and reject of one application at once: the second is refused, never answered as done
+    while the log's readers keep the first."""
+    grants = service(started(view))
+    grant_id = apply(grants)
+    broker.held = True
+    outcome: list[object] = []
+    first = threading.Thread(target=lambda: outcome.append(grants.approve(grant_id, department="AMR")))
+    first.start()
+    with broker.changed:
+        assert broker.changed.wait_for(lambda: len(broker.records) == 2, 5)
+    second: list[BaseException] = []
+
+    def reject() -> None:
+        try:
+            grants.reject(grant_id, department="AMR", reason="no")
+        except (GrantRefused, GrantLogError) as exc:
+            second.append(exc)
+
+    later = threading.Thread(target=reject)
+    later.start()
+    broker.release()
+    first.join(5)
+    later.join(5)
+    assert [type(e) for e in second] == [GrantRefused]
+    assert len(broker.records) == 2
+    assert grants.show(grant_id, department="AMR").state is GrantState.APPROVED
+
+
+def test_a_failing_reader_says_why(broker: Broker, view: FollowedGrants, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_self: KafkaAccess, _config: object) -> Consumer:
+        raise RuntimeError("broker unreachable")
+
+    monkeypatch.setattr(KafkaAccess, "consumer", broken)
+    view.follower.restart_backoff_s = 60
+    view.start()
+    deadline = time.monotonic() + 5
+    while view.follower.error is None and time.monotonic() < deadline:
+        view.follower._stop.wait(0.01)
+    with pytest.raises(GrantViewUnavailable, match="broker unreachable"):
+        service(view).list(department="TAX")
