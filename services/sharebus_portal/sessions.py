@@ -128,9 +128,9 @@ class SignInLimiter:
     A locked-out key is refused before its password is even checked, so guessing runs no faster than
     ``max_failures`` per window from one client bucket and ``account_max_failures`` per window at one
     account from all of them. The account's limit is higher on purpose: were it a client's, anyone who
-    knows an official's name could keep them locked out with ``max_failures`` wrong passwords a window; now that
-    takes ``account_max_failures / max_failures`` client buckets (IPv4 addresses, IPv6 /64s) at once,
-    while guessing at one account stays bounded. Refusals are tallied for the audit (``refusals``)."""
+    knows an official's name could keep them locked out with ``max_failures`` wrong passwords a window;
+    now that takes ``account_max_failures / max_failures`` client buckets (IPv4 addresses, IPv6 /64s) at
+    once, while guessing at one account stays bounded. Refusals are tallied for the audit (``refusals``)."""
 
     max_failures: int
     window_s: float
@@ -201,7 +201,7 @@ class SignInLimiter:
                 del self._failures[key]
 
     def succeeded(self, username_key: str, address_key: str, at: float) -> None:
-        """The name's failures are forgotten; of the address's, only this attempt (begun ``at``)."""
+        """The account name's failures are forgotten; of the client's, only this attempt (begun ``at``)."""
         with self._lock:
             self._failures.pop(username_key, None)
             with contextlib.suppress(ValueError):
