@@ -62,7 +62,11 @@ def append(access: KafkaAccess, topic: str, key: str, value: bytes) -> Written:
 
 def _assign(consumer: Consumer, topic: str, positions: dict[int, int]) -> dict[int, int]:
     """Assigns every partition from ``positions`` (else the beginning); returns partition -> end offset now."""
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        # Never "caught up on nothing": a topic made later would not be followed. The follower tries again.
+        raise CompactedLogError(f"topic {topic} does not exist (yet)")
+    partitions = metadata.partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
     consumer.assign([TopicPartition(topic, p, positions.get(p, OFFSET_BEGINNING)) for p in partitions])
     return ends
@@ -92,8 +96,11 @@ class LogFollower:
         name: str,
         restart_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        ensure_topic: bool = True,
     ) -> None:
+        """``ensure_topic=False``: a topic provisioning makes (not a control topic), followed once it exists."""
         self.access = access
+        self.ensure_topic = ensure_topic
         self.topic = topic
         self.on_record = on_record
         self.name = name
@@ -120,12 +127,19 @@ class LogFollower:
         with self._moved:
             return self._moved.wait_for(lambda: self._positions.get(partition, 0) > offset, timeout_s)
 
+    def wait_error(self, timeout_s: float) -> str | None:
+        """The reader's last error, waiting up to ``timeout_s`` for one (None if it has none)."""
+        with self._moved:
+            self._moved.wait_for(lambda: self.error is not None, timeout_s)
+            return self.error
+
     def _caught_up_now(self) -> None:
         self.error = None
         self.caught_up.set()
 
     def start(self) -> Self:
-        ensure_compacted_topic(self.access, self.topic)
+        if self.ensure_topic:
+            ensure_compacted_topic(self.access, self.topic)
         self._thread.start()
         return self
 
@@ -153,7 +167,9 @@ class LogFollower:
                     self._follow()
                 except Exception as exc:
                     self.caught_up.clear()
-                    self.error = f"{type(exc).__name__}: {exc}"
+                    with self._moved:
+                        self.error = f"{type(exc).__name__}: {exc}"
+                        self._moved.notify_all()
                     self.restarts += 1
                     log.exception("%s follower failed; starting again in %.1f s", self.topic, backoff)
                     self._stop.wait(backoff)

@@ -1,7 +1,9 @@
 """Backfill requests over HTTP: a department asks for a class's retained history for one of its systems.
 
-The same rules as ``sharebus_ops.backfill`` (the system must be entitled now); the requesting
-department is the API key's, never a typed word. Requests of other departments are 404.
+The same rules as ``sharebus_ops.backfill`` (the system must be entitled now, by the gateway's followed
+grants); the requesting department is the API key's, never a typed word. Requests of other departments
+are 404. Reads answer from the gateway's followed view of the backfill topic (``BackfillView``), never
+by reading the topic per request; a request logged here is in the caller's next read.
 """
 
 from __future__ import annotations
@@ -12,22 +14,23 @@ from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from sharebus_core.backfill_log import BackfillEvent, latest_events
+from sharebus_core.backfill_log import BackfillEvent
 from sharebus_core.catalogue import UnknownDataClass
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.produce import ProduceFailed
 from sharebus_core.topic_reader import TopicReadError
 from sharebus_gateway.auth import CallerDep, forbid
+from sharebus_gateway.backfills_view import BackfillViewUnavailable
 from sharebus_gateway.publish import normalise_class_code
 from sharebus_gateway.state import Gateway, gateway
 from sharebus_gateway.strict_json import StrictJsonRoute
-from sharebus_ops.backfill import backfills_of, request_backfill
+from sharebus_ops.backfill import request_backfill
 from sharebus_rules.grant_workflow import GrantRefused
 
 router = APIRouter(prefix="/v1/backfills", tags=["backfills"], route_class=StrictJsonRoute)
 
 GwDep = Annotated[Gateway, Depends(gateway)]
-_UNAVAILABLE = (GrantLogError, TopicReadError, ProduceFailed, KafkaException)
+_UNAVAILABLE = (GrantLogError, TopicReadError, ProduceFailed, KafkaException, BackfillViewUnavailable)
 
 
 class BackfillRequest(BaseModel):
@@ -61,7 +64,7 @@ def request(body: BackfillRequest, who: CallerDep, http: Request, gw: GwDep) -> 
             data_class=code,
         )
     try:
-        return request_backfill(
+        event = request_backfill(
             gw.catalogue,
             gw.settings.kafka,
             gw.topics,
@@ -69,17 +72,20 @@ def request(body: BackfillRequest, who: CallerDep, http: Request, gw: GwDep) -> 
             body.system,
             code,
             verifier=gw.grants.control.verifier,
+            grants_now=gw.grants.latest(),
         )
+        gw.backfills.written(event.request_id)
     except (GrantRefused, UnknownDataClass) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"refused: {exc.args[0]}") from exc
     except _UNAVAILABLE as exc:
         raise _unavailable(exc) from exc
+    return event
 
 
 @router.get("", summary="Your department's backfill requests, latest state each")
 def list_requests(who: CallerDep, gw: GwDep) -> list[BackfillEvent]:
     try:
-        return backfills_of(gw.settings.kafka, gw.topics, who.department, gw.catalogue)
+        return gw.backfills.of_department(gw.catalogue, who.department)
     except _UNAVAILABLE as exc:
         raise _unavailable(exc) from exc
 
@@ -87,7 +93,7 @@ def list_requests(who: CallerDep, gw: GwDep) -> list[BackfillEvent]:
 @router.get("/{request_id}", summary="One request's latest state", responses={404: {"description": "not yours"}})
 def show(request_id: str, who: CallerDep, gw: GwDep) -> BackfillEvent:
     try:
-        event = latest_events(gw.settings.kafka, gw.topics.backfill).get(request_id)
+        event = gw.backfills.get(request_id)
     except _UNAVAILABLE as exc:
         raise _unavailable(exc) from exc
     if event is None or gw.catalogue.department_of_system.get(event.consumer) != who.department:

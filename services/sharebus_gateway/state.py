@@ -14,6 +14,7 @@ from sharebus_core.compacted_log import LogFollower
 from sharebus_core.topics import TopicNames
 from sharebus_disputes import DisputeService
 from sharebus_gateway.audit import AuditWriter
+from sharebus_gateway.backfills_view import BackfillView
 from sharebus_gateway.broker_probe import BrokerProbe
 from sharebus_gateway.idempotency import AnsweredKeys
 from sharebus_gateway.keys import KeyView
@@ -73,6 +74,7 @@ class Gateway:
     disputes: DisputeService
     open_data: OpenData
     broker: BrokerProbe
+    backfills: BackfillView
 
 
 def gateway(connection: HTTPConnection) -> Gateway:

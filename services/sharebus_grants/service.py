@@ -116,6 +116,10 @@ class GrantService:
             return self.source.grants()
         return read_grants(self.access, self.topic, self.control.verifier)
 
+    def latest(self) -> Mapping[str, Grant]:
+        """Every grant's latest verified state, with the parties the log recorded (the view's, when followed)."""
+        return self._read()
+
     @contextlib.contextmanager
     def _decision(self) -> Iterator[None]:
         """One decision at a time over a followed view: the next one reads the view after the last one's

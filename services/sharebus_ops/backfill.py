@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 
 from sharebus_core.backfill_log import BackfillEvent, BackfillState, latest_events, write_event
 from sharebus_core.catalogue import Catalogue
@@ -26,13 +27,17 @@ def request_backfill(
     data_class: str,
     *,
     verifier: Verifier,
+    grants_now: Mapping[str, Grant] | None = None,
 ) -> BackfillEvent:
-    """Logs a request for ``system``'s backfill of ``data_class``; refuses what the rules would not deliver."""
+    """Logs a request for ``system``'s backfill of ``data_class``; refuses what the rules would not deliver.
+
+    ``grants_now``: every grant's latest state from a followed view (the gateway's); else the log is read whole."""
     if catalogue.department_of_system.get(system) != department:
         raise GrantRefused(f"{department} has no system {system!r}")
     entry = catalogue.data_class(data_class)
     grants: dict[str, list[Grant]] = defaultdict(list)
-    for grant in read_grants(access, topics.grants, verifier).values():
+    latest = grants_now if grants_now is not None else read_grants(access, topics.grants, verifier)
+    for grant in latest.values():
         if grant.data_class == data_class:
             grants[grant.consumer].append(grant)
     plan = plan_routes(catalogue, data_class, grants, dt.datetime.now(dt.UTC))

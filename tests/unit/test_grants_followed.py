@@ -7,13 +7,9 @@ The follower runs for real (its thread, ``LogFollower``), over an in-memory brok
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError, Message, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sharebus_core import compacted_log
@@ -21,76 +17,16 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import GrantState
 from sharebus_core.kafka import KafkaAccess
-from sharebus_core.produce import Written
 from sharebus_core.signing import ControlKeys, Signer, Verifier
 from sharebus_grants import FollowedGrants, GrantService, GrantViewUnavailable
 from sharebus_grants import service as grant_service
 from sharebus_rules.grant_workflow import GrantRefused
 from tests.unit.fixtures import FIXTURE_CATALOGUE
+from tests.unit.memory_log import Broker, Consumer
 
 TOPIC = "unit.grants"
 PENALTY = "301001002/000001"  # conditional, provided by AMR
 CATALOGUE = load_catalogue(FIXTURE_CATALOGUE)
-
-
-class Broker:
-    """One partition in memory. ``held`` keeps what is appended from its readers until released."""
-
-    def __init__(self) -> None:
-        self.records: list[Message] = []
-        self.visible = 0
-        self.held = False
-        self.changed = threading.Condition()
-
-    def append(self, _access: object, topic: str, key: bytes, value: bytes, timeout_s: float = 30.0) -> Written:
-        with self.changed:
-            offset = len(self.records)
-            stamp = (TIMESTAMP_LOG_APPEND_TIME, time.time_ns() // 1_000_000)
-            self.records.append(Message(topic=topic, partition=0, offset=offset, key=key, value=value, timestamp=stamp))
-            if not self.held:
-                self.visible = len(self.records)
-            self.changed.notify_all()
-            return Written(0, offset)
-
-    def release(self) -> None:
-        with self.changed:
-            self.held = False
-            self.visible = len(self.records)
-            self.changed.notify_all()
-
-
-class Consumer:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.next = 0
-        self.eof_at = -1
-
-    def list_topics(self, topic: str, timeout: float) -> Any:
-        return SimpleNamespace(topics={topic: SimpleNamespace(partitions={0: None})})
-
-    def get_watermark_offsets(self, _tp: TopicPartition, timeout: float) -> tuple[int, int]:
-        return 0, self.broker.visible
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        self.next = max(partitions[0].offset, 0)
-
-    def poll(self, timeout: float) -> Message | None:
-        b = self.broker
-        with b.changed:
-            if self.next >= b.visible:
-                if self.eof_at != self.next:
-                    self.eof_at = self.next
-                    return Message(
-                        topic=TOPIC, partition=0, offset=self.next, error=KafkaError(KafkaError._PARTITION_EOF)
-                    )
-                b.changed.wait(timeout)
-                if self.next >= b.visible:
-                    return None
-            self.next += 1
-            return b.records[self.next - 1]
-
-    def close(self) -> None:
-        return None
 
 
 @pytest.fixture
@@ -98,7 +34,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     broker = Broker()
     monkeypatch.setattr(compacted_log, "ensure_compacted_topic", lambda *_a: None)
     monkeypatch.setattr(compacted_log, "produce_confirmed", broker.append)
-    monkeypatch.setattr(KafkaAccess, "consumer", lambda _self, _config: Consumer(broker))
+    monkeypatch.setattr(KafkaAccess, "consumer", lambda _self, _config: Consumer(broker, TOPIC))
 
     def whole_log_read(*_a: object, **_kw: object) -> None:
         raise AssertionError("a request read the whole grants log")
@@ -206,8 +142,6 @@ def test_a_failing_reader_says_why(broker: Broker, view: FollowedGrants, monkeyp
     monkeypatch.setattr(KafkaAccess, "consumer", broken)
     view.follower.restart_backoff_s = 60
     view.start()
-    deadline = time.monotonic() + 5
-    while view.follower.error is None and time.monotonic() < deadline:
-        view.follower._stop.wait(0.01)
+    assert "broker unreachable" in (view.follower.wait_error(5) or "")
     with pytest.raises(GrantViewUnavailable, match="broker unreachable"):
         service(view).list(department="TAX")
