@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -114,6 +115,7 @@ def build_gateway(
         open_data=open_data,
         broker=BrokerProbe(settings.kafka.admin, interval_s=settings.broker_probe_interval_s),
         backfills=BackfillView(settings.kafka, topics.backfill),
+        batch_pages=threading.BoundedSemaphore(settings.batch_pages_at_once),
     )
 
 

@@ -38,6 +38,12 @@ class GatewaySettings(BusSettings):
     rate_per_s: float = Field(default=50.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
     feed_max_per_key: int = Field(default=4, ge=1)
+    # GET /v1/systems/{system}/batches[/{id}] read one page of the delivery topic per request: at most this
+    # many records and bytes (the newest ones unless ?from= says where), and at most this many pages at once
+    # in the gateway (one more is 503), so no request holds the topic in memory.
+    batch_page_max_records: int = Field(default=10_000, ge=1)
+    batch_page_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    batch_pages_at_once: int = Field(default=4, ge=1)
     # /readyz's "broker" is the last answer of one background probe, asked this often (never per request).
     broker_probe_interval_s: float = Field(default=5.0, gt=0)
     # The address the public and other buses reach this gateway at: IRIs of the DCAT-AP and ODRL exports

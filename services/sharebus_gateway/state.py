@@ -75,6 +75,8 @@ class Gateway:
     open_data: OpenData
     broker: BrokerProbe
     backfills: BackfillView
+    # Batch pages being read now (batches_api): a bound on the memory and threads they take.
+    batch_pages: threading.BoundedSemaphore
 
 
 def gateway(connection: HTTPConnection) -> Gateway:
