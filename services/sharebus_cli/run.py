@@ -310,6 +310,7 @@ def _start_observers(
         "sharebus-monitor": settings.monitor_port,
         "sharebus-gateway": settings.gateway_port,
         "sharebus-access": settings.access_port,
+        "sharebus-portal": settings.portal_port,
     }
     if landing is not None:
         job_ports["sharebus-land"] = settings.land_port

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -19,6 +19,7 @@ from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import ControlRejections
 from sharebus_core.grant_log import GrantFollower
+from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_disputes.log import ensure_dispute_topic
@@ -157,6 +158,8 @@ def create_app(
     settings = settings or PortalSettings()
     catalogue = catalogue or load_catalogue(settings.catalogue_dir)
     registry = CollectorRegistry()
+    # /metrics answers only the bus's scrape token, as every service's does: no token, no start.
+    scrape_token = settings.scrape_auth()
     # Built before serving: without the control plane's keys the portal refuses to start.
     state = build(settings, catalogue, registry)
 
@@ -203,9 +206,19 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         caught_up = state.grant_follower.caught_up.is_set()
-        body = {"ready": caught_up, "grants_caught_up": caught_up, "previews_open": state.previews.count}
+        body: dict[str, object] = {"ready": caught_up}
+        # The detail only to the scrape token's holders, as every service's probes: a stranger learns readiness.
+        if scrape_token.admits(request.headers.get("Authorization")):
+            body.update(grants_caught_up=caught_up, previews_open=state.previews.count)
         return JSONResponse(body, status_code=200 if caught_up else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        # The portal's own counts (refused sign-ins, rejected control records) for Prometheus.
+        if not scrape_token.admits(request.headers.get("Authorization")):
+            return Response(UNAUTHORIZED_BODY, status_code=401, headers=UNAUTHORIZED_HEADERS)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

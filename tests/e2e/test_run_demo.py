@@ -145,7 +145,7 @@ def test_run_demo_moves_records_and_stops_cleanly(tmp_path: Path, monkeypatch: p
         assert f"http://127.0.0.1:{ports['prometheus']}" in output
         assert httpx.get(f"http://127.0.0.1:{ports['prometheus']}/-/ready", timeout=5).status_code == 200
         # It scrapes every process that serves metrics, the doors included (and no port nothing answers).
-        jobs = {"router", "auditor", "monitor", "gateway", "access", "land"}
+        jobs = {"router", "auditor", "monitor", "gateway", "access", "portal", "land"}
         up = _wait_scraped(f"http://127.0.0.1:{ports['prometheus']}", {f"sharebus-{job}" for job in jobs})
         assert up == {f"sharebus-{job}": 1.0 for job in jobs}, up
         # The demo's landing sink keeps drc-credit's deliveries in its own SQLite file.

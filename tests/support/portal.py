@@ -107,7 +107,7 @@ class CaughtUp(LogFollower):
         return None
 
 
-def memory_portal(settings: PortalSettings, catalogue: Catalogue, _registry: CollectorRegistry) -> Portal:
+def memory_portal(settings: PortalSettings, catalogue: Catalogue, registry: CollectorRegistry) -> Portal:
     view = GrantView(catalogue)
     topics = TopicNames(settings.namespace)
     return Portal(
@@ -116,7 +116,12 @@ def memory_portal(settings: PortalSettings, catalogue: Catalogue, _registry: Col
         topics=topics,
         accounts=AccountStore(settings.accounts_file),
         sessions=SessionStore(settings.session_ttl_s, settings.session_idle_s),
-        limiter=SignInLimiter(settings.signin_max_failures, settings.signin_window_s),
+        limiter=SignInLimiter(
+            settings.signin_max_failures,
+            settings.signin_window_s,
+            account_max_failures=settings.signin_account_max_failures,
+            registry=registry,
+        ),
         grants=MemoryGrants(catalogue, view),
         view=view,
         grant_follower=CaughtUp(),
