@@ -19,9 +19,10 @@ RUN pip install --no-cache-dir -c constraints.txt /wheels/*.whl && rm -rf /wheel
 # The data directories of the router and the gateway belong to their uids (sharebus_cli/compose_init.py
 # SERVICE_UIDS), so the fresh volumes mounted over them do too.
 # The Prometheus config that prometheus-config writes for compose's Prometheus (both run as nobody).
-RUN mkdir -p /var/lib/sharebus/router /var/lib/sharebus/disputes /var/lib/sharebus/prometheus \
+RUN mkdir -p /var/lib/sharebus/router /var/lib/sharebus/disputes /var/lib/sharebus/prometheus /var/lib/sharebus/portal \
     && chown 10002:10002 /var/lib/sharebus/router && chmod 0700 /var/lib/sharebus/router \
     && chown 10004:10004 /var/lib/sharebus/disputes && chmod 0700 /var/lib/sharebus/disputes \
+    && chown 10008:10008 /var/lib/sharebus/portal && chmod 0700 /var/lib/sharebus/portal \
     && chown 65534:65534 /var/lib/sharebus/prometheus
 ENV SHAREBUS_CATALOGUE_DIR=/app/schemas
 # Not root unless a service says so: docker-compose.yml gives each service its own uid, and only the

@@ -33,7 +33,7 @@ from sharebus_core.scrape_auth import TOKEN_FILE_ENV, ensure_scrape_token
 from sharebus_core.settings import BusSettings
 
 # Each service's principal and the uid its containers run as (docker-compose.yml's `user:`; the
-# Dockerfile makes the data directories of the router and the gateway theirs). Both router workers
+# Dockerfile makes the data directories of the router, the gateway and the portal theirs). Both router workers
 # are one principal. "access" is the ACL reconciler: it runs as the super user.
 SERVICE_UIDS: dict[str, int] = {
     "registry": 10001,
@@ -43,6 +43,7 @@ SERVICE_UIDS: dict[str, int] = {
     "monitor": 10005,
     "operator": 10006,
     "access": 10007,
+    "portal": 10008,
 }
 PRINCIPALS: dict[str, Service] = {
     "registry": "registry",
@@ -51,6 +52,7 @@ PRINCIPALS: dict[str, Service] = {
     "gateway": "gateway",
     "monitor": "monitor",
     "operator": "operator",
+    "portal": "portal",
 }
 CREDENTIALS_FILE, CA_FILE, ENV_FILE = "credentials.json", "ca.pem", "env"
 # Prometheus's uid (docker-compose.yml's `user:` of prometheus) and the token file it reads.
@@ -72,7 +74,8 @@ def _env_file(path: Path, values: dict[str, str]) -> None:
 
 def keys_for(service: str, keys: BusKeys) -> dict[str, str]:
     extra = {**keys.everyone}
-    if service in ("gateway", "operator"):
+    # The portal signs the grant decisions officials make in it, as the gateway signs departments'.
+    if service in ("gateway", "operator", "portal"):
         extra.update(keys.control_writer)
     if service == "auditor":
         extra.update(keys.auditor)

@@ -85,6 +85,7 @@ COMPOSE_HOSTS: Mapping[str, Sequence[str]] = {
     "sharebus-monitor": ("monitor:6068",),
     "sharebus-gateway": ("gateway:8080",),
     "sharebus-access": ("access:6069",),
+    "sharebus-portal": ("portal:8090",),
 }
 
 

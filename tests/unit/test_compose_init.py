@@ -44,7 +44,7 @@ def test_an_existing_credential_is_kept_and_only_missing_ones_are_issued(tmp_pat
     kept = kept_credentials(tmp_path, NAMES, known)
     assert kept == {"router", "gateway"}
     # The auditor's user exists but its file is gone: it gets a new password, as does every other service.
-    assert set(PRINCIPALS.values()) - kept == {"registry", "auditor", "monitor", "operator"}
+    assert set(PRINCIPALS.values()) - kept == {"registry", "auditor", "monitor", "operator", "portal"}
     # A kept service's directory is rewritten without a credential: the password it runs with stays.
     write_service_dir(tmp_path, "router", None, ca_file, {}, owner=False)
     stored = read_credentials_file(tmp_path / "router" / CREDENTIALS_FILE)
@@ -85,6 +85,7 @@ def test_a_service_directory_holds_only_its_own_keys(tmp_path: Path, ca_file: Pa
         "gateway": {keys.control_private.name},
         "monitor": set(),
         "operator": {keys.control_private.name},
+        "portal": {keys.control_private.name},
     }
     for home in homes.values():
         assert home.stat().st_mode & 0o077 == 0
