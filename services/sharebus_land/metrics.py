@@ -52,6 +52,12 @@ class LandMetrics:
             ["data_class"],
             registry=self.registry,
         )
+        self.lost = Counter(
+            "sharebus_land_lost_to_retention",
+            "delivery-topic offsets the topic's retention removed before they were landed",
+            ["partition"],
+            registry=self.registry,
+        )
         self._published: dict[str, int] = {}
         self._total = 0
         self._last_batch = "none"
@@ -69,6 +75,9 @@ class LandMetrics:
         self.batches.labels(data_class).inc()
         self.last_batch.labels(data_class).set(period_end.timestamp())
         self._last_batch = f"{data_class} until {period_end.isoformat()} ({batch_id})"
+
+    def lost_to_retention(self, partition: int, _first: int, count: int) -> None:
+        self.lost.labels(str(partition)).inc(count)
 
     def stop(self, data_class: str) -> None:
         self.stopped.labels(data_class).set(1)

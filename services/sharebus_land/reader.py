@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ from sharebus_sdk.batches import BatchInfo
 from sharebus_sdk.identity import ClientIdentity
 
 Position = tuple[str, int, int]
+log = logging.getLogger("sharebus.land")
+# Told (partition, first offset lost, how many) when retention removed offsets before they were landed.
+LostToRetention = Callable[[int, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,13 @@ class Incoming:
 
 
 class DeliveryReader:
-    def __init__(self, settings: BusSettings, system: str, start: Mapping[tuple[str, int], int]) -> None:
+    def __init__(
+        self,
+        settings: BusSettings,
+        system: str,
+        start: Mapping[tuple[str, int], int],
+        on_lost: LostToRetention | None = None,
+    ) -> None:
         self.identity = ClientIdentity(settings, f"system {system}")
         self.topic = TopicNames(settings.namespace).delivery(system)
         self._registry = registry_client(settings.registry_url, settings.registry_auth)
@@ -65,7 +75,16 @@ class DeliveryReader:
         group = f"{Principals(settings.namespace).consumer_group_prefix(system)}land"
         self._consumer = self.identity.access.consumer(
             self.identity.client_config(
-                {"group.id": group, "enable.auto.commit": False, "enable.auto.offset.store": False}
+                {
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    # A stored offset that retention removed is out of range: librdkafka's default
+                    # ("largest") would then jump to the end, skipping every retained record not yet
+                    # landed, and the next transaction would store offsets past them. From the first
+                    # retained one instead; what was lost before it is said (_check_retention).
+                    "auto.offset.reset": "earliest",
+                }
             )
         )
         metadata = self._consumer.list_topics(self.topic, timeout=30)
@@ -75,9 +94,63 @@ class DeliveryReader:
         self.partitions = sorted(topic.partitions)
         # Where each partition is read from: the database's next offset, else the first one retained.
         self._start = {p: start.get((self.topic, p), OFFSET_BEGINNING) for p in self.partitions}
+        # The offset each partition should give next, where known: a message past it is a gap to explain.
+        self._next = {p: offset for p, offset in self._start.items() if offset >= 0}
+        self._on_lost = on_lost
+        self._checked = False
         self._consumer.assign([TopicPartition(self.topic, p, offset) for p, offset in self._start.items()])
 
+    def _check_retention(self) -> None:
+        """Before the first read: a stored offset below its partition's first retained one is said and
+        counted, and reading starts at that first one (which ``positions`` then reports, so ``--once``
+        ends on a partition retention emptied).
+
+        A partition whose watermarks the broker does not give now is left to ``_gap``: the reset to the
+        earliest offset shows there as a jump past the stored one.
+        """
+        self._checked = True
+        moved = False
+        for partition, stored in self._next.items():
+            try:
+                low, _high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+            except KafkaException as exc:
+                log.warning("%s [%d]: first retained offset not known now (%s)", self.topic, partition, exc)
+                continue
+            if low > stored:
+                self._lost(partition, stored, low)
+                self._start[partition] = self._next[partition] = low
+                moved = True
+        if moved:
+            self._consumer.assign([TopicPartition(self.topic, p, offset) for p, offset in self._start.items()])
+
+    def _gap(self, partition: int, expected: int, offset: int) -> None:
+        """A message past the offset expected: retention removed what lies between (librdkafka's reset to
+        the earliest offset) unless the partition still starts at or before it (offsets a producer's
+        transaction markers took)."""
+        try:
+            low, _high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+        except KafkaException:
+            low = offset  # not known now: what was skipped is lost all the same
+        if low > expected:
+            self._lost(partition, expected, min(low, offset))
+
+    def _lost(self, partition: int, first: int, end: int) -> None:
+        log.error(
+            "%s [%d]: offsets %d to %d (%d record(s)) were removed by the topic's retention before they were "
+            "landed; landing goes on from offset %d. Ask for a backfill of what they held.",
+            self.topic,
+            partition,
+            first,
+            end - 1,
+            end - first,
+            end,
+        )
+        if self._on_lost is not None:
+            self._on_lost(partition, first, end - first)
+
     def poll(self, timeout_s: float) -> Incoming | None:
+        if not self._checked:
+            self._check_retention()
         msg = self._consumer.poll(timeout_s)
         self.identity.raise_if_refused()
         if msg is None:
@@ -85,7 +158,13 @@ class DeliveryReader:
         error = msg.error()
         if error is not None:
             raise self.identity.translate(error, f"read {self.topic}") or KafkaException(error)
-        return self._incoming(msg)
+        incoming = self._incoming(msg)
+        _topic, partition, offset = incoming.position
+        expected = self._next.get(partition)
+        if expected is not None and offset > expected:
+            self._gap(partition, expected, offset)
+        self._next[partition] = offset + 1
+        return incoming
 
     def _incoming(self, msg: Message) -> Incoming:
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
@@ -145,6 +224,8 @@ class DeliveryReader:
         never look read (``--once`` would never end, and its lag would show 0). There it is where reading
         started: the database's offset, else the partition's first retained one.
         """
+        if not self._checked:
+            self._check_retention()
         found = {tp.partition: tp.offset for tp in self._consumer.position(self._assigned())}
         for partition in self.partitions:
             if found.get(partition, -1) < 0:

@@ -61,7 +61,11 @@ class Sink:
         self._book = OffsetBook()
         self._assembler = BatchAssembler()
         # The reader starts where the database says (tests give a reader of their own, with no Kafka).
-        self.reader = reader(state.offsets) if reader else DeliveryReader(settings, system, state.offsets)
+        self.reader = (
+            reader(state.offsets)
+            if reader
+            else DeliveryReader(settings, system, state.offsets, self.metrics.lost_to_retention)
+        )
 
     def step(self) -> int:
         """Reads up to one transaction's worth of records and lands them; returns how many were read."""
