@@ -487,6 +487,7 @@ def test_once_ends_when_a_partition_has_nothing_new_since_the_database_offset_or
     reader = object.__new__(DeliveryReader)
     reader.topic, reader.partitions = TOPIC, [0, 1, 2]
     reader._start = {0: 3, 1: -2, 2: 7}  # -2: OFFSET_BEGINNING, no offset in the database
+    reader._next, reader._checked, reader._on_lost = {0: 3, 2: 7}, True, None
     reader._consumer = Unconsumed({0: (0, 3), 1: (5, 5), 2: (0, 9)})  # type: ignore[assignment]
     assert reader.positions() == {0: 3, 1: 5, 2: 7}
     assert reader.lag() == {0: 0, 1: 0, 2: 2}
