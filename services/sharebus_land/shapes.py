@@ -15,7 +15,10 @@ from sharebus_land.errors import IncompatibleSchema
 
 # Columns every landed row carries besides the granted fields.
 RECORD_ID, PROVIDER, GRANT_ID, LANDED_AT = "_record_id", "_provider", "_grant_id", "_landed_at"
-META_COLUMNS = (RECORD_ID, PROVIDER, GRANT_ID, LANDED_AT)
+# The end of the periodic window a row was landed from (NULL for a real-time record): an older window's
+# batch, completing after a newer one's, must not overwrite the newer value (LandStore._apply_rows).
+PERIOD_END = "_period_end"
+META_COLUMNS = (RECORD_ID, PROVIDER, GRANT_ID, LANDED_AT, PERIOD_END)
 
 _PRIMITIVES = {
     "string": "text",

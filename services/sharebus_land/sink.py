@@ -17,8 +17,9 @@ from sharebus_land.metrics import LandMetrics
 from sharebus_land.offsets import OffsetBook
 from sharebus_land.reader import DeliveryReader, Incoming
 from sharebus_land.settings import LandSettings
-from sharebus_land.shapes import GRANT_ID, LANDED_AT, PROVIDER, RECORD_ID, ClassShape
-from sharebus_land.store import LandStore, Unit
+from sharebus_land.shapes import GRANT_ID, LANDED_AT, PERIOD_END, PROVIDER, RECORD_ID, ClassShape
+from sharebus_land.store import LandStore
+from sharebus_land.unit import Unit
 from sharebus_sdk.batches import BatchAssembler
 
 log = logging.getLogger("sharebus.land")
@@ -143,9 +144,11 @@ class Sink:
         if placement is None or item.data_class in self.stopped or self._revoked(item):
             self.metrics.skipped.labels(item.data_class or "unknown").inc()
             return False
+        # A batch's window end, in UTC: SQLite keeps a timestamp as text without its offset, compared as text.
+        window = item.batch.period_end.astimezone(dt.UTC) if item.batch is not None else None
         if item.value is None or item.schema is None:
             if item.key is not None:  # a tombstone: the key's row goes (in a theme table, this class's columns)
-                unit.put(placement, item.key, None, item.published_ns)
+                unit.put(placement, item.key, None, item.published_ns, window)
             return True
         shape = self._shape(placement, item, unit)
         if shape is None:
@@ -157,7 +160,8 @@ class Sink:
         row[placement.column(PROVIDER)] = item.provider
         row[placement.column(GRANT_ID)] = item.grant_id
         row[placement.column(LANDED_AT)] = unit.landed_at
-        unit.put(placement, self._row_key(shape, item, value), row, item.published_ns)
+        row[placement.column(PERIOD_END)] = window
+        unit.put(placement, self._row_key(shape, item, value), row, item.published_ns, window)
         return True
 
     @staticmethod

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +24,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from sharebus_land.errors import DatabaseUrlInvalid, LandError
 from sharebus_land.layout import Placement
-from sharebus_land.shapes import GRANT_ID, LANDED_AT, PROVIDER, RECORD_ID, ClassShape, evolve
+from sharebus_land.shapes import GRANT_ID, LANDED_AT, PERIOD_END, PROVIDER, RECORD_ID, ClassShape, evolve
+from sharebus_land.unit import Unit
+
+# Unit lived here before it had a module of its own; tests and tools still import it from here.
+__all__ = ["LandStore", "StoredState", "Unit", "control_tables", "engine_url"]
 
 _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "text": sa.Text,
@@ -38,8 +41,9 @@ _TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "numeric": sa.Numeric,
     "json": sa.JSON,
 }
-META_KINDS = {RECORD_ID: "text", PROVIDER: "text", GRANT_ID: "text", LANDED_AT: "timestamp"}
-Key = tuple[str, str]  # (table, data class)
+# A table landed by an earlier version gains a missing one (PERIOD_END) as any new column: added by ``ensure``
+# before the first row of the class this process lands.
+META_KINDS = {RECORD_ID: "text", PROVIDER: "text", GRANT_ID: "text", LANDED_AT: "timestamp", PERIOD_END: "timestamp"}
 _URL_FORMS = "use sqlite:///path/to/file.db or postgresql://user@host:port/database"
 
 
@@ -87,33 +91,6 @@ def control_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
             sa.Column("since", sa.DateTime(timezone=True), nullable=False),
         ),
     }
-
-
-@dataclass
-class Unit:
-    """What one database transaction applies: rows by (table, class) and key (None deletes), batches, offsets."""
-
-    rows: dict[Key, dict[Any, dict[str, Any] | None]] = field(default_factory=dict)
-    batches: list[dict[str, Any]] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    # Classes stopped by a record of this transaction: (state, reason), written with its rows and offsets.
-    class_states: dict[str, tuple[str, str]] = field(default_factory=dict)
-    landed: Counter[str] = field(default_factory=Counter)
-    published_ns: dict[str, int] = field(default_factory=dict)  # per class, the latest publish time landed
-    records: int = 0
-    # One landing time per transaction: the rows of a transaction become visible together.
-    landed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-
-    def put(self, placement: Placement, key: Any, row: dict[str, Any] | None, published_ns: int | None = None) -> None:
-        # The last record of a key wins within a transaction, as it would have one by one.
-        self.rows.setdefault((placement.table, placement.data_class), {})[key] = row
-        self.landed[placement.data_class] += 1
-        self.records += 1
-        if published_ns is not None and published_ns > self.published_ns.get(placement.data_class, 0):
-            self.published_ns[placement.data_class] = published_ns
-
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.batches or self.offsets or self.class_states)
 
 
 @dataclass(frozen=True)
@@ -272,8 +249,8 @@ class LandStore:
         committed offsets play no part.
         """
         with self.engine.begin() as conn:
-            for (_table, data_class), rows in unit.rows.items():
-                self._apply_rows(conn, self._placements[data_class], rows)
+            for (table, data_class), rows in unit.rows.items():
+                self._apply_rows(conn, self._placements[data_class], rows, unit.windows.get((table, data_class), {}))
             if unit.batches:
                 conn.execute(sa.insert(self.control["batches"]), unit.batches)
             for data_class, (state, reason) in unit.class_states.items():
@@ -286,15 +263,36 @@ class LandStore:
                     [{"topic": t, "kafka_partition": p, "next_offset": o} for (t, p), o in unit.offsets.items()],
                 )
 
-    def _apply_rows(self, conn: Connection, placement: Placement, rows: Mapping[Any, dict[str, Any] | None]) -> None:
+    def _apply_rows(
+        self,
+        conn: Connection,
+        placement: Placement,
+        rows: Mapping[Any, dict[str, Any] | None],
+        windows: Mapping[Any, dt.datetime | None],
+    ) -> None:
+        """Upserts and deletes by key. A periodic window's row or tombstone applies only where the key's row
+        holds no newer window's (batches land as they complete, not in window order); a real-time record's
+        always does, as the last record of a key wins."""
         table = self._tables[placement.table]
         key = placement.key_column
-        upserts = [{**row, key: k} for k, row in rows.items() if row is not None]
-        gone = [{"_k": k} for k, row in rows.items() if row is None]
+        period_end = placement.column(PERIOD_END)
+        # A table an earlier version landed has no window column until ``ensure`` adds it: no window to keep.
+        guarded = period_end in table.c
+        upserts: list[dict[str, Any]] = []
+        windowed: list[dict[str, Any]] = []
+        for k, row in rows.items():
+            if row is not None:
+                (windowed if guarded and windows.get(k) is not None else upserts).append({**row, key: k})
         if upserts:
             self._upsert(conn, table, [key], upserts)
+        if windowed:
+            self._upsert(conn, table, [key], windowed, period_end)
+        gone = [{"_k": k, **({"_w": windows.get(k)} if guarded else {})} for k, row in rows.items() if row is None]
         if gone:
             where = table.c[key] == sa.bindparam("_k")
+            if guarded:
+                newer = table.c[period_end] > sa.bindparam("_w", type_=table.c[period_end].type)
+                where = sa.and_(where, sa.not_(sa.func.coalesce(newer, False)))
             if placement.shared:
                 cleared = {c: None for c in self._class_columns(placement)}
                 conn.execute(sa.update(table).where(where).values(cleared), gone)
@@ -305,7 +303,10 @@ class LandStore:
         owners = self._owner.get(placement.table, {})
         return [c for c, owner in owners.items() if owner == placement.data_class and c != placement.key_column]
 
-    def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    def _upsert(
+        self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]], window: str | None = None
+    ) -> None:
+        """``window``: the column of the rows' periodic window; a row then replaces only one of no newer window."""
         # Rows of one executemany need the same columns: a column a row's schema lacked lands as NULL.
         first = rows[0].keys()
         if all(row.keys() == first for row in rows):
@@ -315,8 +316,11 @@ class LandStore:
             padded = [{c: row.get(c) for c in columns} for row in rows]
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
         updates = {c: insert.excluded[c] for c in columns if c not in keys}
+        older = None
+        if window is not None:
+            older = sa.or_(table.c[window].is_(None), table.c[window] <= insert.excluded[window])
         statement = (
-            insert.on_conflict_do_update(index_elements=keys, set_=updates)
+            insert.on_conflict_do_update(index_elements=keys, set_=updates, where=older)
             if updates
             else insert.on_conflict_do_nothing()
         )
