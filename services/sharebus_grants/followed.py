@@ -77,6 +77,11 @@ class FollowedGrants:
         with self._lock:
             return dict(self._grants)
 
+    def get(self, grant_id: str) -> Grant | None:
+        """The grant's state as the view holds it now (no wait: for a writer that has just waited)."""
+        with self._lock:
+            return self._grants.get(grant_id)
+
     def written(self, at: Written) -> None:
         """Waits until the view has read the write acknowledged ``at``; ``GrantViewUnavailable`` after ``wait_s``."""
         with self._lock:

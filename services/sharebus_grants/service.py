@@ -47,6 +47,7 @@ class GrantSource(Protocol):
     wait_s: float
 
     def grants(self) -> Mapping[str, Grant]: ...
+    def get(self, grant_id: str) -> Grant | None: ...
     def written(self, at: Written) -> None: ...
 
 
@@ -143,8 +144,15 @@ class GrantService:
 
     def _write(self, grant: Grant) -> None:
         at = write_grant(self.access, self.topic, grant, self.control.signing())
-        if self.source is not None:
-            self.source.written(at)
+        if self.source is None:
+            return
+        self.source.written(at)
+        taken = self.source.get(grant.grant_id)
+        if taken != grant:
+            # Another process decided first (the log's order settles it, GrantHistory): every reader keeps
+            # that decision and ignores this event, so the caller must not be told this one was taken.
+            now = "gone" if taken is None else taken.state.value
+            raise GrantRefused(f"grant {grant.grant_id} was decided elsewhere at the same time and is {now}")
 
     def _check_department(self, department: str) -> None:
         if department not in self.catalogue.departments:

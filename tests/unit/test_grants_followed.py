@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sharebus_core import compacted_log
+from sharebus_core import compacted_log, grant_log
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import GrantState
@@ -145,3 +145,32 @@ def test_a_failing_reader_says_why(broker: Broker, view: FollowedGrants, monkeyp
     assert "broker unreachable" in (view.follower.wait_error(5) or "")
     with pytest.raises(GrantViewUnavailable, match="broker unreachable"):
         service(view).list(department="TAX")
+
+
+def test_a_decision_another_process_made_first_is_not_answered_as_taken(broker: Broker, view: FollowedGrants) -> None:
+    """The CLI rejects while the gateway approves: the log's first event stands for every reader, so the
+    gateway's approval, written second, is refused rather than answered 200."""
+    grants = service(started(view))
+    grant_id = apply(grants)
+    application = grants.show(grant_id, department="AMR")
+    broker.held = True
+    rejected = application.model_copy(update={"state": GrantState.REJECTED, "reason": "no", "decided_by": "AMR"})
+    signer: Signer = view.signer  # type: ignore[attr-defined]
+    grant_log.write_grant(KafkaAccess(bootstrap="unused:9092"), TOPIC, rejected, signer)  # another process
+    outcome: list[BaseException] = []
+
+    def approve() -> None:
+        try:
+            grants.approve(grant_id, department="AMR")
+        except GrantRefused as exc:
+            outcome.append(exc)
+
+    approving = threading.Thread(target=approve)
+    approving.start()
+    with broker.changed:
+        assert broker.changed.wait_for(lambda: len(broker.records) == 3, 5)
+    broker.release()
+    approving.join(5)
+    assert len(outcome) == 1
+    assert "decided elsewhere" in str(outcome[0])
+    assert grants.show(grant_id, department="AMR").state is GrantState.REJECTED
