@@ -22,6 +22,7 @@ from sharebus_core.registry_client import registry_client
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.errors import NotProvider, PublishFailed
+from sharebus_sdk.header_values import chosen_headers
 from sharebus_sdk.identity import ClientIdentity
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ class Publisher:
     ) -> str:
         """Validates and sends one record; returns its record id (``record_id`` when given: publishing
         the same record again with the same id lets every subscriber drop the repeat). ``corrects``: the
-        record id this record corrects (a dispute's answer); subscribers see it as ``Delivery.corrects``."""
+        record id this record corrects (a dispute's answer); subscribers see it as ``Delivery.corrects``.
+        ``trace_id``, ``record_id`` and ``corrects`` are at most 200 bytes of printable ASCII (as the router
+        takes them), else ``RecordInvalid`` and nothing is sent."""
         entry = self.catalogue.data_class(class_code)
         if entry.provider != self.department:
             raise NotProvider(
@@ -114,6 +117,8 @@ class Publisher:
                 f"system {system} does not provide data class {class_code} ({entry.name}): "
                 f"{entry.system} does, and only its credential may publish it"
             )
+        # Checked before anything else is done with the record: the router would dead-letter it (bad_header).
+        chosen = chosen_headers(trace_id=trace_id, record_id=record_id, corrects=corrects)
         self.identity.raise_if_refused()
         schema = self.catalogue.schema(class_code)
         schema.validate(record)
@@ -126,12 +131,12 @@ class Publisher:
         headers: list[tuple[str, str | bytes | None]] = [
             (h.DATA_CLASS, class_code.encode()),
             (h.PROVIDER, self.department.encode()),
-            (h.TRACE_ID, (trace_id or uuid.uuid4().hex).encode()),
+            (h.TRACE_ID, chosen.get("trace_id") or uuid.uuid4().hex.encode()),
             (h.RECORD_ID, record_id.encode()),
             (h.PUBLISHED_NS, str(time.time_ns()).encode()),
         ]
-        if corrects is not None:
-            headers.append((h.CORRECTS, corrects.encode()))
+        if "corrects" in chosen:
+            headers.append((h.CORRECTS, chosen["corrects"]))
         key = str(record[entry.key_field]).encode()
         self._produce(topic, key, value, headers)
         return record_id
