@@ -250,7 +250,7 @@ class LandStore:
         """
         with self.engine.begin() as conn:
             for (table, data_class), rows in unit.rows.items():
-                self._apply_rows(conn, self._placements[data_class], rows, unit.windows.get((table, data_class), {}))
+                self._apply_rows(conn, self._placements[data_class], rows, unit.guards.get((table, data_class), {}))
             if unit.batches:
                 conn.execute(sa.insert(self.control["batches"]), unit.batches)
             for data_class, (state, reason) in unit.class_states.items():
@@ -271,8 +271,8 @@ class LandStore:
         windows: Mapping[Any, dt.datetime | None],
     ) -> None:
         """Upserts and deletes by key. A periodic window's row or tombstone applies only where the key's row
-        holds no newer window's (batches land as they complete, not in window order); a real-time record's
-        always does, as the last record of a key wins."""
+        holds no newer window's than ``windows`` gives (batches land as they complete, not in window order); a
+        real-time record's (no window given) always does, as the last record of a key wins."""
         table = self._tables[placement.table]
         key = placement.key_column
         period_end = placement.column(PERIOD_END)

@@ -28,6 +28,10 @@ class Unit:
     landed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Per (table, class) and key, the end of the periodic window its row or tombstone came from (None: real time).
     windows: dict[Key, dict[Any, dt.datetime | None]] = field(default_factory=dict)
+    # Per (table, class) and key, the window the database's row must not be newer than for this unit's row to
+    # apply; None: it applies whatever the row holds (a real-time record, or a batch's row that replaced one of
+    # this unit: one by one, the real-time record would have cleared the row's window first).
+    guards: dict[Key, dict[Any, dt.datetime | None]] = field(default_factory=dict)
 
     def put(
         self,
@@ -39,12 +43,14 @@ class Unit:
     ) -> bool:
         """False when ``key`` already holds a newer window's row in this transaction (nothing put)."""
         where = (placement.table, placement.data_class)
-        windows = self.windows.setdefault(where, {})
+        windows, guards = self.windows.setdefault(where, {}), self.guards.setdefault(where, {})
         held = windows.get(key)
         if window is not None and held is not None and held > window:
             return False
         # Otherwise the last record of a key wins within a transaction, as it would have one by one.
-        self.rows.setdefault(where, {})[key] = row
+        rows = self.rows.setdefault(where, {})
+        guards[key] = window if key not in rows or (held is not None and guards[key] is not None) else None
+        rows[key] = row
         windows[key] = window
         self.landed[placement.data_class] += 1
         self.records += 1

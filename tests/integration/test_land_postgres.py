@@ -18,6 +18,7 @@ from tests.unit.test_land_window_order import (  # noqa: F401  (batches completi
     test_a_table_landed_before_rows_recorded_their_window_gains_the_column,
     test_an_older_window_completing_later_in_one_transaction_does_not_overwrite_the_newer,
     test_an_older_window_landing_in_a_later_transaction_neither_overwrites_nor_deletes_the_newer,
+    test_one_transaction_ends_as_its_records_would_one_by_one_when_real_time_and_batches_mix,
 )
 
 

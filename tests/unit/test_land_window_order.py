@@ -114,3 +114,19 @@ def test_a_table_landed_before_rows_recorded_their_window_gains_the_column(
     drain(s)
     assert landed(s) == [2]
     s.close()
+
+
+def test_one_transaction_ends_as_its_records_would_one_by_one_when_real_time_and_batches_mix(
+    db_url: str,  # noqa: F811
+    catalogue: Catalogue,  # noqa: F811
+) -> None:
+    """A real-time record clears the row's window, so an older window's row after it (in the same
+    transaction) applies, as it would have one record per transaction, whatever window the row held before."""
+    schema = schema_of(catalogue, STATS, 1)
+    s, reader = sink(db_url, catalogue, Feed())
+    reader.items += [part(0, NEW, stats(2), schema), marker(1, 0, NEW)]
+    drain(s)
+    reader.items += [live(1, stats(3), schema), part(2, OLD, stats(1), schema), marker(2, 0, OLD)]
+    assert s.step() == 3
+    assert landed(s) == [1]
+    s.close()
