@@ -241,7 +241,8 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         clock.refresh,
         releases=keeper.releases,
         lacking=keeper.lacking_held,
-        ownership=lambda: frozenset(keeper.owned_held),
+        ownership=lambda: keeper.held_generation,
+        releasing=keeper.releasing,
     )
     keeper.hold_state = hold_state
 

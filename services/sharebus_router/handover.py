@@ -15,6 +15,7 @@ was not past the killed one's deliveries), and the lower point is the one kept.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -83,6 +84,8 @@ class HandoverLedger:
         self._on: dict[tuple[str, int], set[str]] = {}
         # Target keys written whole by a lone router (every partition in one record): complete as they are.
         self.whole: set[str] = set()
+        # Target key -> when its newest record was written.
+        self._newest: dict[str, dt.datetime] = {}
 
     def apply(self, entry: Handover) -> None:
         """Merges one record: each partition keeps the lowest point written for it."""
@@ -95,6 +98,15 @@ class HandoverLedger:
             self._on.setdefault((entry.topic, partition), set()).add(entry.key)
         at = current.at if current is not None else entry.at
         self._entries[entry.key] = Handover(entry.consumer, entry.data_class, entry.grant_id, entry.topic, merged, at)
+        with contextlib.suppress(ValueError):  # a record without a readable time tells nothing of when
+            written = dt.datetime.fromisoformat(entry.at)
+            newest = self._newest.get(entry.key)
+            if written.tzinfo is not None and (newest is None or written > newest):
+                self._newest[entry.key] = written
+
+    def newest(self, key: str) -> dt.datetime | None:
+        """When the target's newest point was written (by its writer's clock), if known."""
+        return self._newest.get(key)
 
     def has(self, key: str, partition: int) -> bool:
         entry = self._entries.get(key)

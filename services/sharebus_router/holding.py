@@ -42,7 +42,7 @@ from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
-from sharebus_router.periodic import HoldState, MarkerKind, due_marker, on_open, on_record, on_release
+from sharebus_router.periodic import HoldState, MarkerKind, Release, due_marker, on_open, on_record, on_release
 from sharebus_router.release import BatchReleaser, HeldRecord, Origin, held_records
 from sharebus_router.route_table import RouteTable
 from sharebus_rules.periods import Window
@@ -91,6 +91,20 @@ class MarkerSchedule:
         self._quiet.pop(code, None)
 
 
+class SentMarkers(dict[tuple[str, str], str]):
+    """(class, marker kind) -> the window last marked by this worker, under its current held partitions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ownership: object = None
+
+    def owner(self, ownership: object) -> None:
+        """The held partitions are now ``ownership``: markers sent under other ones are forgotten."""
+        if ownership != self._ownership:
+            self._ownership = ownership
+            self.clear()
+
+
 async def keep_target_done(
     periods: MutableMapping[str, Any], code: str, name: str, flush: Callable[[], Awaitable[None]]
 ) -> None:
@@ -120,13 +134,17 @@ def install_holding(
     releases: Callable[[str], bool] = lambda code: True,
     lacking: Callable[[str], list[str]] = lambda code: [],
     ownership: Callable[[], object] = lambda: None,
+    releasing: set[str] | None = None,
 ) -> Callable[[str], HoldState | None]:
     """Declares the table, agent and timer; returns a reader of a class's hold state (for backfills).
 
     ``releases(code)``: whether this worker owns the class's held partition (so emits its markers);
     ``lacking(code)``: targets with a hand-over point there that this worker's routes do not have yet
     (a release waits for them, see live_points.py); ``ownership()``: a value that changes whenever the
-    worker's held partitions do."""
+    worker's held partitions are assigned or revoked; ``releasing``: the classes whose window is being
+    released here, from before the release reads the routes until the new state is written (a target
+    installed meanwhile gets its hand-over point after, see live_points.py)."""
+    releasing = set() if releasing is None else releasing
     policies = {code: e.update for code, e in catalogue.data_classes.items() if e.mode is UpdateMode.PERIODIC}
     periods = app.Table(
         "periods",
@@ -177,9 +195,29 @@ def install_holding(
 
         return done
 
-    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker.
-    sent: dict[tuple[str, str], str] = {}
+    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker. Forgotten
+    # when the held partitions change: a marker this worker sent may have been consumed by another owner
+    # meanwhile (whose release failed or was cut short), and the window would wait for a restart.
+    sent = SentMarkers()
     schedule = MarkerSchedule(list(policies))
+
+    async def release(code: str, state: HoldState, due: Release, partition: int) -> None:
+        try:
+            records = await window_records(code, due.since, due.upto, partition)
+            await releaser.release(
+                code, due.window, records, state.audited, keep_plan(code, state, due.upto), state.done, keep_done(code)
+            )
+            # Every delivery of the batch is acknowledged before the new state is written: a state
+            # that says "released" must never outlive a batch that did not reach Kafka.
+            await app.producer.flush()
+        except Exception:
+            # The state still names the ended window, so forgetting the marker makes the timer
+            # append another one: the release is retried (from the same records) in a second.
+            log.exception("releasing %s's window %s failed; retrying", code, due.window.window_id)
+            sent.pop((code, MarkerKind.RELEASE.value), None)
+            return
+        periods[code] = due.after.to_json()
+        schedule.changed(code)
 
     @app.agent(held, name="hold")
     async def hold(stream: faust.StreamT[bytes]) -> None:
@@ -220,35 +258,20 @@ def install_holding(
                     sent.pop((code, MarkerKind.RELEASE.value), None)
                     continue
                 assert state is not None  # on_release found the window open
+                releasing.add(code)
                 try:
-                    records = await window_records(code, due.since, due.upto, message.partition)
-                    await releaser.release(
-                        code,
-                        due.window,
-                        records,
-                        state.audited,
-                        keep_plan(code, state, due.upto),
-                        state.done,
-                        keep_done(code),
-                    )
-                    # Every delivery of the batch is acknowledged before the new state is written: a state
-                    # that says "released" must never outlive a batch that did not reach Kafka.
-                    await app.producer.flush()
-                except Exception:
-                    # The state still names the ended window, so forgetting the marker makes the timer
-                    # append another one: the release is retried (from the same records) in a second.
-                    log.exception("releasing %s's window %s failed; retrying", code, due.window.window_id)
-                    sent.pop((code, MarkerKind.RELEASE.value), None)
-                    continue
-                periods[code] = due.after.to_json()
-                schedule.changed(code)
+                    await release(code, state, due, message.partition)
+                finally:
+                    releasing.discard(code)
 
     async def emit_markers() -> None:
         refresh_clock()
         if not table.ready.is_set():
             return
         at = now()
-        for code in schedule.due(at, ownership()):
+        owner = ownership()
+        sent.owner(owner)
+        for code in schedule.due(at, owner):
             if not releases(code):
                 schedule.quiet(code, None)
                 continue

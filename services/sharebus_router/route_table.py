@@ -176,13 +176,19 @@ class RouteTable:
             self.ready.set()
 
     def settled(self, class_code: str, consumer: str, grant_id: str | None) -> bool:
-        """Whether this worker's routes of the class are final about a target they lack: its grant is
-        known here (revoked, expired, closed) and the class rebuilt since, or it is no subscription."""
-        if class_code in self._dirty:
+        """Whether this worker's routes of the class are final about a grant's target they lack: its grant is
+        known here (revoked, expired, closed) and the class rebuilt since.
+
+        Never about a subscription: one in this catalogue is routed once the class is rebuilt, and one absent
+        from it may be in a newer catalogue (a rolling restart) as well as removed from this one; only the
+        ledger can tell (``live_points.PointKeeper._retired``)."""
+        if class_code in self._dirty or grant_id is None:
             return False
-        if grant_id is None:
-            return not any(s.system == consumer for s in self.catalogue.subscriptions_of(class_code))
         return grant_id in self._grants or grant_id in self.closed_grants
+
+    def subscribed(self, class_code: str, consumer: str) -> bool:
+        """Whether this worker's catalogue has the consumer's subscription to the class."""
+        return any(s.system == consumer for s in self.catalogue.subscriptions_of(class_code))
 
     async def _install(self, built: list[ClassRoute]) -> None:
         """Installs routes; a target never live before gets its hand-over point in the same step."""
