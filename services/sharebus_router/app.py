@@ -160,7 +160,10 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
         return await loop.run_in_executor(None, committed_offsets, access, group, source_topics)
 
     async def on_handover(entry: Handover) -> None:
-        await send(topics.handover, entry.record_key.encode(), entry.to_json(), [])
+        # Through the data path's producer, in the epoch of the records routed after it: no offset past the
+        # point is committed, at revocation or otherwise, before Kafka has the point, so the next owner of
+        # the partition reads it before it routes there (handover.py).
+        producer.produce(topics.handover, entry.record_key.encode(), entry.to_json(), [])
 
     builder = RouteBuilder(catalogue, topics, metrics, schemas, public=settings.public_delivery)
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)

@@ -8,9 +8,13 @@ partition's point is written by the worker that owns the partition (``live_point
 per (consumer, class, basis, partition); an older entry holding every partition under the key
 without one is read the same way. Every router reads them, so a restart does not move a point.
 
-Two workers can write a point for the same partition only when one was killed with the write in
-flight and the next owner found none: the next owner's is then the lower (its committed offset
-was not past the killed one's deliveries), and the lower point is the one kept.
+A point is sent through the data path's producer, counted with the records routed after it
+(``acknowledgements.py``): no offset past a point is committed, at a revocation or periodically, before
+Kafka has acknowledged the point, so the next owner of the partition reads it when it claims the
+partition. Two workers can write a point for the same partition only when one was killed before its
+point was acknowledged and the next owner found none: the next owner's is then the lower or equal one
+(its committed offset is not past the records the killed one routed after its point), and the lowest
+point is the one kept.
 """
 
 from __future__ import annotations

@@ -5,25 +5,17 @@ A target's hand-over point on a source partition is the first offset delivered l
 
 - **On assignment** (``claim``), before the worker routes a record of a partition, it reads the
   ledger to its end, takes the group's committed offset as where it starts, and records that point
-  for every target of its routes that has none on the partition yet. One read of the ledger and of
-  the committed offsets serves the whole assignment, but each partition is claimed by a task of its
-  own: revoking one partition mid-claim cancels its claim alone, and a partition marked ready has its
-  points written whatever happens to the others (the write is shielded: a point kept only in memory
-  would be missing from the ledger for good, since ``ledger.has`` stops it from being recorded again).
-- **A point some other worker wrote** for a target this worker has not installed yet (its grant
-  follower is a moment behind) holds routing of the partition back until the target is installed, or
-  known to be gone (revoked, closed): records at or past a point always reach its target. A point of a
-  subscription this worker's catalogue lacks holds the partition back too, unless the subscription was
-  retired (see ``_retired``): during a rolling restart a worker on the old catalogue must not route past
-  the point a worker on the new one wrote for a subscription it added.
+  for every target of its routes that has none on the partition yet. The reads serve the whole
+  assignment; each partition has a task of its own, so a revocation cancels that partition's claim
+  alone, and a point once recorded is written (shielded: ``ledger.has`` would never record it again).
+- **A point another worker wrote** for a target this worker lacks (its grant follower is behind, or
+  its catalogue older: ``_retired``) holds the partition back until the target is installed or known
+  to be gone: records at or past a point always reach its target.
 - **As it routes** (``points_for``), a target installed later gets its point on every partition
   the worker has claimed, at the handler's position there (the next offset it will route).
-- **Periodic classes**: the point is on the held topic, written by the owner of the class's held
-  partition (where the ``hold`` agent and the ``periods`` table are), once the table is recovered and
-  the ledger read again since the held partition was assigned (``sweep_held``): until then the class's
-  release waits (``lacking_held``), since the previous owner may have written a point for a target this
-  worker has not installed. The point is the start of the open window (``since``), which then reaches
-  the target as a batch, **except while a window of the class is being released** (see ``_held_points``).
+- **Periodic classes**: the point is on the held topic, the open window's start, written by the owner
+  of the class's held partition once its table is recovered and the ledger read since the assignment
+  (``sweep_held``; releases wait until then), and not while a window is being released (``_held_points``).
 
 A backfill waits until every partition of the class has a point (``backfill.py``), so what it
 replays and what live delivery covers meet with no gap, whichever worker owned a partition when the
