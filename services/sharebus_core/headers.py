@@ -10,6 +10,9 @@ TRACE_ID = "sharebus-trace-id"
 # Stable per published record: a subscriber that sees the same id twice (after a router restart
 # under at-least-once delivery) has seen the same record twice.
 RECORD_ID = "sharebus-record-id"
+# The longest record, trace or corrected id the router passes on (publishers check it before sending): ids are
+# uuids in practice, and the bound keeps a header from being a second payload.
+MAX_ID_BYTES = 200
 PUBLISHED_NS = "sharebus-published-ns"
 # Set by a provider on a correction: the record id of the record it corrects (a dispute's answer).
 CORRECTS = "sharebus-corrects"

@@ -30,8 +30,7 @@ BUS_PREFIX = "sharebus-"
 PUBLISHER_COPY = "publisher-"
 # Headers the publisher sets and the bus passes on, after the checks below.
 PUBLISHER_SET = frozenset({h.TRACE_ID, h.RECORD_ID, h.PUBLISHED_NS, h.CORRECTS})
-# Ids are uuids in practice; the bound keeps a header from being a second payload.
-MAX_ID_BYTES = 200
+MAX_ID_BYTES = h.MAX_ID_BYTES
 # Nanoseconds since 1970 have 19 digits until the year 2286.
 MAX_NS_DIGITS = 19
 

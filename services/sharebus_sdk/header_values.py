@@ -1,11 +1,12 @@
 """The header values a publisher chooses (record id, trace id, the id a correction corrects), checked as the
-router checks them (sharebus_router.bus_headers): a value it refuses would make the record a ``bad_header``
-dead letter after ``publish`` had returned, so the Publisher refuses it before anything is sent."""
+router checks them (sharebus_router.bus_headers; the bound is sharebus_core.headers'): a value it refuses would
+make the record a ``bad_header`` dead letter after ``publish`` had returned, so the Publisher refuses it before
+anything is sent."""
 
 from __future__ import annotations
 
+from sharebus_core.headers import MAX_ID_BYTES
 from sharebus_core.records import RecordInvalid
-from sharebus_router.bus_headers import MAX_ID_BYTES
 
 __all__ = ["MAX_ID_BYTES", "chosen_headers", "header_value"]
 
