@@ -130,3 +130,19 @@ def test_one_transaction_ends_as_its_records_would_one_by_one_when_real_time_and
     assert s.step() == 3
     assert landed(s) == [1]
     s.close()
+
+
+def test_a_tombstone_before_a_class_has_a_table_deletes_nothing_and_moves_the_offsets(
+    db_url: str,  # noqa: F811
+    catalogue: Catalogue,  # noqa: F811
+) -> None:
+    """A class's first record here is a tombstone (its rows were landed elsewhere, or never): nothing to delete.
+    It failed the sink's step with a KeyError, again at every restart."""
+    s, reader = sink(db_url, catalogue, Feed())
+    reader.items += [Incoming(STATS, "AMR", "r0", "g1", None, "D0", None, None, (TOPIC, 0, 0), None)]
+    drain(s)
+    assert s.store.rows("sharebus_offsets") == [{"topic": TOPIC, "kafka_partition": 0, "next_offset": 1}]
+    reader.items += [live(1, stats(3), schema_of(catalogue, STATS, 1))]
+    drain(s)
+    assert landed(s) == [3]
+    s.close()
