@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Self
+from typing import Protocol, Self
 
 from sharebus_core.control_log import ControlEventRejected
 from sharebus_core.grant_log import GrantFollower, GrantLogError
@@ -30,6 +30,13 @@ class GrantViewUnavailable(GrantLogError):
     """The view cannot answer now (starting, its reader failing, or behind a write): a 503, never a stale answer."""
 
 
+class GrantListener(Protocol):
+    """Another view fed by the same reader (the portal's pages): told of each grant after this view holds it."""
+
+    def put(self, grant: Grant) -> None: ...
+    def close(self, grant_id: str) -> None: ...
+
+
 class FollowedGrants:
     def __init__(
         self,
@@ -38,12 +45,15 @@ class FollowedGrants:
         verifier: Verifier,
         on_rejected: Callable[[ControlEventRejected], None],
         wait_s: float = 5.0,
+        listener: GrantListener | None = None,
     ) -> None:
         self.wait_s = wait_s
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}
         # Per partition, the offset of this process's latest write (reads wait until the view passed it).
         self._written: dict[int, int] = {}
+        # One reader for both views: a second one would verify every event of the log twice.
+        self._listener = listener
         self.follower = GrantFollower(access, topic, self._put, verifier, on_rejected, self._close)
 
     def start(self) -> Self:
@@ -56,10 +66,14 @@ class FollowedGrants:
     def _put(self, grant: Grant) -> None:
         with self._lock:
             self._grants[grant.grant_id] = grant
+        if self._listener is not None:
+            self._listener.put(grant)
 
     def _close(self, grant_id: str) -> None:
         with self._lock:
             self._grants.pop(grant_id, None)
+        if self._listener is not None:
+            self._listener.close(grant_id)
 
     def grants(self) -> dict[str, Grant]:
         """Every grant's latest verified state (a copy), with the parties the log recorded.
@@ -73,7 +87,7 @@ class FollowedGrants:
         with self._lock:
             pending = [Written(p, o) for p, o in self._written.items()]
         for at in pending:
-            self._wait(at, "the grants view is behind this gateway's last write")
+            self._wait(at, "the grants view is behind this service's last write")
         with self._lock:
             return dict(self._grants)
 
@@ -86,7 +100,7 @@ class FollowedGrants:
         """Waits until the view has read the write acknowledged ``at``; ``GrantViewUnavailable`` after ``wait_s``."""
         with self._lock:
             self._written[at.partition] = max(at.offset, self._written.get(at.partition, -1))
-        self._wait(at, f"the grant was written (offset {at.offset}) but this gateway has not read it back yet")
+        self._wait(at, f"the grant was written (offset {at.offset}) but this service has not read it back yet")
 
     def _wait(self, at: Written, what: str) -> None:
         if not self.follower.wait_past(at, self.wait_s):

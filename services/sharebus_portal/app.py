@@ -18,14 +18,13 @@ from starlette.exceptions import HTTPException
 from sharebus_core.catalogue import Catalogue, load_catalogue
 from sharebus_core.compacted_log import LogFollower
 from sharebus_core.control_log import ControlRejections
-from sharebus_core.grant_log import GrantFollower
 from sharebus_core.scrape_auth import UNAUTHORIZED_BODY, UNAUTHORIZED_HEADERS
 from sharebus_core.signing import SigningKeyError
 from sharebus_core.topics import TopicNames
 from sharebus_disputes.log import ensure_dispute_topic
 from sharebus_gateway.audit import AuditWriter
 from sharebus_gateway.body_limit import BodyLimit
-from sharebus_grants import GrantService, GrantsSettings
+from sharebus_grants import FollowedGrants, GrantService, GrantsSettings
 from sharebus_portal import (
     apply_views,
     assessment_views,
@@ -67,18 +66,21 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
     topics = TopicNames(settings.namespace)
     # The control plane's keys: grant decisions are signed like the gateway's and the CLI's.
     control = settings.control_keys(sign=True)
+    audit = AuditWriter(settings.kafka, topics.audit_facts)
+    view = GrantView(catalogue)
+    disputes = DisputeView(catalogue)
+    rejections = ControlRejections("portal", registry, audit.write)
+    # Decisions are checked against this followed view, never a whole read of the grants log per request;
+    # the same reader feeds the pages' view (with each grant's history).
+    followed = FollowedGrants(settings.kafka, topics.grants, control.verifier, rejections, listener=view)
     grants = GrantService(
         catalogue,
         settings.kafka,
         topics.grants,
         control=control,
         answer_deadline_working_days=GrantsSettings().answer_deadline_working_days,
+        source=followed,
     )
-    audit = AuditWriter(settings.kafka, topics.audit_facts)
-    view = GrantView(catalogue)
-    disputes = DisputeView(catalogue)
-    rejections = ControlRejections("portal", registry, audit.write)
-    follower = GrantFollower(settings.kafka, topics.grants, view.put, control.verifier, rejections, view.close)
     try:
         audit_verifier = settings.audit_verifier()
     except SigningKeyError:
@@ -100,7 +102,7 @@ def build_portal(settings: PortalSettings, catalogue: Catalogue, registry: Colle
         ),
         grants=grants,
         view=view,
-        grant_follower=follower,
+        grant_follower=followed.follower,
         audit=audit,
         chain=chain,
         previews=OpenPreviews(settings.feed_max_connections),

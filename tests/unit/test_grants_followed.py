@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry
 
 from sharebus_core import compacted_log, grant_log
 from sharebus_core.catalogue import load_catalogue
@@ -20,7 +22,10 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import ControlKeys, Signer, Verifier
 from sharebus_grants import FollowedGrants, GrantService, GrantViewUnavailable
 from sharebus_grants import service as grant_service
+from sharebus_portal.app import build_portal
+from sharebus_portal.settings import PortalSettings
 from sharebus_rules.grant_workflow import GrantRefused
+from tests.support.keys import writer_env
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.memory_log import Broker, Consumer
 
@@ -100,7 +105,7 @@ def test_a_write_the_view_does_not_read_back_in_time_is_a_503_and_no_read_is_old
     with pytest.raises(GrantLogError, match="not read it back"):
         apply(grants)
     assert len(broker.records) == 1
-    with pytest.raises(GrantViewUnavailable, match="behind this gateway's last write"):
+    with pytest.raises(GrantViewUnavailable, match="behind this service's last write"):
         grants.list(department="TAX")
     broker.release()
     assert [g.state for g in grants.list(department="TAX")] == [GrantState.APPLIED]
@@ -174,3 +179,28 @@ def test_a_decision_another_process_made_first_is_not_answered_as_taken(broker: 
     assert len(outcome) == 1
     assert "decided elsewhere" in str(outcome[0])
     assert grants.show(grant_id, department="AMR").state is GrantState.REJECTED
+
+
+def test_the_portal_decides_from_its_followed_view_and_its_pages_see_the_same_reader(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before, the portal's grant service had no followed view: every application, approval, rejection
+    and revocation read and verified the whole grants log (here an error) on the request's path."""
+    for name, value in writer_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SHAREBUS_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    settings = PortalSettings(namespace="unit", catalogue_dir=FIXTURE_CATALOGUE, accounts_file=tmp_path / "a.json")
+    portal = build_portal(settings, CATALOGUE, CollectorRegistry())
+    portal.grant_follower.start()
+    try:
+        assert portal.grant_follower.caught_up.wait(5)
+        grant_id = apply(portal.grants)
+        approved = portal.grants.approve(grant_id, department="AMR", fields=["uscc"])
+        assert approved.state is GrantState.APPROVED
+        # The pages' view is fed by the same reader, which had passed the write when approve returned.
+        assert [g.state for g in portal.view.history(grant_id)] == [GrantState.APPLIED, GrantState.APPROVED]
+        portal.grants.revoke(grant_id, department="AMR", reason="done")
+        assert portal.grants.show(grant_id, department="TAX").state is GrantState.REVOKED
+    finally:
+        portal.grant_follower.stop()
+        portal.audit.close()
