@@ -40,10 +40,10 @@ from sharebus_router.bus_headers import RawHeader
 from sharebus_router.dead_letters import BadRecord
 from sharebus_router.handler import RecordHandler
 from sharebus_router.handover import handover_key
+from sharebus_router.held_records import HeldRecord, Origin, held_records, record_fact
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
-from sharebus_router.release import HeldRecord, Origin, held_records, record_fact
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute, Target
 from sharebus_rules.quality import Verdict

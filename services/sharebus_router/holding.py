@@ -42,8 +42,9 @@ from sharebus_core import headers as h
 from sharebus_core.catalogue import Catalogue, UpdateMode
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
+from sharebus_router.held_records import HeldRecord, Origin, held_records
 from sharebus_router.periodic import HoldState, MarkerKind, Release, due_marker, on_open, on_record, on_release
-from sharebus_router.release import BatchReleaser, HeldRecord, Origin, held_records
+from sharebus_router.release import BatchReleaser
 from sharebus_router.route_table import RouteTable
 from sharebus_rules.periods import Window
 

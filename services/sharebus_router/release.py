@@ -60,28 +60,36 @@ changelog record) or read back from the audit topic; docs/router-data-path.md sa
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-
-from confluent_kafka import Message
 
 from sharebus_core import headers as h
 from sharebus_core.errors import SharebusError
 from sharebus_core.headers import HeaderList
-from sharebus_router import audit_facts
+from sharebus_router import audit_facts, release_facts
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.handler import RecordHandler
+from sharebus_router.held_records import HeldRecord, Origin
 from sharebus_router.metrics import RouterMetrics
 from sharebus_router.periodic import batch_id
 from sharebus_router.projector import render
 from sharebus_router.quality_gate import flagged
+from sharebus_router.release_plan import (
+    Audited,
+    Done,
+    Plan,
+    Ready,
+    Withheld,
+    batch_headers,
+    first_targets,
+    retry_targets,
+    target_name,
+)
 from sharebus_router.routes import ClassRoute, Target
 from sharebus_rules.periods import Window
-from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -92,117 +100,6 @@ class RoutesUnavailable(SharebusError, RuntimeError):
 
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 Flush = Callable[[], Awaitable[Any]]
-# The targets a window's audit facts name as delivered, as ``consumer|grant`` (``target_name``).
-Plan = tuple[str, ...]
-Audited = Callable[[Plan], Awaitable[None]]
-# Keeps one plan target (``target_name``) as done: its batch, or its deliveries' withdrawal, acknowledged.
-Done = Callable[[str], Awaitable[None]]
-# Why a retry withholds a plan target's batch (the reason of its ``withdraw`` decisions).
-REVOKED_BEFORE_RELEASE = "grant_revoked_before_release"
-EXPIRED_BEFORE_RELEASE = "grant_expired_before_release"
-# Where a held record was read in its source topic: (topic, partition, offset).
-Origin = tuple[str, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class HeldRecord:
-    key: bytes | None
-    value: bytes | None
-    headers: HeaderList
-    origin_topic: str
-    origin_partition: int
-    origin_offset: int
-
-
-def held_records(messages: Iterable[Message], class_code: str, seen: set[Origin] | None = None) -> list[HeldRecord]:
-    """The class's records among held messages, markers dropped, each source record once.
-
-    A router that crashed before committing may have held a source record twice; both copies carry
-    the same origin (the handler writes one on every held record), which says so. The record id
-    cannot: a publisher may give distinct records the same id, and each of them is released.
-    ``seen`` carries the origins across chunks of one window.
-    """
-    records = []
-    seen = set() if seen is None else seen
-    wanted = class_code.encode()
-    for msg in messages:
-        if msg.key() != wanted or msg.error() is not None:
-            continue
-        headers = h.header_list(msg.headers())
-        meta = dict(headers)
-        if h.MARKER in meta or h.ORIGIN not in meta:
-            continue
-        origin = json.loads(meta[h.ORIGIN])
-        where: Origin = (origin["topic"], origin["partition"], origin["offset"])
-        if where in seen:
-            continue
-        seen.add(where)
-        key = bytes.fromhex(origin["key"]) if origin["key"] is not None else None
-        kept = [(k, v) for k, v in headers if k != h.ORIGIN]
-        records.append(HeldRecord(key, msg.value(), kept, *where))
-    return records
-
-
-def record_fact(
-    route: ClassRoute, record: HeldRecord, decisions: list[dict[str, Any]], verdict: Verdict | None = None
-) -> dict[str, Any]:
-    """The audit fact of a record replayed from the log, under its origin in the source topic."""
-    fact = audit_facts.record_fact(
-        route.provider,
-        route.data_class,
-        route.mode,
-        record.origin_topic,
-        record.origin_partition,
-        record.origin_offset,
-        record.key,
-        record.headers,
-        decisions,
-        route.level,
-    )
-    if verdict is not None:
-        fact["quality"] = verdict.as_fact()
-    return fact
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """A held record ready for its batch: its headers (the bus's; flagged per target as it is sent), its
-    verdict and what each of the route's targets receives of it, in the targets' order (None for a target
-    whose grant has expired)."""
-
-    record: HeldRecord
-    verdict: Verdict | None
-    deliveries: tuple[bytes | None, ...]
-
-
-def target_name(target: Target) -> str:
-    return f"{target.consumer}|{target.grant_id or ''}"
-
-
-@dataclass(frozen=True, slots=True)
-class Withheld:
-    """A plan target a retry does not send the batch to: ``name`` as the plan holds it, why, and its level."""
-
-    name: str
-    reason: str
-    level: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def consumer(self) -> str:
-        return self.name.split("|", 1)[0]
-
-    @property
-    def grant_id(self) -> str | None:
-        return self.name.split("|", 1)[1] or None
-
-
-def batch_headers(batch: str, window: Window, count: int) -> HeaderList:
-    return [
-        (h.BATCH_ID, batch.encode()),
-        (h.BATCH_START, window.start.isoformat().encode()),
-        (h.BATCH_END_TIME, window.end.isoformat().encode()),
-        (h.BATCH_COUNT, str(count).encode()),
-    ]
 
 
 class BatchReleaser:
@@ -385,56 +282,25 @@ class BatchReleaser:
 
     def _targets(self, route: ClassRoute) -> list[tuple[Target, bool]]:
         """The route's targets, each with whether it receives the batch: its grant not expired now."""
-        now_s = self.clock()
-        return [(target, target.expires_at is None or now_s < target.expires_at) for target in route.targets]
+        return first_targets(route, self.clock())
 
     def _retry_targets(
         self, route: ClassRoute, batch: str, audited: Plan, done: set[str]
     ) -> tuple[list[tuple[Target, bool]], list[Withheld]]:
         """On a retry after the facts: the plan's targets not done, in the plan's order, that still receive the
         batch (their route there, their grant not expired now), and those withheld, with why."""
-        now_s = self.clock()
-        names = {target_name(target): target for target in route.targets}
-        sending: list[tuple[Target, bool]] = []
-        withheld: list[Withheld] = []
-        for name in audited:
-            if name in done:
-                continue
-            target = names.get(name)
-            if target is None:
-                # Revoked (or its consumer removed) between the facts and the retry: no route renders it.
-                withheld.append(Withheld(name, REVOKED_BEFORE_RELEASE))
-            elif target.expires_at is not None and now_s >= target.expires_at:
-                withheld.append(Withheld(name, EXPIRED_BEFORE_RELEASE, target.level))
-            else:
-                sending.append((target, True))
-        if withheld:
-            log.error(
-                "%s was audited as delivered to %s, whose grants ended before the retry; not sent to them, "
-                "their deliveries withdrawn in the audit trail",
-                batch,
-                [(w.name, w.reason) for w in withheld],
-            )
-        return sending, withheld
+        return retry_targets(route, batch, audited, done, self.clock())
 
     async def _withdraw(
         self, route: ClassRoute, batch: str, records: list[Ready], withheld: list[Withheld], on_done: Done | None
     ) -> None:
         """Facts withdrawing the withheld targets' deliveries of the batch's records, acknowledged, then those
         targets kept as done, before any delivery of the retry is sent."""
-        decisions = [
-            [audit_facts.withdrawal(gone.consumer, gone.grant_id, gone.reason, gone.level) for gone in withheld]
-            for _ready in records
-        ]
-        await self._audit(route, records, decisions, quality=False)
+        await self._audit(route, records, release_facts.withdrawals(records, withheld), quality=False)
         if self.flush is not None:
             await self.flush()
-        names = {target_name(target): target for target in route.targets}
-        for gone in withheld:
-            target = names.get(gone.name)
-            if target is not None and gone.reason == EXPIRED_BEFORE_RELEASE:
-                # Counted once the withdrawal is acknowledged (an attempt that fails before counts nothing).
-                target.expired.inc(len(records))
+        # Counted once the withdrawal is acknowledged (an attempt that fails before counts nothing).
+        release_facts.count_withdrawn(route, records, withheld)
         if on_done is not None:
             for gone in withheld:
                 await on_done(gone.name)
@@ -444,28 +310,11 @@ class BatchReleaser:
         self, route: ClassRoute, records: list[Ready], targets: list[tuple[Target, bool]], on_audited: Audited | None
     ) -> None:
         """The batch's facts, acknowledged and their plan kept, before any delivery is sent."""
-        decisions: list[list[dict[str, Any]]] = [[] for _ in records]
-        for index, (target, is_live) in enumerate(targets):
-            for ready, made in zip(records, decisions, strict=True):
-                delivered = ready.deliveries[index]
-                reason = None if is_live else "grant_expired"
-                made.append(
-                    audit_facts.decision(target.consumer, target.grant_id, is_live, reason, delivered, target.level)
-                )
-        for denial in route.denials:
-            for made in decisions:
-                made.append(
-                    audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
-                )
-        await self._audit(route, records, decisions)
+        await self._audit(route, records, release_facts.first_decisions(route, records, targets))
         if self.flush is not None:
             await self.flush()
         # The denials are counted once their facts are acknowledged: an attempt that fails before counts none.
-        for target, is_live in targets:
-            if not is_live:
-                target.expired.inc(len(records))
-        for denial in route.denials:
-            denial.counter.inc(len(records))
+        release_facts.count_first(route, records, targets)
         if on_audited is not None:
             await on_audited(tuple(target_name(target) for target, is_live in targets if is_live))
 
@@ -496,17 +345,9 @@ class BatchReleaser:
             crossing.inc(len(records))
 
     async def _audit(
-        self,
-        route: ClassRoute,
-        records: list[Ready],
-        decisions: list[list[dict[str, Any]]],
-        quality: bool = True,
+        self, route: ClassRoute, records: list[Ready], decisions: release_facts.Decisions, quality: bool = True
     ) -> None:
         """``quality``: whether the facts carry each record's verdict (a withdrawal's do not: its first fact did)."""
-        facts = [
-            record_fact(route, ready.record, made, ready.verdict if quality else None)
-            for ready, made in zip(records, decisions, strict=True)
-            if made
-        ]
+        facts = release_facts.facts(route, records, decisions, quality)
         for key, value in audit_facts.encode_batch(facts, self.audit_max_bytes):
             await self.send(self.audit_topic, key, value, [])

@@ -18,7 +18,7 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.topic_reader import RangeReader
 from sharebus_router.audit_facts import DEFAULT_MAX_BYTES, decision, encode_batch, record_fact
 from sharebus_router.backfill import Backfiller
-from sharebus_router.release import HeldRecord
+from sharebus_router.held_records import HeldRecord
 from sharebus_router.settings import RouterSettings
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE

@@ -20,9 +20,9 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_demo.fake import RecordFaker
 from sharebus_router.dead_letters import DLQ_REASON
 from sharebus_router.freshness import FreshnessTracker
+from sharebus_router.held_records import HeldRecord
 from sharebus_router.key_views import KeyFollower, key_admission, referenced_classes
 from sharebus_router.quality_gate import RESULTS, QualityCounters, QualityGate, QualityScores
-from sharebus_router.release import HeldRecord
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE

@@ -18,8 +18,9 @@ import pytest
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.headers import HeaderList
+from sharebus_router.held_records import HeldRecord
 from sharebus_router.periodic import HoldState, on_release
-from sharebus_router.release import BatchReleaser, HeldRecord
+from sharebus_router.release import BatchReleaser
 from sharebus_rules.periods import Window
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness

@@ -21,9 +21,11 @@ from sharebus_core.grants import Grant, GrantState
 from sharebus_core.headers import HeaderList
 from sharebus_report.audit_tally import AuditTally
 from sharebus_report.period import parse_period
+from sharebus_router.held_records import HeldRecord
 from sharebus_router.holding import keep_target_done
 from sharebus_router.periodic import HoldState, on_release
-from sharebus_router.release import BatchReleaser, HeldRecord, target_name
+from sharebus_router.release import BatchReleaser
+from sharebus_router.release_plan import target_name
 from sharebus_rules.periods import Window
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness

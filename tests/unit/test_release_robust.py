@@ -19,9 +19,10 @@ from sharebus_core import headers as h
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.headers import HeaderList
 from sharebus_router.dead_letters import DLQ_DETAIL, DLQ_REASON, DLQ_SOURCE_OFFSET
+from sharebus_router.held_records import HeldRecord, Origin, held_records
 from sharebus_router.periodic import HoldState, on_release
 from sharebus_router.projector import render
-from sharebus_router.release import BatchReleaser, HeldRecord, Origin, held_records
+from sharebus_router.release import BatchReleaser
 from sharebus_router.routes import Target
 from sharebus_rules.periods import Window, window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE

@@ -15,8 +15,9 @@ from sharebus_core.catalogue import load_catalogue
 from sharebus_core.grants import Grant, GrantState
 from sharebus_router.freshness import FreshnessTracker
 from sharebus_router.handover import handover_key
+from sharebus_router.held_records import HeldRecord
 from sharebus_router.periodic import HoldState
-from sharebus_router.release import BatchReleaser, HeldRecord
+from sharebus_router.release import BatchReleaser
 from sharebus_rules.freshness import FreshnessPolicy
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE

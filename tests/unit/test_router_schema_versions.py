@@ -17,7 +17,7 @@ from sharebus_core import headers as h
 from sharebus_core.catalogue import load_catalogue
 from sharebus_core.wire import frame
 from sharebus_router.dead_letters import DLQ_DETAIL, DLQ_REASON
-from sharebus_router.release import HeldRecord
+from sharebus_router.held_records import HeldRecord
 from sharebus_rules.periods import window_containing
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
