@@ -27,6 +27,8 @@ MODULES = (
     "sharebus_router/audit_facts.py",
     "sharebus_router/projector.py",
     "sharebus_router/decoding.py",
+    "sharebus_router/reader_schemas.py",
+    "sharebus_router/delivery.py",
     "sharebus_router/handler.py",
 )
 # The name of the shared library the compiled modules load their code from.

@@ -11,27 +11,25 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import Any, NamedTuple
-
-from fastavro.schema import to_parsing_canonical_form
+from typing import Any
 
 from sharebus_core import headers as h
 from sharebus_core.headers import HeaderList
 from sharebus_core.wire import WireFormatError, unframe
 from sharebus_router import audit_facts
-from sharebus_router.bus_headers import RawHeader, bus_headers, published_ns
+from sharebus_router.bus_headers import RawHeader, bus_headers
 from sharebus_router.dead_letters import BadRecord, DeadLetterReason, bounded, dead_letter_headers
 from sharebus_router.decoding import Decoded, Walkers, decode, decoded, walked
-from sharebus_router.message_size import message_size
+from sharebus_router.delivery import Planned, Send, check_size, deliver, plan
 from sharebus_router.metrics import RouterMetrics, Tally
 from sharebus_router.projector import Projector
-from sharebus_router.quality_gate import QualityGate, QualityRejected, flagged
+from sharebus_router.quality_gate import QualityGate, QualityRejected
+from sharebus_router.reader_schemas import MAX_READERS, ReaderSchemas
 from sharebus_router.routes import ClassRoute, Projection, Target
 from sharebus_router.schema_cache import SchemaCache, UnknownSchemaId, WriterSchema
 from sharebus_rules.quality import Verdict
 
 log = logging.getLogger(__name__)
-Send = Callable[[str, bytes | None, bytes | None, HeaderList], Awaitable[Any]]
 # (class code, consumer) -> every field of the class as it is now, none masked (``RouteBuilder.whole``).
 WholeProjection = Callable[[str, str], Awaitable[Projection]]
 
@@ -42,34 +40,11 @@ def origin_headers(topic: str, partition: int, offset: int, key: bytes | None) -
     return [(h.ORIGIN, json.dumps(origin, separators=(",", ":")).encode())]
 
 
-# (writer schema id, class) pairs whose reader schema is remembered; beyond it the table starts again.
-MAX_READERS = 10_000
-
-
-def canonical_form(parsed: Any) -> str:
-    """Avro's parsing canonical form: equal for two schemas that read and write the same bytes."""
-    return to_parsing_canonical_form(parsed)
-
-
 # The largest message the router sends; the producer is configured with the same (RouterSettings).
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 # Room kept, when a periodic record is held, for what its release adds: the consumer, mode and grant
 # headers and the batch's id, window, count and index (a few hundred bytes in all).
 RELEASE_HEADER_RESERVE = 1024
-# Room kept on a live delivery for the header a backfill adds when it replays the record (its request id).
-BACKFILL_HEADER_RESERVE = 128
-
-
-class Planned(NamedTuple):
-    """What one target gets of a record: a delivery (value and headers), or nothing as its grant expired.
-
-    A named tuple: one is made per record and target, and a frozen dataclass's ``__init__`` costs more.
-    """
-
-    target: Target
-    value: bytes | None
-    headers: HeaderList
-    expired: bool = False
 
 
 class RecordHandler:
@@ -105,10 +80,7 @@ class RecordHandler:
         self.max_message_bytes = max_message_bytes
         self.projector = Projector()
         self.walkers = Walkers(MAX_READERS)
-        # (writer schema id, class) -> the schema to read it as (None: its own), see _reader.
-        self._readers: dict[tuple[int, str], Any] = {}
-        # (writer schema id, class) -> whether the writer schema has fields the class's schema has not.
-        self._beyond: dict[tuple[int, str], bool] = {}
+        self.readers = ReaderSchemas()
         # Counts of the records handled since the caller last flushed it (the data path: once per batch).
         self.tally = Tally()
 
@@ -119,23 +91,18 @@ class RecordHandler:
     def check_size(
         self, key: bytes | None, value: bytes | None, headers: HeaderList, what: str, reserve: int = 0
     ) -> None:
-        size = message_size(key, value, headers) + reserve
-        if size > self.max_message_bytes:
-            raise BadRecord(
-                DeadLetterReason.TOO_LARGE,
-                f"{what} would be {size} bytes, more than the {self.max_message_bytes} the router may send",
-            )
+        check_size(self.max_message_bytes, key, value, headers, what, reserve)
 
     async def decoded(self, value: bytes | None, route: ClassRoute) -> tuple[WriterSchema, memoryview, dict[str, Any]]:
         """The record's writer schema, its Avro body and its value; raises ``BadRecord``."""
         writer, body = await self.written(value, route)
-        return writer, body, decode(writer, body, self._reader(writer, route))
+        return writer, body, decode(writer, body, self.readers.reader(writer, route))
 
     async def checked(self, value: bytes | None, route: ClassRoute) -> Decoded:
         """The record checked in full: walked when nothing needs its value now, else decoded (decoding.py)."""
         writer, view = await self.written(value, route)
         body = bytes(view)
-        reader = self._reader(writer, route)
+        reader = self.readers.reader(writer, route)
         # Walked only against the class's own schema (route.schema), whose fields completeness counts.
         walkable = reader is None and route.schema is not None
         if walkable and (self.quality is None or not self.quality.reads_values(route.data_class)):
@@ -167,45 +134,12 @@ class RecordHandler:
             )
         return writer, body
 
-    def _reader(self, writer: WriterSchema, route: ClassRoute) -> Any:
-        """The class's schema to read a record of ``writer`` as; None when ``writer`` is that schema.
-
-        Routes, projections and quality rules are built on the class's schema in the catalogue: a
-        record of an earlier version would lack the fields added since (and fail every release of its
-        window, or be dead-lettered as unprocessable), so it is resolved to the current version.
-        """
-        key = (writer.schema_id, route.data_class)
-        try:
-            return self._readers[key]
-        except KeyError:
-            pass
-        reader = None
-        if route.schema is not None and canonical_form(writer.parsed) != canonical_form(route.schema):
-            reader = route.schema
-        if len(self._readers) >= MAX_READERS:
-            self._readers.clear()
-        self._readers[key] = reader
-        return reader
-
-    def _holds_more(self, writer: WriterSchema, route: ClassRoute) -> bool:
-        """Whether ``writer`` has a field the class's schema in the catalogue has not (a version from before
-        the field was removed from the class)."""
-        key = (writer.schema_id, route.data_class)
-        found = self._beyond.get(key)
-        if found is None:
-            current = {f["name"] for f in route.schema["fields"]} if route.schema is not None else None
-            found = current is not None and any(f["name"] not in current for f in writer.parsed["fields"])
-            if len(self._beyond) >= MAX_READERS:
-                self._beyond.clear()
-            self._beyond[key] = found
-        return found
-
     async def fitted(self, route: ClassRoute, writer: WriterSchema, target: Target) -> Target:
         """``target`` as it may receive a record of ``writer``. A target allowed every field gets the published
         bytes, but not those of a writer schema holding a field the class no longer has: no grant names
-        that field, so it receives the record as the class's schema has it (read as that, see ``_reader``).
+        that field, so it receives the record as the class's schema has it (read as that, see ``ReaderSchemas``).
         Raises ``BadRecord`` when it cannot (no way to register that schema here)."""
-        if target.projection is not None or not self._holds_more(writer, route):
+        if target.projection is not None or not self.readers.holds_more(writer, route):
             return target
         if self.whole is None:
             raise BadRecord(
@@ -231,29 +165,6 @@ class RecordHandler:
         again, and never a rejection here (it was judged when first read; see release.py and backfill.py)."""
         return self.quality.judge(route.data_class, record) if self.quality is not None else None
 
-    def _plan(
-        self,
-        targets: Iterable[Target],
-        key: bytes | None,
-        value: bytes | None,
-        checked: Decoded,
-        headers: HeaderList,
-        verdict: Verdict | None = None,
-    ) -> list[Planned]:
-        """Every target's delivery, rendered and size-checked before any is sent: a record is delivered
-        to all its targets or to none. Each is flagged with the failed rules of the fields it receives."""
-        now_s = self.clock()
-        planned = []
-        for target in targets:
-            if target.expires_at is not None and now_s >= target.expires_at:
-                planned.append(Planned(target, None, [], expired=True))
-                continue
-            delivered = self.projector.render(target, checked, value)
-            out = [*flagged(headers, verdict, target.shown), *target.extra_headers]
-            self.check_size(key, delivered, out, f"the delivery to {target.consumer}", BACKFILL_HEADER_RESERVE)
-            planned.append(Planned(target, delivered, out))
-        return planned
-
     async def _prepare(
         self,
         route: ClassRoute,
@@ -278,10 +189,12 @@ class RecordHandler:
         # Checked once per record (a dict lookup), not per target: this is the hot path.
         targets = (
             [await self.fitted(route, writer, t) for t in route.targets]
-            if self._holds_more(writer, route)
+            if self.readers.holds_more(writer, route)
             else route.targets
         )
-        return headers, self._plan(targets, key, value, checked, headers, verdict), verdict
+        now_s = self.clock()
+        planned = plan(self.projector, self.max_message_bytes, now_s, targets, key, value, checked, headers, verdict)
+        return headers, planned, verdict
 
     async def handle(
         self,
@@ -329,7 +242,7 @@ class RecordHandler:
             # that a class's records stay in order in one partition, between its release markers.
             await self.send(self.held_topic, route.data_class.encode(), value, out_headers)
             return None
-        return await self._deliver(route, topic, partition, offset, key, out_headers, planned, verdict)
+        return await deliver(self.send, self.tally, route, topic, partition, offset, key, out_headers, planned, verdict)
 
     def _rejected(
         self, route: ClassRoute, offset: tuple[str, int, int], key: bytes | None, rejected: QualityRejected
@@ -343,52 +256,6 @@ class RecordHandler:
             route.provider, route.data_class, route.mode, *offset, key, rejected.headers, [denial], route.level
         )
         fact["quality"] = rejected.verdict.as_fact()
-        return fact
-
-    async def _deliver(
-        self,
-        route: ClassRoute,
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        headers: HeaderList,
-        planned: list[Planned],
-        verdict: Verdict | None = None,
-    ) -> dict[str, Any] | None:
-        decisions: list[dict[str, Any]] = []
-        for plan in planned:
-            target = plan.target
-            if plan.expired:
-                # The route is rebuilt within a second; until then the expiry is enforced here.
-                self.tally.add(target.expired)
-                decisions.append(
-                    audit_facts.decision(target.consumer, target.grant_id, False, "grant_expired", None, target.level)
-                )
-                continue
-            await self.send(target.topic, target.key_of(key), plan.value, plan.headers)
-            self.tally.add(target.calls)
-            self.tally.add(target.records)
-            for crossing in target.crossings:
-                self.tally.add(crossing)
-            decisions.append(
-                audit_facts.decision(target.consumer, target.grant_id, True, None, plan.value, target.level)
-            )
-        for denial in route.denials:
-            self.tally.add(denial.counter)
-            decisions.append(
-                audit_facts.decision(denial.consumer, denial.grant_id, False, denial.reason, None, denial.level)
-            )
-        published = published_ns(headers)
-        if route.targets and published is not None:
-            self.tally.observe(route.latency, max(0.0, (time.time_ns() - published) / 1e9))
-        if not decisions:
-            return None
-        fact = audit_facts.record_fact(
-            route.provider, route.data_class, route.mode, topic, partition, offset, key, headers, decisions, route.level
-        )
-        if verdict is not None:
-            fact["quality"] = verdict.as_fact()
         return fact
 
     async def unreadable(
