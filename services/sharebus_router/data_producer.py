@@ -38,7 +38,7 @@ class DataProducer:
             # Retries neither repeat nor reorder a partition's messages.
             "enable.idempotence": True,
             # Kafka's own partitioner (Java's and Faust's), not librdkafka's CRC32: a held record must
-            # land in the partition where Faust's markers of its class go (live_points.held_partition).
+            # land in the partition where Faust's markers of its class go (held_points.held_partition).
             "partitioner": "murmur2_random",
             # Only for a message sent without its epoch's callback (none is): it fails closed all the same.
             "on_delivery": fail_rejected,

@@ -9,13 +9,13 @@ A target's hand-over point on a source partition is the first offset delivered l
   assignment; each partition has a task of its own, so a revocation cancels that partition's claim
   alone, and a point once recorded is written (shielded: ``ledger.has`` would never record it again).
 - **A point another worker wrote** for a target this worker lacks (its grant follower is behind, or
-  its catalogue older: ``_retired``) holds the partition back until the target is installed or known
+  its catalogue older: ``ledger_gaps.retired``) holds the partition back until the target is installed or known
   to be gone: records at or past a point always reach its target.
 - **As it routes** (``points_for``), a target installed later gets its point on every partition
   the worker has claimed, at the handler's position there (the next offset it will route).
 - **Periodic classes**: the point is on the held topic, the open window's start, written by the owner
   of the class's held partition once its table is recovered and the ledger read since the assignment
-  (``sweep_held``; releases wait until then), and not while a window is being released (``_held_points``).
+  (``sweep_held``; releases wait until then), and not while a window is being released (held_points.py).
 
 A backfill waits until every partition of the class has a point (``backfill.py``), so what it
 replays and what live delivery covers meet with no gap, whichever worker owned a partition when the
@@ -31,10 +31,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from sharebus_core.topics import TopicNames
 from sharebus_router.handover import Handover, handover_key
+from sharebus_router.held_points import HeldPoints, ReadLedger, Write
+from sharebus_router.ledger_gaps import lacking, unknown_subscription
 from sharebus_router.periodic import HoldState
 from sharebus_router.route_table import RouteTable
 from sharebus_router.routes import ClassRoute
@@ -42,21 +42,12 @@ from sharebus_router.routes import ClassRoute
 log = logging.getLogger(__name__)
 
 Committed = Callable[[list[str]], Awaitable[dict[tuple[str, int], int]]]
-Write = Callable[[Handover], Awaitable[None]]
-ReadLedger = Callable[[], Awaitable[list[Any]]]
 # How often a partition waiting for a target another worker made live logs that it still waits.
 TARGET_WAIT_S = 30.0
-# What ``lacking_held`` names while the ledger has not been read since a held partition was assigned.
-LEDGER_UNREAD = "(the hand-over ledger, not read again since the held partition was assigned)"
 Key = tuple[str, int]
 
 
-def held_partition(class_code: str, partitions: int) -> int:
-    """The held partition of a class: where the producer's default partitioner puts its key."""
-    return (int(murmur2(class_code.encode())) & 0x7FFFFFFF) % partitions
-
-
-class PointKeeper:
+class PointKeeper(HeldPoints):
     def __init__(
         self,
         table: RouteTable,
@@ -79,7 +70,7 @@ class PointKeeper:
         # Periodic classes whose window this worker is releasing now (holding.py adds and removes them).
         self.releasing: set[str] = set()
         # When this worker's catalogue was loaded: a point of a subscription it lacks written since then
-        # comes from a newer catalogue (``_retired``).
+        # comes from a newer catalogue (``ledger_gaps.retired``).
         self.started = dt.datetime.now(dt.UTC)
         self.classes = {topics.source(code): code for code in table.catalogue.data_classes}
         self._claims: dict[Key, asyncio.Task[None]] = {}
@@ -135,13 +126,6 @@ class PointKeeper:
             if code is not None:
                 # Whatever this worker routed there is the next owner's business now.
                 self.table.positions.get(code, {}).pop(tp.partition, None)
-
-    async def refresh(self) -> None:
-        """Reads the ledger again (the points other workers wrote since)."""
-        generation = self.held_generation
-        self.table.ledger.load(await self.read_ledger())
-        # A read begun after the held partitions last changed has every point their previous owners wrote.
-        self._held_read = max(self._held_read, generation)
 
     def owns(self, topic: str, partition: int) -> bool:
         return (topic, partition) in self.assigned
@@ -229,11 +213,11 @@ class PointKeeper:
         started = loop.time()
         next_report = started + TARGET_WAIT_S
         told: set[str] = set()
-        while lacking := self.lacking(code, topic, partition):
-            unknown = [key for key in lacking if self._unknown_subscription(code, key)]
+        while missing := self.lacking(code, topic, partition):
+            unknown = [key for key in missing if unknown_subscription(self.table, code, key)]
             # A catalogue older than the ledger never mends itself: said at once, not after a while.
             if loop.time() >= next_report or not told.issuperset(unknown):
-                self._report_wait(topic, partition, lacking, unknown, loop.time() - started)
+                self._report_wait(topic, partition, missing, unknown, loop.time() - started)
                 told.update(unknown)
                 next_report = loop.time() + TARGET_WAIT_S
             await asyncio.sleep(0.1)
@@ -261,44 +245,9 @@ class PointKeeper:
                 waited,
             )
 
-    def _unknown_subscription(self, code: str, key: str) -> bool:
-        entry = self.table.ledger.get(key)
-        return entry is not None and entry.grant_id is None and not self.table.subscribed(code, entry.consumer)
-
     def lacking(self, code: str, topic: str, partition: int) -> list[str]:
-        """Targets with a point on the partition that this worker's routes do not have yet."""
-        route = self.table.routes.get(self.topics.source(code))
-        if route is None or route.closed or not self.table.ready.is_set():
-            return []
-        have = {handover_key(t.consumer, code, t.grant_id) for t in route.targets}
-        return [
-            entry.key
-            for entry in self.table.ledger.on_partition(topic, partition)
-            if entry.key not in have
-            and not self.table.settled(code, entry.consumer, entry.grant_id)
-            and not self._retired(code, entry)
-        ]
-
-    def _retired(self, code: str, entry: Handover) -> bool:
-        """Whether a subscription this worker's catalogue lacks was removed from the catalogue (so its point
-        binds nothing), rather than added to a catalogue newer than this worker's.
-
-        The catalogue carries no version, so the ledger tells: a retired subscription had its points on
-        every partition of the class (the workers on the catalogue that had it claimed them all), and the
-        newest of them is older than this worker's start. A subscription a newer catalogue adds is
-        recorded partition by partition as the workers on that catalogue claim them, after this worker
-        loaded its own. A worker started on an older catalogue after every partition has the new
-        subscription's point is not told apart from one whose catalogue removed it: that is a rollback.
-        """
-        if entry.grant_id is not None or self.table.subscribed(code, entry.consumer):
-            return False
-        ledger = self.table.ledger
-        if entry.topic != self.topics.held and entry.key not in ledger.whole:
-            partitions = self.table.catalogue.data_class(code).partitions
-            if not set(range(partitions)) <= set(entry.live_from):
-                return False
-        newest = ledger.newest(entry.key)
-        return newest is not None and newest < self.started
+        """Targets with a point on the partition that this worker's routes do not have yet (ledger_gaps.py)."""
+        return lacking(self.table, self.topics, self.started, code, topic, partition)
 
     # -- points -------------------------------------------------------------------------------------
 
@@ -330,90 +279,3 @@ class PointKeeper:
                         )
                     )
         return entries
-
-    def held_partition_of(self, code: str) -> int:
-        state = self.hold_state(code)
-        return state.partition if state is not None else held_partition(code, self.held_partitions)
-
-    def releasing_now(self, code: str) -> bool:
-        """Whether a window of the class is being released: its targets are fixed, a new one is not among them.
-
-        Either this worker's release has begun (``releasing``, from before it reads the routes to after the
-        new state is written), or an attempt kept its plan (``audited``) and a retry, here or on the next
-        owner after a crash, sends only to the plan's targets.
-        """
-        if code in self.releasing:
-            return True
-        state = self.hold_state(code)
-        return state is not None and state.audited is not None
-
-    def _held_points(self, route: ClassRoute) -> list[Handover] | None:
-        """The held points of the route's new targets; None while they cannot be recorded yet (look again).
-
-        The point is the open window's start (``since``): the window reaches the target in its batch, the
-        backfill replays what was held before it. That holds only if the window's release sends to the
-        target, which it does when the target is in the routes the release reads at its start. While a
-        window is being released (``releasing_now``) it does not: its first attempt read the routes already,
-        and a retry sends only to its plan. A point at that window's start would then leave the window to
-        neither path. So no point is recorded meanwhile: the sweep records it once the new state is written,
-        at the next window's start, and the backfill replays the released window too. Both facts it goes by
-        are the releasing worker's own (the releases of a class are its held partition's owner's, and so are
-        its points) or durable (``audited`` is in the changelog), so this holds with any number of workers
-        and across crashes; a target installed after the window ended but before its release read the
-        routes keeps the window's start and gets the window in its batch.
-        """
-        code = route.data_class
-        partition = self.held_partition_of(code)
-        if partition not in self.owned_held or not self.recovered():
-            return []
-        if self.releasing_now(code):
-            return None
-        state = self.hold_state(code)
-        # No state: nothing of the class was ever held, so there is no history; its first window
-        # reaches the target as a batch.
-        since = state.since if state is not None else 0
-        ledger = self.table.ledger
-        entries = []
-        for target in route.targets:
-            key = handover_key(target.consumer, code, target.grant_id)
-            if not ledger.has(key, partition):
-                point = {partition: since}
-                entries.append(ledger.record(target.consumer, code, target.grant_id, self.topics.held, point))
-        return entries
-
-    async def sweep_held(self) -> None:
-        """Records held points missing on this worker's held partitions (after an assignment, a recovery or a
-        release), having read the ledger again since the held partitions last changed."""
-        if not self.owned_held or not self.table.ready.is_set():
-            return
-        if self._held_read != self.held_generation:
-            try:
-                await self.refresh()
-            except Exception:
-                # Releases wait meanwhile (``lacking_held``); the next sweep reads it again.
-                log.exception("reading the hand-over ledger for the held partitions failed; retrying")
-                return
-        swept = self._swept
-        for route in list(self.table.routes.values()):  # a route may be rebuilt while a point is written
-            if not route.held or swept.get(route.data_class) is route:
-                continue
-            owned = self.held_partition_of(route.data_class) in self.owned_held
-            if owned and not self.recovered():
-                continue  # the held state is not this partition's yet: look again next time
-            entries = self._held_points(route)
-            if entries is None:
-                continue  # a window is being released: look again next time
-            for entry in entries:
-                await self.write(entry)
-            swept[route.data_class] = route
-
-    def releases(self, code: str) -> bool:
-        """Whether this worker holds (and releases) the class's windows: it owns the class's held partition."""
-        return self.held_partition_of(code) in self.owned_held
-
-    def lacking_held(self, code: str) -> list[str]:
-        """Targets with a point on the class's held partition that this worker's routes lack (the release
-        waits for them); until the ledger is read after the held partition's assignment, the ledger itself."""
-        if self._held_read != self.held_generation:
-            return [LEDGER_UNREAD]
-        return self.lacking(code, self.topics.held, self.held_partition_of(code))

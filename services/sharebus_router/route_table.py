@@ -181,7 +181,7 @@ class RouteTable:
 
         Never about a subscription: one in this catalogue is routed once the class is rebuilt, and one absent
         from it may be in a newer catalogue (a rolling restart) as well as removed from this one; only the
-        ledger can tell (``live_points.PointKeeper._retired``)."""
+        ledger can tell (``ledger_gaps.retired``)."""
         if class_code in self._dirty or grant_id is None:
             return False
         return grant_id in self._grants or grant_id in self.closed_grants

@@ -16,7 +16,7 @@ from sharebus_core import headers as h
 from sharebus_core.backfill_log import BackfillState, wait_outcome
 from sharebus_grants import GrantService
 from sharebus_ops.backfill import request_backfill
-from sharebus_router.live_points import held_partition
+from sharebus_router.held_points import held_partition
 from sharebus_router.settings import RouterSettings
 from tests.integration.conftest import FIXTURE_CATALOGUE, Bus, ClockedBus, router_with_clock
 from tests.support.kafka import end_offsets, eventually, metric, read_all

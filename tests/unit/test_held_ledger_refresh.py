@@ -12,7 +12,8 @@ from typing import Any
 
 from sharebus_core.catalogue import load_catalogue
 from sharebus_router.handover import Handover, HandoverLedger
-from sharebus_router.live_points import PointKeeper, held_partition
+from sharebus_router.held_points import held_partition
+from sharebus_router.live_points import PointKeeper
 from sharebus_router.periodic import HoldState
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness

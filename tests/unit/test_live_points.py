@@ -16,7 +16,8 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_router import live_points
 from sharebus_router.backfill import Backfiller
 from sharebus_router.handover import Handover, HandoverLedger, handover_key
-from sharebus_router.live_points import PointKeeper, held_partition
+from sharebus_router.held_points import held_partition
+from sharebus_router.live_points import PointKeeper
 from tests.unit.fixtures import FIXTURE_CATALOGUE
 from tests.unit.router_harness import TOPICS, Harness
 from tests.unit.test_control_events import Log
