@@ -41,7 +41,8 @@ from sharebus_provision.replication import cluster_replication
 from sharebus_router.acknowledgements import end_process
 from sharebus_router.backfill import Backfiller
 from sharebus_router.backfill_agent import BackfillDesk, install_backfill
-from sharebus_router.data_path import DataPath, DataPathConfig, DataPathService
+from sharebus_router.data_path import DataPath, DataPathService
+from sharebus_router.data_path_config import DataPathConfig
 from sharebus_router.data_producer import DataProducer
 from sharebus_router.faust_sensor import FAUST_VIEWS_OFF, check_faust_views_off, install_sensor, scrape_guard
 from sharebus_router.freshness import FreshnessTracker, decodes

@@ -30,21 +30,22 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from mode import Service
 
 from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
-from sharebus_core.topic_reader import TopicReadError, partition_starts
+from sharebus_core.topic_reader import partition_starts
 from sharebus_router.acknowledgements import TP, end_process
 from sharebus_router.audit_facts import encode_batch
 from sharebus_router.bus_headers import RawHeader
+from sharebus_router.data_path_config import DataPathConfig, consumer_settings
 from sharebus_router.data_producer import DataProducer
 from sharebus_router.live_points import PointKeeper
 from sharebus_router.metrics import RouterMetrics
+from sharebus_router.start_positions import Starts, start_positions
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ YOUNG_THRESHOLD = 50_000
 Route = Callable[[str, int, int, bytes | None, bytes | None, list[RawHeader]], Awaitable[dict[str, Any] | None]]
 # Dead-letters a record whose headers cannot be read (topic, partition, offset, key, value, why).
 Unreadable = Callable[[str, int, int, bytes | None, bytes | None, str], Awaitable[None]]
-Starts = Callable[[KafkaAccess, list[TopicPartition], float], dict[tuple[str, int], int]]
 
 
 def settle_heap() -> None:
@@ -77,21 +77,6 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-
-
-@dataclass(frozen=True, slots=True)
-class DataPathConfig:
-    group: str
-    topics: Sequence[str]
-    audit_topic: str
-    audit_max_bytes: int
-    batch_max: int = 2000
-    commit_interval_s: float = 1.0
-    session_timeout_s: float = 10.0
-    heartbeat_interval_s: float = 2.0
-    linger_ms: int = 5
-    max_message_bytes: int = 1_000_000
-    producers: int = 8
 
 
 class DataPath:
@@ -134,24 +119,7 @@ class DataPath:
         self.records_routed = 0
 
     def _make_consumer(self) -> Consumer:
-        config = self.config
-        return self.access.consumer(
-            {
-                "group.id": config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                # A gateway batch is one transaction: the records of an aborted one are never routed.
-                "isolation.level": "read_committed",
-                "session.timeout.ms": int(config.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(config.heartbeat_interval_s * 1000),
-                # A joining or leaving worker moves only the partitions it must (no stop-the-world).
-                "partition.assignment.strategy": "cooperative-sticky",
-                # Prefetched records of all partitions together (not per partition: 9,510 at city scale).
-                "queued.max.messages.kbytes": 16384,
-                # The outcome of an asynchronous commit (the periodic ones), served inside consume().
-                "on_commit": self._on_commit,
-            }
-        )
+        return self.access.consumer(consumer_settings(self.config, self._on_commit))
 
     async def run(self, ready: asyncio.Event) -> None:
         """Routes until ``stop()``; any failure but a record's own ends the process (no commit)."""
@@ -314,38 +282,15 @@ class DataPath:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         started = time.monotonic()
-        consumer.incremental_assign(self._positions(consumer, partitions))
+        timeout_s = self.config.session_timeout_s / 2
+        positions = start_positions(consumer, partitions, self.access, self.starts, timeout_s, self.metrics)
+        consumer.incremental_assign(positions)
         log.info("assigned %d source partition(s); positioned in %.1f s", len(partitions), time.monotonic() - started)
         self.joined = True
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self.keeper.on_assigned(partitions)
         self.metrics.rebalances.labels("assigned").inc(len(partitions))
         self.metrics.source_partitions.set(len(self.assigned))
-
-    def _positions(self, consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Where each assigned partition starts: its committed offset, else its log start.
-
-        Left to itself, librdkafka asks one ListOffsets per partition without a committed offset (at
-        city scale, thousands of quiet partitions), and a request cut by a closing connection (the
-        broker ends any that does not re-authenticate within 10 s) is asked again only at the next
-        metadata refresh, minutes later: that partition's records waited for it. Here it is one
-        OffsetFetch and one batched ListOffsets; if either fails, librdkafka does it its own way.
-        """
-        timeout_s = self.config.session_timeout_s / 2
-        try:
-            committed = consumer.committed([TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout_s)
-            fresh = [tp for tp in committed if tp.error is None and tp.offset < 0]
-            starts = self.starts(self.access, fresh, timeout_s)
-        except (KafkaException, TopicReadError) as exc:
-            log.warning("start offsets of %d partition(s) unknown (%s); the consumer asks", len(partitions), exc)
-            self.metrics.start_offset_failures.inc()
-            return partitions
-        positioned = []
-        for tp in committed:
-            # Without the leader epoch: a known epoch makes librdkafka validate each partition in turn.
-            offset = starts.get((tp.topic, tp.partition), tp.offset) if tp.error is None else OFFSET_INVALID
-            positioned.append(TopicPartition(tp.topic, tp.partition, offset))
-        return positioned
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commits what was acknowledged on the revoked partitions before giving them up."""

@@ -13,7 +13,7 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_router.acknowledgements import AckLedger, fail_rejected
 
 if TYPE_CHECKING:
-    from sharebus_router.data_path import DataPathConfig
+    from sharebus_router.data_path_config import DataPathConfig
 
 _Headers = list[tuple[str, str | bytes | None]]  # confluent-kafka's type for what it takes and gives
 

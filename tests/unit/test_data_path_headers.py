@@ -14,7 +14,8 @@ from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 
 from sharebus_core.kafka import KafkaAccess, UnreadableHeaders, message_headers
-from sharebus_router.data_path import DataPath, DataPathConfig
+from sharebus_router.data_path import DataPath
+from sharebus_router.data_path_config import DataPathConfig
 from sharebus_router.data_producer import DataProducer
 from sharebus_router.metrics import RouterMetrics
 

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import TopicReadError
-from sharebus_router.data_path import DataPath, DataPathConfig
+from sharebus_router.data_path import DataPath
+from sharebus_router.data_path_config import DataPathConfig
 from sharebus_router.data_producer import DataProducer
 from sharebus_router.metrics import RouterMetrics
 

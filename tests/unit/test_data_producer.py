@@ -9,7 +9,7 @@ import pytest
 
 from sharebus_core.kafka import KafkaAccess
 from sharebus_router import data_producer
-from sharebus_router.data_path import DataPathConfig
+from sharebus_router.data_path_config import DataPathConfig
 from sharebus_router.data_producer import DataProducer
 
 
