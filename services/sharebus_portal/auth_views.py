@@ -16,10 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from sharebus_core.client_address import client_bucket
 from sharebus_portal.audit import portal_fact
+from sharebus_portal.password_checks import PortalBusy
 from sharebus_portal.sessions import signin_keys
 from sharebus_portal.signin_refusals import Repeats
 from sharebus_portal.state import Portal
 from sharebus_portal.web import SESSION_COOKIE, PortalDep, current_viewer, form_checked, render, signed_in
+
+# A turn for a password check usually frees within a second or two.
+BUSY_RETRY_AFTER_S = 2
 
 router = APIRouter()
 log = logging.getLogger("sharebus.portal")
@@ -99,7 +103,22 @@ async def _sign_in(request: Request, app: PortalDep, username: str, password: st
         )
         response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
         return response
-    account = await run_in_threadpool(app.accounts.verify, username, password)
+    try:
+        account = await app.checks.verify(app.accounts.verify, username, password)
+    except PortalBusy:
+        # Not a failure of the account's or the address's: the attempt is taken back.
+        app.limiter.withdraw(attempt, *keys)
+        await _refused(app, request, username, address, "busy")
+        response = render(
+            request,
+            "login.html",
+            None,
+            status_code=503,
+            next=next,
+            error="The portal is checking many sign-ins now; try again in a few seconds. 系统繁忙, 请稍后再试。",
+        )
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
     if account is None:
         await _audit_failure(app, request, username, address, "bad_credentials")
         return render(

@@ -200,6 +200,13 @@ class SignInLimiter:
             for key in [k for k, t in self._failures.items() if not t or now - t[-1] > self.window_s]:
                 del self._failures[key]
 
+    def withdraw(self, at: float, *keys: str) -> None:
+        """Takes back the attempt begun ``at``: it ended before its password was checked."""
+        with self._lock:
+            for key in keys:
+                with contextlib.suppress(ValueError):
+                    self._failures.get(key, deque()).remove(at)
+
     def succeeded(self, username_key: str, address_key: str, at: float) -> None:
         """The account name's failures are forgotten; of the client's, only this attempt (begun ``at``)."""
         with self._lock:

@@ -33,6 +33,10 @@ class PortalSettings(BusSettings):
     signin_max_failures: int = Field(default=5, ge=1)
     signin_account_max_failures: int | None = Field(default=None, ge=1)
     signin_window_s: float = Field(default=300.0, gt=0)
+    # Password checks (argon2id, slow and memory-hard) at once, and sign-ins queued for one; past both, a
+    # sign-in is refused at once with 503 (``PasswordChecks``), so a flood cannot take every thread.
+    signin_max_checks: int = Field(default=4, ge=1)
+    signin_max_waiting: int = Field(default=32, ge=0)
     # Where the router's and the monitor's /metrics are (My data and Bureau pages); empty: not shown.
     router_metrics_url: str | None = None
     monitor_metrics_url: str | None = None

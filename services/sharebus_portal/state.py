@@ -18,6 +18,7 @@ from sharebus_portal.accounts import AccountStore
 from sharebus_portal.chain import ChainWatch
 from sharebus_portal.disputes import DisputeView
 from sharebus_portal.grant_view import GrantView
+from sharebus_portal.password_checks import PasswordChecks
 from sharebus_portal.reports import ReportCache
 from sharebus_portal.sessions import SessionStore, SignInLimiter
 from sharebus_portal.settings import PortalSettings
@@ -63,6 +64,10 @@ class Portal:
     reports: ReportCache
     # None only in unit tests that build the portal without Kafka.
     dispute_follower: LogFollower | None = None
+    checks: PasswordChecks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checks = PasswordChecks(self.settings.signin_max_checks, self.settings.signin_max_waiting)
 
 
 def portal(connection: HTTPConnection) -> Portal:
