@@ -44,7 +44,7 @@ def test_checks_past_those_running_and_queued_are_refused_at_once_and_the_rest_r
         except PortalBusy as exc:
             refused.append(exc)
         release.set()
-        results = await asyncio.gather(first, second)
+        results: list[Account | None] = list(await asyncio.gather(first, second))
         assert entered == ["a", "b"]
         assert checks.admitted == 0
         # A turn is free again: the next sign-in is checked.
