@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharebus_core import headers as h
-from sharebus_core.catalogue import Catalogue, UpdateMode
+from sharebus_core.catalogue import Catalogue, DataClass, UpdateMode
 from sharebus_core.grants import Grant
 from sharebus_core.topics import TopicNames
 from sharebus_router.metrics import LazyChild, RouterMetrics
@@ -190,41 +190,44 @@ class RouteBuilder:
             level=self._level("provider", entry.provider),
         )
 
+    async def _target(
+        self, class_code: str, entry: DataClass, d: Deliver, grants: Mapping[str, Sequence[Grant]]
+    ) -> Target:
+        """One delivery of the route: its topic, headers, projection, expiry and counters."""
+        mode = entry.mode.value
+        share_type = entry.share_type.value
+        grant = next((g for g in grants.get(d.consumer, ()) if g.grant_id == d.grant_id), None)
+        expires = grant.valid_until.timestamp() if grant is not None and grant.valid_until else None
+        extra = [(h.CONSUMER, d.consumer.encode()), (h.MODE, mode.encode())]
+        if d.grant_id is not None:
+            extra.append((h.GRANT_ID, d.grant_id.encode()))
+        projection = await self._projection(class_code, d)
+        key_shown = shows_key(projection, entry.key_field)
+        if not key_shown:
+            extra.append((h.KEY_WITHHELD, entry.key_field.encode()))
+        return Target(
+            consumer=d.consumer,
+            grant_id=d.grant_id,
+            topic=self.topics.delivery(d.consumer),
+            extra_headers=tuple(extra),
+            projection=projection,
+            key_shown=key_shown,
+            expires_at=expires,
+            calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
+            records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),
+            expired=LazyChild(
+                self.metrics.denials, entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
+            ),
+            level=self._level("consumer", self.catalogue.department_of_system.get(d.consumer)),
+            crossings=self._crossings(entry.provider, d.consumer),
+        )
+
     async def build(self, class_code: str, grants: Mapping[str, Sequence[Grant]], now: dt.datetime) -> ClassRoute:
         entry = self.catalogue.data_class(class_code)
         plan = plan_routes(self.catalogue, class_code, grants, now, public=self.public)
         mode = entry.mode.value
-        share_type = entry.share_type.value
         labels = (entry.provider, class_code, mode)
-        targets = []
-        for d in plan.deliveries:
-            grant = next((g for g in grants.get(d.consumer, ()) if g.grant_id == d.grant_id), None)
-            expires = grant.valid_until.timestamp() if grant is not None and grant.valid_until else None
-            extra = [(h.CONSUMER, d.consumer.encode()), (h.MODE, mode.encode())]
-            if d.grant_id is not None:
-                extra.append((h.GRANT_ID, d.grant_id.encode()))
-            projection = await self._projection(class_code, d)
-            key_shown = shows_key(projection, entry.key_field)
-            if not key_shown:
-                extra.append((h.KEY_WITHHELD, entry.key_field.encode()))
-            targets.append(
-                Target(
-                    consumer=d.consumer,
-                    grant_id=d.grant_id,
-                    topic=self.topics.delivery(d.consumer),
-                    extra_headers=tuple(extra),
-                    projection=projection,
-                    key_shown=key_shown,
-                    expires_at=expires,
-                    calls=self.metrics.calls.labels(entry.provider, d.consumer, class_code, share_type, mode),
-                    records=self.metrics.records.labels(entry.provider, d.consumer, class_code, share_type, mode),
-                    expired=LazyChild(
-                        self.metrics.denials, entry.provider, d.consumer, class_code, DenyReason.GRANT_EXPIRED.value
-                    ),
-                    level=self._level("consumer", self.catalogue.department_of_system.get(d.consumer)),
-                    crossings=self._crossings(entry.provider, d.consumer),
-                )
-            )
+        targets = [await self._target(class_code, entry, d, grants) for d in plan.deliveries]
         # Series exist from the start (at 0), so rates and alerts work before the first batch.
         if entry.mode is UpdateMode.PERIODIC:
             for outcome in ("delivered", "empty"):
