@@ -181,6 +181,11 @@ class RouterMetrics:
         )
         self.backfill_records = BackfillCounts()
         registry.register(self.backfill_records)
+        self._fail_closed(registry)
+        self._data_path(registry)
+        self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}
+
+    def _fail_closed(self, registry: CollectorRegistry) -> None:
         # Failing closed is visible: a class denied because its routes could not be built, grants
         # closed because their latest signed event could not be read, a background thread down.
         self.routes_closed = Gauge(
@@ -206,6 +211,8 @@ class RouterMetrics:
             ["follower"],
             registry=registry,
         )
+
+    def _data_path(self, registry: CollectorRegistry) -> None:
         # The data path (data_path.py): what Faust's sensor counted when Faust read the sources.
         self.consumed = Counter(
             "sharebus_router_consumed_records", "Records the data path read from the source topics", registry=registry
@@ -245,7 +252,6 @@ class RouterMetrics:
             self.rebalances.labels(event)
         for reason in ("unacknowledged", "refused"):
             self.commit_failures.labels(reason)
-        self._dead_letter_children: dict[tuple[str, str], MetricWrapperBase] = {}
 
     def dead_letter(self, data_class: str, reason: DeadLetterReason) -> None:
         key = (data_class, reason.value)
