@@ -32,14 +32,14 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
 import faust
 
 from sharebus_core import headers as h
-from sharebus_core.catalogue import Catalogue, UpdateMode
+from sharebus_core.catalogue import Catalogue, UpdateMode, UpdatePolicy
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.topic_reader import RangeReader
 from sharebus_router.held_records import HeldRecord, Origin, held_records
@@ -122,6 +122,201 @@ async def keep_target_done(
     await flush()
 
 
+async def window_records(
+    access: KafkaAccess, held_topic: str, code: str, since: int, upto: int, partition: int
+) -> list[HeldRecord]:
+    """The class's records of the window, read in chunks so that other classes' records never pile up."""
+    loop = asyncio.get_running_loop()
+    reader = RangeReader(access, held_topic, partition, since, upto)
+    records: list[HeldRecord] = []
+    seen: set[Origin] = set()
+    try:
+        while not reader.done:
+            chunk = await loop.run_in_executor(None, reader.next_chunk, 5000)
+            records += held_records(chunk, code, seen)
+    finally:
+        reader.close()
+    return records
+
+
+class Holding:
+    """What the ``hold`` agent and the marker timer do (``install_holding`` says what each argument is)."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        periods: MutableMapping[str, Any],
+        held: faust.TopicT,
+        held_topic: str,
+        policies: dict[str, UpdatePolicy],
+        access: KafkaAccess,
+        table: RouteTable,
+        releaser: BatchReleaser,
+        now: Callable[[], dt.datetime],
+        refresh_clock: Callable[[], None],
+        releases: Callable[[str], bool],
+        lacking: Callable[[str], list[str]],
+        ownership: Callable[[], object],
+        releasing: set[str],
+    ) -> None:
+        self.app = app
+        self.periods = periods
+        self.held = held
+        self.held_topic = held_topic
+        self.policies = policies
+        self.access = access
+        self.table = table
+        self.releaser = releaser
+        self.now = now
+        self.refresh_clock = refresh_clock
+        self.releases = releases
+        self.lacking = lacking
+        self.ownership = ownership
+        self.releasing = releasing
+        # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker. Forgotten
+        # when the held partitions change: a marker this worker sent may have been consumed by another owner
+        # meanwhile (whose release failed or was cut short), and the window would wait for a restart.
+        self.sent = SentMarkers()
+        self.schedule = MarkerSchedule(list(policies))
+
+    def state_of(self, code: str) -> HoldState | None:
+        raw = self.periods.get(code)
+        return HoldState.from_json(raw) if raw is not None else None
+
+    def keep_plan(self, code: str, ended: HoldState, upto: int) -> Callable[[tuple[str, ...]], Awaitable[None]]:
+        async def audited(plan: tuple[str, ...]) -> None:
+            # Kept (and acknowledged) before any delivery: a retry, here or on the next owner after a
+            # crash, sends the audited deliveries (of the same held offsets) and audits nothing again.
+            self.periods[code] = replace(ended, audited=plan, upto=upto).to_json()
+            await self.app.producer.flush()
+
+        return audited
+
+    def keep_done(self, code: str) -> Callable[[str], Awaitable[None]]:
+        async def done(name: str) -> None:
+            await keep_target_done(self.periods, code, name, self.app.producer.flush)
+
+        return done
+
+    async def release(self, code: str, state: HoldState, due: Release, partition: int) -> None:
+        try:
+            records = await window_records(self.access, self.held_topic, code, due.since, due.upto, partition)
+            await self.releaser.release(
+                code,
+                due.window,
+                records,
+                state.audited,
+                self.keep_plan(code, state, due.upto),
+                state.done,
+                self.keep_done(code),
+            )
+            # Every delivery of the batch is acknowledged before the new state is written: a state
+            # that says "released" must never outlive a batch that did not reach Kafka.
+            await self.app.producer.flush()
+        except Exception:
+            # The state still names the ended window, so forgetting the marker makes the timer
+            # append another one: the release is retried (from the same records) in a second.
+            log.exception("releasing %s's window %s failed; retrying", code, due.window.window_id)
+            self.sent.pop((code, MarkerKind.RELEASE.value), None)
+            return
+        self.periods[code] = due.after.to_json()
+        self.schedule.changed(code)
+
+    async def hold(self, stream: faust.StreamT[bytes]) -> None:
+        await self.table.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            code = (message.key or b"").decode()
+            policy = self.policies.get(code)
+            if policy is None:
+                log.warning("held record of %r, which is not a periodic class; skipped", code)
+                continue
+            meta = h.header_map(message.headers)
+            kind = meta.get(h.MARKER)
+            if kind is None:
+                # Per held record only a presence check: the state is parsed for markers alone.
+                if self.periods.get(code) is None:
+                    opened = on_record(None, message.partition, message.offset, policy, self.now())
+                    if opened is not None:
+                        self.periods[code] = opened.to_json()
+                        self.schedule.changed(code)
+                continue
+            await self._on_marker(code, policy, kind, meta, message.partition, message.offset)
+
+    async def _on_marker(
+        self, code: str, policy: UpdatePolicy, kind: bytes, meta: Mapping[str, bytes], partition: int, offset: int
+    ) -> None:
+        state = self.state_of(code)
+        if kind == MarkerKind.OPEN.value.encode():
+            changed = on_open(state, _window(meta[h.MARKER_WINDOW]), partition, offset)
+            if changed is not None:
+                self.periods[code] = changed.to_json()
+                self.schedule.changed(code)
+            return
+        window = _window(meta[h.MARKER_WINDOW])
+        due = on_release(state, window.window_id, offset, policy, self.now())
+        if due is None:
+            return
+        waiting = self.lacking(code)
+        if waiting:
+            # Another worker made these targets live on this partition; this one's grant
+            # follower is a moment behind. Releasing now would leave them out of the batch.
+            log.warning("releasing %s's window waits for targets %s to be installed", code, waiting)
+            self.sent.pop((code, MarkerKind.RELEASE.value), None)
+            return
+        assert state is not None  # on_release found the window open
+        self.releasing.add(code)
+        try:
+            await self.release(code, state, due, partition)
+        finally:
+            self.releasing.discard(code)
+
+    async def emit_markers(self) -> None:
+        self.refresh_clock()
+        if not self.table.ready.is_set():
+            return
+        at = self.now()
+        owner = self.ownership()
+        self.sent.owner(owner)
+        for code in self.schedule.due(at, owner):
+            if not self.releases(code):
+                self.schedule.quiet(code, None)
+                continue
+            state = self.state_of(code)
+            due = due_marker(state, self.policies[code], at)
+            if due is None:
+                # Only an open window that ends later has nothing due.
+                self.schedule.quiet(code, state.window.end if state is not None else None)
+                continue
+            kind, window = due
+            if self.sent.get((code, kind.value)) == window.window_id:
+                continue
+            self.sent[(code, kind.value)] = window.window_id
+            await self.held.send(key=code.encode(), value=b"", headers=_marker_headers(kind, window))
+
+
+def _declare(
+    app: faust.App, held_topic_name: str, held_partitions: int
+) -> tuple[faust.types.TableT[str, Any], faust.TopicT]:
+    """The ``periods`` table (a class's hold state) and the held topic, as Faust declares them."""
+    periods = app.Table(
+        "periods",
+        default=None,
+        partitions=held_partitions,
+        # JSON, not the app's raw default: the state is a small document per class.
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+    )
+    held = app.topic(
+        held_topic_name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=held_partitions,
+    )
+    return periods, held
+
+
 def install_holding(
     app: faust.App,
     catalogue: Catalogue,
@@ -147,146 +342,31 @@ def install_holding(
     installed meanwhile gets its hand-over point after, see live_points.py)."""
     releasing = set() if releasing is None else releasing
     policies = {code: e.update for code, e in catalogue.data_classes.items() if e.mode is UpdateMode.PERIODIC}
-    periods = app.Table(
-        "periods",
-        default=None,
-        partitions=held_partitions,
-        # JSON, not the app's raw default: the state is a small document per class.
-        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
-    )
-    held = app.topic(
+    periods, held = _declare(app, held_topic_name, held_partitions)
+
+    holding = Holding(
+        app,
+        periods,
+        held,
         held_topic_name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=held_partitions,
+        policies,
+        access,
+        table,
+        releaser,
+        now,
+        refresh_clock,
+        releases,
+        lacking,
+        ownership,
+        releasing,
     )
-
-    def state_of(code: str) -> HoldState | None:
-        raw = periods.get(code)
-        return HoldState.from_json(raw) if raw is not None else None
-
-    async def window_records(code: str, since: int, upto: int, partition: int) -> list[HeldRecord]:
-        """The class's records of the window, read in chunks so that other classes' records never pile up."""
-        loop = asyncio.get_running_loop()
-        reader = RangeReader(access, held_topic_name, partition, since, upto)
-        records: list[HeldRecord] = []
-        seen: set[Origin] = set()
-        try:
-            while not reader.done:
-                chunk = await loop.run_in_executor(None, reader.next_chunk, 5000)
-                records += held_records(chunk, code, seen)
-        finally:
-            reader.close()
-        return records
-
-    def keep_plan(code: str, ended: HoldState, upto: int) -> Callable[[tuple[str, ...]], Awaitable[None]]:
-        async def audited(plan: tuple[str, ...]) -> None:
-            # Kept (and acknowledged) before any delivery: a retry, here or on the next owner after a
-            # crash, sends the audited deliveries (of the same held offsets) and audits nothing again.
-            periods[code] = replace(ended, audited=plan, upto=upto).to_json()
-            await app.producer.flush()
-
-        return audited
-
-    def keep_done(code: str) -> Callable[[str], Awaitable[None]]:
-        async def done(name: str) -> None:
-            await keep_target_done(periods, code, name, app.producer.flush)
-
-        return done
-
-    # (class, marker kind) -> the window last marked, so that a tick does not repeat a marker. Forgotten
-    # when the held partitions change: a marker this worker sent may have been consumed by another owner
-    # meanwhile (whose release failed or was cut short), and the window would wait for a restart.
-    sent = SentMarkers()
-    schedule = MarkerSchedule(list(policies))
-
-    async def release(code: str, state: HoldState, due: Release, partition: int) -> None:
-        try:
-            records = await window_records(code, due.since, due.upto, partition)
-            await releaser.release(
-                code, due.window, records, state.audited, keep_plan(code, state, due.upto), state.done, keep_done(code)
-            )
-            # Every delivery of the batch is acknowledged before the new state is written: a state
-            # that says "released" must never outlive a batch that did not reach Kafka.
-            await app.producer.flush()
-        except Exception:
-            # The state still names the ended window, so forgetting the marker makes the timer
-            # append another one: the release is retried (from the same records) in a second.
-            log.exception("releasing %s's window %s failed; retrying", code, due.window.window_id)
-            sent.pop((code, MarkerKind.RELEASE.value), None)
-            return
-        periods[code] = due.after.to_json()
-        schedule.changed(code)
 
     @app.agent(held, name="hold")
     async def hold(stream: faust.StreamT[bytes]) -> None:
-        await table.ready.wait()
-        async for event in stream.events():
-            message = event.message
-            code = (message.key or b"").decode()
-            policy = policies.get(code)
-            if policy is None:
-                log.warning("held record of %r, which is not a periodic class; skipped", code)
-                continue
-            meta = h.header_map(message.headers)
-            kind = meta.get(h.MARKER)
-            if kind is None:
-                # Per held record only a presence check: the state is parsed for markers alone.
-                if periods.get(code) is None:
-                    opened = on_record(None, message.partition, message.offset, policy, now())
-                    if opened is not None:
-                        periods[code] = opened.to_json()
-                        schedule.changed(code)
-                continue
-            state = state_of(code)
-            if kind == MarkerKind.OPEN.value.encode():
-                changed = on_open(state, _window(meta[h.MARKER_WINDOW]), message.partition, message.offset)
-                if changed is not None:
-                    periods[code] = changed.to_json()
-                    schedule.changed(code)
-            else:
-                window = _window(meta[h.MARKER_WINDOW])
-                due = on_release(state, window.window_id, message.offset, policy, now())
-                if due is None:
-                    continue
-                waiting = lacking(code)
-                if waiting:
-                    # Another worker made these targets live on this partition; this one's grant
-                    # follower is a moment behind. Releasing now would leave them out of the batch.
-                    log.warning("releasing %s's window waits for targets %s to be installed", code, waiting)
-                    sent.pop((code, MarkerKind.RELEASE.value), None)
-                    continue
-                assert state is not None  # on_release found the window open
-                releasing.add(code)
-                try:
-                    await release(code, state, due, message.partition)
-                finally:
-                    releasing.discard(code)
+        await holding.hold(stream)
 
     async def emit_markers() -> None:
-        refresh_clock()
-        if not table.ready.is_set():
-            return
-        at = now()
-        owner = ownership()
-        sent.owner(owner)
-        for code in schedule.due(at, owner):
-            if not releases(code):
-                schedule.quiet(code, None)
-                continue
-            state = state_of(code)
-            due = due_marker(state, policies[code], at)
-            if due is None:
-                # Only an open window that ends later has nothing due.
-                schedule.quiet(code, state.window.end if state is not None else None)
-                continue
-            kind, window = due
-            if sent.get((code, kind.value)) == window.window_id:
-                continue
-            sent[(code, kind.value)] = window.window_id
-            await held.send(key=code.encode(), value=b"", headers=_marker_headers(kind, window))
+        await holding.emit_markers()
 
     app.timer(MARKER_INTERVAL_S)(emit_markers)
-    return state_of
+    return holding.state_of
