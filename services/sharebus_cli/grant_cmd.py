@@ -12,6 +12,12 @@ from typing import Any
 from sharebus_cli.gateway_client import GatewayClient, add_credential_arguments, segment
 from sharebus_core.grants import GrantState
 
+# The gateway shows an automatic grant the router no longer honours as lapsed (sharebus_rules.routing.shown_state).
+LAPSED_NOTE = (
+    "lapsed: the bus gave it while the class was shared unconditionally, and nothing is delivered under it now; "
+    "apply again for the provider's approval"
+)
+
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     grant = commands.add_parser(
@@ -68,11 +74,12 @@ def _describe(view: dict[str, Any]) -> str:
     until = grant.get("valid_until") or "-"
     masked = f" masked={','.join(grant['masked_fields'])}" if grant.get("masked_fields") else ""
     reason = f"\n    reason: {grant['reason']}" if grant.get("reason") else ""
+    lapsed = f"\n    {LAPSED_NOTE}" if view["effective_state"] == GrantState.LAPSED else ""
     return (
         f"{grant['grant_id']}  {view['effective_state']}{overdue}  {grant['data_class']} {grant['provider']} -> "
         f"{grant['consumer']} ({grant['consumer_department']})  until {until}\n"
         f"    purpose: {grant['purpose']}; scenario: {grant['scenario']}"
-        f"\n    fields: {','.join(grant['fields'])}{masked}{reason}"
+        f"\n    fields: {','.join(grant['fields'])}{masked}{reason}{lapsed}"
     )
 
 

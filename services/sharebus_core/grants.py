@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
@@ -18,6 +18,15 @@ class GrantState(StrEnum):
     REVOKED = "revoked"
     # Never stored: an approved grant past its expiry is *seen* as expired (see effective_state).
     EXPIRED = "expired"
+    # Never stored: an approved automatic grant that confers nothing under the catalogue of now is *seen*
+    # as lapsed (sharebus_rules.routing.shown_state, which needs the catalogue this model does not have).
+    LAPSED = "lapsed"
+
+
+# The states readers derive from a recorded one and the time or the catalogue, which no event may claim:
+# a signed event that did would be a grant nobody can tell the recorded state of, so it is unreadable
+# (and closes its grant, sharebus_core.grant_log) rather than taken as a final state the workflow never writes.
+DERIVED_STATES = frozenset({GrantState.EXPIRED, GrantState.LAPSED})
 
 
 class Grant(BaseModel):
@@ -45,6 +54,13 @@ class Grant(BaseModel):
     reason: Text | None = None
     # Set when the bus granted it by itself: unconditional classes are granted on request.
     automatic: bool = False
+
+    @field_validator("state")
+    @classmethod
+    def _recorded(cls, state: GrantState) -> GrantState:
+        if state in DERIVED_STATES:
+            raise ValueError(f"{state.value!r} is a state readers derive, never one a grant event records")
+        return state
 
     def effective_state(self, now: dt.datetime) -> GrantState:
         if self.state is GrantState.APPROVED and self.valid_until is not None and self.valid_until <= now:

@@ -21,6 +21,7 @@ from sharebus_gateway.state import Gateway, gateway
 from sharebus_gateway.strict_json import StrictJsonRoute
 from sharebus_grants import GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
+from sharebus_rules.routing import shown_state
 
 router = APIRouter(prefix="/v1/grants", tags=["grants"], route_class=StrictJsonRoute)
 
@@ -82,7 +83,8 @@ GwDep = Annotated[Gateway, Depends(gateway)]
 def _view(gw: Gateway, grant: Grant) -> GrantView:
     return GrantView(
         grant=grant.model_dump(mode="json"),
-        effective_state=grant.effective_state(gw.grants.clock()),
+        # What the router does with it now: an automatic grant that lapsed is "lapsed", not "approved".
+        effective_state=shown_state(grant, gw.grants.catalogue, gw.grants.clock()),
         overdue=gw.grants.is_overdue(grant),
     )
 

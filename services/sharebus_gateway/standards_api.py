@@ -53,6 +53,7 @@ def catalogue_jsonld(_who: CallerDep, gw: GwDep) -> JSONResponse:
 )
 def policies_jsonld(who: CallerDep, gw: GwDep) -> JSONResponse:
     try:
+        # Approved as shown now: neither expired nor lapsed (an automatic grant the router no longer honours).
         grants = gw.grants.list(department=who.department, state=GrantState.APPROVED)
     except GrantLogError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the grants log cannot be read now: {exc}") from exc

@@ -29,6 +29,7 @@ from sharebus_core.signing import ControlKeys
 from sharebus_rules import grant_workflow as workflow
 from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_rules.parties import current_parties
+from sharebus_rules.routing import shown_state
 
 Clock = Callable[[], dt.datetime]
 
@@ -258,12 +259,13 @@ class GrantService:
         return self._get(grant_id, department)
 
     def list(self, *, department: str, state: GrantState | None = None, overdue_only: bool = False) -> list[Grant]:
-        """The grants a department provides or consumes, newest first; states as seen now."""
+        """The grants a department provides or consumes, newest first; states as seen now (``shown_state``:
+        an automatic grant that lapsed is ``LAPSED``, never ``APPROVED``)."""
         self._check_department(department)
         now = self.clock()
         grants = [g for g in self._current().values() if self._visible(g, department)]
         if state is not None:
-            grants = [g for g in grants if g.effective_state(now) is state]
+            grants = [g for g in grants if shown_state(g, self.catalogue, now) is state]
         if overdue_only:
             grants = [g for g in grants if self.is_overdue(g)]
         return sorted(grants, key=lambda g: g.applied_at, reverse=True)

@@ -1,8 +1,8 @@
 """Which of the system's grants have ended, as the gateway tells the system (with its own API key).
 
 A system may read no control topic, so the sink asks the gateway, as the department's own CLI
-does. A class counts as ended when the system had a grant for it that is now revoked or expired,
-and no grant for it is active. Unconditional classes need no grant and never end here.
+does. A class counts as ended when the system had a grant for it that is now revoked, expired or
+lapsed, and no grant for it is active. Unconditional classes need no grant and never end here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pydantic import SecretStr
 
 from sharebus_land.errors import LandError
 
-ENDED = {"revoked", "expired"}
+# "lapsed": an automatic grant the router no longer honours (its class is no longer unconditional).
+ENDED = {"revoked", "expired", "lapsed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class GrantStanding:
 
     ended: set[str]  # classes whose grants all ended
     active: set[str]  # classes with an approved grant in force
-    # The ids of the system's grants that are revoked or expired: a delivery under another grant id was
+    # The ids of the system's grants that are revoked, expired or lapsed: a delivery under another grant id was
     # made under a grant in force (the router names the grant it delivers under).
     ended_grants: set[str]
 

@@ -13,6 +13,7 @@ from sharebus_core.grants import GrantState
 from sharebus_portal.accounts import Role
 from sharebus_portal.observed import growing_lag, overdue_providers, scrape
 from sharebus_portal.web import PortalDep, ViewerDep, render, require_role
+from sharebus_rules.routing import shown_state
 
 router = APIRouter()
 
@@ -32,7 +33,8 @@ async def bureau(request: Request, viewer: ViewerDep, app: PortalDep) -> Respons
     )
     pending = Counter(g.provider for g in grants if g.state is GrantState.APPLIED)
     late = Counter(g.provider for g, _ in overdue)
-    active = Counter(g.consumer_department for g in grants if g.is_active(now))
+    # Active as the router has it: a lapsed automatic grant delivers nothing (shown_state).
+    active = Counter(g.consumer_department for g in grants if shown_state(g, app.catalogue, now) is GrantState.APPROVED)
     router_samples = await run_in_threadpool(scrape, app.settings.router_metrics_url)
     monitor_samples = await run_in_threadpool(scrape, app.settings.monitor_metrics_url)
     return render(

@@ -19,6 +19,7 @@ from sharebus_gateway.catalogue_api import matches
 from sharebus_portal.observed import provided, scrape
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, ViewerDep, render
+from sharebus_rules.routing import shown_state
 
 router = APIRouter()
 
@@ -93,7 +94,13 @@ async def data_class(code: str, request: Request, viewer: ViewerDep, app: Portal
     now = app.grants.clock()
     # Only grants the viewer's department could list through the API (the bureau sees all).
     scope = None if viewer.is_bureau else viewer.department
-    granted = sorted({g.consumer for g in app.view.visible(scope) if g.data_class == entry.code and g.is_active(now)})
+    granted = sorted(
+        {
+            g.consumer
+            for g in app.view.visible(scope)
+            if g.data_class == entry.code and shown_state(g, entry, now) is GrantState.APPROVED
+        }
+    )
     return render(
         request,
         "class.html",

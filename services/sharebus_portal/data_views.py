@@ -9,6 +9,7 @@ stops the preview at once, even before the router's own view has caught up.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 
@@ -17,11 +18,13 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from sharebus_core.grants import Grant, GrantState
 from sharebus_gateway import positions as pos
 from sharebus_gateway.feed import FeedSession, FeedSource, FeedUnavailable
 from sharebus_portal.observed import provided, scrape
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, ViewerDep, forbid, render
+from sharebus_rules.routing import shown_state
 
 router = APIRouter()
 
@@ -36,7 +39,7 @@ async def my_data(request: Request, viewer: ViewerDep, app: PortalDep) -> Respon
     consumers = {
         code: sorted(
             {s.system for s in app.catalogue.subscriptions_of(code)}
-            | {g.consumer for g in app.view.visible(department) if g.data_class == code and g.is_active(now)}
+            | {g.consumer for g in app.view.visible(department) if g.data_class == code and _in_force(app, g, now)}
         )
         for code in classes
     }
@@ -53,12 +56,17 @@ async def my_data(request: Request, viewer: ViewerDep, app: PortalDep) -> Respon
     )
 
 
+def _in_force(app: Portal, grant: Grant, now: dt.datetime) -> bool:
+    """Approved, unexpired and not lapsed (``shown_state``): what the router delivers under."""
+    return shown_state(grant, app.catalogue, now) is GrantState.APPROVED
+
+
 def _allowed(app: Portal, grant_id: str | None) -> bool:
     """A record delivered under a grant is shown only while the portal sees that grant in force."""
     if grant_id is None:
         return True
     grant = app.view.get(grant_id, None)
-    return grant is not None and grant.is_active(app.grants.clock())
+    return grant is not None and _in_force(app, grant, app.grants.clock())
 
 
 async def _events(app: Portal, session: FeedSession) -> AsyncIterator[bytes]:

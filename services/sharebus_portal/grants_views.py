@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from sharebus_core.catalogue import Catalogue, DataClass, ShareType
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant, GrantState
 from sharebus_grants import GrantNotFound
@@ -18,16 +19,18 @@ from sharebus_portal.grant_conflicts import not_on_log, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text
 from sharebus_rules.grant_workflow import GrantRefused
+from sharebus_rules.routing import shown_state
 
 router = APIRouter()
 
 EXPIRING_WITHIN = dt.timedelta(days=14)
 
 
-def grouped(grants: list[Grant], now: dt.datetime) -> dict[str, list[Grant]]:
+def grouped(grants: list[Grant], catalogue: Catalogue, now: dt.datetime) -> dict[str, list[Grant]]:
+    """The grants by what the router does with them now (``shown_state``): a lapsed automatic grant has ended."""
     groups: dict[str, list[Grant]] = {"expiring": [], "live": [], "pending": [], "ended": []}
     for grant in grants:
-        state = grant.effective_state(now)
+        state = shown_state(grant, catalogue, now)
         if state is GrantState.APPROVED:
             soon = grant.valid_until is not None and grant.valid_until - now <= EXPIRING_WITHIN
             groups["expiring" if soon else "live"].append(grant)
@@ -38,6 +41,15 @@ def grouped(grants: list[Grant], now: dt.datetime) -> dict[str, list[Grant]]:
     return groups
 
 
+def lapse_note(entry: DataClass | None) -> str:
+    """Why an automatic grant lapsed (``sharebus_rules.routing.lapsed``), in the words the grant page shows."""
+    if entry is None:
+        return "The class is no longer in the catalogue: nothing is delivered under this grant."
+    if entry.share_type is not ShareType.UNCONDITIONAL:
+        return "The class is no longer shared unconditionally; apply again for the provider's approval."
+    return "Every field this grant gave is now marked sensitive, and an unconditional share gives none of them."
+
+
 def _scope(viewer: Viewer) -> str | None:
     # What the API shows a department: the grants it provides or consumes. The bureau sees them all.
     return None if viewer.is_bureau else viewer.department
@@ -46,7 +58,9 @@ def _scope(viewer: Viewer) -> str | None:
 @router.get("/grants", response_class=HTMLResponse)
 def my_grants(request: Request, viewer: ViewerDep, app: PortalDep) -> Response:
     now = app.grants.clock()
-    return render(request, "grants.html", viewer, groups=grouped(app.view.visible(_scope(viewer)), now), now=now)
+    grants = app.view.visible(_scope(viewer))
+    states = {g.grant_id: shown_state(g, app.catalogue, now) for g in grants}
+    return render(request, "grants.html", viewer, groups=grouped(grants, app.catalogue, now), states=states)
 
 
 def visible_grant(app: Portal, viewer: Viewer, grant_id: str) -> Grant:
@@ -61,6 +75,10 @@ def visible_grant(app: Portal, viewer: Viewer, grant_id: str) -> Grant:
 
 def _detail(app: Portal, viewer: Viewer, grant: Grant) -> dict[str, Any]:
     now = app.grants.clock()
+    entry = app.catalogue.data_classes.get(grant.data_class)
+    state = shown_state(grant, entry, now)
+    # The workflow's rule, not the shown state: the provider may revoke a lapsed grant, which would
+    # otherwise confer again should the class become unconditional again.
     can_revoke = (
         viewer.has(Role.APPROVER)
         and viewer.department == grant.provider
@@ -68,10 +86,11 @@ def _detail(app: Portal, viewer: Viewer, grant: Grant) -> dict[str, Any]:
     )
     return {
         "grant": grant,
-        "state": grant.effective_state(now),
+        "state": state,
+        "lapse_note": lapse_note(entry) if state is GrantState.LAPSED else None,
         "history": app.view.history(grant.grant_id),
         "can_revoke": can_revoke,
-        "entry": app.catalogue.data_classes.get(grant.data_class),
+        "entry": entry,
     }
 
 

@@ -20,6 +20,8 @@ _STATE_DENIALS = {
     GrantState.EXPIRED: DenyReason.GRANT_EXPIRED,
     GrantState.APPLIED: DenyReason.NO_GRANT,
     GrantState.REJECTED: DenyReason.NO_GRANT,
+    # Never a recorded state (grants.DERIVED_STATES): here so that every state has its reason.
+    GrantState.LAPSED: DenyReason.AUTOMATIC_GRANT_LAPSED,
 }
 
 
@@ -33,11 +35,11 @@ def select_grant(grants: Sequence[Grant], now: dt.datetime, entry: DataClass | N
     """The grant that governs a (consumer, class) pair: the latest active one, else the latest of any state
     (so that a revoked or expired grant gives its own reason).
 
-    With ``entry``, an automatic grant that lapsed (``automatic_lapsed``) does not count as active: a grant
-    the provider approved, even an older one, governs before it."""
+    With ``entry``, an automatic grant that lapsed (``lapsed``) does not count as active: a grant the
+    provider approved, even an older one, governs before it."""
     if not grants:
         return None
-    active = [g for g in grants if g.is_active(now) and not (entry is not None and automatic_lapsed(g, entry))]
+    active = [g for g in grants if g.is_active(now) and not (entry is not None and lapsed(g, entry))]
     pool = active or list(grants)
     return max(pool, key=lambda g: (g.decided_at or g.applied_at, g.applied_at))
 
@@ -64,6 +66,30 @@ def _conferred(entry: DataClass, grant: Grant) -> tuple[tuple[str, ...], tuple[s
     if not fields:
         return None
     return fields, tuple(f for f in grant.masked_fields if f in fields)
+
+
+def lapsed(grant: Grant, entry: DataClass | None) -> bool:
+    """An automatic grant that confers nothing under the catalogue of now (``entry``: its class's entry,
+    None once the class left the catalogue): the class is gone or no longer unconditional
+    (``automatic_lapsed``), or every field it granted is sensitive now (``_conferred``). ``decide``
+    delivers nothing under such a grant."""
+    if not grant.automatic:
+        return False
+    return entry is None or automatic_lapsed(grant, entry) or _conferred(entry, grant) is None
+
+
+def shown_state(grant: Grant, catalogue: Catalogue | DataClass | None, now: dt.datetime) -> GrantState:
+    """The state every reader shows a grant in: ``effective_state``, except that an approved, unexpired grant
+    that ``lapsed`` is ``LAPSED``, so that nobody is shown "approved" while the router delivers nothing
+    under it. ``catalogue``: the catalogue of now, or the grant's class's entry in it (None: not in it).
+
+    A grant the provider approved keeps its state even when its class left the catalogue: the provider's
+    decision stands (and may be revoked) should the class come back, as the router would honour it."""
+    state = grant.effective_state(now)
+    if state is not GrantState.APPROVED:
+        return state
+    entry = catalogue.data_classes.get(grant.data_class) if isinstance(catalogue, Catalogue) else catalogue
+    return GrantState.LAPSED if lapsed(grant, entry) else state
 
 
 def decide(
