@@ -49,7 +49,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "live": ("Live", "生效中"),
     "expiring": ("Expiring soon", "即将到期"),
     "pending": ("Pending", "待审批"),
-    "ended": ("Revoked, rejected or expired", "已撤销、驳回或过期"),
+    "ended": ("Revoked, rejected, expired or lapsed", "已撤销、驳回、过期或失效"),
     "provides": ("What we provide", "本部门提供"),
     "receives": ("What we receive", "本部门接收"),
     "calls": ("Calls", "调用次数"),
