@@ -5,7 +5,17 @@
   cached for a short TTL, keyed by a keyed hash of user and password (the password is never kept), so
   a revoked or rotated credential stops working within the TTL. Failures are never cached; instead
   each user's verifications are serialised and a failure holds that user's gate for a delay, so
-  guessing one user's password runs at no more than one try per delay, whatever the concurrency.
+  guessing one user's password runs at no more than one try per delay, whatever the concurrency; past
+  ``max_pending_per_user`` waiting tries, more are refused (``TooManyAttempts``) without asking.
+- That gate is anyone's to fill: no credential is needed to send wrong passwords for a name. So a
+  credential this process has seen succeed is remembered (its keyed hash, past the TTL, until the
+  broker refuses it or the table is full) and, once its cache entry expires, is checked with the
+  broker again *beside* the gate: the bus's own services and the systems, whose credentials were good
+  a moment ago, are never refused for someone else's guesses. That lane gives a guesser nothing: only
+  a credential that was right gets into it, one check at a time (``_inflight``), within the global
+  bound on concurrent checks. A credential never seen good here (the first use after a start or a
+  rotation) cannot be told from a guess and still queues in the gate. The alternative, bounding the
+  gate per (user, client address), needs the request's address, which the HTTP layer does not pass.
 - Authorisation: only the writer principals (the bus's own services and the admin) may register,
   delete, and change compatibility or mode. Writers see every subject; any other principal sees only
   the subjects its name entitles it to (``SubjectScope``): a subject names a grant's consumer and
@@ -103,6 +113,8 @@ class Authenticator:
         # A per-process key: the cache holds HMACs that are useless outside this process.
         self._hash_key = secrets.token_bytes(32)
         self._cache: dict[bytes, float] = {}
+        # Credentials verified good at least once, in insertion order (the oldest is evicted first).
+        self._known: dict[bytes, None] = {}
         self._gates: dict[str, _Gate] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
         # A credential being verified: more requests with the very same credential wait for that
@@ -130,6 +142,10 @@ class Authenticator:
             while len(self._cache) >= self._max_cached:
                 del self._cache[next(iter(self._cache))]  # the oldest insertion
         self._cache[key] = now + self._ttl_s
+        self._known.pop(key, None)
+        if len(self._known) >= self._max_cached:
+            del self._known[next(iter(self._known))]
+        self._known[key] = None
 
     async def authenticate(self, credentials: BasicCredentials) -> bool:
         """True when the credential is good. Raises ``TooManyAttempts`` or ``VerifierUnavailable``."""
@@ -162,6 +178,8 @@ class Authenticator:
         return good
 
     async def _verified(self, key: bytes, credentials: BasicCredentials) -> bool:
+        if key in self._known:
+            return await self._rechecked(key, credentials)
         gate = self._gates.setdefault(credentials.username, _Gate())
         if gate.pending >= self._max_pending:
             raise TooManyAttempts(self._failure_delay_s * self._max_pending)
@@ -183,6 +201,17 @@ class Authenticator:
             gate.pending -= 1
             if gate.pending == 0:
                 self._gates.pop(credentials.username, None)
+
+    async def _rechecked(self, key: bytes, credentials: BasicCredentials) -> bool:
+        """A credential good before, checked again outside its user's gate (module docstring)."""
+        async with self._slots:
+            good = await asyncio.to_thread(self._verify, credentials.username, credentials.password)
+        if good:
+            self._remember(key)
+        else:
+            # Revoked or rotated: from now on it is a guess like any other, and waits in the gate.
+            self._known.pop(key, None)
+        return good
 
 
 OperationName = Literal["Read", "Write", "Delete", "AlterCompatibility", "AlterMode"]
