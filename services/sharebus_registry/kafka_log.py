@@ -152,17 +152,21 @@ class KafkaSchemaLog:
             consumer.close()
 
     def _apply(self, key: bytes | None, value: bytes | None, offset: int) -> None:
+        # One bad record must not stop the registry from following the log: an exception that
+        # escaped here would end the reader thread, and every restart would stall on the same record.
         try:
             record = decode(key, value)
         except MalformedRecord as exc:
             log.warning("skipping malformed record at %s offset %d: %s", self.topic, offset, exc)
+            return
+        except Exception:
+            log.exception("skipping the record at %s offset %d: it could not be decoded", self.topic, offset)
             return
         if record is None:
             return
         try:
             self._state.apply(record)
         except Exception:
-            # One bad record must not stop the registry from following the log.
             log.exception("could not apply the record at %s offset %d", self.topic, offset)
 
     def _advance(self, position: int) -> None:

@@ -114,8 +114,10 @@ def encode(record: Record) -> tuple[bytes, bytes | None]:
 def _object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedRecord(f"{what} is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON and a number too long to convert; RecursionError a
+        # document nested deeper than the parser goes: anyone who may write the topic can send either.
+        raise MalformedRecord(f"{what} is not JSON this registry reads: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedRecord(f"{what} is not a JSON object: {raw!r}")
     return document

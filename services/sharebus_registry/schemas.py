@@ -45,8 +45,17 @@ def parse_submitted(text: object, schema_type: object = AVRO, references: object
 
 def parse(text: str) -> ParsedSchema:
     try:
+        return _parse(text)
+    except RecursionError as exc:
+        # A document nested deeper than the parsers (or the walks below) go: from a request or from a
+        # record on the log, it is a schema like any other invalid one, not a crash.
+        raise InvalidSchema("Invalid schema: nested too deeply") from exc
+
+
+def _parse(text: str) -> ParsedSchema:
+    try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or a number too long to convert
         raise InvalidSchema(f"Invalid schema: not JSON ({exc})") from exc
     try:
         parsed = avro.schema.parse(text)
