@@ -9,6 +9,11 @@ keep both records: fields are written in a fixed order with no whitespace.
   removes the configuration (``subject`` null is the global one).
 - ``{"keytype":"DELETE_SUBJECT","subject":s,"magic":0}`` -> ``{"subject","version"}``: Karapace's soft
   delete of every version up to ``version``. Only read, never written.
+- ``{"keytype":"SHAREBUS_ID_HIGH_WATER","magic":0}`` -> ``{"id": n}``: this registry's own, the highest
+  id it has issued, written with a permanent delete. Compaction removes a permanently deleted version's
+  records for good, and with them the only trace of its id; this one key, always holding the largest
+  value, survives, so a restart never hands that id out again. Confluent's and Karapace's readers skip
+  a key type they do not know.
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ class DeleteSubjectKey:
 
 
 @dataclass(frozen=True, slots=True)
+class HighWaterKey:
+    """The one key of the highest issued id (module docstring)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HighWaterValue:
+    schema_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaValue:
     subject: str
     version: int
@@ -64,8 +79,8 @@ class DeleteSubjectValue:
     version: int
 
 
-Key = SchemaKey | ConfigKey | DeleteSubjectKey
-Value = SchemaValue | ConfigValue | DeleteSubjectValue
+Key = SchemaKey | ConfigKey | DeleteSubjectKey | HighWaterKey
+Value = SchemaValue | ConfigValue | DeleteSubjectValue | HighWaterValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,9 @@ class Record:
     key: Key
     value: Value | None
     """None is a tombstone."""
+
+
+_HIGH_WATER = "SHAREBUS_ID_HIGH_WATER"
 
 
 def _dumps(document: object) -> bytes:
@@ -84,6 +102,8 @@ def encode_key(key: Key) -> bytes:
         return _dumps({"keytype": "SCHEMA", "subject": key.subject, "version": key.version, "magic": 1})
     if isinstance(key, ConfigKey):
         return _dumps({"keytype": "CONFIG", "subject": key.subject, "magic": 0})
+    if isinstance(key, HighWaterKey):
+        return _dumps({"keytype": _HIGH_WATER, "magic": 0})
     return _dumps({"keytype": "DELETE_SUBJECT", "subject": key.subject, "magic": 0})
 
 
@@ -104,6 +124,8 @@ def encode_value(value: Value | None) -> bytes | None:
         return _dumps(document)
     if isinstance(value, ConfigValue):
         return _dumps({"compatibilityLevel": value.level.value})
+    if isinstance(value, HighWaterValue):
+        return _dumps({"id": value.schema_id})
     return _dumps({"subject": value.subject, "version": value.version})
 
 
@@ -179,4 +201,6 @@ def decode(raw_key: bytes | None, raw_value: bytes | None) -> Record | None:
         if value_doc is None:
             return Record(delete_key, None)
         return Record(delete_key, DeleteSubjectValue(_str(value_doc, "subject"), _int(value_doc, "version")))
+    if keytype == _HIGH_WATER:
+        return Record(HighWaterKey(), None if value_doc is None else HighWaterValue(_int(value_doc, "id")))
     return None

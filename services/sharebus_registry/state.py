@@ -17,6 +17,8 @@ from sharebus_registry.records import (
     ConfigValue,
     DeleteSubjectKey,
     DeleteSubjectValue,
+    HighWaterKey,
+    HighWaterValue,
     Record,
     SchemaKey,
     SchemaValue,
@@ -50,8 +52,10 @@ class RegistryState:
         self._references: dict[int, int] = {}
         self._levels: dict[str | None, CompatibilityLevel] = {}
         # Never lowered by deletes, so a permanently deleted id is not handed out again while the
-        # process runs (after compaction has removed a record, a restart may).
+        # process runs; across a restart, after compaction has removed its records, the high-water
+        # record (records.py) keeps it. ``_high_water`` is the largest that record has said.
         self._max_id = first_id - 1
+        self._high_water = first_id - 1
 
     # --- applying the log -------------------------------------------------------------------
 
@@ -68,6 +72,10 @@ class RegistryState:
                     self._levels.pop(key.subject, None)
                 elif isinstance(value, ConfigValue):
                     self._levels[key.subject] = value.level
+            elif isinstance(key, HighWaterKey) and isinstance(value, HighWaterValue):
+                if self.owns_id(value.schema_id):
+                    self._high_water = max(self._high_water, value.schema_id)
+                    self._max_id = max(self._max_id, value.schema_id)
             elif isinstance(key, DeleteSubjectKey) and isinstance(value, DeleteSubjectValue):
                 versions = self._subjects.get(key.subject, {})
                 for number, entry in list(versions.items()):
@@ -175,6 +183,11 @@ class RegistryState:
     def next_id(self) -> int:
         with self._lock:
             return self._max_id + 1
+
+    def unrecorded_high_water(self) -> int | None:
+        """The highest own id issued, when the log's high-water record does not say it yet."""
+        with self._lock:
+            return self._max_id if self._max_id > self._high_water else None
 
     def next_version(self, subject: str) -> int:
         # Soft-deleted versions keep their numbers; only a permanent delete frees them.

@@ -31,7 +31,15 @@ from sharebus_registry.errors import (
     VersionNotSoftDeleted,
     VersionSoftDeleted,
 )
-from sharebus_registry.records import ConfigKey, ConfigValue, Record, SchemaKey, SchemaValue
+from sharebus_registry.records import (
+    ConfigKey,
+    ConfigValue,
+    HighWaterKey,
+    HighWaterValue,
+    Record,
+    SchemaKey,
+    SchemaValue,
+)
 from sharebus_registry.schemas import ParsedSchema
 from sharebus_registry.state import RegisteredVersion, RegistryState
 
@@ -285,7 +293,7 @@ class SchemaStore:
             if permanent:
                 if live:
                     raise SubjectNotSoftDeleted(subject)
-                records = [Record(SchemaKey(subject, entry.version), None) for entry in every]
+                records = [*self._high_water(), *(Record(SchemaKey(subject, e.version), None) for e in every)]
                 deleted = every
             else:
                 if not live:
@@ -306,12 +314,20 @@ class SchemaStore:
             if permanent:
                 if not target.deleted:
                     raise VersionNotSoftDeleted(subject, target.version)
-                self._log.append([Record(SchemaKey(subject, target.version), None)])
+                self._log.append([*self._high_water(), Record(SchemaKey(subject, target.version), None)])
             else:
                 if target.deleted:
                     raise VersionSoftDeleted(subject, target.version)
                 self._log.append([Record(SchemaKey(subject, target.version), _soft_deleted(target))])
             return target.version
+
+    def _high_water(self) -> list[Record]:
+        """The record keeping the highest issued id past compaction, to go before a permanent delete's.
+
+        Before, not after: if the write stops between the two, an id is only kept from reuse, never freed.
+        """
+        highest = self.state.unrecorded_high_water()
+        return [] if highest is None else [Record(HighWaterKey(), HighWaterValue(highest))]
 
     def set_level(self, subject: str | None, level: CompatibilityLevel) -> CompatibilityLevel:
         with self._write_lock:
