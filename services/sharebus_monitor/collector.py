@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.topics import TopicNames
+from sharebus_monitor.groups import GroupLabels
 from sharebus_monitor.lag import GrowthTracker, LagSample, Partition, lag_by_topic
 from sharebus_monitor.offsets import OffsetReader, OffsetsUnavailable
 
@@ -20,24 +21,28 @@ log = logging.getLogger("sharebus.monitor")
 
 class LagSampler:
     """One sample: the router's group over every source topic, the auditor's over the facts topic
-    (its lag is audit not yet chained), and every subscriber group of the namespace
-    (``<ns>.sub.<system>`` by default, or any group named ``<ns>.*``) over the delivery topics it has
-    committed on."""
+    (its lag is audit not yet chained), and the systems' groups (``<ns>.<system>.*``) over the delivery
+    topics they have committed on: each system's ``sub`` and ``land`` groups under their own label, its
+    other groups folded into one (``groups.GroupLabels``) whose lag is the largest of theirs."""
 
     def __init__(
-        self, reader: OffsetReader, topics: TopicNames, source_topics: Sequence[str], growth: GrowthTracker
+        self,
+        reader: OffsetReader,
+        topics: TopicNames,
+        source_topics: Sequence[str],
+        growth: GrowthTracker,
+        labels: GroupLabels | None = None,
     ) -> None:
         self.reader = reader
         self.topics = topics
         self.source_topics = list(source_topics)
         self.growth = growth
+        self.labels = labels or GroupLabels(topics)
         self.delivery_prefix = topics.delivery("")
 
     def sample(self, now: float) -> list[LagSample]:
-        listed = self.reader.groups()
-        own = (self.topics.router_app_id, self.topics.auditor_app_id)
-        groups = [g for g in listed if g in own or g.startswith(f"{self.topics.namespace}.")]
-        committed = self.reader.committed(groups)
+        label = self.labels.select(self.reader.groups()).label
+        committed = self.reader.committed(label)
         wanted: dict[str, set[str]] = {}
         for group, offsets in committed.items():
             if group == self.topics.router_app_id:
@@ -49,20 +54,25 @@ class LagSampler:
         partitions = self.reader.partitions(set().union(*wanted.values()) if wanted else set())
         latest = self.reader.watermarks(partitions, latest=True)
         earliest = self.reader.watermarks(partitions, latest=False)
-        samples = []
+        # A folded label's lag is the largest of its groups' (the consumer furthest behind).
+        lags: dict[tuple[str, str], int] = {}
         # A topic whose lag is unknown for one sample keeps its growth window: an error is not a drain.
         kept: set[tuple[str, str]] = set()
         for group, group_topics in sorted(wanted.items()):
             mine: dict[Partition, int] = {p: end for p, end in latest.items() if p[0] in group_topics}
             lag, unknown = lag_by_topic(committed[group], earliest, mine)
-            for topic, records in sorted(lag.items()):
-                growing = self.growth.observe((group, topic), now, records)
-                samples.append(LagSample(group, topic, records, growing))
-                kept.add((group, topic))
-            kept.update((group, topic) for topic in unknown)
+            for topic, records in lag.items():
+                key = (label[group], topic)
+                lags[key] = max(records, lags.get(key, 0))
+            kept.update((label[group], topic) for topic in unknown)
+        samples = [
+            LagSample(g, t, records, self.growth.observe((g, t), now, records))
+            for (g, t), records in sorted(lags.items())
+        ]
+        kept.update(lags)
         # A group still listed whose offsets Kafka did not give this time (OffsetReader.committed leaves it
         # out) keeps its windows too: otherwise intermittent errors would keep "growing" from ever firing.
-        self.growth.forget_all_but(kept, set(groups) - set(committed))
+        self.growth.forget_all_but(kept, {label[g] for g in label if g not in committed})
         return samples
 
 

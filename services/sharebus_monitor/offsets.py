@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported by name
 
 from sharebus_core.errors import SharebusError
@@ -13,6 +13,9 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_monitor.lag import Partition
 
 log = logging.getLogger(__name__)
+
+
+_IDLE = (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
 
 
 class OffsetsUnavailable(SharebusError, RuntimeError):
@@ -54,17 +57,19 @@ class OffsetReader:
         except KafkaException as exc:
             raise self.unavailable("cannot list topics", exc) from exc
 
-    def groups(self) -> list[str]:
+    def groups(self) -> dict[str, bool]:
+        """Every group, and whether it is idle: no members (Kafka's ``Empty``, or ``Dead``)."""
         try:
             listed = self.admin.list_consumer_groups(request_timeout=self.timeout_s).result()
         except KafkaException as exc:
             raise self.unavailable("cannot list consumer groups", exc) from exc
-        return sorted(g.group_id for g in listed.valid)
+        return {g.group_id: getattr(g, "state", None) in _IDLE for g in listed.valid}
 
     def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int | None]]:
         """Committed offsets of each group: -1 where none, ``None`` where Kafka answered the partition
         with an error. A group that vanished meanwhile is left out."""
-        # The API takes one group per request; the requests still run concurrently.
+        # The API takes one group per request (confluent-kafka 2.16 refuses more); the requests still run
+        # concurrently, and GroupLabels.select bounds how many there are.
         futures = {
             group: self.admin.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group)], request_timeout=self.timeout_s

@@ -68,11 +68,11 @@ class FakeOffsets:
     """Stands in for OffsetReader: the groups, commits and watermarks a broker would report."""
 
     def __init__(self) -> None:
-        self.listed = ["ns-router", "ns-auditor", "ns.sub.tax-levy", "other.sub.x", "probe-1"]
+        self.listed = ["ns-router", "ns-auditor", "ns.tax-levy.sub", "other.sub.x", "probe-1"]
         self.commits: dict[str, dict[Partition, int | None]] = {
             "ns-router": {("ns.src.a", 0): 5},
             "ns-auditor": {("ns.audit.facts", 0): 40},
-            "ns.sub.tax-levy": {("ns.dlv.tax-levy", 0): 2, ("ns.grants", 0): 1},
+            "ns.tax-levy.sub": {("ns.dlv.tax-levy", 0): 2, ("ns.grants", 0): 1},
         }
         self.ends = {
             ("ns.audit.facts", 0): 100,
@@ -83,8 +83,8 @@ class FakeOffsets:
         }
         self.starts = {("ns.src.a", 1): 1}
 
-    def groups(self) -> list[str]:
-        return self.listed
+    def groups(self) -> dict[str, bool]:
+        return dict.fromkeys(self.listed, False)
 
     def committed(self, groups: Iterable[str]) -> dict[str, dict[Partition, int | None]]:
         return {g: self.commits.get(g, {}) for g in groups}
@@ -106,7 +106,7 @@ def test_sampler_reports_the_router_over_sources_and_subscribers_over_their_deli
     assert samples == {
         ("ns-router", "ns.src.a"): 4 + 3,
         ("ns-router", "ns.src.b"): 0,
-        ("ns.sub.tax-levy", "ns.dlv.tax-levy"): 1,
+        ("ns.tax-levy.sub", "ns.dlv.tax-levy"): 1,
         # The auditor: facts not yet chained.
         ("ns-auditor", "ns.audit.facts"): 60,
     }
@@ -128,12 +128,12 @@ def test_a_group_whose_offsets_kafka_could_not_read_keeps_its_growth_window() ->
     sampler = LagSampler(cast(OffsetReader, reader), TopicNames("ns"), ["ns.src.a", "ns.src.b"], GrowthTracker(60))
     sampler.sample(now=0.0)
     answered = reader.committed
-    reader.committed = lambda groups: {g: o for g, o in answered(groups).items() if g != "ns.sub.tax-levy"}  # type: ignore[method-assign]
-    assert ("ns.sub.tax-levy", "ns.dlv.tax-levy") not in {(s.group, s.topic) for s in sampler.sample(now=30.0)}
+    reader.committed = lambda groups: {g: o for g, o in answered(groups).items() if g != "ns.tax-levy.sub"}  # type: ignore[method-assign]
+    assert ("ns.tax-levy.sub", "ns.dlv.tax-levy") not in {(s.group, s.topic) for s in sampler.sample(now=30.0)}
     reader.committed = answered  # type: ignore[method-assign]
     reader.ends[("ns.dlv.tax-levy", 0)] = 50
     growing = {(s.group, s.topic): s.growing for s in sampler.sample(now=61.0)}
-    assert growing[("ns.sub.tax-levy", "ns.dlv.tax-levy")] is True
+    assert growing[("ns.tax-levy.sub", "ns.dlv.tax-levy")] is True
 
 
 class _Admin:
