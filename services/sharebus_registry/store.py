@@ -196,21 +196,28 @@ class SchemaStore:
     def import_version(self, subject: str, schema: ParsedSchema, schema_id: int) -> int:
         """Adds ``schema`` under ``subject`` with the id another bus's registry gave it (federation).
 
-        The id must be outside this registry's own range and, if already held, held for the same
-        schema: an import can never make an id mean a second schema. No compatibility check: the
-        schema was checked where it was registered.
+        An id already held must be held for the same schema: an import can never make an id mean a
+        second schema. An id of this registry's own range is taken only so: this registry issued it
+        for that very schema, which came back (a district's class projected by the city for one of
+        the district's own systems keeps the district's id); any other id of the range is refused,
+        as only this registry hands those out. No compatibility check: the schema was checked where
+        it was registered.
         """
-        if self.state.owns_id(schema_id):
-            raise ImportConflict(f"id {schema_id} is in this registry's own range; only another bus's ids are imported")
         with self._write_lock:
             held = self.state.parsed(schema_id)
+            if self.state.owns_id(schema_id) and held is None:
+                raise ImportConflict(
+                    f"id {schema_id} is in this registry's own range; only another bus's ids are imported"
+                )
             if held is not None and held.canonical != schema.canonical:
                 raise ImportConflict(f"id {schema_id} is already held for another schema")
             live = self.state.versions(subject)
             if any(entry.schema_id == schema_id for entry in live):
                 return schema_id
             version = self.state.next_version(subject)
-            record = Record(SchemaKey(subject, version), SchemaValue(subject, version, schema_id, schema.text))
+            # One id, one text: a held id is stored with the text it already has.
+            text = self.state.schema_text(schema_id) or schema.text
+            record = Record(SchemaKey(subject, version), SchemaValue(subject, version, schema_id, text))
             self._log.append([record])
             return self._applied(subject, version).schema_id
 
