@@ -13,13 +13,19 @@ copies than promised.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource  # not re-exported by name
+from confluent_kafka.admin._resource import ResourceType
 
 from sharebus_core.kafka import KafkaAccess
 from sharebus_provision.errors import ProvisionError
+
+log = logging.getLogger(__name__)
 
 MAX_REPLICATION_FACTOR = 3
 
@@ -38,13 +44,50 @@ class Replication:
 
 
 def cluster_replication(access: KafkaAccess, timeout_s: float = 10.0) -> Replication:
-    """The rule for the cluster ``access`` reaches, counting the brokers its metadata lists (any
-    principal may ask). For clients that create topics with an explicit factor (Faust)."""
+    """The rule for the cluster ``access`` reaches, for clients that create topics with an explicit factor
+    (Faust). Taken from what does not shrink while a broker is down: the brokers' own defaults
+    (``default.replication.factor``, ``min.insync.replicas``, which the launcher sets from the rule) where the
+    principal may read them, else the brokers the cluster knows of, the live ones and every one holding a
+    replica of a topic the principal can see. Counting the live brokers alone, a router started while one of
+    three was down made Faust's topics with 2 copies for good.
+
+    With fewer brokers up than the factor, a topic Faust has yet to create is refused by the cluster (as the
+    bus's own topics are) rather than made with fewer copies; the topics that exist are used as they are."""
+    admin = access.admin()
     try:
-        brokers = len(access.admin().list_topics(timeout=timeout_s).brokers)
+        metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise ProvisionError(f"cannot count the cluster's brokers: {exc.args[0]}") from exc
-    return Replication.for_brokers(max(brokers, 1))
+    live = set(metadata.brokers)
+    replication = _broker_defaults(admin, sorted(live), timeout_s)
+    if replication is None:
+        known = live.union(*(p.replicas for t in metadata.topics.values() for p in t.partitions.values()))
+        replication = Replication.for_brokers(max(len(known), 1))
+    if len(live) < replication.factor:
+        log.warning(
+            "%d of the cluster's brokers are up, fewer than its %d copies: a topic not made yet is refused "
+            "until enough are back",
+            len(live),
+            replication.factor,
+        )
+    return replication
+
+
+def _broker_defaults(admin: AdminClient, live: list[int], timeout_s: float) -> Replication | None:
+    """The brokers' default factor and min ISR, or None where the principal may not read broker configs
+    (the router's may not: the defaults are the fallback's to infer)."""
+    if not live:
+        return None
+    resource = ConfigResource(ResourceType.BROKER, str(live[0]))
+    try:
+        entries = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
+        factor, min_insync = (
+            int(entries[name].value) for name in ("default.replication.factor", "min.insync.replicas")
+        )
+    except (KafkaException, KeyError, TypeError, ValueError) as exc:
+        log.info("broker defaults not readable (%s): counting the brokers the metadata knows of", exc)
+        return None
+    return Replication(factor=factor, min_insync=min_insync) if factor >= 1 else None
 
 
 @dataclass(frozen=True, slots=True)
