@@ -17,9 +17,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sharebus_core.catalogue import Catalogue
+from sharebus_federation.follower import DIRECTIONS, SchemaFollower
 from sharebus_federation.mirror import MirrorHealth, MirrorMaker
 from sharebus_federation.plan import CITY
-from sharebus_federation.schemas import SchemaFollower
 
 
 class FederationCollector(Collector):
@@ -61,6 +61,7 @@ class FederationCollector(Collector):
         )
         imported.add_metric([district], float(self.follower.imported))
         yield imported
+        yield from self._follower_trouble(district)
         levels = GaugeMetricFamily(
             "sharebus_department_level_info",
             "The level of each department of the city catalogue (city, or a district's)",
@@ -70,6 +71,33 @@ class FederationCollector(Collector):
             level, of = self.catalogue.level_of(department)
             levels.add_metric([department, level, of], 1.0)
         yield levels
+
+    def _follower_trouble(self, district: str) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """What the schema follower could not import: refused versions, and ranges that overlap."""
+        state = self.follower.state
+        refusals = CounterMetricFamily(
+            "sharebus_federation_schema_import_refusals",
+            "Schema versions whose import was refused, once per pass it was tried (each pass tries again)",
+            labels=["district", "direction"],
+        )
+        refused_now = GaugeMetricFamily(
+            "sharebus_federation_schemas_refused",
+            "Schema versions the last pass could not import (the others were imported)",
+            labels=["district", "direction"],
+        )
+        totals = dict(self.follower.refusals_total)
+        for direction in DIRECTIONS:
+            refusals.add_metric([district, direction], float(totals[direction]))
+            refused_now.add_metric([district, direction], float(sum(d == direction for d, _r in state.refused)))
+        yield refusals
+        yield refused_now
+        disjoint = GaugeMetricFamily(
+            "sharebus_federation_id_ranges_disjoint",
+            "1 when the last pass read both registries' id ranges and they do not overlap (else nothing is imported)",
+            labels=["district"],
+        )
+        disjoint.add_metric([district], 1.0 if state.ranges is not None else 0.0)
+        yield disjoint
 
 
 __all__ = ["FederationCollector"]

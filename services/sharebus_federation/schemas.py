@@ -6,14 +6,14 @@ federated classes; down: the city's projection subjects of the district's system
 of the sending bus into the receiving one with the Confluent import form (``"id"`` in the body).
 
 Fail closed: a record whose id has not been imported yet resolves nowhere, so the receiving router
-dead-letters it (``unknown_schema``, replayable) and a subscriber refuses to decode it.
+dead-letters it (``unknown_schema``, replayable) and a subscriber refuses to decode it. The follower
+that runs this every second, both directions, is ``sharebus_federation.follower.SchemaFollower``.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, field
 from typing import TypeGuard
 from urllib.parse import quote
 
@@ -22,7 +22,6 @@ import httpx
 from sharebus_core.errors import SharebusError
 from sharebus_core.registry_client import registry_http_auth
 
-log = logging.getLogger(__name__)
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
@@ -47,7 +46,7 @@ class _Version:
     schema: str
 
 
-def _whole(value: object) -> TypeGuard[int]:
+def whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -56,7 +55,7 @@ def _version(document: object, prefix: str) -> _Version:
     if not isinstance(document, dict):
         raise SchemaImportError(f"the listing under {prefix!r} holds {str(document)[:100]}, not a schema version")
     subject, version, schema_id, schema = (document.get(k) for k in ("subject", "version", "id", "schema"))
-    if not (isinstance(subject, str) and isinstance(schema, str) and _whole(version) and _whole(schema_id)):
+    if not (isinstance(subject, str) and isinstance(schema, str) and whole(version) and whole(schema_id)):
         raise SchemaImportError(f"the listing under {prefix!r} holds a malformed version: {str(document)[:300]}")
     if not subject.startswith(prefix):
         raise SchemaImportError(f"the listing under {prefix!r} holds subject {subject!r}, which is not under it")
@@ -75,25 +74,61 @@ def _listed(client: httpx.Client, prefix: str) -> list[_Version]:
     return [_version(d, prefix) for d in documents]
 
 
-def _import(dst: httpx.Client, version: _Version) -> None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One version the receiving side would not take (or the follower would not send) in a pass."""
+
+    subject: str
+    version: int
+    schema_id: int
+    reason: str
+
+
+@dataclass(slots=True)
+class SyncResult:
+    imported: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def _refusal(dst: httpx.Client, version: _Version, own_ids: Container[int] | None) -> str | None:
+    """Why ``version`` is not sent, or None. An id outside the sender's own range goes only where the
+    receiver already holds it (a schema the sender itself imported, e.g. a class whose schema copies a
+    projection): otherwise a sender could claim an id of another bus's range first and lock that bus's
+    schema out for good."""
+    if own_ids is None or version.schema_id in own_ids:
+        return None
+    held = dst.get(f"/schemas/ids/{version.schema_id}")
+    if held.status_code == 200:
+        return None  # the receiver judges: the same schema, or a refusal (an id never means two schemas)
+    return (
+        f"id {version.schema_id} is outside the sending registry's own range and {dst.base_url} does not hold it "
+        f"(HTTP {held.status_code})"
+    )
+
+
+def _import(dst: httpx.Client, version: _Version) -> str | None:
+    """Imports one version; the receiver's refusal, or None."""
     body = {"schema": version.schema, "schemaType": "AVRO", "id": version.schema_id}
     # One path segment, escaped: a subject named ".../../<another subject>" would otherwise be
     # normalised by the client into a write to that other subject, with this bus's writer credential.
     path = f"/subjects/{quote(version.subject, safe='')}/versions"
     answer = dst.post(path, json=body, headers={"Content-Type": _CONTENT_TYPE})
     if answer.status_code >= 300:
-        raise SchemaImportError(
-            f"importing {version.subject} id {version.schema_id} into {dst.base_url} failed "
-            f"(HTTP {answer.status_code}): {answer.text[:300]}"
-        )
+        return f"{dst.base_url} refused it (HTTP {answer.status_code}): {answer.text[:300]}"
+    return None
 
 
-def sync_schemas(source: RegistryEnd, target: RegistryEnd, prefixes: tuple[str, ...]) -> int:
-    """Imports every version under ``prefixes`` that the target lacks; returns how many it imported.
+def sync_schemas(
+    source: RegistryEnd, target: RegistryEnd, prefixes: tuple[str, ...], own_ids: Container[int] | None = None
+) -> SyncResult:
+    """Imports every version under ``prefixes`` that the target lacks; what it imported and what was refused.
 
-    ``SchemaImportError`` when a registry cannot be reached or answers what a registry would not.
+    A refused version is reported and skipped, never the end of the pass: every other version is still
+    imported, and the refused one is tried again on the next call. ``own_ids``: the ids the source hands
+    out itself (None: any id). ``SchemaImportError`` when a registry cannot be reached or answers what a
+    registry would not (nothing can be judged then).
     """
-    imported = 0
+    result = SyncResult()
     try:
         with source.client() as src, target.client() as dst:
             for prefix in prefixes:
@@ -101,52 +136,15 @@ def sync_schemas(source: RegistryEnd, target: RegistryEnd, prefixes: tuple[str, 
                 for version in sorted(_listed(src, prefix), key=lambda v: (v.subject, v.version)):
                     if (version.subject, version.schema_id) in held:
                         continue
-                    _import(dst, version)
+                    reason = _refusal(dst, version, own_ids) or _import(dst, version)
+                    if reason is not None:
+                        result.refused.append(Refusal(version.subject, version.version, version.schema_id, reason))
+                        continue
                     held.add((version.subject, version.schema_id))
-                    imported += 1
+                    result.imported += 1
     except httpx.HTTPError as exc:
         raise SchemaImportError(f"schema import from {source.url} to {target.url} failed: {exc}") from exc
-    return imported
+    return result
 
 
-class SchemaFollower:
-    """Runs ``sync_schemas`` for both directions every ``every_s`` seconds, in a thread of its own."""
-
-    def __init__(
-        self, directions: list[tuple[RegistryEnd, RegistryEnd, tuple[str, ...]]], every_s: float = 1.0
-    ) -> None:
-        self.directions = directions
-        self.every_s = every_s
-        self.imported = 0
-        self.passes = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="schema-follower", daemon=True)
-
-    def run_once(self) -> int:
-        count = sum(sync_schemas(source, target, prefixes) for source, target, prefixes in self.directions)
-        self.imported += count
-        self.passes += 1
-        return count
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                self.last_error = None
-            except SchemaImportError as exc:
-                # Kept, not raised: a registry that is away now is retried on the next pass.
-                self.last_error = str(exc)
-                log.warning("%s", exc)
-            self._stop.wait(self.every_s)
-
-    def start(self) -> SchemaFollower:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-__all__ = ["RegistryEnd", "SchemaFollower", "SchemaImportError", "sync_schemas"]
+__all__ = ["Refusal", "RegistryEnd", "SchemaImportError", "SyncResult", "sync_schemas", "whole"]

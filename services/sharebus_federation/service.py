@@ -4,7 +4,12 @@
 MirrorMaker 2's credentials on both clusters from the 0600 files the launcher provisioned
 (``provision_mirror``), and a registry writer's credential for each bus's registry. It serves
 ``/metrics`` (``FederationCollector``) and ``/healthz``, which answers 503 until MirrorMaker 2 runs
-every flow and the schema follower's last pass succeeded.
+every flow and the schema follower's last pass imported everything it should have.
+
+MirrorMaker 2 starts only once a pass has found the two registries' own id ranges disjoint: while
+they overlap, one id could mean a city schema on one bus and a district's on the other, and records
+would be decoded with the wrong schema. Until then nothing is imported or mirrored, ``/healthz``
+answers 503 naming the ranges, and the error is logged.
 """
 
 from __future__ import annotations
@@ -16,13 +21,13 @@ from http.server import ThreadingHTTPServer
 from prometheus_client import CollectorRegistry
 
 from sharebus_core.catalogue import load_catalogue
-from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess, read_credentials_file
 from sharebus_core.probe_server import serve_probes
+from sharebus_federation.follower import SchemaFollower
 from sharebus_federation.metrics import FederationCollector
 from sharebus_federation.mirror import MirrorError, MirrorHealth, MirrorMaker
 from sharebus_federation.plan import CITY, check_accepted, plan_for, schema_subjects
-from sharebus_federation.schemas import RegistryEnd, SchemaFollower
+from sharebus_federation.schemas import RegistryEnd
 from sharebus_federation.settings import BusEnd, FederationSettings
 
 log = logging.getLogger("sharebus.federation")
@@ -58,10 +63,11 @@ class FederationService:
         self.mirror = MirrorMaker(settings, self.plan, mirror_access(config.city), mirror_access(config.district))
         city_registry, district_registry = registry_end(config.city), registry_end(config.district)
         self.follower = SchemaFollower(
-            [
-                (district_registry, city_registry, schema_subjects(self.plan, "up")),
-                (city_registry, district_registry, schema_subjects(self.plan, "down")),
-            ],
+            city_registry,
+            district_registry,
+            schema_subjects(self.plan, "up"),
+            schema_subjects(self.plan, "down"),
+            district_code=settings.district,
             every_s=settings.schema_sync_s,
         )
         self._health_lock = threading.Lock()
@@ -87,14 +93,15 @@ class FederationService:
     def health_body(self) -> dict[str, object]:
         health = self.health()
         flows = {("up" if target == CITY else "down"): state for (_s, target), state in health.flows.items()}
-        schemas_ok = self.follower.passes > 0 and self.follower.last_error is None
+        schemas = self.follower.health()
         return {
-            "healthy": health.mirroring and schemas_ok,
+            "healthy": health.mirroring and schemas["healthy"] is True,
             "district": self.plan.district,
             "mirrormaker_running": health.running,
             "flows": flows,
             "schemas_imported": self.follower.imported,
             "schema_error": self.follower.last_error,
+            "schemas": schemas,
         }
 
     def serve(self) -> ThreadingHTTPServer:
@@ -120,17 +127,25 @@ class FederationService:
                 return 1
         return 0
 
+    def _ranges_disjoint(self, stop: threading.Event) -> bool:
+        """Runs schema passes until one finds the registries' id ranges disjoint (True), or ``stop`` (False).
+        The follower logs the overlap when it is first found; /healthz names it meanwhile."""
+        while True:
+            self.follower.run_once()
+            if self.follower.state.ranges is not None:
+                return True
+            if stop.wait(self.settings.schema_sync_s):
+                return False
+
     def run(self, stop: threading.Event) -> int:
         """Until ``stop`` is set: 0, or 1 when MirrorMaker 2 failed to start or exited on its own."""
         server = self.serve()
         refresher = threading.Thread(target=self._refresh_health, name="federation-health", daemon=True)
         refresher.start()
         try:
-            self.follower.run_once()
-        except SharebusError as exc:
-            log.warning("first schema pass failed (retried every %gs): %s", self.settings.schema_sync_s, exc)
-        self.follower.start()
-        try:
+            if not self._ranges_disjoint(stop):
+                return 0
+            self.follower.start()
             self.starting = True
             self.mirror.start()
             self.starting = False

@@ -1,4 +1,4 @@
-"""Compatibility configuration, compatibility tests and the (read-only) mode endpoints."""
+"""Compatibility configuration, compatibility tests, the (read-only) mode endpoints and this registry's id range."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from aiohttp import web
 from sharebus_registry.api_support import flag, json_response, read_object, store_of
 from sharebus_registry.compat import parse_level
 from sharebus_registry.schemas import parse_submitted
+from sharebus_registry.state import ID_SPAN
 from sharebus_registry.store import VersionSpec, parse_version
+
+# Not Confluent's: the federation service reads both buses' ranges and refuses to run when they overlap
+# (docs/federation.md). Behind the guard like every path but ``/``: any authenticated principal reads it.
+ID_RANGE_PATH = "/v1/metadata/id-range"
 
 
 def add_config_routes(app: web.Application) -> None:
@@ -23,6 +28,7 @@ def add_config_routes(app: web.Application) -> None:
     app.router.add_post("/compatibility/subjects/{subject}/versions/{version}", test_against_version)
     app.router.add_get("/mode", mode)
     app.router.add_get("/mode/{subject}", mode)
+    app.router.add_get(ID_RANGE_PATH, id_range)
 
 
 async def get_global_level(request: web.Request) -> web.Response:
@@ -83,3 +89,9 @@ async def _test(request: web.Request, version: VersionSpec | None) -> web.Respon
 async def mode(request: web.Request) -> web.Response:
     # Modes (IMPORT, READONLY) are not supported: the registry is always read-write.
     return json_response({"mode": "READWRITE"})
+
+
+async def id_range(request: web.Request) -> web.Response:
+    """The ids this registry hands out itself (``SHAREBUS_REGISTRY_FIRST_ID``): ``first_id`` .. ``last_id``."""
+    first = store_of(request).state.first_id
+    return json_response({"first_id": first, "last_id": first + ID_SPAN - 1})

@@ -19,10 +19,11 @@ from sharebus_core.kafka import KafkaAccess
 from sharebus_core.settings import BusSettings
 from sharebus_core.topics import TopicNames
 from sharebus_federation.access import provision_mirror, revoke_mirror
+from sharebus_federation.follower import SchemaFollower
 from sharebus_federation.metrics import FederationCollector
 from sharebus_federation.mirror import MirrorMaker
 from sharebus_federation.plan import CITY, Federation, plan_for, schema_subjects
-from sharebus_federation.schemas import RegistryEnd, SchemaFollower
+from sharebus_federation.schemas import RegistryEnd
 from sharebus_federation.settings import FederationSettings
 from sharebus_grants import GrantService
 from sharebus_grants.service import GrantNotFound
@@ -200,12 +201,10 @@ def federated(kafka_admin: KafkaAccess, district_admin: KafkaAccess, tmp_path: P
         city_reg = RegistryEnd(city.registry.url, city.registry.auth)
         district_reg = RegistryEnd(district.registry.url, district.registry.auth)
         follower = SchemaFollower(
-            [
-                (district_reg, city_reg, schema_subjects(plan, "up")),
-                (city_reg, district_reg, schema_subjects(plan, "down")),
-            ]
+            city_reg, district_reg, schema_subjects(plan, "up"), schema_subjects(plan, "down"), district_code=DISTRICT
         )
         follower.run_once()
+        assert follower.state.ranges is not None, follower.last_error  # the two registries' id ranges are disjoint
         stack.append(follower.start().stop)
         mirror.start()
         stack.append(mirror.stop)

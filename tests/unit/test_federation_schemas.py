@@ -43,7 +43,7 @@ def version(subject: str, schema_id: int = 500_001) -> dict[str, Any]:
 
 def test_a_federated_subject_is_imported_with_its_id() -> None:
     source, target = registry([version(UP)]), registry([])
-    assert sync_schemas(source, target, (UP,)) == 1
+    assert sync_schemas(source, target, (UP,)).imported == 1
     assert target.posted == [f"/subjects/{UP}/versions"]
 
 
