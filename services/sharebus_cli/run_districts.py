@@ -1,7 +1,8 @@
 """``sharebus run --demo --districts 1``: a district bus beside the city bus, federated (docs/federation.md).
 
-The district (Yubei, ``catalogue-districts/yubei``) gets its own secured KRaft cluster, registry
-(ids from ``1 + ID_SPAN``) and router, its own principals and keys under ``var/districts/<code>``.
+The district (Yubei, ``catalogue-districts/yubei``) gets its own secured KRaft cluster, registry (ids
+from ``district_first_id``: ``1 + ID_SPAN`` for the first district) and router, its own principals and
+keys under ``var/districts/<code>``.
 The city bus runs on a catalogue that names the district under ``districts:``: the demo catalogue's
 own file plus that one key, written under ``var/districts/city-catalogue`` next to links to the demo
 catalogue's schema files, so the demo catalogue exists once. The federation service
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,13 @@ def city_catalogue_with(base_dir: Path, district_code: str, district_dir: Path, 
     return out
 
 
+def district_first_id(district_codes: Iterable[str], code: str) -> int:
+    """The first id of a district registry's own range: the n-th of the city catalogue's districts, sorted by
+    code, gets ``1 + n * ID_SPAN`` (the city keeps 1), so no two districts of one city share a range."""
+    ordered = sorted({*district_codes, code})
+    return 1 + (ordered.index(code) + 1) * ID_SPAN
+
+
 @dataclass
 class DistrictRun:
     """One district bus of the demo, and its federation with the city."""
@@ -109,12 +118,15 @@ class DistrictRun:
     city_router_metrics: str = ""
     city_registry_url: str = ""
     scrape_token_env: dict[str, str] = field(default_factory=dict)
+    first_id: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalogue = load_catalogue(self.settings.district_catalogue_dir)
+        city = load_catalogue(self.city_catalogue_dir)
         # MirrorMaker 2's rights on the city come from this plan: only what the city's catalogue gives the district.
         plan = plan_for(self.namespace, self.code, self.catalogue)
-        self.plan = check_accepted(plan, load_catalogue(self.city_catalogue_dir))
+        self.plan = check_accepted(plan, city)
+        self.first_id = district_first_id(city.district_of_department.values(), self.code)
 
     @classmethod
     def prepare(cls, settings: DistrictRunSettings, city_dir: Path, namespace: str, log_dir: Path) -> DistrictRun:
@@ -174,8 +186,8 @@ class DistrictRun:
             "SHAREBUS_REGISTRY_URL": self.registry_url,
             "SHAREBUS_CATALOGUE_DIR": str(self.settings.district_catalogue_dir),
             "SHAREBUS_REGISTRY_PORT": str(self.settings.district_registry_port),
-            # The district's schema ids never collide with the city's (docs/federation.md).
-            "SHAREBUS_REGISTRY_FIRST_ID": str(1 + ID_SPAN),
+            # The district's schema ids never collide with the city's or another district's (docs/federation.md).
+            "SHAREBUS_REGISTRY_FIRST_ID": str(self.first_id),
             "SHAREBUS_ROUTER_WEB_PORT": str(self.settings.district_router_port),
             "SHAREBUS_ROUTER_TOPIC_REPLICATION_FACTOR": str(self.broker.replication.factor),
             "SHAREBUS_ROUTER_DATA_DIR": str(self.home / "router"),
@@ -317,7 +329,7 @@ class DistrictRun:
         up = ", ".join(c.code for c in self.catalogue.federated_up())
         return [
             f"  district   {self.code}: broker {broker.bootstrap if broker else '?'} (data {self.home}), "
-            f"registry {self.registry_url} (ids from {1 + ID_SPAN}), "
+            f"registry {self.registry_url} (ids from {self.first_id}), "
             f"router http://127.0.0.1:{self.settings.district_router_port}/metrics",
             f"  federation {self.federation_url}/metrics (also /healthz): MirrorMaker 2 up {up} -> city "
             f"to {UP_CONSUMER}; down {DOWN_CLASS} granted to {DOWN_CONSUMER}; city catalogue {self.city_catalogue_dir}",
