@@ -31,6 +31,7 @@ from sharebus_sdk.batches import SKIPPED, Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.errors import CredentialError, DeliveryDecodeError, SubscriberFailed
 from sharebus_sdk.identity import ClientIdentity
 from sharebus_sdk.offsets import OffsetBook, Position
+from sharebus_sdk.schema_subjects import SchemaSubjectMismatch, SchemaSubjects
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ class Subscriber:
                 f"system {system}: the credential is {self.identity.access.username}'s, not this system's"
             )
         self.topic = TopicNames(self.settings.namespace).delivery(system)
-        self._deserializer = AvroDeserializer(registry_client(self.settings.registry_url, self.settings.registry_auth))
+        registry = registry_client(self.settings.registry_url, self.settings.registry_auth)
+        self._deserializer = AvroDeserializer(registry)
+        self._subjects = SchemaSubjects(registry, TopicNames(self.settings.namespace), system)
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
         self._on_error = on_error
         self._consumer = self._kafka(lambda: self._make_consumer(group_prefix, client_config), "connect")
@@ -299,8 +302,9 @@ class Subscriber:
     def _is_repeat(self, delivery: Delivery) -> bool:
         return self._seen.is_repeat(h.record_identity(delivery.provider, delivery.data_class, delivery.record_id))
 
-    def _deserialize(self, msg: Message, topic: str) -> Any:
-        """Decodes with the writer schema, asking the registry again, bounded, for an id it does not know.
+    def _deserialize(self, msg: Message, topic: str, data_class: str) -> Any:
+        """Decodes with the writer schema, asking the registry again, bounded, for an id it does not know
+        or does not hold for the record's class on this topic (``SchemaSubjects``): never with another schema.
 
         A federated bus imports the other bus's schemas with their ids a moment after the records can
         cross (docs/federation.md), so an unknown id may be on its way. The router delivers only
@@ -309,12 +313,18 @@ class Subscriber:
         context = SerializationContext(topic, MessageField.VALUE)
         deadline = time.monotonic() + self.settings.unknown_schema_wait_s
         delay = 0.05
+        fresh = False
         while True:
             try:
+                self._subjects.check(msg.value(), data_class, fresh)
                 return self._deserializer(msg.value(), context)
             except SchemaRegistryError as exc:
                 if exc.error_code != SCHEMA_NOT_FOUND or time.monotonic() + delay > deadline:
                     raise
+            except SchemaSubjectMismatch:
+                if time.monotonic() + delay > deadline:
+                    raise
+                fresh = True
             log.info("schema of %s[%s]@%s not in the registry yet; asking again", topic, msg.partition(), msg.offset())
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
@@ -322,7 +332,7 @@ class Subscriber:
     def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
         topic, partition, offset = _position(msg)
         try:
-            value = self._deserialize(msg, topic)
+            value = self._deserialize(msg, topic, h.text(meta, h.DATA_CLASS) or "")
         except Exception as exc:
             refusal = self.identity.translate_registry(exc, f"look up the schema of {topic}")
             if refusal is not None:

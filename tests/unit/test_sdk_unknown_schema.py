@@ -58,7 +58,15 @@ def subscriber(answers: list[Any], wait_s: float = 10.0) -> Subscriber:
         return answer
 
     made._deserializer = deserialize
+    made._subjects = AnySubject()  # type: ignore[assignment]
     return made
+
+
+class AnySubject:
+    """The subject check passing (tested in test_sdk_schema_subjects.py): only the unknown id is waited on here."""
+
+    def check(self, value: bytes | None, data_class: str, fresh: bool = False) -> None:
+        return None
 
 
 def not_found() -> SchemaRegistryError:
@@ -66,7 +74,7 @@ def not_found() -> SchemaRegistryError:
 
 
 def test_an_id_imported_a_moment_later_is_decoded(clock: Clock) -> None:
-    got = subscriber([not_found(), not_found(), {"seq": 1}])._deserialize(Message(), "t")  # type: ignore[arg-type]
+    got = subscriber([not_found(), not_found(), {"seq": 1}])._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert got == {"seq": 1}
     assert len(clock.slept) == 2
 
@@ -74,7 +82,7 @@ def test_an_id_imported_a_moment_later_is_decoded(clock: Clock) -> None:
 def test_an_id_that_stays_unknown_is_given_up_after_the_bound(clock: Clock) -> None:
     start = clock.now
     with pytest.raises(SchemaRegistryError):
-        subscriber([not_found()] * 1000, wait_s=3.0)._deserialize(Message(), "t")  # type: ignore[arg-type]
+        subscriber([not_found()] * 1000, wait_s=3.0)._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert 2.0 <= clock.now - start <= 3.0
     assert max(clock.slept) <= 1.0
 
@@ -82,11 +90,11 @@ def test_an_id_that_stays_unknown_is_given_up_after_the_bound(clock: Clock) -> N
 def test_other_registry_errors_are_not_asked_again(clock: Clock) -> None:
     refused = SchemaRegistryError(401, 401, "unauthorised")
     with pytest.raises(SchemaRegistryError):
-        subscriber([refused, {"seq": 1}])._deserialize(Message(), "t")  # type: ignore[arg-type]
+        subscriber([refused, {"seq": 1}])._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert clock.slept == []
 
 
 def test_no_wait_when_the_bound_is_zero(clock: Clock) -> None:
     with pytest.raises(SchemaRegistryError):
-        subscriber([not_found(), {"seq": 1}], wait_s=0)._deserialize(Message(), "t")  # type: ignore[arg-type]
+        subscriber([not_found(), {"seq": 1}], wait_s=0)._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert clock.slept == []
