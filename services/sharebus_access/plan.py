@@ -8,7 +8,8 @@ The reconciler deletes what is extra, so what it owns must never reach into anot
 - or its resource is: a name under ``<ns>.``, or a service's own names (``<ns>-<service>`` itself,
   or under ``<ns>-<service>.`` / ``<ns>-<service>-``);
 - for a registry of another namespace, only its principal, its log and its groups;
-- never a rule of MirrorMaker 2's principals (``<ns>-mm2-<peer>``): the federation owns those.
+- or its principal is one of MirrorMaker 2's (``<ns>-mm2-<peer>``): the federation grants those rules,
+  and the plan keeps those the catalogue backs (``sharebus_access.mirrors``), never creating one.
 
 Principal names put a service's names (``<ns>-router.x``) in the same space as the names of a
 namespace called ``<ns>-router``: such a namespace is refused (``sharebus_access.namespaces``).
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sharebus_access.acls import AclRule, ResourceType
-from sharebus_access.namespaces import check_namespace
+from sharebus_access.namespaces import check_namespace, mirror_user_prefix
 from sharebus_core.principals import SERVICES, Principals
 from sharebus_core.topics import TopicNames
 
@@ -57,7 +58,12 @@ class Scope:
             username.startswith(f"{self.namespace}.")
             or username in self.service_users
             or username == self.registry_user
+            or self.is_mirror(username)
         )
+
+    def is_mirror(self, username: str) -> bool:
+        """One of the namespace's MirrorMaker 2 principals (no namespace has ``-mm2-`` in its name)."""
+        return username.startswith(mirror_user_prefix(self.namespace))
 
     def owns_resource(self, resource_type: ResourceType, name: str) -> bool:
         if resource_type is ResourceType.CLUSTER:
@@ -71,10 +77,6 @@ class Scope:
         )
 
     def owns(self, rule: AclRule) -> bool:
-        if rule.username.startswith(f"{self.namespace}-mm2-"):
-            # MirrorMaker 2's principals (sharebus_federation) keep their own rules on the namespace's
-            # federated topics; the federation provisions and revokes them, not this reconciler.
-            return False
         return self.owns_principal(rule.username) or self.owns_resource(rule.resource_type, rule.resource_name)
 
 
@@ -99,8 +101,14 @@ class AclPlan:
         return f"{len(self.missing)} missing, {len(self.extra)} extra"
 
 
-def make_plan(desired: Iterable[AclRule], current: Iterable[AclRule], scope: Scope) -> AclPlan:
-    """The difference within ``scope``; rules of other namespaces in ``current`` are not looked at."""
+def make_plan(
+    desired: Iterable[AclRule], current: Iterable[AclRule], scope: Scope, mirrors: Iterable[AclRule] = ()
+) -> AclPlan:
+    """The difference within ``scope``; rules of other namespaces in ``current`` are not looked at.
+
+    ``mirrors``: the rules MirrorMaker 2's principals may keep (``mirror_rights``): never missing (the
+    federation grants them), never extra. Any other rule of such a principal is extra: none without them.
+    """
     wanted = frozenset(desired)
     owned = frozenset(rule for rule in current if scope.owns(rule))
-    return AclPlan(missing=wanted - owned, extra=owned - wanted)
+    return AclPlan(missing=wanted - owned, extra=owned - wanted - frozenset(mirrors))

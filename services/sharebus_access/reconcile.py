@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from sharebus_access.acls import AclRule, Operation, PatternType, Permission, ResourceType, desired_acls
 from sharebus_access.errors import AclError, AclsUnreadable
+from sharebus_access.mirrors import mirror_rights
 from sharebus_access.plan import AclPlan, Scope, make_plan
 from sharebus_access.scram import ScramUsers
 from sharebus_access.stale import CredentialWatch
@@ -177,7 +178,7 @@ def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
 def read_plan(admin: AclAdmin, catalogue: Catalogue, scope: Scope) -> AclPlan:
     """What the broker lacks and has too much of, for the namespace of ``scope``."""
     desired = desired_acls(catalogue, scope.namespace, scope.registry_namespace)
-    return make_plan(desired, admin.current(), scope)
+    return make_plan(desired, admin.current(), scope, mirror_rights(catalogue, scope.namespace))
 
 
 def apply_plan(admin: AclAdmin, plan: AclPlan) -> None:
