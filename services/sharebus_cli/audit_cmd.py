@@ -16,6 +16,7 @@ from sharebus_ops.audit import AnchorSource, verify, who_received
 from sharebus_ops.audit_proof import Proofs, prove_delivery
 
 _SPAN = re.compile(r"^(\d+)([hdw])$")
+_WHEN = "a span back from now (12h, 7d, 2w) or an ISO time (2026-05-01, 2026-05-01T08:00, 2026-05-01T08:00+02:00)"
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,9 +48,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "who", help="who received records of a data class, under which grant (a delivery withdrawn later is none)"
     )
     who.add_argument("--class", dest="data_class", required=True)
-    who.add_argument("--since", default="7d", help="a span back from now (12h, 7d, 2w) or an ISO time")
-    who.add_argument("--until", help="an ISO time (default: now)")
+    who.add_argument("--since", default="7d", type=_when, help=f"{_WHEN} (default: 7d)")
+    who.add_argument("--until", type=_when, help=f"{_WHEN} (default: now)")
     who.add_argument("--json", action="store_true")
+
+
+def _when(text: str) -> str:
+    """``--since``'s and ``--until``'s type: a bad time is a usage error (exit 2), not a traceback."""
+    try:
+        parse_time(text, dt.datetime.now(dt.UTC))
+    except (ValueError, OverflowError):  # OverflowError: a span past year 1 (99999999w)
+        raise argparse.ArgumentTypeError(f"{text!r} is not {_WHEN}") from None
+    return text
 
 
 def parse_time(text: str, now: dt.datetime) -> dt.datetime:
