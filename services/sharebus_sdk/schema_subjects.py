@@ -41,12 +41,19 @@ class SchemaSubjects:
         self.system = system
         self.topic = topics.delivery(system)
         self._subjects: dict[int, frozenset[str]] = {}
+        # Per record otherwise; bounded by the catalogue's classes (a header naming no class fails the check).
+        self._expected: dict[str, frozenset[str]] = {}
 
     def expected(self, data_class: str) -> frozenset[str]:
         """The subjects a record of ``data_class`` delivered to this system may be written with."""
-        return frozenset(
-            {self.topics.projection_subject(self.system, data_class), self.topics.value_subject(data_class)}
-        )
+        found = self._expected.get(data_class)
+        if found is None:
+            found = frozenset(
+                {self.topics.projection_subject(self.system, data_class), self.topics.value_subject(data_class)}
+            )
+            if len(self._expected) < _MAX_IDS:
+                self._expected[data_class] = found
+        return found
 
     def subjects_of(self, schema_id: int, fresh: bool = False) -> frozenset[str]:
         """The subjects (visible to this system) ``schema_id`` is registered under; ``SchemaRegistryError``

@@ -325,7 +325,8 @@ class Subscriber:
                 if time.monotonic() + delay > deadline:
                     raise
                 fresh = True
-            log.info("schema of %s[%s]@%s not in the registry yet; asking again", topic, msg.partition(), msg.offset())
+            where = (topic, msg.partition(), msg.offset())
+            log.info("schema of %s[%s]@%s not (yet) in the registry for its class; asking again", *where)
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
