@@ -1,5 +1,6 @@
 """The reconciler's HTTP endpoints: ``/metrics``, ``/healthz`` (the process is up) and ``/readyz``
-(the last reconciliation succeeded; the body tells when, and the last error)."""
+(the last reconciliation succeeded; the body tells when, and the last error, and how the catalogue
+watcher fares: a failing watcher leaves the service ready, the timer still checking the ACLs)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from http.server import ThreadingHTTPServer
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from sharebus_access.reconcile import Health
+from sharebus_access.watch import WatchHealth
 from sharebus_core.probe_server import Probe, serve_probes
 from sharebus_core.scrape_auth import ScrapeToken
 
 
-def health_body(health: Health) -> dict[str, object]:
+def health_body(health: Health, watch: WatchHealth | None = None) -> dict[str, object]:
     plan = health.last_plan
-    return {
+    body: dict[str, object] = {
         "ready": health.healthy,
         "runs": health.runs,
         "last_success": health.last_success,
@@ -25,10 +27,18 @@ def health_body(health: Health) -> dict[str, object]:
         # Still ready: the ACLs are in step. But these credentials outlived their systems (docs/security.md).
         "removed_system_credentials": list(health.removed_credentials),
     }
+    if watch is not None:
+        body["catalogue_watch"] = watch.body()
+    return body
 
 
 def serve(
-    host: str, port: int, health: Callable[[], Health], token: ScrapeToken, registry: CollectorRegistry = REGISTRY
+    host: str,
+    port: int,
+    health: Callable[[], Health],
+    token: ScrapeToken,
+    registry: CollectorRegistry = REGISTRY,
+    watch: Callable[[], WatchHealth] | None = None,
 ) -> ThreadingHTTPServer:
     """Starts serving in a daemon thread; ``shutdown()`` the returned server to stop. ``/readyz``'s body
     names removed systems: without the scrape token it is only ``{"ready": ...}`` (probe_server)."""
@@ -37,7 +47,7 @@ def serve(
         return 200, {"status": "ok"}
 
     def ready() -> tuple[int, Mapping[str, object]]:
-        body = health_body(health())
+        body = health_body(health(), None if watch is None else watch())
         return (200 if body["ready"] else 503), body
 
     probes: dict[str, Probe] = {"/healthz": alive, "/readyz": ready}
