@@ -7,8 +7,10 @@ from typing import Any, cast
 
 from sharebus_core import headers as h
 from sharebus_core.recent_ids import RecentIds
+from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.offsets import OffsetBook
+from sharebus_sdk.schema_subjects import SchemaSubjects
 from sharebus_sdk.subscriber import Subscriber, SubscriberSettings
 
 START = dt.datetime(2026, 11, 22, 2, tzinfo=dt.UTC)
@@ -140,6 +142,8 @@ def test_a_record_released_again_in_a_later_batch_is_not_handed_out_twice() -> N
     released = [*batch_messages(0, "w1", ["r1", "r2"]), *batch_messages(3, "w2", ["r2", "r3"])]
     subscriber._consumer = cast(Any, Consumer(released))
     subscriber._deserializer = lambda value, context: {"id": value.decode()}
+    # Values not Confluent-framed: the subject check leaves them to the deserializer, never asks a registry.
+    subscriber._subjects = SchemaSubjects(cast(Any, None), TopicNames("unit"), "hrss-si")
     subscriber._book, subscriber._handed, subscriber._batches = OffsetBook(), [], BatchAssembler()
     subscriber._seen, subscriber.duplicates, subscriber.skipped = RecentIds(100), 0, 0
 
