@@ -252,9 +252,10 @@ class BatchReleaser:
         batch = batch_id(class_code, window)
         withheld: list[Withheld] = []
         if audited is None:
-            targets = self._targets(route)
+            # Each target with whether it receives the batch: its grant not expired now.
+            targets = first_targets(route, self.clock())
         else:
-            targets, withheld = self._retry_targets(route, batch, audited, set(done))
+            targets, withheld = retry_targets(route, batch, audited, set(done), self.clock())
         # The count and index are not known yet; as large as they can be, they bound the size check.
         room = [*batch_headers(batch, window, len(held)), (h.BATCH_SEQ, str(len(held)).encode())]
         records = await self._ready(route, held, targets, room, self._dead_lettered_in(class_code, batch))
@@ -279,17 +280,6 @@ class BatchReleaser:
         sent = sum(1 for _target, is_live in targets if is_live)
         log.info("released %s: %d record(s) to %d subscriber(s)", batch, len(records), sent)
         return len(records)
-
-    def _targets(self, route: ClassRoute) -> list[tuple[Target, bool]]:
-        """The route's targets, each with whether it receives the batch: its grant not expired now."""
-        return first_targets(route, self.clock())
-
-    def _retry_targets(
-        self, route: ClassRoute, batch: str, audited: Plan, done: set[str]
-    ) -> tuple[list[tuple[Target, bool]], list[Withheld]]:
-        """On a retry after the facts: the plan's targets not done, in the plan's order, that still receive the
-        batch (their route there, their grant not expired now), and those withheld, with why."""
-        return retry_targets(route, batch, audited, done, self.clock())
 
     async def _withdraw(
         self, route: ClassRoute, batch: str, records: list[Ready], withheld: list[Withheld], on_done: Done | None
