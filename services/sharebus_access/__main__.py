@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sharebus_access.reconcile import Reconciler
 from sharebus_access.server import serve
 from sharebus_access.settings import AccessSettings
-from sharebus_access.watch import CatalogueWatch, Fingerprint, catalogue_fingerprint
+from sharebus_access.watch import CatalogueFiles, CatalogueWatch, Fingerprint
 from sharebus_core.catalogue import Catalogue, CatalogueError, load_catalogue
 from sharebus_core.exposition import lean_exposition
 from sharebus_core.kafka import KafkaAccessError
@@ -45,10 +45,11 @@ def main() -> int:
         return 2
 
     loaded: dict[Fingerprint, Catalogue] = {}
+    files = CatalogueFiles(settings.catalogue_dir)  # the reconciler's thread's alone
 
     def catalogue() -> Catalogue:
-        # Parsed again only when a file changed: a city-scale catalogue takes seconds to load.
-        fingerprint = catalogue_fingerprint(settings.catalogue_dir)
+        # Parsed again only when a file changed (a district's too): a city-scale catalogue takes seconds.
+        fingerprint = files.fingerprint()
         if fingerprint not in loaded:
             loaded.clear()
             loaded[fingerprint] = load_catalogue(settings.catalogue_dir)

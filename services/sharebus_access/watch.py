@@ -5,6 +5,10 @@ the reconciler. An editor's swap or backup file can vanish between the directory
 ``stat``: such a file is skipped (it is no part of the catalogue). Any other error of a pass (a
 subdirectory removed while it is listed, a permission) is logged, counted and tried again at the next
 pass; the reconciler keeps its timer meanwhile, so the ACLs are still checked every interval.
+
+A city's catalogue takes in its districts' catalogues (``districts:``, directories beside it), and
+with them which topics MirrorMaker 2 may keep (``sharebus_access.mirrors``): their files count too,
+both for the watcher and for the service's cached catalogue (``CatalogueFiles``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+from sharebus_core.catalogue.loader import CATALOGUE_FILE
+
+try:  # libyaml: a city-size catalogue file takes seconds with the pure-Python loader
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml is part of the PyYAML wheels
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 log = logging.getLogger("sharebus.access")
 
@@ -36,6 +48,35 @@ def catalogue_fingerprint(directory: Path) -> Fingerprint:
             continue  # removed since the listing (an editor's temporary file)
         found.append((str(path), stat.st_size, stat.st_mtime_ns))
     return tuple(found)
+
+
+def district_dirs(directory: Path) -> tuple[Path, ...]:
+    """The existing directories of the districts a city's catalogue names; none when it names none, or
+    when the file cannot be read (loading the catalogue says why, and a missing district's too)."""
+    try:
+        raw = yaml.load((directory / CATALOGUE_FILE).read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return ()
+    entries = raw.get("districts") if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    named = {e["catalogue"] for e in entries if isinstance(e, dict) and isinstance(e.get("catalogue"), str)}
+    return tuple(sorted(p for p in {(directory / n).resolve() for n in named} if p.is_dir()))
+
+
+class CatalogueFiles:
+    """The fingerprint of a catalogue's files and of its districts' (one user at a time: not locked)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        # The districts named, read again only when the catalogue's own files change (a full YAML parse).
+        self._districts: tuple[Fingerprint, tuple[Path, ...]] | None = None
+
+    def fingerprint(self) -> Fingerprint:
+        own = catalogue_fingerprint(self.directory)
+        if self._districts is None or self._districts[0] != own:
+            self._districts = (own, district_dirs(self.directory))
+        return own + tuple(entry for district in self._districts[1] for entry in catalogue_fingerprint(district))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +112,7 @@ class CatalogueWatch:
         now: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
+        self.files = CatalogueFiles(directory)
         self.on_change = on_change
         self.now = now
         self.errors = Counter(
@@ -86,7 +128,7 @@ class CatalogueWatch:
         """One pass; False when it failed. ``report_change=False`` only takes note (the first pass:
         the reconciler runs on start anyway). After a failed first pass, the next that reads counts as a change."""
         try:
-            current = catalogue_fingerprint(self.directory)
+            current = self.files.fingerprint()
         except Exception as exc:
             log.warning(
                 "cannot look at the catalogue directory %s (%s: %s); trying again at the next pass",
@@ -124,4 +166,4 @@ class CatalogueWatch:
             self.check()
 
 
-__all__ = ["CatalogueWatch", "Fingerprint", "WatchHealth", "catalogue_fingerprint"]
+__all__ = ["CatalogueFiles", "CatalogueWatch", "Fingerprint", "WatchHealth", "catalogue_fingerprint", "district_dirs"]

@@ -8,6 +8,7 @@ shown on ``/readyz`` and tried again at the next pass. No sleeps: passes are cal
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from sharebus_access.reconcile import Health
 from sharebus_access.server import health_body
-from sharebus_access.watch import CatalogueWatch, catalogue_fingerprint
+from sharebus_access.watch import CatalogueWatch, catalogue_fingerprint, district_dirs
 
 
 def vanishing_after_listing(monkeypatch: pytest.MonkeyPatch, victim: Path) -> None:
@@ -103,3 +104,25 @@ def test_the_watch_loop_keeps_running_through_a_failing_pass(tmp_path: Path, mon
     watch.run(0.0, stop)
     assert calls == 3
     assert watch.health().failures == 3
+
+
+def test_a_change_in_a_districts_catalogue_is_a_change_of_the_citys(tmp_path: Path) -> None:
+    """The city's catalogue takes in its districts' (and with them which topics MirrorMaker 2 may
+    keep): a district's file changing is seen as the city's files changing are."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "federation"
+    shutil.copytree(fixtures, tmp_path, dirs_exist_ok=True)
+    city, district = tmp_path / "city", tmp_path / "yubei"
+    assert district_dirs(city) == (district.resolve(),)
+    assert district_dirs(district) == ()
+    poke = Counting()
+    watch = CatalogueWatch(city, poke, CollectorRegistry())
+    assert watch.check(report_change=False)
+    assert watch.check()
+    assert poke.pokes == 0
+    with (district / "catalogue.yaml").open("a", encoding="utf-8") as file:
+        file.write("# yb-tax moves to the city next month\n")
+    assert watch.check()
+    assert poke.pokes == 1
+    (district / "catalogue.yaml").unlink()  # gone: the catalogue no longer loads, and that is a change too
+    assert watch.check()
+    assert poke.pokes == 2
