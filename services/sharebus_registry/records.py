@@ -12,8 +12,8 @@ keep both records: fields are written in a fixed order with no whitespace.
 - ``{"keytype":"SHAREBUS_ID_HIGH_WATER","magic":0}`` -> ``{"id": n}``: this registry's own, the highest
   id it has issued, written with a permanent delete. Compaction removes a permanently deleted version's
   records for good, and with them the only trace of its id; this one key, always holding the largest
-  value, survives, so a restart never hands that id out again. Confluent's and Karapace's readers skip
-  a key type they do not know.
+  value, survives, so a restart never hands that id out again. A reader that does not know the key
+  type skips it, as this one skips NOOP and MODE.
 """
 
 from __future__ import annotations
