@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sharebus_core.catalogue import UnknownDataClass
@@ -19,7 +20,7 @@ from sharebus_gateway.auth import Caller, CallerDep, forbid
 from sharebus_gateway.publish import normalise_class_code
 from sharebus_gateway.state import Gateway, gateway
 from sharebus_gateway.strict_json import StrictJsonRoute
-from sharebus_grants import GrantNotFound
+from sharebus_grants import GrantNotConfirmed, GrantNotFound
 from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_rules.routing import shown_state
 
@@ -75,6 +76,8 @@ class GrantView(BaseModel):
     grant: dict[str, Any]
     effective_state: GrantState
     overdue: bool
+    # False only in a 202: the write is on the log, but this gateway had not read it back in time.
+    confirmed: bool = True
 
 
 GwDep = Annotated[Gateway, Depends(gateway)]
@@ -110,13 +113,33 @@ def _unavailable(exc: GrantLogError) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the grants log cannot be read now: {exc}")
 
 
+def _recorded(gw: Gateway, exc: GrantNotConfirmed) -> JSONResponse:
+    """202: the event is on the log, not yet read back here. Never a 503, which a client would retry:
+    a retried application is a second one. The body is the grant as written; ``Location`` is where to
+    read it (a decision another process made first would show there)."""
+    body = _view(gw, exc.grant).model_copy(update={"confirmed": False}).model_dump(mode="json")
+    body["detail"] = str(exc)
+    location = f"/v1/grants/{exc.grant.grant_id}"
+    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+_RECORDED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "recorded on the grants log but not yet read back by this gateway (do not send again)"},
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=GrantView,
     summary="Apply for a data class for one of your department's systems",
-    responses={403: {"description": "the consumer is not your department's"}, 422: {"description": "refused"}},
+    responses={
+        403: {"description": "the consumer is not your department's"},
+        422: {"description": "refused"},
+        **_RECORDED,
+    },
 )
-def apply(body: Application, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+def apply(body: Application, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     code = normalise_class_code(body.data_class)
     owner = gw.catalogue.department_of_system.get(body.consumer)
     if owner is not None and owner != who.department:
@@ -143,6 +166,8 @@ def apply(body: Application, who: CallerDep, request: Request, gw: GwDep) -> Gra
         )
     except (GrantRefused, UnknownDataClass) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"refused: {exc.args[0]}") from exc
+    except GrantNotConfirmed as exc:
+        return _recorded(gw, exc)
     except GrantLogError as exc:
         raise _unavailable(exc) from exc
     return _view(gw, grant)
@@ -198,11 +223,14 @@ _DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "your department does not provide the grant's class"},
     404: {"description": "not visible to you"},
     409: {"description": "the grant is not in a state that allows it, or the request is incomplete"},
+    **_RECORDED,
 }
 
 
-@router.post("/{grant_id}/approve", summary="Approve an application", responses=_DECIDE_RESPONSES)
-def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+@router.post(
+    "/{grant_id}/approve", summary="Approve an application", responses=_DECIDE_RESPONSES, response_model=GrantView
+)
+def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "approve")
     try:
         grant = gw.grants.approve(
@@ -215,30 +243,46 @@ def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw:
         )
     except GrantRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantNotConfirmed as exc:
+        return _recorded(gw, exc)
     except GrantLogError as exc:
         raise _unavailable(exc) from exc
     return _view(gw, grant)
 
 
-@router.post("/{grant_id}/reject", summary="Reject an application (a reason is required)", responses=_DECIDE_RESPONSES)
-def reject(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+@router.post(
+    "/{grant_id}/reject",
+    summary="Reject an application (a reason is required)",
+    responses=_DECIDE_RESPONSES,
+    response_model=GrantView,
+)
+def reject(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "reject")
     try:
         grant = gw.grants.reject(grant_id, department=who.department, reason=body.reason)
     except GrantRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantNotConfirmed as exc:
+        return _recorded(gw, exc)
     except GrantLogError as exc:
         raise _unavailable(exc) from exc
     return _view(gw, grant)
 
 
-@router.post("/{grant_id}/revoke", summary="Revoke an active grant (a reason is required)", responses=_DECIDE_RESPONSES)
-def revoke(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView:
+@router.post(
+    "/{grant_id}/revoke",
+    summary="Revoke an active grant (a reason is required)",
+    responses=_DECIDE_RESPONSES,
+    response_model=GrantView,
+)
+def revoke(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "revoke")
     try:
         grant = gw.grants.revoke(grant_id, department=who.department, reason=body.reason)
     except GrantRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantNotConfirmed as exc:
+        return _recorded(gw, exc)
     except GrantLogError as exc:
         raise _unavailable(exc) from exc
     return _view(gw, grant)

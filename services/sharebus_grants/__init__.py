@@ -2,6 +2,7 @@
 
 from sharebus_grants.followed import FollowedGrants, GrantViewUnavailable
 from sharebus_grants.service import (
+    GrantNotConfirmed,
     GrantNotFound,
     GrantService,
     GrantSource,
@@ -12,6 +13,7 @@ from sharebus_grants.service import (
 
 __all__ = [
     "FollowedGrants",
+    "GrantNotConfirmed",
     "GrantNotFound",
     "GrantService",
     "GrantSource",

@@ -100,9 +100,9 @@ class FollowedGrants:
         """Waits until the view has read the write acknowledged ``at``; ``GrantViewUnavailable`` after ``wait_s``."""
         with self._lock:
             self._written[at.partition] = max(at.offset, self._written.get(at.partition, -1))
-        self._wait(at, f"the grant was written (offset {at.offset}) but this service has not read it back yet")
+        self._wait(at, f"this service has not read it back (offset {at.offset})", "read the grant again shortly")
 
-    def _wait(self, at: Written, what: str) -> None:
+    def _wait(self, at: Written, what: str, then: str = "ask again shortly") -> None:
         if not self.follower.wait_past(at, self.wait_s):
             why = f"; its reader failed: {self.follower.error}" if self.follower.error else ""
-            raise GrantViewUnavailable(f"{what} within {self.wait_s:g} s{why}; ask again shortly")
+            raise GrantViewUnavailable(f"{what} within {self.wait_s:g} s{why}; {then}")

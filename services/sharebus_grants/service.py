@@ -42,6 +42,20 @@ class GrantNotFound(SharebusError, LookupError):
     pass
 
 
+class GrantNotConfirmed(GrantLogError):
+    """The event is on the grants log, but this service's view has not read it back in time.
+
+    Not a failure to answer again: a caller told "unavailable" would retry, and a retried application
+    is a second one. The caller is told it was recorded (``grant``, as written) and where to look. For
+    a decision, the log's order settles whether it took effect (another process may have decided first);
+    the grant's next read says which.
+    """
+
+    def __init__(self, grant: Grant, why: str) -> None:
+        super().__init__(f"grant {grant.grant_id} was recorded on the grants log (do not send it again), but {why}")
+        self.grant = grant
+
+
 class GrantSource(Protocol):
     """A followed view of the grants log (``FollowedGrants``); both raise ``GrantLogError`` when it cannot answer."""
 
@@ -147,7 +161,10 @@ class GrantService:
         at = write_grant(self.access, self.topic, grant, self.control.signing())
         if self.source is None:
             return
-        self.source.written(at)
+        try:
+            self.source.written(at)
+        except GrantLogError as exc:
+            raise GrantNotConfirmed(grant, str(exc)) from exc
         taken = self.source.get(grant.grant_id)
         if taken != grant:
             # Another process decided first (the log's order settles it, GrantHistory): every reader keeps

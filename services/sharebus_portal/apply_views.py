@@ -14,8 +14,10 @@ from starlette.datastructures import FormData
 
 from sharebus_core.catalogue import DataClass, ShareType, UnknownDataClass
 from sharebus_core.grant_log import GrantLogError
+from sharebus_grants import GrantNotConfirmed
 from sharebus_portal.accounts import Role
 from sharebus_portal.catalogue_views import known_class
+from sharebus_portal.grant_conflicts import recorded
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, require_role, text, texts
 from sharebus_rules.grant_workflow import GrantRefused
@@ -149,6 +151,10 @@ async def apply(request: Request, viewer: ViewerDep, app: PortalDep) -> Response
         return render(
             request, "apply.html", viewer, status_code=422, **context, preview=preview, error=str(exc.args[0])
         )
+    except GrantNotConfirmed as exc:
+        # A new application: no other process can have decided it, so the view may hold it now.
+        app.view.put(exc.grant)
+        return recorded(request, viewer, exc, f"/grants/{exc.grant.grant_id}")
     except GrantLogError as exc:
         return render(request, "apply.html", viewer, status_code=503, **context, preview=preview, error=str(exc))
     app.view.put(grant)

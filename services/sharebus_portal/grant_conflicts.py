@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from sharebus_core.errors import SharebusError
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant
-from sharebus_grants import GrantNotFound
+from sharebus_grants import GrantNotConfirmed, GrantNotFound
 from sharebus_portal.state import Portal
+from sharebus_portal.web import Viewer, render
 from sharebus_rules.grant_workflow import GrantRefused
 
 
@@ -80,3 +83,17 @@ async def view_behind(app: Portal, shown: Grant, department: str, link: str) -> 
     # Only a step forward changes the view, so this cannot bring back a state the log has left.
     app.view.put(current)
     return moved_on(shown, current, app.grants.clock(), link)
+
+
+def recorded(request: Request, viewer: Viewer, exc: GrantNotConfirmed, link: str) -> HTMLResponse:
+    """202: the action is on the grants log, but the portal's view had not read it back in time.
+
+    Not the 503 of a log that cannot be read: sent again, an application would be a second one, and a
+    decision would be refused as already taken. For a decision, the log's order settles whether it took
+    effect (another process may have decided first); the grant's page shows which once the view has it.
+    """
+    message = (
+        f"Grant {exc.grant.grant_id} was recorded on the grants log; the portal has not shown it yet. "
+        "Do not send it again: open it in a few seconds to see it as the log has it."
+    )
+    return render(request, "recorded.html", viewer, status_code=202, message=message, link=link)

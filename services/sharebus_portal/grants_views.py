@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from sharebus_core.catalogue import Catalogue, DataClass, ShareType
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant, GrantState
-from sharebus_grants import GrantNotFound
+from sharebus_grants import GrantNotConfirmed, GrantNotFound
 from sharebus_portal.accounts import Role
-from sharebus_portal.grant_conflicts import not_on_log, view_behind
+from sharebus_portal.grant_conflicts import not_on_log, recorded, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text
 from sharebus_rules.grant_workflow import GrantRefused
@@ -127,6 +127,8 @@ async def revoke(grant_id: str, request: Request, viewer: ViewerDep, app: Portal
         if behind is not None:
             raise behind from exc
         return render(request, "grant.html", viewer, status_code=409, **_detail(app, viewer, grant), error=str(exc))
+    except GrantNotConfirmed as exc:
+        return recorded(request, viewer, exc, f"/grants/{grant_id}")
     except GrantLogError as exc:
         return render(request, "grant.html", viewer, status_code=503, **_detail(app, viewer, grant), error=str(exc))
     app.view.put(revoked)

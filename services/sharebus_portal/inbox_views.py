@@ -13,10 +13,10 @@ from starlette.datastructures import FormData
 
 from sharebus_core.grant_log import GrantLogError
 from sharebus_core.grants import Grant, GrantState
-from sharebus_grants import GrantNotFound
+from sharebus_grants import GrantNotConfirmed, GrantNotFound
 from sharebus_portal.accounts import Role
 from sharebus_portal.apply_views import masked_example, valid_until_from
-from sharebus_portal.grant_conflicts import already_decided, not_on_log, view_behind
+from sharebus_portal.grant_conflicts import already_decided, not_on_log, recorded, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text, texts
 from sharebus_rules.grant_workflow import GrantRefused
@@ -136,6 +136,8 @@ async def decide(department: str, grant_id: str, request: Request, viewer: Viewe
             raise behind from exc
         context = _decision_context(app, grant)
         return render(request, "decide.html", viewer, status_code=409, **context, error=str(exc))
+    except GrantNotConfirmed as exc:
+        return recorded(request, viewer, exc, f"/grants/{grant_id}")
     except GrantLogError as exc:
         context = _decision_context(app, grant)
         return render(request, "decide.html", viewer, status_code=503, **context, error=str(exc))
