@@ -7,6 +7,7 @@ so its existence does not leak; deciding on a visible grant of another departmen
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -219,6 +220,19 @@ def _decide(gw: Gateway, who: Caller, request: Request, grant_id: str, action: s
     return grant
 
 
+def _decided(gw: Gateway, decision: Callable[[], Grant]) -> GrantView | JSONResponse:
+    """A decision's answer: the grant, 409 when refused, 202 when recorded but not read back, 503 when the log fails."""
+    try:
+        grant = decision()
+    except GrantRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
+    except GrantNotConfirmed as exc:
+        return _recorded(gw, exc)
+    except GrantLogError as exc:
+        raise _unavailable(exc) from exc
+    return _view(gw, grant)
+
+
 _DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "your department does not provide the grant's class"},
     404: {"description": "not visible to you"},
@@ -232,22 +246,17 @@ _DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "approve")
-    try:
-        grant = gw.grants.approve(
+    return _decided(
+        gw,
+        lambda: gw.grants.approve(
             grant_id,
             department=who.department,
             valid_until=_until(body.valid_days),
             reason=body.reason,
             fields=body.fields,
             masked_fields=body.masked_fields,
-        )
-    except GrantRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
-    except GrantNotConfirmed as exc:
-        return _recorded(gw, exc)
-    except GrantLogError as exc:
-        raise _unavailable(exc) from exc
-    return _view(gw, grant)
+        ),
+    )
 
 
 @router.post(
@@ -258,15 +267,7 @@ def approve(grant_id: str, body: Approval, who: CallerDep, request: Request, gw:
 )
 def reject(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "reject")
-    try:
-        grant = gw.grants.reject(grant_id, department=who.department, reason=body.reason)
-    except GrantRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
-    except GrantNotConfirmed as exc:
-        return _recorded(gw, exc)
-    except GrantLogError as exc:
-        raise _unavailable(exc) from exc
-    return _view(gw, grant)
+    return _decided(gw, lambda: gw.grants.reject(grant_id, department=who.department, reason=body.reason))
 
 
 @router.post(
@@ -277,12 +278,4 @@ def reject(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: 
 )
 def revoke(grant_id: str, body: Decision, who: CallerDep, request: Request, gw: GwDep) -> GrantView | JSONResponse:
     _decide(gw, who, request, grant_id, "revoke")
-    try:
-        grant = gw.grants.revoke(grant_id, department=who.department, reason=body.reason)
-    except GrantRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
-    except GrantNotConfirmed as exc:
-        return _recorded(gw, exc)
-    except GrantLogError as exc:
-        raise _unavailable(exc) from exc
-    return _view(gw, grant)
+    return _decided(gw, lambda: gw.grants.revoke(grant_id, department=who.department, reason=body.reason))
