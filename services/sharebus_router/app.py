@@ -141,7 +141,11 @@ def build_app(settings: RouterSettings, catalogue: Catalogue, schema_ids: Mappin
     table = RouteTable(catalogue, topics, builder, clock.now, committed, on_handover)
     # Several workers share the source partitions: each records the hand-over points of its own.
     keeper = point_keeper(app, table, topics, kafka, settings.held_partitions, committed)
-    REGISTRY.register(GrantCollector(table.grants, table.clock, settings.answer_deadline_working_days))
+    REGISTRY.register(
+        GrantCollector(
+            table.grants, table.clock, settings.answer_deadline_working_days, catalogue=lambda: table.catalogue
+        )
+    )
     freshness, views, quality = freshness_and_quality(settings, catalogue, topics, clock)
     send, flush = control_sends(app)
     data_config = data_path_config(settings, catalogue, topics)

@@ -70,7 +70,9 @@ def utc_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
 def overdue_gauge(applied: Grant, moment: Moment) -> float | None:
     registry = CollectorRegistry()
     # Built as the router's app.py builds it: the days only, the calendar from the setting.
-    registry.register(GrantCollector(lambda: [applied], moment.now, 1))
+    registry.register(
+        GrantCollector(lambda: [applied], moment.now, 1, catalogue=lambda: load_catalogue(FIXTURE_CATALOGUE))
+    )
     return registry.get_sample_value("sharebus_grant_applications_overdue", {"provider": applied.provider})
 
 

@@ -228,7 +228,7 @@ def test_grant_gauges_count_states_and_overdue_applications(harness: Harness) ->
         )
     )
     registry = CollectorRegistry()
-    registry.register(GrantCollector(harness.table.grants, lambda: now, 10))
+    registry.register(GrantCollector(harness.table.grants, lambda: now, 10, catalogue=lambda: harness.catalogue))
     assert registry.get_sample_value("sharebus_grants", {"state": "approved"}) == 1
     assert registry.get_sample_value("sharebus_grants", {"state": "expired"}) == 1
     assert registry.get_sample_value("sharebus_grants", {"state": "applied"}) == 1
