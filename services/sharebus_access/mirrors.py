@@ -6,8 +6,8 @@ other rule of a ``<ns>-mm2-*`` principal as drift: a right the federation never 
 grants, READ on a city system's deliveries) and one the catalogue no longer backs (a system that is no
 longer the district's) do not stay. It never creates them: that stays the federation's.
 
-The rules are ``Federation.acl_rules`` itself (the shapes are the federation's), over the topics the
-catalogue gives each mirror, as the federation decides them:
+The rules are ``Federation.acl_rules`` itself (``sharebus_access.mirror_plan``, the shapes the federation
+grants), over the topics the catalogue gives each mirror, as the federation decides them:
 
 - a city's catalogue (it names districts): MirrorMaker 2 of district ``d`` is ``<ns>-mm2-<d>``; it may
   write the source topics of ``d``'s federated classes (up) and read the delivery topics of ``d``'s
@@ -23,9 +23,9 @@ Any other ``<ns>-mm2-*`` principal may keep nothing.
 from __future__ import annotations
 
 from sharebus_access.acls import AclRule
+from sharebus_access.mirror_plan import CITY, Federation
 from sharebus_core.catalogue import Catalogue, ShareType
 from sharebus_core.topics import TopicNames
-from sharebus_federation.plan import CITY, Federation
 
 # The district's own code is not in its catalogue, and nothing of MirrorMaker 2's rules on a district's
 # cluster names it (its principal and Connect state are named after the peer, the city).

@@ -25,7 +25,7 @@ from __future__ import annotations
 from sharebus_access.errors import NamespaceClash
 from sharebus_core.principals import SERVICES
 
-# The part of MirrorMaker 2's principal names, ``<ns>-mm2-<peer>`` (sharebus_federation.plan).
+# The part of MirrorMaker 2's principal names, ``<ns>-mm2-<peer>`` (sharebus_access.mirror_plan).
 MIRROR = "mm2"
 RESERVED: tuple[str, ...] = (*SERVICES, MIRROR)
 
