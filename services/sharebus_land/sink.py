@@ -46,7 +46,7 @@ class Sink:
         self.stopped = {code: reason for code, (kind, reason) in state.classes.items() if kind == STOPPED}
         self.revoked = {code for code, (kind, _reason) in state.classes.items() if kind == REVOKED}
         self.grants = (
-            GrantWatch(settings.gateway_url, settings.api_key, system)
+            GrantWatch(settings.gateway_url, settings.api_key, system, catalogue)
             if settings.gateway_url and settings.api_key
             else None
         )
@@ -239,15 +239,15 @@ class Sink:
             return
         self._ended_grants = standing.ended_grants
         for code in sorted(standing.ended - self.revoked):
-            reason = "grant revoked or expired: rows landed before are kept"
+            reason = "grant revoked, expired or lapsed: rows landed before are kept"
             if self.settings.on_revoke == "purge":
-                reason = f"grant revoked or expired: {self.store.purge_class(code)} landed row(s) purged"
+                reason = f"grant revoked, expired or lapsed: {self.store.purge_class(code)} landed row(s) purged"
             log.warning("class %s: %s", code, reason)
             self.store.set_class_state(code, REVOKED, reason)
             self.revoked.add(code)
             self.metrics.revoke(code, True)
         for code in sorted(self.revoked & standing.active):
-            self._land_again(code, "the gateway lists an active grant")
+            self._land_again(code, "delivered again under the grants the gateway lists")
 
     def caught_up(self, targets: dict[int, int]) -> bool:
         positions = self.reader.positions()

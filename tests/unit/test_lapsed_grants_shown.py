@@ -228,7 +228,7 @@ def test_the_land_service_counts_a_lapsed_grant_as_ended() -> None:
     """Its class stops landing (and its rows follow the revoke policy); a delivery still in the topic under
     the lapsed grant's id is not taken for one under a grant in force."""
     body = json.dumps([lapsed_view()]).encode()
-    watch = GrantWatch("http://gateway.invalid", SecretStr("sbk_x"), "hrss-si")
+    watch = GrantWatch("http://gateway.invalid", SecretStr("sbk_x"), "hrss-si", CONDITIONAL, lambda: LATER)
     watch._client = httpx.Client(
         base_url="http://gateway.invalid", transport=httpx.MockTransport(lambda _r: httpx.Response(200, content=body))
     )
