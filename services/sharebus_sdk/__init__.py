@@ -1,6 +1,7 @@
 """The Python SDK: departments publish with ``Publisher``; systems receive with ``Subscriber``."""
 
 from sharebus_sdk.batches import Batch, BatchInfo
+from sharebus_sdk.delivery import Delivery
 from sharebus_sdk.disputes import DisputeError, Disputes
 from sharebus_sdk.errors import (
     CredentialError,
@@ -12,7 +13,7 @@ from sharebus_sdk.errors import (
     SubscriberFailed,
 )
 from sharebus_sdk.publisher import Publisher, PublisherSettings
-from sharebus_sdk.subscriber import Delivery, Subscriber, SubscriberSettings
+from sharebus_sdk.subscriber import Subscriber, SubscriberSettings
 
 __all__ = [
     "Batch",

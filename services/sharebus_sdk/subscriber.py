@@ -3,6 +3,8 @@
 Only the SDK's own errors leave it (``sharebus_sdk.errors``): a broker refusal is ``CredentialError`` or
 ``NotAuthorised``, any other Kafka failure ``SubscriberFailed``. A record it cannot decode never stops
 it: it goes to the ``on_error`` callback (by default logged) and is skipped, its offset committed past.
+Decoding is ``decoding.py``'s, what is handed out ``delivery.py``'s, whole batches ``batches.py``'s and
+which offsets may be committed ``offsets.py``'s.
 """
 
 from __future__ import annotations
@@ -11,32 +13,28 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import MessageField, SerializationContext
 from pydantic import Field
 
 from sharebus_core import headers as h
 from sharebus_core.principals import Principals
 from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
+from sharebus_core.schema_subjects import SchemaSubjects
 from sharebus_core.settings import BusSettings, shared_config
 from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import SKIPPED, Batch, BatchAssembler, BatchInfo
+from sharebus_sdk.decoding import DeliveryDecoder, position_of
+from sharebus_sdk.delivery import Delivery, ErrorCallback, Undecodable
 from sharebus_sdk.errors import CredentialError, DeliveryDecodeError, SubscriberFailed
 from sharebus_sdk.identity import ClientIdentity
 from sharebus_sdk.offsets import OffsetBook, Position
-from sharebus_sdk.schema_subjects import SchemaSubjectMismatch, SchemaSubjects
 
 log = logging.getLogger(__name__)
-
-# The registry's error code for an id it has no schema under (the Confluent REST API's).
-SCHEMA_NOT_FOUND = 40403
 
 
 class SubscriberSettings(BusSettings):
@@ -57,59 +55,11 @@ class SubscriberSettings(BusSettings):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    data_class: str
-    provider: str
-    consumer: str
-    trace_id: str | None
-    record_id: str | None
-    mode: str | None
-    published_ns: int | None
-    key: str | None
-    value: dict[str, Any]
-    topic: str
-    partition: int
-    offset: int
-    # Set on records of a periodic batch (the Subscriber hands those out inside a Batch).
-    batch: BatchInfo | None = None
-    # Set on records replayed from history for this subscriber: the backfill request's id.
-    backfill: str | None = None
-    # Set on a correction: the record id of the record it corrects (a dispute's answer).
-    corrects: str | None = None
-    # The quality rules (``field:kind``) the record failed, when its class flags failures (docs/quality.md).
-    quality: tuple[str, ...] = ()
-    # Set when the key is withheld: the key field this system's grant does not show (docs/reference.md, "The record
-    # key").
-    key_withheld: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Undecodable:
-    """A record the Subscriber could not decode, as handed to ``on_error``."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    error: DeliveryDecodeError
-
-
-ErrorCallback = Callable[[Undecodable], None]
-
-
 def log_and_skip(record: Undecodable) -> None:
     """The default ``on_error``: the record is logged, then skipped (its offset is committed past it)."""
     log.warning(
         "skipping an undecodable record at %s[%s]@%s: %s", record.topic, record.partition, record.offset, record.error
     )
-
-
-def _position(msg: Message) -> Position:
-    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-    if topic is None or partition is None or offset is None:
-        raise DeliveryDecodeError("a consumed message has no topic, partition or offset")
-    return topic, partition, offset
 
 
 class Subscriber:
@@ -143,8 +93,13 @@ class Subscriber:
             )
         self.topic = TopicNames(self.settings.namespace).delivery(system)
         registry = registry_client(self.settings.registry_url, self.settings.registry_auth)
-        self._deserializer = AvroDeserializer(registry)
-        self._subjects = SchemaSubjects(registry, TopicNames(self.settings.namespace), system)
+        self._decoder = DeliveryDecoder(
+            system,
+            AvroDeserializer(registry),
+            SchemaSubjects(registry, TopicNames(self.settings.namespace), system),
+            self.identity.translate_registry,
+            self.settings.unknown_schema_wait_s,
+        )
         group_prefix = Principals(self.settings.namespace).consumer_group_prefix(system)
         self._on_error = on_error
         self._consumer = self._kafka(lambda: self._make_consumer(group_prefix, client_config), "connect")
@@ -214,7 +169,7 @@ class Subscriber:
             msg = self._next_message(deadline)
             if msg is None:
                 return None
-            position = _position(msg)
+            position = position_of(msg)
             self._book.consumed(position)
             meta = h.header_map(msg.headers())
             try:
@@ -228,7 +183,7 @@ class Subscriber:
                     return batch
                 continue
             try:
-                delivery = self._decode(msg, meta)
+                delivery = self._decoder.decode(msg, meta)
             except DeliveryDecodeError as exc:
                 self._skip(msg, position, exc)
                 continue
@@ -254,10 +209,13 @@ class Subscriber:
 
     def _skip(self, msg: Message, position: Position, error: DeliveryDecodeError) -> None:
         """An undecodable record: to the callback, then done (its offset is stored past it)."""
+        self._report(msg, position, error)
+        self._book.done([position])
+
+    def _report(self, msg: Message, position: Position, error: DeliveryDecodeError) -> None:
         topic, partition, offset = position
         self._on_error(Undecodable(topic, partition, offset, msg.key(), error))
         self.skipped += 1
-        self._book.done([position])
 
     def _take_batch_part(
         self, msg: Message, meta: Mapping[str, bytes], info: BatchInfo, position: Position
@@ -267,12 +225,10 @@ class Subscriber:
             self._book.done([position])
             return None
         try:
-            record = self._decode(msg, meta, info) if info.seq is not None else None
+            record = self._decoder.decode(msg, meta, info) if info.seq is not None else None
         except DeliveryDecodeError as exc:
             # Its slot is filled as skipped, so the rest of the batch is still handed out, whole otherwise.
-            topic, partition, offset = position
-            self._on_error(Undecodable(topic, partition, offset, msg.key(), exc))
-            self.skipped += 1
+            self._report(msg, position, exc)
             record = SKIPPED
         whole = self._batches.add(
             info,
@@ -301,68 +257,6 @@ class Subscriber:
 
     def _is_repeat(self, delivery: Delivery) -> bool:
         return self._seen.is_repeat(h.record_identity(delivery.provider, delivery.data_class, delivery.record_id))
-
-    def _deserialize(self, msg: Message, topic: str, data_class: str) -> Any:
-        """Decodes with the writer schema, asking the registry again, bounded, for an id it does not know
-        or does not hold for the record's class on this topic (``SchemaSubjects``): never with another schema.
-
-        A federated bus imports the other bus's schemas with their ids a moment after the records can
-        cross (docs/federation.md), so an unknown id may be on its way. The router delivers only
-        records it decoded, so an id that stays unknown is the registry's loss: then it is undecodable.
-        """
-        context = SerializationContext(topic, MessageField.VALUE)
-        deadline = time.monotonic() + self.settings.unknown_schema_wait_s
-        delay = 0.05
-        fresh = False
-        while True:
-            try:
-                self._subjects.check(msg.value(), data_class, fresh)
-                return self._deserializer(msg.value(), context)
-            except SchemaRegistryError as exc:
-                if exc.error_code != SCHEMA_NOT_FOUND or time.monotonic() + delay > deadline:
-                    raise
-            except SchemaSubjectMismatch:
-                if time.monotonic() + delay > deadline:
-                    raise
-                fresh = True
-            where = (topic, msg.partition(), msg.offset())
-            log.info("schema of %s[%s]@%s not (yet) in the registry for its class; asking again", *where)
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-    def _decode(self, msg: Message, meta: Mapping[str, bytes], batch: BatchInfo | None = None) -> Delivery:
-        topic, partition, offset = _position(msg)
-        try:
-            value = self._deserialize(msg, topic, h.text(meta, h.DATA_CLASS) or "")
-        except Exception as exc:
-            refusal = self.identity.translate_registry(exc, f"look up the schema of {topic}")
-            if refusal is not None:
-                raise refusal from exc
-            raise DeliveryDecodeError(f"cannot decode the record at {topic}[{partition}]@{offset}: {exc}") from exc
-        if not isinstance(value, dict):
-            raise DeliveryDecodeError(f"the record at {topic}[{partition}]@{offset} is not an Avro record")
-        published = h.text(meta, h.PUBLISHED_NS)
-        key = msg.key()
-        # A garbled timestamp header costs the record its latency figure, not its delivery.
-        return Delivery(
-            data_class=h.text(meta, h.DATA_CLASS) or "",
-            provider=h.text(meta, h.PROVIDER) or "",
-            consumer=h.text(meta, h.CONSUMER) or self.system,
-            trace_id=h.text(meta, h.TRACE_ID),
-            record_id=h.text(meta, h.RECORD_ID),
-            mode=h.text(meta, h.MODE),
-            published_ns=int(published) if published and published.isdigit() else None,
-            key=key.decode("utf-8", "replace") if key is not None else None,
-            value=value,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            batch=batch,
-            backfill=h.text(meta, h.BACKFILL),
-            corrects=h.text(meta, h.CORRECTS),
-            quality=tuple((h.text(meta, h.QUALITY) or "").split(",")) if h.QUALITY in meta else (),
-            key_withheld=h.text(meta, h.KEY_WITHHELD),
-        )
 
     def __iter__(self) -> Iterator[Delivery | Batch]:
         while True:
@@ -408,3 +302,13 @@ class Subscriber:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close(handled=exc is None)
+
+
+__all__ = [
+    "Delivery",
+    "ErrorCallback",
+    "Subscriber",
+    "SubscriberSettings",
+    "Undecodable",
+    "log_and_skip",
+]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any
+
+from confluent_kafka.serialization import SerializationContext
 
 from sharebus_core import headers as h
-from sharebus_core.recent_ids import RecentIds
-from sharebus_core.topics import TopicNames
 from sharebus_sdk.batches import Batch, BatchAssembler, BatchInfo
 from sharebus_sdk.offsets import OffsetBook
-from sharebus_sdk.schema_subjects import SchemaSubjects
-from sharebus_sdk.subscriber import Subscriber, SubscriberSettings
+from tests.unit.delivery_fakes import Message
+from tests.unit.delivery_fakes import subscriber as fake_subscriber
 
 START = dt.datetime(2026, 11, 22, 2, tzinfo=dt.UTC)
+TOPIC = "unit.dlv.hrss-si"
 
 
 def info(seq: int | None, count: int = 3, batch: str = "c@w1") -> BatchInfo:
@@ -71,51 +72,7 @@ def test_offsets_are_stored_only_up_to_the_oldest_unfinished_message() -> None:
     assert [tp.offset for tp in book.to_store()] == [5]
 
 
-class Msg:
-    """A delivered message as confluent-kafka hands it over (the fields the Subscriber reads)."""
-
-    def __init__(self, offset: int, headers: dict[str, bytes], value: bytes | None) -> None:
-        self._offset, self._headers, self._value = offset, headers, value
-
-    def topic(self) -> str:
-        return "unit.dlv.hrss-si"
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return list(self._headers.items())
-
-    def key(self) -> bytes | None:
-        return None
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def error(self) -> None:
-        return None
-
-
-class Consumer:
-    def __init__(self, messages: list[Msg]) -> None:
-        self.messages = messages
-
-    def poll(self, timeout: float) -> Msg | None:
-        return self.messages.pop(0) if self.messages else None
-
-    def store_offsets(self, offsets: Any) -> None:
-        pass
-
-
-class Identity:
-    def raise_if_refused(self) -> None:
-        pass
-
-
-def batch_messages(start: int, window: str, record_ids: list[str]) -> list[Msg]:
+def batch_messages(start: int, window: str, record_ids: list[str]) -> list[Message]:
     """One released window: its records (value: the record id) and the end marker."""
     common = {
         h.BATCH_ID: f"c@{window}".encode(),
@@ -126,26 +83,23 @@ def batch_messages(start: int, window: str, record_ids: list[str]) -> list[Msg]:
         h.PROVIDER: b"AMR",
     }
     records = [
-        Msg(start + seq, {**common, h.BATCH_SEQ: str(seq).encode(), h.RECORD_ID: rid.encode()}, rid.encode())
+        Message(TOPIC, start + seq, {**common, h.BATCH_SEQ: str(seq).encode(), h.RECORD_ID: rid.encode()}, rid.encode())
         for seq, rid in enumerate(record_ids)
     ]
-    return [*records, Msg(start + len(record_ids), {**common, h.BATCH_END: b"1"}, None)]
+    return [*records, Message(TOPIC, start + len(record_ids), {**common, h.BATCH_END: b"1"}, None)]
+
+
+def record_id_value(value: bytes | None, context: SerializationContext) -> Any:
+    """A record whose value is its id (not Confluent-framed: the subject check leaves it, never asks a registry)."""
+    assert value is not None
+    return {"id": value.decode()}
 
 
 def test_a_record_released_again_in_a_later_batch_is_not_handed_out_twice() -> None:
     # A router that crashed after holding a record and before committing holds it again; past the
     # window's end marker, the copy goes out with the next window: same record id, another batch.
-    subscriber = object.__new__(Subscriber)
-    subscriber.settings = SubscriberSettings()
-    subscriber.system, subscriber.topic = "hrss-si", "unit.dlv.hrss-si"
-    subscriber.identity = cast(Any, Identity())
     released = [*batch_messages(0, "w1", ["r1", "r2"]), *batch_messages(3, "w2", ["r2", "r3"])]
-    subscriber._consumer = cast(Any, Consumer(released))
-    subscriber._deserializer = lambda value, context: {"id": value.decode()}
-    # Values not Confluent-framed: the subject check leaves them to the deserializer, never asks a registry.
-    subscriber._subjects = SchemaSubjects(cast(Any, None), TopicNames("unit"), "hrss-si")
-    subscriber._book, subscriber._handed, subscriber._batches = OffsetBook(), [], BatchAssembler()
-    subscriber._seen, subscriber.duplicates, subscriber.skipped = RecentIds(100), 0, 0
+    subscriber = fake_subscriber("hrss-si", released, record_id_value, namespace="unit")
 
     first, second = subscriber.poll(0), subscriber.poll(0)
     assert isinstance(first, Batch)

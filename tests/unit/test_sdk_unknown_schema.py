@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from sharebus_sdk.subscriber import SCHEMA_NOT_FOUND, Subscriber, SubscriberSettings
+from sharebus_sdk.decoding import SCHEMA_NOT_FOUND, DeliveryDecoder
 
 
 class Message:
@@ -46,20 +46,16 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def subscriber(answers: list[Any], wait_s: float = 10.0) -> Subscriber:
+def subscriber(answers: list[Any], wait_s: float = 10.0) -> DeliveryDecoder:
     """A Subscriber's decoding alone (no Kafka): its deserializer gives ``answers`` in turn."""
-    made = object.__new__(Subscriber)
-    made.settings = SubscriberSettings(unknown_schema_wait_s=wait_s)
 
-    def deserialize(value: bytes, context: Any) -> Any:
+    def deserialize(value: bytes | None, context: Any) -> Any:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    made._deserializer = deserialize
-    made._subjects = AnySubject()  # type: ignore[assignment]
-    return made
+    return DeliveryDecoder("t", deserialize, AnySubject(), lambda error, what: None, wait_s)  # type: ignore[arg-type]
 
 
 class AnySubject:
@@ -74,7 +70,7 @@ def not_found() -> SchemaRegistryError:
 
 
 def test_an_id_imported_a_moment_later_is_decoded(clock: Clock) -> None:
-    got = subscriber([not_found(), not_found(), {"seq": 1}])._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
+    got = subscriber([not_found(), not_found(), {"seq": 1}]).deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert got == {"seq": 1}
     assert len(clock.slept) == 2
 
@@ -82,7 +78,7 @@ def test_an_id_imported_a_moment_later_is_decoded(clock: Clock) -> None:
 def test_an_id_that_stays_unknown_is_given_up_after_the_bound(clock: Clock) -> None:
     start = clock.now
     with pytest.raises(SchemaRegistryError):
-        subscriber([not_found()] * 1000, wait_s=3.0)._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
+        subscriber([not_found()] * 1000, wait_s=3.0).deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert 2.0 <= clock.now - start <= 3.0
     assert max(clock.slept) <= 1.0
 
@@ -90,11 +86,11 @@ def test_an_id_that_stays_unknown_is_given_up_after_the_bound(clock: Clock) -> N
 def test_other_registry_errors_are_not_asked_again(clock: Clock) -> None:
     refused = SchemaRegistryError(401, 401, "unauthorised")
     with pytest.raises(SchemaRegistryError):
-        subscriber([refused, {"seq": 1}])._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
+        subscriber([refused, {"seq": 1}]).deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert clock.slept == []
 
 
 def test_no_wait_when_the_bound_is_zero(clock: Clock) -> None:
     with pytest.raises(SchemaRegistryError):
-        subscriber([not_found(), {"seq": 1}], wait_s=0)._deserialize(Message(), "t", "c")  # type: ignore[arg-type]
+        subscriber([not_found(), {"seq": 1}], wait_s=0).deserialize(Message(), "t", "c")  # type: ignore[arg-type]
     assert clock.slept == []

@@ -7,8 +7,10 @@ another schema than the record was written with: on a federated bus, a district 
 out the city's ids for its own schemas resolves a city record's id to a district schema, and decoding
 with it turns the record into wrong values without any error. Such a record is undecodable instead.
 
-The subjects of an id are asked once and kept; a mismatch asks again (the subject may have been
-imported after the id was first seen), as the subscriber does for an unknown id.
+The subjects of an id are asked once and kept; a caller asks again on a mismatch (``fresh``: the subject
+may have been imported after the id was first seen). Both readers of delivery topics check so before they
+decode: the SDK's subscriber (again and again within its unknown-schema wait) and the gateway's feed (once,
+``check_asking_again``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,18 @@ class SchemaSubjects:
                 f"this registry's schema {schema_id} is another schema than the record was written with, so it is "
                 f"not decoded with it (on a federated bus: do the registries' id ranges overlap? docs/federation.md)"
             )
+
+    def check_asking_again(self, value: bytes | None, data_class: str) -> None:
+        """``check``, asking the registry once more when the subjects kept for the id do not match: the
+        class's subject may have been imported since (a federated registry imports one subject at a time)."""
+        schema_id = schema_id_of(value)
+        kept = schema_id is not None and schema_id in self._subjects
+        try:
+            self.check(value, data_class)
+        except SchemaSubjectMismatch:
+            if not kept:
+                raise
+            self.check(value, data_class, fresh=True)
 
 
 __all__ = ["SchemaSubjectMismatch", "SchemaSubjects", "schema_id_of"]
