@@ -7,6 +7,9 @@ the client through a bounded queue.
   ``stall_timeout_s`` while the queue is full (or whose socket takes that long to accept one event)
   is disconnected with reason ``slow_client``.
 - Each connection reads in a thread of its own, so a blocking ``consume`` never holds the event loop.
+- A record is decoded only with a schema id registered for its class on the delivery topic, as the SDK's
+  subscriber decodes (``sharebus_core.schema_subjects``); a record that cannot be decoded is logged and
+  skipped, and the feed goes on past it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from sharebus_core.errors import SharebusError
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.recent_ids import RecentIds
 from sharebus_core.registry_client import registry_client
+from sharebus_core.schema_subjects import SchemaSubjectMismatch, SchemaSubjects
+from sharebus_core.topics import TopicNames
 from sharebus_gateway import positions as pos
 from sharebus_gateway.batches import BATCH_ID
 from sharebus_gateway.json_avro import to_json
@@ -39,6 +44,8 @@ class FeedSettings(Protocol):
 
     @property
     def kafka(self) -> KafkaAccess: ...
+    @property
+    def namespace(self) -> str: ...
     @property
     def registry_url(self) -> str: ...
     @property
@@ -98,7 +105,9 @@ class FeedSource:
         self.positions: dict[int, int] = {}
         # Repeats (same record id) are dropped, the position still moves past them.
         self.seen = RecentIds(settings.feed_dedupe_window)
-        self._deserializer = AvroDeserializer(registry_client(settings.registry_url, settings.registry_auth))
+        registry = registry_client(settings.registry_url, settings.registry_auth)
+        self._deserializer = AvroDeserializer(registry)
+        self._subjects = SchemaSubjects(registry, TopicNames(settings.namespace), system)
         self._consumer = settings.kafka.consumer(
             {
                 # Required by librdkafka, but never joined or committed: positions are the client's.
@@ -145,10 +154,14 @@ class FeedSource:
                 continue
             if self.seen.is_repeat(h.identity_in(h.header_map(msg.headers()))):
                 continue
+            # The position moves past a record that cannot be decoded: it would stall the feed forever.
             try:
-                value = self._deserializer(msg.value(), SerializationContext(self.topic, MessageField.VALUE))
+                value = self._decode(msg)
+            except SchemaSubjectMismatch as exc:
+                where = (self.system, self.topic, partition, offset)
+                log.warning("feed of %s: not decoding %s[%s]@%s; skipped: %s", *where, exc)
+                continue
             except Exception:
-                # The position moves past it: a record that cannot be decoded would stall the feed forever.
                 log.exception(
                     "feed of %s: cannot decode %s[%s]@%s; skipped", self.system, self.topic, partition, offset
                 )
@@ -156,6 +169,12 @@ class FeedSource:
             if isinstance(value, dict):
                 events.append(FeedEvent(pos.encode(self.positions), delivery_data(msg, value)))
         return events
+
+    def _decode(self, msg: Message) -> Any:
+        """Decodes with the writer schema only when its id is registered for the record's class on this topic."""
+        # Unlike the SDK's subscriber, no wait for a schema on its way: this thread serves a client live.
+        self._subjects.check_asking_again(msg.value(), h.text(h.header_map(msg.headers()), h.DATA_CLASS) or "")
+        return self._deserializer(msg.value(), SerializationContext(self.topic, MessageField.VALUE))
 
     def close(self) -> None:
         self._consumer.close()
