@@ -57,4 +57,7 @@ def policies_jsonld(who: CallerDep, gw: GwDep) -> JSONResponse:
         grants = gw.grants.list(department=who.department, state=GrantState.APPROVED)
     except GrantLogError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the grants log cannot be read now: {exc}") from exc
-    return JSONResponse(grant_policies(grants, addresses(gw.settings)), media_type=JSON_LD)
+    # The fields and masks the router delivers under each now (an automatic grant gives none marked
+    # sensitive since), as the grant page shows them.
+    document = grant_policies(grants, gw.grants.catalogue, gw.grants.clock(), addresses(gw.settings))
+    return JSONResponse(document, media_type=JSON_LD)

@@ -18,6 +18,7 @@ from sharebus_portal.accounts import Role
 from sharebus_portal.grant_conflicts import not_on_log, recorded, view_behind
 from sharebus_portal.state import Portal
 from sharebus_portal.web import PortalDep, Viewer, ViewerDep, forbid, form_checked, render, text
+from sharebus_rules.conferred import Withheld, conferred_in
 from sharebus_rules.grant_workflow import GrantRefused
 from sharebus_rules.routing import shown_state
 
@@ -48,6 +49,24 @@ def lapse_note(entry: DataClass | None) -> str:
     if entry.share_type is not ShareType.UNCONDITIONAL:
         return "The class is no longer shared unconditionally; apply again for the provider's approval."
     return "Every field this grant gave is now marked sensitive, and an unconditional share gives none of them."
+
+
+# Why a granted field is not delivered now (sharebus_rules.conferred), in the words the grant page shows.
+WITHHELD_NOTES = {
+    Withheld.SENSITIVE: "marked sensitive since the bus granted it: an unconditional share gives no sensitive field",
+    Withheld.NOT_IN_SCHEMA: "no longer in the class's schema",
+}
+
+
+def delivered_terms(grant: Grant, catalogue: Catalogue, now: dt.datetime) -> dict[str, Any]:
+    """The fields and masks the router delivers under an approved grant now, and the granted fields it
+    withholds with the reason; those the grant records when nothing is delivered under it (pending or
+    ended: its terms are what was applied for or given)."""
+    conferred = conferred_in(grant, catalogue, now)
+    if conferred is None:
+        return {"fields": grant.fields, "masked": grant.masked_fields, "withheld": ()}
+    withheld = tuple((name, WITHHELD_NOTES[why]) for name, why in conferred.withheld)
+    return {"fields": conferred.fields, "masked": conferred.masked, "withheld": withheld}
 
 
 def _scope(viewer: Viewer) -> str | None:
@@ -91,6 +110,7 @@ def _detail(app: Portal, viewer: Viewer, grant: Grant) -> dict[str, Any]:
         "history": app.view.history(grant.grant_id),
         "can_revoke": can_revoke,
         "entry": entry,
+        **delivered_terms(grant, app.catalogue, now),
     }
 
 

@@ -162,8 +162,8 @@ def _grant(**changes: Any) -> Grant:
     return Grant(**{**values, **changes})
 
 
-def test_a_grant_is_an_odrl_agreement_with_its_constraints() -> None:
-    g = graph_of(grant_policies([_grant()], AT))
+def test_a_grant_is_an_odrl_agreement_with_its_constraints(catalogue: Catalogue) -> None:
+    g = graph_of(grant_policies([_grant()], catalogue, NOW, AT))
     policy = URIRef(AT.iri("id", "grants", "g-42"))
     assert (policy, RDF.type, ODRL.Agreement) in g
     permission = g.value(policy, ODRL.permission)
@@ -186,8 +186,8 @@ def test_a_grant_is_an_odrl_agreement_with_its_constraints() -> None:
     assert prohibited == {"id_number", "name"}
 
 
-def test_a_grant_without_expiry_or_masks_has_neither_constraint_nor_prohibition() -> None:
-    g = graph_of(grant_policies([_grant(valid_until=None, masked_fields=())], AT))
+def test_a_grant_without_expiry_or_masks_has_neither_constraint_nor_prohibition(catalogue: Catalogue) -> None:
+    g = graph_of(grant_policies([_grant(valid_until=None, masked_fields=())], catalogue, NOW, AT))
     policy = URIRef(AT.iri("id", "grants", "g-42"))
     permission = g.value(policy, ODRL.permission)
     lefts = {g.value(c, ODRL.leftOperand) for c in g.objects(permission, ODRL.constraint)}
