@@ -33,13 +33,19 @@ class Anchor:
     audit_topic: str
     anchored_at: float
     heads: tuple[ChainHead, ...]
+    # The auditor's SHAREBUS_AUDITOR_RETENTION_HOURS (-1: forever), signed so that `audit verify` can
+    # tell a trail whose head was removed by the retention it states from one cut by hand. None: an
+    # anchor from before the field, which states nothing.
+    retention_hours: int | None = None
 
     def encode(self) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "audit_topic": self.audit_topic,
             "anchored_at": self.anchored_at,
             "heads": [{"partition": h.partition, "offset": h.offset, "hash": h.hash} for h in self.heads],
         }
+        if self.retention_hours is not None:
+            body["retention_hours"] = self.retention_hours
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -48,13 +54,20 @@ class Anchor:
         try:
             doc: Any = json.loads(payload)
             heads = tuple(ChainHead(int(h["partition"]), int(h["offset"]), str(h["hash"])) for h in doc["heads"])
-            return cls(str(doc["audit_topic"]), float(doc["anchored_at"]), heads)
+            retention = _retention(doc.get("retention_hours"))
+            return cls(str(doc["audit_topic"]), float(doc["anchored_at"]), heads, retention)
         except (KeyError, TypeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not an anchor: {exc!r}") from exc
 
     @property
     def when(self) -> str:
         return dt.datetime.fromtimestamp(self.anchored_at, dt.UTC).isoformat(timespec="seconds")
+
+
+def _retention(value: object) -> int | None:
+    if value is not None and type(value) is not int:
+        raise TypeError(f"retention_hours is {value!r}, not an integer")
+    return value
 
 
 def sign_anchor(signer: Signer, anchor: Anchor, anchors_topic: str) -> tuple[bytes, bytes]:
@@ -138,14 +151,24 @@ def _problem(head: ChainHead, when: str, hashes: Mapping[int, str | None]) -> An
     return None
 
 
-def check_anchors(anchors: Iterable[Anchor], logs: Mapping[int, Mapping[int, str | None]]) -> list[AnchorProblem]:
+def check_anchors(
+    anchors: Iterable[Anchor],
+    logs: Mapping[int, Mapping[int, str | None]],
+    expired: Mapping[int, int] | None = None,
+) -> list[AnchorProblem]:
     """Every anchored head against the partitions as they are now (partition -> offset -> event hash).
 
-    One problem per partition at most: the one at the lowest anchored offset, where the damage shows first.
+    ``expired`` maps a partition to the offset its kept chain starts at when the records before it were
+    judged removed by retention (``sharebus_audit.retention``): a head below it is gone by that judgement,
+    not truncated. One problem per partition at most: the one at the lowest anchored offset, where the
+    damage shows first.
     """
     found: dict[int, AnchorProblem] = {}
+    expired = expired or {}
     for anchor in anchors:
         for head in anchor.heads:
+            if head.offset < expired.get(head.partition, 0):
+                continue
             problem = _problem(head, anchor.when, logs.get(head.partition, {}))
             if problem is None:
                 continue

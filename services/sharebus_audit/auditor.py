@@ -292,7 +292,8 @@ class Auditor:
         heads = tuple(self.committed[p] for p in sorted(self.committed))
         if not heads or heads == self.anchored:
             return
-        key, value = sign_anchor(self.signer, Anchor(self.topics.audit, time.time(), heads), self.topics.audit_anchors)
+        anchor = Anchor(self.topics.audit, time.time(), heads, self.settings.retention_hours)
+        key, value = sign_anchor(self.signer, anchor, self.topics.audit_anchors)
         try:
             self.producer.begin_transaction()
             self.producer.produce(self.topics.audit_anchors, key=key, value=value)

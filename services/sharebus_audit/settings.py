@@ -23,8 +23,12 @@ class AuditorSettings(BusSettings):
     # a Merkle tree) of at most this many events and about this many bytes (the broker's limit is 1 MB).
     block_max_events: int = Field(default=1000, ge=1)
     block_max_bytes: int = Field(default=512 * 1024, ge=4096, le=900_000)
-    # The audit trail is evidence: kept forever unless an operator decides otherwise.
-    retention_hours: int = Field(default=-1, ge=-1)
+    # The audit trail is evidence: kept forever unless an operator decides otherwise. Applied only to the
+    # topics the auditor creates (the router and gateway create them too, kept forever), and signed into
+    # every anchor, which is what `audit verify` judges a removed head by (docs/audit.md, "Retention").
+    retention_hours: int = Field(
+        default=-1, ge=-1, description="retention of the audit trail and its anchors, in hours (-1 or 0: forever)"
+    )
     # The facts wait here while the auditor is down: never shorter than the outage the README promises.
     facts_retention_hours: int = Field(default=FACTS_RETENTION_HOURS, gt=AUDITOR_OUTAGE_SURVIVED_HOURS)
     # The chain heads are signed onto <ns>.audit.anchors this often (when they moved), and at stop.

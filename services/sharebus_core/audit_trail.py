@@ -256,11 +256,12 @@ class BrokenLink:
 
 
 def verify_links(
-    partition: int, records: Iterable[tuple[int, Mapping[str, Any] | None]]
+    partition: int, records: Iterable[tuple[int, Mapping[str, Any] | None]], first_prev: str = GENESIS
 ) -> tuple[int, BrokenLink | None]:
     """Walks one partition's (offset, record) pairs in offset order: how many events held, and the
-    first broken link (None: intact)."""
-    expected_prev, previous_offset, events = GENESIS, None, 0
+    first broken link (None: intact). ``first_prev`` is what the first record must link to: the genesis,
+    unless the caller has judged the records before it removed (``sharebus_audit.retention``)."""
+    expected_prev, previous_offset, events = first_prev, None, 0
     for offset, record in records:
         if record is None:
             return events, BrokenLink(partition, offset, "the record is not an audit record (not JSON, or empty)")

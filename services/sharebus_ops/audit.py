@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from time import time as wall_clock
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
 from sharebus_audit.anchors import Anchor, AnchorProblem, BadAnchor, check_anchors, open_anchors
+from sharebus_audit.retention import removal_problem, stated_retention
 from sharebus_audit.withdrawals import DELIVER, WITHDRAW, WithdrawalKey, withdrawal_key
 from sharebus_core.audit_trail import (
+    GENESIS,
     BrokenLink,
     decode_record,
     events_of,
@@ -22,7 +25,7 @@ from sharebus_core.audit_trail import (
 )
 from sharebus_core.kafka import KafkaAccess
 from sharebus_core.signing import Verifier
-from sharebus_core.topic_reader import TopicMissing, read_topic
+from sharebus_core.topic_reader import TopicMissing, partition_starts, read_topic
 
 
 def _committed(access: KafkaAccess, topic: str) -> list[Message]:
@@ -64,6 +67,9 @@ class Verification:
     partitions: int
     broken: BrokenLink | None
     anchors: AnchorReport | None = None
+    # (partition, offset): partitions whose kept chain starts at offset, the records before it removed by
+    # the retention the auditor's anchors state (sharebus_audit.retention).
+    expired: tuple[tuple[int, int], ...] = ()
 
     @property
     def intact(self) -> bool:
@@ -74,6 +80,10 @@ class Verification:
             lines = [f"audit chain intact: {self.events} events in {self.partitions} partition(s)"]
         else:
             lines = [f"audit chain BROKEN at {self.broken} (after checking {self.events} events)"]
+        lines += [
+            f"partition {p} starts at offset {o} (earlier events removed by retention; each link from it is checked)"
+            for p, o in self.expired
+        ]
         if self.anchors is not None:
             lines += self.anchors.lines()
         return "\n".join(lines)
@@ -89,11 +99,13 @@ def anchor_records(access: KafkaAccess, source: AnchorSource) -> list[tuple[int,
 
 
 def _anchor_report(
-    access: KafkaAccess, topic: str, source: AnchorSource, logs: Mapping[int, Mapping[int, str | None]]
+    opened: tuple[list[Anchor], list[BadAnchor]],
+    logs: Mapping[int, Mapping[int, str | None]],
+    expired: Mapping[int, int],
 ) -> AnchorReport:
-    anchors, bad = open_anchors(source.verifier, source.topic, topic, anchor_records(access, source))
+    anchors, bad = opened
     latest = max(anchors, key=lambda a: a.anchored_at) if anchors else None
-    return AnchorReport(len(anchors), latest, tuple(bad), tuple(check_anchors(anchors, logs)))
+    return AnchorReport(len(anchors), latest, tuple(bad), tuple(check_anchors(anchors, logs, expired)))
 
 
 def partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dict[str, Any] | None]]]:
@@ -103,29 +115,96 @@ def partitions(access: KafkaAccess, topic: str) -> dict[int, list[tuple[int, dic
     return by_partition
 
 
+LogStart = Callable[[int], int]
+
+
+def _log_start(access: KafkaAccess, topic: str) -> LogStart:
+    """The partition's log start offset, asked only for a partition whose chain does not start at the genesis."""
+    return lambda partition: partition_starts(access, [TopicPartition(topic, partition)])[(topic, partition)]
+
+
+def _start_after_removal(
+    partition: int,
+    records: list[tuple[int, dict[str, Any] | None]],
+    anchors: list[Anchor],
+    log_start: LogStart,
+    now: float,
+) -> tuple[str, BrokenLink | None]:
+    """What the partition's first kept record must link to (its ``prev_hash`` when the records before
+    it were removed by the retention the anchors state, else the genesis), or why it cannot be so."""
+    if not records:
+        return GENESIS, None
+    offset, first = records[0]
+    prev = first.get("prev_hash") if first is not None else None
+    if not isinstance(prev, str) or prev == GENESIS:
+        return GENESIS, None
+    if log_start(partition) == 0:
+        # Nothing was removed: a first record linking elsewhere was put there (verify_links says so).
+        return GENESIS, None
+    problem = removal_problem(partition, offset, prev, anchors, stated_retention(anchors), now)
+    return (GENESIS, BrokenLink(partition, offset, problem)) if problem is not None else (prev, None)
+
+
+def _emptied(
+    kept: set[int], anchors: list[Anchor], log_start: LogStart, now: float, expired: dict[int, int]
+) -> BrokenLink | None:
+    """Partitions the anchors name that hold no record any more: emptied by the retention (added to
+    ``expired``) when it may have removed every record there, judged as for a first kept record that
+    links to the newest anchored head; else the first such partition's problem. A partition that
+    never lost a record (log start 0) stays the anchors' "truncated" finding."""
+    for partition in sorted({h.partition for a in anchors for h in a.heads} - kept):
+        start = log_start(partition)
+        if start == 0:
+            continue
+        last = max((h for a in anchors for h in a.heads if h.partition == partition), key=lambda h: h.offset)
+        problem = removal_problem(partition, start, last.hash, anchors, stated_retention(anchors), now)
+        if problem is not None:
+            return BrokenLink(partition, start, problem)
+        expired[partition] = start
+    return None
+
+
 def verify_read(
     access: KafkaAccess,
     topic: str,
     anchors: AnchorSource | None,
     by_partition: Mapping[int, list[tuple[int, dict[str, Any] | None]]],
+    log_start: LogStart | None = None,
+    clock: Callable[[], float] = wall_clock,
 ) -> Verification:
-    report = None
-    if anchors is not None:
-        logs = {p: {o: _hash(r) for o, r in records} for p, records in by_partition.items()}
-        report = _anchor_report(access, topic, anchors, logs)
-    checked = 0
+    opened = open_anchors(anchors.verifier, anchors.topic, topic, anchor_records(access, anchors)) if anchors else None
+    valid = opened[0] if opened is not None else []
+    starts = log_start or _log_start(access, topic)
+    now = clock()
+    checked, broken, expired = 0, None, dict[int, int]()
     for partition in sorted(by_partition):
-        events, broken = verify_links(partition, by_partition[partition])
+        records = by_partition[partition]
+        first_prev, broken = _start_after_removal(partition, records, valid, starts, now)
+        if broken is not None:
+            break
+        if first_prev != GENESIS:
+            expired[partition] = records[0][0]
+        events, broken = verify_links(partition, records, first_prev)
         checked += events
         if broken is not None:
-            return Verification(checked, len(by_partition), broken, report)
-    return Verification(checked, len(by_partition), None, report)
+            break
+    if broken is None:
+        broken = _emptied(set(by_partition), valid, starts, now, expired)
+    report = None
+    if opened is not None:
+        logs = {p: {o: _hash(r) for o, r in records} for p, records in by_partition.items()}
+        report = _anchor_report(opened, logs, expired)
+    return Verification(checked, len(by_partition), broken, report, tuple(sorted(expired.items())))
 
 
 def verify(access: KafkaAccess, topic: str, anchors: AnchorSource | None = None) -> Verification:
     """Walks every partition from its first record, checking each block's events against its Merkle
     root and each link against the one before, and reports the first broken link found; with
-    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?)."""
+    ``anchors``, also checks every signed anchor against the partitions (truncated? re-chained?).
+
+    A partition whose first kept record links past the genesis because the records before it were
+    removed from the log is checked from that record on, when the retention the auditor's anchors sign
+    allows that removal (``sharebus_audit.retention``); otherwise that is its broken link."""
     return verify_read(access, topic, anchors, partitions(access, topic))
 
 
