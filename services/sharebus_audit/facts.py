@@ -27,8 +27,9 @@ import orjson
 from sharebus_core.audit_trail import CANONICAL_OPTIONS, event_body, plain
 
 # Everything a fact that is not what the router writes can raise on its way to events: the auditor
-# skips (and counts) it instead of stopping on it.
-UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, OSError)
+# skips (and counts) it instead of stopping on it. RecursionError: a message nested deeper than orjson
+# reads (1024) goes to json, which runs out of stack on it; left out, it ended the auditor on every restart.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, OSError, RecursionError)
 
 
 def event_time(seconds: Any) -> str:
