@@ -76,12 +76,18 @@ def _of_class(proofs: Proofs, data_class: str | None) -> Proofs:
         return proofs
     kept = tuple(p for p in proofs.proofs if p.event.get("data_class") == data_class)
     withdrawn = tuple(w for w in proofs.withdrawn if w.delivery.event.get("data_class") == data_class)
-    return Proofs(proofs.record_id, kept, proofs.verification, withdrawn)
+    named = frozenset(n for n in proofs.named if n[0] == data_class)
+    return Proofs(proofs.record_id, kept, proofs.verification, withdrawn, named)
 
 
-def _classes(proofs: Proofs) -> list[str]:
+def _classes(proofs: Proofs, named: bool = False) -> list[str]:
+    """The classes of the proofs; ``named``: also those of the record id's deliveries to other consumers
+    than ``--consumer``, which, left out, hid that the id names records of more than one class."""
     events = [*(p.event for p in proofs.proofs), *(w.delivery.event for w in proofs.withdrawn)]
-    return sorted({f"{e.get('data_class')} (provider {e.get('provider')})" for e in events})
+    found = {f"{e.get('data_class')} (provider {e.get('provider')})" for e in events}
+    if named:
+        found |= {f"{cls} (provider {provider})" for cls, provider in proofs.named}
+    return sorted(found)
 
 
 def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) -> tuple[str, int]:
@@ -89,7 +95,7 @@ def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) 
     # The trail holds a long record id by its digest, as the router audited it.
     audited = audited_text(args.record_id) or args.record_id
     proofs = _of_class(prove_delivery(settings.kafka, topics.audit, audited, source, args.consumer), args.data_class)
-    classes = _classes(proofs)
+    classes = _classes(proofs, named=True)
     if len(classes) > 1:
         # Each provider chooses its record ids (unique within its class only): a proof for one
         # provider's record must not pass for another's, which may never have been delivered.
@@ -115,7 +121,7 @@ def _prove(args: argparse.Namespace, settings: BusSettings, topics: TopicNames) 
         }
         return json.dumps(body, ensure_ascii=False, indent=2), 0 if proofs.ok else 5
     digest = [] if audited == args.record_id else [f"(the record id is audited by its digest, {audited})"]
-    of_class = [f"record {args.record_id} of class {c}" for c in classes]
+    of_class = [f"record {args.record_id} of class {c}" for c in _classes(proofs)]
     return "\n".join([*digest, *of_class, *proofs.lines()]), 0 if proofs.ok else 5
 
 

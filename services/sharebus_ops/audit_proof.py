@@ -66,6 +66,9 @@ class Proofs:
     proofs: tuple[InclusionProof, ...]
     verification: Verification
     withdrawn: tuple[Withdrawn, ...] = ()
+    # (data class, provider) of every delivery of the record id, to any consumer: a record id names
+    # records of more than one class whichever consumer the proofs are asked for.
+    named: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -133,6 +136,7 @@ def prove_delivery(
     heads = _signed_heads(access, topic, source)
     proofs: list[InclusionProof] = []
     withdrawn: list[Withdrawn] = []
+    named: set[tuple[str, str]] = set()
     for partition in sorted(by_partition):
         records = by_partition[partition]
         anchored = heads.get(partition, [])
@@ -143,7 +147,11 @@ def prove_delivery(
                 decision = event.get("decision")
                 if event.get("record_id") != record_id or decision not in (DELIVER, WITHDRAW):
                     continue
-                if record is None or (consumer is not None and event.get("consumer") != consumer):
+                if record is None:
+                    continue
+                if decision == DELIVER:
+                    named.add((str(event.get("data_class")), str(event.get("provider"))))
+                if consumer is not None and event.get("consumer") != consumer:
                     continue
                 key = withdrawal_key(partition, event)
                 if decision == WITHDRAW:
@@ -159,4 +167,5 @@ def prove_delivery(
                     pending.setdefault(key, []).append(proof)
         proofs += [proof for made in pending.values() for proof in made]
     proofs.sort(key=lambda p: (p.partition, p.offset, p.index))
-    return Proofs(record_id, tuple(proofs), verify_read(access, topic, source, by_partition), tuple(withdrawn))
+    verification = verify_read(access, topic, source, by_partition)
+    return Proofs(record_id, tuple(proofs), verification, tuple(withdrawn), frozenset(named))

@@ -28,7 +28,9 @@ def _prove(monkeypatch: pytest.MonkeyPatch, record_id: str) -> tuple[list[str], 
 
     def prove_delivery(_access: Any, _topic: str, wanted: str, _source: Any, _consumer: str | None) -> Any:
         asked.append(wanted)
-        return SimpleNamespace(record_id=wanted, ok=True, proofs=(), withdrawn=(), lines=lambda: ["proof: holds"])
+        return SimpleNamespace(
+            record_id=wanted, ok=True, proofs=(), withdrawn=(), named=frozenset(), lines=lambda: ["proof: holds"]
+        )
 
     monkeypatch.setattr(audit_cmd, "prove_delivery", prove_delivery)
     settings = SimpleNamespace(namespace="ns", kafka=None, audit_verifier=lambda: None)
