@@ -50,6 +50,10 @@ class FollowedGrants:
         self.wait_s = wait_s
         self._lock = threading.Lock()
         self._grants: dict[str, Grant] = {}
+        # Every event each grant's history took, in log order (at most one per workflow step): a writer
+        # asks whether its own event was taken, which the latest state cannot tell once a later step
+        # (another process's revocation) overwrote it.
+        self._taken: dict[str, list[Grant]] = {}
         # Per partition, the offset of this process's latest write (reads wait until the view passed it).
         self._written: dict[int, int] = {}
         # One reader for both views: a second one would verify every event of the log twice.
@@ -66,6 +70,9 @@ class FollowedGrants:
     def _put(self, grant: Grant) -> None:
         with self._lock:
             self._grants[grant.grant_id] = grant
+            taken = self._taken.setdefault(grant.grant_id, [])
+            if grant not in taken:
+                taken.append(grant)
         if self._listener is not None:
             self._listener.put(grant)
 
@@ -95,6 +102,11 @@ class FollowedGrants:
         """The grant's state as the view holds it now (no wait: for a writer that has just waited)."""
         with self._lock:
             return self._grants.get(grant_id)
+
+    def took(self, grant: Grant) -> bool:
+        """Whether the view's history took this very event, whatever later events made of the grant since."""
+        with self._lock:
+            return grant in self._taken.get(grant.grant_id, ())
 
     def written(self, at: Written) -> None:
         """Waits until the view has read the write acknowledged ``at``; ``GrantViewUnavailable`` after ``wait_s``."""

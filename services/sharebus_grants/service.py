@@ -63,6 +63,7 @@ class GrantSource(Protocol):
 
     def grants(self) -> Mapping[str, Grant]: ...
     def get(self, grant_id: str) -> Grant | None: ...
+    def took(self, grant: Grant) -> bool: ...
     def written(self, at: Written) -> None: ...
 
 
@@ -165,10 +166,12 @@ class GrantService:
             self.source.written(at)
         except GrantLogError as exc:
             raise GrantNotConfirmed(grant, str(exc)) from exc
-        taken = self.source.get(grant.grant_id)
-        if taken != grant:
+        if not self.source.took(grant):
             # Another process decided first (the log's order settles it, GrantHistory): every reader keeps
             # that decision and ignores this event, so the caller must not be told this one was taken.
+            # Asked of the view's history, not its latest state: a later step written after ours (the CLI
+            # revoking our approval) leaves ours taken, and the caller must not be told it was refused.
+            taken = self.source.get(grant.grant_id)
             now = "gone" if taken is None else taken.state.value
             raise GrantRefused(f"grant {grant.grant_id} was decided elsewhere at the same time and is {now}")
 
