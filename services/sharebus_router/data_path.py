@@ -295,19 +295,25 @@ class DataPath:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commits what was acknowledged on the revoked partitions before giving them up."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._routed.items() if (t, p) in revoked]
-        if offsets:
+        # An asynchronous commit in flight may yet be refused (this rebalance is a reason to), and its
+        # answer comes after _forget, too late to make it again: its offset is committed here as well.
+        offsets = {tp: o for tp, o in self._committing.items() if tp in revoked}
+        routed = {tp: o for tp, o in self._routed.items() if tp in revoked}
+        if routed:
             self._produce_facts()
             # Blocks the loop for one flush: a rebalance waits for it anyway.
             if self.producer.flush(self.config.session_timeout_s / 2):
                 log.warning("deliveries not acknowledged at revocation; the next owner routes them again")
                 self.metrics.commit_failures.labels("unacknowledged").inc()
             else:
-                try:
-                    consumer.commit(offsets=offsets, asynchronous=False)
-                except KafkaException as exc:
-                    log.warning("commit at revocation failed (%s); the next owner routes those records again", exc)
-                    self.metrics.commit_failures.labels("refused").inc()
+                for tp, offset in routed.items():
+                    offsets[tp] = max(offset, offsets.get(tp, offset))
+        if offsets:
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            except KafkaException as exc:
+                log.warning("commit at revocation failed (%s); the next owner routes those records again", exc)
+                self.metrics.commit_failures.labels("refused").inc()
         self.metrics.rebalances.labels("revoked").inc(len(partitions))
         self._forget(partitions)
 
