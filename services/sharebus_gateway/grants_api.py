@@ -192,9 +192,13 @@ def _visible(gw: Gateway, who: Caller, grant_id: str) -> Grant:
     try:
         return gw.grants.show(grant_id, department=who.department)
     except GrantNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant visible to your department") from exc
+        raise _not_visible() from exc
     except GrantLogError as exc:
         raise _unavailable(exc) from exc
+
+
+def _not_visible() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such grant visible to your department")
 
 
 @router.get("/{grant_id}", summary="One grant", responses={404: {"description": "not visible to you"}})
@@ -221,9 +225,12 @@ def _decide(gw: Gateway, who: Caller, request: Request, grant_id: str, action: s
 
 
 def _decided(gw: Gateway, decision: Callable[[], Grant]) -> GrantView | JSONResponse:
-    """A decision's answer: the grant, 409 when refused, 202 when recorded but not read back, 503 when the log fails."""
+    """A decision's answer: the grant, 409 when refused, 202 when recorded but not read back, 503 when the log
+    fails, 404 when the grant left the caller's sight since ``_decide`` read it (closed on the log meanwhile)."""
     try:
         grant = decision()
+    except GrantNotFound as exc:
+        raise _not_visible() from exc
     except GrantRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"refused: {exc}") from exc
     except GrantNotConfirmed as exc:
