@@ -1,9 +1,11 @@
 """When a page came from the portal's followed view of the grants and the grants log has moved on.
 
-The view (``GrantView``) follows the log a little behind it. A decision is always read from the log
-(``GrantService``), so a stale page can never act, but the disagreement must be told as what it is:
-the grant is no longer on the log as the page showed it (404), or it was decided, ended or closed
-there since (409). Either way nothing was changed, and the official is told to reload.
+The pages' view (``GrantView``) is fed by the same reader as the view decisions are checked by
+(``FollowedGrants``), and a page may be older than both. A decision is never taken from the page:
+``GrantService`` checks it against the followed view, once that view has passed the portal's last write,
+one decision at a time. So a stale page can never act, but the disagreement must be told as what it is:
+the grant is no longer on the log as the page showed it (404), or it was decided, ended or closed there
+since (409). Either way nothing was changed, and the official is told to reload.
 """
 
 from __future__ import annotations
