@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -210,17 +211,36 @@ def _one_value_per_name(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# A UTF-16 surrogate's escape: the only way JSON bytes can hold a lone surrogate (raw, it is not UTF-8).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def decode_record(value: bytes | None) -> dict[str, Any] | None:
-    """A trail record's JSON object, or None for anything else (a name repeated in any object included)."""
+    """A trail record's JSON object, or None for anything else: a name repeated in any object, a lone
+    surrogate (``\\ud800``: readers disagree on it too, refusing or replacing it, and it cannot be hashed
+    as UTF-8), nesting deeper than the reader's stack."""
     try:
         record = json.loads(value or b"", object_pairs_hook=_one_value_per_name)
-    except (ValueError, UnicodeDecodeError):
+        if value and _SURROGATE_ESCAPE.search(value):
+            # Rare (the auditor writes text as UTF-8, never escaped): a pair is one character by now, so
+            # only a lone surrogate fails to encode.
+            json.dumps(record, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 
 
 def link_problem(record: Mapping[str, Any]) -> str | None:
     """Why a trail record does not hold together by itself (None: it does)."""
+    try:
+        return _link_problem(record)
+    except (UnicodeError, RecursionError):
+        # Text that is not UTF-8 (a lone surrogate) or nesting past the stack: not what the auditor wrote,
+        # and no hash of it can be checked. decode_record refuses both; this holds for a record made else.
+        return "its content cannot be hashed as canonical JSON (a lone surrogate, or nested too deep)"
+
+
+def _link_problem(record: Mapping[str, Any]) -> str | None:
     if not is_block(record):
         return None if record.get("hash") == event_hash(record) else "its content does not match its hash (altered)"
     events = record.get("events")

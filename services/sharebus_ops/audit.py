@@ -222,6 +222,23 @@ class Receipt:
     last: str
 
 
+def _delivery(event: Mapping[str, Any]) -> tuple[dt.datetime, tuple[str, str | None, str]] | None:
+    """A deliver event's time, and its (consumer, grant, time as written); None for an event the auditor
+    did not write (a time that is not ISO 8601 with its offset, a consumer that is not text), so one
+    altered since (``sharebus audit verify`` reports it BROKEN): skipped, as a record that is not an
+    audit record is, not a traceback."""
+    time, consumer, grant_id = event.get("time"), event.get("consumer"), event.get("grant_id")
+    if not isinstance(time, str) or not isinstance(consumer, str) or not isinstance(grant_id, str | None):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None  # not comparable with --since and --until, which are in UTC
+    return at, (consumer, grant_id, time)
+
+
 def who_received(
     access: KafkaAccess, topic: str, data_class: str, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> list[Receipt]:
@@ -243,13 +260,16 @@ def who_received(
                 if key is not None:
                     pending.pop(key, None)  # the deliveries of its key chained before it were not made
                 continue
-            at = dt.datetime.fromisoformat(event["time"])
+            delivery = _delivery(event)
+            if delivery is None:
+                continue
+            at, receipt = delivery
             if (since is not None and at < since) or (until is not None and at >= until):
                 continue
             if key is None:
-                rows[(event["consumer"], event.get("grant_id"))].append(event["time"])
+                rows[receipt[:2]].append(receipt[2])
             else:
-                pending[key].append((event["consumer"], event.get("grant_id"), event["time"]))
+                pending[key].append(receipt)
     for made in pending.values():
         for consumer, grant_id, time in made:
             rows[(consumer, grant_id)].append(time)
