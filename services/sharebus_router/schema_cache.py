@@ -103,6 +103,10 @@ class RecheckBudget:
         return len(self._spent)
 
 
+def _registry_outage(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
 def _same_schema(held: str, wanted: str) -> bool:
     try:
         return bool(json.loads(held) == json.loads(wanted))
@@ -187,8 +191,9 @@ class SchemaCache:
             except httpx.TransportError as exc:
                 log.warning("schema registry unavailable (%s); retrying registration of %s", exc, subject)
             except httpx.HTTPStatusError as exc:
-                # Busy (429) or unable to check the credential now (503): the registry says retry.
-                if exc.response.status_code not in (429, 503):
+                # Busy (429), or failing on its side (5xx: its store, its backend, a proxy before it): an
+                # outage, not the record's fault. Any other answer (a refusal) is final.
+                if not _registry_outage(exc.response.status_code):
                     raise
                 log.warning("schema registry busy (%s); retrying registration of %s", exc.response.status_code, subject)
             await asyncio.sleep(delay)
