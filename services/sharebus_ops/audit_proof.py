@@ -126,6 +126,16 @@ def _anchor(proof: InclusionProof, records: Records, heads: list[tuple[int, str,
     return proof.anchored_by(chain, (head_offset, head_hash), record)
 
 
+def _prove(partition: int, offset: int, record: dict[str, Any], index: int) -> InclusionProof | None:
+    """``prove``, or None for a record whose events cannot be hashed (nested nearly as deep as the reader
+    reads: decoded, but past the stack once hashed): no proof of it can hold, and ``verify_read`` reports
+    the record as a broken link, so the proofs are not ok."""
+    try:
+        return prove(partition, offset, record, index)
+    except (UnicodeError, RecursionError):
+        return None
+
+
 def prove_delivery(
     access: KafkaAccess, topic: str, record_id: str, source: AnchorSource, consumer: str | None = None
 ) -> Proofs:
@@ -153,14 +163,15 @@ def prove_delivery(
                     named.add((str(event.get("data_class")), str(event.get("provider"))))
                 if consumer is not None and event.get("consumer") != consumer:
                     continue
+                unanchored = _prove(partition, offset, record, index)
+                if unanchored is None:
+                    continue
+                proof = _anchor(unanchored, records, anchored)
                 key = withdrawal_key(partition, event)
                 if decision == WITHDRAW:
                     undone = pending.pop(key, []) if key is not None else []
-                    if undone:
-                        withdrawal = _anchor(prove(partition, offset, record, index), records, anchored)
-                        withdrawn += [Withdrawn(made, withdrawal) for made in undone]
+                    withdrawn += [Withdrawn(made, proof) for made in undone]
                     continue
-                proof = _anchor(prove(partition, offset, record, index), records, anchored)
                 if key is None:
                     proofs.append(proof)
                 else:

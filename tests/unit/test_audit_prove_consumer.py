@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sharebus_cli import audit_cmd
-from sharebus_core.audit_trail import GENESIS, seal_block
+from sharebus_core.audit_trail import GENESIS, BrokenLink, seal_block
 from sharebus_ops import audit_proof
 from sharebus_ops.audit import Verification
 
@@ -62,3 +62,25 @@ def test_prove_with_consumer_and_class_proves_that_class_only(monkeypatch: pytes
     assert [p["event"]["data_class"] for p in body["proofs"]] == ["A"]
     body, code = _prove(monkeypatch, "X", "B")
     assert (code, body["ok"], body["proofs"]) == (5, False, [])
+
+
+def test_prove_over_a_record_too_deep_to_hash_is_not_ok_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record that decodes but cannot be hashed within the stack (RecursionError in prove): before, a
+    traceback; now no proof of it, and the trail BROKEN (link_problem), so exit 5."""
+    event = {**_event("A", "PA", "X"), "x": []}
+    record = {"kind": "block", "prev_hash": GENESIS, "root": "00", "count": 1, "hash": "00", "events": [event]}
+    monkeypatch.setattr(audit_proof, "partitions", lambda *_a: {0: [(0, record)]})
+    monkeypatch.setattr(audit_proof, "_signed_heads", lambda *_a: {})
+
+    def unhashable(*_a: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded while encoding a JSON object")
+
+    monkeypatch.setattr(audit_proof, "prove", unhashable)
+    broken = Verification(0, 1, BrokenLink(0, 0, "its content cannot be hashed as canonical JSON"))
+    monkeypatch.setattr(audit_proof, "verify_read", lambda *_a: broken)
+    settings = SimpleNamespace(kafka=None, audit_verifier=lambda: None)
+    topics = SimpleNamespace(audit="a", audit_anchors="aa")
+    args = argparse.Namespace(record_id="R-1", consumer=None, data_class=None, json=False)
+    out, code = audit_cmd._prove(args, settings, topics)  # type: ignore[arg-type]
+    assert code == 5
+    assert "no delivery of record R-1 is in the audit trail" in out
