@@ -31,6 +31,10 @@ from sharebus_router.route_table import RouteTable
 # The router's own lines, under the name app.py logs them with.
 log = logging.getLogger("sharebus.router")
 
+# Faust names a timer after its function's qualified name, in its logs ("Timer ... woke up too late");
+# the supervisor keeps the name it had in app.py's build_app, which log searches and alerts may use.
+SUPERVISOR_TIMER = "sharebus_router.app.build_app.<locals>.supervise_followers"
+
 # The control side's sends (assembly.py's ``control_sends``).
 Send = Callable[[str, bytes | None, bytes | None, HeaderList], Coroutine[Any, Any, None]]
 
@@ -126,7 +130,7 @@ class Followers:
                 running.ensure_running()
                 metrics.follower_up.labels(running.name).set(1 if running.up else 0)
 
-        app.timer(1.0)(supervise_followers)
+        app.timer(1.0, name=SUPERVISOR_TIMER)(supervise_followers)
 
     def stop(self) -> None:
         for running in self.running:
