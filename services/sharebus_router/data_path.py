@@ -229,6 +229,9 @@ class DataPath:
                     self._committing.update(((tp.topic, tp.partition), tp.offset) for tp in offsets)
                 else:
                     consumer.commit(offsets=offsets, asynchronous=False)
+                    # Past any commit still in flight: the revocation must not commit that older offset again.
+                    for tp in offsets:
+                        self._committing.pop((tp.topic, tp.partition), None)
             except KafkaException as exc:
                 log.warning("commit failed (%s); the records are routed again after a rebalance", exc)
                 self.metrics.commit_failures.labels("refused").inc()

@@ -3,6 +3,7 @@ whose asynchronous commit is still in flight: its refusal is answered after the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import cast
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -57,3 +58,19 @@ def test_a_revoked_partition_with_nothing_in_flight_or_routed_commits_nothing() 
     path, _producer, consumer, _registry = _path()
     path._on_revoke(cast(Consumer, consumer), [TopicPartition(*SRC)])
     assert consumer.commits == []
+
+
+def test_an_offset_committed_at_stop_is_not_moved_back_by_the_revocation_that_follows() -> None:
+    """stop() commits synchronously, then close() revokes: the in-flight asynchronous commit's older offset
+    must not be committed after the newer one (the committed offset would move back: repeats)."""
+    path, producer, consumer, _registry = _path()
+    path._routed[SRC] = 100
+    path._cut(1.0)
+    producer.acknowledge_all()
+    path._commit_acknowledged(cast(Consumer, consumer), 1.1)  # 100 in flight
+    path._routed[SRC] = 150
+    path._consumer = cast(Consumer, consumer)
+    asyncio.run(path.commit())  # at stop: flushed, then 150 committed synchronously
+    path._on_revoke(cast(Consumer, consumer), [TopicPartition(*SRC)])  # what close() does next
+    synchronous = [c for c in consumer.commits if c[1] is False]
+    assert synchronous == [([("ns.src.a", 0, 150)], False)]
